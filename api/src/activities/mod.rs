@@ -1,0 +1,6 @@
+//! Activities: intake (idempotent), reading in the caller's area, and monthly rollups.
+pub mod loaders;
+pub mod resolvers;
+pub mod rollup;
+pub mod service;
+pub mod types;

@@ -1,0 +1,389 @@
+//! Activity intake and reading: validation, area checks, period locks, idempotency, audit and
+//! rollups, all in one transaction.
+use super::rollup;
+use crate::audit::service::{Change, RequestId, record};
+use crate::auth::{Action, Columns, Principal, scope_condition};
+use crate::db::{Where, is_unique_violation, placeholders, query};
+use crate::error::{Error, Problems, Result};
+use crate::graphql::ids;
+use crate::graphql::pagination::{PageArgs, Window};
+use crate::teams::service as teams;
+use crate::text;
+use crate::units::service as units;
+use chrono::{NaiveDate, Utc};
+use cnscd_entity::{activity, activity_kind, activity_outcome, digital_service, idempotency_record, team};
+use sea_orm::{DatabaseConnection, 
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionTrait, Value,
+};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+
+/// Columns of `activity a` for area conditions: an activity concerns the day it happened.
+pub const ACTIVITY_COLUMNS: Columns<'static> = Columns {
+    unit: "a.unit_code",
+    from: "a.occurred_on",
+    to: "a.occurred_on",
+    team: Some("a.team_id"),
+    submitter: Some("a.submitted_by"),
+};
+
+const MAX_COUNT: i32 = 100_000;
+const MAX_OUTCOMES: usize = 20;
+
+/// One activity as submitted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewActivity {
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub team_id: i64,
+    pub kind: String,
+    pub occurred_on: NaiveDate,
+    pub unit_code: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub participants: Option<i32>,
+    pub households_reached: Option<i32>,
+    pub outcomes: Vec<NewOutcome>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NewOutcome {
+    pub service: String,
+    pub people: i32,
+    pub households: Option<i32>,
+}
+
+/// The caller an idempotency key belongs to.
+fn key_scope(principal: &Principal) -> String {
+    format!(
+        "{}|{}",
+        principal.subject,
+        principal.client_id.as_deref().unwrap_or("")
+    )
+}
+
+fn request_hash(input: &NewActivity) -> String {
+    let canonical = serde_json::to_string(input).unwrap_or_default();
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The answer already given to this key, if any: the activity (a replay), or a refusal when
+/// the key was used for a different input.
+async fn replay(
+    db: &impl ConnectionTrait,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Option<activity::Model>> {
+    let Some(rec) = idempotency_record::Entity::find()
+        .filter(idempotency_record::Column::Scope.eq(scope))
+        .filter(idempotency_record::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if rec.request_hash != hash || rec.operation != "submitActivity" {
+        return Err(Error::IdempotencyKeyReused(format!(
+            "idempotency key `{key}` was already used for a different submission; use a new key \
+             for new input"
+        )));
+    }
+    let id = rec.resource_id.unwrap_or_default();
+    activity::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(Some)
+        .ok_or_else(|| Error::Internal(format!("idempotency record points to missing activity {id}")))
+}
+
+/// Checks the input against the catalogues, the team, the dates and the caller's area.
+async fn validate(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    input: &NewActivity,
+) -> Result<(team::Model, String)> {
+    let mut p = Problems::default();
+    let key = &input.idempotency_key;
+    if key.trim().is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
+        p.add("input.idempotencyKey", "idempotencyKey must be 1 to 200 printable characters");
+    }
+    let title = text::clean(&input.title);
+    if title.is_empty() {
+        p.add("input.title", "title must not be empty");
+    } else if title.chars().count() > 200 {
+        p.add("input.title", "title must be at most 200 characters");
+    }
+    if input.description.as_ref().is_some_and(|d| d.chars().count() > 5000) {
+        p.add("input.description", "description must be at most 5000 characters");
+    }
+    for (field, v) in [("input.participants", input.participants), ("input.householdsReached", input.households_reached)] {
+        if let Some(v) = v {
+            if !(0..=MAX_COUNT).contains(&v) {
+                p.add(field, format!("must be between 0 and {MAX_COUNT}, not {v}"));
+            }
+        }
+    }
+    let today = units::today();
+    if input.occurred_on > today {
+        p.add("input.occurredOn", format!("occurredOn {} is in the future", input.occurred_on));
+    }
+    let kind = activity_kind::Entity::find_by_id(input.kind.clone()).one(db).await?;
+    if !kind.is_some_and(|k| k.active) {
+        p.add("input.kind", format!("`{}` is not an activity kind code (see activityKinds)", input.kind));
+    }
+    if input.outcomes.len() > MAX_OUTCOMES {
+        p.add("input.outcomes", format!("at most {MAX_OUTCOMES} outcomes"));
+    }
+    let services: HashSet<String> = digital_service::Entity::find()
+        .filter(digital_service::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| s.code)
+        .collect();
+    let mut seen = HashSet::new();
+    for (i, o) in input.outcomes.iter().enumerate() {
+        let base = format!("input.outcomes.{i}");
+        if !services.contains(&o.service) {
+            p.add(&format!("{base}.service"), format!("`{}` is not a digital service code (see digitalServices)", o.service));
+        } else if !seen.insert(o.service.clone()) {
+            p.add(&format!("{base}.service"), format!("service {} appears twice", o.service));
+        }
+        if !(0..=MAX_COUNT).contains(&o.people) {
+            p.add(&format!("{base}.people"), format!("must be between 0 and {MAX_COUNT}, not {}", o.people));
+        }
+        if let Some(h) = o.households {
+            if !(0..=MAX_COUNT).contains(&h) {
+                p.add(&format!("{base}.households"), format!("must be between 0 and {MAX_COUNT}, not {h}"));
+            }
+        }
+    }
+    // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
+    // said.
+    let t = teams::get(db, principal, Action::ReadTeams, input.team_id)
+        .await
+        .map_err(|_| Error::invalid("input.teamId", format!("no team {} in the caller's area", ids::encode(ids::TEAM, input.team_id).0)))?;
+    if input.occurred_on < t.founded_on {
+        p.add("input.occurredOn", format!("occurredOn {} is before the team was founded ({})", input.occurred_on, t.founded_on));
+    }
+    if let Some(d) = t.dissolved_on {
+        if input.occurred_on >= d {
+            p.add("input.occurredOn", format!("the team was dissolved on {d}"));
+        }
+    }
+    let unit_code = input.unit_code.as_deref().map(str::trim).unwrap_or(&t.unit_code).to_owned();
+    if p.is_empty() {
+        let on = input.occurred_on;
+        if units::version_on(db, &unit_code, on).await?.is_none() {
+            p.add("input.unitCode", format!("no administrative unit `{unit_code}` exists on {on}"));
+        } else if !units::is_under(db, std::slice::from_ref(&unit_code), &t.unit_code, on).await? {
+            p.add("input.unitCode", format!("unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}", t.unit_code));
+        }
+    }
+    p.finish()?;
+    let scope = principal.scope(Action::SubmitActivities);
+    let allowed = scope.all
+        || scope.teams.contains(&t.id)
+        || units::is_under(db, &scope.units, &t.unit_code, input.occurred_on).await?;
+    if !allowed {
+        return Err(Error::forbidden(format!(
+            "the caller may not submit activities for team {} on {}",
+            ids::encode(ids::TEAM, t.id).0,
+            input.occurred_on
+        )));
+    }
+    check_unlocked(db, &unit_code, input.occurred_on).await?;
+    Ok((t, unit_code))
+}
+
+/// Refuses a change to a day whose period is locked for the unit or a unit above it.
+pub async fn check_unlocked(db: &impl ConnectionTrait, unit: &str, on: NaiveDate) -> Result<()> {
+    let ancestors = rollup::ancestors_on(db, unit, on).await?;
+    let mut values: Vec<Value> = ancestors.iter().map(|a| Value::from(a.clone())).collect();
+    values.extend([Value::from(on), on.into()]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT unit_code, period_start, period_end FROM period_lock WHERE unit_code IN ({}) \
+             AND period_start <= ? AND period_end >= ? LIMIT 1",
+            placeholders(ancestors.len())
+        ),
+        values,
+    )
+    .await?;
+    if let Some(r) = rows.first() {
+        let unit: String = r.try_get("", "unit_code").unwrap_or_default();
+        return Err(Error::PeriodLocked(format!(
+            "the period containing {on} is locked for unit {unit}"
+        )));
+    }
+    Ok(())
+}
+
+/// Stores an activity once per idempotency key; answers `(activity, replayed)`.
+pub async fn submit(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    input: NewActivity,
+) -> Result<(activity::Model, bool)> {
+    let scope = key_scope(principal);
+    let hash = request_hash(&input);
+    let key = input.idempotency_key.trim().to_owned();
+    if let Some(a) = replay(db, &scope, &key, &hash).await? {
+        return Ok((a, true));
+    }
+    let (t, unit_code) = validate(db, principal, &input).await?;
+    match insert(db, principal, request, &input, &t, unit_code, &scope, &key, &hash).await {
+        Ok(a) => Ok((a, false)),
+        // A concurrent request with the same key won the race: answer as a retry.
+        Err(Error::Db(e)) if is_unique_violation(&e) => match replay(db, &scope, &key, &hash).await? {
+            Some(a) => Ok((a, true)),
+            None => Err(Error::Db(e)),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    input: &NewActivity,
+    t: &team::Model,
+    unit_code: String,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> Result<activity::Model> {
+    let txn = db.begin().await?;
+    let now = Utc::now();
+    // The key is claimed first, so a concurrent duplicate fails fast on the unique index.
+    let claim = idempotency_record::ActiveModel {
+        scope: Set(scope.to_owned()),
+        idempotency_key: Set(key.to_owned()),
+        operation: Set("submitActivity".into()),
+        request_hash: Set(hash.to_owned()),
+        resource_id: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let a = activity::ActiveModel {
+        team_id: Set(t.id),
+        unit_code: Set(unit_code),
+        kind_code: Set(input.kind.clone()),
+        occurred_on: Set(input.occurred_on),
+        title: Set(text::clean(&input.title)),
+        description: Set(input.description.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(text::nfc)),
+        participants: Set(input.participants),
+        households_reached: Set(input.households_reached),
+        status: Set("RECORDED".into()),
+        submitted_by: Set(principal.subject.clone()),
+        client_id: Set(principal.client_id.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let mut outcomes = Vec::with_capacity(input.outcomes.len());
+    for o in &input.outcomes {
+        outcomes.push(
+            activity_outcome::ActiveModel {
+                activity_id: Set(a.id),
+                service_code: Set(o.service.clone()),
+                people: Set(o.people),
+                households: Set(o.households),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?,
+        );
+    }
+    let cashless = rollup::cashless_services(&txn).await?;
+    rollup::apply(&txn, &a, &outcomes, &cashless, 1.0).await?;
+    let mut claim: idempotency_record::ActiveModel = claim.into();
+    claim.resource_id = Set(Some(a.id));
+    claim.update(&txn).await?;
+    let mut after = serde_json::to_value(&a).unwrap_or_default();
+    after["outcomes"] = serde_json::to_value(&outcomes).unwrap_or_default();
+    record(&txn, principal, request, Change {
+        action: "submitActivity",
+        entity_type: "Activity",
+        entity_id: ids::encode(ids::ACTIVITY, a.id).0,
+        unit_code: Some(a.unit_code.clone()),
+        before: None,
+        after: Some(after),
+    })
+    .await?;
+    txn.commit().await?;
+    Ok(a)
+}
+
+/// Filters of the `activities` list.
+#[derive(Default, Debug)]
+pub struct ActivityFilter {
+    pub team_id: Option<i64>,
+    pub under: Option<String>,
+    pub kind: Option<String>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub status: Option<String>,
+    pub search: Option<String>,
+}
+
+/// Adds the caller's area for reading activities to a query over `activity a`.
+pub fn scope(w: &mut Where, principal: &Principal) {
+    if let Some((sql, values)) = scope_condition(&principal.scope(Action::ReadActivities), &ACTIVITY_COLUMNS) {
+        w.and(sql, values);
+    }
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: &ActivityFilter,
+    args: &PageArgs,
+) -> Result<(Vec<activity::Model>, Window, u64)> {
+    let mut w = Where::new();
+    scope(&mut w, principal);
+    if let Some(t) = filter.team_id {
+        w.and("a.team_id = ?", [t.into()]);
+    }
+    if let Some(u) = &filter.under {
+        let (sql, values) = crate::auth::under_units(std::slice::from_ref(u), "a.unit_code", "a.occurred_on", "a.occurred_on");
+        w.and(sql, values);
+    }
+    if let Some(k) = &filter.kind {
+        w.and("a.kind_code = ?", [k.clone().into()]);
+    }
+    if let Some(d) = filter.from {
+        w.and("a.occurred_on >= ?", [d.into()]);
+    }
+    if let Some(d) = filter.to {
+        w.and("a.occurred_on <= ?", [d.into()]);
+    }
+    w.and("a.status = ?", [filter.status.clone().unwrap_or_else(|| "RECORDED".into()).into()]);
+    if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        w.and("LOWER(a.title) LIKE ? ESCAPE '\\'", [format!("%{}%", s.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")).into()]);
+    }
+    crate::db::page::<activity::Entity>(db, "a", "activity a", "a.occurred_on DESC, a.id DESC", &w, args).await
+}
+
+/// The activity with this id, if the caller may read it.
+pub async fn get(db: &impl ConnectionTrait, principal: &Principal, id: i64) -> Result<activity::Model> {
+    let mut w = Where::new();
+    w.and("a.id = ?", [id.into()]);
+    scope(&mut w, principal);
+    activity::Entity::find()
+        .from_raw_sql(crate::db::stmt(db.get_database_backend(), &format!("SELECT a.* FROM activity a{}", w.sql()), w.values))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no activity {} in the caller's area", ids::encode(ids::ACTIVITY, id).0)))
+}

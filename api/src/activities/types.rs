@@ -1,0 +1,153 @@
+//! GraphQL types of activities and their inputs.
+use crate::error::UserError;
+use crate::graphql::{Date, ids, loaders};
+use crate::teams::types::Team;
+use crate::units::types::AdminUnit;
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use cnscd_entity::{activity, activity_outcome};
+
+/// Whether an activity counts.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ActivityStatus {
+    Recorded,
+    /// Voided through an audited change; kept, but counted nowhere.
+    Voided,
+}
+
+/// What a team did on a day in a unit.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Activity {
+    pub id: ID,
+    /// Activity kind code, e.g. COMMUNITY_MEETING.
+    pub kind: String,
+    pub occurred_on: Date,
+    /// Where it happened.
+    pub unit_code: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// People who attended.
+    pub participants: Option<i32>,
+    pub households_reached: Option<i32>,
+    pub status: ActivityStatus,
+    /// Token subject that submitted it.
+    pub submitted_by: String,
+    /// Client (app) that submitted it.
+    pub client_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub model: activity::Model,
+}
+
+impl From<activity::Model> for Activity {
+    fn from(m: activity::Model) -> Self {
+        Self {
+            id: ids::encode(ids::ACTIVITY, m.id),
+            kind: m.kind_code.clone(),
+            occurred_on: m.occurred_on.into(),
+            unit_code: m.unit_code.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            participants: m.participants,
+            households_reached: m.households_reached,
+            status: if m.status == "VOIDED" {
+                ActivityStatus::Voided
+            } else {
+                ActivityStatus::Recorded
+            },
+            submitted_by: m.submitted_by.clone(),
+            client_id: m.client_id.clone(),
+            created_at: m.created_at,
+            model: m,
+        }
+    }
+}
+
+/// How many people and households an activity helped with one digital service.
+#[derive(SimpleObject)]
+pub struct ActivityOutcome {
+    /// Digital service code, e.g. VNEID.
+    pub service: String,
+    pub people: i32,
+    pub households: Option<i32>,
+}
+
+impl From<activity_outcome::Model> for ActivityOutcome {
+    fn from(m: activity_outcome::Model) -> Self {
+        Self {
+            service: m.service_code,
+            people: m.people,
+            households: m.households,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Activity {
+    async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
+        Ok(loaders(ctx)?
+            .team
+            .load_one(self.model.team_id)
+            .await?
+            .map(Into::into))
+    }
+
+    async fn unit(&self, ctx: &Context<'_>) -> Result<Option<AdminUnit>> {
+        Ok(loaders(ctx)?
+            .unit
+            .load_one(self.model.unit_code.clone())
+            .await?
+            .map(Into::into))
+    }
+
+    /// Results per digital service.
+    async fn outcomes(&self, ctx: &Context<'_>) -> Result<Vec<ActivityOutcome>> {
+        Ok(loaders(ctx)?
+            .outcomes
+            .load_one(self.model.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}
+
+/// Submitting one activity. A retry with the same key and input returns the original result.
+#[derive(InputObject, Debug, Clone)]
+pub struct SubmitActivityInput {
+    /// Chosen by the client, unique per submission (a UUID is a good choice), at most 200
+    /// characters; a retry with the same key and input returns the original activity.
+    pub idempotency_key: String,
+    pub team_id: ID,
+    /// Activity kind code.
+    pub kind: String,
+    pub occurred_on: Date,
+    /// Where it happened; defaults to the team's unit; may be the team's unit or a unit
+    /// containing it.
+    pub unit_code: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    pub participants: Option<i32>,
+    pub households_reached: Option<i32>,
+    pub outcomes: Option<Vec<ActivityOutcomeInput>>,
+}
+
+/// Result for one digital service.
+#[derive(InputObject, Debug, Clone)]
+pub struct ActivityOutcomeInput {
+    /// Digital service code.
+    pub service: String,
+    pub people: i32,
+    pub households: Option<i32>,
+}
+
+/// Result of `submitActivity`.
+#[derive(SimpleObject)]
+pub struct SubmitActivityPayload {
+    pub activity: Option<Activity>,
+    /// True when this answers a retry: the activity was stored by an earlier request.
+    pub replayed: bool,
+    pub user_errors: Vec<UserError>,
+}

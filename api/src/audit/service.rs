@@ -1,0 +1,94 @@
+//! Writing and reading audit entries.
+use crate::auth::{Action, Principal};
+use crate::db::Where;
+use crate::error::Result;
+use crate::graphql::pagination::{PageArgs, Window};
+use chrono::{DateTime, Utc};
+use cnscd_entity::audit_entry;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+
+/// The request a change was made in.
+#[derive(Clone, Debug, Default)]
+pub struct RequestId(pub String);
+
+/// One change to record.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub entity_type: &'a str,
+    pub entity_id: String,
+    pub unit_code: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Records a change, in the caller's transaction so that it commits with the change.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    change: Change<'_>,
+) -> Result<()> {
+    audit_entry::ActiveModel {
+        occurred_at: Set(Utc::now()),
+        subject: Set(principal.subject.clone()),
+        client_id: Set(principal.client_id.clone()),
+        roles: Set(principal.roles_label()),
+        action: Set(change.action.to_owned()),
+        entity_type: Set(change.entity_type.to_owned()),
+        entity_id: Set(change.entity_id),
+        unit_code: Set(change.unit_code),
+        before: Set(change.before),
+        after: Set(change.after),
+        request_id: Set(request_id.map(|r| r.0.clone())),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Filters of the audit log.
+#[derive(Default, Debug)]
+pub struct AuditFilter {
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub subject: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Audit entries in the caller's area, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: &AuditFilter,
+    args: &PageArgs,
+) -> Result<(Vec<audit_entry::Model>, Window, u64)> {
+    let mut w = Where::new();
+    let scope = principal.scope(Action::ReadAudit);
+    if !scope.all {
+        let (sql, values) = crate::auth::under_units(
+            &scope.units,
+            "e.unit_code",
+            "'0001-01-01'",
+            "'9999-12-31'",
+        );
+        w.and(sql, values);
+    }
+    if let Some(t) = &filter.entity_type {
+        w.and("e.entity_type = ?", [t.clone().into()]);
+    }
+    if let Some(id) = &filter.entity_id {
+        w.and("e.entity_id = ?", [id.clone().into()]);
+    }
+    if let Some(s) = &filter.subject {
+        w.and("e.subject = ?", [s.clone().into()]);
+    }
+    if let Some(t) = filter.since {
+        w.and("e.occurred_at >= ?", [t.into()]);
+    }
+    if let Some(t) = filter.until {
+        w.and("e.occurred_at <= ?", [t.into()]);
+    }
+    crate::db::page::<audit_entry::Entity>(db, "e", "audit_entry e", "e.id DESC", &w, args).await
+}

@@ -1,0 +1,9 @@
+//! Authentication (token verification) and authorisation (roles, the caller's area).
+mod area;
+pub mod resolvers;
+mod principal;
+mod token;
+
+pub use area::{Columns, condition as scope_condition, under_units};
+pub use principal::{Action, Principal, Role, Scope};
+pub use token::{Claims, TokenVerifier, mint};

@@ -1,0 +1,99 @@
+//! HS256 bearer tokens: verification with clear reasons, and minting for development.
+use crate::error::Error;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+/// The claims cnscd reads from a token.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub units: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// Verifies bearer tokens against the configured key, issuer and audience.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn hs256(
+        secret: &str,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            secret.len() >= 16,
+            "CNSCD_JWT_SECRET must be at least 16 bytes long"
+        );
+        let key = DecodingKey::from_secret(secret.as_bytes())?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 30;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(iss) = issuer {
+            validation.set_issuer(&[iss]);
+        }
+        match audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Self { key, validation })
+    }
+
+    /// Checks signature, algorithm and time claims; says plainly what is wrong.
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| Error::Unauthenticated(describe(e.kind())))
+    }
+}
+
+fn describe(kind: &ErrorKind) -> String {
+    let reason = match kind {
+        ErrorKind::ExpiredSignature => "the token has expired",
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
+        ErrorKind::InvalidSignature => "the token's signature does not match",
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "the token's algorithm is not accepted (HS256 expected)"
+        }
+        ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+        ErrorKind::InvalidAudience => "the token's audience is not accepted",
+        ErrorKind::MissingRequiredClaim(c) => {
+            return format!("invalid token: the `{c}` claim is missing");
+        }
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            "the token is malformed"
+        }
+        ErrorKind::Json(_) => "the token's claims are malformed",
+        _ => "the token cannot be verified",
+    };
+    format!("invalid token: {reason}")
+}
+
+/// Signs claims with an HS256 secret (the `token` command and tests).
+pub fn mint(secret: &str, claims: &Claims) -> anyhow::Result<String> {
+    let key = EncodingKey::from_secret(secret.as_bytes())?;
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &key,
+    )?)
+}

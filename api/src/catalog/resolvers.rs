@@ -1,0 +1,95 @@
+//! Catalogue queries (reference data: any authenticated caller).
+use crate::graphql::state;
+use async_graphql::{Context, Object, Result, SimpleObject};
+use cnscd_entity::{activity_kind, affiliation, data_element, digital_service};
+use sea_orm::{EntityTrait, QueryOrder};
+
+/// An entry of a catalogue.
+#[derive(SimpleObject)]
+pub struct CatalogueEntry {
+    pub code: String,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+    /// Whether new data may use it.
+    pub active: bool,
+}
+
+/// A digital service teams help people with.
+#[derive(SimpleObject)]
+pub struct DigitalService {
+    pub code: String,
+    pub name_vi: String,
+    pub name_en: String,
+    /// Whether helping with it counts as cashless payment (CNS08).
+    pub cashless: bool,
+    pub active: bool,
+}
+
+/// A data element indicators are computed from.
+#[derive(SimpleObject)]
+pub struct DataElement {
+    pub code: String,
+    pub name_vi: String,
+    pub name_en: String,
+    /// DERIVED from activities and memberships, or REPORTED by other systems.
+    pub source: String,
+    /// FLOW (summed over a period), STATE (at the period's end) or REFERENCE (latest value
+    /// reported for the period's year).
+    pub aggregation: String,
+}
+
+#[derive(Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// Kinds of activity.
+    async fn activity_kinds(&self, ctx: &Context<'_>) -> Result<Vec<CatalogueEntry>> {
+        let (db, _) = state(ctx)?;
+        Ok(activity_kind::Entity::find()
+            .order_by_asc(activity_kind::Column::SortOrder)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|k| CatalogueEntry { code: k.code, name_vi: k.name_vi, name_en: k.name_en, active: k.active })
+            .collect())
+    }
+
+    /// Digital services.
+    async fn digital_services(&self, ctx: &Context<'_>) -> Result<Vec<DigitalService>> {
+        let (db, _) = state(ctx)?;
+        Ok(digital_service::Entity::find()
+            .order_by_asc(digital_service::Column::SortOrder)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|s| DigitalService { code: s.code, name_vi: s.name_vi, name_en: s.name_en, cashless: s.cashless, active: s.active })
+            .collect())
+    }
+
+    /// Member affiliations.
+    async fn affiliations(&self, ctx: &Context<'_>) -> Result<Vec<CatalogueEntry>> {
+        let (db, _) = state(ctx)?;
+        Ok(affiliation::Entity::find()
+            .order_by_asc(affiliation::Column::SortOrder)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|k| CatalogueEntry { code: k.code, name_vi: k.name_vi, name_en: k.name_en, active: k.active })
+            .collect())
+    }
+
+    /// Data elements.
+    async fn data_elements(&self, ctx: &Context<'_>) -> Result<Vec<DataElement>> {
+        let (db, _) = state(ctx)?;
+        Ok(data_element::Entity::find()
+            .order_by_asc(data_element::Column::Code)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|e| DataElement { code: e.code, name_vi: e.name_vi, name_en: e.name_en, source: e.source, aggregation: e.aggregation })
+            .collect())
+    }
+}

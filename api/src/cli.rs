@@ -1,0 +1,247 @@
+//! The command line: serve, migrate, seed, import, token, schema.
+use crate::auth::{Claims, Role, mint};
+use crate::config::{DEMO_SECRET, LogFormat, Settings};
+use crate::startup::{Application, prepare_database};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use cnscd_migration::{Migrator, MigratorTrait};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cnscd", version, about = "GraphQL API for community digital technology teams")]
+pub struct Cli {
+    /// Tracing filter, e.g. `info` or `cnscd_api=debug`.
+    #[arg(long, env = "CNSCD_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "CNSCD_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+        /// Load the demo data set into an empty database and print one token per role.
+        #[arg(long)]
+        demo: bool,
+        /// Folder with the reference unit catalogues (for --demo).
+        #[arg(long, env = "CNSCD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Apply or inspect database migrations.
+    Migrate {
+        #[arg(value_enum, default_value = "up")]
+        action: MigrateAction,
+        #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+        database_url: String,
+    },
+    /// Load a data set.
+    Seed {
+        #[command(subcommand)]
+        what: SeedWhat,
+    },
+    /// Import reference data.
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+    /// Print a signed HS256 token (development and tests).
+    Token {
+        /// Role: ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER (repeatable).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Administrative unit code of the caller's area (repeatable).
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        /// Team id, as the API returns it (repeatable; for TEAM_LEADER).
+        #[arg(long = "team")]
+        teams: Vec<String>,
+        #[arg(long, default_value = "dev-user")]
+        sub: String,
+        #[arg(long)]
+        client: Option<String>,
+        /// Lifetime, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        #[arg(long, env = "CNSCD_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: Option<String>,
+        #[arg(long, env = "CNSCD_JWT_ISSUER")]
+        issuer: Option<String>,
+        #[arg(long, env = "CNSCD_JWT_AUDIENCE")]
+        audience: Option<String>,
+        /// Sign with the development secret that `serve --demo` uses.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Print the GraphQL SDL.
+    Schema,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MigrateAction {
+    Up,
+    Down,
+    Status,
+    Fresh,
+}
+
+#[derive(Subcommand)]
+pub enum SeedWhat {
+    /// The demo data set (Đồng Hỷ district).
+    Demo {
+        /// Multiplies the number of activities (for benchmarks).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        scale: u32,
+        #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+        database_url: String,
+        #[arg(long, env = "CNSCD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ImportWhat {
+    /// An administrative-unit catalogue or successions file (CSV).
+    Units {
+        file: PathBuf,
+        /// Day the file takes effect (default: the date in its file name).
+        #[arg(long)]
+        valid_from: Option<chrono::NaiveDate>,
+        #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+        database_url: String,
+    },
+}
+
+/// The folder with the unit catalogues: the given one, `./data`, or the one in the source tree.
+pub fn data_dir(given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        let local = PathBuf::from("data");
+        if local.join("admin_units_2025-03-01.csv").exists() {
+            local
+        } else {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data"))
+        }
+    })
+}
+
+/// Demo tokens: one per role, for the demo area.
+pub fn demo_tokens(secret: &str, team_id: Option<&str>) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for role in Role::ALL {
+        let mut claims = Claims {
+            sub: format!("demo-{}", role.as_str().to_lowercase().replace('_', "-")),
+            exp: chrono::Utc::now().timestamp() + 30 * 24 * 3600,
+            iat: Some(chrono::Utc::now().timestamp()),
+            roles: vec![role.as_str().to_owned()],
+            ..Claims::default()
+        };
+        match role {
+            Role::Admin => {}
+            Role::TeamLeader => claims.teams = team_id.map(|t| vec![t.to_owned()]).unwrap_or_default(),
+            Role::Reporter => {
+                claims.units = vec!["19".into()];
+                claims.client_id = Some("demo-app".into());
+            }
+            _ => claims.units = vec!["19".into()],
+        }
+        out.push((role.as_str().to_owned(), mint(secret, &claims)?));
+    }
+    Ok(out)
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { settings, demo, data_dir: dir } => {
+            let app = Application::build(&settings, demo).await?;
+            if demo {
+                let db = app.db();
+                if crate::demo::is_loaded(db).await? {
+                    tracing::info!("demo data already present; not loading it again");
+                } else {
+                    tracing::info!("loading the demo data set (a minute on a laptop)");
+                    let report = crate::demo::seed(db, &data_dir(dir), 1).await?;
+                    tracing::info!(?report, "demo data loaded");
+                }
+                let secret = settings.jwt_secret.clone().unwrap_or_else(|| DEMO_SECRET.to_owned());
+                let team = crate::demo::first_team_id(db).await?;
+                println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
+                println!("Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}\n");
+                for (role, token) in demo_tokens(&secret, team.as_deref())? {
+                    println!("{role:<12} {token}");
+                }
+                println!();
+            }
+            app.run_until_stopped().await
+        }
+        Command::Migrate { action, database_url } => {
+            let db = crate::db::connect(&database_url)
+                .await
+                .with_context(|| format!("Failed to connect to {}", crate::config::redact_url(&database_url)))?;
+            match action {
+                MigrateAction::Up => Migrator::up(&db, None).await?,
+                MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
+                MigrateAction::Fresh => Migrator::fresh(&db).await?,
+                MigrateAction::Status => Migrator::status(&db).await?,
+            }
+            Ok(())
+        }
+        Command::Seed { what: SeedWhat::Demo { scale, database_url, data_dir: dir } } => {
+            let db = prepare_database(&database_url).await?;
+            if crate::demo::is_loaded(&db).await? {
+                bail!("the database already holds the demo data set: run `cnscd migrate fresh` first");
+            }
+            let report = crate::demo::seed(&db, &data_dir(dir), scale).await?;
+            println!("{report:?}");
+            Ok(())
+        }
+        Command::Import { what: ImportWhat::Units { file, valid_from, database_url } } => {
+            let content = std::fs::read_to_string(&file)
+                .with_context(|| format!("Failed to read {}", file.display()))?;
+            let db = prepare_database(&database_url).await?;
+            let path = file.to_string_lossy().to_string();
+            let report = crate::units::import::import_file(&db, &content, &path, valid_from)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message()))?;
+            let activities = crate::activities::rollup::rebuild(&db).await?;
+            println!("{report:?}; rollups rebuilt from {activities} activities");
+            Ok(())
+        }
+        Command::Token { roles, units, teams, sub, client, ttl, jwt_secret, issuer, audience, demo } => {
+            for r in &roles {
+                if Role::parse(r).is_none() {
+                    bail!("unknown role `{r}`: use ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER");
+                }
+            }
+            let secret = match (jwt_secret, demo) {
+                (Some(s), _) => s,
+                (None, true) => DEMO_SECRET.to_owned(),
+                (None, false) => bail!("set CNSCD_JWT_SECRET (or pass --demo to sign with the development secret)"),
+            };
+            let ttl = humantime::parse_duration(&ttl).with_context(|| format!("`{ttl}` is not a duration such as 1h or 30m"))?;
+            let now = chrono::Utc::now().timestamp();
+            let claims = Claims {
+                sub,
+                exp: now + ttl.as_secs() as i64,
+                iat: Some(now),
+                iss: issuer,
+                aud: audience.map(serde_json::Value::String),
+                roles,
+                units,
+                teams,
+                client_id: client,
+                ..Claims::default()
+            };
+            println!("{}", mint(&secret, &claims)?);
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+    }
+}

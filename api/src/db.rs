@@ -1,0 +1,152 @@
+//! Database connection and the small helpers every service shares.
+use sea_orm::{
+    EntityTrait, FromQueryResult,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult,
+    Statement, Value,
+};
+use std::time::Duration;
+
+/// Opens a pool. SQLite gets WAL and a busy timeout so readers never block the writer.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    let sqlite = url.starts_with("sqlite:");
+    opts.connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(5))
+        .sqlx_logging(false)
+        .max_connections(if sqlite { 4 } else { 16 });
+    let db = Database::connect(opts).await?;
+    if sqlite {
+        db.execute_unprepared(
+            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+        )
+        .await?;
+    }
+    Ok(db)
+}
+
+/// Builds a statement from SQL written with `?` placeholders, numbering them for PostgreSQL.
+pub fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = if backend == DbBackend::Postgres {
+        let mut out = String::with_capacity(sql.len() + 16);
+        let mut n = 0;
+        for c in sql.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    } else {
+        sql.to_owned()
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Runs a query written with `?` placeholders and returns its rows.
+pub async fn query(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    db.query_all_raw(stmt(db.get_database_backend(), sql, values))
+        .await
+}
+
+/// `?, ?, ?` for `n` values (`NULL` for none, so `IN ()` never appears).
+pub fn placeholders(n: usize) -> String {
+    if n == 0 {
+        return "NULL".to_owned();
+    }
+    vec!["?"; n].join(", ")
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+/// A WHERE clause built from `?`-placeholder fragments and their values.
+#[derive(Default, Debug, Clone)]
+pub struct Where {
+    parts: Vec<String>,
+    pub values: Vec<Value>,
+}
+
+impl Where {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `AND (fragment)` with its values.
+    pub fn and(&mut self, fragment: impl Into<String>, values: impl IntoIterator<Item = Value>) {
+        self.parts.push(fragment.into());
+        self.values.extend(values);
+    }
+
+    /// ` WHERE a AND b` or the empty string.
+    pub fn sql(&self) -> String {
+        if self.parts.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE ({})", self.parts.join(") AND ("))
+        }
+    }
+}
+
+/// Runs `SELECT COUNT(*) AS n ...` and returns n.
+pub async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+    let row = db
+        .query_one_raw(stmt(db.get_database_backend(), sql, values))
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64>("", "n").unwrap_or(0).max(0) as u64,
+        None => 0,
+    })
+}
+
+/// Counts the rows of `table` matching `w`, then fetches the window `args` select
+/// (the columns of `alias`).
+pub async fn page<E>(
+    db: &impl ConnectionTrait,
+    alias: &str,
+    table: &str,
+    order: &str,
+    w: &Where,
+    args: &crate::graphql::pagination::PageArgs,
+) -> crate::error::Result<(Vec<E::Model>, crate::graphql::pagination::Window, u64)>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+{
+    let total = count(
+        db,
+        &format!("SELECT COUNT(*) AS n FROM {table}{}", w.sql()),
+        w.values.clone(),
+    )
+    .await?;
+    let window = args.window(total)?;
+    if window.limit == 0 {
+        return Ok((Vec::new(), window, total));
+    }
+    let mut values = w.values.clone();
+    values.push((window.limit as i64).into());
+    values.push((window.offset as i64).into());
+    let rows = E::find()
+        .from_raw_sql(stmt(
+            db.get_database_backend(),
+            &format!(
+                "SELECT {alias}.* FROM {table}{} ORDER BY {order} LIMIT ? OFFSET ?",
+                w.sql()
+            ),
+            values,
+        ))
+        .all(db)
+        .await?;
+    Ok((rows, window, total))
+}

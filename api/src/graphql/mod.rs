@@ -1,0 +1,76 @@
+//! Schema assembly: the merged query and mutation roots, limits, and request context helpers.
+pub mod guard;
+pub mod ids;
+pub mod loaders;
+pub mod node;
+pub mod pagination;
+pub mod scalars;
+
+use crate::auth::Principal;
+use crate::error::Error;
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use sea_orm::DatabaseConnection;
+
+pub use scalars::Date;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    crate::auth::resolvers::MeQuery,
+    node::NodeQuery,
+    crate::units::resolvers::UnitQuery,
+    crate::teams::resolvers::TeamQuery,
+    crate::members::resolvers::MemberQuery,
+    crate::activities::resolvers::ActivityQuery,
+    crate::catalog::resolvers::CatalogQuery,
+    crate::indicators::resolvers::IndicatorQuery,
+    crate::audit::resolvers::AuditQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    crate::teams::resolvers::TeamMutation,
+    crate::members::resolvers::MemberMutation,
+    crate::activities::resolvers::ActivityMutation,
+);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Most nested levels a query may have.
+pub const MAX_DEPTH: usize = 12;
+/// Largest complexity a query may have (each field counts 1, lists count their page size).
+pub const MAX_COMPLEXITY: usize = 20_000;
+
+/// Builds the schema; `db` is shared, everything per caller is added per request.
+pub fn build_schema(db: DatabaseConnection) -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .data(db)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(32)
+        .limit_directives(8)
+        .finish()
+}
+
+/// The schema without a database, to print the SDL.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// The database and the caller of this request.
+pub fn state<'a>(ctx: &Context<'a>) -> Result<(&'a DatabaseConnection, &'a Principal), Error> {
+    let db = ctx
+        .data::<DatabaseConnection>()
+        .map_err(|_| Error::Internal("no database in the schema".into()))?;
+    let principal = ctx
+        .data::<Principal>()
+        .map_err(|_| Error::Unauthenticated("no bearer token".into()))?;
+    Ok((db, principal))
+}
+
+/// The per-request loaders.
+pub fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a crate::graphql::loaders::Loaders, Error> {
+    ctx.data::<crate::graphql::loaders::Loaders>()
+        .map_err(|_| Error::Internal("no loaders in the request".into()))
+}

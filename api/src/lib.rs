@@ -1,0 +1,23 @@
+//! cnscd: the GraphQL API service for community digital technology teams.
+pub mod activities;
+pub mod audit;
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod indicators;
+pub mod members;
+pub mod startup;
+pub mod teams;
+pub mod telemetry;
+pub mod text;
+pub mod units;
+
+pub use config::Settings;
+pub use graphql::{AppSchema, build_schema};
+pub use startup::Application;

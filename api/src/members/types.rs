@@ -1,0 +1,211 @@
+//! GraphQL types of members: memberships, persons (with personal data guarded), inputs.
+use crate::auth::Action;
+use crate::error::{Error, UserError};
+use crate::graphql::{Date, ids, loaders};
+use crate::teams::types::{Team, may_on_team};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
+use cnscd_entity::{membership, person};
+
+/// Role in a team.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MemberRole {
+    /// Tổ trưởng; a team has at most one at a time.
+    Leader,
+    /// Tổ phó.
+    Deputy,
+    /// Thành viên.
+    Member,
+}
+
+impl MemberRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "LEADER",
+            Self::Deputy => "DEPUTY",
+            Self::Member => "MEMBER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "LEADER" => Self::Leader,
+            "DEPUTY" => Self::Deputy,
+            _ => Self::Member,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Gender {
+    Male,
+    Female,
+    Other,
+}
+
+impl Gender {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Male => "MALE",
+            Self::Female => "FEMALE",
+            Self::Other => "OTHER",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "MALE" => Some(Self::Male),
+            "FEMALE" => Some(Self::Female),
+            "OTHER" => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// A person's membership of a team, from the day it started to the day it ended.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Membership {
+    pub id: ID,
+    pub role: MemberRole,
+    /// Affiliation code (see the affiliations catalogue), e.g. YOUTH_UNION.
+    pub affiliation: String,
+    pub started_on: Date,
+    /// Last day of the membership; null while it lasts.
+    pub ended_on: Option<Date>,
+    pub end_reason: Option<String>,
+    #[graphql(skip)]
+    pub model: membership::Model,
+}
+
+impl From<membership::Model> for Membership {
+    fn from(m: membership::Model) -> Self {
+        Self {
+            id: ids::encode(ids::MEMBERSHIP, m.id),
+            role: MemberRole::parse(&m.role),
+            affiliation: m.affiliation.clone(),
+            started_on: m.started_on.into(),
+            ended_on: m.ended_on.map(Into::into),
+            end_reason: m.end_reason.clone(),
+            model: m,
+        }
+    }
+}
+
+#[ComplexObject]
+impl Membership {
+    /// Whether the membership lasts today.
+    async fn active(&self) -> bool {
+        self.model.ended_on.is_none()
+    }
+
+    async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
+        Ok(loaders(ctx)?
+            .team
+            .load_one(self.model.team_id)
+            .await?
+            .map(Into::into))
+    }
+
+    /// The member. Contact details and birth year are personal data: only ADMIN, UNIT_ADMIN
+    /// of the area and the team's TEAM_LEADER may read them.
+    async fn person(&self, ctx: &Context<'_>) -> Result<Option<Person>> {
+        Ok(loaders(ctx)?
+            .person
+            .load_one(self.model.person_id)
+            .await?
+            .map(|p| Person {
+                model: p,
+                team_id: self.model.team_id,
+            }))
+    }
+}
+
+/// A team member. Full name and gender are public; the rest is personal data.
+pub struct Person {
+    pub model: person::Model,
+    pub team_id: i64,
+}
+
+impl Person {
+    async fn personal<T>(&self, ctx: &Context<'_>, value: T) -> Result<T> {
+        if may_on_team(ctx, Action::ReadPersonalData, self.team_id).await? {
+            Ok(value)
+        } else {
+            Err(Error::forbidden("the caller may not read members' personal data").into())
+        }
+    }
+}
+
+#[async_graphql::Object]
+impl Person {
+    /// Full name, in Unicode NFC.
+    async fn full_name(&self) -> &str {
+        &self.model.full_name
+    }
+
+    async fn gender(&self) -> Option<Gender> {
+        self.model.gender.as_deref().and_then(Gender::parse)
+    }
+
+    /// Personal data.
+    async fn birth_year(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        self.personal(ctx, self.model.birth_year).await
+    }
+
+    /// Personal data.
+    async fn phone(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.personal(ctx, self.model.phone.clone()).await
+    }
+
+    /// Personal data.
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        self.personal(ctx, self.model.email.clone()).await
+    }
+}
+
+/// A person joining a team. The service stores no citizen ID numbers.
+#[derive(InputObject, Debug, Clone)]
+pub struct PersonInput {
+    pub full_name: String,
+    pub gender: Option<Gender>,
+    pub birth_year: Option<i32>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// Adding a member to a team.
+#[derive(InputObject, Debug)]
+pub struct AddMemberInput {
+    pub team_id: ID,
+    pub person: PersonInput,
+    pub role: MemberRole,
+    /// Affiliation code, e.g. YOUTH_UNION.
+    pub affiliation: String,
+    pub started_on: Date,
+}
+
+/// Changing a membership's role or affiliation, or correcting the member's details.
+#[derive(InputObject, Debug)]
+pub struct UpdateMembershipInput {
+    pub membership_id: ID,
+    pub role: Option<MemberRole>,
+    pub affiliation: Option<String>,
+    /// Replaces the member's details when given.
+    pub person: Option<PersonInput>,
+}
+
+/// Ending a membership (the row is kept as history).
+#[derive(InputObject, Debug)]
+pub struct EndMembershipInput {
+    pub membership_id: ID,
+    /// Last day of the membership.
+    pub ended_on: Date,
+    pub reason: Option<String>,
+}
+
+/// Result of a membership mutation.
+#[derive(SimpleObject)]
+pub struct MembershipPayload {
+    pub membership: Option<Membership>,
+    pub user_errors: Vec<UserError>,
+}

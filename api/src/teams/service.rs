@@ -1,0 +1,394 @@
+//! Team queries and changes, always inside the caller's area.
+use crate::audit::service::{Change, RequestId, record};
+use crate::auth::{Action, Columns, Principal, scope_condition};
+use crate::db::{Where, is_unique_violation};
+use crate::error::{Error, Problems, Result};
+use crate::graphql::ids;
+use crate::graphql::pagination::{PageArgs, Window};
+use crate::text;
+use crate::units::service as units;
+use chrono::{NaiveDate, Utc};
+use cnscd_entity::{membership, team};
+use sea_orm::{DatabaseConnection, 
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionTrait,
+};
+
+/// Columns of `team t` for area conditions: a team concerns every day of its life.
+pub const TEAM_COLUMNS: Columns<'static> = Columns {
+    unit: "t.unit_code",
+    from: "t.founded_on",
+    to: "COALESCE(t.dissolved_on, '9999-12-31')",
+    team: Some("t.id"),
+    submitter: None,
+};
+
+/// Filters of the `teams` list.
+#[derive(Default, Debug)]
+pub struct TeamFilter {
+    pub under: Option<String>,
+    pub unit_code: Option<String>,
+    pub status: Option<String>,
+    pub search: Option<String>,
+    pub active_on: Option<NaiveDate>,
+}
+
+/// Adds the caller's area for `action` to a query over `team t`.
+pub fn scope(w: &mut Where, principal: &Principal, action: Action) {
+    if let Some((sql, values)) = scope_condition(&principal.scope(action), &TEAM_COLUMNS) {
+        w.and(sql, values);
+    }
+}
+
+pub async fn list(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    filter: &TeamFilter,
+    args: &PageArgs,
+) -> Result<(Vec<team::Model>, Window, u64)> {
+    let mut w = Where::new();
+    scope(&mut w, principal, Action::ReadTeams);
+    if let Some(under) = &filter.under {
+        let (sql, values) = crate::auth::under_units(
+            std::slice::from_ref(under),
+            TEAM_COLUMNS.unit,
+            TEAM_COLUMNS.from,
+            TEAM_COLUMNS.to,
+        );
+        w.and(sql, values);
+    }
+    if let Some(u) = &filter.unit_code {
+        w.and("t.unit_code = ?", [u.clone().into()]);
+    }
+    if let Some(s) = &filter.status {
+        w.and("t.status = ?", [s.clone().into()]);
+    }
+    if let Some(d) = filter.active_on {
+        w.and(
+            "t.founded_on <= ? AND (t.dissolved_on IS NULL OR t.dissolved_on > ?)",
+            [d.into(), d.into()],
+        );
+    }
+    if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+        w.and(
+            "t.name_search LIKE ? ESCAPE '\\' OR t.code = ?",
+            [text::like_pattern(s).into(), s.trim().into()],
+        );
+    }
+    crate::db::page::<team::Entity>(db, "t", "team t", "t.id", &w, args).await
+}
+
+/// The team with this id if the caller may read it (otherwise NOT_FOUND, as if absent).
+pub async fn get(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    action: Action,
+    id: i64,
+) -> Result<team::Model> {
+    let mut w = Where::new();
+    w.and("t.id = ?", [id.into()]);
+    scope(&mut w, principal, action);
+    team::Entity::find()
+        .from_raw_sql(crate::db::stmt(
+            db.get_database_backend(),
+            &format!("SELECT t.* FROM team t{}", w.sql()),
+            w.values,
+        ))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no team {} in the caller's area", ids::encode(ids::TEAM, id).0)))
+}
+
+/// Checks that the caller may manage teams in `unit_code` on `on`.
+pub async fn require_manage_unit(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    field: &str,
+    unit_code: &str,
+    on: NaiveDate,
+) -> Result<()> {
+    let scope = principal.scope(Action::ManageTeams);
+    if scope.all || units::is_under(db, &scope.units, unit_code, on).await? {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(format!(
+            "{field}: unit {unit_code} is outside the caller's area on {on}"
+        )))
+    }
+}
+
+fn check_text(p: &mut Problems, field: &str, value: &str, max: usize) {
+    if value.trim().is_empty() {
+        p.add(field, format!("{} must not be empty", field.rsplit('.').next().unwrap_or(field)));
+    } else if value.chars().count() > max {
+        p.add(field, format!("must be at most {max} characters"));
+    }
+}
+
+fn check_code(p: &mut Problems, field: &str, code: &str) {
+    if code.is_empty()
+        || code.len() > 40
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        p.add(
+            field,
+            "a team code is 1 to 40 letters, digits, '-', '_' or '.'",
+        );
+    }
+}
+
+/// Fields of a new team.
+pub struct NewTeam {
+    pub unit_code: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub founded_on: NaiveDate,
+    pub decision_number: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+}
+
+fn check_dates(p: &mut Problems, founded_on: NaiveDate, decision_date: Option<NaiveDate>) {
+    let today = units::today();
+    if founded_on > today {
+        p.add("input.foundedOn", format!("foundedOn {founded_on} is in the future"));
+    }
+    if let Some(d) = decision_date {
+        if d > today {
+            p.add("input.decisionDate", format!("decisionDate {d} is in the future"));
+        }
+    }
+}
+
+pub async fn create(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    input: NewTeam,
+) -> Result<team::Model> {
+    let mut p = Problems::default();
+    let name = text::clean(&input.name);
+    check_text(&mut p, "input.name", &name, 200);
+    if let Some(c) = &input.code {
+        check_code(&mut p, "input.code", c.trim());
+    }
+    check_dates(&mut p, input.founded_on, input.decision_date);
+    p.finish()?;
+    let unit = units::require_on(db, "input.unitCode", &input.unit_code, input.founded_on).await?;
+    if unit.level != "HAMLET" && unit.level != "COMMUNE" {
+        return Err(Error::invalid(
+            "input.unitCode",
+            format!(
+                "a team belongs to a hamlet or a commune; {} is a {}",
+                unit.code,
+                unit.level.to_lowercase()
+            ),
+        ));
+    }
+    require_manage_unit(db, principal, "input.unitCode", &unit.code, input.founded_on).await?;
+    let txn = db.begin().await?;
+    let now = Utc::now();
+    let provisional = input
+        .code
+        .as_deref()
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_else(|| format!("T-{}-{}", unit.code, uuid::Uuid::new_v4().simple()));
+    let model = team::ActiveModel {
+        code: Set(provisional),
+        name: Set(name.clone()),
+        name_search: Set(text::fold(&name)),
+        unit_code: Set(unit.code.clone()),
+        founded_on: Set(input.founded_on),
+        decision_number: Set(input.decision_number.map(|d| text::clean(&d)).filter(|d| !d.is_empty())),
+        decision_date: Set(input.decision_date),
+        status: Set("ACTIVE".into()),
+        dissolved_on: Set(None),
+        dissolution_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| code_conflict(e, input.code.as_deref()))?;
+    let model = if input.code.is_none() {
+        let mut am: team::ActiveModel = model.into();
+        am.code = Set(format!("{}-T{}", unit.code, am.id.as_ref()));
+        am.update(&txn).await?
+    } else {
+        model
+    };
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "createTeam",
+            entity_type: "Team",
+            entity_id: ids::encode(ids::TEAM, model.id).0,
+            unit_code: Some(model.unit_code.clone()),
+            before: None,
+            after: serde_json::to_value(&model).ok(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+fn code_conflict(e: sea_orm::DbErr, code: Option<&str>) -> Error {
+    if is_unique_violation(&e) {
+        Error::Conflict(format!(
+            "team code `{}` is already taken",
+            code.unwrap_or_default()
+        ))
+    } else {
+        Error::Db(e)
+    }
+}
+
+/// Changes to a team's details.
+pub struct TeamChanges {
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub founded_on: Option<NaiveDate>,
+    pub decision_number: Option<String>,
+    pub decision_date: Option<NaiveDate>,
+}
+
+pub async fn update(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    id: i64,
+    changes: TeamChanges,
+) -> Result<team::Model> {
+    let before = get(db, principal, Action::ReadTeams, id).await?;
+    require_manage_unit(db, principal, "input.teamId", &before.unit_code, units::today()).await?;
+    let mut p = Problems::default();
+    let name = changes.name.as_deref().map(text::clean);
+    if let Some(n) = &name {
+        check_text(&mut p, "input.name", n, 200);
+    }
+    if let Some(c) = &changes.code {
+        check_code(&mut p, "input.code", c.trim());
+    }
+    let founded_on = changes.founded_on.unwrap_or(before.founded_on);
+    check_dates(&mut p, founded_on, changes.decision_date);
+    if let Some(d) = before.dissolved_on {
+        if founded_on > d {
+            p.add("input.foundedOn", format!("foundedOn {founded_on} is after the team was dissolved ({d})"));
+        }
+    }
+    p.finish()?;
+    let txn = db.begin().await?;
+    let mut am: team::ActiveModel = before.clone().into();
+    if let Some(n) = name {
+        am.name_search = Set(text::fold(&n));
+        am.name = Set(n);
+    }
+    if let Some(c) = &changes.code {
+        am.code = Set(c.trim().to_owned());
+    }
+    if changes.founded_on.is_some() {
+        am.founded_on = Set(founded_on);
+    }
+    if let Some(d) = changes.decision_number {
+        am.decision_number = Set(Some(text::clean(&d)).filter(|d| !d.is_empty()));
+    }
+    if let Some(d) = changes.decision_date {
+        am.decision_date = Set(Some(d));
+    }
+    am.updated_at = Set(Utc::now());
+    let after = am
+        .update(&txn)
+        .await
+        .map_err(|e| code_conflict(e, changes.code.as_deref()))?;
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "updateTeam",
+            entity_type: "Team",
+            entity_id: ids::encode(ids::TEAM, id).0,
+            unit_code: Some(after.unit_code.clone()),
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after)
+}
+
+pub async fn dissolve(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    id: i64,
+    dissolved_on: NaiveDate,
+    reason: Option<String>,
+) -> Result<team::Model> {
+    let before = get(db, principal, Action::ReadTeams, id).await?;
+    require_manage_unit(db, principal, "input.teamId", &before.unit_code, dissolved_on).await?;
+    if before.status == "DISSOLVED" {
+        return Err(Error::Conflict(format!(
+            "the team was already dissolved on {}",
+            before.dissolved_on.map(|d| d.to_string()).unwrap_or_default()
+        )));
+    }
+    let mut p = Problems::default();
+    if dissolved_on < before.founded_on {
+        p.add(
+            "input.dissolvedOn",
+            format!("dissolvedOn {dissolved_on} is before the team was founded ({})", before.founded_on),
+        );
+    }
+    if dissolved_on > units::today() {
+        p.add("input.dissolvedOn", format!("dissolvedOn {dissolved_on} is in the future"));
+    }
+    if let Some(r) = &reason {
+        if r.chars().count() > 1000 {
+            p.add("input.reason", "must be at most 1000 characters");
+        }
+    }
+    p.finish()?;
+    let txn = db.begin().await?;
+    // Open memberships end the day the team is dissolved.
+    let open = membership::Entity::find()
+        .filter(membership::Column::TeamId.eq(id))
+        .filter(membership::Column::EndedOn.is_null())
+        .all(&txn)
+        .await?;
+    for m in open {
+        let mut am: membership::ActiveModel = m.into();
+        am.ended_on = Set(Some(dissolved_on.max(*am.started_on.as_ref())));
+        am.end_reason = Set(Some("team dissolved".into()));
+        am.updated_at = Set(Utc::now());
+        am.update(&txn).await?;
+    }
+    let mut am: team::ActiveModel = before.clone().into();
+    am.status = Set("DISSOLVED".into());
+    am.dissolved_on = Set(Some(dissolved_on));
+    am.dissolution_reason = Set(reason.map(|r| text::clean(&r)));
+    am.updated_at = Set(Utc::now());
+    let after = am.update(&txn).await?;
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "dissolveTeam",
+            entity_type: "Team",
+            entity_id: ids::encode(ids::TEAM, id).0,
+            unit_code: Some(after.unit_code.clone()),
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(after)
+}

@@ -1,0 +1,177 @@
+//! GraphQL types of teams: the object, its inputs and payloads.
+use crate::activities::types::Activity;
+use crate::auth::Action;
+use crate::error::{Error, UserError};
+use crate::graphql::{Date, state, ids, loaders};
+use crate::members::types::Membership;
+use crate::units::types::AdminUnit;
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use cnscd_entity::team;
+
+/// Whether a team is working.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TeamStatus {
+    Active,
+    Dissolved,
+}
+
+/// A community digital technology team (Tổ công nghệ số cộng đồng).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Team {
+    pub id: ID,
+    /// Team code, unique in the deployment.
+    pub code: String,
+    pub name: String,
+    /// Code of the unit (usually a hamlet) the team belongs to.
+    pub unit_code: String,
+    /// Day the team was founded.
+    pub founded_on: Date,
+    /// Number of the founding decision (quyết định thành lập).
+    pub decision_number: Option<String>,
+    pub decision_date: Option<Date>,
+    pub status: TeamStatus,
+    pub dissolved_on: Option<Date>,
+    pub dissolution_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub model: team::Model,
+}
+
+impl From<team::Model> for Team {
+    fn from(m: team::Model) -> Self {
+        Self {
+            id: ids::encode(ids::TEAM, m.id),
+            code: m.code.clone(),
+            name: m.name.clone(),
+            unit_code: m.unit_code.clone(),
+            founded_on: m.founded_on.into(),
+            decision_number: m.decision_number.clone(),
+            decision_date: m.decision_date.map(Into::into),
+            status: if m.status == "DISSOLVED" {
+                TeamStatus::Dissolved
+            } else {
+                TeamStatus::Active
+            },
+            dissolved_on: m.dissolved_on.map(Into::into),
+            dissolution_reason: m.dissolution_reason.clone(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            model: m,
+        }
+    }
+}
+
+/// Whether the caller's roles grant `action` on the team `team_id`.
+pub async fn may_on_team(ctx: &Context<'_>, action: Action, team_id: i64) -> Result<bool, Error> {
+    let (_, principal) = state(ctx)?;
+    let scope = principal.scope(action);
+    if scope.all || scope.teams.contains(&team_id) {
+        return Ok(true);
+    }
+    if scope.units.is_empty() {
+        return Ok(false);
+    }
+    Ok(loaders(ctx)?
+        .team_in_area
+        .load_one(team_id)
+        .await
+        .map_err(|e| Error::Internal(e.message))?
+        .unwrap_or(false))
+}
+
+#[ComplexObject]
+impl Team {
+    /// The unit the team belongs to.
+    async fn unit(&self, ctx: &Context<'_>) -> Result<Option<AdminUnit>> {
+        Ok(loaders(ctx)?
+            .unit
+            .load_one(self.model.unit_code.clone())
+            .await?
+            .map(Into::into))
+    }
+
+    /// Memberships of the team, current ones first; ended ones only with `includeEnded`.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] include_ended: bool,
+    ) -> Result<Vec<Membership>> {
+        if !may_on_team(ctx, Action::ReadMembers, self.model.id).await? {
+            return Err(Error::forbidden("the caller may not read this team's members").into());
+        }
+        let all = loaders(ctx)?
+            .memberships
+            .load_one(self.model.id)
+            .await?
+            .unwrap_or_default();
+        Ok(all
+            .into_iter()
+            .filter(|m| include_ended || m.ended_on.is_none())
+            .map(Membership::from)
+            .collect())
+    }
+
+    /// Number of current members.
+    async fn member_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let all = loaders(ctx)?
+            .memberships
+            .load_one(self.model.id)
+            .await?
+            .unwrap_or_default();
+        Ok(all.iter().filter(|m| m.ended_on.is_none()).count() as i32)
+    }
+
+    /// The most recent activity recorded for the team, if the caller may read it.
+    async fn latest_activity(&self, ctx: &Context<'_>) -> Result<Option<Activity>> {
+        if !may_on_team(ctx, Action::ReadActivities, self.model.id).await? {
+            return Ok(None);
+        }
+        Ok(loaders(ctx)?
+            .latest_activity
+            .load_one(self.model.id)
+            .await?
+            .map(Into::into))
+    }
+}
+
+/// Founding a team.
+#[derive(InputObject, Debug)]
+pub struct CreateTeamInput {
+    /// Unit the team belongs to (a hamlet or commune inside the caller's area).
+    pub unit_code: String,
+    pub name: String,
+    /// Team code; generated from the unit code when omitted.
+    pub code: Option<String>,
+    pub founded_on: Date,
+    pub decision_number: Option<String>,
+    pub decision_date: Option<Date>,
+}
+
+/// Changing a team's details; omitted fields keep their value.
+#[derive(InputObject, Debug)]
+pub struct UpdateTeamInput {
+    pub team_id: ID,
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub founded_on: Option<Date>,
+    pub decision_number: Option<String>,
+    pub decision_date: Option<Date>,
+}
+
+/// Dissolving a team: its open memberships end on the same day.
+#[derive(InputObject, Debug)]
+pub struct DissolveTeamInput {
+    pub team_id: ID,
+    pub dissolved_on: Date,
+    pub reason: Option<String>,
+}
+
+/// Result of a team mutation: the team, or what was wrong.
+#[derive(SimpleObject)]
+pub struct TeamPayload {
+    pub team: Option<Team>,
+    pub user_errors: Vec<UserError>,
+}

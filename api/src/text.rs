@@ -1,0 +1,66 @@
+//! Text normalisation: Vietnamese names stored in NFC, search keys without diacritics.
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+
+/// Trims and puts text into Unicode NFC, collapsing runs of white space.
+pub fn clean(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .nfc()
+        .collect()
+}
+
+/// Puts text into Unicode NFC, keeping its line breaks.
+pub fn nfc(s: &str) -> String {
+    s.nfc().collect()
+}
+
+/// A search key: lower case, without diacritics (đ becomes d), single spaces.
+pub fn fold(s: &str) -> String {
+    clean(s)
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'đ' | 'Đ' => 'd',
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A LIKE pattern matching `needle` anywhere, with LIKE wildcards in it escaped by `\`.
+pub fn like_pattern(needle: &str) -> String {
+    let mut out = String::from("%");
+    for c in fold(needle).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_removes_vietnamese_diacritics() {
+        assert_eq!(fold("Trần Thị Lệ"), "tran thi le");
+        assert_eq!(fold("Xã Đồng Hỷ"), "xa dong hy");
+        assert_eq!(fold("  Xóm   Cà Phê "), "xom ca phe");
+    }
+
+    #[test]
+    fn clean_composes_to_nfc() {
+        let decomposed = "Tra\u{0300}n";
+        assert_eq!(clean(decomposed), "Tr\u{00e0}n");
+    }
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("50%_a"), "%50\\%\\_a%");
+    }
+}

@@ -1,0 +1,63 @@
+//! Queries over administrative units (public reference data: any authenticated caller).
+use super::service::{self, UnitFilter};
+use super::types::{AdminLevel, AdminUnit};
+use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::{Date, state};
+use async_graphql::{Context, Object, Result};
+
+#[derive(Default)]
+pub struct UnitQuery;
+
+#[Object]
+impl UnitQuery {
+    /// The unit with this code on `on` (default: the version in force today, or the last one
+    /// if the unit has ceased).
+    async fn admin_unit(
+        &self,
+        ctx: &Context<'_>,
+        code: String,
+        on: Option<Date>,
+    ) -> Result<Option<AdminUnit>> {
+        let (db, _) = state(ctx)?;
+        let unit = match on {
+            Some(d) => service::version_on(db, &code, d.0).await?,
+            None => service::latest_versions(db, std::slice::from_ref(&code))
+                .await?
+                .remove(&code),
+        };
+        Ok(unit.map(Into::into))
+    }
+
+    /// Units in force on `on` (default today), filtered.
+    #[allow(clippy::too_many_arguments)]
+    async fn admin_units(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Day the hierarchy is taken on; default today.")] on: Option<Date>,
+        #[graphql(desc = "Only direct children of this unit.")] parent_code: Option<String>,
+        #[graphql(desc = "Only this unit and units under it.")] under: Option<String>,
+        level: Option<AdminLevel>,
+        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")]
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<AdminUnit>> {
+        let (db, _) = state(ctx)?;
+        let filter = UnitFilter {
+            on: on.map(|d| d.0),
+            parent_code,
+            under,
+            level: level.map(|l| l.as_str().to_owned()),
+            search,
+        };
+        let args = PageArgs::new(first, after, last, before);
+        let (rows, window, total) = service::list(db, &filter, &args).await?;
+        Ok(connection(
+            rows.into_iter().map(AdminUnit::from).collect(),
+            window,
+            total,
+        ))
+    }
+}

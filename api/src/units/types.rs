@@ -1,0 +1,161 @@
+//! GraphQL types of administrative units.
+use crate::graphql::{Date, state, ids, loaders};
+use crate::units::service;
+use async_graphql::{ComplexObject, Context, Enum, ID, Result, SimpleObject};
+use cnscd_entity::{admin_unit, admin_unit_succession};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+/// Level of an administrative unit.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AdminLevel {
+    Province,
+    /// Abolished on 2025-07-01.
+    District,
+    Commune,
+    /// Thôn, xóm, bản, tổ dân phố: local codes given by the province.
+    Hamlet,
+}
+
+impl AdminLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Province => "PROVINCE",
+            Self::District => "DISTRICT",
+            Self::Commune => "COMMUNE",
+            Self::Hamlet => "HAMLET",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "PROVINCE" => Self::Province,
+            "DISTRICT" => Self::District,
+            "COMMUNE" => Self::Commune,
+            _ => Self::Hamlet,
+        }
+    }
+}
+
+/// One version of an administrative unit: a code valid over a period, with its parent.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct AdminUnit {
+    /// Global id of this version.
+    pub id: ID,
+    /// Code: GSO code for provinces, districts and communes; local code for hamlets.
+    pub code: String,
+    /// Official name, e.g. "Xã Đồng Hỷ".
+    pub name: String,
+    /// Kind of unit as the catalogue names it (Tỉnh, Huyện, Xã, Phường, Thị trấn, …).
+    #[graphql(name = "type")]
+    pub unit_type: Option<String>,
+    pub level: AdminLevel,
+    /// Code of the parent unit during this version.
+    pub parent_code: Option<String>,
+    /// First day of this version.
+    pub valid_from: Date,
+    /// Last day of this version; null while it is in force.
+    pub valid_to: Option<Date>,
+    #[graphql(skip)]
+    pub model: admin_unit::Model,
+}
+
+impl From<admin_unit::Model> for AdminUnit {
+    fn from(m: admin_unit::Model) -> Self {
+        Self {
+            id: ids::encode(ids::ADMIN_UNIT, format!("{}@{}", m.code, m.valid_from)),
+            code: m.code.clone(),
+            name: m.name.clone(),
+            unit_type: m.unit_type.clone(),
+            level: AdminLevel::parse(&m.level),
+            parent_code: m.parent_code.clone(),
+            valid_from: m.valid_from.into(),
+            valid_to: (!service::is_open(m.valid_to)).then_some(m.valid_to.into()),
+            model: m,
+        }
+    }
+}
+
+/// A link between an old unit and the unit that succeeded it.
+#[derive(SimpleObject)]
+pub struct Succession {
+    pub old_code: String,
+    pub new_code: String,
+    /// FULL: the whole old unit went into the new one; PARTIAL: only part of it.
+    pub kind: String,
+    pub effective_on: Date,
+    /// The resolution that decided it, when recorded.
+    pub legal_basis: Option<String>,
+}
+
+impl From<admin_unit_succession::Model> for Succession {
+    fn from(m: admin_unit_succession::Model) -> Self {
+        Self {
+            old_code: m.old_code,
+            new_code: m.new_code,
+            kind: m.kind,
+            effective_on: m.effective_on.into(),
+            legal_basis: m.legal_basis,
+        }
+    }
+}
+
+impl AdminUnit {
+    /// The last day this version describes, capped at today.
+    fn as_of(&self) -> chrono::NaiveDate {
+        self.model.valid_to.min(service::today())
+    }
+}
+
+#[ComplexObject]
+impl AdminUnit {
+    /// The parent unit as it was during this version.
+    async fn parent(&self, ctx: &Context<'_>) -> Result<Option<AdminUnit>> {
+        let Some(code) = &self.model.parent_code else {
+            return Ok(None);
+        };
+        let (db, _) = state(ctx)?;
+        let on = self.as_of().max(self.model.valid_from);
+        match service::version_on(db, code, on).await? {
+            Some(p) => Ok(Some(p.into())),
+            None => Ok(loaders(ctx)?.unit.load_one(code.clone()).await?.map(Into::into)),
+        }
+    }
+
+    /// Units directly under this one on `on` (default: today, or the last day of this version).
+    async fn children(&self, ctx: &Context<'_>, on: Option<Date>) -> Result<Vec<AdminUnit>> {
+        let (db, _) = state(ctx)?;
+        let on = on.map(|d| d.0).unwrap_or_else(|| self.as_of());
+        Ok(service::children_on(db, &self.model.code, on)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Units this one succeeded (2025 reorganisation and later).
+    async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let (db, _) = state(ctx)?;
+        Ok(admin_unit_succession::Entity::find()
+            .filter(admin_unit_succession::Column::NewCode.eq(self.model.code.clone()))
+            .order_by_asc(admin_unit_succession::Column::OldCode)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Units that succeeded this one.
+    async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
+        let (db, _) = state(ctx)?;
+        Ok(admin_unit_succession::Entity::find()
+            .filter(admin_unit_succession::Column::OldCode.eq(self.model.code.clone()))
+            .order_by_asc(admin_unit_succession::Column::NewCode)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}

@@ -1,0 +1,28 @@
+//! What a team did on a day in a unit.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize)]
+#[sea_orm(table_name = "activity")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub team_id: i64,
+    pub unit_code: String,
+    pub kind_code: String,
+    pub occurred_on: Date,
+    pub title: String,
+    pub description: Option<String>,
+    pub participants: Option<i32>,
+    pub households_reached: Option<i32>,
+    /// RECORDED or VOIDED.
+    pub status: String,
+    pub submitted_by: String,
+    pub client_id: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
