@@ -8,13 +8,23 @@ use cnscd_migration::{Migrator, MigratorTrait};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "cnscd", version, about = "GraphQL API for community digital technology teams")]
+#[command(
+    name = "cnscd",
+    version,
+    about = "GraphQL API for community digital technology teams"
+)]
 pub struct Cli {
     /// Tracing filter, e.g. `info` or `cnscd_api=debug`.
     #[arg(long, env = "CNSCD_LOG", default_value = "info", global = true)]
     pub log: String,
     /// Log format.
-    #[arg(long, env = "CNSCD_LOG_FORMAT", value_enum, default_value = "pretty", global = true)]
+    #[arg(
+        long,
+        env = "CNSCD_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty",
+        global = true
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -37,7 +47,11 @@ pub enum Command {
     Migrate {
         #[arg(value_enum, default_value = "up")]
         action: MigrateAction,
-        #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+        #[arg(
+            long,
+            env = "CNSCD_DATABASE_URL",
+            default_value = "sqlite://cnscd.db?mode=rwc"
+        )]
         database_url: String,
     },
     /// Load a data set.
@@ -97,7 +111,11 @@ pub enum SeedWhat {
         /// Multiplies the number of activities (for benchmarks).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
         scale: u32,
-        #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+        #[arg(
+            long,
+            env = "CNSCD_DATABASE_URL",
+            default_value = "sqlite://cnscd.db?mode=rwc"
+        )]
         database_url: String,
         #[arg(long, env = "CNSCD_DATA_DIR")]
         data_dir: Option<PathBuf>,
@@ -112,7 +130,11 @@ pub enum ImportWhat {
         /// Day the file takes effect (default: the date in its file name).
         #[arg(long)]
         valid_from: Option<chrono::NaiveDate>,
-        #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+        #[arg(
+            long,
+            env = "CNSCD_DATABASE_URL",
+            default_value = "sqlite://cnscd.db?mode=rwc"
+        )]
         database_url: String,
     },
 }
@@ -142,7 +164,9 @@ pub fn demo_tokens(secret: &str, team_id: Option<&str>) -> anyhow::Result<Vec<(S
         };
         match role {
             Role::Admin => {}
-            Role::TeamLeader => claims.teams = team_id.map(|t| vec![t.to_owned()]).unwrap_or_default(),
+            Role::TeamLeader => {
+                claims.teams = team_id.map(|t| vec![t.to_owned()]).unwrap_or_default()
+            }
             Role::Reporter => {
                 claims.units = vec!["19".into()];
                 claims.client_id = Some("demo-app".into());
@@ -156,7 +180,11 @@ pub fn demo_tokens(secret: &str, team_id: Option<&str>) -> anyhow::Result<Vec<(S
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { settings, demo, data_dir: dir } => {
+        Command::Serve {
+            settings,
+            demo,
+            data_dir: dir,
+        } => {
             let app = Application::build(&settings, demo).await?;
             if demo {
                 let db = app.db();
@@ -167,10 +195,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let report = crate::demo::seed(db, &data_dir(dir), 1).await?;
                     tracing::info!(?report, "demo data loaded");
                 }
-                let secret = settings.jwt_secret.clone().unwrap_or_else(|| DEMO_SECRET.to_owned());
+                let secret = settings
+                    .jwt_secret
+                    .clone()
+                    .unwrap_or_else(|| DEMO_SECRET.to_owned());
                 let team = crate::demo::first_team_id(db).await?;
                 println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
-                println!("Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}\n");
+                println!(
+                    "Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}\n"
+                );
                 for (role, token) in demo_tokens(&secret, team.as_deref())? {
                     println!("{role:<12} {token}");
                 }
@@ -178,10 +211,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             app.run_until_stopped().await
         }
-        Command::Migrate { action, database_url } => {
-            let db = crate::db::connect(&database_url)
-                .await
-                .with_context(|| format!("Failed to connect to {}", crate::config::redact_url(&database_url)))?;
+        Command::Migrate {
+            action,
+            database_url,
+        } => {
+            let db = crate::db::connect(&database_url).await.with_context(|| {
+                format!(
+                    "Failed to connect to {}",
+                    crate::config::redact_url(&database_url)
+                )
+            })?;
             match action {
                 MigrateAction::Up => Migrator::up(&db, None).await?,
                 MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
@@ -190,16 +229,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Seed { what: SeedWhat::Demo { scale, database_url, data_dir: dir } } => {
+        Command::Seed {
+            what:
+                SeedWhat::Demo {
+                    scale,
+                    database_url,
+                    data_dir: dir,
+                },
+        } => {
             let db = prepare_database(&database_url).await?;
             if crate::demo::is_loaded(&db).await? {
-                bail!("the database already holds the demo data set: run `cnscd migrate fresh` first");
+                bail!(
+                    "the database already holds the demo data set: run `cnscd migrate fresh` first"
+                );
             }
             let report = crate::demo::seed(&db, &data_dir(dir), scale).await?;
             println!("{report:?}");
             Ok(())
         }
-        Command::Import { what: ImportWhat::Units { file, valid_from, database_url } } => {
+        Command::Import {
+            what:
+                ImportWhat::Units {
+                    file,
+                    valid_from,
+                    database_url,
+                },
+        } => {
             let content = std::fs::read_to_string(&file)
                 .with_context(|| format!("Failed to read {}", file.display()))?;
             let db = prepare_database(&database_url).await?;
@@ -211,18 +266,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{report:?}; rollups rebuilt from {activities} activities");
             Ok(())
         }
-        Command::Token { roles, units, teams, sub, client, ttl, jwt_secret, issuer, audience, demo } => {
+        Command::Token {
+            roles,
+            units,
+            teams,
+            sub,
+            client,
+            ttl,
+            jwt_secret,
+            issuer,
+            audience,
+            demo,
+        } => {
             for r in &roles {
                 if Role::parse(r).is_none() {
-                    bail!("unknown role `{r}`: use ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER");
+                    bail!(
+                        "unknown role `{r}`: use ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER"
+                    );
                 }
             }
             let secret = match (jwt_secret, demo) {
                 (Some(s), _) => s,
                 (None, true) => DEMO_SECRET.to_owned(),
-                (None, false) => bail!("set CNSCD_JWT_SECRET (or pass --demo to sign with the development secret)"),
+                (None, false) => bail!(
+                    "set CNSCD_JWT_SECRET (or pass --demo to sign with the development secret)"
+                ),
             };
-            let ttl = humantime::parse_duration(&ttl).with_context(|| format!("`{ttl}` is not a duration such as 1h or 30m"))?;
+            let ttl = humantime::parse_duration(&ttl)
+                .with_context(|| format!("`{ttl}` is not a duration such as 1h or 30m"))?;
             let now = chrono::Utc::now().timestamp();
             let claims = Claims {
                 sub,

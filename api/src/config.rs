@@ -17,7 +17,11 @@ pub enum LogFormat {
 #[derive(Clone, Args)]
 pub struct Settings {
     /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
-    #[arg(long, env = "CNSCD_DATABASE_URL", default_value = "sqlite://cnscd.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "CNSCD_DATABASE_URL",
+        default_value = "sqlite://cnscd.db?mode=rwc"
+    )]
     pub database_url: String,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "CNSCD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -44,7 +48,10 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
             .field("listen", &self.listen)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .finish()

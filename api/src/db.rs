@@ -1,8 +1,7 @@
 //! Database connection and the small helpers every service shares.
 use sea_orm::{
-    EntityTrait, FromQueryResult,
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult,
-    Statement, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryResult, Statement, Value,
 };
 use std::time::Duration;
 
@@ -149,4 +148,18 @@ where
         .all(db)
         .await?;
     Ok((rows, window, total))
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other (busy timeout) instead of
+/// failing when a read transaction tries to become a write transaction.
+pub async fn begin_write(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }

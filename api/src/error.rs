@@ -43,7 +43,10 @@ pub enum Error {
     Forbidden(String),
     NotFound(String),
     /// Bad input; `field` is the path of the input field at fault.
-    Validation { field: Vec<String>, message: String },
+    Validation {
+        field: Vec<String>,
+        message: String,
+    },
     /// Several problems with the input at once.
     Invalid(Vec<UserError>),
     Conflict(String),

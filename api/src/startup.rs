@@ -19,17 +19,25 @@ pub fn verifier(settings: &Settings, demo: bool) -> anyhow::Result<TokenVerifier
     let secret = match (&settings.jwt_secret, demo) {
         (Some(s), _) => s.clone(),
         (None, true) => {
-            tracing::warn!("CNSCD_JWT_SECRET is not set: --demo uses a development secret; never do this in production");
+            tracing::warn!(
+                "CNSCD_JWT_SECRET is not set: --demo uses a development secret; never do this in production"
+            );
             DEMO_SECRET.to_owned()
         }
         (None, false) if settings.jwt_public_keys.is_some() || settings.jwks_url.is_some() => {
-            anyhow::bail!("CNSCD_JWT_PUBLIC_KEYS and CNSCD_JWKS_URL are not supported by this version yet: set CNSCD_JWT_SECRET (HS256)")
+            anyhow::bail!(
+                "CNSCD_JWT_PUBLIC_KEYS and CNSCD_JWKS_URL are not supported by this version yet: set CNSCD_JWT_SECRET (HS256)"
+            )
         }
         (None, false) => anyhow::bail!(
             "no way to verify tokens: set CNSCD_JWT_SECRET (an HS256 shared secret), or run with --demo for a development secret"
         ),
     };
-    TokenVerifier::hs256(&secret, settings.jwt_issuer.as_deref(), settings.jwt_audience.as_deref())
+    TokenVerifier::hs256(
+        &secret,
+        settings.jwt_issuer.as_deref(),
+        settings.jwt_audience.as_deref(),
+    )
 }
 
 /// Connects, brings the schema up to date and seeds the standard catalogues.
@@ -37,7 +45,9 @@ pub async fn prepare_database(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = crate::db::connect(url)
         .await
         .with_context(|| format!("Failed to connect to {}", crate::config::redact_url(url)))?;
-    Migrator::up(&db, None).await.context("Failed to run migrations")?;
+    Migrator::up(&db, None)
+        .await
+        .context("Failed to run migrations")?;
     crate::catalog::service::ensure_defaults(&db)
         .await
         .map_err(|e| anyhow::anyhow!("Failed to seed the standard catalogues: {}", e.message()))?;
@@ -66,7 +76,11 @@ impl Application {
         Ok(Self {
             listener,
             address,
-            state: AppState { schema, db, verifier },
+            state: AppState {
+                schema,
+                db,
+                verifier,
+            },
         })
     }
 

@@ -14,19 +14,28 @@ fn id(name: &str) -> ColumnDef {
         .to_owned()
 }
 fn text(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).string().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .string()
+        .not_null()
+        .to_owned()
 }
 fn text_null(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name)).string().null().to_owned()
 }
 fn date(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).date().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .date()
+        .not_null()
+        .to_owned()
 }
 fn date_null(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name)).date().null().to_owned()
 }
 fn int(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).integer().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .integer()
+        .not_null()
+        .to_owned()
 }
 fn int_null(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name)).integer().null().to_owned()
@@ -38,10 +47,16 @@ fn big(name: &str) -> ColumnDef {
         .to_owned()
 }
 fn big_null(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).big_integer().null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .big_integer()
+        .null()
+        .to_owned()
 }
 fn double(name: &str) -> ColumnDef {
-    ColumnDef::new(Alias::new(name)).double().not_null().to_owned()
+    ColumnDef::new(Alias::new(name))
+        .double()
+        .not_null()
+        .to_owned()
 }
 fn boolean(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name))
@@ -207,10 +222,7 @@ impl MigrationTrait for Migration {
                     ts("updated_at"),
                 ],
             ),
-            catalogue(
-                "activity_kind",
-                vec![int("sort_order"), boolean("active")],
-            ),
+            catalogue("activity_kind", vec![int("sort_order"), boolean("active")]),
             catalogue(
                 "digital_service",
                 vec![
@@ -345,9 +357,24 @@ impl MigrationTrait for Migration {
         }
 
         let indexes = [
-            index("admin_unit", "ux_admin_unit_code_from", &["code", "valid_from"], true),
-            index("admin_unit", "ix_admin_unit_parent", &["parent_code", "valid_from"], false),
-            index("admin_unit", "ix_admin_unit_level", &["level", "valid_from"], false),
+            index(
+                "admin_unit",
+                "ux_admin_unit_code_from",
+                &["code", "valid_from"],
+                true,
+            ),
+            index(
+                "admin_unit",
+                "ix_admin_unit_parent",
+                &["parent_code", "valid_from"],
+                false,
+            ),
+            index(
+                "admin_unit",
+                "ix_admin_unit_level",
+                &["level", "valid_from"],
+                false,
+            ),
             index(
                 "admin_unit_closure",
                 "ix_closure_descendant",
@@ -366,13 +393,33 @@ impl MigrationTrait for Migration {
                 &["old_code", "new_code", "effective_on"],
                 true,
             ),
-            index("admin_unit_succession", "ix_succession_new", &["new_code"], false),
+            index(
+                "admin_unit_succession",
+                "ix_succession_new",
+                &["new_code"],
+                false,
+            ),
             index("team", "ux_team_code", &["code"], true),
             index("team", "ix_team_unit", &["unit_code"], false),
-            index("membership", "ix_membership_team", &["team_id", "started_on"], false),
+            index(
+                "membership",
+                "ix_membership_team",
+                &["team_id", "started_on"],
+                false,
+            ),
             index("membership", "ix_membership_person", &["person_id"], false),
-            index("activity", "ix_activity_unit_date", &["unit_code", "occurred_on"], false),
-            index("activity", "ix_activity_team_date", &["team_id", "occurred_on"], false),
+            index(
+                "activity",
+                "ix_activity_unit_date",
+                &["unit_code", "occurred_on"],
+                false,
+            ),
+            index(
+                "activity",
+                "ix_activity_team_date",
+                &["team_id", "occurred_on"],
+                false,
+            ),
             index("activity", "ix_activity_date", &["occurred_on"], false),
             index(
                 "activity_outcome",
@@ -383,7 +430,13 @@ impl MigrationTrait for Migration {
             index(
                 "data_value",
                 "ux_data_value",
-                &["unit_code", "element_code", "period_start", "period_end", "source_system"],
+                &[
+                    "unit_code",
+                    "element_code",
+                    "period_start",
+                    "period_end",
+                    "source_system",
+                ],
                 true,
             ),
             index(
@@ -404,7 +457,12 @@ impl MigrationTrait for Migration {
                 &["unit_code", "period_start"],
                 false,
             ),
-            index("audit_entry", "ix_audit_entity", &["entity_type", "entity_id"], false),
+            index(
+                "audit_entry",
+                "ix_audit_entity",
+                &["entity_type", "entity_id"],
+                false,
+            ),
             index("audit_entry", "ix_audit_time", &["occurred_at"], false),
             index(
                 "idempotency_record",
@@ -445,7 +503,12 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for name in TABLES.iter().rev() {
             manager
-                .drop_table(Table::drop().table(Alias::new(*name)).if_exists().to_owned())
+                .drop_table(
+                    Table::drop()
+                        .table(Alias::new(*name))
+                        .if_exists()
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

@@ -1,1 +1,324 @@
+//! Test harness: starts the real server on port 0 against a fresh database (a temporary SQLite
+//! file, or a uniquely named PostgreSQL database when `CNSCD_TEST_DATABASE` is a postgres URL),
+//! loads a small fixture of units, and talks GraphQL over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use cnscd_api::auth::{Claims, TokenVerifier, mint};
+use cnscd_api::config::Settings;
+use cnscd_api::startup::{Application, prepare_database};
+use cnscd_api::units::import::{Parsed, RECORDS_BEGIN, apply_successions, apply_units, parse};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// The fixture's units before the 2025 reorganisation.
+pub const OLD_UNITS: &str = "code,name,type,level,parent_code
+19,Tỉnh Thái Nguyên,Tỉnh,PROVINCE,
+06,Tỉnh Bắc Kạn,Tỉnh,PROVINCE,
+169,Huyện Đồng Hỷ,Huyện,DISTRICT,19
+164,Thành phố Thái Nguyên,Thành phố,DISTRICT,19
+05677,Xã Minh Lập,Xã,COMMUNE,169
+05692,Thị trấn Hóa Thượng,Thị trấn,COMMUNE,169
+05659,Phường Chùa Hang,Phường,COMMUNE,164
+05677-01,Xóm Cà Phê,Xóm,HAMLET,05677
+05677-02,Xóm Na Lay,Xóm,HAMLET,05677
+05692-01,Tổ dân phố 1,Tổ dân phố,HAMLET,05692
+05659-01,Tổ 1 Chùa Hang,Tổ dân phố,HAMLET,05659
+";
+
+/// The fixture's units from 2025-07-01.
+pub const NEW_UNITS: &str = "code,name,level,parent_code
+19,Tỉnh Thái Nguyên,PROVINCE,
+05692,Xã Đồng Hỷ,COMMUNE,19
+05710,Phường Linh Sơn,COMMUNE,19
+";
+
+pub const SUCCESSIONS: &str = "new_code,new_name,new_level,old_code,old_name,kind
+19,Tỉnh Thái Nguyên,PROVINCE,06,Tỉnh Bắc Kạn,FULL
+19,Tỉnh Thái Nguyên,PROVINCE,19,Tỉnh Thái Nguyên,FULL
+05692,Xã Đồng Hỷ,COMMUNE,05677,Xã Minh Lập,FULL
+05692,Xã Đồng Hỷ,COMMUNE,05692,Thị trấn Hóa Thượng,FULL
+05710,Phường Linh Sơn,COMMUNE,05659,Phường Chùa Hang,FULL
+";
+
+pub fn date(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// A fresh database: SQLite file or PostgreSQL database, removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let target = std::env::var("CNSCD_TEST_DATABASE").unwrap_or_default();
+        if target.starts_with("postgres") {
+            let name = format!("cnscd_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&target)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {target} is not reachable: {e}"));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            admin.close().await.ok();
+            let base = target.rsplit_once('/').map(|(b, _)| b).unwrap_or(&target);
+            Self {
+                url: format!("{base}/{name}"),
+                cleanup: Some((target.clone(), name)),
+                _dir: None,
+            }
+        } else {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            Self {
+                url,
+                cleanup: None,
+                _dir: Some(dir),
+            }
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.cleanup.is_some()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.cleanup.take() {
+            // A runtime of its own: Drop cannot await, and the test's runtime may be gone.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async move {
+                    let db = sea_orm::Database::connect(&admin).await.ok()?;
+                    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// The running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub client: reqwest::Client,
+    pub test_db: TestDb,
+}
+
+/// Loads the unit fixture (old catalogue with hamlets, new catalogue, successions).
+pub async fn load_units(db: &DatabaseConnection) {
+    let Ok(Parsed::Units(old)) = parse(OLD_UNITS) else {
+        panic!("bad fixture")
+    };
+    apply_units(db, &old, RECORDS_BEGIN, false).await.unwrap();
+    let Ok(Parsed::Units(new)) = parse(NEW_UNITS) else {
+        panic!("bad fixture")
+    };
+    apply_units(db, &new, date("2025-07-01"), true)
+        .await
+        .unwrap();
+    let Ok(Parsed::Successions(s)) = parse(SUCCESSIONS) else {
+        panic!("bad fixture")
+    };
+    apply_successions(db, &s, date("2025-07-01")).await.unwrap();
+    cnscd_api::units::service::rebuild_closure(db)
+        .await
+        .unwrap();
+}
+
+/// Starts the app on a fresh database with the unit fixture.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with changed settings (issuer, audience, ...).
+pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
+    let test_db = TestDb::new().await;
+    let mut settings = Settings::for_tests(&test_db.url, SECRET);
+    change(&mut settings);
+    let db = prepare_database(&settings.database_url).await.unwrap();
+    load_units(&db).await;
+    let verifier = TokenVerifier::hs256(
+        SECRET,
+        settings.jwt_issuer.as_deref(),
+        settings.jwt_audience.as_deref(),
+    )
+    .unwrap();
+    let app = Application::with_database(&settings, verifier, db.clone())
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        db,
+        client: reqwest::Client::new(),
+        test_db,
+    }
+}
+
+/// Claims for a caller with `roles` over `units` and `teams`.
+pub fn claims(sub: &str, roles: &[&str], units: &[&str], teams: &[&str]) -> Claims {
+    Claims {
+        sub: sub.into(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        iat: Some(chrono::Utc::now().timestamp()),
+        roles: roles.iter().map(|s| s.to_string()).collect(),
+        units: units.iter().map(|s| s.to_string()).collect(),
+        teams: teams.iter().map(|s| s.to_string()).collect(),
+        client_id: Some("test-app".into()),
+        ..Claims::default()
+    }
+}
+
+pub fn token(roles: &[&str], units: &[&str], teams: &[&str]) -> String {
+    let sub = format!("{}-{}", roles.join("+").to_lowercase(), units.join("+"));
+    mint(SECRET, &claims(&sub, roles, units, teams)).unwrap()
+}
+
+pub fn admin() -> String {
+    token(&["ADMIN"], &[], &[])
+}
+
+/// A GraphQL response: HTTP status and body.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Gql {
+    /// `data` at a dotted path (`createTeam.team.id`).
+    pub fn at(&self, path: &str) -> &Value {
+        let mut v = &self.body["data"];
+        for p in path.split('.') {
+            v = match p.parse::<usize>() {
+                Ok(i) => &v[i],
+                Err(_) => &v[p],
+            };
+        }
+        v
+    }
+
+    /// Codes of the top-level errors.
+    pub fn error_codes(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Codes of the user errors of the payload at `field`.
+    pub fn user_error_codes(&self, field: &str) -> Vec<String> {
+        self.body["data"][field]["userErrors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["code"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Fails with the whole body when there are top-level errors.
+    pub fn ok(self) -> Self {
+        assert!(
+            self.body.get("errors").is_none() && self.status == 200,
+            "unexpected errors: {} {}",
+            self.status,
+            self.body
+        );
+        self
+    }
+}
+
+impl TestApp {
+    pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
+        let resp = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.json().await.unwrap_or(Value::Null);
+        Gql { status, body }
+    }
+
+    /// Creates a team as ADMIN and returns its global id.
+    pub async fn create_team(&self, unit: &str, name: &str, founded_on: &str) -> String {
+        let r = self
+            .gql(
+                &admin(),
+                "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } userErrors { message } } }",
+                json!({ "i": { "unitCode": unit, "name": name, "foundedOn": founded_on } }),
+            )
+            .await
+            .ok();
+        r.at("createTeam.team.id")
+            .as_str()
+            .unwrap_or_else(|| panic!("{:?}", r.body))
+            .to_owned()
+    }
+
+    /// Adds a member as ADMIN and returns the membership id.
+    pub async fn add_member(
+        &self,
+        team: &str,
+        name: &str,
+        role: &str,
+        affiliation: &str,
+        started: &str,
+    ) -> String {
+        let r = self
+            .gql(
+                &admin(),
+                "mutation($i: AddMemberInput!) { addMember(input: $i) { membership { id } userErrors { message } } }",
+                json!({ "i": { "teamId": team, "person": { "fullName": name, "phone": "0912345678", "email": "a@example.vn", "birthYear": 1990 }, "role": role, "affiliation": affiliation, "startedOn": started } }),
+            )
+            .await
+            .ok();
+        r.at("addMember.membership.id")
+            .as_str()
+            .unwrap_or_else(|| panic!("{:?}", r.body))
+            .to_owned()
+    }
+
+    /// Submits an activity as ADMIN and returns its id.
+    pub async fn submit(&self, team: &str, kind: &str, on: &str, extra: Value) -> String {
+        let mut input = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": team, "kind": kind, "occurredOn": on, "title": "Hướng dẫn cài VNeID" });
+        if let (Some(obj), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+            obj.extend(extra.clone());
+        }
+        let r = self
+            .gql(
+                &admin(),
+                "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } userErrors { message } } }",
+                json!({ "i": input }),
+            )
+            .await
+            .ok();
+        r.at("submitActivity.activity.id")
+            .as_str()
+            .unwrap_or_else(|| panic!("{:?}", r.body))
+            .to_owned()
+    }
+}

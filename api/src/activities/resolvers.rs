@@ -6,7 +6,7 @@ use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
 use crate::graphql::pagination::{Conn, PageArgs, connection};
-use crate::graphql::{Date, state, ids};
+use crate::graphql::{Date, ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
 #[derive(Default)]
@@ -55,9 +55,13 @@ impl ActivityQuery {
             }),
             search,
         };
-        let (rows, window, total) =
-            service::list(db, principal, &filter, &PageArgs::new(first, after, last, before))
-                .await?;
+        let (rows, window, total) = service::list(
+            db,
+            principal,
+            &filter,
+            &PageArgs::new(first, after, last, before),
+        )
+        .await?;
         Ok(connection(
             rows.into_iter().map(Activity::from).collect(),
             window,

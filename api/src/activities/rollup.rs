@@ -5,7 +5,9 @@ use crate::db::{placeholders, query, stmt};
 use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
 use cnscd_entity::{activity, activity_outcome, admin_unit_closure, digital_service};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Key of one rollup cell.
@@ -60,7 +62,11 @@ pub async fn cashless_services(db: &impl ConnectionTrait) -> Result<HashSet<Stri
 }
 
 /// Codes of `unit` and every unit above it on `on`.
-pub async fn ancestors_on(db: &impl ConnectionTrait, unit: &str, on: NaiveDate) -> Result<Vec<String>> {
+pub async fn ancestors_on(
+    db: &impl ConnectionTrait,
+    unit: &str,
+    on: NaiveDate,
+) -> Result<Vec<String>> {
     let rows = query(
         db,
         "SELECT ancestor_code FROM admin_unit_closure WHERE descendant_code = ? \
@@ -87,7 +93,9 @@ pub async fn apply(
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     for (element, v) in contributions(a, outcomes, cashless) {
         for unit in &ancestors {
-            *cells.entry((unit.clone(), element.clone(), month)).or_default() += sign * v;
+            *cells
+                .entry((unit.clone(), element.clone(), month))
+                .or_default() += sign * v;
         }
     }
     upsert(db, &cells).await
@@ -128,10 +136,11 @@ pub async fn rebuild(db: &impl ConnectionTrait) -> Result<u64> {
     let cashless = cashless_services(db).await?;
     let mut closure: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
     for c in admin_unit_closure::Entity::find().all(db).await? {
-        closure
-            .entry(c.descendant_code)
-            .or_default()
-            .push((c.ancestor_code, c.valid_from, c.valid_to));
+        closure.entry(c.descendant_code).or_default().push((
+            c.ancestor_code,
+            c.valid_from,
+            c.valid_to,
+        ));
     }
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     let mut last_id = 0i64;

@@ -11,10 +11,12 @@ use crate::teams::service as teams;
 use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
-use cnscd_entity::{activity, activity_kind, activity_outcome, digital_service, idempotency_record, team};
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    TransactionTrait, Value,
+use cnscd_entity::{
+    activity, activity_kind, activity_outcome, digital_service, idempotency_record, team,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set, Value,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -96,7 +98,11 @@ async fn replay(
         .one(db)
         .await?
         .map(Some)
-        .ok_or_else(|| Error::Internal(format!("idempotency record points to missing activity {id}")))
+        .ok_or_else(|| {
+            Error::Internal(format!(
+                "idempotency record points to missing activity {id}"
+            ))
+        })
 }
 
 /// Checks the input against the catalogues, the team, the dates and the caller's area.
@@ -108,7 +114,10 @@ async fn validate(
     let mut p = Problems::default();
     let key = &input.idempotency_key;
     if key.trim().is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
-        p.add("input.idempotencyKey", "idempotencyKey must be 1 to 200 printable characters");
+        p.add(
+            "input.idempotencyKey",
+            "idempotencyKey must be 1 to 200 printable characters",
+        );
     }
     let title = text::clean(&input.title);
     if title.is_empty() {
@@ -116,10 +125,20 @@ async fn validate(
     } else if title.chars().count() > 200 {
         p.add("input.title", "title must be at most 200 characters");
     }
-    if input.description.as_ref().is_some_and(|d| d.chars().count() > 5000) {
-        p.add("input.description", "description must be at most 5000 characters");
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 5000)
+    {
+        p.add(
+            "input.description",
+            "description must be at most 5000 characters",
+        );
     }
-    for (field, v) in [("input.participants", input.participants), ("input.householdsReached", input.households_reached)] {
+    for (field, v) in [
+        ("input.participants", input.participants),
+        ("input.householdsReached", input.households_reached),
+    ] {
         if let Some(v) = v {
             if !(0..=MAX_COUNT).contains(&v) {
                 p.add(field, format!("must be between 0 and {MAX_COUNT}, not {v}"));
@@ -128,11 +147,22 @@ async fn validate(
     }
     let today = units::today();
     if input.occurred_on > today {
-        p.add("input.occurredOn", format!("occurredOn {} is in the future", input.occurred_on));
+        p.add(
+            "input.occurredOn",
+            format!("occurredOn {} is in the future", input.occurred_on),
+        );
     }
-    let kind = activity_kind::Entity::find_by_id(input.kind.clone()).one(db).await?;
+    let kind = activity_kind::Entity::find_by_id(input.kind.clone())
+        .one(db)
+        .await?;
     if !kind.is_some_and(|k| k.active) {
-        p.add("input.kind", format!("`{}` is not an activity kind code (see activityKinds)", input.kind));
+        p.add(
+            "input.kind",
+            format!(
+                "`{}` is not an activity kind code (see activityKinds)",
+                input.kind
+            ),
+        );
     }
     if input.outcomes.len() > MAX_OUTCOMES {
         p.add("input.outcomes", format!("at most {MAX_OUTCOMES} outcomes"));
@@ -148,16 +178,31 @@ async fn validate(
     for (i, o) in input.outcomes.iter().enumerate() {
         let base = format!("input.outcomes.{i}");
         if !services.contains(&o.service) {
-            p.add(&format!("{base}.service"), format!("`{}` is not a digital service code (see digitalServices)", o.service));
+            p.add(
+                &format!("{base}.service"),
+                format!(
+                    "`{}` is not a digital service code (see digitalServices)",
+                    o.service
+                ),
+            );
         } else if !seen.insert(o.service.clone()) {
-            p.add(&format!("{base}.service"), format!("service {} appears twice", o.service));
+            p.add(
+                &format!("{base}.service"),
+                format!("service {} appears twice", o.service),
+            );
         }
         if !(0..=MAX_COUNT).contains(&o.people) {
-            p.add(&format!("{base}.people"), format!("must be between 0 and {MAX_COUNT}, not {}", o.people));
+            p.add(
+                &format!("{base}.people"),
+                format!("must be between 0 and {MAX_COUNT}, not {}", o.people),
+            );
         }
         if let Some(h) = o.households {
             if !(0..=MAX_COUNT).contains(&h) {
-                p.add(&format!("{base}.households"), format!("must be between 0 and {MAX_COUNT}, not {h}"));
+                p.add(
+                    &format!("{base}.households"),
+                    format!("must be between 0 and {MAX_COUNT}, not {h}"),
+                );
             }
         }
     }
@@ -165,20 +210,42 @@ async fn validate(
     // said.
     let t = teams::get(db, principal, Action::ReadTeams, input.team_id)
         .await
-        .map_err(|_| Error::invalid("input.teamId", format!("no team {} in the caller's area", ids::encode(ids::TEAM, input.team_id).0)))?;
+        .map_err(|_| {
+            Error::invalid(
+                "input.teamId",
+                format!(
+                    "no team {} in the caller's area",
+                    ids::encode(ids::TEAM, input.team_id).0
+                ),
+            )
+        })?;
     if input.occurred_on < t.founded_on {
-        p.add("input.occurredOn", format!("occurredOn {} is before the team was founded ({})", input.occurred_on, t.founded_on));
+        p.add(
+            "input.occurredOn",
+            format!(
+                "occurredOn {} is before the team was founded ({})",
+                input.occurred_on, t.founded_on
+            ),
+        );
     }
     if let Some(d) = t.dissolved_on {
         if input.occurred_on >= d {
             p.add("input.occurredOn", format!("the team was dissolved on {d}"));
         }
     }
-    let unit_code = input.unit_code.as_deref().map(str::trim).unwrap_or(&t.unit_code).to_owned();
+    let unit_code = input
+        .unit_code
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&t.unit_code)
+        .to_owned();
     if p.is_empty() {
         let on = input.occurred_on;
         if units::version_on(db, &unit_code, on).await?.is_none() {
-            p.add("input.unitCode", format!("no administrative unit `{unit_code}` exists on {on}"));
+            p.add(
+                "input.unitCode",
+                format!("no administrative unit `{unit_code}` exists on {on}"),
+            );
         } else if !units::is_under(db, std::slice::from_ref(&unit_code), &t.unit_code, on).await? {
             p.add("input.unitCode", format!("unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}", t.unit_code));
         }
@@ -237,13 +304,19 @@ pub async fn submit(
         return Ok((a, true));
     }
     let (t, unit_code) = validate(db, principal, &input).await?;
-    match insert(db, principal, request, &input, &t, unit_code, &scope, &key, &hash).await {
+    match insert(
+        db, principal, request, &input, &t, unit_code, &scope, &key, &hash,
+    )
+    .await
+    {
         Ok(a) => Ok((a, false)),
         // A concurrent request with the same key won the race: answer as a retry.
-        Err(Error::Db(e)) if is_unique_violation(&e) => match replay(db, &scope, &key, &hash).await? {
-            Some(a) => Ok((a, true)),
-            None => Err(Error::Db(e)),
-        },
+        Err(Error::Db(e)) if is_unique_violation(&e) => {
+            match replay(db, &scope, &key, &hash).await? {
+                Some(a) => Ok((a, true)),
+                None => Err(Error::Db(e)),
+            }
+        }
         Err(e) => Err(e),
     }
 }
@@ -260,7 +333,7 @@ async fn insert(
     key: &str,
     hash: &str,
 ) -> Result<activity::Model> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = Utc::now();
     // The key is claimed first, so a concurrent duplicate fails fast on the unique index.
     let claim = idempotency_record::ActiveModel {
@@ -280,7 +353,12 @@ async fn insert(
         kind_code: Set(input.kind.clone()),
         occurred_on: Set(input.occurred_on),
         title: Set(text::clean(&input.title)),
-        description: Set(input.description.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(text::nfc)),
+        description: Set(input
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(text::nfc)),
         participants: Set(input.participants),
         households_reached: Set(input.households_reached),
         status: Set("RECORDED".into()),
@@ -313,14 +391,19 @@ async fn insert(
     claim.update(&txn).await?;
     let mut after = serde_json::to_value(&a).unwrap_or_default();
     after["outcomes"] = serde_json::to_value(&outcomes).unwrap_or_default();
-    record(&txn, principal, request, Change {
-        action: "submitActivity",
-        entity_type: "Activity",
-        entity_id: ids::encode(ids::ACTIVITY, a.id).0,
-        unit_code: Some(a.unit_code.clone()),
-        before: None,
-        after: Some(after),
-    })
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "submitActivity",
+            entity_type: "Activity",
+            entity_id: ids::encode(ids::ACTIVITY, a.id).0,
+            unit_code: Some(a.unit_code.clone()),
+            before: None,
+            after: Some(after),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(a)
@@ -340,7 +423,9 @@ pub struct ActivityFilter {
 
 /// Adds the caller's area for reading activities to a query over `activity a`.
 pub fn scope(w: &mut Where, principal: &Principal) {
-    if let Some((sql, values)) = scope_condition(&principal.scope(Action::ReadActivities), &ACTIVITY_COLUMNS) {
+    if let Some((sql, values)) =
+        scope_condition(&principal.scope(Action::ReadActivities), &ACTIVITY_COLUMNS)
+    {
         w.and(sql, values);
     }
 }
@@ -357,7 +442,12 @@ pub async fn list(
         w.and("a.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under_units(std::slice::from_ref(u), "a.unit_code", "a.occurred_on", "a.occurred_on");
+        let (sql, values) = crate::auth::under_units(
+            std::slice::from_ref(u),
+            "a.unit_code",
+            "a.occurred_on",
+            "a.occurred_on",
+        );
         w.and(sql, values);
     }
     if let Some(k) = &filter.kind {
@@ -369,21 +459,60 @@ pub async fn list(
     if let Some(d) = filter.to {
         w.and("a.occurred_on <= ?", [d.into()]);
     }
-    w.and("a.status = ?", [filter.status.clone().unwrap_or_else(|| "RECORDED".into()).into()]);
+    w.and(
+        "a.status = ?",
+        [filter
+            .status
+            .clone()
+            .unwrap_or_else(|| "RECORDED".into())
+            .into()],
+    );
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-        w.and("LOWER(a.title) LIKE ? ESCAPE '\\'", [format!("%{}%", s.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")).into()]);
+        w.and(
+            "LOWER(a.title) LIKE ? ESCAPE '\\'",
+            [format!(
+                "%{}%",
+                s.trim()
+                    .to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+            .into()],
+        );
     }
-    crate::db::page::<activity::Entity>(db, "a", "activity a", "a.occurred_on DESC, a.id DESC", &w, args).await
+    crate::db::page::<activity::Entity>(
+        db,
+        "a",
+        "activity a",
+        "a.occurred_on DESC, a.id DESC",
+        &w,
+        args,
+    )
+    .await
 }
 
 /// The activity with this id, if the caller may read it.
-pub async fn get(db: &impl ConnectionTrait, principal: &Principal, id: i64) -> Result<activity::Model> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: i64,
+) -> Result<activity::Model> {
     let mut w = Where::new();
     w.and("a.id = ?", [id.into()]);
     scope(&mut w, principal);
     activity::Entity::find()
-        .from_raw_sql(crate::db::stmt(db.get_database_backend(), &format!("SELECT a.* FROM activity a{}", w.sql()), w.values))
+        .from_raw_sql(crate::db::stmt(
+            db.get_database_backend(),
+            &format!("SELECT a.* FROM activity a{}", w.sql()),
+            w.values,
+        ))
         .one(db)
         .await?
-        .ok_or_else(|| Error::not_found(format!("no activity {} in the caller's area", ids::encode(ids::ACTIVITY, id).0)))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "no activity {} in the caller's area",
+                ids::encode(ids::ACTIVITY, id).0
+            ))
+        })
 }

@@ -3,7 +3,7 @@ use super::service::{self, AuditFilter};
 use crate::auth::Action;
 use crate::graphql::guard::Allowed;
 use crate::graphql::pagination::{Conn, PageArgs, connection};
-use crate::graphql::{state, ids};
+use crate::graphql::{ids, state};
 use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use cnscd_entity::audit_entry;

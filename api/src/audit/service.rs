@@ -67,12 +67,8 @@ pub async fn list(
     let mut w = Where::new();
     let scope = principal.scope(Action::ReadAudit);
     if !scope.all {
-        let (sql, values) = crate::auth::under_units(
-            &scope.units,
-            "e.unit_code",
-            "'0001-01-01'",
-            "'9999-12-31'",
-        );
+        let (sql, values) =
+            crate::auth::under_units(&scope.units, "e.unit_code", "'0001-01-01'", "'9999-12-31'");
         w.and(sql, values);
     }
     if let Some(t) = &filter.entity_type {

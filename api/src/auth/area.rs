@@ -56,4 +56,3 @@ pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value
     }
     Some((parts.join(" OR "), values))
 }
-

@@ -1,7 +1,7 @@
 //! Authentication (token verification) and authorisation (roles, the caller's area).
 mod area;
-pub mod resolvers;
 mod principal;
+pub mod resolvers;
 mod token;
 
 pub use area::{Columns, condition as scope_condition, under_units};

@@ -53,7 +53,12 @@ impl CatalogQuery {
             .all(db)
             .await?
             .into_iter()
-            .map(|k| CatalogueEntry { code: k.code, name_vi: k.name_vi, name_en: k.name_en, active: k.active })
+            .map(|k| CatalogueEntry {
+                code: k.code,
+                name_vi: k.name_vi,
+                name_en: k.name_en,
+                active: k.active,
+            })
             .collect())
     }
 
@@ -65,7 +70,13 @@ impl CatalogQuery {
             .all(db)
             .await?
             .into_iter()
-            .map(|s| DigitalService { code: s.code, name_vi: s.name_vi, name_en: s.name_en, cashless: s.cashless, active: s.active })
+            .map(|s| DigitalService {
+                code: s.code,
+                name_vi: s.name_vi,
+                name_en: s.name_en,
+                cashless: s.cashless,
+                active: s.active,
+            })
             .collect())
     }
 
@@ -77,7 +88,12 @@ impl CatalogQuery {
             .all(db)
             .await?
             .into_iter()
-            .map(|k| CatalogueEntry { code: k.code, name_vi: k.name_vi, name_en: k.name_en, active: k.active })
+            .map(|k| CatalogueEntry {
+                code: k.code,
+                name_vi: k.name_vi,
+                name_en: k.name_en,
+                active: k.active,
+            })
             .collect())
     }
 
@@ -89,7 +105,13 @@ impl CatalogQuery {
             .all(db)
             .await?
             .into_iter()
-            .map(|e| DataElement { code: e.code, name_vi: e.name_vi, name_en: e.name_en, source: e.source, aggregation: e.aggregation })
+            .map(|e| DataElement {
+                code: e.code,
+                name_vi: e.name_vi,
+                name_en: e.name_en,
+                source: e.source,
+                aggregation: e.aggregation,
+            })
             .collect())
     }
 }

@@ -2,13 +2,20 @@
 use super::defaults::*;
 use crate::error::Result;
 use chrono::Utc;
-use cnscd_entity::{activity_kind, affiliation, data_element, digital_service, indicator_definition};
+use cnscd_entity::{
+    activity_kind, affiliation, data_element, digital_service, indicator_definition,
+};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set};
 use std::collections::HashSet;
 
 /// Inserts every standard code that is missing; never changes what an admin edited.
 pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
-    let have: HashSet<String> = activity_kind::Entity::find().all(db).await?.into_iter().map(|k| k.code).collect();
+    let have: HashSet<String> = activity_kind::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.code)
+        .collect();
     for (i, (code, vi, en)) in ACTIVITY_KINDS.iter().enumerate() {
         if !have.contains(*code) {
             activity_kind::ActiveModel {
@@ -22,7 +29,12 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
             .await?;
         }
     }
-    let have: HashSet<String> = digital_service::Entity::find().all(db).await?.into_iter().map(|k| k.code).collect();
+    let have: HashSet<String> = digital_service::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.code)
+        .collect();
     for (i, (code, vi, en, cashless)) in DIGITAL_SERVICES.iter().enumerate() {
         if !have.contains(*code) {
             digital_service::ActiveModel {
@@ -37,7 +49,12 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
             .await?;
         }
     }
-    let have: HashSet<String> = affiliation::Entity::find().all(db).await?.into_iter().map(|k| k.code).collect();
+    let have: HashSet<String> = affiliation::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.code)
+        .collect();
     for (i, (code, vi, en)) in AFFILIATIONS.iter().enumerate() {
         if !have.contains(*code) {
             affiliation::ActiveModel {
@@ -51,7 +68,12 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
             .await?;
         }
     }
-    let have: HashSet<String> = data_element::Entity::find().all(db).await?.into_iter().map(|k| k.code).collect();
+    let have: HashSet<String> = data_element::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.code)
+        .collect();
     for (code, vi, en, source, aggregation) in standard_elements() {
         if !have.contains(&code) {
             data_element::ActiveModel {
@@ -90,26 +112,86 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
 /// Every standard data element: (code, vi, en, source, aggregation).
 pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'static str)> {
     let mut out = vec![
-        ("ACTIVITIES".into(), "Số hoạt động".into(), "Activities".into(), "DERIVED", "FLOW"),
-        ("PARTICIPANTS".into(), "Lượt người tham dự".into(), "Participants".into(), "DERIVED", "FLOW"),
-        ("HOUSEHOLDS_REACHED".into(), "Lượt hộ được tiếp cận".into(), "Households reached".into(), "DERIVED", "FLOW"),
-        ("PEOPLE_CASHLESS".into(), "Lượt người được hỗ trợ thanh toán không dùng tiền mặt".into(), "People helped to pay cashless".into(), "DERIVED", "FLOW"),
+        (
+            "ACTIVITIES".into(),
+            "Số hoạt động".into(),
+            "Activities".into(),
+            "DERIVED",
+            "FLOW",
+        ),
+        (
+            "PARTICIPANTS".into(),
+            "Lượt người tham dự".into(),
+            "Participants".into(),
+            "DERIVED",
+            "FLOW",
+        ),
+        (
+            "HOUSEHOLDS_REACHED".into(),
+            "Lượt hộ được tiếp cận".into(),
+            "Households reached".into(),
+            "DERIVED",
+            "FLOW",
+        ),
+        (
+            "PEOPLE_CASHLESS".into(),
+            "Lượt người được hỗ trợ thanh toán không dùng tiền mặt".into(),
+            "People helped to pay cashless".into(),
+            "DERIVED",
+            "FLOW",
+        ),
     ];
     for (code, vi, en) in ACTIVITY_KINDS {
-        out.push((format!("ACTIVITIES_{code}"), format!("Số hoạt động: {vi}"), format!("Activities: {en}"), "DERIVED", "FLOW"));
+        out.push((
+            format!("ACTIVITIES_{code}"),
+            format!("Số hoạt động: {vi}"),
+            format!("Activities: {en}"),
+            "DERIVED",
+            "FLOW",
+        ));
     }
     for (code, vi, en, _) in DIGITAL_SERVICES {
-        out.push((format!("PEOPLE_{code}"), format!("Lượt người được hỗ trợ: {vi}"), format!("People helped: {en}"), "DERIVED", "FLOW"));
-        out.push((format!("HOUSEHOLDS_{code}"), format!("Lượt hộ được hỗ trợ: {vi}"), format!("Households helped: {en}"), "DERIVED", "FLOW"));
+        out.push((
+            format!("PEOPLE_{code}"),
+            format!("Lượt người được hỗ trợ: {vi}"),
+            format!("People helped: {en}"),
+            "DERIVED",
+            "FLOW",
+        ));
+        out.push((
+            format!("HOUSEHOLDS_{code}"),
+            format!("Lượt hộ được hỗ trợ: {vi}"),
+            format!("Households helped: {en}"),
+            "DERIVED",
+            "FLOW",
+        ));
     }
     for (code, vi, en) in STATE_ELEMENTS {
-        out.push(((*code).into(), (*vi).into(), (*en).into(), "DERIVED", "STATE"));
+        out.push((
+            (*code).into(),
+            (*vi).into(),
+            (*en).into(),
+            "DERIVED",
+            "STATE",
+        ));
     }
     for (code, vi, en) in AFFILIATIONS {
-        out.push((format!("ACTIVE_MEMBERS_{code}"), format!("Số thành viên: {vi}"), format!("Active members: {en}"), "DERIVED", "STATE"));
+        out.push((
+            format!("ACTIVE_MEMBERS_{code}"),
+            format!("Số thành viên: {vi}"),
+            format!("Active members: {en}"),
+            "DERIVED",
+            "STATE",
+        ));
     }
     for (code, vi, en, aggregation) in REPORTED_ELEMENTS {
-        out.push(((*code).into(), (*vi).into(), (*en).into(), "REPORTED", aggregation));
+        out.push((
+            (*code).into(),
+            (*vi).into(),
+            (*en).into(),
+            "REPORTED",
+            aggregation,
+        ));
     }
     out
 }

@@ -25,7 +25,12 @@ pub async fn first_team_id(db: &impl ConnectionTrait) -> Result<Option<String>> 
         .await?;
     let team = match cafe {
         Some(t) => Some(t),
-        None => team::Entity::find().order_by_asc(team::Column::Id).one(db).await?,
+        None => {
+            team::Entity::find()
+                .order_by_asc(team::Column::Id)
+                .one(db)
+                .await?
+        }
     };
     Ok(team.map(|t| ids::encode(ids::TEAM, t.id).0))
 }

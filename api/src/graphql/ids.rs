@@ -28,7 +28,9 @@ pub fn decode_as(kind: &str, id: &str) -> Result<i64, Error> {
         Some((k, key)) if k == kind => key
             .parse()
             .map_err(|_| Error::not_found(format!("no {kind} has id {id}"))),
-        _ => Err(Error::not_found(format!("`{id}` is not the id of a {kind}"))),
+        _ => Err(Error::not_found(format!(
+            "`{id}` is not the id of a {kind}"
+        ))),
     }
 }
 

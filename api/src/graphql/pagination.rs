@@ -128,11 +128,29 @@ mod tests {
     #[test]
     fn windows_follow_relay_arguments() {
         let all = PageArgs::default();
-        assert_eq!(all.window(50).ok(), Some(Window { offset: 0, limit: 20 }));
+        assert_eq!(
+            all.window(50).ok(),
+            Some(Window {
+                offset: 0,
+                limit: 20
+            })
+        );
         let after = PageArgs::new(Some(10), Some(cursor(4)), None, None);
-        assert_eq!(after.window(50).ok(), Some(Window { offset: 5, limit: 10 }));
+        assert_eq!(
+            after.window(50).ok(),
+            Some(Window {
+                offset: 5,
+                limit: 10
+            })
+        );
         let last = PageArgs::new(None, None, Some(5), Some(cursor(20)));
-        assert_eq!(last.window(50).ok(), Some(Window { offset: 15, limit: 5 }));
+        assert_eq!(
+            last.window(50).ok(),
+            Some(Window {
+                offset: 15,
+                limit: 5
+            })
+        );
         let too_many = PageArgs::new(Some(101), None, None, None);
         assert!(too_many.window(50).is_err());
         let bad = PageArgs::new(None, Some("zz".into()), None, None);

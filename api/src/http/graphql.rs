@@ -18,22 +18,35 @@ const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
 
 /// A response with a single top-level error.
-fn error_response(status: StatusCode, code: ErrorCode, message: &str, media: &'static str) -> Response {
+fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    media: &'static str,
+) -> Response {
     let body = serde_json::json!({
         "errors": [{ "message": message, "extensions": { "code": code.as_str() } }]
     });
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
 }
 
 /// The media type to answer with, from the Accept header.
 fn media(headers: &HeaderMap) -> &'static str {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if accept.contains(GRAPHQL_RESPONSE) || accept.is_empty() || accept.contains("*/*") && !accept.contains(JSON) {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.contains(GRAPHQL_RESPONSE)
+        || accept.is_empty()
+        || accept.contains("*/*") && !accept.contains(JSON)
+    {
         GRAPHQL_RESPONSE
     } else {
         JSON
@@ -44,7 +57,9 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Stri
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or("missing Authorization header: send `Authorization: Bearer <token>`")?;
-    let value = value.to_str().map_err(|_| "the Authorization header is not text")?;
+    let value = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not text")?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
@@ -57,10 +72,22 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, Stri
         .map_err(|e| e.message())
 }
 
-async fn execute(state: AppState, headers: HeaderMap, request: async_graphql::Request, media: &'static str) -> Response {
+async fn execute(
+    state: AppState,
+    headers: HeaderMap,
+    request: async_graphql::Request,
+    media: &'static str,
+) -> Response {
     let principal = match authenticate(&state, &headers) {
         Ok(p) => p,
-        Err(msg) => return error_response(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, &msg, media),
+        Err(msg) => {
+            return error_response(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                &msg,
+                media,
+            );
+        }
     };
     let span = tracing::Span::current();
     span.record("subject", principal.subject.as_str());
@@ -79,44 +106,94 @@ async fn execute(state: AppState, headers: HeaderMap, request: async_graphql::Re
         .data(loaders)
         .data(RequestId(request_id));
     let mut response = state.schema.execute(request).await;
-    // Errors raised before execution (parse, validation, limits) carry no path and no data.
+    // Errors raised before execution (parse, validation, limits) carry no path and no data;
+    // arguments and variables that fail to coerce are reported on the field, but they too
+    // mean the request was invalid.
     let rejected = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+        && response
+            .errors
+            .iter()
+            .all(|e| e.path.is_empty() || is_input_error(e));
     for e in &mut response.errors {
-        if e.extensions.as_ref().is_some_and(|x| x.get("code").is_some()) {
+        if e.extensions
+            .as_ref()
+            .is_some_and(|x| x.get("code").is_some())
+        {
             continue;
         }
-        let code = if e.message.contains("too complex") || e.message.contains("nested too deep") || e.message.contains("too many") {
+        let code = if is_input_error(e) {
+            ErrorCode::Validation
+        } else if e.message.contains("too complex")
+            || e.message.contains("nested too deep")
+            || e.message.contains("too many")
+        {
             ErrorCode::QueryTooComplex
         } else if rejected {
             ErrorCode::Validation
         } else {
             ErrorCode::Internal
         };
-        e.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+        e.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code.as_str());
     }
-    let status = if rejected { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if rejected {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     resp
 }
 
+/// Whether async-graphql raised this error because an argument or variable could not be
+/// coerced to its input type.
+fn is_input_error(e: &async_graphql::ServerError) -> bool {
+    e.extensions
+        .as_ref()
+        .is_none_or(|x| x.get("code").is_none())
+        && (e.message.starts_with("Failed to parse")
+            || e.message.starts_with("Expected input type")
+            || e.message.starts_with("Invalid value for argument")
+            || e.message.contains("(occurred while parsing"))
+}
+
 /// `POST /graphql` with `application/json` or `application/graphql` bodies.
-pub async fn post_handler(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_handler(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let media = media(&headers);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or(JSON);
-    let request = if content_type.starts_with("application/graphql") && !content_type.starts_with(GRAPHQL_RESPONSE) {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(JSON);
+    let request = if content_type.starts_with("application/graphql")
+        && !content_type.starts_with(GRAPHQL_RESPONSE)
+    {
         match std::str::from_utf8(&body) {
             Ok(q) => async_graphql::Request::new(q),
-            Err(_) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::Validation, "the body is not UTF-8", media),
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::Validation,
+                    "the body is not UTF-8",
+                    media,
+                );
+            }
         }
     } else if content_type.starts_with(JSON) || content_type.is_empty() {
         match serde_json::from_slice::<async_graphql::Request>(&body) {
             Ok(r) => r,
             Err(e) => {
-                let msg = format!("the body is not a GraphQL request ({e}): send {{\"query\": \"...\", \"variables\": {{...}}}}");
+                let msg = format!(
+                    "the body is not a GraphQL request ({e}): send {{\"query\": \"...\", \"variables\": {{...}}}}"
+                );
                 return error_response(StatusCode::BAD_REQUEST, ErrorCode::Validation, &msg, media);
             }
         }
@@ -154,13 +231,31 @@ pub async fn get_handler(
         .is_some_and(|a| a.contains("text/html"));
     let params: GetParams = match serde_json::to_value(&params).and_then(serde_json::from_value) {
         Ok(p) => p,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::Validation, &e.to_string(), media),
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Validation,
+                &e.to_string(),
+                media,
+            );
+        }
     };
     let Some(query) = params.query else {
         if wants_html {
-            return Html(GraphiQLSource::build().endpoint("/graphql").title("cnscd").finish()).into_response();
+            return Html(
+                GraphiQLSource::build()
+                    .endpoint("/graphql")
+                    .title("cnscd")
+                    .finish(),
+            )
+            .into_response();
         }
-        return error_response(StatusCode::BAD_REQUEST, ErrorCode::Validation, "missing `query` parameter", media);
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::Validation,
+            "missing `query` parameter",
+            media,
+        );
     };
     if let Ok(doc) = async_graphql::parser::parse_query(&query) {
         let is_mutation = doc.operations.iter().any(|(name, op)| {
@@ -178,7 +273,8 @@ pub async fn get_handler(
                 "mutations and subscriptions are not allowed over GET: use POST",
                 media,
             );
-            resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return resp;
         }
     }
@@ -186,12 +282,24 @@ pub async fn get_handler(
     if let Some(op) = params.operation_name {
         request = request.operation_name(op);
     }
-    for (name, raw) in [("variables", params.variables), ("extensions", params.extensions)] {
+    for (name, raw) in [
+        ("variables", params.variables),
+        ("extensions", params.extensions),
+    ] {
         let Some(raw) = raw else { continue };
         match serde_json::from_str::<serde_json::Value>(&raw) {
-            Ok(v) if name == "variables" => request = request.variables(async_graphql::Variables::from_json(v)),
+            Ok(v) if name == "variables" => {
+                request = request.variables(async_graphql::Variables::from_json(v))
+            }
             Ok(_) => {}
-            Err(e) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::Validation, &format!("`{name}` is not JSON: {e}"), media),
+            Err(e) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::Validation,
+                    &format!("`{name}` is not JSON: {e}"),
+                    media,
+                );
+            }
         }
     }
     execute(state, headers, request, media).await

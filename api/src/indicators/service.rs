@@ -65,25 +65,34 @@ pub fn parse_expression(expr: &str) -> Result<Vec<(f64, String)>> {
             }
             t if expect_term
                 && !t.is_empty()
-                && t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+                && t.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
             {
                 terms.push((sign, t.to_owned()));
                 sign = 1.0;
                 expect_term = false;
             }
             t => {
-                return Err(Error::invalid("expression", format!("unexpected `{t}` in formula `{expr}`")));
+                return Err(Error::invalid(
+                    "expression",
+                    format!("unexpected `{t}` in formula `{expr}`"),
+                ));
             }
         }
     }
     if expect_term {
-        return Err(Error::invalid("expression", format!("formula `{expr}` is incomplete")));
+        return Err(Error::invalid(
+            "expression",
+            format!("formula `{expr}` is incomplete"),
+        ));
     }
     Ok(terms)
 }
 
 /// The latest active version of each indicator, by code.
-pub async fn definitions(db: &impl ConnectionTrait) -> Result<HashMap<String, indicator_definition::Model>> {
+pub async fn definitions(
+    db: &impl ConnectionTrait,
+) -> Result<HashMap<String, indicator_definition::Model>> {
     let mut out = HashMap::new();
     for d in indicator_definition::Entity::find()
         .order_by_asc(indicator_definition::Column::Code)
@@ -99,7 +108,10 @@ pub async fn definitions(db: &impl ConnectionTrait) -> Result<HashMap<String, in
 }
 
 /// Every version of each code.
-async fn versions(db: &impl ConnectionTrait, codes: &[String]) -> Result<HashMap<String, Vec<admin_unit::Model>>> {
+async fn versions(
+    db: &impl ConnectionTrait,
+    codes: &[String],
+) -> Result<HashMap<String, Vec<admin_unit::Model>>> {
     let mut out: HashMap<String, Vec<admin_unit::Model>> = HashMap::new();
     if codes.is_empty() {
         return Ok(out);
@@ -107,7 +119,10 @@ async fn versions(db: &impl ConnectionTrait, codes: &[String]) -> Result<HashMap
     let rows = admin_unit::Entity::find()
         .from_raw_sql(crate::db::stmt(
             db.get_database_backend(),
-            &format!("SELECT * FROM admin_unit WHERE code IN ({}) ORDER BY code, valid_from", placeholders(codes.len())),
+            &format!(
+                "SELECT * FROM admin_unit WHERE code IN ({}) ORDER BY code, valid_from",
+                placeholders(codes.len())
+            ),
             codes.iter().map(|c| Value::from(c.clone())).collect(),
         ))
         .all(db)
@@ -160,27 +175,58 @@ async fn check_area(db: &impl ConnectionTrait, principal: &Principal, req: &Requ
 type Key = (String, usize, String);
 
 /// Computes the values asked for.
-pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Request) -> Result<Vec<Computed>> {
+pub async fn compute(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    req: &Request,
+) -> Result<Vec<Computed>> {
     if req.from > req.to {
-        return Err(Error::invalid("from", format!("`from` ({}) is after `to` ({})", req.from, req.to)));
+        return Err(Error::invalid(
+            "from",
+            format!("`from` ({}) is after `to` ({})", req.from, req.to),
+        ));
     }
     if req.codes.is_empty() || req.unit_codes.is_empty() {
         return Ok(Vec::new());
     }
     let defs_by_code = definitions(db).await?;
-    let unknown: Vec<&str> = req.codes.iter().filter(|c| !defs_by_code.contains_key(*c)).map(String::as_str).collect();
+    let unknown: Vec<&str> = req
+        .codes
+        .iter()
+        .filter(|c| !defs_by_code.contains_key(*c))
+        .map(String::as_str)
+        .collect();
     if !unknown.is_empty() {
-        return Err(Error::invalid("codes", format!("unknown indicator code(s): {} (see indicatorDefinitions)", unknown.join(", "))));
+        return Err(Error::invalid(
+            "codes",
+            format!(
+                "unknown indicator code(s): {} (see indicatorDefinitions)",
+                unknown.join(", ")
+            ),
+        ));
     }
     let requested = versions(db, &req.unit_codes).await?;
-    let missing: Vec<&str> = req.unit_codes.iter().filter(|c| !requested.contains_key(*c)).map(String::as_str).collect();
+    let missing: Vec<&str> = req
+        .unit_codes
+        .iter()
+        .filter(|c| !requested.contains_key(*c))
+        .map(String::as_str)
+        .collect();
     if !missing.is_empty() {
-        return Err(Error::invalid("unitCodes", format!("unknown unit code(s): {}", missing.join(", "))));
+        return Err(Error::invalid(
+            "unitCodes",
+            format!("unknown unit code(s): {}", missing.join(", ")),
+        ));
     }
     check_area(db, principal, req).await?;
     let spans = periods::between(req.from, req.to, req.granularity);
     if spans.len() * req.codes.len() * req.unit_codes.len() > MAX_VALUES {
-        return Err(Error::invalid("to", format!("the query asks for more than {MAX_VALUES} values: ask for fewer periods, units or codes")));
+        return Err(Error::invalid(
+            "to",
+            format!(
+                "the query asks for more than {MAX_VALUES} values: ask for fewer periods, units or codes"
+            ),
+        ));
     }
 
     // Cells: (unit code, period index), with the day the unit is looked at and whether it
@@ -191,7 +237,9 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
             match req.breakdown {
                 Breakdown::Own => cells.push((code.clone(), pi)),
                 Breakdown::Children | Breakdown::Level(_) => {
-                    let Some((on, _)) = as_of(&requested[code], p) else { continue };
+                    let Some((on, _)) = as_of(&requested[code], p) else {
+                        continue;
+                    };
                     let rows = match req.breakdown {
                         Breakdown::Children => crate::units::service::children_on(db, code, on)
                             .await?
@@ -211,16 +259,30 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
             }
         }
         if cells.len() * req.codes.len() > MAX_VALUES {
-            return Err(Error::invalid("breakdown", format!("the query asks for more than {MAX_VALUES} values: ask for fewer periods, units or codes")));
+            return Err(Error::invalid(
+                "breakdown",
+                format!(
+                    "the query asks for more than {MAX_VALUES} values: ask for fewer periods, units or codes"
+                ),
+            ));
         }
     }
     let mut seen = HashSet::new();
     cells.retain(|c| seen.insert(c.clone()));
-    let cell_codes: Vec<String> = cells.iter().map(|(c, _)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let cell_codes: Vec<String> = cells
+        .iter()
+        .map(|(c, _)| c.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let unit_versions = versions(db, &cell_codes).await?;
 
     // Which elements the formulas need, and how each is aggregated.
-    let defs: Vec<&indicator_definition::Model> = req.codes.iter().filter_map(|c| defs_by_code.get(c)).collect();
+    let defs: Vec<&indicator_definition::Model> = req
+        .codes
+        .iter()
+        .filter_map(|c| defs_by_code.get(c))
+        .collect();
     let mut formulas = HashMap::new();
     let mut needed = BTreeSet::new();
     for d in &defs {
@@ -240,11 +302,31 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
         .into_iter()
         .map(|e| (e.code.clone(), e))
         .collect();
-    let kind = |e: &str| elements.get(e).map(|m| (m.source.as_str(), m.aggregation.as_str()));
-    let flows: Vec<String> = needed.iter().filter(|e| kind(e) == Some(("DERIVED", "FLOW"))).cloned().collect();
-    let states: Vec<String> = needed.iter().filter(|e| kind(e) == Some(("DERIVED", "STATE"))).cloned().collect();
-    let reported_flows: Vec<String> = needed.iter().filter(|e| kind(e) == Some(("REPORTED", "FLOW"))).cloned().collect();
-    let references: Vec<String> = needed.iter().filter(|e| kind(e) == Some(("REPORTED", "REFERENCE"))).cloned().collect();
+    let kind = |e: &str| {
+        elements
+            .get(e)
+            .map(|m| (m.source.as_str(), m.aggregation.as_str()))
+    };
+    let flows: Vec<String> = needed
+        .iter()
+        .filter(|e| kind(e) == Some(("DERIVED", "FLOW")))
+        .cloned()
+        .collect();
+    let states: Vec<String> = needed
+        .iter()
+        .filter(|e| kind(e) == Some(("DERIVED", "STATE")))
+        .cloned()
+        .collect();
+    let reported_flows: Vec<String> = needed
+        .iter()
+        .filter(|e| kind(e) == Some(("REPORTED", "FLOW")))
+        .cloned()
+        .collect();
+    let references: Vec<String> = needed
+        .iter()
+        .filter(|e| kind(e) == Some(("REPORTED", "REFERENCE")))
+        .cloned()
+        .collect();
 
     let mut values: HashMap<Key, f64> = HashMap::new();
     let mut present: HashSet<Key> = HashSet::new();
@@ -254,7 +336,10 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
     if !flows.is_empty() && !cell_codes.is_empty() {
         let mut v: Vec<Value> = cell_codes.iter().map(|c| Value::from(c.clone())).collect();
         v.extend(flows.iter().map(|e| Value::from(e.clone())));
-        v.extend([Value::from(spans[0].start), Value::from(spans[spans.len() - 1].end)]);
+        v.extend([
+            Value::from(spans[0].start),
+            Value::from(spans[spans.len() - 1].end),
+        ]);
         let rows = query(
             db,
             &format!(
@@ -281,7 +366,10 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
     let mut by_day: HashMap<NaiveDate, Vec<String>> = HashMap::new();
     let mut cell_day: HashMap<(String, usize), (NaiveDate, bool)> = HashMap::new();
     for (code, pi) in &cells {
-        if let Some((on, whole)) = unit_versions.get(code).and_then(|vs| as_of(vs, &spans[*pi])) {
+        if let Some((on, whole)) = unit_versions
+            .get(code)
+            .and_then(|vs| as_of(vs, &spans[*pi]))
+        {
             by_day.entry(on).or_default().push(code.clone());
             cell_day.insert((code.clone(), *pi), (on, whole));
         }
@@ -308,7 +396,10 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
     if !reported_flows.is_empty() && !cell_codes.is_empty() {
         let mut v: Vec<Value> = cell_codes.iter().map(|c| Value::from(c.clone())).collect();
         v.extend(reported_flows.iter().map(|e| Value::from(e.clone())));
-        v.extend([Value::from(spans[0].start), Value::from(spans[spans.len() - 1].end)]);
+        v.extend([
+            Value::from(spans[0].start),
+            Value::from(spans[spans.len() - 1].end),
+        ]);
         let rows = query(
             db,
             &format!(
@@ -341,7 +432,12 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
     for (code, pi) in &cells {
         let unit = unit_versions
             .get(code)
-            .and_then(|vs| vs.iter().rev().find(|v| v.valid_from <= spans[*pi].end).or(vs.first()))
+            .and_then(|vs| {
+                vs.iter()
+                    .rev()
+                    .find(|v| v.valid_from <= spans[*pi].end)
+                    .or(vs.first())
+            })
             .cloned();
         let Some(unit) = unit else { continue };
         let day = cell_day.get(&(code.clone(), *pi)).copied();
@@ -362,15 +458,29 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
             };
             let term = |e: &str| -> Option<f64> {
                 match kind(e) {
-                    Some(("DERIVED", "FLOW")) => Some(values.get(&(code.clone(), *pi, e.to_owned())).copied().unwrap_or(0.0)),
-                    Some(("DERIVED", "STATE")) => Some(day_values.get(&(code.clone(), on, e.to_owned())).copied().unwrap_or(0.0)),
+                    Some(("DERIVED", "FLOW")) => Some(
+                        values
+                            .get(&(code.clone(), *pi, e.to_owned()))
+                            .copied()
+                            .unwrap_or(0.0),
+                    ),
+                    Some(("DERIVED", "STATE")) => Some(
+                        day_values
+                            .get(&(code.clone(), on, e.to_owned()))
+                            .copied()
+                            .unwrap_or(0.0),
+                    ),
                     Some(("REPORTED", "FLOW")) => {
                         let k = (code.clone(), *pi, e.to_owned());
-                        present.contains(&k).then(|| values.get(&k).copied().unwrap_or(0.0))
+                        present
+                            .contains(&k)
+                            .then(|| values.get(&k).copied().unwrap_or(0.0))
                     }
                     Some(("REPORTED", "REFERENCE")) => {
                         let k = (code.clone(), on, e.to_owned());
-                        day_present.contains(&k).then(|| day_values.get(&k).copied().unwrap_or(0.0))
+                        day_present
+                            .contains(&k)
+                            .then(|| day_values.get(&k).copied().unwrap_or(0.0))
                     }
                     _ => None,
                 }
@@ -398,7 +508,11 @@ pub async fn compute(db: &impl ConnectionTrait, principal: &Principal, req: &Req
             computed.denominator = if den.is_some() { dn } else { None };
             if let (Some(n), Some(dv)) = (n, dn) {
                 computed.value = (dv != 0.0).then(|| n / dv * d.factor);
-                computed.status = if n_complete && d_complete && whole { Status::Ok } else { Status::Partial };
+                computed.status = if n_complete && d_complete && whole {
+                    Status::Ok
+                } else {
+                    Status::Partial
+                };
             }
             out.push(computed);
         }
@@ -414,7 +528,12 @@ async fn state_counts(
     elements: &[String],
 ) -> Result<Vec<(String, String, f64)>> {
     let mut out = Vec::new();
-    let unit_values = || units.iter().map(|u| Value::from(u.clone())).collect::<Vec<_>>();
+    let unit_values = || {
+        units
+            .iter()
+            .map(|u| Value::from(u.clone()))
+            .collect::<Vec<_>>()
+    };
     let p = placeholders(units.len());
     let want = |e: &str| elements.iter().any(|x| x == e);
     let team_active = "t.founded_on <= ? AND (t.dissolved_on IS NULL OR t.dissolved_on > ?)";
@@ -487,7 +606,11 @@ async fn state_counts(
             *totals.entry(unit.clone()).or_default() += n as f64;
             out.push((unit, format!("ACTIVE_MEMBERS_{affiliation}"), n as f64));
         }
-        out.extend(totals.into_iter().map(|(u, n)| (u, "ACTIVE_MEMBERS".to_owned(), n)));
+        out.extend(
+            totals
+                .into_iter()
+                .map(|(u, n)| (u, "ACTIVE_MEMBERS".to_owned(), n)),
+        );
     }
     Ok(out)
 }
@@ -530,7 +653,9 @@ async fn reference_sums(
         let end: NaiveDate = r.try_get("", "period_end")?;
         let id: i64 = r.try_get("", "id")?;
         let value: f64 = r.try_get("", "value")?;
-        let entry = latest.entry((unit, element, source)).or_insert(((end, id), value));
+        let entry = latest
+            .entry((unit, element, source))
+            .or_insert(((end, id), value));
         if (end, id) > entry.0 {
             *entry = ((end, id), value);
         }

@@ -9,7 +9,7 @@ use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
 use crate::graphql::pagination::{Conn, PageArgs, connection};
-use crate::graphql::{state, ids};
+use crate::graphql::{ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
 fn person_fields(p: PersonInput) -> PersonFields {
@@ -49,9 +49,7 @@ impl MemberQuery {
         affiliation: Option<String>,
         #[graphql(desc = "true: current memberships; false: ended ones; null: both.")]
         active: Option<bool>,
-        #[graphql(desc = "Part of the member's name, diacritics ignored.")] search: Option<
-            String,
-        >,
+        #[graphql(desc = "Part of the member's name, diacritics ignored.")] search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -70,9 +68,13 @@ impl MemberQuery {
             active,
             search,
         };
-        let (rows, window, total) =
-            service::list(db, principal, &filter, &PageArgs::new(first, after, last, before))
-                .await?;
+        let (rows, window, total) = service::list(
+            db,
+            principal,
+            &filter,
+            &PageArgs::new(first, after, last, before),
+        )
+        .await?;
         Ok(connection(
             rows.into_iter().map(Membership::from).collect(),
             window,
@@ -88,7 +90,11 @@ pub struct MemberMutation;
 impl MemberMutation {
     /// Adds a person to a team (ADMIN, UNIT_ADMIN of the area, TEAM_LEADER of the team).
     #[graphql(guard = "Allowed(Action::ManageMembers)")]
-    async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<MembershipPayload> {
+    async fn add_member(
+        &self,
+        ctx: &Context<'_>,
+        input: AddMemberInput,
+    ) -> Result<MembershipPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {
             let team_id = ids::input_id(ids::TEAM, "input.teamId", &input.team_id)?;

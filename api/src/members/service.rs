@@ -11,9 +11,9 @@ use crate::text;
 use crate::units::service as units;
 use chrono::{Datelike, NaiveDate, Utc};
 use cnscd_entity::{affiliation, membership, person, team};
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
 };
 
 /// Sort rank of a member role: leaders first.
@@ -41,9 +41,18 @@ fn check_person(p: &mut Problems, f: &PersonFields) -> PersonFields {
     if full_name.is_empty() {
         p.add("input.person.fullName", "fullName must not be empty");
     } else if full_name.chars().count() > 100 {
-        p.add("input.person.fullName", "fullName must be at most 100 characters");
-    } else if full_name.chars().any(|c| c.is_control() || c.is_ascii_digit()) {
-        p.add("input.person.fullName", "fullName may not contain digits or control characters");
+        p.add(
+            "input.person.fullName",
+            "fullName must be at most 100 characters",
+        );
+    } else if full_name
+        .chars()
+        .any(|c| c.is_control() || c.is_ascii_digit())
+    {
+        p.add(
+            "input.person.fullName",
+            "fullName may not contain digits or control characters",
+        );
     }
     let this_year = units::today().year();
     if let Some(y) = f.birth_year {
@@ -54,18 +63,32 @@ fn check_person(p: &mut Problems, f: &PersonFields) -> PersonFields {
             );
         }
     }
-    let phone = f.phone.as_deref().map(|s| s.split_whitespace().collect::<String>()).filter(|s| !s.is_empty());
+    let phone = f
+        .phone
+        .as_deref()
+        .map(|s| s.split_whitespace().collect::<String>())
+        .filter(|s| !s.is_empty());
     if let Some(ph) = &phone {
         let digits = ph.strip_prefix('+').unwrap_or(ph);
         if !(9..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-            p.add("input.person.phone", "phone must be 9 to 15 digits, optionally after a +");
+            p.add(
+                "input.person.phone",
+                "phone must be 9 to 15 digits, optionally after a +",
+            );
         }
     }
-    let email = f.email.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase);
+    let email = f
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_lowercase);
     if let Some(e) = &email {
         let ok = e.len() <= 254
             && !e.contains(char::is_whitespace)
-            && e.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'));
+            && e.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+            });
         if !ok {
             p.add("input.person.email", "email is not a valid address");
         }
@@ -95,9 +118,14 @@ fn audit_view(m: &membership::Model, full_name: &str) -> serde_json::Value {
 }
 
 async fn check_affiliation(db: &impl ConnectionTrait, p: &mut Problems, code: &str) -> Result<()> {
-    let found = affiliation::Entity::find_by_id(code.to_owned()).one(db).await?;
+    let found = affiliation::Entity::find_by_id(code.to_owned())
+        .one(db)
+        .await?;
     if !found.is_some_and(|a| a.active) {
-        p.add("input.affiliation", format!("`{code}` is not an affiliation code (see the affiliations catalogue)"));
+        p.add(
+            "input.affiliation",
+            format!("`{code}` is not an affiliation code (see the affiliations catalogue)"),
+        );
     }
     Ok(())
 }
@@ -112,7 +140,10 @@ async fn team_to_manage(
     // Every role that may manage a team's members may also read the team.
     let t = teams::get(db, principal, Action::ReadTeams, team_id).await?;
     let scope = principal.scope(Action::ManageMembers);
-    if scope.all || scope.teams.contains(&team_id) || units::is_under(db, &scope.units, &t.unit_code, on).await? {
+    if scope.all
+        || scope.teams.contains(&team_id)
+        || units::is_under(db, &scope.units, &t.unit_code, on).await?
+    {
         Ok(t)
     } else {
         Err(Error::forbidden(format!(
@@ -153,16 +184,25 @@ pub async fn add(
     let person = check_person(&mut p, &input.person);
     check_affiliation(db, &mut p, &input.affiliation).await?;
     if input.started_on > units::today() {
-        p.add("input.startedOn", format!("startedOn {} is in the future", input.started_on));
+        p.add(
+            "input.startedOn",
+            format!("startedOn {} is in the future", input.started_on),
+        );
     }
     if input.started_on < t.founded_on {
-        p.add("input.startedOn", format!("startedOn {} is before the team was founded ({})", input.started_on, t.founded_on));
+        p.add(
+            "input.startedOn",
+            format!(
+                "startedOn {} is before the team was founded ({})",
+                input.started_on, t.founded_on
+            ),
+        );
     }
     if t.status == "DISSOLVED" {
         p.add("input.teamId", "the team has been dissolved");
     }
     p.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if input.role == "LEADER" {
         let current = membership::Entity::find()
             .filter(membership::Column::TeamId.eq(t.id))
@@ -202,14 +242,19 @@ pub async fn add(
     .insert(&txn)
     .await
     .map_err(leader_conflict)?;
-    record(&txn, principal, request, Change {
-        action: "addMember",
-        entity_type: "Membership",
-        entity_id: ids::encode(ids::MEMBERSHIP, m.id).0,
-        unit_code: Some(t.unit_code.clone()),
-        before: None,
-        after: Some(audit_view(&m, &person_row.full_name)),
-    })
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "addMember",
+            entity_type: "Membership",
+            entity_id: ids::encode(ids::MEMBERSHIP, m.id).0,
+            unit_code: Some(t.unit_code.clone()),
+            before: None,
+            after: Some(audit_view(&m, &person_row.full_name)),
+        },
+    )
     .await?;
     txn.commit().await.map_err(leader_conflict)?;
     Ok(m)
@@ -228,8 +273,16 @@ pub async fn get(
     principal: &Principal,
     id: i64,
 ) -> Result<(membership::Model, team::Model)> {
-    let not_found = || Error::not_found(format!("no membership {} in the caller's area", ids::encode(ids::MEMBERSHIP, id).0));
-    let m = membership::Entity::find_by_id(id).one(db).await?.ok_or_else(not_found)?;
+    let not_found = || {
+        Error::not_found(format!(
+            "no membership {} in the caller's area",
+            ids::encode(ids::MEMBERSHIP, id).0
+        ))
+    };
+    let m = membership::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
     let t = teams::get(db, principal, Action::ReadMembers, m.team_id)
         .await
         .map_err(|_| not_found())?;
@@ -253,7 +306,9 @@ pub async fn update(
     let (before, t) = get(db, principal, id).await?;
     team_to_manage(db, principal, t.id, units::today()).await?;
     if before.ended_on.is_some() {
-        return Err(Error::Conflict("the membership has ended; ended memberships are history and cannot change".into()));
+        return Err(Error::Conflict(
+            "the membership has ended; ended memberships are history and cannot change".into(),
+        ));
     }
     let mut p = Problems::default();
     if let Some(a) = &changes.affiliation {
@@ -261,9 +316,14 @@ pub async fn update(
     }
     let person = changes.person.as_ref().map(|f| check_person(&mut p, f));
     p.finish()?;
-    let txn = db.begin().await?;
-    let person_before = person::Entity::find_by_id(before.person_id).one(&txn).await?;
-    let mut name = person_before.as_ref().map(|p| p.full_name.clone()).unwrap_or_default();
+    let txn = crate::db::begin_write(db).await?;
+    let person_before = person::Entity::find_by_id(before.person_id)
+        .one(&txn)
+        .await?;
+    let mut name = person_before
+        .as_ref()
+        .map(|p| p.full_name.clone())
+        .unwrap_or_default();
     if let (Some(f), Some(pb)) = (person, person_before) {
         name = f.full_name.clone();
         let mut am: person::ActiveModel = pb.into();
@@ -295,14 +355,19 @@ pub async fn update(
     }
     am.updated_at = Set(Utc::now());
     let after = am.update(&txn).await.map_err(leader_conflict)?;
-    record(&txn, principal, request, Change {
-        action: "updateMembership",
-        entity_type: "Membership",
-        entity_id: ids::encode(ids::MEMBERSHIP, id).0,
-        unit_code: Some(t.unit_code.clone()),
-        before: Some(audit_view(&before, &name)),
-        after: Some(audit_view(&after, &name)),
-    })
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "updateMembership",
+            entity_type: "Membership",
+            entity_id: ids::encode(ids::MEMBERSHIP, id).0,
+            unit_code: Some(t.unit_code.clone()),
+            before: Some(audit_view(&before, &name)),
+            after: Some(audit_view(&after, &name)),
+        },
+    )
     .await?;
     txn.commit().await.map_err(leader_conflict)?;
     Ok(after)
@@ -319,34 +384,54 @@ pub async fn end(
     let (before, t) = get(db, principal, id).await?;
     team_to_manage(db, principal, t.id, ended_on).await?;
     if let Some(d) = before.ended_on {
-        return Err(Error::Conflict(format!("the membership already ended on {d}")));
+        return Err(Error::Conflict(format!(
+            "the membership already ended on {d}"
+        )));
     }
     let mut p = Problems::default();
     if ended_on < before.started_on {
-        p.add("input.endedOn", format!("endedOn {ended_on} is before the membership started ({})", before.started_on));
+        p.add(
+            "input.endedOn",
+            format!(
+                "endedOn {ended_on} is before the membership started ({})",
+                before.started_on
+            ),
+        );
     }
     if ended_on > units::today() {
-        p.add("input.endedOn", format!("endedOn {ended_on} is in the future"));
+        p.add(
+            "input.endedOn",
+            format!("endedOn {ended_on} is in the future"),
+        );
     }
     if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
         p.add("input.reason", "must be at most 1000 characters");
     }
     p.finish()?;
-    let txn = db.begin().await?;
-    let name = person::Entity::find_by_id(before.person_id).one(&txn).await?.map(|p| p.full_name).unwrap_or_default();
+    let txn = crate::db::begin_write(db).await?;
+    let name = person::Entity::find_by_id(before.person_id)
+        .one(&txn)
+        .await?
+        .map(|p| p.full_name)
+        .unwrap_or_default();
     let mut am: membership::ActiveModel = before.clone().into();
     am.ended_on = Set(Some(ended_on));
     am.end_reason = Set(reason.map(|r| text::clean(&r)).filter(|r| !r.is_empty()));
     am.updated_at = Set(Utc::now());
     let after = am.update(&txn).await?;
-    record(&txn, principal, request, Change {
-        action: "endMembership",
-        entity_type: "Membership",
-        entity_id: ids::encode(ids::MEMBERSHIP, id).0,
-        unit_code: Some(t.unit_code.clone()),
-        before: Some(audit_view(&before, &name)),
-        after: Some(audit_view(&after, &name)),
-    })
+    record(
+        &txn,
+        principal,
+        request,
+        Change {
+            action: "endMembership",
+            entity_type: "Membership",
+            entity_id: ids::encode(ids::MEMBERSHIP, id).0,
+            unit_code: Some(t.unit_code.clone()),
+            before: Some(audit_view(&before, &name)),
+            after: Some(audit_view(&after, &name)),
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok(after)
@@ -376,7 +461,12 @@ pub async fn list(
         w.and("m.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under_units(std::slice::from_ref(u), "t.unit_code", "m.started_on", "COALESCE(m.ended_on, '9999-12-31')");
+        let (sql, values) = crate::auth::under_units(
+            std::slice::from_ref(u),
+            "t.unit_code",
+            "m.started_on",
+            "COALESCE(m.ended_on, '9999-12-31')",
+        );
         w.and(sql, values);
     }
     if let Some(r) = &filter.role {
@@ -393,5 +483,13 @@ pub async fn list(
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
         w.and("EXISTS (SELECT 1 FROM person p WHERE p.id = m.person_id AND p.name_search LIKE ? ESCAPE '\\')", [text::like_pattern(s).into()]);
     }
-    crate::db::page::<membership::Entity>(db, "m", "membership m JOIN team t ON t.id = m.team_id", "m.id", &w, args).await
+    crate::db::page::<membership::Entity>(
+        db,
+        "m",
+        "membership m JOIN team t ON t.id = m.team_id",
+        "m.id",
+        &w,
+        args,
+    )
+    .await
 }

@@ -1,12 +1,14 @@
 //! Team queries and mutations: guard, convert, delegate.
 use super::service::{self, NewTeam, TeamChanges, TeamFilter};
-use super::types::{CreateTeamInput, DissolveTeamInput, Team, TeamPayload, TeamStatus, UpdateTeamInput};
+use super::types::{
+    CreateTeamInput, DissolveTeamInput, Team, TeamPayload, TeamStatus, UpdateTeamInput,
+};
 use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
 use crate::graphql::pagination::{Conn, PageArgs, connection};
-use crate::graphql::{Date, state, ids};
+use crate::graphql::{Date, ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
 #[derive(Default)]
@@ -19,7 +21,11 @@ impl TeamQuery {
     async fn team(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Team>> {
         let (db, principal) = state(ctx)?;
         let id = ids::decode_as(ids::TEAM, &id)?;
-        Ok(Some(service::get(db, principal, Action::ReadTeams, id).await?.into()))
+        Ok(Some(
+            service::get(db, principal, Action::ReadTeams, id)
+                .await?
+                .into(),
+        ))
     }
 
     /// Teams in the caller's area.
@@ -32,8 +38,9 @@ impl TeamQuery {
         #[graphql(desc = "Only teams of exactly this unit.")] unit_code: Option<String>,
         status: Option<TeamStatus>,
         #[graphql(desc = "Only teams active on this day.")] active_on: Option<Date>,
-        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")]
-        search: Option<String>,
+        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")] search: Option<
+            String,
+        >,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -50,10 +57,18 @@ impl TeamQuery {
             search,
             active_on: active_on.map(|d| d.0),
         };
-        let (rows, window, total) =
-            service::list(db, principal, &filter, &PageArgs::new(first, after, last, before))
-                .await?;
-        Ok(connection(rows.into_iter().map(Team::from).collect(), window, total))
+        let (rows, window, total) = service::list(
+            db,
+            principal,
+            &filter,
+            &PageArgs::new(first, after, last, before),
+        )
+        .await?;
+        Ok(connection(
+            rows.into_iter().map(Team::from).collect(),
+            window,
+            total,
+        ))
     }
 }
 

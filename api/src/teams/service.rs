@@ -9,9 +9,9 @@ use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::{membership, team};
-use sea_orm::{DatabaseConnection, 
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    TransactionTrait,
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    Set,
 };
 
 /// Columns of `team t` for area conditions: a team concerns every day of its life.
@@ -96,7 +96,12 @@ pub async fn get(
         ))
         .one(db)
         .await?
-        .ok_or_else(|| Error::not_found(format!("no team {} in the caller's area", ids::encode(ids::TEAM, id).0)))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "no team {} in the caller's area",
+                ids::encode(ids::TEAM, id).0
+            ))
+        })
 }
 
 /// Checks that the caller may manage teams in `unit_code` on `on`.
@@ -119,7 +124,13 @@ pub async fn require_manage_unit(
 
 fn check_text(p: &mut Problems, field: &str, value: &str, max: usize) {
     if value.trim().is_empty() {
-        p.add(field, format!("{} must not be empty", field.rsplit('.').next().unwrap_or(field)));
+        p.add(
+            field,
+            format!(
+                "{} must not be empty",
+                field.rsplit('.').next().unwrap_or(field)
+            ),
+        );
     } else if value.chars().count() > max {
         p.add(field, format!("must be at most {max} characters"));
     }
@@ -152,11 +163,17 @@ pub struct NewTeam {
 fn check_dates(p: &mut Problems, founded_on: NaiveDate, decision_date: Option<NaiveDate>) {
     let today = units::today();
     if founded_on > today {
-        p.add("input.foundedOn", format!("foundedOn {founded_on} is in the future"));
+        p.add(
+            "input.foundedOn",
+            format!("foundedOn {founded_on} is in the future"),
+        );
     }
     if let Some(d) = decision_date {
         if d > today {
-            p.add("input.decisionDate", format!("decisionDate {d} is in the future"));
+            p.add(
+                "input.decisionDate",
+                format!("decisionDate {d} is in the future"),
+            );
         }
     }
 }
@@ -186,8 +203,15 @@ pub async fn create(
             ),
         ));
     }
-    require_manage_unit(db, principal, "input.unitCode", &unit.code, input.founded_on).await?;
-    let txn = db.begin().await?;
+    require_manage_unit(
+        db,
+        principal,
+        "input.unitCode",
+        &unit.code,
+        input.founded_on,
+    )
+    .await?;
+    let txn = crate::db::begin_write(db).await?;
     let now = Utc::now();
     let provisional = input
         .code
@@ -200,7 +224,10 @@ pub async fn create(
         name_search: Set(text::fold(&name)),
         unit_code: Set(unit.code.clone()),
         founded_on: Set(input.founded_on),
-        decision_number: Set(input.decision_number.map(|d| text::clean(&d)).filter(|d| !d.is_empty())),
+        decision_number: Set(input
+            .decision_number
+            .map(|d| text::clean(&d))
+            .filter(|d| !d.is_empty())),
         decision_date: Set(input.decision_date),
         status: Set("ACTIVE".into()),
         dissolved_on: Set(None),
@@ -265,7 +292,14 @@ pub async fn update(
     changes: TeamChanges,
 ) -> Result<team::Model> {
     let before = get(db, principal, Action::ReadTeams, id).await?;
-    require_manage_unit(db, principal, "input.teamId", &before.unit_code, units::today()).await?;
+    require_manage_unit(
+        db,
+        principal,
+        "input.teamId",
+        &before.unit_code,
+        units::today(),
+    )
+    .await?;
     let mut p = Problems::default();
     let name = changes.name.as_deref().map(text::clean);
     if let Some(n) = &name {
@@ -278,11 +312,14 @@ pub async fn update(
     check_dates(&mut p, founded_on, changes.decision_date);
     if let Some(d) = before.dissolved_on {
         if founded_on > d {
-            p.add("input.foundedOn", format!("foundedOn {founded_on} is after the team was dissolved ({d})"));
+            p.add(
+                "input.foundedOn",
+                format!("foundedOn {founded_on} is after the team was dissolved ({d})"),
+            );
         }
     }
     p.finish()?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut am: team::ActiveModel = before.clone().into();
     if let Some(n) = name {
         am.name_search = Set(text::fold(&n));
@@ -332,22 +369,30 @@ pub async fn dissolve(
     reason: Option<String>,
 ) -> Result<team::Model> {
     let before = get(db, principal, Action::ReadTeams, id).await?;
-    require_manage_unit(db, principal, "input.teamId", &before.unit_code, dissolved_on).await?;
     if before.status == "DISSOLVED" {
         return Err(Error::Conflict(format!(
             "the team was already dissolved on {}",
-            before.dissolved_on.map(|d| d.to_string()).unwrap_or_default()
+            before
+                .dissolved_on
+                .map(|d| d.to_string())
+                .unwrap_or_default()
         )));
     }
     let mut p = Problems::default();
     if dissolved_on < before.founded_on {
         p.add(
             "input.dissolvedOn",
-            format!("dissolvedOn {dissolved_on} is before the team was founded ({})", before.founded_on),
+            format!(
+                "dissolvedOn {dissolved_on} is before the team was founded ({})",
+                before.founded_on
+            ),
         );
     }
     if dissolved_on > units::today() {
-        p.add("input.dissolvedOn", format!("dissolvedOn {dissolved_on} is in the future"));
+        p.add(
+            "input.dissolvedOn",
+            format!("dissolvedOn {dissolved_on} is in the future"),
+        );
     }
     if let Some(r) = &reason {
         if r.chars().count() > 1000 {
@@ -355,7 +400,15 @@ pub async fn dissolve(
         }
     }
     p.finish()?;
-    let txn = db.begin().await?;
+    require_manage_unit(
+        db,
+        principal,
+        "input.teamId",
+        &before.unit_code,
+        dissolved_on,
+    )
+    .await?;
+    let txn = crate::db::begin_write(db).await?;
     // Open memberships end the day the team is dissolved.
     let open = membership::Entity::find()
         .filter(membership::Column::TeamId.eq(id))

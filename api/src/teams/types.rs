@@ -2,7 +2,7 @@
 use crate::activities::types::Activity;
 use crate::auth::Action;
 use crate::error::{Error, UserError};
-use crate::graphql::{Date, state, ids, loaders};
+use crate::graphql::{Date, ids, loaders, state};
 use crate::members::types::Membership;
 use crate::units::types::AdminUnit;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};

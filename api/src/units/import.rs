@@ -86,7 +86,10 @@ pub fn parse(content: &str) -> Result<Parsed> {
             let get = |c: usize| rec.get(c).unwrap_or("").to_owned();
             let kind = get(kind);
             if kind != "FULL" && kind != "PARTIAL" {
-                return Err(bad(line, format!("kind must be FULL or PARTIAL, not `{kind}`")));
+                return Err(bad(
+                    line,
+                    format!("kind must be FULL or PARTIAL, not `{kind}`"),
+                ));
             }
             if get(new).is_empty() || get(old).is_empty() {
                 return Err(bad(line, "new_code and old_code are required".into()));
@@ -215,8 +218,7 @@ pub async fn apply_units(
     }
     if end_missing {
         for (code, v) in by_code {
-            if v.level != "HAMLET" && !listed.contains(code.as_str()) && v.valid_from < effective
-            {
+            if v.level != "HAMLET" && !listed.contains(code.as_str()) && v.valid_from < effective {
                 let mut am: admin_unit::ActiveModel = v.into();
                 am.valid_to = Set(day_before(effective));
                 am.update(db).await?;
@@ -305,7 +307,9 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
         .await?
     {
         let full = s.kind == "FULL";
-        let entry = successor.entry(s.old_code).or_insert((s.new_code.clone(), full));
+        let entry = successor
+            .entry(s.old_code)
+            .or_insert((s.new_code.clone(), full));
         if full && !entry.1 {
             *entry = (s.new_code, true);
         }
@@ -403,7 +407,8 @@ mod tests {
 
     #[test]
     fn names_the_line_of_a_bad_row() {
-        let bad = "code,name,level,parent_code\n19,Tỉnh Thái Nguyên,PROVINCE,\n05692,Xã,VILLAGE,19\n";
+        let bad =
+            "code,name,level,parent_code\n19,Tỉnh Thái Nguyên,PROVINCE,\n05692,Xã,VILLAGE,19\n";
         let err = parse(bad).err().map(|e| e.message()).unwrap_or_default();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("VILLAGE"), "{err}");

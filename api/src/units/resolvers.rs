@@ -37,8 +37,9 @@ impl UnitQuery {
         #[graphql(desc = "Only direct children of this unit.")] parent_code: Option<String>,
         #[graphql(desc = "Only this unit and units under it.")] under: Option<String>,
         level: Option<AdminLevel>,
-        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")]
-        search: Option<String>,
+        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")] search: Option<
+            String,
+        >,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,

@@ -122,7 +122,10 @@ pub async fn list(
 ) -> Result<(Vec<admin_unit::Model>, Window, u64)> {
     let on = filter.on.unwrap_or_else(today);
     let mut w = Where::new();
-    w.and("u.valid_from <= ? AND u.valid_to >= ?", [on.into(), on.into()]);
+    w.and(
+        "u.valid_from <= ? AND u.valid_to >= ?",
+        [on.into(), on.into()],
+    );
     if let Some(p) = &filter.parent_code {
         w.and("u.parent_code = ?", [p.clone().into()]);
     }
@@ -175,7 +178,10 @@ pub async fn require_on(
     on: NaiveDate,
 ) -> Result<admin_unit::Model> {
     version_on(db, code, on).await?.ok_or_else(|| {
-        Error::invalid(field, format!("no administrative unit `{code}` exists on {on}"))
+        Error::invalid(
+            field,
+            format!("no administrative unit `{code}` exists on {on}"),
+        )
     })
 }
 
@@ -194,7 +200,13 @@ pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
     let mut rows: Vec<admin_unit_closure::ActiveModel> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for v in &versions {
-        let mut stack = vec![(v.code.as_str(), v.parent_code.as_deref(), v.valid_from, v.valid_to, 0)];
+        let mut stack = vec![(
+            v.code.as_str(),
+            v.parent_code.as_deref(),
+            v.valid_from,
+            v.valid_to,
+            0,
+        )];
         while let Some((ancestor, parent, from, to, depth)) = stack.pop() {
             if seen.insert((ancestor.to_owned(), v.code.clone(), from)) {
                 rows.push(admin_unit_closure::ActiveModel {

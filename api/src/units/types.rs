@@ -1,5 +1,5 @@
 //! GraphQL types of administrative units.
-use crate::graphql::{Date, state, ids, loaders};
+use crate::graphql::{Date, ids, loaders, state};
 use crate::units::service;
 use async_graphql::{ComplexObject, Context, Enum, ID, Result, SimpleObject};
 use cnscd_entity::{admin_unit, admin_unit_succession};
@@ -118,7 +118,11 @@ impl AdminUnit {
         let on = self.as_of().max(self.model.valid_from);
         match service::version_on(db, code, on).await? {
             Some(p) => Ok(Some(p.into())),
-            None => Ok(loaders(ctx)?.unit.load_one(code.clone()).await?.map(Into::into)),
+            None => Ok(loaders(ctx)?
+                .unit
+                .load_one(code.clone())
+                .await?
+                .map(Into::into)),
         }
     }
 

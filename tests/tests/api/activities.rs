@@ -1,0 +1,336 @@
+//! Activity intake: roles and areas, validation, idempotency under retries and races.
+use cnscd_tests::*;
+use serde_json::{Value, json};
+
+const SUBMIT: &str = "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { replayed activity { id kind unitCode participants outcomes { service people households } submittedBy clientId } userErrors { field message code } } }";
+
+fn input(team: &str, key: &str) -> Value {
+    json!({ "i": {
+        "idempotencyKey": key, "teamId": team, "kind": "DOOR_TO_DOOR", "occurredOn": "2024-03-05",
+        "title": "Hướng dẫn kích hoạt VNeID mức 2", "participants": 12, "householdsReached": 8,
+        "outcomes": [ { "service": "VNEID", "people": 9, "households": 7 }, { "service": "UTILITY_BILL_PAYMENT", "people": 4 } ]
+    } })
+}
+
+#[tokio::test]
+async fn each_role_may_or_may_not_submit_activities() {
+    let app = spawn_app().await;
+    let team = app
+        .create_team("05677-01", "Tổ CNSCĐ Xóm Cà Phê", "2022-05-01")
+        .await;
+    let allowed = [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["REPORTER"], &["05677"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+    ];
+    for (i, t) in allowed.iter().enumerate() {
+        let r = app
+            .gql(t, SUBMIT, input(&team, &format!("k{i}")))
+            .await
+            .ok();
+        assert_eq!(
+            r.at("submitActivity.userErrors"),
+            &json!([]),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(r.at("submitActivity.activity.unitCode"), "05677-01");
+        assert_eq!(r.at("submitActivity.activity.outcomes.0.service"), "VNEID");
+        assert_eq!(r.at("submitActivity.activity.clientId"), "test-app");
+    }
+    let r = app
+        .gql(
+            &token(&["VIEWER"], &["169"], &[]),
+            SUBMIT,
+            input(&team, "v"),
+        )
+        .await;
+    assert_eq!(r.error_codes(), ["FORBIDDEN"]);
+    // A reporter elsewhere does not even see the team.
+    let r = app
+        .gql(
+            &token(&["REPORTER"], &["164"], &[]),
+            SUBMIT,
+            input(&team, "far"),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        r.at("submitActivity.userErrors.0.field"),
+        &json!(["input", "teamId"])
+    );
+    // A reporter of the ceased district cannot submit for days after it ended.
+    let mut late = input(&team, "late");
+    late["i"]["occurredOn"] = json!("2025-08-01");
+    let r = app
+        .gql(&token(&["REPORTER"], &["169"], &[]), SUBMIT, late.clone())
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("submitActivity"), ["FORBIDDEN"]);
+    let r = app
+        .gql(&token(&["REPORTER"], &["05692"], &[]), SUBMIT, late)
+        .await
+        .ok();
+    assert_eq!(r.at("submitActivity.userErrors"), &json!([]));
+}
+
+#[tokio::test]
+async fn submit_activity_rejects_bad_input_and_stores_nothing() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({ "kind": "PARTY" }), "kind"),
+        (json!({ "occurredOn": "2099-01-01" }), "occurredOn"),
+        (json!({ "occurredOn": "2021-01-01" }), "occurredOn"),
+        (json!({ "participants": -1 }), "participants"),
+        (json!({ "householdsReached": 1000000 }), "householdsReached"),
+        (json!({ "title": " " }), "title"),
+        (json!({ "idempotencyKey": "" }), "idempotencyKey"),
+        (json!({ "unitCode": "05659-01" }), "unitCode"),
+        (json!({ "unitCode": "nowhere" }), "unitCode"),
+        (
+            json!({ "outcomes": [ { "service": "TELEPORT", "people": 1 } ] }),
+            "outcomes.0.service",
+        ),
+        (
+            json!({ "outcomes": [ { "service": "VNEID", "people": -5 } ] }),
+            "outcomes.0.people",
+        ),
+        (
+            json!({ "outcomes": [ { "service": "VNEID", "people": 1 }, { "service": "VNEID", "people": 2 } ] }),
+            "outcomes.1.service",
+        ),
+    ];
+    for (i, (change, field)) in cases.into_iter().enumerate() {
+        let mut v = input(&team, &format!("bad-{i}"));
+        for (k, val) in change.as_object().unwrap() {
+            v["i"][k] = val.clone();
+        }
+        let r = app.gql(&admin(), SUBMIT, v).await.ok();
+        assert!(r.at("submitActivity.activity").is_null(), "{field}");
+        let expected: Vec<String> = ["input"]
+            .into_iter()
+            .chain(field.split('.'))
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            r.at("submitActivity.userErrors.0.field"),
+            &json!(expected),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(r.at("submitActivity.userErrors.0.code"), "VALIDATION");
+    }
+    let r = app
+        .gql(&admin(), "{ activities { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 0);
+    // An activity may be recorded at the commune that contains the team's hamlet.
+    let mut at_commune = input(&team, "commune");
+    at_commune["i"]["unitCode"] = json!("05677");
+    let r = app.gql(&admin(), SUBMIT, at_commune).await.ok();
+    assert_eq!(r.at("submitActivity.activity.unitCode"), "05677");
+    // Out-of-range integers are refused as bad input, not a server error.
+    let mut huge = input(&team, "huge");
+    huge["i"]["participants"] = json!(1e12);
+    let r = app.gql(&admin(), SUBMIT, huge).await;
+    assert!(r.status == 400 || r.status == 200, "{}", r.status);
+    assert!(r.body["errors"].is_array());
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_original_activity() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let reporter = token(&["REPORTER"], &["169"], &[]);
+    let first = app
+        .gql(&reporter, SUBMIT, input(&team, "retry-1"))
+        .await
+        .ok();
+    assert_eq!(first.at("submitActivity.replayed"), false);
+    let again = app
+        .gql(&reporter, SUBMIT, input(&team, "retry-1"))
+        .await
+        .ok();
+    assert_eq!(again.at("submitActivity.replayed"), true);
+    assert_eq!(
+        again.at("submitActivity.activity.id"),
+        first.at("submitActivity.activity.id")
+    );
+    // Same key, different input: refused.
+    let mut changed = input(&team, "retry-1");
+    changed["i"]["participants"] = json!(13);
+    let r = app.gql(&reporter, SUBMIT, changed).await.ok();
+    assert_eq!(
+        r.user_error_codes("submitActivity"),
+        ["IDEMPOTENCY_KEY_REUSED"]
+    );
+    // Keys belong to their caller: another caller's same key is a new submission.
+    let other = app
+        .gql(
+            &token(&["REPORTER"], &["05677"], &[]),
+            SUBMIT,
+            input(&team, "retry-1"),
+        )
+        .await
+        .ok();
+    assert_eq!(other.at("submitActivity.replayed"), false);
+    let r = app
+        .gql(&admin(), "{ activities { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 2);
+}
+
+#[tokio::test]
+async fn a_concurrent_double_submission_stores_one_activity() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let reporter = token(&["REPORTER"], &["169"], &[]);
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (client, address, reporter, body) = (
+            app.client.clone(),
+            app.address.clone(),
+            reporter.clone(),
+            json!({ "query": SUBMIT, "variables": input(&team, "race") }),
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(reporter)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut fresh = 0;
+    for t in tasks {
+        let body = t.await.unwrap();
+        let payload = &body["data"]["submitActivity"];
+        assert!(payload["activity"]["id"].is_string(), "{body}");
+        ids.insert(payload["activity"]["id"].as_str().unwrap().to_owned());
+        if payload["replayed"] == false {
+            fresh += 1;
+        }
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(fresh, 1);
+    let r = app
+        .gql(&admin(), "{ activities { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 1);
+    // The rollups counted it once.
+    let r = app
+        .gql(&admin(), "{ indicators(codes: [\"CNS09\"], unitCodes: [\"169\"], from: \"2024-03-01\", to: \"2024-03-31\") { value } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("indicators.0.value"), 9.0);
+}
+
+#[tokio::test]
+async fn activities_are_read_within_the_callers_scope() {
+    let app = spawn_app().await;
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let far = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-05-01")
+        .await;
+    let reporter = token(&["REPORTER"], &["169"], &[]);
+    let mine = app.gql(&reporter, SUBMIT, input(&cafe, "mine")).await.ok();
+    let mine = mine
+        .at("submitActivity.activity.id")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let theirs = app.submit(&cafe, "TRAINING", "2024-04-01", json!({})).await;
+    let far_one = app.submit(&far, "HELP_DESK", "2024-04-02", json!({})).await;
+    let list = "query($k: String, $f: Date, $t: Date) { activities(kind: $k, from: $f, to: $t) { totalCount edges { node { id team { name } } } } }";
+    // A reporter reads what it submitted, and nothing else.
+    let r = app.gql(&reporter, list, json!({})).await.ok();
+    assert_eq!(r.at("activities.totalCount"), 1);
+    assert_eq!(r.at("activities.edges.0.node.id"), mine.as_str());
+    let r = app
+        .gql(
+            &reporter,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": theirs }),
+        )
+        .await;
+    assert_eq!(r.error_codes(), ["NOT_FOUND"]);
+    // A viewer reads its area, with filters.
+    let viewer = token(&["VIEWER"], &["169"], &[]);
+    let r = app.gql(&viewer, list, json!({})).await.ok();
+    assert_eq!(r.at("activities.totalCount"), 2);
+    let r = app
+        .gql(&viewer, list, json!({ "k": "TRAINING" }))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 1);
+    let r = app
+        .gql(
+            &viewer,
+            list,
+            json!({ "f": "2024-03-06", "t": "2024-12-31" }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 1);
+    let r = app
+        .gql(
+            &viewer,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": far_one }),
+        )
+        .await;
+    assert_eq!(r.error_codes(), ["NOT_FOUND"]);
+    // Team leaders read their team's activities.
+    let r = app
+        .gql(&token(&["TEAM_LEADER"], &[], &[&far]), list, json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 1);
+    let r = app
+        .gql(
+            &viewer,
+            list,
+            json!({ "f": "2024-05-01", "t": "2024-01-01" }),
+        )
+        .await;
+    assert_eq!(r.error_codes(), ["VALIDATION"]);
+}
+
+#[tokio::test]
+async fn nested_lists_load_in_batches() {
+    let app = spawn_app().await;
+    for i in 0..3 {
+        let t = app
+            .create_team("05677-02", &format!("Tổ {i}"), "2022-05-01")
+            .await;
+        app.add_member(&t, "Nguyễn Văn An", "LEADER", "HAMLET_HEAD", "2022-05-01")
+            .await;
+        app.submit(
+            &t,
+            "TRAINING",
+            "2024-04-01",
+            json!({ "outcomes": [ { "service": "VNEID", "people": 3 } ] }),
+        )
+        .await;
+    }
+    let q = "{ teams(first: 100) { edges { node { name unit { name parent { name } } members { role person { fullName } } memberCount latestActivity { occurredOn outcomes { people } team { name } } } } } }";
+    let r = app.gql(&admin(), q, json!({})).await.ok();
+    let edges = r.at("teams.edges").as_array().unwrap();
+    assert_eq!(edges.len(), 3);
+    for e in edges {
+        assert_eq!(e["node"]["latestActivity"]["outcomes"][0]["people"], 3);
+        assert_eq!(e["node"]["members"][0]["role"], "LEADER");
+        assert_eq!(e["node"]["unit"]["parent"]["name"], "Xã Đồng Hỷ");
+    }
+}

@@ -1,0 +1,180 @@
+//! GraphQL over HTTP: status codes, media types, GET, GraphiQL, health.
+use cnscd_tests::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn get_runs_queries_but_never_mutations() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .bearer_auth(admin())
+        .query(&[("query", "{ activityKinds { code nameVi } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["data"]["activityKinds"][0]["code"],
+        "COMMUNITY_MEETING"
+    );
+    let r = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .bearer_auth(admin())
+        .query(&[("query", "mutation { dissolveTeam(input: {teamId: \"x\", dissolvedOn: \"2024-01-01\"}) { userErrors { message } } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+}
+
+#[tokio::test]
+async fn a_browser_gets_graphiql_without_a_token() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .header("Accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn unparsable_or_invalid_requests_get_400() {
+    let app = spawn_app().await;
+    let r = app.gql(&admin(), "{ me { subject ", json!({})).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    let r = app.gql(&admin(), "{ me { noSuchField } }", json!({})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_codes(), ["VALIDATION"]);
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(admin())
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = app
+        .gql(
+            &admin(),
+            "query($d: Date!) { adminUnit(code: \"19\", on: $d) { code } }",
+            json!({ "d": "2024-13-45" }),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("YYYY-MM-DD")
+    );
+}
+
+#[tokio::test]
+async fn media_type_follows_the_accept_header() {
+    let app = spawn_app().await;
+    for (accept, expected) in [
+        ("application/json", "application/json"),
+        (
+            "application/graphql-response+json",
+            "application/graphql-response+json",
+        ),
+    ] {
+        let r = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(admin())
+            .header("Accept", accept)
+            .json(&json!({ "query": "{ me { subject } }" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], expected);
+    }
+}
+
+#[tokio::test]
+async fn too_deep_queries_are_refused_before_they_run() {
+    let app = spawn_app().await;
+    let mut q = String::from("{ adminUnit(code: \"05677-01\") { ");
+    for _ in 0..14 {
+        q.push_str("parent { ");
+    }
+    q.push_str("code");
+    for _ in 0..15 {
+        q.push_str(" }");
+    }
+    q.push_str(" }");
+    let r = app.gql(&admin(), &q, json!({})).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.error_codes(), ["QUERY_TOO_COMPLEX"]);
+}
+
+#[tokio::test]
+async fn units_answer_as_they_were_on_a_date() {
+    let app = spawn_app().await;
+    let q = "query($on: Date) { adminUnit(code: \"05692\", on: $on) { name level parentCode validTo parent { code } } }";
+    let before = app
+        .gql(&admin(), q, json!({ "on": "2024-06-01" }))
+        .await
+        .ok();
+    assert_eq!(before.at("adminUnit.name"), "Thị trấn Hóa Thượng");
+    assert_eq!(before.at("adminUnit.parentCode"), "169");
+    assert_eq!(before.at("adminUnit.validTo"), "2025-06-30");
+    let after = app
+        .gql(&admin(), q, json!({ "on": "2025-08-01" }))
+        .await
+        .ok();
+    assert_eq!(after.at("adminUnit.name"), "Xã Đồng Hỷ");
+    assert_eq!(after.at("adminUnit.parent.code"), "19");
+    // Hamlets of Minh Lập moved into Xã Đồng Hỷ; search ignores diacritics.
+    let q = "query($on: Date) { adminUnits(under: \"05692\", on: $on, level: HAMLET, search: \"ca phe\") { totalCount edges { node { code name } } } }";
+    let r = app
+        .gql(&admin(), q, json!({ "on": "2025-08-01" }))
+        .await
+        .ok();
+    assert_eq!(r.at("adminUnits.totalCount"), 1);
+    assert_eq!(r.at("adminUnits.edges.0.node.name"), "Xóm Cà Phê");
+    let r = app
+        .gql(&admin(), q, json!({ "on": "2024-08-01" }))
+        .await
+        .ok();
+    assert_eq!(r.at("adminUnits.totalCount"), 0);
+    let r = app
+        .gql(
+            &admin(),
+            "{ adminUnit(code: \"05677\") { successors { newCode kind effectiveOn } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("adminUnit.successors.0.newCode"), "05692");
+}

@@ -1,0 +1,468 @@
+//! Indicators against numbers computed by hand on a small fixture.
+use cnscd_tests::*;
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+
+const Q: &str = "query($c: [String!]!, $u: [String!]!, $f: Date!, $t: Date!, $g: PeriodGranularity!, $b: UnitBreakdown!, $l: AdminLevel) {
+  indicators(codes: $c, unitCodes: $u, from: $f, to: $t, granularity: $g, breakdown: $b, level: $l) {
+    indicator { code factor } unit { code } period { label start end } value numerator denominator status } }";
+
+async fn report(app: &TestApp, unit: &str, element: &str, start: &str, end: &str, value: f64) {
+    cnscd_entity::data_value::ActiveModel {
+        unit_code: Set(unit.into()),
+        element_code: Set(element.into()),
+        period_start: Set(date(start)),
+        period_end: Set(date(end)),
+        value: Set(value),
+        source_system: Set("TEST".into()),
+        submitted_by: Set("test".into()),
+        client_id: Set(None),
+        submitted_at: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+}
+
+fn outcomes(list: &[(&str, i32)]) -> Value {
+    json!({ "outcomes": list.iter().map(|(s, p)| json!({ "service": s, "people": p })).collect::<Vec<_>>() })
+}
+
+async fn fixture() -> TestApp {
+    let app = spawn_app().await;
+    let t1 = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let t2 = app.create_team("05692-01", "Tổ TDP 1", "2023-06-15").await;
+    let t3 = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-01-01")
+        .await;
+    app.add_member(&t1, "Nguyễn Văn An", "LEADER", "HAMLET_HEAD", "2022-05-01")
+        .await;
+    app.add_member(&t1, "Trần Thị Lệ", "MEMBER", "YOUTH_UNION", "2023-01-10")
+        .await;
+    let gone = app
+        .add_member(&t1, "Lê Văn Cường", "MEMBER", "YOUTH_UNION", "2023-02-01")
+        .await;
+    app.gql(
+        &admin(),
+        "mutation($i: EndMembershipInput!) { endMembership(input: $i) { userErrors { message } } }",
+        json!({ "i": { "membershipId": gone, "endedOn": "2023-06-30" } }),
+    )
+    .await
+    .ok();
+    app.add_member(&t2, "Phạm Thu Hà", "LEADER", "YOUTH_UNION", "2023-06-15")
+        .await;
+    app.add_member(&t3, "Hoàng Minh Đức", "LEADER", "POLICE", "2022-01-01")
+        .await;
+    let mut a = outcomes(&[("ONLINE_PUBLIC_SERVICE", 5), ("TUITION_PAYMENT", 3)]);
+    a["householdsReached"] = json!(10);
+    app.submit(&t1, "COMMUNITY_MEETING", "2023-01-05", a).await;
+    let mut a = outcomes(&[("VNEID", 6), ("HOSPITAL_FEE_PAYMENT", 2)]);
+    a["householdsReached"] = json!(4);
+    app.submit(&t1, "DOOR_TO_DOOR", "2023-02-10", a).await;
+    let mut a = outcomes(&[("UTILITY_BILL_PAYMENT", 7), ("ONLINE_PUBLIC_SERVICE", 1)]);
+    a["householdsReached"] = json!(20);
+    app.submit(&t2, "COMMUNITY_MEETING", "2023-07-01", a).await;
+    let mut a = outcomes(&[("VNEID", 100)]);
+    a["householdsReached"] = json!(50);
+    app.submit(&t3, "COMMUNITY_MEETING", "2023-03-03", a).await;
+    app.submit(&t1, "TRAINING", "2025-08-01", outcomes(&[("VNEID", 2)]))
+        .await;
+    for (unit, start, end, online, total) in [
+        ("05677", "2023-01-01", "2023-01-31", 30.0, 50.0),
+        ("05677", "2023-02-01", "2023-02-28", 20.0, 30.0),
+        ("05692", "2023-01-01", "2023-01-31", 10.0, 40.0),
+        ("05659", "2023-01-01", "2023-01-31", 99.0, 100.0),
+    ] {
+        report(&app, unit, "DOSSIERS_ONLINE", start, end, online).await;
+        report(&app, unit, "DOSSIERS_TOTAL", start, end, total).await;
+    }
+    for (unit, population, households) in [("05677", 5000.0, 1000.0), ("05692", 3000.0, 900.0)] {
+        report(
+            &app,
+            unit,
+            "POPULATION",
+            "2023-01-01",
+            "2023-12-31",
+            population,
+        )
+        .await;
+        report(
+            &app,
+            unit,
+            "HOUSEHOLDS",
+            "2023-01-01",
+            "2023-12-31",
+            households,
+        )
+        .await;
+    }
+    app
+}
+
+fn vars(
+    codes: &[&str],
+    units: &[&str],
+    from: &str,
+    to: &str,
+    g: &str,
+    b: &str,
+    level: Option<&str>,
+) -> Value {
+    json!({ "c": codes, "u": units, "f": from, "t": to, "g": g, "b": b, "l": level })
+}
+
+fn find<'a>(rows: &'a Value, code: &str, unit: &str, label: &str) -> &'a Value {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["indicator"]["code"] == code
+                && r["unit"]["code"] == unit
+                && r["period"]["label"] == label
+        })
+        .unwrap_or_else(|| panic!("no {code} for {unit} in {label}: {rows}"))
+}
+
+fn close(v: &Value, expected: f64) {
+    let got = v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"));
+    assert!((got - expected).abs() < 1e-9, "{got} != {expected}");
+}
+
+#[tokio::test]
+async fn district_values_for_a_year_match_hand_computed_numbers() {
+    let app = fixture().await;
+    let codes = [
+        "CNS01", "CNS02", "CNS03", "CNS04", "CNS05", "CNS06", "CNS07", "CNS08", "CNS09", "CNS10",
+        "EG01", "EG02", "DS01",
+    ];
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &codes,
+                &["169"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    assert_eq!(rows.as_array().unwrap().len(), codes.len());
+    let v = |c| find(rows, c, "169", "2023");
+    close(&v("CNS01")["value"], 200.0 / 3.0);
+    close(&v("CNS02")["value"], 2.0);
+    assert!(v("CNS02")["denominator"].is_null());
+    close(&v("CNS03")["numerator"], 3.0);
+    close(&v("CNS03")["denominator"], 8000.0);
+    close(&v("CNS03")["value"], 0.0375);
+    close(&v("CNS04")["value"], 200.0 / 3.0);
+    close(&v("CNS05")["value"], 2.0);
+    close(&v("CNS06")["value"], 34.0 / 1900.0 * 100.0);
+    close(&v("CNS07")["value"], 6.0);
+    close(&v("CNS08")["value"], 12.0);
+    close(&v("CNS09")["value"], 6.0);
+    close(&v("CNS10")["value"], 1.0);
+    close(&v("EG01")["numerator"], 60.0);
+    close(&v("EG01")["denominator"], 120.0);
+    close(&v("EG01")["value"], 50.0);
+    assert_eq!(v("EG01")["status"], "OK");
+    // Nothing reported: no data, which is not zero.
+    assert!(v("EG02")["value"].is_null());
+    assert_eq!(v("EG02")["status"], "NO_DATA");
+    assert_eq!(v("DS01")["status"], "NO_DATA");
+    assert_eq!(v("CNS05")["status"], "OK");
+}
+
+#[tokio::test]
+async fn rolling_up_sums_numerators_and_denominators_before_dividing() {
+    let app = fixture().await;
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["EG01", "CNS05"],
+                &["19"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    // (60 + 99) / (120 + 100), not the average of 50% and 99%.
+    close(
+        &find(rows, "EG01", "19", "2023")["value"],
+        159.0 / 220.0 * 100.0,
+    );
+    close(&find(rows, "CNS05", "19", "2023")["value"], 3.0);
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["EG01", "CNS05"],
+                &["169"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "CHILDREN",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    close(&find(rows, "EG01", "05677", "2023")["value"], 62.5);
+    close(&find(rows, "EG01", "05692", "2023")["value"], 25.0);
+    close(&find(rows, "CNS05", "05677", "2023")["value"], 1.0);
+    close(&find(rows, "CNS05", "05692", "2023")["value"], 1.0);
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["CNS02"],
+                &["19"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "LEVEL",
+                Some("HAMLET"),
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    close(&find(rows, "CNS02", "05677-01", "2023")["value"], 1.0);
+    close(&find(rows, "CNS02", "05677-02", "2023")["value"], 0.0);
+}
+
+#[tokio::test]
+async fn months_and_quarters_tell_zero_from_no_data() {
+    let app = fixture().await;
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["EG01", "CNS05"],
+                &["169"],
+                "2023-01-01",
+                "2023-03-31",
+                "MONTH",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    assert_eq!(rows.as_array().unwrap().len(), 6);
+    close(
+        &find(rows, "EG01", "169", "2023-01")["value"],
+        40.0 / 90.0 * 100.0,
+    );
+    let march = find(rows, "EG01", "169", "2023-03");
+    assert_eq!(march["status"], "NO_DATA");
+    assert!(march["value"].is_null());
+    let meetings = find(rows, "CNS05", "169", "2023-03");
+    assert_eq!(meetings["status"], "OK");
+    close(&meetings["value"], 0.0);
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["CNS05"],
+                &["169"],
+                "2023-01-01",
+                "2023-12-31",
+                "QUARTER",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    let q3 = find(rows, "CNS05", "169", "2023-Q3");
+    assert_eq!(q3["period"]["start"], "2023-07-01");
+    assert_eq!(q3["period"]["end"], "2023-09-30");
+    close(&q3["value"], 1.0);
+}
+
+#[tokio::test]
+async fn values_follow_units_as_they_were_across_the_reorganisation() {
+    let app = fixture().await;
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["CNS09", "CNS02"],
+                &["169", "05692"],
+                "2025-01-01",
+                "2025-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    // The district existed half of 2025: partial, and the August training is not its.
+    let district = find(rows, "CNS09", "169", "2025");
+    assert_eq!(district["status"], "PARTIAL");
+    close(&district["value"], 0.0);
+    // Xã Đồng Hỷ covers Minh Lập's hamlets after 2025-07-01.
+    let commune = find(rows, "CNS09", "05692", "2025");
+    assert_eq!(commune["status"], "OK");
+    close(&commune["value"], 2.0);
+    close(&find(rows, "CNS02", "05692", "2025")["value"], 2.0);
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["CNS09"],
+                &["169"],
+                "2026-01-01",
+                "2026-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("indicators.0.status"), "NO_DATA");
+}
+
+#[tokio::test]
+async fn indicators_are_limited_to_the_callers_area() {
+    let app = fixture().await;
+    let v = vars(
+        &["CNS05"],
+        &["169"],
+        "2023-01-01",
+        "2023-12-31",
+        "YEAR",
+        "SELF",
+        None,
+    );
+    let r = app
+        .gql(&token(&["VIEWER"], &["169"], &[]), Q, v.clone())
+        .await
+        .ok();
+    close(&r.at("indicators.0.value").clone(), 2.0);
+    for t in [
+        token(&["VIEWER"], &["164"], &[]),
+        token(&["UNIT_ADMIN"], &["05677"], &[]),
+    ] {
+        let r = app.gql(&t, Q, v.clone()).await;
+        assert_eq!(r.error_codes(), ["FORBIDDEN"], "{:?}", r.body);
+    }
+    let r = app
+        .gql(
+            &token(&["VIEWER"], &["05677"], &[]),
+            Q,
+            vars(
+                &["CNS05"],
+                &["05677"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    close(&r.at("indicators.0.value").clone(), 1.0);
+    for t in [
+        token(&["REPORTER"], &["169"], &[]),
+        token(&["TEAM_LEADER"], &[], &[]),
+    ] {
+        let r = app.gql(&t, Q, v.clone()).await;
+        assert_eq!(r.error_codes(), ["FORBIDDEN"]);
+    }
+}
+
+#[tokio::test]
+async fn bad_indicator_queries_name_what_is_wrong() {
+    let app = fixture().await;
+    let cases = [
+        vars(
+            &["NOPE"],
+            &["169"],
+            "2023-01-01",
+            "2023-12-31",
+            "YEAR",
+            "SELF",
+            None,
+        ),
+        vars(
+            &["CNS05"],
+            &["00000"],
+            "2023-01-01",
+            "2023-12-31",
+            "YEAR",
+            "SELF",
+            None,
+        ),
+        vars(
+            &["CNS05"],
+            &["169"],
+            "2023-12-31",
+            "2023-01-01",
+            "YEAR",
+            "SELF",
+            None,
+        ),
+        vars(
+            &["CNS05"],
+            &["169"],
+            "2023-01-01",
+            "2023-12-31",
+            "YEAR",
+            "LEVEL",
+            None,
+        ),
+        vars(
+            &["CNS05"],
+            &["169"],
+            "1000-01-01",
+            "9000-12-31",
+            "MONTH",
+            "SELF",
+            None,
+        ),
+    ];
+    for v in cases {
+        let r = app.gql(&admin(), Q, v.clone()).await;
+        assert_eq!(r.error_codes(), ["VALIDATION"], "{v}: {:?}", r.body);
+    }
+    let r = app.gql(&admin(), "{ indicators(codes: [\"CNS05\"], unitCodes: [\"169\"], from: \"2023-01-01\", to: \"2023-12-31\", mode: REBASED) { value } }", json!({})).await;
+    assert_eq!(r.error_codes(), ["VALIDATION"]);
+    let r = app
+        .gql(
+            &admin(),
+            "{ indicatorDefinitions { code nameVi nameEn numerator denominator factor } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("indicatorDefinitions").as_array().unwrap().len(), 13);
+}

@@ -1,0 +1,13 @@
+//! End-to-end tests through the real HTTP endpoint, on SQLite or PostgreSQL
+//! (`CNSCD_TEST_DATABASE`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod activities;
+mod audit;
+mod auth;
+mod demo;
+mod http;
+mod indicators;
+mod members;
+mod schema;
+mod teams;

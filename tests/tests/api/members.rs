@@ -1,0 +1,363 @@
+//! Members: who may add, change and end memberships; one active leader; personal data.
+use cnscd_tests::*;
+use serde_json::json;
+
+const ADD: &str = "mutation($i: AddMemberInput!) { addMember(input: $i) { membership { id role affiliation active person { fullName phone } } userErrors { field message code } } }";
+const UPDATE: &str = "mutation($i: UpdateMembershipInput!) { updateMembership(input: $i) { membership { id role affiliation } userErrors { field message code } } }";
+const END: &str = "mutation($i: EndMembershipInput!) { endMembership(input: $i) { membership { id active endedOn } userErrors { field message code } } }";
+
+fn member(team: &str, name: &str, role: &str) -> serde_json::Value {
+    json!({ "i": { "teamId": team, "person": { "fullName": name, "gender": "FEMALE", "birthYear": 1995, "phone": "0987 654 321", "email": "le@example.vn" }, "role": role, "affiliation": "YOUTH_UNION", "startedOn": "2023-01-10" } })
+}
+
+#[tokio::test]
+async fn each_role_may_or_may_not_add_members() {
+    let app = spawn_app().await;
+    let team = app
+        .create_team("05677-01", "Tổ CNSCĐ Xóm Cà Phê", "2022-05-01")
+        .await;
+    let other = app
+        .create_team("05659-01", "Tổ 1 Chùa Hang", "2022-05-01")
+        .await;
+    // The area is taken on the membership's dates: in 2023 the hamlet was in Minh Lập, 169.
+    for t in [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["UNIT_ADMIN"], &["19"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+    ] {
+        let r = app
+            .gql(&t, ADD, member(&team, "Trần Thị Lệ", "MEMBER"))
+            .await
+            .ok();
+        assert_eq!(r.at("addMember.userErrors"), &json!([]), "{:?}", r.body);
+        assert_eq!(r.at("addMember.membership.person.phone"), "0987654321");
+    }
+    // A leader of another team, or a unit admin elsewhere, cannot.
+    let r = app
+        .gql(
+            &token(&["TEAM_LEADER"], &[], &[&other]),
+            ADD,
+            member(&team, "Lê Văn B", "MEMBER"),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("addMember"), ["NOT_FOUND"]);
+    let r = app
+        .gql(
+            &token(&["UNIT_ADMIN"], &["05710"], &[]),
+            ADD,
+            member(&team, "Lê Văn B", "MEMBER"),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("addMember"), ["NOT_FOUND"]);
+    // Xã Đồng Hỷ's admin manages the team from the day its hamlet came under the commune.
+    let r = app
+        .gql(
+            &token(&["UNIT_ADMIN"], &["05692"], &[]),
+            ADD,
+            member(&team, "Lê Văn B", "MEMBER"),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("addMember"), ["FORBIDDEN"]);
+    let mut later = member(&team, "Lê Văn B", "MEMBER");
+    later["i"]["startedOn"] = json!("2025-07-01");
+    let r = app
+        .gql(&token(&["UNIT_ADMIN"], &["05692"], &[]), ADD, later)
+        .await
+        .ok();
+    assert_eq!(r.at("addMember.userErrors"), &json!([]));
+    for t in [
+        token(&["VIEWER"], &["19"], &[]),
+        token(&["REPORTER"], &["19"], &[]),
+    ] {
+        let r = app.gql(&t, ADD, member(&team, "Lê Văn B", "MEMBER")).await;
+        assert_eq!(r.error_codes(), ["FORBIDDEN"]);
+    }
+}
+
+#[tokio::test]
+async fn add_member_rejects_bad_input() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let cases = [
+        (json!({ "fullName": "" }), "fullName"),
+        (json!({ "fullName": "Lê 123" }), "fullName"),
+        (json!({ "fullName": "Lê Văn B", "phone": "12ab" }), "phone"),
+        (
+            json!({ "fullName": "Lê Văn B", "email": "not-an-email" }),
+            "email",
+        ),
+        (
+            json!({ "fullName": "Lê Văn B", "birthYear": 1850 }),
+            "birthYear",
+        ),
+    ];
+    for (person, field) in cases {
+        let input = json!({ "i": { "teamId": team, "person": person, "role": "MEMBER", "affiliation": "VOLUNTEER", "startedOn": "2023-01-01" } });
+        let r = app.gql(&admin(), ADD, input).await.ok();
+        let errors = r.at("addMember.userErrors");
+        assert_eq!(
+            errors[0]["field"],
+            json!(["input", "person", field]),
+            "{errors}"
+        );
+        // Messages name the field, never the personal value.
+        assert!(!errors[0]["message"].as_str().unwrap().contains("12ab"));
+    }
+    let mut bad = member(&team, "Lê Văn B", "MEMBER");
+    bad["i"]["affiliation"] = json!("PIRATES");
+    let r = app.gql(&admin(), ADD, bad).await.ok();
+    assert_eq!(
+        r.at("addMember.userErrors.0.field"),
+        &json!(["input", "affiliation"])
+    );
+    let mut bad = member(&team, "Lê Văn B", "MEMBER");
+    bad["i"]["startedOn"] = json!("2021-01-01");
+    let r = app.gql(&admin(), ADD, bad).await.ok();
+    assert_eq!(
+        r.at("addMember.userErrors.0.field"),
+        &json!(["input", "startedOn"])
+    );
+    let mut bad = member(&team, "Lê Văn B", "CAPTAIN");
+    bad["i"]["role"] = json!("CAPTAIN");
+    let r = app.gql(&admin(), ADD, bad).await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn a_team_has_at_most_one_active_leader() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let first = app
+        .add_member(
+            &team,
+            "Nguyễn Văn An",
+            "LEADER",
+            "HAMLET_HEAD",
+            "2022-05-01",
+        )
+        .await;
+    let r = app
+        .gql(&admin(), ADD, member(&team, "Trần Thị Lệ", "LEADER"))
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("addMember"), ["CONFLICT"]);
+    let deputy = app
+        .add_member(&team, "Trần Thị Lệ", "DEPUTY", "YOUTH_UNION", "2022-05-01")
+        .await;
+    let r = app
+        .gql(
+            &admin(),
+            UPDATE,
+            json!({ "i": { "membershipId": deputy, "role": "LEADER" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("updateMembership"), ["CONFLICT"]);
+    let r = app.gql(&admin(), END, json!({ "i": { "membershipId": first, "endedOn": "2024-12-31", "reason": "moved away" } })).await.ok();
+    assert_eq!(r.at("endMembership.membership.active"), false);
+    let r = app
+        .gql(
+            &admin(),
+            UPDATE,
+            json!({ "i": { "membershipId": deputy, "role": "LEADER" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("updateMembership.membership.role"), "LEADER");
+    let r = app
+        .gql(
+            &admin(),
+            END,
+            json!({ "i": { "membershipId": first, "endedOn": "2025-01-31" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("endMembership"), ["CONFLICT"]);
+}
+
+#[tokio::test]
+async fn concurrent_leaders_cannot_both_win() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (client, address, input) = (
+            app.client.clone(),
+            app.address.clone(),
+            member(&team, &format!("Người Số {}", "I".repeat(i + 1)), "LEADER"),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(admin())
+                .json(&json!({ "query": ADD, "variables": input }))
+                .send()
+                .await
+                .unwrap();
+            r.json::<serde_json::Value>().await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        let body = t.await.unwrap();
+        if body["data"]["addMember"]["membership"].is_object() {
+            won += 1;
+        } else {
+            assert_eq!(
+                body["data"]["addMember"]["userErrors"][0]["code"], "CONFLICT",
+                "{body}"
+            );
+        }
+    }
+    assert_eq!(won, 1);
+    let r = app
+        .gql(
+            &admin(),
+            "query($id: ID!) { team(id: $id) { members { role } } }",
+            json!({ "id": team }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("team.members").as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn end_membership_checks_dates_and_keeps_history() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let m = app
+        .add_member(&team, "Nguyễn Văn An", "MEMBER", "POLICE", "2023-01-01")
+        .await;
+    for (day, field) in [("2022-12-31", "endedOn"), ("2099-01-01", "endedOn")] {
+        let r = app
+            .gql(
+                &admin(),
+                END,
+                json!({ "i": { "membershipId": m, "endedOn": day } }),
+            )
+            .await
+            .ok();
+        assert_eq!(
+            r.at("endMembership.userErrors.0.field"),
+            &json!(["input", field])
+        );
+    }
+    app.gql(
+        &admin(),
+        END,
+        json!({ "i": { "membershipId": m, "endedOn": "2024-01-01" } }),
+    )
+    .await
+    .ok();
+    let q =
+        "query($id: ID!) { team(id: $id) { memberCount members(includeEnded: true) { endedOn } } }";
+    let r = app.gql(&admin(), q, json!({ "id": team })).await.ok();
+    assert_eq!(r.at("team.memberCount"), 0);
+    assert_eq!(r.at("team.members.0.endedOn"), "2024-01-01");
+    let r = app
+        .gql(
+            &admin(),
+            UPDATE,
+            json!({ "i": { "membershipId": m, "affiliation": "TEACHER" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("updateMembership"), ["CONFLICT"]);
+    let r = app
+        .gql(
+            &admin(),
+            UPDATE,
+            json!({ "i": { "membershipId": "bogus" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("updateMembership"), ["VALIDATION"]);
+}
+
+#[tokio::test]
+async fn personal_data_is_only_for_admins_unit_admins_and_the_teams_leader() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let other = app.create_team("05677-02", "Tổ Na Lay", "2022-05-01").await;
+    app.add_member(&team, "Trần Thị Lệ", "MEMBER", "YOUTH_UNION", "2023-01-01")
+        .await;
+    let q = "query($id: ID!) { team(id: $id) { members { person { fullName phone email birthYear } } } }";
+    for t in [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+    ] {
+        let r = app.gql(&t, q, json!({ "id": team })).await.ok();
+        assert_eq!(r.at("team.members.0.person.phone"), "0912345678");
+    }
+    // A viewer reads the name but not the personal data: null with FORBIDDEN on the path.
+    let r = app
+        .gql(&token(&["VIEWER"], &["169"], &[]), q, json!({ "id": team }))
+        .await;
+    assert_eq!(r.at("team.members.0.person.fullName"), "Trần Thị Lệ");
+    assert!(r.at("team.members.0.person.phone").is_null());
+    assert!(r.error_codes().iter().all(|c| c == "FORBIDDEN"));
+    assert_eq!(r.error_codes().len(), 3);
+    // A leader of another team (who also views the district) reads names, not contacts.
+    let r = app
+        .gql(
+            &token(&["TEAM_LEADER", "VIEWER"], &["169"], &[&other]),
+            q,
+            json!({ "id": team }),
+        )
+        .await;
+    assert!(r.at("team.members.0.person.email").is_null());
+    // A reporter does not read members at all.
+    let r = app
+        .gql(
+            &token(&["REPORTER"], &["169"], &[]),
+            q,
+            json!({ "id": team }),
+        )
+        .await;
+    assert!(r.at("team.members").is_null());
+    assert_eq!(r.error_codes(), ["FORBIDDEN"]);
+}
+
+#[tokio::test]
+async fn members_are_listed_in_area_and_found_without_diacritics() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let far = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-05-01")
+        .await;
+    app.add_member(&team, "Trần Thị Lệ", "MEMBER", "YOUTH_UNION", "2023-01-01")
+        .await;
+    app.add_member(
+        &far,
+        "Trần Thị Lệ Hoa",
+        "MEMBER",
+        "YOUTH_UNION",
+        "2023-01-01",
+    )
+    .await;
+    let q = "query($s: String) { members(search: $s) { totalCount edges { node { person { fullName } team { name } } } } }";
+    let r = app
+        .gql(
+            &token(&["VIEWER"], &["169"], &[]),
+            q,
+            json!({ "s": "tran thi le" }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("members.totalCount"), 1);
+    assert_eq!(r.at("members.edges.0.node.person.fullName"), "Trần Thị Lệ");
+    let r = app
+        .gql(&admin(), q, json!({ "s": "tran thi le" }))
+        .await
+        .ok();
+    assert_eq!(r.at("members.totalCount"), 2);
+    let r = app
+        .gql(&token(&["REPORTER"], &["169"], &[]), q, json!({}))
+        .await;
+    assert_eq!(r.error_codes(), ["FORBIDDEN"]);
+}
