@@ -15,7 +15,10 @@ pub struct ActivityQuery;
 #[Object]
 impl ActivityQuery {
     /// Activities the caller may read, newest first.
-    #[graphql(guard = "Allowed(Action::ReadActivities)")]
+    #[graphql(
+        guard = "Allowed(Action::ReadActivities)",
+        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn activities(
         &self,

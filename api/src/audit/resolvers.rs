@@ -55,7 +55,10 @@ pub struct AuditQuery;
 #[Object]
 impl AuditQuery {
     /// Changes recorded in the caller's area, newest first (ADMIN, UNIT_ADMIN).
-    #[graphql(guard = "Allowed(Action::ReadAudit)")]
+    #[graphql(
+        guard = "Allowed(Action::ReadAudit)",
+        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn audit_log(
         &self,

@@ -25,7 +25,6 @@ use plan::{Commune, DISTRICT, PROVINCE, Plan, add_days, ymd};
 use rng::Rng;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
-    TransactionTrait,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -5,6 +5,7 @@ use sea_orm::DatabaseConnection;
 
 pub struct Loaders {
     pub unit: DataLoader<crate::units::loaders::LatestUnit>,
+    pub unit_on: DataLoader<crate::units::loaders::UnitOn>,
     pub team: DataLoader<crate::teams::loaders::TeamById>,
     pub team_in_area: DataLoader<crate::teams::loaders::TeamInArea>,
     pub latest_activity: DataLoader<crate::teams::loaders::LatestActivity>,
@@ -18,6 +19,7 @@ impl Loaders {
         let spawn = tokio::spawn;
         Self {
             unit: DataLoader::new(crate::units::loaders::LatestUnit(db.clone()), spawn),
+            unit_on: DataLoader::new(crate::units::loaders::UnitOn(db.clone()), spawn),
             team: DataLoader::new(crate::teams::loaders::TeamById(db.clone()), spawn),
             team_in_area: DataLoader::new(
                 crate::teams::loaders::TeamInArea {

@@ -18,6 +18,13 @@ pub struct ConnectionFields {
 
 pub type Conn<T> = Connection<String, T, ConnectionFields, EmptyFields>;
 
+/// Complexity of a connection field: its children count once per item of the page asked for,
+/// so `first: 100` on nested lists is priced as what it costs.
+pub fn page_complexity(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    let size = first.or(last).unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE) as usize;
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
+
 /// The page arguments of a connection field.
 #[derive(Default, Clone, Debug)]
 pub struct PageArgs {

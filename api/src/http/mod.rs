@@ -42,22 +42,28 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!(
-                    "request",
-                    request_id = %id,
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    operation = tracing::field::Empty,
-                    subject = tracing::field::Empty,
-                    roles = tracing::field::Empty,
+            TraceLayer::new_for_http()
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Millis),
                 )
-            }),
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %id,
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        operation = tracing::field::Empty,
+                        subject = tracing::field::Empty,
+                        roles = tracing::field::Empty,
+                    )
+                }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

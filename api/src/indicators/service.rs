@@ -107,32 +107,6 @@ pub async fn definitions(
     Ok(out)
 }
 
-/// Every version of each code.
-async fn versions(
-    db: &impl ConnectionTrait,
-    codes: &[String],
-) -> Result<HashMap<String, Vec<admin_unit::Model>>> {
-    let mut out: HashMap<String, Vec<admin_unit::Model>> = HashMap::new();
-    if codes.is_empty() {
-        return Ok(out);
-    }
-    let rows = admin_unit::Entity::find()
-        .from_raw_sql(crate::db::stmt(
-            db.get_database_backend(),
-            &format!(
-                "SELECT * FROM admin_unit WHERE code IN ({}) ORDER BY code, valid_from",
-                placeholders(codes.len())
-            ),
-            codes.iter().map(|c| Value::from(c.clone())).collect(),
-        ))
-        .all(db)
-        .await?;
-    for r in rows {
-        out.entry(r.code.clone()).or_default().push(r);
-    }
-    Ok(out)
-}
-
 /// The last day within `p` on which the unit existed, and whether it existed all period.
 fn as_of(vs: &[admin_unit::Model], p: &Span) -> Option<(NaiveDate, bool)> {
     let first = vs.iter().map(|v| v.valid_from).min()?;
@@ -205,7 +179,7 @@ pub async fn compute(
             ),
         ));
     }
-    let requested = versions(db, &req.unit_codes).await?;
+    let requested = crate::units::service::all_versions(db, &req.unit_codes).await?;
     let missing: Vec<&str> = req
         .unit_codes
         .iter()
@@ -275,7 +249,7 @@ pub async fn compute(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let unit_versions = versions(db, &cell_codes).await?;
+    let unit_versions = crate::units::service::all_versions(db, &cell_codes).await?;
 
     // Which elements the formulas need, and how each is aggregated.
     let defs: Vec<&indicator_definition::Model> = req

@@ -38,7 +38,10 @@ pub struct MemberQuery;
 #[Object]
 impl MemberQuery {
     /// Memberships of teams whose members the caller may read.
-    #[graphql(guard = "Allowed(Action::ReadMembers)")]
+    #[graphql(
+        guard = "Allowed(Action::ReadMembers)",
+        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn members(
         &self,

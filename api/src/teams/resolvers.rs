@@ -29,7 +29,10 @@ impl TeamQuery {
     }
 
     /// Teams in the caller's area.
-    #[graphql(guard = "Allowed(Action::ReadTeams)")]
+    #[graphql(
+        guard = "Allowed(Action::ReadTeams)",
+        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn teams(
         &self,

@@ -30,6 +30,9 @@ impl UnitQuery {
 
     /// Units in force on `on` (default today), filtered.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(
+        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
+    )]
     async fn admin_units(
         &self,
         ctx: &Context<'_>,

@@ -28,12 +28,12 @@ pub async fn version_on(
     Ok(rows)
 }
 
-/// The latest version of each code (the current one, or the last before it ceased).
-pub async fn latest_versions(
+/// Every version of each code, oldest first.
+pub async fn all_versions(
     db: &impl ConnectionTrait,
     codes: &[String],
-) -> Result<HashMap<String, admin_unit::Model>> {
-    let mut out: HashMap<String, admin_unit::Model> = HashMap::new();
+) -> Result<HashMap<String, Vec<admin_unit::Model>>> {
+    let mut out: HashMap<String, Vec<admin_unit::Model>> = HashMap::new();
     if codes.is_empty() {
         return Ok(out);
     }
@@ -49,9 +49,21 @@ pub async fn latest_versions(
         .all(db)
         .await?;
     for row in rows {
-        out.insert(row.code.clone(), row);
+        out.entry(row.code.clone()).or_default().push(row);
     }
     Ok(out)
+}
+
+/// The latest version of each code (the current one, or the last before it ceased).
+pub async fn latest_versions(
+    db: &impl ConnectionTrait,
+    codes: &[String],
+) -> Result<HashMap<String, admin_unit::Model>> {
+    Ok(all_versions(db, codes)
+        .await?
+        .into_iter()
+        .filter_map(|(code, mut versions)| versions.pop().map(|v| (code, v)))
+        .collect())
 }
 
 /// Whether `code` lies under one of `area` on `on` (or is one of them).

@@ -114,15 +114,11 @@ impl AdminUnit {
         let Some(code) = &self.model.parent_code else {
             return Ok(None);
         };
-        let (db, _) = state(ctx)?;
         let on = self.as_of().max(self.model.valid_from);
-        match service::version_on(db, code, on).await? {
+        let loaders = loaders(ctx)?;
+        match loaders.unit_on.load_one((code.clone(), on)).await? {
             Some(p) => Ok(Some(p.into())),
-            None => Ok(loaders(ctx)?
-                .unit
-                .load_one(code.clone())
-                .await?
-                .map(Into::into)),
+            None => Ok(loaders.unit.load_one(code.clone()).await?.map(Into::into)),
         }
     }
 
