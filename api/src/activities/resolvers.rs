@@ -41,10 +41,10 @@ impl ActivityQuery {
             Some(id) => Some(ids::input_id(ids::TEAM, "teamId", &id)?),
             None => None,
         };
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(crate::error::Error::invalid("from", "`from` is after `to`").into());
-            }
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(crate::error::Error::invalid("from", "`from` is after `to`").into());
         }
         let filter = ActivityFilter {
             team_id,

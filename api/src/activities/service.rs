@@ -139,10 +139,10 @@ async fn validate(
         ("input.participants", input.participants),
         ("input.householdsReached", input.households_reached),
     ] {
-        if let Some(v) = v {
-            if !(0..=MAX_COUNT).contains(&v) {
-                p.add(field, format!("must be between 0 and {MAX_COUNT}, not {v}"));
-            }
+        if let Some(v) = v
+            && !(0..=MAX_COUNT).contains(&v)
+        {
+            p.add(field, format!("must be between 0 and {MAX_COUNT}, not {v}"));
         }
     }
     let today = units::today();
@@ -197,13 +197,13 @@ async fn validate(
                 format!("must be between 0 and {MAX_COUNT}, not {}", o.people),
             );
         }
-        if let Some(h) = o.households {
-            if !(0..=MAX_COUNT).contains(&h) {
-                p.add(
-                    &format!("{base}.households"),
-                    format!("must be between 0 and {MAX_COUNT}, not {h}"),
-                );
-            }
+        if let Some(h) = o.households
+            && !(0..=MAX_COUNT).contains(&h)
+        {
+            p.add(
+                &format!("{base}.households"),
+                format!("must be between 0 and {MAX_COUNT}, not {h}"),
+            );
         }
     }
     // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
@@ -228,10 +228,10 @@ async fn validate(
             ),
         );
     }
-    if let Some(d) = t.dissolved_on {
-        if input.occurred_on >= d {
-            p.add("input.occurredOn", format!("the team was dissolved on {d}"));
-        }
+    if let Some(d) = t.dissolved_on
+        && input.occurred_on >= d
+    {
+        p.add("input.occurredOn", format!("the team was dissolved on {d}"));
     }
     let unit_code = input
         .unit_code

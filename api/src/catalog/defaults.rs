@@ -150,8 +150,18 @@ pub const STATE_ELEMENTS: &[(&str, &str, &str)] = &[
     ("ACTIVE_MEMBERS", "Số thành viên Tổ CNSCĐ", "Active members"),
 ];
 
-/// Indicators: (code, Vietnamese name, English name, numerator, denominator, factor).
-pub const INDICATORS: &[(&str, &str, &str, &str, Option<&str>, f64)] = &[
+/// An indicator: (code, Vietnamese name, English name, numerator, denominator, factor).
+pub type IndicatorRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    f64,
+);
+
+/// The standard indicator catalogue (product.md).
+pub const INDICATORS: &[IndicatorRow] = &[
     (
         "CNS01",
         "Tỷ lệ thôn, tổ dân phố có Tổ CNSCĐ",

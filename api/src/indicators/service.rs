@@ -619,7 +619,9 @@ async fn reference_sums(
     )
     .await?;
     // Latest (period end, then submission) per ancestor, element and reporting unit.
-    let mut latest: HashMap<(String, String, String), ((NaiveDate, i64), f64)> = HashMap::new();
+    // (ancestor, element, reporting unit) -> ((period end, id), value)
+    type Latest = HashMap<(String, String, String), ((NaiveDate, i64), f64)>;
+    let mut latest: Latest = HashMap::new();
     for r in rows {
         let unit: String = r.try_get("", "unit_code")?;
         let source: String = r.try_get("", "source_unit")?;

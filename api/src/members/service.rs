@@ -55,13 +55,13 @@ fn check_person(p: &mut Problems, f: &PersonFields) -> PersonFields {
         );
     }
     let this_year = units::today().year();
-    if let Some(y) = f.birth_year {
-        if !(1900..=this_year - 10).contains(&y) {
-            p.add(
-                "input.person.birthYear",
-                format!("birthYear must be between 1900 and {}", this_year - 10),
-            );
-        }
+    if let Some(y) = f.birth_year
+        && !(1900..=this_year - 10).contains(&y)
+    {
+        p.add(
+            "input.person.birthYear",
+            format!("birthYear must be between 1900 and {}", this_year - 10),
+        );
     }
     let phone = f
         .phone

@@ -168,13 +168,13 @@ fn check_dates(p: &mut Problems, founded_on: NaiveDate, decision_date: Option<Na
             format!("foundedOn {founded_on} is in the future"),
         );
     }
-    if let Some(d) = decision_date {
-        if d > today {
-            p.add(
-                "input.decisionDate",
-                format!("decisionDate {d} is in the future"),
-            );
-        }
+    if let Some(d) = decision_date
+        && d > today
+    {
+        p.add(
+            "input.decisionDate",
+            format!("decisionDate {d} is in the future"),
+        );
     }
 }
 
@@ -310,13 +310,13 @@ pub async fn update(
     }
     let founded_on = changes.founded_on.unwrap_or(before.founded_on);
     check_dates(&mut p, founded_on, changes.decision_date);
-    if let Some(d) = before.dissolved_on {
-        if founded_on > d {
-            p.add(
-                "input.foundedOn",
-                format!("foundedOn {founded_on} is after the team was dissolved ({d})"),
-            );
-        }
+    if let Some(d) = before.dissolved_on
+        && founded_on > d
+    {
+        p.add(
+            "input.foundedOn",
+            format!("foundedOn {founded_on} is after the team was dissolved ({d})"),
+        );
     }
     p.finish()?;
     let txn = crate::db::begin_write(db).await?;
@@ -394,10 +394,10 @@ pub async fn dissolve(
             format!("dissolvedOn {dissolved_on} is in the future"),
         );
     }
-    if let Some(r) = &reason {
-        if r.chars().count() > 1000 {
-            p.add("input.reason", "must be at most 1000 characters");
-        }
+    if let Some(r) = &reason
+        && r.chars().count() > 1000
+    {
+        p.add("input.reason", "must be at most 1000 characters");
     }
     p.finish()?;
     require_manage_unit(
