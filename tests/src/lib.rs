@@ -9,6 +9,8 @@ use cnscd_api::startup::{Application, prepare_database};
 use cnscd_api::units::import::{Parsed, RECORDS_BEGIN, apply_successions, apply_units, parse};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const SECRET: &str = "test-secret-0123456789abcdef";
 
@@ -113,6 +115,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub address: String,
     pub db: DatabaseConnection,
+    /// SQL statements the server has run so far.
+    pub statements: Arc<AtomicUsize>,
     pub client: reqwest::Client,
     pub test_db: TestDb,
 }
@@ -148,8 +152,13 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let test_db = TestDb::new().await;
     let mut settings = Settings::for_tests(&test_db.url, SECRET);
     change(&mut settings);
-    let db = prepare_database(&settings.database_url).await.unwrap();
+    let mut db = prepare_database(&settings.database_url).await.unwrap();
     load_units(&db).await;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
     let verifier = TokenVerifier::hs256(
         SECRET,
         settings.jwt_issuer.as_deref(),
@@ -164,6 +173,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address,
         db,
+        statements,
         client: reqwest::Client::new(),
         test_db,
     }
@@ -249,6 +259,13 @@ impl Gql {
 }
 
 impl TestApp {
+    /// How many SQL statements the server runs to answer one request.
+    pub async fn statements_for(&self, token: &str, query: &str, variables: Value) -> (usize, Gql) {
+        let before = self.statements.load(Ordering::SeqCst);
+        let r = self.gql(token, query, variables).await;
+        (self.statements.load(Ordering::SeqCst) - before, r)
+    }
+
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
         let resp = self
             .client

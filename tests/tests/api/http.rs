@@ -178,3 +178,60 @@ async fn units_answer_as_they_were_on_a_date() {
         .ok();
     assert_eq!(r.at("adminUnit.successors.0.newCode"), "05692");
 }
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    app.db.clone().close().await.unwrap();
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let r = app
+        .gql(&admin(), "{ activityKinds { code } }", json!({}))
+        .await;
+    assert_eq!(r.error_codes(), ["INTERNAL"]);
+    let message = r.body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("sqlx") && !message.contains("SELECT"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_demo_tokens_authenticate_each_role() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    for (role, t) in cnscd_api::cli::demo_tokens(SECRET, Some(&team)).unwrap() {
+        let r = app.gql(&t, "{ me { roles teams } }", json!({})).await.ok();
+        assert_eq!(r.at("me.roles"), &json!([role]));
+    }
+}
+
+#[tokio::test]
+async fn migrations_go_down_and_up_again() {
+    use cnscd_migration::MigratorTrait;
+    let test_db = TestDb::new().await;
+    let db = cnscd_api::startup::prepare_database(&test_db.url)
+        .await
+        .unwrap();
+    cnscd_migration::Migrator::down(&db, None).await.unwrap();
+    assert!(
+        cnscd_migration::Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
+    cnscd_migration::Migrator::up(&db, None).await.unwrap();
+    cnscd_api::catalog::service::ensure_defaults(&db)
+        .await
+        .unwrap();
+    // Seeding the catalogues twice changes nothing.
+    cnscd_api::catalog::service::ensure_defaults(&db)
+        .await
+        .unwrap();
+}

@@ -361,3 +361,59 @@ async fn members_are_listed_in_area_and_found_without_diacritics() {
         .await;
     assert_eq!(r.error_codes(), ["FORBIDDEN"]);
 }
+
+#[tokio::test]
+async fn each_role_may_or_may_not_change_and_end_memberships() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let other = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-05-01")
+        .await;
+    let cases = [
+        (admin(), ""),
+        (token(&["UNIT_ADMIN"], &["05692"], &[]), ""),
+        (token(&["TEAM_LEADER"], &[], &[&team]), ""),
+        (token(&["TEAM_LEADER"], &[], &[&other]), "NOT_FOUND"),
+        (token(&["UNIT_ADMIN"], &["05710"], &[]), "NOT_FOUND"),
+        (token(&["VIEWER"], &["19"], &[]), "FORBIDDEN top"),
+        (token(&["REPORTER"], &["19"], &[]), "FORBIDDEN top"),
+    ];
+    for (t, expected) in cases {
+        let m = app
+            .add_member(&team, "Đỗ Văn Tú", "MEMBER", "VOLUNTEER", "2025-07-01")
+            .await;
+        let update = app
+            .gql(
+                &t,
+                UPDATE,
+                json!({ "i": { "membershipId": m, "affiliation": "TEACHER" } }),
+            )
+            .await;
+        let end = app
+            .gql(
+                &t,
+                END,
+                json!({ "i": { "membershipId": m, "endedOn": "2025-10-01" } }),
+            )
+            .await;
+        match expected {
+            "" => {
+                assert_eq!(
+                    update.at("updateMembership.membership.affiliation"),
+                    "TEACHER",
+                    "{:?}",
+                    update.body
+                );
+                assert_eq!(end.at("endMembership.membership.active"), false);
+            }
+            "FORBIDDEN top" => {
+                assert_eq!(update.error_codes(), ["FORBIDDEN"]);
+                assert_eq!(end.error_codes(), ["FORBIDDEN"]);
+            }
+            code => {
+                assert_eq!(update.user_error_codes("updateMembership"), [code]);
+                assert_eq!(end.user_error_codes("endMembership"), [code]);
+            }
+        }
+    }
+}
