@@ -190,6 +190,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let db = app.db();
                 if crate::demo::is_loaded(db).await? {
                     tracing::info!("demo data already present; not loading it again");
+                } else if !crate::units::import::is_empty(db).await? {
+                    tracing::warn!(
+                        "the database already holds other data: not loading the demo data set \
+                         (use an empty database, e.g. CNSCD_DATABASE_URL=sqlite://demo.db?mode=rwc)"
+                    );
                 } else {
                     tracing::info!("loading the demo data set (a minute on a laptop)");
                     let report = crate::demo::seed(db, &data_dir(dir), 1).await?;
@@ -313,6 +318,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_contracts_command_lines_parse() {
+        for line in [
+            "cnscd serve --demo",
+            "cnscd migrate status",
+            "cnscd migrate fresh",
+            "cnscd seed demo --scale 10",
+            "cnscd import units data/admin_units_2025-07-01.csv",
+            "cnscd token --role VIEWER --unit 169 --unit 170 --sub u --client app --ttl 8h",
+            "cnscd schema",
+        ] {
+            let args = line.split_whitespace();
+            assert!(Cli::try_parse_from(args).is_ok(), "{line}");
+        }
+        assert!(Cli::try_parse_from(["cnscd", "seed", "demo", "--scale", "0"]).is_err());
+        assert!(Cli::try_parse_from(["cnscd", "migrate", "sideways"]).is_err());
+        assert!(Cli::try_parse_from(["cnscd", "token"]).is_err());
+    }
+
+    #[tokio::test]
+    async fn token_refuses_unknown_roles_and_durations() {
+        let run_token = |role: &str, ttl: &str| {
+            Cli::try_parse_from(["cnscd", "token", "--demo", "--role", role, "--ttl", ttl])
+        };
+        let Ok(cli) = run_token("WIZARD", "1h") else {
+            panic!("parse")
+        };
+        let err = run(cli)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("unknown role `WIZARD`"), "{err}");
+        let Ok(cli) = run_token("VIEWER", "soon") else {
+            panic!("parse")
+        };
+        let err = run(cli)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("not a duration"), "{err}");
+    }
+
+    #[test]
+    fn demo_tokens_carry_the_demo_area() {
+        let tokens = demo_tokens(DEMO_SECRET, Some("VGVhbTox")).unwrap_or_default();
+        assert_eq!(tokens.len(), 5);
+        let verifier =
+            crate::auth::TokenVerifier::hs256(DEMO_SECRET, None, None).map_err(|e| e.to_string());
+        let Ok(verifier) = verifier else {
+            panic!("verifier")
+        };
+        for (role, token) in tokens {
+            let claims = verifier.verify(&token).map_err(|e| e.message());
+            let Ok(claims) = claims else { panic!("{role}") };
+            assert_eq!(claims.roles, vec![role.clone()]);
+            if role == "TEAM_LEADER" {
+                assert_eq!(claims.teams, vec!["VGVhbTox".to_owned()]);
+            }
         }
     }
 }

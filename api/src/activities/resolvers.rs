@@ -58,17 +58,14 @@ impl ActivityQuery {
             }),
             search,
         };
-        let (rows, window, total) = service::list(
-            db,
-            principal,
-            &filter,
-            &PageArgs::new(first, after, last, before),
-        )
-        .await?;
         Ok(connection(
-            rows.into_iter().map(Activity::from).collect(),
-            window,
-            total,
+            service::list(
+                db,
+                principal,
+                &filter,
+                &PageArgs::new(first, after, last, before),
+            )
+            .await?,
         ))
     }
 }

@@ -80,19 +80,20 @@ pub async fn ancestors_on(
         .collect())
 }
 
-/// Adds `sign` × the activity's contributions to the rollups of its unit and ancestors.
+/// Adds `sign` × the activity's contributions to the rollups of its unit and the units above
+/// it on its day (`ancestors`, the unit included).
 pub async fn apply(
     db: &impl ConnectionTrait,
     a: &activity::Model,
     outcomes: &[activity_outcome::Model],
+    ancestors: &[String],
     cashless: &HashSet<String>,
     sign: f64,
 ) -> Result<()> {
-    let ancestors = ancestors_on(db, &a.unit_code, a.occurred_on).await?;
     let month = month_start(a.occurred_on);
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     for (element, v) in contributions(a, outcomes, cashless) {
-        for unit in &ancestors {
+        for unit in ancestors {
             *cells
                 .entry((unit.clone(), element.clone(), month))
                 .or_default() += sign * v;

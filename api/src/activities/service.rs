@@ -105,12 +105,22 @@ async fn replay(
         })
 }
 
+/// What validation established about a submission, for the insert to use.
+struct Checked {
+    team: team::Model,
+    unit_code: String,
+    /// The unit and every unit above it on the activity's day.
+    ancestors: Vec<String>,
+    /// Codes of the services that count as cashless payment.
+    cashless: HashSet<String>,
+}
+
 /// Checks the input against the catalogues, the team, the dates and the caller's area.
 async fn validate(
     db: &impl ConnectionTrait,
     principal: &Principal,
     input: &NewActivity,
-) -> Result<(team::Model, String)> {
+) -> Result<Checked> {
     let mut p = Problems::default();
     let key = &input.idempotency_key;
     if key.trim().is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
@@ -167,11 +177,14 @@ async fn validate(
     if input.outcomes.len() > MAX_OUTCOMES {
         p.add("input.outcomes", format!("at most {MAX_OUTCOMES} outcomes"));
     }
-    let services: HashSet<String> = digital_service::Entity::find()
+    let catalogue = digital_service::Entity::find()
         .filter(digital_service::Column::Active.eq(true))
         .all(db)
-        .await?
+        .await?;
+    let services: HashSet<String> = catalogue.iter().map(|s| s.code.clone()).collect();
+    let cashless: HashSet<String> = catalogue
         .into_iter()
+        .filter(|s| s.cashless)
         .map(|s| s.code)
         .collect();
     let mut seen = HashSet::new();
@@ -262,13 +275,23 @@ async fn validate(
             input.occurred_on
         )));
     }
-    check_unlocked(db, &unit_code, input.occurred_on).await?;
-    Ok((t, unit_code))
+    let ancestors = rollup::ancestors_on(db, &unit_code, input.occurred_on).await?;
+    check_unlocked(db, &ancestors, input.occurred_on).await?;
+    Ok(Checked {
+        team: t,
+        unit_code,
+        ancestors,
+        cashless,
+    })
 }
 
-/// Refuses a change to a day whose period is locked for the unit or a unit above it.
-pub async fn check_unlocked(db: &impl ConnectionTrait, unit: &str, on: NaiveDate) -> Result<()> {
-    let ancestors = rollup::ancestors_on(db, unit, on).await?;
+/// Refuses a change to a day whose period is locked for a unit or a unit above it (`ancestors`
+/// lists the unit and all above it on that day).
+pub async fn check_unlocked(
+    db: &impl ConnectionTrait,
+    ancestors: &[String],
+    on: NaiveDate,
+) -> Result<()> {
     let mut values: Vec<Value> = ancestors.iter().map(|a| Value::from(a.clone())).collect();
     values.extend([Value::from(on), on.into()]);
     let rows = query(
@@ -303,12 +326,8 @@ pub async fn submit(
     if let Some(a) = replay(db, &scope, &key, &hash).await? {
         return Ok((a, true));
     }
-    let (t, unit_code) = validate(db, principal, &input).await?;
-    match insert(
-        db, principal, request, &input, &t, unit_code, &scope, &key, &hash,
-    )
-    .await
-    {
+    let checked = validate(db, principal, &input).await?;
+    match insert(db, principal, request, &input, checked, &scope, &key, &hash).await {
         Ok(a) => Ok((a, false)),
         // A concurrent request with the same key won the race: answer as a retry.
         Err(Error::Db(e)) if is_unique_violation(&e) => {
@@ -327,8 +346,7 @@ async fn insert(
     principal: &Principal,
     request: Option<&RequestId>,
     input: &NewActivity,
-    t: &team::Model,
-    unit_code: String,
+    checked: Checked,
     scope: &str,
     key: &str,
     hash: &str,
@@ -348,8 +366,8 @@ async fn insert(
     .insert(&txn)
     .await?;
     let a = activity::ActiveModel {
-        team_id: Set(t.id),
-        unit_code: Set(unit_code),
+        team_id: Set(checked.team.id),
+        unit_code: Set(checked.unit_code),
         kind_code: Set(input.kind.clone()),
         occurred_on: Set(input.occurred_on),
         title: Set(text::clean(&input.title)),
@@ -384,8 +402,15 @@ async fn insert(
             .await?,
         );
     }
-    let cashless = rollup::cashless_services(&txn).await?;
-    rollup::apply(&txn, &a, &outcomes, &cashless, 1.0).await?;
+    rollup::apply(
+        &txn,
+        &a,
+        &outcomes,
+        &checked.ancestors,
+        &checked.cashless,
+        1.0,
+    )
+    .await?;
     let mut claim: idempotency_record::ActiveModel = claim.into();
     claim.resource_id = Set(Some(a.id));
     claim.update(&txn).await?;

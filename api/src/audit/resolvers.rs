@@ -81,17 +81,14 @@ impl AuditQuery {
             since,
             until,
         };
-        let (rows, window, total) = service::list(
-            db,
-            principal,
-            &filter,
-            &PageArgs::new(first, after, last, before),
-        )
-        .await?;
         Ok(connection(
-            rows.into_iter().map(AuditEntry::from).collect(),
-            window,
-            total,
+            service::list(
+                db,
+                principal,
+                &filter,
+                &PageArgs::new(first, after, last, before),
+            )
+            .await?,
         ))
     }
 }

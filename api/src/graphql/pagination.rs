@@ -110,8 +110,9 @@ impl PageArgs {
     }
 }
 
-/// Builds the connection for rows fetched for `window` out of `total`.
-pub fn connection<T: OutputType>(items: Vec<T>, window: Window, total: u64) -> Conn<T> {
+/// Builds the connection for a page of rows: the rows fetched for `window` out of `total`.
+pub fn connection<M, T: OutputType + From<M>>(page: (Vec<M>, Window, u64)) -> Conn<T> {
+    let (items, window, total) = page;
     let has_previous = window.offset > 0;
     let has_next = window.offset + (items.len() as u64) < total;
     let mut conn = Connection::with_additional_fields(
@@ -123,7 +124,7 @@ pub fn connection<T: OutputType>(items: Vec<T>, window: Window, total: u64) -> C
         items
             .into_iter()
             .enumerate()
-            .map(|(i, item)| Edge::new(cursor(window.offset + i as u64), item)),
+            .map(|(i, item)| Edge::new(cursor(window.offset + i as u64), T::from(item))),
     );
     conn
 }

@@ -71,17 +71,14 @@ impl MemberQuery {
             active,
             search,
         };
-        let (rows, window, total) = service::list(
-            db,
-            principal,
-            &filter,
-            &PageArgs::new(first, after, last, before),
-        )
-        .await?;
         Ok(connection(
-            rows.into_iter().map(Membership::from).collect(),
-            window,
-            total,
+            service::list(
+                db,
+                principal,
+                &filter,
+                &PageArgs::new(first, after, last, before),
+            )
+            .await?,
         ))
     }
 }

@@ -60,17 +60,14 @@ impl TeamQuery {
             search,
             active_on: active_on.map(|d| d.0),
         };
-        let (rows, window, total) = service::list(
-            db,
-            principal,
-            &filter,
-            &PageArgs::new(first, after, last, before),
-        )
-        .await?;
         Ok(connection(
-            rows.into_iter().map(Team::from).collect(),
-            window,
-            total,
+            service::list(
+                db,
+                principal,
+                &filter,
+                &PageArgs::new(first, after, last, before),
+            )
+            .await?,
         ))
     }
 }

@@ -57,11 +57,6 @@ impl UnitQuery {
             search,
         };
         let args = PageArgs::new(first, after, last, before);
-        let (rows, window, total) = service::list(db, &filter, &args).await?;
-        Ok(connection(
-            rows.into_iter().map(AdminUnit::from).collect(),
-            window,
-            total,
-        ))
+        Ok(connection(service::list(db, &filter, &args).await?))
     }
 }

@@ -346,3 +346,28 @@ async fn nested_lists_cost_the_same_statements_whatever_the_page_size() {
         assert_eq!(e["node"]["members"][0]["role"], "LEADER");
     }
 }
+
+#[tokio::test]
+async fn a_locked_period_refuses_new_activities() {
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    cnscd_entity::period_lock::ActiveModel {
+        unit_code: Set("169".into()),
+        period_start: Set(date("2024-01-01")),
+        period_end: Set(date("2024-03-31")),
+        locked_by: Set("admin".into()),
+        locked_at: Set(chrono::Utc::now()),
+        reason: Set(Some("Q1 report sent".into())),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let r = app.gql(&admin(), SUBMIT, input(&team, "locked")).await.ok();
+    assert_eq!(r.user_error_codes("submitActivity"), ["PERIOD_LOCKED"]);
+    let mut april = input(&team, "open");
+    april["i"]["occurredOn"] = json!("2024-04-01");
+    let r = app.gql(&admin(), SUBMIT, april).await.ok();
+    assert_eq!(r.at("submitActivity.userErrors"), &json!([]));
+}
