@@ -11,10 +11,7 @@ use crate::text;
 use crate::units::service as units;
 use chrono::{Datelike, NaiveDate, Utc};
 use cnscd_entity::{affiliation, membership, person, team};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
 
 /// Sort rank of a member role: leaders first.
 pub fn role_rank(role: &str) -> u8 {
@@ -153,6 +150,8 @@ async fn team_to_manage(
     }
 }
 
+/// The partial unique index `ux_membership_one_leader` is what keeps a team to one open
+/// leader, even under concurrent requests; its violation is the caller's conflict.
 fn leader_conflict(e: sea_orm::DbErr) -> Error {
     if is_unique_violation(&e) {
         Error::Conflict(
@@ -203,17 +202,6 @@ pub async fn add(
     }
     p.finish()?;
     let txn = crate::db::begin_write(db).await?;
-    if input.role == "LEADER" {
-        let current = membership::Entity::find()
-            .filter(membership::Column::TeamId.eq(t.id))
-            .filter(membership::Column::Role.eq("LEADER"))
-            .filter(membership::Column::EndedOn.is_null())
-            .one(&txn)
-            .await?;
-        if current.is_some() {
-            return Err(leader_conflict_message());
-        }
-    }
     let now = Utc::now();
     let person_row = person::ActiveModel {
         full_name: Set(person.full_name.clone()),
@@ -258,13 +246,6 @@ pub async fn add(
     .await?;
     txn.commit().await.map_err(leader_conflict)?;
     Ok(m)
-}
-
-fn leader_conflict_message() -> Error {
-    Error::Conflict(
-        "the team already has an active leader: end that membership or change its role first"
-            .into(),
-    )
 }
 
 /// The membership with this id, if the caller may read the members of its team.
@@ -334,17 +315,6 @@ pub async fn update(
         am.phone = Set(f.phone);
         am.email = Set(f.email);
         am.update(&txn).await?;
-    }
-    if changes.role.as_deref() == Some("LEADER") && before.role != "LEADER" {
-        let current = membership::Entity::find()
-            .filter(membership::Column::TeamId.eq(t.id))
-            .filter(membership::Column::Role.eq("LEADER"))
-            .filter(membership::Column::EndedOn.is_null())
-            .one(&txn)
-            .await?;
-        if current.is_some() {
-            return Err(leader_conflict_message());
-        }
     }
     let mut am: membership::ActiveModel = before.clone().into();
     if let Some(r) = changes.role {
