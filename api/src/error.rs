@@ -6,15 +6,26 @@ use sea_orm::DbErr;
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(name = "UserErrorCode")]
 pub enum ErrorCode {
+    /// No valid bearer token: missing, expired or not verifiable (HTTP 401).
     Unauthenticated,
+    /// The caller's roles or area do not allow this.
     Forbidden,
+    /// No such object, or it lies outside the caller's area.
     NotFound,
+    /// Input that is malformed or breaks a rule; `field` names the input at fault.
     Validation,
+    /// The change clashes with the current state, e.g. a second current leader (tổ trưởng)
+    /// or a change to an ended membership.
     Conflict,
+    /// The idempotency key was already used for a different submission.
     IdempotencyKeyReused,
+    /// The period containing the day is locked for the unit or a unit above it.
     PeriodLocked,
+    /// Too many requests; try again later. Reserved: this version does not raise it.
     RateLimited,
+    /// The query exceeds the limits on depth, complexity or size.
     QueryTooComplex,
+    /// A fault of the service, or the database is unavailable; the cause is logged, not shown.
     Internal,
 }
 
@@ -171,6 +182,7 @@ pub struct UserError {
     pub field: Option<Vec<String>>,
     /// What is wrong, in words a person can act on.
     pub message: String,
+    /// Kind of problem.
     pub code: ErrorCode,
 }
 

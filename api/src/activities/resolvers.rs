@@ -23,7 +23,7 @@ impl ActivityQuery {
     async fn activities(
         &self,
         ctx: &Context<'_>,
-        team_id: Option<ID>,
+        #[graphql(desc = "Only activities of this team.")] team_id: Option<ID>,
         #[graphql(desc = "Only activities in this unit or under it (on the day they happened).")]
         under: Option<String>,
         #[graphql(desc = "Activity kind code.")] kind: Option<String>,
@@ -31,10 +31,16 @@ impl ActivityQuery {
         #[graphql(desc = "Last day, inclusive.")] to: Option<Date>,
         #[graphql(desc = "Default RECORDED.")] status: Option<ActivityStatus>,
         #[graphql(desc = "Part of the title.")] search: Option<String>,
+        #[graphql(
+            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
+        #[graphql(
+            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
+        )]
         last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
     ) -> Result<Conn<Activity>> {
         let (db, principal) = state(ctx)?;
         let team_id = match team_id {
@@ -81,7 +87,7 @@ impl ActivityMutation {
     async fn submit_activity(
         &self,
         ctx: &Context<'_>,
-        input: SubmitActivityInput,
+        #[graphql(desc = "The activity.")] input: SubmitActivityInput,
     ) -> Result<SubmitActivityPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {

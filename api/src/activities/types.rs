@@ -10,6 +10,7 @@ use cnscd_entity::{activity, activity_outcome};
 /// Whether an activity counts.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ActivityStatus {
+    /// Counted in lists and indicators; every activity has this status when submitted.
     Recorded,
     /// Voided through an audited change; kept, but counted nowhere.
     Voided,
@@ -19,22 +20,29 @@ pub enum ActivityStatus {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Activity {
+    /// Global id.
     pub id: ID,
     /// Activity kind code, e.g. COMMUNITY_MEETING.
     pub kind: String,
+    /// Day it happened.
     pub occurred_on: Date,
     /// Where it happened.
     pub unit_code: String,
+    /// Short title.
     pub title: String,
+    /// Longer account, when given.
     pub description: Option<String>,
     /// People who attended.
     pub participants: Option<i32>,
+    /// Households reached.
     pub households_reached: Option<i32>,
+    /// Whether it counts.
     pub status: ActivityStatus,
     /// Token subject that submitted it.
     pub submitted_by: String,
     /// Client (app) that submitted it.
     pub client_id: Option<String>,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
     #[graphql(skip)]
     pub model: activity::Model,
@@ -69,7 +77,9 @@ impl From<activity::Model> for Activity {
 pub struct ActivityOutcome {
     /// Digital service code, e.g. VNEID.
     pub service: String,
+    /// People helped with the service.
     pub people: i32,
+    /// Households helped with the service, when counted.
     pub households: Option<i32>,
 }
 
@@ -85,6 +95,7 @@ impl From<activity_outcome::Model> for ActivityOutcome {
 
 #[ComplexObject]
 impl Activity {
+    /// The team that did it.
     async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
         Ok(loaders(ctx)?
             .team
@@ -93,6 +104,7 @@ impl Activity {
             .map(Into::into))
     }
 
+    /// The unit where it happened, in its latest version.
     async fn unit(&self, ctx: &Context<'_>) -> Result<Option<AdminUnit>> {
         Ok(loaders(ctx)?
             .unit
@@ -120,17 +132,25 @@ pub struct SubmitActivityInput {
     /// Chosen by the client, unique per submission (a UUID is a good choice), at most 200
     /// characters; a retry with the same key and input returns the original activity.
     pub idempotency_key: String,
+    /// The team that did it.
     pub team_id: ID,
     /// Activity kind code.
     pub kind: String,
+    /// Day it happened: not in the future, not before the team was founded, and before the
+    /// day it was dissolved.
     pub occurred_on: Date,
     /// Where it happened; defaults to the team's unit; may be the team's unit or a unit
     /// containing it.
     pub unit_code: Option<String>,
+    /// Short title, at most 200 characters.
     pub title: String,
+    /// Longer account, at most 5000 characters.
     pub description: Option<String>,
+    /// People who attended, 0 to 100000.
     pub participants: Option<i32>,
+    /// Households reached, 0 to 100000.
     pub households_reached: Option<i32>,
+    /// Results per digital service: at most 20, each service at most once.
     pub outcomes: Option<Vec<ActivityOutcomeInput>>,
 }
 
@@ -139,15 +159,20 @@ pub struct SubmitActivityInput {
 pub struct ActivityOutcomeInput {
     /// Digital service code.
     pub service: String,
+    /// People helped with the service, 0 to 100000.
     pub people: i32,
+    /// Households helped with the service, 0 to 100000, when counted.
     pub households: Option<i32>,
 }
 
 /// Result of `submitActivity`.
 #[derive(SimpleObject)]
 pub struct SubmitActivityPayload {
+    /// The activity stored (by this request or, on a retry, an earlier one); null when there
+    /// are user errors.
     pub activity: Option<Activity>,
     /// True when this answers a retry: the activity was stored by an earlier request.
     pub replayed: bool,
+    /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
 }

@@ -11,22 +11,30 @@ use cnscd_entity::audit_entry;
 /// One recorded change.
 #[derive(SimpleObject)]
 pub struct AuditEntry {
+    /// Id of the entry.
     pub id: ID,
+    /// When the change was made.
     pub occurred_at: DateTime<Utc>,
     /// Token subject of the caller that made the change.
     pub subject: String,
+    /// Client (app) of the caller's token, if any.
     pub client_id: Option<String>,
     /// Roles the caller held.
     pub roles: String,
     /// What was done, e.g. `createTeam`.
     pub action: String,
+    /// Kind of object changed: Team, Membership or Activity.
     pub entity_type: String,
     /// Global id of the changed object.
     pub entity_id: String,
+    /// Unit of the changed object (the team's unit, or where the activity happened); the
+    /// audit log is limited to the caller's area by it.
     pub unit_code: Option<String>,
-    /// State before the change (personal contact data is never recorded).
+    /// State before the change; null for a creation. Personal contact data is never recorded.
     pub before: Option<Json<serde_json::Value>>,
+    /// State after the change (personal contact data is never recorded).
     pub after: Option<Json<serde_json::Value>>,
+    /// Id of the HTTP request that made the change (`x-request-id`).
     pub request_id: Option<String>,
 }
 
@@ -63,15 +71,22 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Only changes to this kind of object: Team, Membership or Activity.")]
         entity_type: Option<String>,
         #[graphql(desc = "Global id of the changed object.")] entity_id: Option<ID>,
-        subject: Option<String>,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only changes made by this token subject.")] subject: Option<String>,
+        #[graphql(desc = "Only changes at or after this time.")] since: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only changes at or before this time.")] until: Option<DateTime<Utc>>,
+        #[graphql(
+            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
+        #[graphql(
+            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
+        )]
         last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
     ) -> Result<Conn<AuditEntry>> {
         let (db, principal) = state(ctx)?;
         let filter = AuditFilter {

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 /// The caller, as its token describes it.
 #[derive(SimpleObject)]
 pub struct Viewer {
+    /// Token subject (`sub`).
     pub subject: String,
     /// Roles this service recognises in the token.
     pub roles: Vec<String>,
@@ -12,6 +13,7 @@ pub struct Viewer {
     pub units: Vec<String>,
     /// Teams a TEAM_LEADER leads.
     pub teams: Vec<ID>,
+    /// Client (app) the token was issued to (`client_id`), if any.
     pub client_id: Option<String>,
 }
 

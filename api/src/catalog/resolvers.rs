@@ -7,6 +7,7 @@ use sea_orm::{EntityTrait, QueryOrder};
 /// An entry of a catalogue.
 #[derive(SimpleObject)]
 pub struct CatalogueEntry {
+    /// Code used in data, e.g. DOOR_TO_DOOR or YOUTH_UNION.
     pub code: String,
     /// Vietnamese name.
     pub name_vi: String,
@@ -19,19 +20,26 @@ pub struct CatalogueEntry {
 /// A digital service teams help people with.
 #[derive(SimpleObject)]
 pub struct DigitalService {
+    /// Service code, e.g. VNEID.
     pub code: String,
+    /// Vietnamese name.
     pub name_vi: String,
+    /// English name.
     pub name_en: String,
     /// Whether helping with it counts as cashless payment (CNS08).
     pub cashless: bool,
+    /// Whether new activities may report it.
     pub active: bool,
 }
 
 /// A data element indicators are computed from.
 #[derive(SimpleObject)]
 pub struct DataElement {
+    /// Data element code, e.g. DOSSIERS_ONLINE.
     pub code: String,
+    /// Vietnamese name.
     pub name_vi: String,
+    /// English name.
     pub name_en: String,
     /// DERIVED from activities and memberships, or REPORTED by other systems.
     pub source: String,

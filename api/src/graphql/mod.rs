@@ -13,6 +13,8 @@ use sea_orm::DatabaseConnection;
 
 pub use scalars::Date;
 
+/// Reading. Teams, members, activities, indicators and the audit log are limited to the
+/// caller's area; units and catalogues are open to every authenticated caller.
 #[derive(MergedObject, Default)]
 pub struct Query(
     crate::auth::resolvers::MeQuery,
@@ -26,6 +28,8 @@ pub struct Query(
     crate::audit::resolvers::AuditQuery,
 );
 
+/// Changing: each mutation takes one `input`, answers problems the caller can fix in
+/// `userErrors`, and leaves an entry in the audit log.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     crate::teams::resolvers::TeamMutation,

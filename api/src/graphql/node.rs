@@ -9,7 +9,11 @@ use async_graphql::{Context, ID, Interface, Object, Result};
 
 /// An object with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "&ID"))]
+#[graphql(field(
+    name = "id",
+    ty = "&ID",
+    desc = "Global id: opaque and stable; `node(id:)` finds the object again."
+))]
 pub enum Node {
     Team(Team),
     Membership(Membership),
@@ -23,7 +27,11 @@ pub struct NodeQuery;
 #[Object]
 impl NodeQuery {
     /// The object with this global id, if it exists in the caller's area.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the object.")] id: ID,
+    ) -> Result<Option<Node>> {
         let (db, principal) = state(ctx)?;
         let Some((kind, key)) = ids::decode(&id) else {
             return Err(

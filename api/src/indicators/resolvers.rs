@@ -33,12 +33,27 @@ impl IndicatorQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Indicator codes, e.g. [\"CNS02\", \"EG01\"].")] codes: Vec<String>,
         #[graphql(desc = "Administrative unit codes, e.g. [\"169\"].")] unit_codes: Vec<String>,
+        #[graphql(
+            desc = "First day of the range, inclusive; every period overlapping the range is given."
+        )]
         from: Date,
-        to: Date,
-        #[graphql(default_with = "PeriodGranularity::Month")] granularity: PeriodGranularity,
-        #[graphql(default_with = "UnitBreakdown::Own")] breakdown: UnitBreakdown,
+        #[graphql(desc = "Last day of the range, inclusive.")] to: Date,
+        #[graphql(
+            default_with = "PeriodGranularity::Month",
+            desc = "Length of the periods."
+        )]
+        granularity: PeriodGranularity,
+        #[graphql(
+            default_with = "UnitBreakdown::Own",
+            desc = "Which units values are given for."
+        )]
+        breakdown: UnitBreakdown,
         #[graphql(desc = "With LEVEL: the level to break down to.")] level: Option<AdminLevel>,
-        #[graphql(default_with = "IndicatorMode::AsRecorded")] mode: IndicatorMode,
+        #[graphql(
+            default_with = "IndicatorMode::AsRecorded",
+            desc = "How reorganised units are treated; only AS_RECORDED is available."
+        )]
+        mode: IndicatorMode,
     ) -> Result<Vec<IndicatorValue>> {
         let (db, principal) = state(ctx)?;
         if mode == IndicatorMode::Rebased {

@@ -5,13 +5,18 @@ use crate::units::types::AdminUnit;
 use async_graphql::{Enum, ID, SimpleObject};
 use cnscd_entity::indicator_definition;
 
+/// Length of the calendar periods indicator values are given for.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PeriodGranularity {
+    /// Calendar months, labelled like "2023-03".
     Month,
+    /// Calendar quarters, labelled like "2023-Q1".
     Quarter,
+    /// Calendar years, labelled like "2023".
     Year,
 }
 
+/// Which units indicator values are given for.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum UnitBreakdown {
     /// The requested units themselves.
@@ -23,6 +28,7 @@ pub enum UnitBreakdown {
     Level,
 }
 
+/// How units that were reorganised are treated across periods.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum IndicatorMode {
     /// Units as they were in each period.
@@ -31,6 +37,7 @@ pub enum IndicatorMode {
     Rebased,
 }
 
+/// How complete an indicator value is.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum IndicatorStatus {
     /// Every figure the formula needs was there for the whole period.
@@ -57,11 +64,17 @@ impl From<Status> for IndicatorStatus {
 /// A named, versioned indicator formula: numerator ÷ denominator × factor.
 #[derive(SimpleObject, Clone)]
 pub struct IndicatorDefinition {
+    /// Global id of this version.
     pub id: ID,
+    /// Indicator code, e.g. CNS02; the same in every version.
     pub code: String,
+    /// Version of the definition; values are computed with the latest active one.
     pub version: i32,
+    /// Vietnamese name.
     pub name_vi: String,
+    /// English name.
     pub name_en: String,
+    /// What the indicator measures, when described.
     pub description: Option<String>,
     /// Data elements summed for the numerator, e.g. `DOSSIERS_ONLINE`.
     pub numerator: String,
@@ -90,7 +103,9 @@ impl From<indicator_definition::Model> for IndicatorDefinition {
 /// A calendar period.
 #[derive(SimpleObject, Clone)]
 pub struct Period {
+    /// First day, inclusive.
     pub start: Date,
+    /// Last day, inclusive.
     pub end: Date,
     /// "2023", "2023-Q1" or "2023-03".
     pub label: String,
@@ -99,14 +114,20 @@ pub struct Period {
 /// An indicator's value for a unit and period, with what it was computed from.
 #[derive(SimpleObject)]
 pub struct IndicatorValue {
+    /// The indicator, in the version computed.
     pub indicator: IndicatorDefinition,
+    /// The unit, in its version in force at the end of the period (its first version if it
+    /// began later).
     pub unit: AdminUnit,
+    /// The period the value covers.
     pub period: Period,
     /// numerator ÷ denominator × factor; null when there is no data or the denominator is 0.
     pub value: Option<f64>,
+    /// The numerator, before dividing; null when there is no data.
     pub numerator: Option<f64>,
     /// Null for counts (indicators without a denominator) and when there is no data.
     pub denominator: Option<f64>,
+    /// How complete the value is.
     pub status: IndicatorStatus,
 }
 

@@ -46,17 +46,25 @@ impl MemberQuery {
     async fn members(
         &self,
         ctx: &Context<'_>,
-        team_id: Option<ID>,
+        #[graphql(desc = "Only memberships of this team.")] team_id: Option<ID>,
         #[graphql(desc = "Only members of teams in this unit or under it.")] under: Option<String>,
-        role: Option<MemberRole>,
-        affiliation: Option<String>,
+        #[graphql(desc = "Only memberships with this role.")] role: Option<MemberRole>,
+        #[graphql(desc = "Only memberships with this affiliation code.")] affiliation: Option<
+            String,
+        >,
         #[graphql(desc = "true: current memberships; false: ended ones; null: both.")]
         active: Option<bool>,
         #[graphql(desc = "Part of the member's name, diacritics ignored.")] search: Option<String>,
+        #[graphql(
+            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
+        #[graphql(
+            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
+        )]
         last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
     ) -> Result<Conn<Membership>> {
         let (db, principal) = state(ctx)?;
         let team_id = match team_id {
@@ -93,7 +101,7 @@ impl MemberMutation {
     async fn add_member(
         &self,
         ctx: &Context<'_>,
-        input: AddMemberInput,
+        #[graphql(desc = "The team, the person and the membership.")] input: AddMemberInput,
     ) -> Result<MembershipPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {
@@ -116,7 +124,7 @@ impl MemberMutation {
     async fn update_membership(
         &self,
         ctx: &Context<'_>,
-        input: UpdateMembershipInput,
+        #[graphql(desc = "The membership and the changes.")] input: UpdateMembershipInput,
     ) -> Result<MembershipPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {
@@ -137,7 +145,7 @@ impl MemberMutation {
     async fn end_membership(
         &self,
         ctx: &Context<'_>,
-        input: EndMembershipInput,
+        #[graphql(desc = "The membership, its last day and the reason.")] input: EndMembershipInput,
     ) -> Result<MembershipPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {

@@ -35,10 +35,14 @@ impl MemberRole {
     }
 }
 
+/// A person's gender, as the person gives it.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Gender {
+    /// Nam.
     Male,
+    /// Nữ.
     Female,
+    /// Another gender.
     Other,
 }
 
@@ -65,13 +69,17 @@ impl Gender {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Membership {
+    /// Global id.
     pub id: ID,
+    /// Role in the team.
     pub role: MemberRole,
     /// Affiliation code (see the affiliations catalogue), e.g. YOUTH_UNION.
     pub affiliation: String,
+    /// First day of the membership.
     pub started_on: Date,
     /// Last day of the membership; null while it lasts.
     pub ended_on: Option<Date>,
+    /// Why the membership ended, when given ("team dissolved" when it ended with its team).
     pub end_reason: Option<String>,
     #[graphql(skip)]
     pub model: membership::Model,
@@ -93,11 +101,12 @@ impl From<membership::Model> for Membership {
 
 #[ComplexObject]
 impl Membership {
-    /// Whether the membership lasts today.
+    /// Whether the membership is open: no end date has been recorded.
     async fn active(&self) -> bool {
         self.model.ended_on.is_none()
     }
 
+    /// The team.
     async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
         Ok(loaders(ctx)?
             .team
@@ -136,6 +145,8 @@ impl Person {
     }
 }
 
+/// A team member. Full name and gender are public; birth year, phone and email are personal
+/// data.
 #[async_graphql::Object]
 impl Person {
     /// Full name, in Unicode NFC.
@@ -143,6 +154,7 @@ impl Person {
         &self.model.full_name
     }
 
+    /// Gender, when given.
     async fn gender(&self) -> Option<Gender> {
         self.model.gender.as_deref().and_then(Gender::parse)
     }
@@ -166,29 +178,41 @@ impl Person {
 /// A person joining a team. The service stores no citizen ID numbers.
 #[derive(InputObject, Debug, Clone)]
 pub struct PersonInput {
+    /// Full name, 1 to 100 characters, without digits.
     pub full_name: String,
+    /// Gender, when the person gives it.
     pub gender: Option<Gender>,
+    /// Year of birth, from 1900 to ten years before the current year. Personal data.
     pub birth_year: Option<i32>,
+    /// Phone number: 9 to 15 digits, optionally after a +; spaces are ignored. Personal data.
     pub phone: Option<String>,
+    /// Email address, stored in lower case. Personal data.
     pub email: Option<String>,
 }
 
 /// Adding a member to a team.
 #[derive(InputObject, Debug)]
 pub struct AddMemberInput {
+    /// The team to join; it must not be dissolved.
     pub team_id: ID,
+    /// The new member.
     pub person: PersonInput,
+    /// Role in the team; a team has at most one current LEADER (tổ trưởng).
     pub role: MemberRole,
     /// Affiliation code, e.g. YOUTH_UNION.
     pub affiliation: String,
+    /// First day of the membership; not in the future nor before the team was founded.
     pub started_on: Date,
 }
 
 /// Changing a membership's role or affiliation, or correcting the member's details.
 #[derive(InputObject, Debug)]
 pub struct UpdateMembershipInput {
+    /// The membership to change; it must not have ended.
     pub membership_id: ID,
+    /// New role; a team has at most one current LEADER (tổ trưởng).
     pub role: Option<MemberRole>,
+    /// New affiliation code.
     pub affiliation: Option<String>,
     /// Replaces the member's details when given.
     pub person: Option<PersonInput>,
@@ -197,15 +221,19 @@ pub struct UpdateMembershipInput {
 /// Ending a membership (the row is kept as history).
 #[derive(InputObject, Debug)]
 pub struct EndMembershipInput {
+    /// The membership to end; it must not have ended already.
     pub membership_id: ID,
-    /// Last day of the membership.
+    /// Last day of the membership; not in the future nor before it started.
     pub ended_on: Date,
+    /// Why it ended, at most 1000 characters.
     pub reason: Option<String>,
 }
 
 /// Result of a membership mutation.
 #[derive(SimpleObject)]
 pub struct MembershipPayload {
+    /// The membership after the change; null when there are user errors.
     pub membership: Option<Membership>,
+    /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
 }

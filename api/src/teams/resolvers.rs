@@ -18,7 +18,11 @@ pub struct TeamQuery;
 impl TeamQuery {
     /// The team with this id, if it is in the caller's area.
     #[graphql(guard = "Allowed(Action::ReadTeams)")]
-    async fn team(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Team>> {
+    async fn team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id of the team.")] id: ID,
+    ) -> Result<Option<Team>> {
         let (db, principal) = state(ctx)?;
         let id = ids::decode_as(ids::TEAM, &id)?;
         Ok(Some(
@@ -39,15 +43,21 @@ impl TeamQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Only teams in this unit or under it.")] under: Option<String>,
         #[graphql(desc = "Only teams of exactly this unit.")] unit_code: Option<String>,
-        status: Option<TeamStatus>,
+        #[graphql(desc = "Only teams with this status.")] status: Option<TeamStatus>,
         #[graphql(desc = "Only teams active on this day.")] active_on: Option<Date>,
         #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")] search: Option<
             String,
         >,
+        #[graphql(
+            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
+        #[graphql(
+            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
+        )]
         last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
     ) -> Result<Conn<Team>> {
         let (db, principal) = state(ctx)?;
         let filter = TeamFilter {
@@ -79,7 +89,11 @@ pub struct TeamMutation;
 impl TeamMutation {
     /// Founds a team in a unit of the caller's area (ADMIN, UNIT_ADMIN).
     #[graphql(guard = "Allowed(Action::ManageTeams)")]
-    async fn create_team(&self, ctx: &Context<'_>, input: CreateTeamInput) -> Result<TeamPayload> {
+    async fn create_team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The team to found.")] input: CreateTeamInput,
+    ) -> Result<TeamPayload> {
         let (db, principal) = state(ctx)?;
         let new = NewTeam {
             unit_code: input.unit_code.trim().to_owned(),
@@ -99,7 +113,11 @@ impl TeamMutation {
 
     /// Changes a team's name, code, founding date or decision (ADMIN, UNIT_ADMIN).
     #[graphql(guard = "Allowed(Action::ManageTeams)")]
-    async fn update_team(&self, ctx: &Context<'_>, input: UpdateTeamInput) -> Result<TeamPayload> {
+    async fn update_team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The team and the changes.")] input: UpdateTeamInput,
+    ) -> Result<TeamPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {
             let id = ids::input_id(ids::TEAM, "input.teamId", &input.team_id)?;
@@ -125,7 +143,7 @@ impl TeamMutation {
     async fn dissolve_team(
         &self,
         ctx: &Context<'_>,
-        input: DissolveTeamInput,
+        #[graphql(desc = "The team, the day and the reason.")] input: DissolveTeamInput,
     ) -> Result<TeamPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {

@@ -15,8 +15,8 @@ impl UnitQuery {
     async fn admin_unit(
         &self,
         ctx: &Context<'_>,
-        code: String,
-        on: Option<Date>,
+        #[graphql(desc = "Unit code.")] code: String,
+        #[graphql(desc = "Day the version is taken on.")] on: Option<Date>,
     ) -> Result<Option<AdminUnit>> {
         let (db, _) = state(ctx)?;
         let unit = match on {
@@ -39,14 +39,20 @@ impl UnitQuery {
         #[graphql(desc = "Day the hierarchy is taken on; default today.")] on: Option<Date>,
         #[graphql(desc = "Only direct children of this unit.")] parent_code: Option<String>,
         #[graphql(desc = "Only this unit and units under it.")] under: Option<String>,
-        level: Option<AdminLevel>,
+        #[graphql(desc = "Only units of this level.")] level: Option<AdminLevel>,
         #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")] search: Option<
             String,
         >,
+        #[graphql(
+            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
+        )]
         first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
+        #[graphql(
+            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
+        )]
         last: Option<i32>,
-        before: Option<String>,
+        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
     ) -> Result<Conn<AdminUnit>> {
         let (db, _) = state(ctx)?;
         let filter = UnitFilter {

@@ -8,9 +8,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 /// Level of an administrative unit.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum AdminLevel {
+    /// Tỉnh or thành phố trực thuộc trung ương.
     Province,
     /// Abolished on 2025-07-01.
     District,
+    /// Xã, phường, thị trấn or đặc khu.
     Commune,
     /// Thôn, xóm, bản, tổ dân phố: local codes given by the province.
     Hamlet,
@@ -49,6 +51,7 @@ pub struct AdminUnit {
     /// Kind of unit as the catalogue names it (Tỉnh, Huyện, Xã, Phường, Thị trấn, …).
     #[graphql(name = "type")]
     pub unit_type: Option<String>,
+    /// Level in the hierarchy.
     pub level: AdminLevel,
     /// Code of the parent unit during this version.
     pub parent_code: Option<String>,
@@ -79,10 +82,13 @@ impl From<admin_unit::Model> for AdminUnit {
 /// A link between an old unit and the unit that succeeded it.
 #[derive(SimpleObject)]
 pub struct Succession {
+    /// Code of the earlier unit.
     pub old_code: String,
+    /// Code of the unit that succeeded it.
     pub new_code: String,
     /// FULL: the whole old unit went into the new one; PARTIAL: only part of it.
     pub kind: String,
+    /// Day the succession took effect.
     pub effective_on: Date,
     /// The resolution that decided it, when recorded.
     pub legal_basis: Option<String>,
@@ -123,7 +129,11 @@ impl AdminUnit {
     }
 
     /// Units directly under this one on `on` (default: today, or the last day of this version).
-    async fn children(&self, ctx: &Context<'_>, on: Option<Date>) -> Result<Vec<AdminUnit>> {
+    async fn children(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Day the hierarchy is taken on.")] on: Option<Date>,
+    ) -> Result<Vec<AdminUnit>> {
         let (db, _) = state(ctx)?;
         let on = on.map(|d| d.0).unwrap_or_else(|| self.as_of());
         Ok(service::children_on(db, &self.model.code, on)

@@ -313,3 +313,40 @@ async fn teams_are_paginated_with_cursors() {
         .await;
     assert_eq!(r.error_codes(), ["VALIDATION"]);
 }
+
+#[tokio::test]
+async fn update_team_rejects_bad_input_naming_the_field() {
+    let app = spawn_app().await;
+    let team = app
+        .create_team("05677-01", "Tổ CNSCĐ Xóm Cà Phê", "2022-05-01")
+        .await;
+    let cases = [
+        (json!({ "name": "" }), "name"),
+        (json!({ "code": "has space" }), "code"),
+        (json!({ "foundedOn": "2099-01-01" }), "foundedOn"),
+        (json!({ "decisionDate": "2099-01-01" }), "decisionDate"),
+    ];
+    for (change, field) in cases {
+        let mut input = change.clone();
+        input["teamId"] = json!(team);
+        let r = app.gql(&admin(), UPDATE, json!({ "i": input })).await.ok();
+        assert!(r.at("updateTeam.team").is_null(), "{change}");
+        assert_eq!(
+            r.at("updateTeam.userErrors.0.field"),
+            &json!(["input", field]),
+            "{change}: {:?}",
+            r.body
+        );
+    }
+    // Nothing was changed by the refused updates.
+    let r = app
+        .gql(
+            &admin(),
+            "query($id: ID!) { team(id: $id) { name foundedOn } }",
+            json!({ "id": team }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("team.name"), "Tổ CNSCĐ Xóm Cà Phê");
+    assert_eq!(r.at("team.foundedOn"), "2022-05-01");
+}
