@@ -220,12 +220,9 @@ pub async fn compute(
                             .into_iter()
                             .map(|u| u.code)
                             .collect::<Vec<_>>(),
-                        Breakdown::Level(level) => crate::units::service::subtree_on(db, code, on)
-                            .await?
-                            .into_iter()
-                            .filter(|(_, l)| l == level)
-                            .map(|(c, _)| c)
-                            .collect(),
+                        Breakdown::Level(level) => {
+                            crate::units::service::level_under_on(db, code, level, on).await?
+                        }
                         Breakdown::Own => Vec::new(),
                     };
                     cells.extend(rows.into_iter().map(|c| (c, pi)));
@@ -350,17 +347,17 @@ pub async fn compute(
     }
     let mut day_values: HashMap<(String, NaiveDate, String), f64> = HashMap::new();
     let mut day_present: HashSet<(String, NaiveDate, String)> = HashSet::new();
+    if !references.is_empty() {
+        for ((unit, day, element), v) in reference_sums(db, &by_day, &references).await? {
+            day_present.insert((unit.clone(), day, element.clone()));
+            day_values.insert((unit, day, element), v);
+        }
+    }
     for (day, mut codes) in by_day {
         codes.sort();
         codes.dedup();
         if !states.is_empty() {
             for (unit, element, v) in state_counts(db, &codes, day, &states).await? {
-                day_values.insert((unit, day, element), v);
-            }
-        }
-        if !references.is_empty() {
-            for (unit, element, v) in reference_sums(db, &codes, day, &references).await? {
-                day_present.insert((unit.clone(), day, element.clone()));
                 day_values.insert((unit, day, element), v);
             }
         }
@@ -589,56 +586,90 @@ async fn state_counts(
     Ok(out)
 }
 
-/// Reference figures for units as of `day`: for each unit below, the latest value reported
-/// for `day`'s year, summed: (unit, element, value).
+/// Reference figures: for each day and unit looked at on it, the sum over the units under it
+/// (on that day) of the latest value each reported for the day's year. Two small statements per
+/// year (the values, then the hierarchy of the reporting units), whatever the number of days.
 async fn reference_sums(
     db: &impl ConnectionTrait,
-    units: &[String],
-    day: NaiveDate,
+    by_day: &HashMap<NaiveDate, Vec<String>>,
     elements: &[String],
-) -> Result<Vec<(String, String, f64)>> {
-    let year_start = NaiveDate::from_ymd_opt(day.year(), 1, 1).unwrap_or(day);
-    let year_end = NaiveDate::from_ymd_opt(day.year(), 12, 31).unwrap_or(day);
-    let mut v = vec![Value::from(day), day.into()];
-    v.extend(units.iter().map(|u| Value::from(u.clone())));
-    v.extend(elements.iter().map(|e| Value::from(e.clone())));
-    v.extend([Value::from(year_start), year_end.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ac.ancestor_code AS unit_code, dv.unit_code AS source_unit, dv.element_code, \
-             dv.period_end, dv.id, dv.value FROM data_value dv \
-             JOIN admin_unit_closure ac ON ac.descendant_code = dv.unit_code \
-             AND ac.valid_from <= ? AND ac.valid_to >= ? \
-             WHERE ac.ancestor_code IN ({}) AND dv.element_code IN ({}) \
-             AND dv.period_start >= ? AND dv.period_end <= ?",
-            placeholders(units.len()),
-            placeholders(elements.len())
-        ),
-        v,
-    )
-    .await?;
-    // Latest (period end, then submission) per ancestor, element and reporting unit.
-    // (ancestor, element, reporting unit) -> ((period end, id), value)
-    type Latest = HashMap<(String, String, String), ((NaiveDate, i64), f64)>;
-    let mut latest: Latest = HashMap::new();
-    for r in rows {
-        let unit: String = r.try_get("", "unit_code")?;
-        let source: String = r.try_get("", "source_unit")?;
-        let element: String = r.try_get("", "element_code")?;
-        let end: NaiveDate = r.try_get("", "period_end")?;
-        let id: i64 = r.try_get("", "id")?;
-        let value: f64 = r.try_get("", "value")?;
-        let entry = latest
-            .entry((unit, element, source))
-            .or_insert(((end, id), value));
-        if (end, id) > entry.0 {
-            *entry = ((end, id), value);
+) -> Result<HashMap<(String, NaiveDate, String), f64>> {
+    let mut out: HashMap<(String, NaiveDate, String), f64> = HashMap::new();
+    let years: BTreeSet<i32> = by_day.keys().map(|d| d.year()).collect();
+    for year in years {
+        let (Some(start), Some(end)) = (
+            NaiveDate::from_ymd_opt(year, 1, 1),
+            NaiveDate::from_ymd_opt(year, 12, 31),
+        ) else {
+            continue;
+        };
+        let mut v: Vec<Value> = elements.iter().map(|e| Value::from(e.clone())).collect();
+        v.extend([Value::from(start), Value::from(end)]);
+        let rows = query(
+            db,
+            &format!(
+                "SELECT unit_code, element_code, period_end, id, value FROM data_value \
+                 WHERE element_code IN ({}) AND period_start >= ? AND period_end <= ?",
+                placeholders(elements.len())
+            ),
+            v,
+        )
+        .await?;
+        // The latest value (period end, then submission) per reporting unit and element.
+        let mut latest: HashMap<(String, String), ((NaiveDate, i64), f64)> = HashMap::new();
+        for r in rows {
+            let unit: String = r.try_get("", "unit_code")?;
+            let element: String = r.try_get("", "element_code")?;
+            let key = (
+                r.try_get::<NaiveDate>("", "period_end")?,
+                r.try_get::<i64>("", "id")?,
+            );
+            let value: f64 = r.try_get("", "value")?;
+            let entry = latest.entry((unit, element)).or_insert((key, value));
+            if key > entry.0 {
+                *entry = (key, value);
+            }
+        }
+        let sources: Vec<String> = latest
+            .keys()
+            .map(|(u, _)| u.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut above: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
+        for chunk in sources.chunks(1000) {
+            let rows = query(
+                db,
+                &format!(
+                    "SELECT ancestor_code, descendant_code, valid_from, valid_to \
+                     FROM admin_unit_closure WHERE descendant_code IN ({})",
+                    placeholders(chunk.len())
+                ),
+                chunk.iter().map(|c| Value::from(c.clone())).collect(),
+            )
+            .await?;
+            for r in rows {
+                above
+                    .entry(r.try_get("", "descendant_code")?)
+                    .or_default()
+                    .push((
+                        r.try_get("", "ancestor_code")?,
+                        r.try_get("", "valid_from")?,
+                        r.try_get("", "valid_to")?,
+                    ));
+            }
+        }
+        for (day, units) in by_day.iter().filter(|(d, _)| d.year() == year) {
+            let wanted: HashSet<&String> = units.iter().collect();
+            for ((source, element), (_, value)) in &latest {
+                for (ancestor, from, to) in above.get(source).into_iter().flatten() {
+                    if from <= day && day <= to && wanted.contains(ancestor) {
+                        *out.entry((ancestor.clone(), *day, element.clone()))
+                            .or_default() += value;
+                    }
+                }
+            }
         }
     }
-    let mut sums: HashMap<(String, String), f64> = HashMap::new();
-    for ((unit, element, _), (_, value)) in latest {
-        *sums.entry((unit, element)).or_default() += value;
-    }
-    Ok(sums.into_iter().map(|((u, e), v)| (u, e, v)).collect())
+    Ok(out)
 }

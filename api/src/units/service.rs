@@ -116,6 +116,26 @@ pub async fn subtree_on(
         .collect())
 }
 
+/// Codes of the units of `level` under `code` on `on` (one indexed query).
+pub async fn level_under_on(
+    db: &impl ConnectionTrait,
+    code: &str,
+    level: &str,
+    on: NaiveDate,
+) -> Result<Vec<String>> {
+    let rows = query(
+        db,
+        "SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code = ? \
+         AND descendant_level = ? AND valid_from <= ? AND valid_to >= ? ORDER BY descendant_code",
+        vec![code.into(), level.into(), on.into(), on.into()],
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| r.try_get::<String>("", "descendant_code").ok())
+        .collect())
+}
+
 /// Filters of the `adminUnits` list.
 #[derive(Default, Debug, Clone)]
 pub struct UnitFilter {

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Province-wide indicator query vs one GROUP BY over the raw activities, at several sizes.
+# Usage: bench/indicators.sh [SCALE...]   (default: 1 10; scale 1 is ~15.5k activities)
+# Set BENCH_DATABASE to a postgres admin URL (postgres://postgres@127.0.0.1:5432/postgres) to
+# run on PostgreSQL; otherwise a SQLite file under /tmp is used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p cnscd-api --bins
+scales=("$@")
+[ ${#scales[@]} -gt 0 ] || scales=(1 10)
+for scale in "${scales[@]}"; do
+    if [[ "${BENCH_DATABASE:-}" == postgres* ]]; then
+        name="cnscd_bench_${scale}"
+        psql "$BENCH_DATABASE" -qc "DROP DATABASE IF EXISTS ${name}" -c "CREATE DATABASE ${name}"
+        url="${BENCH_DATABASE%/*}/${name}"
+    else
+        rm -f "/tmp/cnscd-bench-${scale}.db"*
+        url="sqlite:///tmp/cnscd-bench-${scale}.db?mode=rwc"
+    fi
+    CNSCD_LOG=warn ./target/release/cnscd seed demo --scale "$scale" --database-url "$url" >/dev/null
+    ./target/release/cnscd-bench indicators --database-url "$url"
+done
