@@ -99,10 +99,11 @@ async fn reference_side(
     };
     let sql = format!(
         "SELECT ac.ancestor_code AS unit_code, {month} AS month, \
-         SUM(CASE WHEN a.kind_code = 'COMMUNITY_MEETING' THEN 1 ELSE 0 END) AS cns05, \
-         SUM(COALESCE(a.households_reached, 0)) AS cns06, \
-         SUM(COALESCE(o.ops, 0)) AS cns07, SUM(COALESCE(o.cashless, 0)) AS cns08, \
-         SUM(COALESCE(o.vneid, 0)) AS cns09 \
+         CAST(SUM(CASE WHEN a.kind_code = 'COMMUNITY_MEETING' THEN 1 ELSE 0 END) AS BIGINT) AS cns05, \
+         CAST(SUM(COALESCE(a.households_reached, 0)) AS BIGINT) AS cns06, \
+         CAST(SUM(COALESCE(o.ops, 0)) AS BIGINT) AS cns07, \
+         CAST(SUM(COALESCE(o.cashless, 0)) AS BIGINT) AS cns08, \
+         CAST(SUM(COALESCE(o.vneid, 0)) AS BIGINT) AS cns09 \
          FROM activity a \
          JOIN admin_unit_closure ac ON ac.descendant_code = a.unit_code \
            AND ac.valid_from <= a.occurred_on AND ac.valid_to >= a.occurred_on \
