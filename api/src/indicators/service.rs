@@ -8,10 +8,14 @@ use crate::error::{Error, Result};
 use chrono::{Datelike, NaiveDate};
 use cnscd_entity::{admin_unit, data_element, indicator_definition};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Largest number of values one query may ask for.
 pub const MAX_VALUES: usize = 50_000;
+/// Most periods one query may span (20 years of months).
+pub const MAX_PERIODS: usize = 240;
+/// Most units one query may name.
+pub const MAX_UNITS: usize = 500;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Breakdown {
@@ -194,6 +198,22 @@ pub async fn compute(
     }
     check_area(db, principal, req).await?;
     let spans = periods::between(req.from, req.to, req.granularity);
+    if spans.len() > MAX_PERIODS {
+        return Err(Error::invalid(
+            "to",
+            format!(
+                "the query spans {} periods; at most {MAX_PERIODS}: ask for a shorter range or a \
+                 coarser granularity",
+                spans.len()
+            ),
+        ));
+    }
+    if req.unit_codes.len() > MAX_UNITS {
+        return Err(Error::invalid(
+            "unitCodes",
+            format!("at most {MAX_UNITS} unit codes in one query"),
+        ));
+    }
     if spans.len() * req.codes.len() * req.unit_codes.len() > MAX_VALUES {
         return Err(Error::invalid(
             "to",
@@ -203,31 +223,27 @@ pub async fn compute(
         ));
     }
 
-    // Cells: (unit code, period index), with the day the unit is looked at and whether it
-    // existed the whole period.
+    // Cells: (unit code, period index). Breakdowns take each period's hierarchy: one
+    // statement per period for all the requested units.
     let mut cells: Vec<(String, usize)> = Vec::new();
     for (pi, p) in spans.iter().enumerate() {
+        if req.breakdown == Breakdown::Own {
+            cells.extend(req.unit_codes.iter().map(|c| (c.clone(), pi)));
+            continue;
+        }
+        let mut by_day: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
         for code in &req.unit_codes {
-            match req.breakdown {
-                Breakdown::Own => cells.push((code.clone(), pi)),
-                Breakdown::Children | Breakdown::Level(_) => {
-                    let Some((on, _)) = as_of(&requested[code], p) else {
-                        continue;
-                    };
-                    let rows = match req.breakdown {
-                        Breakdown::Children => crate::units::service::children_on(db, code, on)
-                            .await?
-                            .into_iter()
-                            .map(|u| u.code)
-                            .collect::<Vec<_>>(),
-                        Breakdown::Level(level) => {
-                            crate::units::service::level_under_on(db, code, level, on).await?
-                        }
-                        Breakdown::Own => Vec::new(),
-                    };
-                    cells.extend(rows.into_iter().map(|c| (c, pi)));
-                }
+            if let Some((on, _)) = as_of(&requested[code], p) {
+                by_day.entry(on).or_default().push(code.clone());
             }
+        }
+        for (on, codes) in by_day {
+            let level = match req.breakdown {
+                Breakdown::Level(level) => Some(level),
+                _ => None,
+            };
+            let below = crate::units::service::below_on(db, &codes, level, on).await?;
+            cells.extend(below.into_iter().map(|c| (c, pi)));
         }
         if cells.len() * req.codes.len() > MAX_VALUES {
             return Err(Error::invalid(

@@ -116,18 +116,31 @@ pub async fn subtree_on(
         .collect())
 }
 
-/// Codes of the units of `level` under `code` on `on` (one indexed query).
-pub async fn level_under_on(
+/// Codes of the units under any of `codes` on `on`: their direct children, or with `level`
+/// every unit of that level below them. One indexed query.
+pub async fn below_on(
     db: &impl ConnectionTrait,
-    code: &str,
-    level: &str,
+    codes: &[String],
+    level: Option<&str>,
     on: NaiveDate,
 ) -> Result<Vec<String>> {
+    let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
+    let which = match level {
+        Some(level) => {
+            values.push(level.into());
+            "descendant_level = ?"
+        }
+        None => "depth = 1",
+    };
+    values.extend([Value::from(on), on.into()]);
     let rows = query(
         db,
-        "SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code = ? \
-         AND descendant_level = ? AND valid_from <= ? AND valid_to >= ? ORDER BY descendant_code",
-        vec![code.into(), level.into(), on.into(), on.into()],
+        &format!(
+            "SELECT DISTINCT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
+             AND {which} AND valid_from <= ? AND valid_to >= ? ORDER BY descendant_code",
+            placeholders(codes.len())
+        ),
+        values,
     )
     .await?;
     Ok(rows
