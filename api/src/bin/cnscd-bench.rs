@@ -5,6 +5,10 @@
 //! province 19, 12 months, 5 activity indicators) through the indicator service, against the
 //! same numbers computed by one GROUP BY over the raw activity tables. Load the data first with
 //! `cnscd seed demo --scale N` (see bench/indicators.sh).
+//!
+//! `cnscd-bench intake --database-url URL`: `submitActivity` over HTTP from concurrent clients
+//! against the service started in-process on that database (demo data loaded): requests per
+//! second and latency percentiles (see bench/intake.sh).
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
@@ -12,7 +16,7 @@ use cnscd_api::auth::{Claims, Principal};
 use cnscd_api::db::{placeholders, query};
 use cnscd_api::indicators::periods::Granularity;
 use cnscd_api::indicators::service::{Breakdown, Request, compute};
-use sea_orm::{DbBackend, Value};
+use sea_orm::{DbBackend, EntityTrait, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -41,6 +45,16 @@ enum Command {
         /// Year queried, month by month.
         #[arg(long, default_value_t = 2024)]
         year: i32,
+    },
+    /// submitActivity requests per second from concurrent clients.
+    Intake {
+        #[arg(long, env = "CNSCD_DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Requests in all (after a warm-up of one per client).
+        #[arg(long, default_value_t = 4000)]
+        requests: usize,
     },
 }
 
@@ -200,9 +214,162 @@ async fn indicators(url: &str, runs: usize, province: &str, year: i32) -> anyhow
     Ok(())
 }
 
+/// A keep-alive HTTP/1.1 connection that posts JSON and reads the status line.
+struct Client {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    host: String,
+}
+
+impl Client {
+    async fn connect(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: tokio::io::BufReader::new(stream),
+            host: addr.to_string(),
+        })
+    }
+
+    /// Posts `body` to /graphql and returns the status and the response body.
+    async fn post(&mut self, token: &str, body: &str) -> anyhow::Result<(u16, String)> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let request = format!(
+            "POST /graphql HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.host,
+            body.len()
+        );
+        self.stream.get_mut().write_all(request.as_bytes()).await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("no HTTP status line")?;
+        let mut length = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse()?;
+            }
+        }
+        let mut buf = vec![0u8; length];
+        self.stream.read_exact(&mut buf).await?;
+        Ok((status, String::from_utf8_lossy(&buf).into_owned()))
+    }
+}
+
+async fn intake(url: &str, clients: usize, requests: usize) -> anyhow::Result<()> {
+    use cnscd_api::startup::{Application, prepare_database};
+    let db = prepare_database(url).await?;
+    let teams: Vec<(i64, chrono::NaiveDate)> = cnscd_entity::team::Entity::find()
+        .all(&db)
+        .await?
+        .into_iter()
+        .filter(|t| t.dissolved_on.is_none())
+        .map(|t| (t.id, t.founded_on))
+        .collect();
+    if teams.is_empty() {
+        bail!("no teams: load data with `cnscd seed demo`");
+    }
+    let before = cnscd_api::db::count(&db, "SELECT COUNT(*) AS n FROM activity", vec![]).await?;
+    let secret = "cnscd-bench-secret-0123456789";
+    let mut settings = cnscd_api::Settings::for_tests(url, secret);
+    settings.listen = "127.0.0.1:0".into();
+    let verifier = cnscd_api::auth::TokenVerifier::hs256(secret, None, None)?;
+    let app = Application::with_database(&settings, verifier, db.clone()).await?;
+    let addr = app.address();
+    tokio::spawn(app.run_until_stopped());
+    let token = cnscd_api::auth::mint(
+        secret,
+        &Claims {
+            sub: "bench-app".into(),
+            exp: chrono::Utc::now().timestamp() + 3600,
+            roles: vec!["REPORTER".into()],
+            units: vec!["19".into()],
+            client_id: Some("bench".into()),
+            ..Claims::default()
+        },
+    )?;
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let body = |n: usize| {
+        let (team, _) = teams[n % teams.len()];
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .map(|d| d + chrono::Duration::days((n % 300) as i64))
+            .unwrap_or_default();
+        serde_json::json!({
+            "query": "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { replayed activity { id } userErrors { code message } } }",
+            "variables": { "i": {
+                "idempotencyKey": format!("{run}-{n}"),
+                "teamId": cnscd_api::graphql::ids::encode(cnscd_api::graphql::ids::TEAM, team).0,
+                "kind": "DOOR_TO_DOOR", "occurredOn": day.to_string(),
+                "title": "Hướng dẫn kích hoạt VNeID mức 2", "participants": 12, "householdsReached": 8,
+                "outcomes": [ { "service": "VNEID", "people": 9, "households": 7 },
+                              { "service": "UTILITY_BILL_PAYMENT", "people": 3 } ]
+            } }
+        })
+        .to_string()
+    };
+    let per_client = requests.div_ceil(clients);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let token = token.clone();
+        let bodies: Vec<String> = (0..=per_client)
+            .map(|i| body(c * (per_client + 1) + i))
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(addr).await?;
+            let mut latencies = Vec::with_capacity(bodies.len());
+            for (i, b) in bodies.iter().enumerate() {
+                let t = Instant::now();
+                let (status, text) = client.post(&token, b).await?;
+                if status != 200 || !text.contains("\"userErrors\":[]") {
+                    bail!("request failed: {status} {text}");
+                }
+                if i > 0 {
+                    latencies.push(t.elapsed());
+                }
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let after = cnscd_api::db::count(&db, "SELECT COUNT(*) AS n FROM activity", vec![]).await?;
+    println!(
+        "intake: {} submitActivity from {clients} clients on {} existing activities: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} activities stored",
+        latencies.len() + clients,
+        before,
+        (latencies.len() + clients) as f64 / elapsed.as_secs_f64(),
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        after - before
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Intake {
+            database_url,
+            clients,
+            requests,
+        } => intake(&database_url, clients.max(1), requests.max(1)).await,
         Command::Indicators {
             database_url,
             runs,
