@@ -61,7 +61,7 @@ pub async fn cashless_services(db: &impl ConnectionTrait) -> Result<HashSet<Stri
         .collect())
 }
 
-/// Codes of `unit` and every unit above it on `on`.
+/// Codes of `unit` and every unit above it on `on`, nearest first.
 pub async fn ancestors_on(
     db: &impl ConnectionTrait,
     unit: &str,
@@ -70,7 +70,7 @@ pub async fn ancestors_on(
     let rows = query(
         db,
         "SELECT ancestor_code FROM admin_unit_closure WHERE descendant_code = ? \
-         AND valid_from <= ? AND valid_to >= ?",
+         AND valid_from <= ? AND valid_to >= ? ORDER BY depth",
         vec![unit.into(), on.into(), on.into()],
     )
     .await?;

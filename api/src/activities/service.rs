@@ -252,22 +252,33 @@ async fn validate(
         .map(str::trim)
         .unwrap_or(&t.unit_code)
         .to_owned();
-    if p.is_empty() {
-        let on = input.occurred_on;
-        if units::version_on(db, &unit_code, on).await?.is_none() {
-            p.add(
-                "input.unitCode",
-                format!("no administrative unit `{unit_code}` exists on {on}"),
-            );
-        } else if !units::is_under(db, std::slice::from_ref(&unit_code), &t.unit_code, on).await? {
-            p.add("input.unitCode", format!("unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}", t.unit_code));
+    // The team's unit and every unit above it on the day, nearest first. One statement tells
+    // where the activity may be recorded (the team's unit or a unit containing it), whether the
+    // caller's units cover it, and which rollups it feeds.
+    let on = input.occurred_on;
+    let above_team = rollup::ancestors_on(db, &t.unit_code, on).await?;
+    let ancestors: Vec<String> = match above_team.iter().position(|a| *a == unit_code) {
+        Some(i) => above_team[i..].to_vec(),
+        None => {
+            if p.is_empty() {
+                let message = if units::version_on(db, &unit_code, on).await?.is_none() {
+                    format!("no administrative unit `{unit_code}` exists on {on}")
+                } else {
+                    format!(
+                        "unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}",
+                        t.unit_code
+                    )
+                };
+                p.add("input.unitCode", message);
+            }
+            Vec::new()
         }
-    }
+    };
     p.finish()?;
     let scope = principal.scope(Action::SubmitActivities);
     let allowed = scope.all
         || scope.teams.contains(&t.id)
-        || units::is_under(db, &scope.units, &t.unit_code, input.occurred_on).await?;
+        || scope.units.iter().any(|u| above_team.contains(u));
     if !allowed {
         return Err(Error::forbidden(format!(
             "the caller may not submit activities for team {} on {}",
@@ -275,7 +286,6 @@ async fn validate(
             input.occurred_on
         )));
     }
-    let ancestors = rollup::ancestors_on(db, &unit_code, input.occurred_on).await?;
     check_unlocked(db, &ancestors, input.occurred_on).await?;
     Ok(Checked {
         team: t,
@@ -353,18 +363,6 @@ async fn insert(
 ) -> Result<activity::Model> {
     let txn = crate::db::begin_write(db).await?;
     let now = Utc::now();
-    // The key is claimed first, so a concurrent duplicate fails fast on the unique index.
-    let claim = idempotency_record::ActiveModel {
-        scope: Set(scope.to_owned()),
-        idempotency_key: Set(key.to_owned()),
-        operation: Set("submitActivity".into()),
-        request_hash: Set(hash.to_owned()),
-        resource_id: Set(None),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
     let a = activity::ActiveModel {
         team_id: Set(checked.team.id),
         unit_code: Set(checked.unit_code),
@@ -388,19 +386,29 @@ async fn insert(
     }
     .insert(&txn)
     .await?;
-    let mut outcomes = Vec::with_capacity(input.outcomes.len());
-    for o in &input.outcomes {
-        outcomes.push(
+    let outcomes: Vec<activity_outcome::Model> = input
+        .outcomes
+        .iter()
+        .map(|o| activity_outcome::Model {
+            id: 0,
+            activity_id: a.id,
+            service_code: o.service.clone(),
+            people: o.people,
+            households: o.households,
+        })
+        .collect();
+    if !outcomes.is_empty() {
+        activity_outcome::Entity::insert_many(outcomes.iter().map(|o| {
             activity_outcome::ActiveModel {
-                activity_id: Set(a.id),
-                service_code: Set(o.service.clone()),
+                activity_id: Set(o.activity_id),
+                service_code: Set(o.service_code.clone()),
                 people: Set(o.people),
                 households: Set(o.households),
                 ..Default::default()
             }
-            .insert(&txn)
-            .await?,
-        );
+        }))
+        .exec(&txn)
+        .await?;
     }
     rollup::apply(
         &txn,
@@ -411,11 +419,21 @@ async fn insert(
         1.0,
     )
     .await?;
-    let mut claim: idempotency_record::ActiveModel = claim.into();
-    claim.resource_id = Set(Some(a.id));
-    claim.update(&txn).await?;
+    // The key is recorded with the activity: a concurrent request with the same key fails on
+    // the unique index at this point, rolls back, and answers as a replay.
+    idempotency_record::ActiveModel {
+        scope: Set(scope.to_owned()),
+        idempotency_key: Set(key.to_owned()),
+        operation: Set("submitActivity".into()),
+        request_hash: Set(hash.to_owned()),
+        resource_id: Set(Some(a.id)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
     let mut after = serde_json::to_value(&a).unwrap_or_default();
-    after["outcomes"] = serde_json::to_value(&outcomes).unwrap_or_default();
+    after["outcomes"] = serde_json::to_value(&input.outcomes).unwrap_or_default();
     record(
         &txn,
         principal,
