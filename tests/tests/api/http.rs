@@ -235,3 +235,69 @@ async fn migrations_go_down_and_up_again() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn malformed_requests_never_get_a_server_error() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql", app.address);
+    let mut bodies: Vec<String> = vec![
+        "".into(),
+        "null".into(),
+        "[]".into(),
+        "{\"query\": 5}".into(),
+        "{\"query\": \"{ me { subject } }\", \"variables\": \"nope\"}".into(),
+        "{\"query\": \"query($x: Int!) { teams(first: $x) { totalCount } }\", \"variables\": {\"x\": 99999999999}}".into(),
+        "{\"query\": \"{ teams(first: -5) { totalCount } }\"}".into(),
+        "{\"query\": \"{ teams(after: \\\"%%%\\\") { totalCount } }\"}".into(),
+        "{\"query\": \"{ node(id: \\\"\\\") { id } }\"}".into(),
+        "{\"query\": \"{ node(id: \\\"QWRtaW5Vbml0OjE5QG5vdGFkYXRl\\\") { id } }\"}".into(),
+        "{\"query\": \"{ adminUnits(search: \\\"%_\\\\\\\\\\\") { totalCount } }\"}".into(),
+        "{\"query\": \"{ indicators(codes: [], unitCodes: [], from: \\\"2024-01-01\\\", to: \\\"2024-01-01\\\") { value } }\"}".into(),
+        "{\"query\": \"{ indicators(codes: [\\\"CNS01\\\"], unitCodes: [\\\"19\\\"], from: \\\"0001-01-01\\\", to: \\\"9999-12-31\\\", granularity: YEAR) { value } }\"}".into(),
+        "{\"query\": \"mutation { submitActivity(input: {idempotencyKey: \\\"k\\\", teamId: \\\"VGVhbTotMQ\\\", kind: \\\"OTHER\\\", occurredOn: \\\"2024-01-01\\\", title: \\\"t\\\"}) { userErrors { code } } }\"}".into(),
+        "{\"query\": \"mutation { createTeam(input: {unitCode: \\\"\\u0000\\\", name: \\\"\\u0000\\\", foundedOn: \\\"2024-02-30\\\"}) { userErrors { code } } }\"}".into(),
+        format!("{{\"query\": \"{}\"}}", "{ me { subject } } ".repeat(2000)),
+        format!("{{\"query\": \"{{ {} }}\"}}", (0..300).map(|i| format!("a{i}: me {{ subject }}")).collect::<Vec<_>>().join(" ")),
+        format!("{{\"query\": \"{}\"}}", "[".repeat(5000)),
+    ];
+    // Deterministic noise.
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..20 {
+        let len = (seed % 200) as usize;
+        let mut noise = String::new();
+        for _ in 0..len {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            noise.push(char::from(
+                b" {}[]()\":,!$@.a-zA-Z0-9\\"[(seed % 24) as usize],
+            ));
+        }
+        bodies.push(format!(
+            "{{\"query\": \"{}\"}}",
+            noise.replace('\\', "").replace('"', "")
+        ));
+        bodies.push(noise);
+    }
+    for body in bodies {
+        let r = app
+            .client
+            .post(&url)
+            .bearer_auth(admin())
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        assert!(
+            status < 500,
+            "{status} for {}",
+            &body[..body.len().min(200)]
+        );
+        if status != 200 {
+            let json: serde_json::Value = r.json().await.unwrap_or_default();
+            assert!(json["errors"][0]["message"].is_string(), "{status}: {json}");
+        }
+    }
+}
