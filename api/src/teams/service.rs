@@ -10,8 +10,8 @@ use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::{membership, team};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 
 /// Columns of `team t` for area conditions: a team concerns every day of its life.
@@ -213,13 +213,12 @@ pub async fn create(
     .await?;
     let txn = crate::db::begin_write(db).await?;
     let now = Utc::now();
-    let provisional = input
-        .code
-        .as_deref()
-        .map(|c| c.trim().to_owned())
-        .unwrap_or_else(|| format!("T-{}-{}", unit.code, uuid::Uuid::new_v4().simple()));
+    let code = match input.code.as_deref() {
+        Some(c) => c.trim().to_owned(),
+        None => next_code(&txn, &unit.code).await?,
+    };
     let model = team::ActiveModel {
-        code: Set(provisional),
+        code: Set(code.clone()),
         name: Set(name.clone()),
         name_search: Set(text::fold(&name)),
         unit_code: Set(unit.code.clone()),
@@ -238,14 +237,7 @@ pub async fn create(
     }
     .insert(&txn)
     .await
-    .map_err(|e| code_conflict(e, input.code.as_deref()))?;
-    let model = if input.code.is_none() {
-        let mut am: team::ActiveModel = model.into();
-        am.code = Set(format!("{}-T{}", unit.code, am.id.as_ref()));
-        am.update(&txn).await?
-    } else {
-        model
-    };
+    .map_err(|e| code_conflict(e, Some(&code)))?;
     record(
         &txn,
         principal,
@@ -264,10 +256,31 @@ pub async fn create(
     Ok(model)
 }
 
+/// The first free code `{unit}-T{n}`, counting from the unit's number of teams.
+async fn next_code(db: &impl ConnectionTrait, unit: &str) -> Result<String> {
+    let mut n = team::Entity::find()
+        .filter(team::Column::UnitCode.eq(unit))
+        .count(db)
+        .await?
+        + 1;
+    loop {
+        let candidate = format!("{unit}-T{n}");
+        let taken = team::Entity::find()
+            .filter(team::Column::Code.eq(candidate.as_str()))
+            .one(db)
+            .await?
+            .is_some();
+        if !taken {
+            return Ok(candidate);
+        }
+        n += 1;
+    }
+}
+
 fn code_conflict(e: sea_orm::DbErr, code: Option<&str>) -> Error {
     if is_unique_violation(&e) {
         Error::Conflict(format!(
-            "team code `{}` is already taken",
+            "team code `{}` is already taken: give the team another `code`",
             code.unwrap_or_default()
         ))
     } else {

@@ -134,6 +134,17 @@ async fn team_codes_are_unique() {
     app.gql(&admin(), CREATE, input.clone()).await.ok();
     let r = app.gql(&admin(), CREATE, input).await.ok();
     assert_eq!(r.user_error_codes("createTeam"), ["CONFLICT"]);
+    // Codes are generated per unit, skipping codes someone already chose by hand.
+    let mut squatter = create_input("05677-02");
+    squatter["i"]["code"] = json!("05677-02-T2");
+    app.gql(&admin(), CREATE, squatter).await.ok();
+    for expected in ["05677-02-T3", "05677-02-T4"] {
+        let r = app
+            .gql(&admin(), CREATE, create_input("05677-02"))
+            .await
+            .ok();
+        assert_eq!(r.at("createTeam.team.code"), expected, "{:?}", r.body);
+    }
 }
 
 #[tokio::test]
