@@ -6,6 +6,9 @@ use sea_orm::DatabaseConnection;
 pub struct Loaders {
     pub unit: DataLoader<crate::units::loaders::LatestUnit>,
     pub unit_on: DataLoader<crate::units::loaders::UnitOn>,
+    pub children: DataLoader<crate::units::loaders::ChildrenOn>,
+    pub successors: DataLoader<crate::units::loaders::Successions>,
+    pub predecessors: DataLoader<crate::units::loaders::Successions>,
     pub team: DataLoader<crate::teams::loaders::TeamById>,
     pub team_in_area: DataLoader<crate::teams::loaders::TeamInArea>,
     pub latest_activity: DataLoader<crate::teams::loaders::LatestActivity>,
@@ -20,6 +23,15 @@ impl Loaders {
         Self {
             unit: DataLoader::new(crate::units::loaders::LatestUnit(db.clone()), spawn),
             unit_on: DataLoader::new(crate::units::loaders::UnitOn(db.clone()), spawn),
+            children: DataLoader::new(crate::units::loaders::ChildrenOn(db.clone()), spawn),
+            successors: DataLoader::new(
+                crate::units::loaders::Successions(db.clone(), crate::units::loaders::Side::Old),
+                spawn,
+            ),
+            predecessors: DataLoader::new(
+                crate::units::loaders::Successions(db.clone(), crate::units::loaders::Side::New),
+                spawn,
+            ),
             team: DataLoader::new(crate::teams::loaders::TeamById(db.clone()), spawn),
             team_in_area: DataLoader::new(
                 crate::teams::loaders::TeamInArea {

@@ -193,23 +193,6 @@ pub async fn list(
     crate::db::page::<admin_unit::Entity>(db, "u", "admin_unit u", "u.code", &w, args).await
 }
 
-/// The children of `parent` valid on `on`.
-pub async fn children_on(
-    db: &impl ConnectionTrait,
-    parent: &str,
-    on: NaiveDate,
-) -> Result<Vec<admin_unit::Model>> {
-    Ok(admin_unit::Entity::find()
-        .from_raw_sql(crate::db::stmt(
-            db.get_database_backend(),
-            "SELECT * FROM admin_unit WHERE parent_code = ? AND valid_from <= ? AND valid_to >= ? \
-             ORDER BY code",
-            vec![parent.into(), on.into(), on.into()],
-        ))
-        .all(db)
-        .await?)
-}
-
 /// Today's date (UTC+7, the province's day).
 pub fn today() -> NaiveDate {
     (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive()

@@ -1,9 +1,8 @@
 //! GraphQL types of administrative units.
-use crate::graphql::{Date, ids, loaders, state};
+use crate::graphql::{Date, ids, loaders};
 use crate::units::service;
 use async_graphql::{ComplexObject, Context, Enum, ID, Result, SimpleObject};
 use cnscd_entity::{admin_unit, admin_unit_succession};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Level of an administrative unit.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -134,10 +133,12 @@ impl AdminUnit {
         ctx: &Context<'_>,
         #[graphql(desc = "Day the hierarchy is taken on.")] on: Option<Date>,
     ) -> Result<Vec<AdminUnit>> {
-        let (db, _) = state(ctx)?;
         let on = on.map(|d| d.0).unwrap_or_else(|| self.as_of());
-        Ok(service::children_on(db, &self.model.code, on)
+        Ok(loaders(ctx)?
+            .children
+            .load_one((self.model.code.clone(), on))
             .await?
+            .unwrap_or_default()
             .into_iter()
             .map(Into::into)
             .collect())
@@ -145,12 +146,11 @@ impl AdminUnit {
 
     /// Units this one succeeded (2025 reorganisation and later).
     async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
-        let (db, _) = state(ctx)?;
-        Ok(admin_unit_succession::Entity::find()
-            .filter(admin_unit_succession::Column::NewCode.eq(self.model.code.clone()))
-            .order_by_asc(admin_unit_succession::Column::OldCode)
-            .all(db)
+        Ok(loaders(ctx)?
+            .predecessors
+            .load_one(self.model.code.clone())
             .await?
+            .unwrap_or_default()
             .into_iter()
             .map(Into::into)
             .collect())
@@ -158,12 +158,11 @@ impl AdminUnit {
 
     /// Units that succeeded this one.
     async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
-        let (db, _) = state(ctx)?;
-        Ok(admin_unit_succession::Entity::find()
-            .filter(admin_unit_succession::Column::OldCode.eq(self.model.code.clone()))
-            .order_by_asc(admin_unit_succession::Column::NewCode)
-            .all(db)
+        Ok(loaders(ctx)?
+            .successors
+            .load_one(self.model.code.clone())
             .await?
+            .unwrap_or_default()
             .into_iter()
             .map(Into::into)
             .collect())

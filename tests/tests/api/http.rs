@@ -301,3 +301,28 @@ async fn malformed_requests_never_get_a_server_error() {
         }
     }
 }
+
+#[tokio::test]
+async fn unit_lists_load_parents_children_and_successions_in_batches() {
+    let app = spawn_app().await;
+    let q = "query($n: Int) { adminUnits(on: \"2024-06-01\", first: $n) { edges { node { code parent { code } children { code } successors { newCode kind } predecessors { oldCode } } } } }";
+    let (small, r) = app.statements_for(&admin(), q, json!({ "n": 2 })).await;
+    assert_eq!(r.ok().at("adminUnits.edges").as_array().unwrap().len(), 2);
+    let (large, r) = app.statements_for(&admin(), q, json!({ "n": 11 })).await;
+    let r = r.ok();
+    assert_eq!(r.at("adminUnits.edges").as_array().unwrap().len(), 11);
+    assert!(
+        large.abs_diff(small) <= 2,
+        "2 units: {small} statements, 11 units: {large}"
+    );
+    let minh_lap = r
+        .at("adminUnits.edges")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["code"] == "05677")
+        .unwrap();
+    assert_eq!(minh_lap["node"]["children"].as_array().unwrap().len(), 2);
+    assert_eq!(minh_lap["node"]["successors"][0]["newCode"], "05692");
+    assert_eq!(minh_lap["node"]["parent"]["code"], "169");
+}
