@@ -275,11 +275,10 @@ async fn validate(
         }
     };
     p.finish()?;
-    let scope = principal.scope(Action::SubmitActivities);
-    let allowed = scope.all
-        || scope.teams.contains(&t.id)
-        || scope.units.iter().any(|u| above_team.contains(u));
-    if !allowed {
+    if !principal
+        .scope(Action::SubmitActivities)
+        .covers(Some(t.id), &above_team)
+    {
         return Err(Error::forbidden(format!(
             "the caller may not submit activities for team {} on {}",
             ids::encode(ids::TEAM, t.id).0,

@@ -19,6 +19,21 @@ pub struct Columns<'a> {
     pub submitter: Option<&'a str>,
 }
 
+/// Whether `scope` covers a row of team `team` in `unit` on `on`: [`Scope::covers`] when the
+/// unit's chain is not at hand (one query, only when the token's units decide).
+pub async fn allows(
+    db: &impl sea_orm::ConnectionTrait,
+    scope: &Scope,
+    team: Option<i64>,
+    unit: &str,
+    on: chrono::NaiveDate,
+) -> crate::error::Result<bool> {
+    if scope.covers(team, &[]) {
+        return Ok(true);
+    }
+    crate::units::service::is_under(db, &scope.units, unit, on).await
+}
+
 /// `EXISTS` condition: `unit` lies under one of `units` on some day in `[from, to]`.
 pub fn under_units(units: &[String], unit: &str, from: &str, to: &str) -> (String, Vec<Value>) {
     (

@@ -4,6 +4,6 @@ mod principal;
 pub mod resolvers;
 mod token;
 
-pub use area::{Columns, condition as scope_condition, under_units};
+pub use area::{Columns, allows, condition as scope_condition, under_units};
 pub use principal::{Action, Principal, Role, Scope};
 pub use token::{Claims, TokenVerifier, mint};

@@ -137,10 +137,7 @@ async fn team_to_manage(
     // Every role that may manage a team's members may also read the team.
     let t = teams::get(db, principal, Action::ReadTeams, team_id).await?;
     let scope = principal.scope(Action::ManageMembers);
-    if scope.all
-        || scope.teams.contains(&team_id)
-        || units::is_under(db, &scope.units, &t.unit_code, on).await?
-    {
+    if crate::auth::allows(db, &scope, Some(team_id), &t.unit_code, on).await? {
         Ok(t)
     } else {
         Err(Error::forbidden(format!(

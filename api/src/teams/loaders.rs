@@ -38,12 +38,8 @@ impl Loader<i64> for TeamInArea {
         if self.units.is_empty() {
             return Ok(out);
         }
-        let (cond, mut values) = crate::auth::under_units(
-            &self.units,
-            "t.unit_code",
-            "t.founded_on",
-            "COALESCE(t.dissolved_on, '9999-12-31')",
-        );
+        let c = &super::service::TEAM_COLUMNS;
+        let (cond, mut values) = crate::auth::under_units(&self.units, c.unit, c.from, c.to);
         values.extend(keys.iter().map(|k| Value::from(*k)));
         let rows = query(
             &self.db,

@@ -1,6 +1,6 @@
 //! Team queries and changes, always inside the caller's area.
 use crate::audit::service::{Change, RequestId, record};
-use crate::auth::{Action, Columns, Principal, scope_condition};
+use crate::auth::{Action, Columns, Principal, allows, scope_condition};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -112,8 +112,15 @@ pub async fn require_manage_unit(
     unit_code: &str,
     on: NaiveDate,
 ) -> Result<()> {
-    let scope = principal.scope(Action::ManageTeams);
-    if scope.all || units::is_under(db, &scope.units, unit_code, on).await? {
+    if allows(
+        db,
+        &principal.scope(Action::ManageTeams),
+        None,
+        unit_code,
+        on,
+    )
+    .await?
+    {
         Ok(())
     } else {
         Err(Error::Forbidden(format!(

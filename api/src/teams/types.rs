@@ -79,7 +79,7 @@ impl From<team::Model> for Team {
 pub async fn may_on_team(ctx: &Context<'_>, action: Action, team_id: i64) -> Result<bool, Error> {
     let (_, principal) = state(ctx)?;
     let scope = principal.scope(action);
-    if scope.all || scope.teams.contains(&team_id) {
+    if scope.covers(Some(team_id), &[]) {
         return Ok(true);
     }
     if scope.units.is_empty() {
