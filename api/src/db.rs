@@ -5,10 +5,14 @@ use sea_orm::{
 };
 use std::time::Duration;
 
-/// Opens a pool. SQLite gets WAL and a busy timeout so readers never block the writer.
+/// Opens a pool. SQLite gets WAL and a busy timeout so readers never block the writer, and
+/// foreign keys enforced on every connection of the pool (SQLite's own default is off).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     let sqlite = url.starts_with("sqlite:");
+    if sqlite {
+        opts.map_sqlx_sqlite_opts(|o| o.foreign_keys(true));
+    }
     opts.connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)

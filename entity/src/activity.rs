@@ -18,6 +18,10 @@ pub struct Model {
     pub status: String,
     pub submitted_by: String,
     pub client_id: Option<String>,
+    /// The caller identity that submitted it: `["subject","client"]` as JSON (see
+    /// `cnscd_api::auth::identity`); "what I submitted" compares it.
+    #[serde(skip)]
+    pub submitter: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

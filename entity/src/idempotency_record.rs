@@ -6,7 +6,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// The caller the key belongs to (subject and client).
+    /// The caller identity the key belongs to: `["subject","client"]` as JSON.
     pub scope: String,
     pub idempotency_key: String,
     pub operation: String,

@@ -2,12 +2,19 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_schema;
+mod m20261129_000001_integrity;
+
+/// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
+pub use m20261129_000001_integrity::identity as caller_identity;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_schema::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_schema::Migration),
+            Box::new(m20261129_000001_integrity::Migration),
+        ]
     }
 }

@@ -27,7 +27,7 @@ pub const ACTIVITY_COLUMNS: Columns<'static> = Columns {
     from: "a.occurred_on",
     to: "a.occurred_on",
     team: Some("a.team_id"),
-    submitter: Some("a.submitted_by"),
+    submitter: Some("a.submitter"),
 };
 
 const MAX_COUNT: i32 = 100_000;
@@ -54,15 +54,6 @@ pub struct NewOutcome {
     pub service: String,
     pub people: i32,
     pub households: Option<i32>,
-}
-
-/// The caller an idempotency key belongs to.
-fn key_scope(principal: &Principal) -> String {
-    format!(
-        "{}|{}",
-        principal.subject,
-        principal.client_id.as_deref().unwrap_or("")
-    )
 }
 
 fn request_hash(input: &NewActivity) -> String {
@@ -329,7 +320,8 @@ pub async fn submit(
     request: Option<&RequestId>,
     input: NewActivity,
 ) -> Result<(activity::Model, bool)> {
-    let scope = key_scope(principal);
+    // Keys belong to the caller identity, the same one "what I submitted" compares.
+    let scope = principal.identity();
     let hash = request_hash(&input);
     let key = input.idempotency_key.trim().to_owned();
     if let Some(a) = replay(db, &scope, &key, &hash).await? {
@@ -379,6 +371,7 @@ async fn insert(
         status: Set("RECORDED".into()),
         submitted_by: Set(principal.subject.clone()),
         client_id: Set(principal.client_id.clone()),
+        submitter: Set(principal.identity()),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()

@@ -5,5 +5,5 @@ pub mod resolvers;
 mod token;
 
 pub use area::{Columns, allows, condition as scope_condition, under_units};
-pub use principal::{Action, Principal, Role, Scope};
+pub use principal::{Action, Principal, Role, Scope, identity};
 pub use token::{Claims, TokenVerifier, mint};

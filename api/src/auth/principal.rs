@@ -64,6 +64,7 @@ pub struct Scope {
     pub all: bool,
     pub units: Vec<String>,
     pub teams: Vec<i64>,
+    /// The caller identity ([`identity`]) whose own submissions are in scope.
     pub submitter: Option<String>,
 }
 
@@ -79,6 +80,15 @@ impl Scope {
             || team.is_some_and(|t| self.teams.contains(&t))
             || self.units.iter().any(|u| chain.contains(u))
     }
+}
+
+/// The caller identity a row is owned by: subject and client together, as a JSON array
+/// (`["sub","client"]`, `["sub",null]` without a client). The encoding is unambiguous whatever
+/// characters the two hold (a naive `sub:client` makes `a:b`+`c` and `a`+`b:c` the same caller).
+/// Idempotency keys are scoped by it and "what I submitted" compares it, so both agree on who
+/// the caller is.
+pub fn identity(subject: &str, client: Option<&str>) -> String {
+    serde_json::json!([subject, client]).to_string()
 }
 
 /// The authenticated caller of one request.
@@ -112,6 +122,11 @@ impl Principal {
             team_ids: claims.teams,
             client_id: claims.client_id,
         }
+    }
+
+    /// The caller's identity (subject and client), see [`identity`].
+    pub fn identity(&self) -> String {
+        identity(&self.subject, self.client_id.as_deref())
     }
 
     /// Whether any role grants `action` anywhere at all (the guard on fields and mutations).
@@ -149,7 +164,7 @@ impl Principal {
                 scope.teams = self.teams.clone();
             }
             if own {
-                scope.submitter = Some(self.subject.clone());
+                scope.submitter = Some(self.identity());
             }
         }
         if scope.all {
@@ -203,9 +218,24 @@ mod tests {
     fn reporter_reads_only_what_it_submitted() {
         let p = principal(&["REPORTER"]);
         let s = p.scope(Action::ReadActivities);
-        assert_eq!(s.submitter.as_deref(), Some("u"));
+        assert_eq!(s.submitter.as_deref(), Some(r#"["u",null]"#));
         assert!(s.units.is_empty());
         assert!(!p.may(Action::ReadMembers));
+    }
+
+    #[test]
+    fn identities_do_not_collide() {
+        assert_ne!(identity("a:b", Some("c")), identity("a", Some("b:c")));
+        assert_ne!(identity("a|b", Some("c")), identity("a", Some("b|c")));
+        assert_ne!(identity("a", None), identity("a", Some("")));
+        assert_eq!(identity("a\"b", Some("c")), r#"["a\"b","c"]"#);
+        // The migration that filled existing rows encodes the same way.
+        for (s, c) in [
+            ("Trần\u{1}\\\"\n\t\u{7f}", Some("x\u{8}\u{c}\r")),
+            ("u", None),
+        ] {
+            assert_eq!(identity(s, c), cnscd_migration::caller_identity(s, c));
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! HS256 bearer tokens: verification with clear reasons, and minting for development.
+use super::Role;
 use crate::error::Error;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
@@ -48,7 +49,17 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        // A configured issuer or audience is only enforced when the claim must be present:
+        // jsonwebtoken checks `iss`/`aud` against the configured values only when the token
+        // carries them.
+        let mut required = vec!["exp", "sub"];
+        if issuer.is_some() {
+            required.push("iss");
+        }
+        if audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         if let Some(iss) = issuer {
             validation.set_issuer(&[iss]);
         }
@@ -59,8 +70,17 @@ impl TokenVerifier {
         Ok(Self { key, validation })
     }
 
-    /// Checks signature, algorithm and time claims; says plainly what is wrong.
+    /// Checks size, signature, algorithm, time, issuer and audience claims and that the token
+    /// carries a role this service knows; says plainly what is wrong.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        // Refused before anything is decoded: a huge header costs base64 and JSON work.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Error::Unauthenticated(format!(
+                "invalid token: the bearer token is {} bytes long; at most {MAX_TOKEN_BYTES} \
+                 bytes are accepted",
+                token.len()
+            )));
+        }
         // Read the header ourselves first: an algorithm the library does not even know
         // (`none`) would otherwise be reported as malformed claims.
         let alg = token
@@ -82,10 +102,39 @@ impl TokenVerifier {
                 )));
             }
         }
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| Error::Unauthenticated(describe(e.kind())))
+            .map_err(|e| Error::Unauthenticated(describe(e.kind())))?;
+        check_roles(&claims)?;
+        Ok(claims)
     }
+}
+
+/// Largest bearer token accepted (8 KiB); larger Authorization headers are refused unread.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// A token must carry at least one role the service knows: a token without one would be an
+/// authenticated caller that may do nothing, which hides a misconfigured identity provider.
+fn check_roles(claims: &Claims) -> Result<(), Error> {
+    if claims.roles.iter().any(|r| Role::parse(r).is_some()) {
+        return Ok(());
+    }
+    let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+    let got = if claims.roles.is_empty() {
+        "none".to_owned()
+    } else {
+        claims
+            .roles
+            .iter()
+            .take(10)
+            .map(|r| format!("`{}`", r.chars().take(40).collect::<String>()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(Error::Unauthenticated(format!(
+        "invalid token: the token carries no role this service knows ({}); its roles: {got}",
+        known.join(", ")
+    )))
 }
 
 fn describe(kind: &ErrorKind) -> String {
@@ -103,6 +152,9 @@ fn describe(kind: &ErrorKind) -> String {
         }
         ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
             "the token is malformed"
+        }
+        ErrorKind::InvalidClaimFormat(c) => {
+            return format!("invalid token: the `{c}` claim is malformed");
         }
         ErrorKind::Json(_) => "the token's claims are malformed",
         _ => "the token cannot be verified",

@@ -391,6 +391,7 @@ async fn insert_activities(
                 status: Set("RECORDED".to_owned()),
                 submitted_by: Set(SUBMITTED_BY.to_owned()),
                 client_id: Set(Some(CLIENT_ID.to_owned())),
+                submitter: Set(crate::auth::identity(SUBMITTED_BY, Some(CLIENT_ID))),
                 created_at: Set(at),
                 updated_at: Set(at),
             });

@@ -169,6 +169,7 @@ pub async fn apply_units(
     effective: NaiveDate,
     end_missing: bool,
 ) -> Result<Report> {
+    register_codes(db, rows.iter().map(|r| r.code.as_str())).await?;
     let mut report = Report::default();
     let current: Vec<admin_unit::Model> = admin_unit::Entity::find()
         .filter(admin_unit::Column::ValidFrom.lte(effective))
@@ -232,6 +233,27 @@ pub async fn apply_units(
             .await?;
     }
     Ok(report)
+}
+
+/// Adds codes to the registry every unit-code column references (a foreign key cannot point
+/// at the versioned `admin_unit` rows); codes already there are left alone.
+pub async fn register_codes<'a>(
+    db: &impl ConnectionTrait,
+    codes: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    let codes: Vec<&str> = codes.collect::<HashSet<_>>().into_iter().collect();
+    for chunk in codes.chunks(500) {
+        db.execute_raw(crate::db::stmt(
+            db.get_database_backend(),
+            &format!(
+                "INSERT INTO admin_unit_code (code) VALUES {} ON CONFLICT (code) DO NOTHING",
+                vec!["(?)"; chunk.len()].join(", ")
+            ),
+            chunk.iter().map(|c| sea_orm::Value::from(*c)).collect(),
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 fn new_version(row: &UnitRow, from: NaiveDate, to: NaiveDate) -> admin_unit::ActiveModel {

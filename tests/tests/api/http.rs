@@ -219,12 +219,12 @@ async fn migrations_go_down_and_up_again() {
         .await
         .unwrap();
     cnscd_migration::Migrator::down(&db, None).await.unwrap();
-    assert!(
+    assert_eq!(
         cnscd_migration::Migrator::get_pending_migrations(&db)
             .await
             .unwrap()
-            .len()
-            == 1
+            .len(),
+        cnscd_migration::Migrator::migrations().len()
     );
     cnscd_migration::Migrator::up(&db, None).await.unwrap();
     cnscd_api::catalog::service::ensure_defaults(&db)
