@@ -56,9 +56,30 @@ pub async fn prepare_database(url: &str) -> anyhow::Result<DatabaseConnection> {
 
 impl Application {
     /// Connects, migrates, builds the schema and binds the listener (port 0 picks one).
+    /// With `demo` and no `CNSCD_JWT_SECRET`, tokens are checked with the published
+    /// development secret: that is refused on a non-loopback address and on a database that
+    /// holds anything but the demo data set.
     pub async fn build(settings: &Settings, demo: bool) -> anyhow::Result<Self> {
         let verifier = verifier(settings, demo)?;
+        let development_secret = demo && settings.jwt_secret.is_none();
+        if development_secret && !is_loopback(&settings.listen) {
+            anyhow::bail!(
+                "refusing to serve on {} with the development secret: anyone who can reach it \
+                 could sign an ADMIN token. Listen on a loopback address \
+                 (CNSCD_LISTEN=127.0.0.1:8080) or set CNSCD_JWT_SECRET",
+                settings.listen
+            );
+        }
         let db = prepare_database(&settings.database_url).await?;
+        if development_secret && !crate::demo::holds_only_demo_data(&db).await? {
+            anyhow::bail!(
+                "refusing to use the development secret on {}: the database holds data that is \
+                 not the demo data set, and anyone could sign an ADMIN token for it. Use an \
+                 empty database for the demo (e.g. CNSCD_DATABASE_URL=sqlite://demo.db?mode=rwc) \
+                 or set CNSCD_JWT_SECRET",
+                crate::config::redact_url(&settings.database_url)
+            );
+        }
         Self::with_database(settings, verifier, db).await
     }
 
@@ -102,6 +123,19 @@ impl Application {
     }
 }
 
+/// Whether every address `listen` names is a loopback address (`127.0.0.1`, `[::1]`,
+/// `localhost`); unresolvable addresses are not.
+pub fn is_loopback(listen: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    match listen.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -124,4 +158,17 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: draining in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_addresses() {
+        for a in ["127.0.0.1:8080", "[::1]:0", "localhost:8080", "127.0.0.2:1"] {
+            assert!(super::is_loopback(a), "{a}");
+        }
+        for a in ["0.0.0.0:8080", "[::]:8080", "10.0.0.5:80", "not an address"] {
+            assert!(!super::is_loopback(a), "{a}");
+        }
+    }
 }

@@ -15,7 +15,7 @@ mod plan;
 mod rng;
 mod status;
 
-pub use status::{first_team_id, is_loaded};
+pub use status::{first_team_id, holds_only_demo_data, is_loaded};
 
 use crate::error::{Error, Result};
 use crate::units::import::{self, Parsed, SuccessionRow, UnitRow};

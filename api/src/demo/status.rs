@@ -16,6 +16,12 @@ pub async fn is_loaded(db: &impl ConnectionTrait) -> Result<bool> {
         .is_some())
 }
 
+/// Whether the database is empty or holds the demo data set: the only databases on which the
+/// published development secret may be used.
+pub async fn holds_only_demo_data(db: &impl ConnectionTrait) -> Result<bool> {
+    Ok(crate::units::import::is_empty(db).await? || is_loaded(db).await?)
+}
+
 /// Global id of the demo team of xóm Cà Phê (or the first demo team).
 pub async fn first_team_id(db: &impl ConnectionTrait) -> Result<Option<String>> {
     let cafe = team::Entity::find()
