@@ -8,6 +8,7 @@ mod auth;
 mod demo;
 mod http;
 mod indicators;
+mod integrity;
 mod members;
 mod schema;
 mod teams;

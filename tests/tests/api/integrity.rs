@@ -1,0 +1,473 @@
+//! The database guards integrity itself: foreign keys, closed sets of codes, non-negative
+//! counts and date order are refused by the database, whatever code writes the row; and a
+//! database at the previous migration, with data, upgrades in place.
+use cnscd_api::db::stmt;
+use cnscd_migration::{Migrator, MigratorTrait};
+use cnscd_tests::*;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
+use serde_json::json;
+
+async fn run(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+    db.execute_raw(stmt(db.get_database_backend(), sql, values))
+        .await
+        .map(|r| r.rows_affected())
+}
+
+async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Option<String> {
+    let row = db
+        .query_one_raw(stmt(db.get_database_backend(), sql, values))
+        .await
+        .unwrap()?;
+    row.try_get_by_index::<Option<String>>(0).unwrap()
+}
+
+/// Runs a statement that breaks a rule; the database must refuse it, naming the rule (SQLite
+/// names CHECK constraints but not foreign keys).
+async fn refused(db: &DatabaseConnection, rule: &str, sql: &str, values: Vec<Value>) {
+    let err = match run(db, sql, values).await {
+        Ok(n) => panic!("`{sql}` broke {rule} and was accepted ({n} rows)"),
+        Err(e) => e.to_string(),
+    };
+    let named = if rule.starts_with("fk_") {
+        err.to_lowercase().contains("foreign key")
+    } else {
+        err.contains(rule)
+    };
+    assert!(named, "`{sql}` was refused, but not for {rule}: {err}");
+}
+
+#[tokio::test]
+async fn the_database_refuses_rows_that_break_integrity() {
+    let app = spawn_app().await;
+    let db = &app.db;
+    if !app.test_db.is_postgres() {
+        // Every connection of the pool enforces foreign keys.
+        for _ in 0..6 {
+            let on = db
+                .query_one_raw(stmt(
+                    db.get_database_backend(),
+                    "PRAGMA foreign_keys",
+                    vec![],
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(on.try_get_by_index::<i32>(0).unwrap(), 1);
+        }
+    }
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    app.add_member(&team, "Nguyễn Văn An", "LEADER", "POLICE", "2022-05-01")
+        .await;
+    app.submit(
+        &team,
+        "DOOR_TO_DOOR",
+        "2024-03-05",
+        json!({ "participants": 3, "outcomes": [{ "service": "VNEID", "people": 2 }] }),
+    )
+    .await;
+    let t = "(SELECT MAX(id) FROM team)";
+    // A code outside its closed set.
+    refused(
+        db,
+        "ck_team_status",
+        "UPDATE team SET status = 'ZOMBIE'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_membership_role",
+        "UPDATE membership SET role = 'BOSS'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_admin_unit_level",
+        "UPDATE admin_unit SET level = 'VILLAGE' WHERE code = '05677-01'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_activity_status",
+        "UPDATE activity SET status = 'DELETED'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_succession_kind",
+        "UPDATE admin_unit_succession SET kind = 'SOME'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_data_element_source",
+        "UPDATE data_element SET source = 'GUESSED'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_team_dissolved",
+        "UPDATE team SET status = 'DISSOLVED'",
+        vec![],
+    )
+    .await;
+    // A negative count.
+    refused(
+        db,
+        "ck_activity_participants",
+        "UPDATE activity SET participants = -1",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "ck_outcome_people",
+        "UPDATE activity_outcome SET people = -5",
+        vec![],
+    )
+    .await;
+    // An end before its start.
+    refused(
+        db,
+        "ck_membership_dates",
+        "UPDATE membership SET ended_on = ?",
+        vec![date("2021-01-01").into()],
+    )
+    .await;
+    refused(
+        db,
+        "ck_team_dates",
+        "UPDATE team SET status = 'DISSOLVED', dissolved_on = ?",
+        vec![date("2022-04-30").into()],
+    )
+    .await;
+    refused(
+        db,
+        "ck_admin_unit_dates",
+        "UPDATE admin_unit SET valid_to = ? WHERE code = '05677'",
+        vec![date("1999-12-31").into()],
+    )
+    .await;
+    refused(
+        db,
+        "ck_data_value_period",
+        "INSERT INTO data_value (unit_code, element_code, period_start, period_end, value, \
+         source_system, submitted_by, submitted_at) VALUES ('05677', 'POPULATION', ?, ?, 1, \
+         'test', 'u', ?)",
+        vec![
+            date("2024-12-31").into(),
+            date("2024-01-01").into(),
+            chrono::Utc::now().into(),
+        ],
+    )
+    .await;
+    // A dangling reference.
+    refused(
+        db,
+        "fk_membership_team",
+        "UPDATE membership SET team_id = 987654",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "fk_team_unit",
+        &format!("UPDATE team SET unit_code = 'NO-SUCH-UNIT' WHERE id = {t}"),
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "fk_activity_kind",
+        "UPDATE activity SET kind_code = 'NO_SUCH_KIND'",
+        vec![],
+    )
+    .await;
+    refused(
+        db,
+        "fk_outcome_activity",
+        "UPDATE activity_outcome SET activity_id = 987654",
+        vec![],
+    )
+    .await;
+    refused(db, "fk_team_unit", "DELETE FROM admin_unit_code", vec![]).await;
+    refused(db, "fk_membership_team", "DELETE FROM team", vec![]).await;
+    // The good rows are still there and still served.
+    let r = app
+        .gql(
+            &admin(),
+            "{ teams { totalCount } activities { totalCount } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("teams.totalCount"), 1);
+    assert_eq!(r.at("activities.totalCount"), 1);
+}
+
+/// A database at the previous migration, holding data written the old way, upgrades in place:
+/// the rows keep their meaning (the caller identity is filled in from who submitted, old
+/// idempotency keys still belong to their caller), the new rules hold, and `down` goes back.
+#[tokio::test]
+async fn a_database_at_the_previous_migration_upgrades_in_place() {
+    let test_db = TestDb::new().await;
+    let db = cnscd_api::db::connect(&test_db.url).await.unwrap();
+    Migrator::up(&db, Some(1)).await.unwrap();
+    cnscd_api::catalog::service::ensure_defaults(&db)
+        .await
+        .unwrap();
+    let now: Value = chrono::Utc::now().into();
+    let d = |s: &str| -> Value { date(s).into() };
+    for (code, level, parent) in [
+        ("19", "PROVINCE", None),
+        ("169", "DISTRICT", Some("19")),
+        ("05677", "COMMUNE", Some("169")),
+    ] {
+        run(
+            &db,
+            "INSERT INTO admin_unit (code, name, name_search, level, parent_code, valid_from, \
+             valid_to) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                code.into(),
+                code.into(),
+                code.into(),
+                level.into(),
+                parent.map(str::to_owned).into(),
+                d("2000-01-01"),
+                d("9999-12-31"),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    for (anc, desc, depth, level) in [
+        ("19", "19", 0, "PROVINCE"),
+        ("169", "169", 0, "DISTRICT"),
+        ("19", "169", 1, "DISTRICT"),
+        ("05677", "05677", 0, "COMMUNE"),
+        ("169", "05677", 1, "COMMUNE"),
+        ("19", "05677", 2, "COMMUNE"),
+    ] {
+        run(
+            &db,
+            "INSERT INTO admin_unit_closure (ancestor_code, descendant_code, valid_from, \
+             valid_to, depth, descendant_level) VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                anc.into(),
+                desc.into(),
+                d("2000-01-01"),
+                d("9999-12-31"),
+                depth.into(),
+                level.into(),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    run(
+        &db,
+        "INSERT INTO team (id, code, name, name_search, unit_code, founded_on, status, \
+         created_at, updated_at) VALUES (1, 'T1', 'Tổ 1', 'to 1', '05677', ?, 'ACTIVE', ?, ?)",
+        vec![d("2022-01-01"), now.clone(), now.clone()],
+    )
+    .await
+    .unwrap();
+    run(
+        &db,
+        "INSERT INTO person (id, full_name, name_search, created_at) VALUES (1, 'An', 'an', ?)",
+        vec![now.clone()],
+    )
+    .await
+    .unwrap();
+    run(
+        &db,
+        "INSERT INTO membership (team_id, person_id, role, affiliation, started_on, created_at, \
+         updated_at) VALUES (1, 1, 'LEADER', 'POLICE', ?, ?, ?)",
+        vec![d("2022-01-01"), now.clone(), now.clone()],
+    )
+    .await
+    .unwrap();
+    // Two callers whose old idempotency scopes (`sub|client`) would read alike.
+    for (id, sub, client) in [(1, "a|b", Some("c")), (2, "a", Some("b|c")), (3, "v", None)] {
+        run(
+            &db,
+            "INSERT INTO activity (id, team_id, unit_code, kind_code, occurred_on, title, \
+             participants, status, submitted_by, client_id, created_at, updated_at) \
+             VALUES (?, 1, '05677', 'DOOR_TO_DOOR', ?, 'Old', 4, 'RECORDED', ?, ?, ?, ?)",
+            vec![
+                id.into(),
+                d("2024-03-05"),
+                sub.into(),
+                client.map(str::to_owned).into(),
+                now.clone(),
+                now.clone(),
+            ],
+        )
+        .await
+        .unwrap();
+        run(
+            &db,
+            "INSERT INTO activity_outcome (activity_id, service_code, people) VALUES (?, 'VNEID', 2)",
+            vec![id.into()],
+        )
+        .await
+        .unwrap();
+    }
+    run(
+        &db,
+        "INSERT INTO idempotency_record (scope, idempotency_key, operation, request_hash, \
+         resource_id, created_at) VALUES ('a|b|c', 'k1', 'submitActivity', 'h', 1, ?), \
+         ('v|', 'k1', 'submitActivity', 'h', 3, ?)",
+        vec![now.clone(), now.clone()],
+    )
+    .await
+    .unwrap();
+    run(
+        &db,
+        "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value) \
+         VALUES ('05677', 'ACTIVITIES', ?, 3)",
+        vec![d("2024-03-01")],
+    )
+    .await
+    .unwrap();
+
+    Migrator::up(&db, None).await.unwrap();
+    cnscd_api::activities::rollup::rebuild(&db).await.unwrap();
+    assert!(
+        Migrator::get_pending_migrations(&db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for (id, sub, client) in [(1, "a|b", Some("c")), (2, "a", Some("b|c")), (3, "v", None)] {
+        assert_eq!(
+            scalar(
+                &db,
+                "SELECT submitter FROM activity WHERE id = ?",
+                vec![id.into()]
+            )
+            .await,
+            Some(cnscd_api::auth::identity(sub, client))
+        );
+    }
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT scope FROM idempotency_record WHERE resource_id = 1",
+            vec![]
+        )
+        .await,
+        Some(cnscd_api::auth::identity("a|b", Some("c")))
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT scope FROM idempotency_record WHERE resource_id = 3",
+            vec![]
+        )
+        .await,
+        Some(cnscd_api::auth::identity("v", None))
+    );
+    // The rules hold on the upgraded tables, and the indexes came back.
+    refused(
+        &db,
+        "ck_team_status",
+        "UPDATE team SET status = 'X'",
+        vec![],
+    )
+    .await;
+    refused(
+        &db,
+        "fk_membership_team",
+        "UPDATE membership SET team_id = 5",
+        vec![],
+    )
+    .await;
+    let second_leader = run(
+        &db,
+        "INSERT INTO membership (team_id, person_id, role, affiliation, started_on, created_at, \
+         updated_at) VALUES (1, 1, 'LEADER', 'POLICE', ?, ?, ?)",
+        vec![d("2023-01-01"), now.clone(), now.clone()],
+    )
+    .await;
+    assert!(
+        second_leader.is_err(),
+        "the partial unique indexes came back"
+    );
+
+    // The service reads the upgraded data: each caller sees its own activity, and an old key
+    // still belongs to the caller that used it.
+    let settings = cnscd_api::config::Settings::for_tests(&test_db.url, SECRET);
+    let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
+    let app = cnscd_api::startup::Application::with_database(&settings, verifier, db.clone())
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let ask = |sub: &str, c: Option<&str>, query: &str, vars: serde_json::Value| {
+        let mut claims = claims(sub, &["REPORTER"], &["169"], &[]);
+        claims.client_id = c.map(str::to_owned);
+        let t = cnscd_api::auth::mint(SECRET, &claims).unwrap();
+        let req = client
+            .post(format!("{address}/graphql"))
+            .bearer_auth(t)
+            .json(&json!({ "query": query, "variables": vars }));
+        async move {
+            req.send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    for (sub, client, id) in [("a|b", Some("c"), 1), ("a", Some("b|c"), 2), ("v", None, 3)] {
+        let body = ask(
+            sub,
+            client,
+            "{ activities { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(body["data"]["activities"]["totalCount"], 1, "{body}");
+        let gid = cnscd_api::graphql::ids::encode(cnscd_api::graphql::ids::ACTIVITY, id).0;
+        assert_eq!(body["data"]["activities"]["edges"][0]["node"]["id"], gid);
+    }
+    let reuse = ask(
+        "a|b",
+        Some("c"),
+        "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { replayed userErrors { code } } }",
+        json!({ "i": { "idempotencyKey": "k1", "teamId": cnscd_api::graphql::ids::encode(cnscd_api::graphql::ids::TEAM, 1).0,
+            "kind": "DOOR_TO_DOOR", "occurredOn": "2024-03-06", "title": "New" } }),
+    )
+    .await;
+    assert_eq!(
+        reuse["data"]["submitActivity"]["userErrors"][0]["code"], "IDEMPOTENCY_KEY_REUSED",
+        "{reuse}"
+    );
+
+    // And back down: the old scopes return and the rules are gone.
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT scope FROM idempotency_record WHERE resource_id = 1",
+            vec![]
+        )
+        .await,
+        Some("a|b|c".to_owned())
+    );
+    run(&db, "UPDATE team SET status = 'X'", vec![])
+        .await
+        .unwrap();
+    run(&db, "UPDATE team SET status = 'ACTIVE'", vec![])
+        .await
+        .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+}
