@@ -1,6 +1,15 @@
 //! Monthly rollups of derived data elements, kept per unit and every unit above it as of the
 //! activity's date, so indicator queries read units × months rows instead of raw activities.
 //! They are written in the same transaction as the activity, and can be rebuilt from scratch.
+//!
+//! A rebuild is one transaction that intake cannot interleave with: on SQLite it is a write
+//! transaction (`BEGIN IMMEDIATE`, so writers queue behind it); on PostgreSQL it first locks
+//! `unit_month_fact` in EXCLUSIVE mode, which waits for intake transactions that already added
+//! to the rollups and makes new ones wait at their rollup upsert until the rebuild commits
+//! (readers are not blocked; they see the old rollups until then). An activity whose
+//! transaction is still open when the rebuild reads is not counted by it, and adds its own
+//! amounts after the rebuild commits; one that committed before is counted: never both,
+//! never neither.
 use crate::db::{placeholders, query, stmt};
 use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
@@ -132,8 +141,24 @@ pub async fn upsert(db: &impl ConnectionTrait, cells: &BTreeMap<Cell, f64>) -> R
 }
 
 /// Recomputes every rollup from the raw activities (after a unit import changed the
-/// hierarchy, or after a bulk load). Returns the number of activities read.
-pub async fn rebuild(db: &impl ConnectionTrait) -> Result<u64> {
+/// hierarchy, or after a bulk load), in a transaction of its own. Returns the number of
+/// activities read.
+pub async fn rebuild(db: &sea_orm::DatabaseConnection) -> Result<u64> {
+    let txn = crate::db::begin_write(db).await?;
+    let read = rebuild_in(&txn).await?;
+    txn.commit().await?;
+    Ok(read)
+}
+
+/// [`rebuild`] inside the caller's write transaction (a bulk load that writes the activities
+/// and their rollups together).
+pub async fn rebuild_in(db: &impl ConnectionTrait) -> Result<u64> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Outside a transaction PostgreSQL refuses LOCK TABLE: the rebuild cannot run
+        // unprotected by mistake.
+        db.execute_unprepared("LOCK TABLE unit_month_fact IN EXCLUSIVE MODE")
+            .await?;
+    }
     let cashless = cashless_services(db).await?;
     let mut closure: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
     for c in admin_unit_closure::Entity::find().all(db).await? {

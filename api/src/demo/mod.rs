@@ -216,7 +216,7 @@ async fn load(
 
     // 3. Activities, then their rollups.
     let activities = insert_activities(db, &plan, &team_ids, scale).await?;
-    crate::activities::rollup::rebuild(db).await?;
+    crate::activities::rollup::rebuild_in(db).await?;
 
     // 4. Reported figures.
     let succ = successors(successions);
