@@ -1,11 +1,11 @@
 //! Writing and reading audit entries.
 use crate::auth::{Action, Principal};
 use crate::db::Where;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
 use chrono::{DateTime, Utc};
 use cnscd_entity::audit_entry;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Select, Set};
 
 /// The request a change was made in.
 #[derive(Clone, Debug, Default)]
@@ -19,6 +19,31 @@ pub struct Change<'a> {
     pub unit_code: Option<String>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+}
+
+/// The row a change starts from, read again inside the change's transaction (locked for update
+/// on PostgreSQL; on SQLite the write transaction already keeps other writers out). The audit
+/// entry's `before` is then what the database held when the change was made, never a copy from
+/// before the transaction; and a row that changed after the request checked it (`checked`) is
+/// a CONFLICT to retry, not a silent overwrite of the other change.
+pub async fn reread<E>(
+    txn: &impl ConnectionTrait,
+    select: Select<E>,
+    checked: &E::Model,
+    what: &str,
+) -> Result<E::Model>
+where
+    E: EntityTrait,
+    E::Model: PartialEq,
+{
+    match select.lock_exclusive().one(txn).await? {
+        Some(row) if row == *checked => Ok(row),
+        Some(_) => Err(Error::Conflict(format!(
+            "the {what} was changed by another request while this one ran; read it again and \
+             retry"
+        ))),
+        None => Err(Error::not_found(format!("the {what} no longer exists"))),
+    }
 }
 
 /// Records a change, in the caller's transaction so that it commits with the change.

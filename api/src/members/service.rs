@@ -1,6 +1,6 @@
 //! Membership queries and changes: who may add, change and end memberships, and the rule of
 //! one active leader per team.
-use crate::audit::service::{Change, RequestId, record};
+use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Principal};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
@@ -11,7 +11,9 @@ use crate::text;
 use crate::units::service as units;
 use chrono::{Datelike, NaiveDate, Utc};
 use cnscd_entity::{affiliation, membership, person, team};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QuerySelect, Set,
+};
 
 /// Sort rank of a member role: leaders first.
 pub fn role_rank(role: &str) -> u8 {
@@ -295,13 +297,23 @@ pub async fn update(
     let person = changes.person.as_ref().map(|f| check_person(&mut p, f));
     p.finish()?;
     let txn = crate::db::begin_write(db).await?;
+    let before = reread(
+        &txn,
+        membership::Entity::find_by_id(id),
+        &before,
+        "membership",
+    )
+    .await?;
     let person_before = person::Entity::find_by_id(before.person_id)
+        .lock_exclusive()
         .one(&txn)
         .await?;
-    let mut name = person_before
+    // The name as stored before the change, and as it is after.
+    let name_before = person_before
         .as_ref()
         .map(|p| p.full_name.clone())
         .unwrap_or_default();
+    let mut name = name_before.clone();
     if let (Some(f), Some(pb)) = (person, person_before) {
         name = f.full_name.clone();
         let mut am: person::ActiveModel = pb.into();
@@ -331,7 +343,7 @@ pub async fn update(
             entity_type: "Membership",
             entity_id: ids::encode(ids::MEMBERSHIP, id).0,
             unit_code: Some(t.unit_code.clone()),
-            before: Some(audit_view(&before, &name)),
+            before: Some(audit_view(&before, &name_before)),
             after: Some(audit_view(&after, &name)),
         },
     )
@@ -376,6 +388,13 @@ pub async fn end(
     }
     p.finish()?;
     let txn = crate::db::begin_write(db).await?;
+    let before = reread(
+        &txn,
+        membership::Entity::find_by_id(id),
+        &before,
+        "membership",
+    )
+    .await?;
     let name = person::Entity::find_by_id(before.person_id)
         .one(&txn)
         .await?

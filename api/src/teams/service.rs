@@ -1,5 +1,5 @@
 //! Team queries and changes, always inside the caller's area.
-use crate::audit::service::{Change, RequestId, record};
+use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Principal, allows, scope_condition};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
@@ -340,6 +340,7 @@ pub async fn update(
     }
     p.finish()?;
     let txn = crate::db::begin_write(db).await?;
+    let before = reread(&txn, team::Entity::find_by_id(id), &before, "team").await?;
     let mut am: team::ActiveModel = before.clone().into();
     if let Some(n) = name {
         am.name_search = Set(text::fold(&n));
@@ -429,6 +430,7 @@ pub async fn dissolve(
     )
     .await?;
     let txn = crate::db::begin_write(db).await?;
+    let before = reread(&txn, team::Entity::find_by_id(id), &before, "team").await?;
     // Open memberships end the day the team is dissolved.
     let open = membership::Entity::find()
         .filter(membership::Column::TeamId.eq(id))

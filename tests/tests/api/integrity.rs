@@ -524,3 +524,87 @@ async fn a_rollup_rebuild_never_loses_or_doubles_concurrent_intake() {
         .unwrap();
     assert_eq!(total("ACTIVITIES").await, 32.0);
 }
+
+/// Audit entries hold what the database held before each change: under concurrent updates of
+/// one team, each entry's `before` is the previous entry's `after` (a request that lost the
+/// race is a CONFLICT, not a change recorded against a stale copy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_entries_record_the_stored_values_before_each_change() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let update = "mutation($i: UpdateTeamInput!) { updateTeam(input: $i) { team { name } userErrors { code } } }";
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let app = app.clone();
+        let team = team.clone();
+        tasks.push(tokio::spawn(async move {
+            app.gql(
+                &admin(),
+                update,
+                json!({ "i": { "teamId": team, "name": format!("Tên {i}") } }),
+            )
+            .await
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        let errors = r.user_error_codes("updateTeam");
+        if errors.is_empty() && r.status == 200 {
+            applied += 1;
+        } else {
+            let codes = [errors, r.error_codes()].concat();
+            assert_eq!(codes, ["CONFLICT"], "{:?}", r.body);
+        }
+    }
+    assert!(applied >= 1);
+    let log = "query($id: ID) { auditLog(entityType: \"Team\", entityId: $id, first: 50) { edges { node { action before after } } } }";
+    let r = app.gql(&admin(), log, json!({ "id": team })).await.ok();
+    let mut entries: Vec<serde_json::Value> = r.at("auditLog.edges").as_array().unwrap().clone();
+    entries.reverse();
+    assert_eq!(entries.len(), applied + 1, "{entries:?}");
+    for pair in entries.windows(2) {
+        assert_eq!(
+            pair[1]["node"]["before"], pair[0]["node"]["after"],
+            "{entries:?}"
+        );
+    }
+    let current = app
+        .gql(
+            &admin(),
+            "query($id: ID!) { team(id: $id) { name } }",
+            json!({ "id": team }),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        entries.last().unwrap()["node"]["after"]["name"],
+        *current.at("team.name")
+    );
+
+    // A member's name before a change is the stored one, not the new one.
+    let m = app
+        .add_member(&team, "Trần Thị Lệ", "MEMBER", "YOUTH_UNION", "2023-01-01")
+        .await;
+    app.gql(
+        &admin(),
+        "mutation($i: UpdateMembershipInput!) { updateMembership(input: $i) { userErrors { message } } }",
+        json!({ "i": { "membershipId": m, "role": "DEPUTY", "person": { "fullName": "Trần Thị Lệ Hằng" } } }),
+    )
+    .await
+    .ok();
+    let r = app
+        .gql(
+            &admin(),
+            "{ auditLog(entityType: \"Membership\", first: 1) { edges { node { action before after } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let e = r.at("auditLog.edges.0.node");
+    assert_eq!(e["action"], "updateMembership");
+    assert_eq!(e["before"]["fullName"], "Trần Thị Lệ");
+    assert_eq!(e["before"]["role"], "MEMBER");
+    assert_eq!(e["after"]["fullName"], "Trần Thị Lệ Hằng");
+    assert_eq!(e["after"]["role"], "DEPUTY");
+}
