@@ -220,12 +220,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             action,
             database_url,
         } => {
-            let db = crate::db::connect(&database_url).await.with_context(|| {
-                format!(
-                    "Failed to connect to {}",
-                    crate::config::redact_url(&database_url)
-                )
-            })?;
+            let db = crate::db::connect_single(&database_url)
+                .await
+                .with_context(|| {
+                    format!(
+                        "Failed to connect to {}",
+                        crate::config::redact_url(&database_url)
+                    )
+                })?;
             match action {
                 MigrateAction::Up => Migrator::up(&db, None).await?,
                 MigrateAction::Down => Migrator::down(&db, Some(1)).await?,

@@ -8,6 +8,16 @@ use std::time::Duration;
 /// Opens a pool. SQLite gets WAL and a busy timeout so readers never block the writer, and
 /// foreign keys enforced on every connection of the pool (SQLite's own default is off).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_pool(url, None).await
+}
+
+/// A pool of one connection, for tools whose statements depend on per-connection state
+/// (`migrate fresh` turns SQLite's foreign keys off on its connection while it drops tables).
+pub async fn connect_single(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_pool(url, Some(1)).await
+}
+
+async fn connect_pool(url: &str, size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
@@ -16,7 +26,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     opts.connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
-        .max_connections(if sqlite { 4 } else { 16 });
+        .max_connections(size.unwrap_or(if sqlite { 4 } else { 16 }));
     let db = Database::connect(opts).await?;
     if sqlite {
         db.execute_unprepared(
