@@ -2,7 +2,7 @@
 //! rollups, all in one transaction.
 use super::rollup;
 use crate::audit::service::{Change, RequestId, record};
-use crate::auth::{Action, Columns, Principal, scope_condition};
+use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{Where, is_unique_violation, placeholders, query};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -25,7 +25,7 @@ use std::collections::HashSet;
 pub const ACTIVITY_COLUMNS: Columns<'static> = Columns {
     unit: "a.unit_code",
     from: "a.occurred_on",
-    to: "a.occurred_on",
+    last: Last::SameDay,
     team: Some("a.team_id"),
     submitter: Some("a.submitted_by"),
 };
@@ -275,10 +275,14 @@ async fn validate(
         }
     };
     p.finish()?;
-    if !principal
-        .scope(Action::SubmitActivities)
-        .covers(Some(t.id), &above_team)
-    {
+    // The activity's own unit (the team's, or one above it) must lie in the caller's area on
+    // the day: a token's team grants its own unit only, never the units above it.
+    if !crate::auth::allows_in_chain(
+        &principal.scope(Action::SubmitActivities),
+        Some((t.id, &t.unit_code)),
+        &unit_code,
+        &ancestors,
+    ) {
         return Err(Error::forbidden(format!(
             "the caller may not submit activities for team {} on {}",
             ids::encode(ids::TEAM, t.id).0,
@@ -484,12 +488,7 @@ pub async fn list(
         w.and("a.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under_units(
-            std::slice::from_ref(u),
-            "a.unit_code",
-            "a.occurred_on",
-            "a.occurred_on",
-        );
+        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &ACTIVITY_COLUMNS);
         w.and(sql, values);
     }
     if let Some(k) = &filter.kind {

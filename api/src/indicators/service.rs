@@ -2,7 +2,7 @@
 //! period. Flow elements come from the monthly rollups, state elements are counted at the
 //! period's end, reported figures come from data values.
 use super::periods::{self, Granularity, Span};
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Coverage, Principal};
 use crate::db::{placeholders, query};
 use crate::error::{Error, Result};
 use chrono::{Datelike, NaiveDate};
@@ -54,6 +54,9 @@ pub struct Computed {
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
     pub status: Status,
+    /// Whether the caller's area covers the unit on every day of the period on which it
+    /// existed; when not, the numbers are withheld (null, FORBIDDEN) and the status is NO_DATA.
+    pub readable: bool,
 }
 
 /// A parsed formula: signed data element codes.
@@ -127,20 +130,9 @@ async fn check_area(db: &impl ConnectionTrait, principal: &Principal, req: &Requ
     if scope.all {
         return Ok(());
     }
+    let coverage = Coverage::load(db, &scope, &req.unit_codes, req.from, req.to).await?;
     for code in &req.unit_codes {
-        let mut values: Vec<Value> = scope.units.iter().map(|u| Value::from(u.clone())).collect();
-        values.extend([Value::from(code.clone()), req.to.into(), req.from.into()]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT 1 AS one FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-                 AND descendant_code = ? AND valid_from <= ? AND valid_to >= ? LIMIT 1",
-                placeholders(scope.units.len())
-            ),
-            values,
-        )
-        .await?;
-        if rows.is_empty() {
+        if !coverage.some_day(code, req.from, req.to) {
             return Err(Error::forbidden(format!(
                 "unit {code} is outside the caller's area between {} and {}",
                 req.from, req.to
@@ -414,6 +406,17 @@ pub async fn compute(
         }
     }
 
+    // Each value is readable only when the caller's area covers its unit on every day of its
+    // period on which the unit existed (one statement for all cells).
+    let coverage = Coverage::load(
+        db,
+        &principal.scope(Action::ReadIndicators),
+        &cell_codes,
+        spans[0].start,
+        spans[spans.len() - 1].end,
+    )
+    .await?;
+
     // Evaluate every formula for every cell.
     let mut out = Vec::with_capacity(cells.len() * defs.len());
     for (code, pi) in &cells {
@@ -428,6 +431,7 @@ pub async fn compute(
             .cloned();
         let Some(unit) = unit else { continue };
         let day = cell_day.get(&(code.clone(), *pi)).copied();
+        let readable = coverage.every_day(code, spans[*pi].start, spans[*pi].end);
         for d in &defs {
             let (num, den) = &formulas[&d.code];
             let mut computed = Computed {
@@ -438,8 +442,9 @@ pub async fn compute(
                 numerator: None,
                 denominator: None,
                 status: Status::NoData,
+                readable,
             };
-            let Some((on, whole)) = day else {
+            let Some((on, whole)) = day.filter(|_| readable) else {
                 out.push(computed);
                 continue;
             };

@@ -1,7 +1,7 @@
 //! Membership queries and changes: who may add, change and end memberships, and the rule of
 //! one active leader per team.
 use crate::audit::service::{Change, RequestId, record};
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -12,6 +12,23 @@ use crate::units::service as units;
 use chrono::{Datelike, NaiveDate, Utc};
 use cnscd_entity::{affiliation, membership, person, team};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+
+/// Columns of `membership m JOIN team t` for area conditions: a membership concerns its
+/// team's unit from the day it started to the day it ended (or today).
+pub const MEMBERSHIP_COLUMNS: Columns<'static> = Columns {
+    unit: "t.unit_code",
+    from: "m.started_on",
+    last: Last::Through("m.ended_on"),
+    team: Some("t.id"),
+    submitter: None,
+};
+
+/// Adds the caller's area for `action` to a query over `membership m JOIN team t`.
+pub fn scope(w: &mut Where, principal: &Principal, action: Action) {
+    if let Some((sql, values)) = scope_condition(&principal.scope(action), &MEMBERSHIP_COLUMNS) {
+        w.and(sql, values);
+    }
+}
 
 /// Sort rank of a member role: leaders first.
 pub fn role_rank(role: &str) -> u8 {
@@ -137,7 +154,7 @@ async fn team_to_manage(
     // Every role that may manage a team's members may also read the team.
     let t = teams::get(db, principal, Action::ReadTeams, team_id).await?;
     let scope = principal.scope(Action::ManageMembers);
-    if crate::auth::allows(db, &scope, Some(team_id), &t.unit_code, on).await? {
+    if crate::auth::allows(db, &scope, Some((team_id, &t.unit_code)), &t.unit_code, on).await? {
         Ok(t)
     } else {
         Err(Error::forbidden(format!(
@@ -257,13 +274,25 @@ pub async fn get(
             ids::encode(ids::MEMBERSHIP, id).0
         ))
     };
-    let m = membership::Entity::find_by_id(id)
+    let mut w = Where::new();
+    w.and("m.id = ?", [id.into()]);
+    scope(&mut w, principal, Action::ReadMembers);
+    let m = membership::Entity::find()
+        .from_raw_sql(crate::db::stmt(
+            db.get_database_backend(),
+            &format!(
+                "SELECT m.* FROM membership m JOIN team t ON t.id = m.team_id{}",
+                w.sql()
+            ),
+            w.values,
+        ))
         .one(db)
         .await?
         .ok_or_else(not_found)?;
-    let t = teams::get(db, principal, Action::ReadMembers, m.team_id)
-        .await
-        .map_err(|_| not_found())?;
+    let t = team::Entity::find_by_id(m.team_id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
     Ok((m, t))
 }
 
@@ -423,17 +452,12 @@ pub async fn list(
     args: &PageArgs,
 ) -> Result<(Vec<membership::Model>, Window, u64)> {
     let mut w = Where::new();
-    teams::scope(&mut w, principal, Action::ReadMembers);
+    scope(&mut w, principal, Action::ReadMembers);
     if let Some(t) = filter.team_id {
         w.and("m.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under_units(
-            std::slice::from_ref(u),
-            "t.unit_code",
-            "m.started_on",
-            "COALESCE(m.ended_on, '9999-12-31')",
-        );
+        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &MEMBERSHIP_COLUMNS);
         w.and(sql, values);
     }
     if let Some(r) = &filter.role {

@@ -1,8 +1,7 @@
 //! GraphQL types of members: memberships, persons (with personal data guarded), inputs.
-use crate::auth::Action;
 use crate::error::{Error, UserError};
 use crate::graphql::{Date, ids, loaders};
-use crate::teams::types::{Team, may_on_team};
+use crate::teams::types::Team;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use cnscd_entity::{membership, person};
 
@@ -124,7 +123,7 @@ impl Membership {
             .await?
             .map(|p| Person {
                 model: p,
-                team_id: self.model.team_id,
+                membership_id: self.model.id,
             }))
     }
 }
@@ -132,12 +131,19 @@ impl Membership {
 /// A team member. Full name and gender are public; the rest is personal data.
 pub struct Person {
     pub model: person::Model,
-    pub team_id: i64,
+    /// The membership through which the person was reached: it decides who reads personal
+    /// data.
+    pub membership_id: i64,
 }
 
 impl Person {
     async fn personal<T>(&self, ctx: &Context<'_>, value: T) -> Result<T> {
-        if may_on_team(ctx, Action::ReadPersonalData, self.team_id).await? {
+        let readable = loaders(ctx)?
+            .personal_data
+            .load_one(self.membership_id)
+            .await?
+            .unwrap_or(false);
+        if readable {
             Ok(value)
         } else {
             Err(Error::forbidden("the caller may not read members' personal data").into())

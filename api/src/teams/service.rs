@@ -1,6 +1,6 @@
 //! Team queries and changes, always inside the caller's area.
 use crate::audit::service::{Change, RequestId, record};
-use crate::auth::{Action, Columns, Principal, allows, scope_condition};
+use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -14,11 +14,12 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, Set,
 };
 
-/// Columns of `team t` for area conditions: a team concerns every day of its life.
+/// Columns of `team t` for area conditions: a team concerns every day of its life, from its
+/// founding to the day before its dissolution (or today).
 pub const TEAM_COLUMNS: Columns<'static> = Columns {
     unit: "t.unit_code",
     from: "t.founded_on",
-    to: "COALESCE(t.dissolved_on, '9999-12-31')",
+    last: Last::Before("t.dissolved_on"),
     team: Some("t.id"),
     submitter: None,
 };
@@ -49,12 +50,7 @@ pub async fn list(
     let mut w = Where::new();
     scope(&mut w, principal, Action::ReadTeams);
     if let Some(under) = &filter.under {
-        let (sql, values) = crate::auth::under_units(
-            std::slice::from_ref(under),
-            TEAM_COLUMNS.unit,
-            TEAM_COLUMNS.from,
-            TEAM_COLUMNS.to,
-        );
+        let (sql, values) = crate::auth::under(std::slice::from_ref(under), &TEAM_COLUMNS);
         w.and(sql, values);
     }
     if let Some(u) = &filter.unit_code {
@@ -102,6 +98,41 @@ pub async fn get(
                 ids::encode(ids::TEAM, id).0
             ))
         })
+}
+
+/// The last day of the team's life so far: today, or the day before its dissolution.
+pub fn last_day(t: &team::Model) -> NaiveDate {
+    let today = units::today();
+    t.dissolved_on
+        .and_then(|d| d.pred_opt())
+        .map_or(today, |d| d.min(today))
+        .max(t.founded_on)
+}
+
+/// The first day a membership or recorded activity of the team concerns.
+async fn first_dependent_day(db: &impl ConnectionTrait, id: i64) -> Result<Option<NaiveDate>> {
+    dependent_day(db, id, "MIN").await
+}
+
+/// The last day a membership starts or a recorded activity happened in the team.
+async fn last_dependent_day(db: &impl ConnectionTrait, id: i64) -> Result<Option<NaiveDate>> {
+    dependent_day(db, id, "MAX").await
+}
+
+async fn dependent_day(db: &impl ConnectionTrait, id: i64, agg: &str) -> Result<Option<NaiveDate>> {
+    let rows = crate::db::query(
+        db,
+        &format!(
+            "SELECT {agg}(d) AS d FROM (SELECT started_on AS d FROM membership WHERE team_id = ? \
+             UNION ALL SELECT occurred_on FROM activity WHERE team_id = ? AND status = 'RECORDED') x"
+        ),
+        vec![id.into(), id.into()],
+    )
+    .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.try_get::<Option<NaiveDate>>("", "d").ok())
+        .flatten())
 }
 
 /// Checks that the caller may manage teams in `unit_code` on `on`.
@@ -311,15 +342,22 @@ pub async fn update(
     id: i64,
     changes: TeamChanges,
 ) -> Result<team::Model> {
-    let before = get(db, principal, Action::ReadTeams, id).await?;
+    let before = get(db, principal, Action::ManageTeams, id).await?;
+    // Details change on the team's last day so far; a moved founding day must lie in the
+    // caller's area both where it was and where it goes.
     require_manage_unit(
         db,
         principal,
         "input.teamId",
         &before.unit_code,
-        units::today(),
+        last_day(&before),
     )
     .await?;
+    if let Some(d) = changes.founded_on.filter(|d| *d != before.founded_on) {
+        for (field, on) in [("input.teamId", before.founded_on), ("input.foundedOn", d)] {
+            require_manage_unit(db, principal, field, &before.unit_code, on).await?;
+        }
+    }
     let mut p = Problems::default();
     let name = changes.name.as_deref().map(text::clean);
     if let Some(n) = &name {
@@ -336,6 +374,17 @@ pub async fn update(
         p.add(
             "input.foundedOn",
             format!("foundedOn {founded_on} is after the team was dissolved ({d})"),
+        );
+    }
+    if changes.founded_on.is_some()
+        && let Some(first) = first_dependent_day(db, id).await?
+        && founded_on > first
+    {
+        p.add(
+            "input.foundedOn",
+            format!(
+                "foundedOn {founded_on} is after the team's first membership or activity ({first})"
+            ),
         );
     }
     p.finish()?;
@@ -388,7 +437,7 @@ pub async fn dissolve(
     dissolved_on: NaiveDate,
     reason: Option<String>,
 ) -> Result<team::Model> {
-    let before = get(db, principal, Action::ReadTeams, id).await?;
+    let before = get(db, principal, Action::ManageTeams, id).await?;
     if before.status == "DISSOLVED" {
         return Err(Error::Conflict(format!(
             "the team was already dissolved on {}",
@@ -418,6 +467,17 @@ pub async fn dissolve(
         && r.chars().count() > 1000
     {
         p.add("input.reason", "must be at most 1000 characters");
+    }
+    if dissolved_on >= before.founded_on
+        && let Some(last) = last_dependent_day(db, id).await?
+        && dissolved_on < last
+    {
+        p.add(
+            "input.dissolvedOn",
+            format!(
+                "dissolvedOn {dissolved_on} is before the team's last membership start or activity ({last})"
+            ),
+        );
     }
     p.finish()?;
     require_manage_unit(

@@ -66,31 +66,6 @@ pub async fn latest_versions(
         .collect())
 }
 
-/// Whether `code` lies under one of `area` on `on` (or is one of them).
-pub async fn is_under(
-    db: &impl ConnectionTrait,
-    area: &[String],
-    code: &str,
-    on: NaiveDate,
-) -> Result<bool> {
-    if area.is_empty() {
-        return Ok(false);
-    }
-    let mut values: Vec<Value> = area.iter().map(|u| Value::from(u.clone())).collect();
-    values.extend([Value::from(code), on.into(), on.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT 1 AS one FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-             AND descendant_code = ? AND valid_from <= ? AND valid_to >= ? LIMIT 1",
-            placeholders(area.len())
-        ),
-        values,
-    )
-    .await?;
-    Ok(!rows.is_empty())
-}
-
 /// Codes of `code` and every unit under it on `on`, with their levels: one indexed query.
 pub async fn subtree_on(
     db: &impl ConnectionTrait,
