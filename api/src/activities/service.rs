@@ -11,6 +11,7 @@ use crate::teams::service as teams;
 use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
+use cnscd_entity::codes::ActivityStatus;
 use cnscd_entity::{
     activity, activity_kind, activity_outcome, digital_service, idempotency_record, team,
 };
@@ -380,7 +381,7 @@ async fn insert(
             .map(text::nfc)),
         participants: Set(input.participants),
         households_reached: Set(input.households_reached),
-        status: Set("RECORDED".into()),
+        status: Set(ActivityStatus::Recorded),
         submitted_by: Set(principal.subject.clone()),
         client_id: Set(principal.client_id.clone()),
         created_at: Set(now),
@@ -463,7 +464,7 @@ pub struct ActivityFilter {
     pub kind: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    pub status: Option<String>,
+    pub status: Option<ActivityStatus>,
     pub search: Option<String>,
 }
 
@@ -504,8 +505,8 @@ pub async fn list(
         "a.status = ?",
         [filter
             .status
-            .clone()
-            .unwrap_or_else(|| "RECORDED".into())
+            .unwrap_or(ActivityStatus::Recorded)
+            .as_str()
             .into()],
     );
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {

@@ -6,6 +6,7 @@ use crate::auth::{Action, Coverage, Principal};
 use crate::db::{placeholders, query};
 use crate::error::{Error, Result};
 use chrono::{Datelike, NaiveDate};
+use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, data_element, indicator_definition};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -24,7 +25,7 @@ pub enum Breakdown {
     /// Their direct children in each period.
     Children,
     /// Every unit of a level under them in each period.
-    Level(&'static str),
+    Level(UnitLevel),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -281,29 +282,25 @@ pub async fn compute(
         .into_iter()
         .map(|e| (e.code.clone(), e))
         .collect();
-    let kind = |e: &str| {
-        elements
-            .get(e)
-            .map(|m| (m.source.as_str(), m.aggregation.as_str()))
-    };
+    let kind = |e: &str| elements.get(e).map(|m| (m.source, m.aggregation));
     let flows: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("DERIVED", "FLOW")))
+        .filter(|e| kind(e) == Some((ElementSource::Derived, Aggregation::Flow)))
         .cloned()
         .collect();
     let states: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("DERIVED", "STATE")))
+        .filter(|e| kind(e) == Some((ElementSource::Derived, Aggregation::State)))
         .cloned()
         .collect();
     let reported_flows: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("REPORTED", "FLOW")))
+        .filter(|e| kind(e) == Some((ElementSource::Reported, Aggregation::Flow)))
         .cloned()
         .collect();
     let references: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("REPORTED", "REFERENCE")))
+        .filter(|e| kind(e) == Some((ElementSource::Reported, Aggregation::Reference)))
         .cloned()
         .collect();
 
@@ -450,25 +447,25 @@ pub async fn compute(
             };
             let term = |e: &str| -> Option<f64> {
                 match kind(e) {
-                    Some(("DERIVED", "FLOW")) => Some(
+                    Some((ElementSource::Derived, Aggregation::Flow)) => Some(
                         values
                             .get(&(code.clone(), *pi, e.to_owned()))
                             .copied()
                             .unwrap_or(0.0),
                     ),
-                    Some(("DERIVED", "STATE")) => Some(
+                    Some((ElementSource::Derived, Aggregation::State)) => Some(
                         day_values
                             .get(&(code.clone(), on, e.to_owned()))
                             .copied()
                             .unwrap_or(0.0),
                     ),
-                    Some(("REPORTED", "FLOW")) => {
+                    Some((ElementSource::Reported, Aggregation::Flow)) => {
                         let k = (code.clone(), *pi, e.to_owned());
                         present
                             .contains(&k)
                             .then(|| values.get(&k).copied().unwrap_or(0.0))
                     }
-                    Some(("REPORTED", "REFERENCE")) => {
+                    Some((ElementSource::Reported, Aggregation::Reference)) => {
                         let k = (code.clone(), on, e.to_owned());
                         day_present
                             .contains(&k)

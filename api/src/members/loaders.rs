@@ -49,7 +49,7 @@ impl Loader<i64> for MembershipsByTeam {
             out.entry(m.team_id).or_default().push(m);
         }
         for list in out.values_mut() {
-            list.sort_by_key(|m| (super::service::role_rank(&m.role), m.id));
+            list.sort_by_key(|m| (super::service::role_rank(m.role), m.id));
         }
         Ok(out)
     }

@@ -10,6 +10,7 @@ use crate::teams::service as teams;
 use crate::text;
 use crate::units::service as units;
 use chrono::{Datelike, NaiveDate, Utc};
+use cnscd_entity::codes::{Gender, MemberRole, TeamStatus};
 use cnscd_entity::{affiliation, membership, person, team};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
 
@@ -31,11 +32,11 @@ pub fn scope(w: &mut Where, principal: &Principal, action: Action) {
 }
 
 /// Sort rank of a member role: leaders first.
-pub fn role_rank(role: &str) -> u8 {
+pub fn role_rank(role: MemberRole) -> u8 {
     match role {
-        "LEADER" => 0,
-        "DEPUTY" => 1,
-        _ => 2,
+        MemberRole::Leader => 0,
+        MemberRole::Deputy => 1,
+        MemberRole::Member => 2,
     }
 }
 
@@ -43,7 +44,7 @@ pub fn role_rank(role: &str) -> u8 {
 #[derive(Debug, Clone)]
 pub struct PersonFields {
     pub full_name: String,
-    pub gender: Option<String>,
+    pub gender: Option<Gender>,
     pub birth_year: Option<i32>,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -181,7 +182,7 @@ fn leader_conflict(e: sea_orm::DbErr) -> Error {
 pub struct NewMember {
     pub team_id: i64,
     pub person: PersonFields,
-    pub role: String,
+    pub role: MemberRole,
     pub affiliation: String,
     pub started_on: NaiveDate,
 }
@@ -211,7 +212,7 @@ pub async fn add(
             ),
         );
     }
-    if t.status == "DISSOLVED" {
+    if t.status == TeamStatus::Dissolved {
         p.add("input.teamId", "the team has been dissolved");
     }
     p.finish()?;
@@ -298,7 +299,7 @@ pub async fn get(
 
 /// Changes to a membership.
 pub struct MembershipChanges {
-    pub role: Option<String>,
+    pub role: Option<MemberRole>,
     pub affiliation: Option<String>,
     pub person: Option<PersonFields>,
 }
@@ -438,7 +439,7 @@ pub async fn end(
 pub struct MemberFilter {
     pub team_id: Option<i64>,
     pub under: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<MemberRole>,
     pub affiliation: Option<String>,
     pub active: Option<bool>,
     pub search: Option<String>,

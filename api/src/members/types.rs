@@ -7,6 +7,7 @@ use cnscd_entity::{membership, person};
 
 /// Role in a team.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::MemberRole")]
 pub enum MemberRole {
     /// Tổ trưởng; a team has at most one at a time.
     Leader,
@@ -16,26 +17,9 @@ pub enum MemberRole {
     Member,
 }
 
-impl MemberRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Leader => "LEADER",
-            Self::Deputy => "DEPUTY",
-            Self::Member => "MEMBER",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "LEADER" => Self::Leader,
-            "DEPUTY" => Self::Deputy,
-            _ => Self::Member,
-        }
-    }
-}
-
 /// A person's gender, as the person gives it.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::Gender")]
 pub enum Gender {
     /// Nam.
     Male,
@@ -43,25 +27,6 @@ pub enum Gender {
     Female,
     /// Another gender.
     Other,
-}
-
-impl Gender {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Male => "MALE",
-            Self::Female => "FEMALE",
-            Self::Other => "OTHER",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "MALE" => Some(Self::Male),
-            "FEMALE" => Some(Self::Female),
-            "OTHER" => Some(Self::Other),
-            _ => None,
-        }
-    }
 }
 
 /// A person's membership of a team, from the day it started to the day it ended.
@@ -88,7 +53,7 @@ impl From<membership::Model> for Membership {
     fn from(m: membership::Model) -> Self {
         Self {
             id: ids::encode(ids::MEMBERSHIP, m.id),
-            role: MemberRole::parse(&m.role),
+            role: m.role.into(),
             affiliation: m.affiliation.clone(),
             started_on: m.started_on.into(),
             ended_on: m.ended_on.map(Into::into),
@@ -162,7 +127,7 @@ impl Person {
 
     /// Gender, when given.
     async fn gender(&self) -> Option<Gender> {
-        self.model.gender.as_deref().and_then(Gender::parse)
+        self.model.gender.map(Into::into)
     }
 
     /// Personal data.

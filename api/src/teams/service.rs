@@ -8,6 +8,7 @@ use crate::graphql::pagination::{PageArgs, Window};
 use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
+use cnscd_entity::codes::{TeamStatus, UnitLevel};
 use cnscd_entity::{membership, team};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
@@ -29,7 +30,7 @@ pub const TEAM_COLUMNS: Columns<'static> = Columns {
 pub struct TeamFilter {
     pub under: Option<String>,
     pub unit_code: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TeamStatus>,
     pub search: Option<String>,
     pub active_on: Option<NaiveDate>,
 }
@@ -57,7 +58,7 @@ pub async fn list(
         w.and("t.unit_code = ?", [u.clone().into()]);
     }
     if let Some(s) = &filter.status {
-        w.and("t.status = ?", [s.clone().into()]);
+        w.and("t.status = ?", [s.as_str().into()]);
     }
     if let Some(d) = filter.active_on {
         w.and(
@@ -231,13 +232,13 @@ pub async fn create(
     check_dates(&mut p, input.founded_on, input.decision_date);
     p.finish()?;
     let unit = units::require_on(db, "input.unitCode", &input.unit_code, input.founded_on).await?;
-    if unit.level != "HAMLET" && unit.level != "COMMUNE" {
+    if !matches!(unit.level, UnitLevel::Hamlet | UnitLevel::Commune) {
         return Err(Error::invalid(
             "input.unitCode",
             format!(
                 "a team belongs to a hamlet or a commune; {} is a {}",
                 unit.code,
-                unit.level.to_lowercase()
+                unit.level.as_str().to_lowercase()
             ),
         ));
     }
@@ -266,7 +267,7 @@ pub async fn create(
             .map(|d| text::clean(&d))
             .filter(|d| !d.is_empty())),
         decision_date: Set(input.decision_date),
-        status: Set("ACTIVE".into()),
+        status: Set(TeamStatus::Active),
         dissolved_on: Set(None),
         dissolution_reason: Set(None),
         created_at: Set(now),
@@ -438,7 +439,7 @@ pub async fn dissolve(
     reason: Option<String>,
 ) -> Result<team::Model> {
     let before = get(db, principal, Action::ManageTeams, id).await?;
-    if before.status == "DISSOLVED" {
+    if before.status == TeamStatus::Dissolved {
         return Err(Error::Conflict(format!(
             "the team was already dissolved on {}",
             before
@@ -503,7 +504,7 @@ pub async fn dissolve(
         am.update(&txn).await?;
     }
     let mut am: team::ActiveModel = before.clone().into();
-    am.status = Set("DISSOLVED".into());
+    am.status = Set(TeamStatus::Dissolved);
     am.dissolved_on = Set(Some(dissolved_on));
     am.dissolution_reason = Set(reason.map(|r| text::clean(&r)));
     am.updated_at = Set(Utc::now());

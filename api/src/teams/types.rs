@@ -11,6 +11,7 @@ use cnscd_entity::team;
 
 /// Whether a team is working.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::TeamStatus")]
 pub enum TeamStatus {
     /// Working: not dissolved.
     Active,
@@ -61,11 +62,7 @@ impl From<team::Model> for Team {
             founded_on: m.founded_on.into(),
             decision_number: m.decision_number.clone(),
             decision_date: m.decision_date.map(Into::into),
-            status: if m.status == "DISSOLVED" {
-                TeamStatus::Dissolved
-            } else {
-                TeamStatus::Active
-            },
+            status: m.status.into(),
             dissolved_on: m.dissolved_on.map(Into::into),
             dissolution_reason: m.dissolution_reason.clone(),
             created_at: m.created_at,

@@ -4,12 +4,12 @@ use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
 use crate::text;
 use chrono::NaiveDate;
+use cnscd_entity::codes::UnitLevel;
 use cnscd_entity::{OPEN_END, admin_unit, admin_unit_closure};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryOrder, Value};
 use std::collections::HashMap;
 
 /// Levels of the hierarchy, top down.
-pub const LEVELS: [&str; 4] = ["PROVINCE", "DISTRICT", "COMMUNE", "HAMLET"];
 
 /// The version of `code` valid on `on`.
 pub async fn version_on(
@@ -71,11 +71,11 @@ pub async fn subtree_on(
     db: &impl ConnectionTrait,
     code: &str,
     on: NaiveDate,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(String, UnitLevel)>> {
     #[derive(FromQueryResult)]
     struct Row {
         descendant_code: String,
-        descendant_level: String,
+        descendant_level: UnitLevel,
     }
     let rows = Row::find_by_statement(crate::db::stmt(
         db.get_database_backend(),
@@ -96,7 +96,7 @@ pub async fn subtree_on(
 pub async fn below_on(
     db: &impl ConnectionTrait,
     codes: &[String],
-    level: Option<&str>,
+    level: Option<UnitLevel>,
     on: NaiveDate,
 ) -> Result<Vec<String>> {
     let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
@@ -130,7 +130,7 @@ pub struct UnitFilter {
     pub on: Option<NaiveDate>,
     pub parent_code: Option<String>,
     pub under: Option<String>,
-    pub level: Option<String>,
+    pub level: Option<UnitLevel>,
     pub search: Option<String>,
 }
 
