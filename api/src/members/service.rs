@@ -110,7 +110,7 @@ fn check_person(p: &mut Problems, f: &PersonFields) -> PersonFields {
     }
     PersonFields {
         full_name,
-        gender: f.gender.clone(),
+        gender: f.gender,
         birth_year: f.birth_year,
         phone,
         email,
@@ -462,7 +462,7 @@ pub async fn list(
         w.and(sql, values);
     }
     if let Some(r) = &filter.role {
-        w.and("m.role = ?", [r.clone().into()]);
+        w.and("m.role = ?", [(*r).into()]);
     }
     if let Some(a) = &filter.affiliation {
         w.and("m.affiliation = ?", [a.clone().into()]);

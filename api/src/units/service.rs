@@ -9,8 +9,6 @@ use cnscd_entity::{OPEN_END, admin_unit, admin_unit_closure};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryOrder, Value};
 use std::collections::HashMap;
 
-/// Levels of the hierarchy, top down.
-
 /// The version of `code` valid on `on`.
 pub async fn version_on(
     db: &impl ConnectionTrait,
@@ -157,7 +155,7 @@ pub async fn list(
         );
     }
     if let Some(level) = &filter.level {
-        w.and("u.level = ?", [level.clone().into()]);
+        w.and("u.level = ?", [(*level).into()]);
     }
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
         w.and(
@@ -218,7 +216,7 @@ pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
                     valid_from: sea_orm::Set(from),
                     valid_to: sea_orm::Set(to),
                     depth: sea_orm::Set(depth),
-                    descendant_level: sea_orm::Set(v.level.clone()),
+                    descendant_level: sea_orm::Set(v.level),
                 });
             }
             let Some(parent) = parent else { continue };
