@@ -8,7 +8,28 @@
 //! changes inside the range, which is exact for a piecewise-constant hierarchy.
 //!
 //! A failing check names the caller (role and area), the path and the differing rows (by fixture
-//! label, e.g. `M3(T1-cafe 2023-01-10..2025-09-30)`), and all failures are listed together.
+//! label, e.g. `M3(T1-cafe@05677-01 2023-01-10..2025-09-30)`), and all failures are listed
+//! together after a count per path.
+//!
+//! Reads (24 callers: ADMIN; UNIT_ADMIN, VIEWER and REPORTER of 169, 05677, 05692, 05677-01, 19,
+//! 05710; a REPORTER with the same subject but another client; four TEAM_LEADER tokens):
+//! `teams` (ids, totalCount), `team(id:)`, `node(id:)` for teams, memberships and activities,
+//! `members(active: true | false | null)` (ids, totalCount), `activities` (ids, totalCount),
+//! nested `Team.members` (current and `includeEnded`), `Team.memberCount`, `Team.latestActivity`,
+//! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
+//! (entries and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05 and CNS02, YEAR and
+//! MONTH over 2024–2025, SELF and CHILDREN, per value; whole request FORBIDDEN when the unit is
+//! never in the area; values checked against the oracle's own count where the unit existed).
+//!
+//! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
+//! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
+//! a `unitCode` above the team's hamlet), on dates before and after 2025-07-01, in a hamlet that
+//! moves, one that stays and an outsider, for ADMIN, UNIT_ADMIN of seven units, VIEWER,
+//! REPORTERs and the team's own and another team's TEAM_LEADER: allowed exactly when the oracle
+//! says so, and when refused (FORBIDDEN or NOT_FOUND) the database is unchanged.
+//!
+//! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
+//! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
 use chrono::{Days, NaiveDate, Utc};
 use cnscd_api::auth::mint;
 use cnscd_tests::*;
@@ -1463,10 +1484,29 @@ fn finish(what: &str, failures: Vec<String>) {
     if failures.is_empty() {
         return;
     }
+    // A summary by path (ids and arguments left out), then every failure.
+    let mut by_path: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in &failures {
+        let path = f.split(" | ").nth(1).unwrap_or("?");
+        let mut kind = String::new();
+        let mut depth = 0;
+        for ch in path.chars() {
+            match ch {
+                '(' | '{' => depth += 1,
+                ')' | '}' => depth -= 1,
+                _ if depth == 0 => kind.push(ch),
+                _ => {}
+            }
+        }
+        let kind = kind.split(" of ").next().unwrap_or("").trim().to_owned();
+        *by_path.entry(kind).or_default() += 1;
+    }
+    let summary: Vec<String> = by_path.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     let shown: Vec<&String> = failures.iter().take(400).collect();
     panic!(
-        "{what}: {} checks disagree with the oracle:\n{}",
+        "{what}: {} checks disagree with the oracle ({}):\n{}",
         failures.len(),
+        summary.join(", "),
         shown
             .iter()
             .map(|s| format!("  - {s}"))
