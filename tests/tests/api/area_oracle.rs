@@ -797,6 +797,7 @@ const Q_MEMBER_COUNT: &str = "{ teams(first: 100) { edges { node { id memberCoun
 const Q_MEMBERS: &str = "query($a: Boolean) { members(active: $a, first: 100) { totalCount edges { node { id person { phone } team { id } } } } }";
 const Q_ACTIVITIES: &str =
     "{ activities(first: 100) { totalCount edges { node { id team { id } } } } }";
+const Q_OF_TEAM: &str = "query($t: ID) { members(teamId: $t, first: 100) { totalCount edges { node { id } } } activities(teamId: $t, first: 100) { totalCount edges { node { id } } } }";
 const Q_AUDIT: &str =
     "{ auditLog(first: 100) { totalCount edges { node { action entityId occurredAt } } } }";
 const Q_TEAM: &str = "query($id: ID!) { team(id: $id) { id } }";
@@ -810,6 +811,8 @@ enum Probe {
     MemberCount,
     Members(Option<bool>),
     Activities,
+    /// `members(teamId:)` and `activities(teamId:)` of one team.
+    ListsOfTeam(usize),
     Audit,
     TeamById(usize),
     Node(String),
@@ -1097,6 +1100,51 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                         format!("got {got}, oracle says {want}"),
                     );
                 }
+            }
+        }
+        Probe::ListsOfTeam(t) => {
+            let tl = &fx.teams[*t].label;
+            let r = app
+                .gql(&c.token, Q_OF_TEAM, json!({ "t": fx.teams[*t].id }))
+                .await;
+            // An invisible team may answer NOT_FOUND or an empty list; either way nothing leaks.
+            let members = &r.body["data"]["members"];
+            let expected: Vec<String> = (0..fx.members.len())
+                .filter(|&m| fx.members[m].team == *t && fx.member_visible(c, m))
+                .map(|m| fx.members[m].id.clone())
+                .collect();
+            rep.ids(
+                c,
+                &format!("members(teamId: {tl}).edges"),
+                &edge_ids(members),
+                &expected,
+            );
+            if !members["totalCount"].is_null() {
+                rep.count(
+                    c,
+                    &format!("members(teamId: {tl}).totalCount"),
+                    &members["totalCount"],
+                    expected.len(),
+                );
+            }
+            let acts = &r.body["data"]["activities"];
+            let expected: Vec<String> = (0..fx.acts.len())
+                .filter(|&a| fx.acts[a].team == *t && fx.act_visible(c, a))
+                .map(|a| fx.acts[a].id.clone())
+                .collect();
+            rep.ids(
+                c,
+                &format!("activities(teamId: {tl}).edges"),
+                &edge_ids(acts),
+                &expected,
+            );
+            if !acts["totalCount"].is_null() {
+                rep.count(
+                    c,
+                    &format!("activities(teamId: {tl}).totalCount"),
+                    &acts["totalCount"],
+                    expected.len(),
+                );
             }
         }
         Probe::Audit => {
@@ -1551,6 +1599,9 @@ async fn every_read_path_answers_what_the_area_oracle_says() {
             probes.push((ci, Probe::Members(a)));
         }
         probes.push((ci, Probe::Activities));
+        for t in 0..fx.teams.len() {
+            probes.push((ci, Probe::ListsOfTeam(t)));
+        }
         probes.push((ci, Probe::Audit));
         for t in 0..fx.teams.len() {
             probes.push((ci, Probe::TeamById(t)));
