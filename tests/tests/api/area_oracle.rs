@@ -2249,7 +2249,8 @@ async fn every_mutation_is_allowed_exactly_where_the_area_oracle_says() {
             .or_default()
             .push(f);
     }
-    for (what, cases) in groups {
+    for (what, mut cases) in groups {
+        cases.sort();
         failures.push(format!(
             "{what} instead of FORBIDDEN or NOT_FOUND in {} cases (callers outside the area), e.g. {}",
             cases.len(),
