@@ -4,6 +4,7 @@
 
 mod activities;
 mod area;
+mod area_oracle;
 mod audit;
 mod auth;
 mod demo;
