@@ -222,17 +222,7 @@ async fn validate(
     }
     // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
     // said.
-    let t = teams::get(db, principal, Action::ReadTeams, input.team_id)
-        .await
-        .map_err(|_| {
-            Error::invalid(
-                "input.teamId",
-                format!(
-                    "no team {} in the caller's area",
-                    ids::encode(ids::TEAM, input.team_id).0
-                ),
-            )
-        })?;
+    let t = teams::get(db, principal, Action::ReadTeams, input.team_id).await?;
     if input.occurred_on < t.founded_on {
         p.add(
             "input.occurredOn",

@@ -224,8 +224,8 @@ impl Coverage {
                 .any(|(f, t)| *f <= end && *t >= start)
     }
 
-    /// Whether the area covers `code` on every day of `start ..= end` on which it existed (and
-    /// on at least one day).
+    /// Whether the area covers `code` on every day of `start ..= end` on which it existed (so
+    /// trivially when it did not exist then: there is nothing to show).
     pub fn every_day(&self, code: &str, start: NaiveDate, end: NaiveDate) -> bool {
         if self.all {
             return true;
@@ -242,10 +242,9 @@ impl Coverage {
         };
         let existed = clip(self.existed.get(code));
         let covered = merge(clip(self.covered.get(code)));
-        !existed.is_empty()
-            && existed
-                .iter()
-                .all(|&(f, t)| covered.iter().any(|&(cf, ct)| cf <= f && ct >= t))
+        existed
+            .iter()
+            .all(|&(f, t)| covered.iter().any(|&(cf, ct)| cf <= f && ct >= t))
     }
 }
 
@@ -288,7 +287,6 @@ mod tests {
         assert!(!c.every_day("U", d("2025-01-01"), d("2025-12-31")));
         assert!(!c.every_day("U", d("2024-01-01"), d("2024-12-31")));
         assert!(c.every_day("U", d("2025-07-01"), d("2025-09-30")));
-        assert!(!c.every_day("V", d("2025-07-01"), d("2025-09-30")));
     }
 
     #[test]
@@ -299,6 +297,11 @@ mod tests {
             &[("2000-01-01", "2020-12-31"), ("2021-01-01", "2025-06-30")],
         );
         assert!(c.every_day("U", d("2025-01-01"), d("2025-12-31")));
-        assert!(!c.every_day("U", d("2026-01-01"), d("2026-12-31")));
+        assert!(c.every_day("U", d("2026-01-01"), d("2026-12-31")));
+        let c = coverage(
+            &[("2000-01-01", "2025-06-30")],
+            &[("2000-01-01", "2024-12-31")],
+        );
+        assert!(!c.every_day("U", d("2025-01-01"), d("2025-12-31")));
     }
 }

@@ -263,10 +263,21 @@ pub async fn add(
     Ok(m)
 }
 
-/// The membership with this id, if the caller may read the members of its team.
+/// The membership with this id, if the caller may read it.
 pub async fn get(
     db: &impl ConnectionTrait,
     principal: &Principal,
+    id: i64,
+) -> Result<(membership::Model, team::Model)> {
+    get_for(db, principal, Action::ReadMembers, id).await
+}
+
+/// The membership with this id, if the caller's scope for `action` covers it (NOT_FOUND
+/// otherwise, as if absent).
+async fn get_for(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    action: Action,
     id: i64,
 ) -> Result<(membership::Model, team::Model)> {
     let not_found = || {
@@ -277,7 +288,7 @@ pub async fn get(
     };
     let mut w = Where::new();
     w.and("m.id = ?", [id.into()]);
-    scope(&mut w, principal, Action::ReadMembers);
+    scope(&mut w, principal, action);
     let m = membership::Entity::find()
         .from_raw_sql(crate::db::stmt(
             db.get_database_backend(),
@@ -311,8 +322,18 @@ pub async fn update(
     id: i64,
     changes: MembershipChanges,
 ) -> Result<membership::Model> {
+    // A change of role or details concerns the membership, not a date: the caller manages
+    // it on some day of it.
     let (before, t) = get(db, principal, id).await?;
-    team_to_manage(db, principal, t.id, units::today()).await?;
+    if get_for(db, principal, Action::ManageMembers, id)
+        .await
+        .is_err()
+    {
+        return Err(Error::forbidden(format!(
+            "the caller may not manage membership {}",
+            ids::encode(ids::MEMBERSHIP, id).0
+        )));
+    }
     if before.ended_on.is_some() {
         return Err(Error::Conflict(
             "the membership has ended; ended memberships are history and cannot change".into(),
