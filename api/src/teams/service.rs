@@ -241,33 +241,46 @@ pub async fn create(
         input.founded_on,
     )
     .await?;
-    let txn = crate::db::begin_write(db).await?;
-    let now = Utc::now();
-    let code = match input.code.as_deref() {
-        Some(c) => c.trim().to_owned(),
-        None => next_code(&txn, &unit.code).await?,
+    // A generated code can be taken by a concurrent request between reading and inserting:
+    // then the whole transaction is tried again with the next free code.
+    let mut attempt = 0;
+    let (txn, model) = loop {
+        attempt += 1;
+        let txn = crate::db::begin_write(db).await?;
+        let now = Utc::now();
+        let code = match input.code.as_deref() {
+            Some(c) => c.trim().to_owned(),
+            None => next_code(&txn, &unit.code).await?,
+        };
+        let inserted = team::ActiveModel {
+            code: Set(code.clone()),
+            name: Set(name.clone()),
+            name_search: Set(text::fold(&name)),
+            unit_code: Set(unit.code.clone()),
+            founded_on: Set(input.founded_on),
+            decision_number: Set(input
+                .decision_number
+                .as_deref()
+                .map(text::clean)
+                .filter(|d| !d.is_empty())),
+            decision_date: Set(input.decision_date),
+            status: Set(TeamStatus::Active),
+            dissolved_on: Set(None),
+            dissolution_reason: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        match inserted {
+            Ok(model) => break (txn, model),
+            Err(e) if input.code.is_none() && is_unique_violation(&e) && attempt < 5 => {
+                txn.rollback().await?;
+            }
+            Err(e) => return Err(code_conflict(e, Some(&code))),
+        }
     };
-    let model = team::ActiveModel {
-        code: Set(code.clone()),
-        name: Set(name.clone()),
-        name_search: Set(text::fold(&name)),
-        unit_code: Set(unit.code.clone()),
-        founded_on: Set(input.founded_on),
-        decision_number: Set(input
-            .decision_number
-            .map(|d| text::clean(&d))
-            .filter(|d| !d.is_empty())),
-        decision_date: Set(input.decision_date),
-        status: Set(TeamStatus::Active),
-        dissolved_on: Set(None),
-        dissolution_reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| code_conflict(e, Some(&code)))?;
     record(
         &txn,
         principal,
