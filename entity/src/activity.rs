@@ -14,8 +14,7 @@ pub struct Model {
     pub description: Option<String>,
     pub participants: Option<i32>,
     pub households_reached: Option<i32>,
-    /// RECORDED or VOIDED.
-    pub status: String,
+    pub status: crate::codes::ActivityStatus,
     pub submitted_by: String,
     pub client_id: Option<String>,
     /// The caller identity that submitted it: `["subject","client"]` as JSON (see

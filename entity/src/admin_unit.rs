@@ -11,8 +11,7 @@ pub struct Model {
     /// Lower-case name without diacritics, for search.
     pub name_search: String,
     pub unit_type: Option<String>,
-    /// PROVINCE, DISTRICT, COMMUNE or HAMLET.
-    pub level: String,
+    pub level: crate::codes::UnitLevel,
     pub parent_code: Option<String>,
     pub valid_from: Date,
     /// Last day of validity, inclusive; 9999-12-31 while the unit exists.

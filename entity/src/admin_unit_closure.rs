@@ -12,7 +12,7 @@ pub struct Model {
     pub valid_from: Date,
     pub valid_to: Date,
     pub depth: i32,
-    pub descendant_level: String,
+    pub descendant_level: crate::codes::UnitLevel,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,8 +8,7 @@ pub struct Model {
     pub id: i64,
     pub old_code: String,
     pub new_code: String,
-    /// FULL or PARTIAL.
-    pub kind: String,
+    pub kind: crate::codes::SuccessionKind,
     pub effective_on: Date,
     pub legal_basis: Option<String>,
 }

@@ -8,10 +8,8 @@ pub struct Model {
     pub code: String,
     pub name_vi: String,
     pub name_en: String,
-    /// DERIVED (from activities and memberships) or REPORTED (by other systems).
-    pub source: String,
-    /// FLOW (sums over a period), STATE (at the period end) or REFERENCE (latest of the year).
-    pub aggregation: String,
+    pub source: crate::codes::ElementSource,
+    pub aggregation: crate::codes::Aggregation,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

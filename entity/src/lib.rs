@@ -7,6 +7,7 @@ pub mod admin_unit_closure;
 pub mod admin_unit_succession;
 pub mod affiliation;
 pub mod audit_entry;
+pub mod codes;
 pub mod data_element;
 pub mod data_value;
 pub mod digital_service;

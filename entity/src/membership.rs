@@ -8,8 +8,7 @@ pub struct Model {
     pub id: i64,
     pub team_id: i64,
     pub person_id: i64,
-    /// LEADER, DEPUTY or MEMBER.
-    pub role: String,
+    pub role: crate::codes::MemberRole,
     pub affiliation: String,
     pub started_on: Date,
     pub ended_on: Option<Date>,

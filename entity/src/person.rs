@@ -8,7 +8,7 @@ pub struct Model {
     pub id: i64,
     pub full_name: String,
     pub name_search: String,
-    pub gender: Option<String>,
+    pub gender: Option<crate::codes::Gender>,
     pub birth_year: Option<i32>,
     pub phone: Option<String>,
     pub email: Option<String>,

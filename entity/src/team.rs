@@ -13,8 +13,7 @@ pub struct Model {
     pub founded_on: Date,
     pub decision_number: Option<String>,
     pub decision_date: Option<Date>,
-    /// ACTIVE or DISSOLVED.
-    pub status: String,
+    pub status: crate::codes::TeamStatus,
     pub dissolved_on: Option<Date>,
     pub dissolution_reason: Option<String>,
     pub created_at: DateTimeUtc,

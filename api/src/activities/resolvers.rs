@@ -58,10 +58,7 @@ impl ActivityQuery {
             kind,
             from: from.map(|d| d.0),
             to: to.map(|d| d.0),
-            status: status.map(|s| match s {
-                ActivityStatus::Recorded => "RECORDED".to_owned(),
-                ActivityStatus::Voided => "VOIDED".to_owned(),
-            }),
+            status: status.map(Into::into),
             search,
         };
         Ok(connection(

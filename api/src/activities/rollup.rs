@@ -174,7 +174,7 @@ pub async fn rebuild_in(db: &impl ConnectionTrait) -> Result<u64> {
     loop {
         let batch = activity::Entity::find()
             .filter(activity::Column::Id.gt(last_id))
-            .filter(activity::Column::Status.eq("RECORDED"))
+            .filter(activity::Column::Status.eq(cnscd_entity::codes::ActivityStatus::Recorded))
             .order_by_asc(activity::Column::Id)
             .limit(5000)
             .all(db)

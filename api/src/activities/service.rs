@@ -2,7 +2,7 @@
 //! rollups, all in one transaction.
 use super::rollup;
 use crate::audit::service::{Change, RequestId, record};
-use crate::auth::{Action, Columns, Principal, scope_condition};
+use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{Where, is_unique_violation, placeholders, query};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -11,6 +11,7 @@ use crate::teams::service as teams;
 use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
+use cnscd_entity::codes::ActivityStatus;
 use cnscd_entity::{
     activity, activity_kind, activity_outcome, digital_service, idempotency_record, team,
 };
@@ -25,7 +26,7 @@ use std::collections::HashSet;
 pub const ACTIVITY_COLUMNS: Columns<'static> = Columns {
     unit: "a.unit_code",
     from: "a.occurred_on",
-    to: "a.occurred_on",
+    last: Last::SameDay,
     team: Some("a.team_id"),
     submitter: Some("a.submitter"),
 };
@@ -212,17 +213,7 @@ async fn validate(
     }
     // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
     // said.
-    let t = teams::get(db, principal, Action::ReadTeams, input.team_id)
-        .await
-        .map_err(|_| {
-            Error::invalid(
-                "input.teamId",
-                format!(
-                    "no team {} in the caller's area",
-                    ids::encode(ids::TEAM, input.team_id).0
-                ),
-            )
-        })?;
+    let t = teams::get(db, principal, Action::ReadTeams, input.team_id).await?;
     if input.occurred_on < t.founded_on {
         p.add(
             "input.occurredOn",
@@ -266,10 +257,14 @@ async fn validate(
         }
     };
     p.finish()?;
-    if !principal
-        .scope(Action::SubmitActivities)
-        .covers(Some(t.id), &above_team)
-    {
+    // The activity's own unit (the team's, or one above it) must lie in the caller's area on
+    // the day: a token's team grants its own unit only, never the units above it.
+    if !crate::auth::allows_in_chain(
+        &principal.scope(Action::SubmitActivities),
+        Some((t.id, &t.unit_code)),
+        &unit_code,
+        &ancestors,
+    ) {
         return Err(Error::forbidden(format!(
             "the caller may not submit activities for team {} on {}",
             ids::encode(ids::TEAM, t.id).0,
@@ -368,7 +363,7 @@ async fn insert(
             .map(text::nfc)),
         participants: Set(input.participants),
         households_reached: Set(input.households_reached),
-        status: Set("RECORDED".into()),
+        status: Set(ActivityStatus::Recorded),
         submitted_by: Set(principal.subject.clone()),
         client_id: Set(principal.client_id.clone()),
         submitter: Set(principal.identity()),
@@ -452,7 +447,7 @@ pub struct ActivityFilter {
     pub kind: Option<String>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
-    pub status: Option<String>,
+    pub status: Option<ActivityStatus>,
     pub search: Option<String>,
 }
 
@@ -477,12 +472,7 @@ pub async fn list(
         w.and("a.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under_units(
-            std::slice::from_ref(u),
-            "a.unit_code",
-            "a.occurred_on",
-            "a.occurred_on",
-        );
+        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &ACTIVITY_COLUMNS);
         w.and(sql, values);
     }
     if let Some(k) = &filter.kind {
@@ -498,8 +488,8 @@ pub async fn list(
         "a.status = ?",
         [filter
             .status
-            .clone()
-            .unwrap_or_else(|| "RECORDED".into())
+            .unwrap_or(ActivityStatus::Recorded)
+            .as_str()
             .into()],
     );
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {

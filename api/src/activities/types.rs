@@ -9,6 +9,7 @@ use cnscd_entity::{activity, activity_outcome};
 
 /// Whether an activity counts.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::ActivityStatus")]
 pub enum ActivityStatus {
     /// Counted in lists and indicators; every activity has this status when submitted.
     Recorded,
@@ -59,11 +60,7 @@ impl From<activity::Model> for Activity {
             description: m.description.clone(),
             participants: m.participants,
             households_reached: m.households_reached,
-            status: if m.status == "VOIDED" {
-                ActivityStatus::Voided
-            } else {
-                ActivityStatus::Recorded
-            },
+            status: m.status.into(),
             submitted_by: m.submitted_by.clone(),
             client_id: m.client_id.clone(),
             created_at: m.created_at,

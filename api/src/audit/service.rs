@@ -1,5 +1,5 @@
 //! Writing and reading audit entries.
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::Where;
 use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
@@ -90,10 +90,22 @@ pub async fn list(
     args: &PageArgs,
 ) -> Result<(Vec<audit_entry::Model>, Window, u64)> {
     let mut w = Where::new();
-    let scope = principal.scope(Action::ReadAudit);
-    if !scope.all {
-        let (sql, values) =
-            crate::auth::under_units(&scope.units, "e.unit_code", "'0001-01-01'", "'9999-12-31'");
+    // An entry is in the area when the changed row's unit is, on the day the change was made
+    // (Vietnam's day, as everywhere in the service).
+    let day = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            "CAST((e.occurred_at AT TIME ZONE 'UTC') + INTERVAL '7 hours' AS DATE)"
+        }
+        _ => "date(e.occurred_at, '+7 hours')",
+    };
+    let cols = Columns {
+        unit: "e.unit_code",
+        from: day,
+        last: Last::SameDay,
+        team: None,
+        submitter: None,
+    };
+    if let Some((sql, values)) = scope_condition(&principal.scope(Action::ReadAudit), &cols) {
         w.and(sql, values);
     }
     if let Some(t) = &filter.entity_type {

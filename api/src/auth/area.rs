@@ -1,48 +1,86 @@
-//! The caller's area as SQL: the one place where scope becomes a WHERE condition.
+//! The caller's area on the date: the one place where scope becomes a condition.
 //!
-//! An area is the token's units and everything under them in the hierarchy valid on the date
-//! the data concerns, plus the token's teams, plus (for reporters) what the caller submitted.
+//! # The rule
+//!
+//! A caller may see (or change) data of unit `U` on day `D` when, on `D`, `U` is one of the
+//! token's units or has one of them among its ancestors, following the unit versions valid on
+//! `D`. The dated closure `admin_unit_closure(ancestor, descendant, valid_from, valid_to)` holds
+//! exactly these facts, so the rule is one `EXISTS` over it ([`under`]). A unit that has ceased
+//! covers nothing after its end; a unit created on 2025-07-01 covers nothing before it.
+//!
+//! Every row concerns a span of days and a unit, and is in the area by the rule applied to
+//! that span (`../shared/design/area.md`):
+//!
+//! | row | unit | days | in the area when |
+//! |---|---|---|---|
+//! | activity | its unit | its `occurred_on` | the rule holds on that day |
+//! | membership, its person | its team's unit | `started_on` ..= `ended_on` (open: today) | on some day of the span |
+//! | team | its unit | `founded_on` .. `dissolved_on` (exclusive; open: today) | on some day of the span |
+//! | audit entry | the changed row's unit | the day the change was made | on that day |
+//! | indicator value | its unit | the period's days on which the unit existed | on every one of them ([`Coverage`]) |
+//! | changes | the unit named or concerned | every date set, and every date moved | on each ([`allows`]) |
+//!
+//! Besides units, a token's teams grant their rows on every date (TEAM_LEADER), and a
+//! reporter reads what it submitted. Which roles grant which action over which of these is
+//! [`Principal::scope`](super::Principal::scope); this module turns a [`Scope`] into SQL and
+//! is the only place that does.
 use super::Scope;
-use crate::db::placeholders;
-use sea_orm::Value;
+use crate::db::{placeholders, query};
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, Value};
+use std::collections::HashMap;
+
+/// The last day a row concerns.
+#[derive(Copy, Clone, Debug)]
+pub enum Last<'a> {
+    /// The same day as `from` (a one-day row).
+    SameDay,
+    /// This column or expression, inclusive; `NULL` means the row is still going (today).
+    Through(&'a str),
+    /// The day before this column or expression; `NULL` means still going (today).
+    Before(&'a str),
+}
 
 /// Columns (or SQL expressions) of the row being scoped.
+#[derive(Copy, Clone, Debug)]
 pub struct Columns<'a> {
     /// Unit code of the row.
     pub unit: &'a str,
-    /// First and last day the row concerns (the same expression for a one-day row).
+    /// First day the row concerns.
     pub from: &'a str,
-    pub to: &'a str,
+    /// Last day the row concerns.
+    pub last: Last<'a>,
     /// Team id of the row, when it has one.
     pub team: Option<&'a str>,
-    /// Subject that submitted the row, when it has one.
+    /// Caller identity that submitted the row, when it has one.
     pub submitter: Option<&'a str>,
 }
 
-/// Whether `scope` covers a row of team `team` in `unit` on `on`: [`Scope::covers`] when the
-/// unit's chain is not at hand (one query, only when the token's units decide).
-pub async fn allows(
-    db: &impl sea_orm::ConnectionTrait,
-    scope: &Scope,
-    team: Option<i64>,
-    unit: &str,
-    on: chrono::NaiveDate,
-) -> crate::error::Result<bool> {
-    if scope.covers(team, &[]) {
-        return Ok(true);
-    }
-    crate::units::service::is_under(db, &scope.units, unit, on).await
-}
-
-/// `EXISTS` condition: `unit` lies under one of `units` on some day in `[from, to]`.
-pub fn under_units(units: &[String], unit: &str, from: &str, to: &str) -> (String, Vec<Value>) {
+/// `EXISTS` condition: the rule holds for `cols.unit` and one of `units` on some day the row
+/// concerns. Values are in placeholder order.
+pub fn under(units: &[String], cols: &Columns<'_>) -> (String, Vec<Value>) {
+    let mut values: Vec<Value> = units.iter().map(|u| Value::from(u.clone())).collect();
+    let today = crate::units::service::today();
+    let upper = match cols.last {
+        Last::SameDay => format!("ac.valid_from <= {}", cols.from),
+        Last::Through(to) => {
+            values.push(today.into());
+            format!("ac.valid_from <= COALESCE({to}, ?)")
+        }
+        Last::Before(to) => {
+            values.push(today.succ_opt().unwrap_or(today).into());
+            format!("ac.valid_from < COALESCE({to}, ?)")
+        }
+    };
     (
         format!(
             "EXISTS (SELECT 1 FROM admin_unit_closure ac WHERE ac.ancestor_code IN ({}) \
-             AND ac.descendant_code = {unit} AND ac.valid_from <= {to} AND ac.valid_to >= {from})",
-            placeholders(units.len())
+             AND ac.descendant_code = {} AND ac.valid_to >= {} AND {upper})",
+            placeholders(units.len()),
+            cols.unit,
+            cols.from,
         ),
-        units.iter().map(|u| Value::from(u.clone())).collect(),
+        values,
     )
 }
 
@@ -54,7 +92,7 @@ pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value
     let mut parts = Vec::new();
     let mut values = Vec::new();
     if !scope.units.is_empty() {
-        let (sql, v) = under_units(&scope.units, cols.unit, cols.from, cols.to);
+        let (sql, v) = under(&scope.units, cols);
         parts.push(sql);
         values.extend(v);
     }
@@ -69,5 +107,201 @@ pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value
     if parts.is_empty() {
         return Some(("1 = 0".to_owned(), Vec::new()));
     }
-    Some((parts.join(" OR "), values))
+    Some((format!("({})", parts.join(" OR ")), values))
+}
+
+/// Whether `scope` covers data of `unit` (of team `team`, if any) on `on`: the rule for one
+/// row and one day, for changes. A token's teams grant their own unit only.
+pub async fn allows(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    team: Option<(i64, &str)>,
+    unit: &str,
+    on: NaiveDate,
+) -> crate::error::Result<bool> {
+    if allows_in_chain(scope, team, unit, &[]) {
+        return Ok(true);
+    }
+    if scope.units.is_empty() {
+        return Ok(false);
+    }
+    let day = Value::from(on);
+    let (cond, mut values) = under(
+        &scope.units,
+        &Columns {
+            unit: "?",
+            from: "?",
+            last: Last::SameDay,
+            team: None,
+            submitter: None,
+        },
+    );
+    // `under` lists the area's units first; the row's unit and day follow in text order.
+    let n = values.len();
+    values.splice(n..n, [Value::from(unit), day.clone(), day]);
+    let rows = query(db, &format!("SELECT 1 AS one WHERE {cond}"), values).await?;
+    Ok(!rows.is_empty())
+}
+
+/// [`allows`] when the unit's chain on the day is at hand: `chain` is the unit and every unit
+/// above it on that day, as the closure lists them.
+pub fn allows_in_chain(
+    scope: &Scope,
+    team: Option<(i64, &str)>,
+    unit: &str,
+    chain: &[String],
+) -> bool {
+    scope.all
+        || team.is_some_and(|(t, team_unit)| scope.teams.contains(&t) && team_unit == unit)
+        || scope.units.iter().any(|u| chain.contains(u))
+}
+
+/// For indicator values: on which days each unit existed and on which it lay under the area,
+/// read in one statement, to tell whether the area covers a unit on every day of a period on
+/// which the unit existed.
+pub struct Coverage {
+    all: bool,
+    existed: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
+    covered: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
+}
+
+impl Coverage {
+    pub async fn load(
+        db: &impl ConnectionTrait,
+        scope: &Scope,
+        codes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> crate::error::Result<Self> {
+        let mut out = Self {
+            all: scope.all,
+            existed: HashMap::new(),
+            covered: HashMap::new(),
+        };
+        if scope.all || codes.is_empty() {
+            return Ok(out);
+        }
+        let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
+        values.extend(scope.units.iter().map(|u| Value::from(u.clone())));
+        values.extend([Value::from(to), from.into()]);
+        let rows = query(
+            db,
+            &format!(
+                "SELECT ancestor_code, descendant_code, depth, valid_from, valid_to \
+                 FROM admin_unit_closure WHERE descendant_code IN ({}) \
+                 AND (depth = 0 OR ancestor_code IN ({})) AND valid_from <= ? AND valid_to >= ?",
+                placeholders(codes.len()),
+                placeholders(scope.units.len())
+            ),
+            values,
+        )
+        .await?;
+        for r in rows {
+            let ancestor: String = r.try_get("", "ancestor_code")?;
+            let code: String = r.try_get("", "descendant_code")?;
+            let span = (
+                r.try_get::<NaiveDate>("", "valid_from")?,
+                r.try_get::<NaiveDate>("", "valid_to")?,
+            );
+            if scope.units.contains(&ancestor) {
+                out.covered.entry(code.clone()).or_default().push(span);
+            }
+            if ancestor == code {
+                out.existed.entry(code).or_default().push(span);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the area covers `code` on at least one day of `start ..= end`.
+    pub fn some_day(&self, code: &str, start: NaiveDate, end: NaiveDate) -> bool {
+        self.all
+            || self
+                .covered
+                .get(code)
+                .into_iter()
+                .flatten()
+                .any(|(f, t)| *f <= end && *t >= start)
+    }
+
+    /// Whether the area covers `code` on every day of `start ..= end` on which it existed (so
+    /// trivially when it did not exist then: there is nothing to show).
+    pub fn every_day(&self, code: &str, start: NaiveDate, end: NaiveDate) -> bool {
+        if self.all {
+            return true;
+        }
+        let clip = |spans: Option<&Vec<(NaiveDate, NaiveDate)>>| -> Vec<(NaiveDate, NaiveDate)> {
+            let mut v: Vec<_> = spans
+                .into_iter()
+                .flatten()
+                .filter(|(f, t)| *f <= end && *t >= start)
+                .map(|(f, t)| ((*f).max(start), (*t).min(end)))
+                .collect();
+            v.sort();
+            v
+        };
+        let existed = clip(self.existed.get(code));
+        let covered = merge(clip(self.covered.get(code)));
+        existed
+            .iter()
+            .all(|&(f, t)| covered.iter().any(|&(cf, ct)| cf <= f && ct >= t))
+    }
+}
+
+/// Joins sorted day spans that touch or overlap.
+fn merge(spans: Vec<(NaiveDate, NaiveDate)>) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (f, t) in spans {
+        match out.last_mut() {
+            Some(last) if last.1.succ_opt().is_some_and(|n| n >= f) => last.1 = last.1.max(t),
+            _ => out.push((f, t)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    fn coverage(existed: &[(&str, &str)], covered: &[(&str, &str)]) -> Coverage {
+        let spans = |v: &[(&str, &str)]| v.iter().map(|(f, t)| (d(f), d(t))).collect::<Vec<_>>();
+        Coverage {
+            all: false,
+            existed: HashMap::from([("U".to_owned(), spans(existed))]),
+            covered: HashMap::from([("U".to_owned(), spans(covered))]),
+        }
+    }
+
+    #[test]
+    fn a_value_needs_every_day_the_unit_existed() {
+        // A hamlet under the caller's commune from 2025-07-01 only.
+        let c = coverage(
+            &[("2000-01-01", "2025-06-30"), ("2025-07-01", "9999-12-31")],
+            &[("2025-07-01", "9999-12-31")],
+        );
+        assert!(!c.every_day("U", d("2025-01-01"), d("2025-12-31")));
+        assert!(!c.every_day("U", d("2024-01-01"), d("2024-12-31")));
+        assert!(c.every_day("U", d("2025-07-01"), d("2025-09-30")));
+    }
+
+    #[test]
+    fn days_the_unit_did_not_exist_do_not_count() {
+        // A commune that ceased on 2025-06-30, covered all its life by its district.
+        let c = coverage(
+            &[("2000-01-01", "2025-06-30")],
+            &[("2000-01-01", "2020-12-31"), ("2021-01-01", "2025-06-30")],
+        );
+        assert!(c.every_day("U", d("2025-01-01"), d("2025-12-31")));
+        assert!(c.every_day("U", d("2026-01-01"), d("2026-12-31")));
+        let c = coverage(
+            &[("2000-01-01", "2025-06-30")],
+            &[("2000-01-01", "2024-12-31")],
+        );
+        assert!(!c.every_day("U", d("2025-01-01"), d("2025-12-31")));
+    }
 }

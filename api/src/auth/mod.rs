@@ -4,6 +4,8 @@ mod principal;
 pub mod resolvers;
 mod token;
 
-pub use area::{Columns, allows, condition as scope_condition, under_units};
+pub use area::{
+    Columns, Coverage, Last, allows, allows_in_chain, condition as scope_condition, under,
+};
 pub use principal::{Action, Principal, Role, Scope, identity};
 pub use token::{Claims, TokenVerifier, mint};

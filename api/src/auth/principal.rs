@@ -72,14 +72,6 @@ impl Scope {
     pub fn is_empty(&self) -> bool {
         !self.all && self.units.is_empty() && self.teams.is_empty() && self.submitter.is_none()
     }
-
-    /// Whether the scope covers a row of team `team` in a unit whose chain on the row's day
-    /// (the unit and every unit above it) is `chain`.
-    pub fn covers(&self, team: Option<i64>, chain: &[String]) -> bool {
-        self.all
-            || team.is_some_and(|t| self.teams.contains(&t))
-            || self.units.iter().any(|u| chain.contains(u))
-    }
 }
 
 /// The caller identity a row is owned by: subject and client together, as a JSON array

@@ -85,7 +85,7 @@ async fn service_side(
         from,
         to,
         granularity: Granularity::Month,
-        breakdown: Breakdown::Level("COMMUNE"),
+        breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
     };
     let values = compute(db, &admin, &request)
         .await
@@ -158,7 +158,7 @@ async fn indicators(url: &str, runs: usize, province: &str, year: i32) -> anyhow
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?
         .into_iter()
-        .filter(|(_, level)| level == "COMMUNE")
+        .filter(|(_, level)| *level == cnscd_entity::codes::UnitLevel::Commune)
         .map(|(code, _)| code)
         .collect();
     if communes.is_empty() {

@@ -1,4 +1,5 @@
 //! The standard codes every deployment starts with.
+use cnscd_entity::codes::Aggregation;
 
 /// (code, Vietnamese name, English name)
 pub const ACTIVITY_KINDS: &[(&str, &str, &str)] = &[
@@ -102,40 +103,50 @@ pub const AFFILIATIONS: &[(&str, &str, &str)] = &[
 
 /// Reported data elements: (code, Vietnamese name, English name, aggregation).
 /// FLOW sums over a period; REFERENCE takes the latest value reported for the period's year.
-pub const REPORTED_ELEMENTS: &[(&str, &str, &str, &str)] = &[
+pub const REPORTED_ELEMENTS: &[(&str, &str, &str, Aggregation)] = &[
     (
         "DOSSIERS_ONLINE",
         "Số hồ sơ tiếp nhận trực tuyến",
         "Dossiers received online",
-        "FLOW",
+        Aggregation::Flow,
     ),
     (
         "DOSSIERS_TOTAL",
         "Tổng số hồ sơ tiếp nhận",
         "Dossiers received",
-        "FLOW",
+        Aggregation::Flow,
     ),
     (
         "EDOCS_EXCHANGED",
         "Số văn bản điện tử trao đổi",
         "E-documents exchanged",
-        "FLOW",
+        Aggregation::Flow,
     ),
     (
         "HH_BUSINESSES",
         "Số hộ kinh doanh",
         "Household businesses",
-        "REFERENCE",
+        Aggregation::Reference,
     ),
     (
         "HH_BUSINESSES_EPAY",
         "Số hộ kinh doanh chấp nhận thanh toán điện tử",
         "Household businesses accepting e-payment",
-        "REFERENCE",
+        Aggregation::Reference,
     ),
-    ("POPULATION", "Dân số", "Population", "REFERENCE"),
-    ("HOUSEHOLDS", "Số hộ gia đình", "Households", "REFERENCE"),
-    ("ADULTS", "Số người trưởng thành", "Adults", "REFERENCE"),
+    ("POPULATION", "Dân số", "Population", Aggregation::Reference),
+    (
+        "HOUSEHOLDS",
+        "Số hộ gia đình",
+        "Households",
+        Aggregation::Reference,
+    ),
+    (
+        "ADULTS",
+        "Số người trưởng thành",
+        "Adults",
+        Aggregation::Reference,
+    ),
 ];
 
 /// Derived state elements (taken at the period's end): (code, Vietnamese, English).

@@ -32,6 +32,28 @@ pub struct DigitalService {
     pub active: bool,
 }
 
+/// Where a data element's values come from.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::ElementSource")]
+pub enum ElementSource {
+    /// Counted by the service from activities and memberships.
+    Derived,
+    /// Reported by other systems (data values).
+    Reported,
+}
+
+/// How a data element's values add up over a period.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::Aggregation")]
+pub enum Aggregation {
+    /// Summed over the period.
+    Flow,
+    /// Taken at the period's end.
+    State,
+    /// The latest value reported for the period's year.
+    Reference,
+}
+
 /// A data element indicators are computed from.
 #[derive(SimpleObject)]
 pub struct DataElement {
@@ -42,10 +64,10 @@ pub struct DataElement {
     /// English name.
     pub name_en: String,
     /// DERIVED from activities and memberships, or REPORTED by other systems.
-    pub source: String,
+    pub source: ElementSource,
     /// FLOW (summed over a period), STATE (at the period's end) or REFERENCE (latest value
     /// reported for the period's year).
-    pub aggregation: String,
+    pub aggregation: Aggregation,
 }
 
 #[derive(Default)]
@@ -117,8 +139,8 @@ impl CatalogQuery {
                 code: e.code,
                 name_vi: e.name_vi,
                 name_en: e.name_en,
-                source: e.source,
-                aggregation: e.aggregation,
+                source: e.source.into(),
+                aggregation: e.aggregation.into(),
             })
             .collect())
     }

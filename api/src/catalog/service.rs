@@ -2,6 +2,7 @@
 use super::defaults::*;
 use crate::error::Result;
 use chrono::Utc;
+use cnscd_entity::codes::{Aggregation, ElementSource};
 use cnscd_entity::{
     activity_kind, affiliation, data_element, digital_service, indicator_definition,
 };
@@ -80,8 +81,8 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
                 code: Set(code),
                 name_vi: Set(vi),
                 name_en: Set(en),
-                source: Set(source.into()),
-                aggregation: Set(aggregation.into()),
+                source: Set(source),
+                aggregation: Set(aggregation),
             }
             .insert(db)
             .await?;
@@ -110,35 +111,35 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
 }
 
 /// Every standard data element: (code, vi, en, source, aggregation).
-pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'static str)> {
+pub fn standard_elements() -> Vec<(String, String, String, ElementSource, Aggregation)> {
     let mut out = vec![
         (
             "ACTIVITIES".into(),
             "Số hoạt động".into(),
             "Activities".into(),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ),
         (
             "PARTICIPANTS".into(),
             "Lượt người tham dự".into(),
             "Participants".into(),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ),
         (
             "HOUSEHOLDS_REACHED".into(),
             "Lượt hộ được tiếp cận".into(),
             "Households reached".into(),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ),
         (
             "PEOPLE_CASHLESS".into(),
             "Lượt người được hỗ trợ thanh toán không dùng tiền mặt".into(),
             "People helped to pay cashless".into(),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ),
     ];
     for (code, vi, en) in ACTIVITY_KINDS {
@@ -146,8 +147,8 @@ pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'stati
             format!("ACTIVITIES_{code}"),
             format!("Số hoạt động: {vi}"),
             format!("Activities: {en}"),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ));
     }
     for (code, vi, en, _) in DIGITAL_SERVICES {
@@ -155,15 +156,15 @@ pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'stati
             format!("PEOPLE_{code}"),
             format!("Lượt người được hỗ trợ: {vi}"),
             format!("People helped: {en}"),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ));
         out.push((
             format!("HOUSEHOLDS_{code}"),
             format!("Lượt hộ được hỗ trợ: {vi}"),
             format!("Households helped: {en}"),
-            "DERIVED",
-            "FLOW",
+            ElementSource::Derived,
+            Aggregation::Flow,
         ));
     }
     for (code, vi, en) in STATE_ELEMENTS {
@@ -171,8 +172,8 @@ pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'stati
             (*code).into(),
             (*vi).into(),
             (*en).into(),
-            "DERIVED",
-            "STATE",
+            ElementSource::Derived,
+            Aggregation::State,
         ));
     }
     for (code, vi, en) in AFFILIATIONS {
@@ -180,8 +181,8 @@ pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'stati
             format!("ACTIVE_MEMBERS_{code}"),
             format!("Số thành viên: {vi}"),
             format!("Active members: {en}"),
-            "DERIVED",
-            "STATE",
+            ElementSource::Derived,
+            Aggregation::State,
         ));
     }
     for (code, vi, en, aggregation) in REPORTED_ELEMENTS {
@@ -189,8 +190,8 @@ pub fn standard_elements() -> Vec<(String, String, String, &'static str, &'stati
             (*code).into(),
             (*vi).into(),
             (*en).into(),
-            "REPORTED",
-            aggregation,
+            ElementSource::Reported,
+            *aggregation,
         ));
     }
     out

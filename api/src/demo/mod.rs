@@ -8,6 +8,7 @@
 //!
 //! Rows are written in bulk, not through the services: there is no audit trail for them and
 //! the activity rollups are rebuilt once at the end.
+use cnscd_entity::codes::{ActivityStatus, SuccessionKind, TeamStatus, UnitLevel};
 mod activities;
 mod figures;
 mod names;
@@ -115,7 +116,7 @@ fn successions_file(data_dir: &Path, name: &str) -> Result<Vec<SuccessionRow>> {
 fn successors(rows: &[SuccessionRow]) -> HashMap<&str, &str> {
     let mut out: HashMap<&str, (&str, bool)> = HashMap::new();
     for r in rows {
-        let full = r.kind == "FULL";
+        let full = r.kind == SuccessionKind::Full;
         let entry = out
             .entry(r.old_code.as_str())
             .or_insert((r.new_code.as_str(), full));
@@ -131,17 +132,17 @@ fn successors(rows: &[SuccessionRow]) -> HashMap<&str, &str> {
 fn other_communes(old: &[UnitRow], new: &[UnitRow]) -> Vec<Commune> {
     let districts: HashSet<&str> = old
         .iter()
-        .filter(|r| r.level == "DISTRICT" && r.parent_code.as_deref() == Some(PROVINCE))
+        .filter(|r| r.level == UnitLevel::District && r.parent_code.as_deref() == Some(PROVINCE))
         .filter(|r| r.code != DISTRICT)
         .map(|r| r.code.as_str())
         .collect();
     let surviving: HashSet<&str> = new
         .iter()
-        .filter(|r| r.level == "COMMUNE")
+        .filter(|r| r.level == UnitLevel::Commune)
         .map(|r| r.code.as_str())
         .collect();
     old.iter()
-        .filter(|r| r.level == "COMMUNE" && surviving.contains(r.code.as_str()))
+        .filter(|r| r.level == UnitLevel::Commune && surviving.contains(r.code.as_str()))
         .filter(|r| {
             r.parent_code
                 .as_deref()
@@ -186,7 +187,7 @@ async fn load(
     }
     let communes: Vec<Commune> = old
         .iter()
-        .filter(|r| r.level == "COMMUNE" && r.parent_code.as_deref() == Some(DISTRICT))
+        .filter(|r| r.level == UnitLevel::Commune && r.parent_code.as_deref() == Some(DISTRICT))
         .map(Commune::from_row)
         .collect();
     if communes.is_empty() {
@@ -281,11 +282,10 @@ async fn insert_teams(db: &impl ConnectionTrait, plan: &Plan) -> Result<Vec<i64>
                 decision_number: Set(Some(t.decision_number.clone())),
                 decision_date: Set(Some(t.founded_on)),
                 status: Set(if t.dissolved_on.is_some() {
-                    "DISSOLVED"
+                    TeamStatus::Dissolved
                 } else {
-                    "ACTIVE"
-                }
-                .to_owned()),
+                    TeamStatus::Active
+                }),
                 dissolved_on: Set(t.dissolved_on),
                 dissolution_reason: Set(t.dissolution_reason.map(str::to_owned)),
                 created_at: Set(created),
@@ -319,7 +319,7 @@ async fn insert_people(db: &impl ConnectionTrait, plan: &Plan, team_ids: &[i64])
             id: Set(base + i as i64),
             full_name: Set(p.full_name.clone()),
             name_search: Set(crate::text::fold(&p.full_name)),
-            gender: Set(Some(p.gender.to_owned())),
+            gender: Set(Some(p.gender)),
             birth_year: Set(Some(p.birth_year)),
             phone: Set(Some(p.phone.clone())),
             email: Set(p.email.clone()),
@@ -340,7 +340,7 @@ async fn insert_people(db: &impl ConnectionTrait, plan: &Plan, team_ids: &[i64])
         memberships.push(membership::ActiveModel {
             team_id: Set(*team_id),
             person_id: Set(base + m.person as i64),
-            role: Set(m.role.to_owned()),
+            role: Set(m.role),
             affiliation: Set(m.affiliation.to_owned()),
             started_on: Set(m.started_on),
             ended_on: Set(m.ended_on),
@@ -388,7 +388,7 @@ async fn insert_activities(
                 description: Set(a.description.map(str::to_owned)),
                 participants: Set(Some(a.participants)),
                 households_reached: Set(Some(a.households_reached)),
-                status: Set("RECORDED".to_owned()),
+                status: Set(ActivityStatus::Recorded),
                 submitted_by: Set(SUBMITTED_BY.to_owned()),
                 client_id: Set(Some(CLIENT_ID.to_owned())),
                 submitter: Set(crate::auth::identity(SUBMITTED_BY, Some(CLIENT_ID))),
@@ -462,12 +462,12 @@ async fn insert_figures(db: &impl ConnectionTrait, figs: &[figures::Figure]) -> 
 mod tests {
     use super::*;
 
-    fn row(code: &str, level: &str, parent: Option<&str>) -> UnitRow {
+    fn row(code: &str, level: UnitLevel, parent: Option<&str>) -> UnitRow {
         UnitRow {
             code: code.into(),
             name: format!("Unit {code}"),
             unit_type: None,
-            level: level.into(),
+            level,
             parent_code: parent.map(str::to_owned),
         }
     }
@@ -478,17 +478,17 @@ mod tests {
             SuccessionRow {
                 new_code: "A".into(),
                 old_code: "x".into(),
-                kind: "PARTIAL".into(),
+                kind: SuccessionKind::Partial,
             },
             SuccessionRow {
                 new_code: "B".into(),
                 old_code: "x".into(),
-                kind: "FULL".into(),
+                kind: SuccessionKind::Full,
             },
             SuccessionRow {
                 new_code: "C".into(),
                 old_code: "x".into(),
-                kind: "PARTIAL".into(),
+                kind: SuccessionKind::Partial,
             },
         ];
         assert_eq!(successors(&rows).get("x"), Some(&"B"));
@@ -497,19 +497,19 @@ mod tests {
     #[test]
     fn extra_communes_are_elsewhere_in_the_province_and_survive() {
         let old = vec![
-            row("19", "PROVINCE", None),
-            row("169", "DISTRICT", Some("19")),
-            row("164", "DISTRICT", Some("19")),
-            row("070", "DISTRICT", Some("06")),
-            row("05677", "COMMUNE", Some("169")),
-            row("05485", "COMMUNE", Some("164")),
-            row("05488", "COMMUNE", Some("164")),
-            row("01000", "COMMUNE", Some("070")),
+            row("19", UnitLevel::Province, None),
+            row("169", UnitLevel::District, Some("19")),
+            row("164", UnitLevel::District, Some("19")),
+            row("070", UnitLevel::District, Some("06")),
+            row("05677", UnitLevel::Commune, Some("169")),
+            row("05485", UnitLevel::Commune, Some("164")),
+            row("05488", UnitLevel::Commune, Some("164")),
+            row("01000", UnitLevel::Commune, Some("070")),
         ];
         let new = vec![
-            row("05677", "COMMUNE", Some("19")),
-            row("05485", "COMMUNE", Some("19")),
-            row("01000", "COMMUNE", Some("19")),
+            row("05677", UnitLevel::Commune, Some("19")),
+            row("05485", UnitLevel::Commune, Some("19")),
+            row("01000", UnitLevel::Commune, Some("19")),
         ];
         let codes: Vec<String> = other_communes(&old, &new)
             .into_iter()

@@ -4,6 +4,7 @@ use super::names;
 use super::rng::Rng;
 use crate::units::import::UnitRow;
 use chrono::{Days, NaiveDate};
+use cnscd_entity::codes::{Gender, MemberRole, UnitLevel};
 
 /// The district whose teams the demo data set describes (Đồng Hỷ, Thái Nguyên).
 pub const DISTRICT: &str = "169";
@@ -67,7 +68,7 @@ impl Hamlet {
             code: self.code.clone(),
             name: self.name.clone(),
             unit_type: Some(self.unit_type.to_owned()),
-            level: "HAMLET".to_owned(),
+            level: UnitLevel::Hamlet,
             parent_code: Some(self.commune.clone()),
         }
     }
@@ -87,7 +88,7 @@ pub struct Team {
 #[derive(Debug, Clone)]
 pub struct Person {
     pub full_name: String,
-    pub gender: &'static str,
+    pub gender: Gender,
     pub birth_year: i32,
     pub phone: String,
     pub email: Option<String>,
@@ -97,7 +98,7 @@ pub struct Person {
 pub struct Membership {
     pub team: usize,
     pub person: usize,
-    pub role: &'static str,
+    pub role: MemberRole,
     pub affiliation: &'static str,
     pub started_on: NaiveDate,
     pub ended_on: Option<NaiveDate>,
@@ -262,8 +263,8 @@ const OTHER_AFFILIATIONS: &[(&str, f64)] = &[
     ("OTHER", 0.05),
 ];
 
-fn affiliation(role: &str, rng: &mut Rng) -> &'static str {
-    if role == "LEADER" {
+fn affiliation(role: MemberRole, rng: &mut Rng) -> &'static str {
+    if role == MemberRole::Leader {
         if rng.chance(0.8) {
             "HAMLET_HEAD"
         } else {
@@ -278,7 +279,7 @@ fn affiliation(role: &str, rng: &mut Rng) -> &'static str {
 }
 
 /// A synthetic person fit for `affiliation`.
-fn person(index: usize, role: &str, affiliation: &str, rng: &mut Rng) -> Person {
+fn person(index: usize, role: MemberRole, affiliation: &str, rng: &mut Rng) -> Person {
     let female = match affiliation {
         "WOMENS_UNION" => true,
         "POLICE" => rng.chance(0.15),
@@ -299,7 +300,7 @@ fn person(index: usize, role: &str, affiliation: &str, rng: &mut Rng) -> Person 
     }
     let birth_year = match (role, affiliation) {
         (_, "YOUTH_UNION") => rng.range(1992, 2003),
-        ("LEADER", _) => rng.range(1960, 1985),
+        (MemberRole::Leader, _) => rng.range(1960, 1985),
         (_, "POLICE") => rng.range(1980, 1998),
         _ => rng.range(1960, 1995),
     } as i32;
@@ -314,7 +315,7 @@ fn person(index: usize, role: &str, affiliation: &str, rng: &mut Rng) -> Person 
     });
     Person {
         full_name,
-        gender: if female { "FEMALE" } else { "MALE" },
+        gender: if female { Gender::Female } else { Gender::Male },
         birth_year,
         // A bijection of the index, so every phone number is different.
         phone: format!("09{:08}", (index as u64 * 7919 + 13_572_468) % 100_000_000),
@@ -325,7 +326,7 @@ fn person(index: usize, role: &str, affiliation: &str, rng: &mut Rng) -> Person 
 fn add_member(
     plan: &mut Plan,
     team: usize,
-    role: &'static str,
+    role: MemberRole,
     started_on: NaiveDate,
     rng: &mut Rng,
 ) -> usize {
@@ -353,9 +354,9 @@ fn members(plan: &mut Plan, team: usize, rng: &mut Rng) {
     let first = plan.memberships.len();
     for k in 0..size {
         let role = match k {
-            0 => "LEADER",
-            1 if rng.chance(0.7) => "DEPUTY",
-            _ => "MEMBER",
+            0 => MemberRole::Leader,
+            1 if rng.chance(0.7) => MemberRole::Deputy,
+            _ => MemberRole::Member,
         };
         let started_on = if k >= 2 && rng.chance(0.15) {
             day_in(rng, add_days(founded, 30), ymd(2023, 12, 31))
@@ -463,7 +464,7 @@ mod tests {
         let mut open_leaders: HashMap<usize, usize> = HashMap::new();
         let mut leaders_ever: HashSet<usize> = HashSet::new();
         for m in &plan.memberships {
-            if m.role == "LEADER" {
+            if m.role == MemberRole::Leader {
                 leaders_ever.insert(m.team);
                 if m.ended_on.is_none() {
                     *open_leaders.entry(m.team).or_default() += 1;

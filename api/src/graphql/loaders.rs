@@ -1,5 +1,7 @@
-//! The per-request bundle of DataLoaders (never shared between requests or callers).
-use crate::auth::Principal;
+//! The per-request bundle of DataLoaders (never shared between requests or callers). Every
+//! loader of rows that belong to an area carries the caller's scope for reading them, so a
+//! nested field shows only what its own rows' rule shows (`auth::area`).
+use crate::auth::{Action, Principal};
 use async_graphql::dataloader::DataLoader;
 use sea_orm::DatabaseConnection;
 
@@ -9,50 +11,53 @@ pub struct Loaders {
     pub children: DataLoader<crate::units::loaders::ChildrenOn>,
     pub successors: DataLoader<crate::units::loaders::Successions>,
     pub predecessors: DataLoader<crate::units::loaders::Successions>,
+    /// Teams the caller may read.
     pub team: DataLoader<crate::teams::loaders::TeamById>,
-    pub team_in_area: DataLoader<crate::teams::loaders::TeamInArea>,
+    /// The latest activity of each team among those the caller may read.
     pub latest_activity: DataLoader<crate::teams::loaders::LatestActivity>,
+    /// The memberships of each team that the caller may read.
     pub memberships: DataLoader<crate::members::loaders::MembershipsByTeam>,
+    /// Whether the caller may read the personal data of each membership's person.
+    pub personal_data: DataLoader<crate::members::loaders::MembershipInScope>,
     pub person: DataLoader<crate::members::loaders::PersonById>,
     pub outcomes: DataLoader<crate::activities::loaders::OutcomesByActivity>,
 }
 
 impl Loaders {
     pub fn new(db: &DatabaseConnection, principal: &Principal) -> Self {
+        use crate::{activities, members, teams, units};
         let spawn = tokio::spawn;
+        let scoped = |action| (db.clone(), principal.scope(action));
         Self {
-            unit: DataLoader::new(crate::units::loaders::LatestUnit(db.clone()), spawn),
-            unit_on: DataLoader::new(crate::units::loaders::UnitOn(db.clone()), spawn),
-            children: DataLoader::new(crate::units::loaders::ChildrenOn(db.clone()), spawn),
+            unit: DataLoader::new(units::loaders::LatestUnit(db.clone()), spawn),
+            unit_on: DataLoader::new(units::loaders::UnitOn(db.clone()), spawn),
+            children: DataLoader::new(units::loaders::ChildrenOn(db.clone()), spawn),
             successors: DataLoader::new(
-                crate::units::loaders::Successions(db.clone(), crate::units::loaders::Side::Old),
+                units::loaders::Successions(db.clone(), units::loaders::Side::Old),
                 spawn,
             ),
             predecessors: DataLoader::new(
-                crate::units::loaders::Successions(db.clone(), crate::units::loaders::Side::New),
+                units::loaders::Successions(db.clone(), units::loaders::Side::New),
                 spawn,
             ),
-            team: DataLoader::new(crate::teams::loaders::TeamById(db.clone()), spawn),
-            team_in_area: DataLoader::new(
-                crate::teams::loaders::TeamInArea {
-                    db: db.clone(),
-                    units: principal.units.clone(),
-                },
-                spawn,
-            ),
-            latest_activity: DataLoader::new(
-                crate::teams::loaders::LatestActivity(db.clone()),
-                spawn,
-            ),
-            memberships: DataLoader::new(
-                crate::members::loaders::MembershipsByTeam(db.clone()),
-                spawn,
-            ),
-            person: DataLoader::new(crate::members::loaders::PersonById(db.clone()), spawn),
-            outcomes: DataLoader::new(
-                crate::activities::loaders::OutcomesByActivity(db.clone()),
-                spawn,
-            ),
+            team: {
+                let (db, scope) = scoped(Action::ReadTeams);
+                DataLoader::new(teams::loaders::TeamById { db, scope }, spawn)
+            },
+            latest_activity: {
+                let (db, scope) = scoped(Action::ReadActivities);
+                DataLoader::new(teams::loaders::LatestActivity { db, scope }, spawn)
+            },
+            memberships: {
+                let (db, scope) = scoped(Action::ReadMembers);
+                DataLoader::new(members::loaders::MembershipsByTeam { db, scope }, spawn)
+            },
+            personal_data: {
+                let (db, scope) = scoped(Action::ReadPersonalData);
+                DataLoader::new(members::loaders::MembershipInScope { db, scope }, spawn)
+            },
+            person: DataLoader::new(members::loaders::PersonById(db.clone()), spawn),
+            outcomes: DataLoader::new(activities::loaders::OutcomesByActivity(db.clone()), spawn),
         }
     }
 }

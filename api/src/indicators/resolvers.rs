@@ -66,7 +66,7 @@ impl IndicatorQuery {
         let breakdown = match (breakdown, level) {
             (UnitBreakdown::Own, _) => Breakdown::Own,
             (UnitBreakdown::Children, _) => Breakdown::Children,
-            (UnitBreakdown::Level, Some(l)) => Breakdown::Level(l.as_str()),
+            (UnitBreakdown::Level, Some(l)) => Breakdown::Level(l.into()),
             (UnitBreakdown::Level, None) => {
                 return Err(Error::invalid("level", "breakdown LEVEL needs `level`").into());
             }

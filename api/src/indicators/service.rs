@@ -2,10 +2,11 @@
 //! period. Flow elements come from the monthly rollups, state elements are counted at the
 //! period's end, reported figures come from data values.
 use super::periods::{self, Granularity, Span};
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Coverage, Principal};
 use crate::db::{placeholders, query};
 use crate::error::{Error, Result};
 use chrono::{Datelike, NaiveDate};
+use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, data_element, indicator_definition};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -24,7 +25,7 @@ pub enum Breakdown {
     /// Their direct children in each period.
     Children,
     /// Every unit of a level under them in each period.
-    Level(&'static str),
+    Level(UnitLevel),
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -54,6 +55,9 @@ pub struct Computed {
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
     pub status: Status,
+    /// Whether the caller's area covers the unit on every day of the period on which it
+    /// existed; when not, the numbers are withheld (null, FORBIDDEN) and the status is NO_DATA.
+    pub readable: bool,
 }
 
 /// A parsed formula: signed data element codes.
@@ -127,20 +131,9 @@ async fn check_area(db: &impl ConnectionTrait, principal: &Principal, req: &Requ
     if scope.all {
         return Ok(());
     }
+    let coverage = Coverage::load(db, &scope, &req.unit_codes, req.from, req.to).await?;
     for code in &req.unit_codes {
-        let mut values: Vec<Value> = scope.units.iter().map(|u| Value::from(u.clone())).collect();
-        values.extend([Value::from(code.clone()), req.to.into(), req.from.into()]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT 1 AS one FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-                 AND descendant_code = ? AND valid_from <= ? AND valid_to >= ? LIMIT 1",
-                placeholders(scope.units.len())
-            ),
-            values,
-        )
-        .await?;
-        if rows.is_empty() {
+        if !coverage.some_day(code, req.from, req.to) {
             return Err(Error::forbidden(format!(
                 "unit {code} is outside the caller's area between {} and {}",
                 req.from, req.to
@@ -289,29 +282,25 @@ pub async fn compute(
         .into_iter()
         .map(|e| (e.code.clone(), e))
         .collect();
-    let kind = |e: &str| {
-        elements
-            .get(e)
-            .map(|m| (m.source.as_str(), m.aggregation.as_str()))
-    };
+    let kind = |e: &str| elements.get(e).map(|m| (m.source, m.aggregation));
     let flows: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("DERIVED", "FLOW")))
+        .filter(|e| kind(e) == Some((ElementSource::Derived, Aggregation::Flow)))
         .cloned()
         .collect();
     let states: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("DERIVED", "STATE")))
+        .filter(|e| kind(e) == Some((ElementSource::Derived, Aggregation::State)))
         .cloned()
         .collect();
     let reported_flows: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("REPORTED", "FLOW")))
+        .filter(|e| kind(e) == Some((ElementSource::Reported, Aggregation::Flow)))
         .cloned()
         .collect();
     let references: Vec<String> = needed
         .iter()
-        .filter(|e| kind(e) == Some(("REPORTED", "REFERENCE")))
+        .filter(|e| kind(e) == Some((ElementSource::Reported, Aggregation::Reference)))
         .cloned()
         .collect();
 
@@ -414,6 +403,17 @@ pub async fn compute(
         }
     }
 
+    // Each value is readable only when the caller's area covers its unit on every day of its
+    // period on which the unit existed (one statement for all cells).
+    let coverage = Coverage::load(
+        db,
+        &principal.scope(Action::ReadIndicators),
+        &cell_codes,
+        spans[0].start,
+        spans[spans.len() - 1].end,
+    )
+    .await?;
+
     // Evaluate every formula for every cell.
     let mut out = Vec::with_capacity(cells.len() * defs.len());
     for (code, pi) in &cells {
@@ -428,6 +428,7 @@ pub async fn compute(
             .cloned();
         let Some(unit) = unit else { continue };
         let day = cell_day.get(&(code.clone(), *pi)).copied();
+        let readable = coverage.every_day(code, spans[*pi].start, spans[*pi].end);
         for d in &defs {
             let (num, den) = &formulas[&d.code];
             let mut computed = Computed {
@@ -438,32 +439,33 @@ pub async fn compute(
                 numerator: None,
                 denominator: None,
                 status: Status::NoData,
+                readable,
             };
-            let Some((on, whole)) = day else {
+            let Some((on, whole)) = day.filter(|_| readable) else {
                 out.push(computed);
                 continue;
             };
             let term = |e: &str| -> Option<f64> {
                 match kind(e) {
-                    Some(("DERIVED", "FLOW")) => Some(
+                    Some((ElementSource::Derived, Aggregation::Flow)) => Some(
                         values
                             .get(&(code.clone(), *pi, e.to_owned()))
                             .copied()
                             .unwrap_or(0.0),
                     ),
-                    Some(("DERIVED", "STATE")) => Some(
+                    Some((ElementSource::Derived, Aggregation::State)) => Some(
                         day_values
                             .get(&(code.clone(), on, e.to_owned()))
                             .copied()
                             .unwrap_or(0.0),
                     ),
-                    Some(("REPORTED", "FLOW")) => {
+                    Some((ElementSource::Reported, Aggregation::Flow)) => {
                         let k = (code.clone(), *pi, e.to_owned());
                         present
                             .contains(&k)
                             .then(|| values.get(&k).copied().unwrap_or(0.0))
                     }
-                    Some(("REPORTED", "REFERENCE")) => {
+                    Some((ElementSource::Reported, Aggregation::Reference)) => {
                         let k = (code.clone(), on, e.to_owned());
                         day_present
                             .contains(&k)

@@ -111,8 +111,11 @@ pub struct Period {
     pub label: String,
 }
 
-/// An indicator's value for a unit and period, with what it was computed from.
+/// An indicator's value for a unit and period, with what it was computed from. When the
+/// caller's area does not cover the unit on every day of the period on which it existed, the
+/// numbers are null with a FORBIDDEN error on their paths and the status is NO_DATA.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct IndicatorValue {
     /// The indicator, in the version computed.
     pub indicator: IndicatorDefinition,
@@ -121,14 +124,48 @@ pub struct IndicatorValue {
     pub unit: AdminUnit,
     /// The period the value covers.
     pub period: Period,
-    /// numerator ÷ denominator × factor; null when there is no data or the denominator is 0.
+    #[graphql(skip)]
     pub value: Option<f64>,
-    /// The numerator, before dividing; null when there is no data.
+    #[graphql(skip)]
     pub numerator: Option<f64>,
-    /// Null for counts (indicators without a denominator) and when there is no data.
+    #[graphql(skip)]
     pub denominator: Option<f64>,
     /// How complete the value is.
     pub status: IndicatorStatus,
+    #[graphql(skip)]
+    pub readable: bool,
+}
+
+impl IndicatorValue {
+    fn readable<T>(&self, v: T) -> async_graphql::Result<T> {
+        if self.readable {
+            Ok(v)
+        } else {
+            Err(crate::error::Error::forbidden(format!(
+                "unit {} is not in the caller's area on every day of {}",
+                self.unit.code, self.period.label
+            ))
+            .into())
+        }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl IndicatorValue {
+    /// numerator ÷ denominator × factor; null when there is no data or the denominator is 0.
+    async fn value(&self) -> async_graphql::Result<Option<f64>> {
+        self.readable(self.value)
+    }
+
+    /// The numerator, before dividing; null when there is no data.
+    async fn numerator(&self) -> async_graphql::Result<Option<f64>> {
+        self.readable(self.numerator)
+    }
+
+    /// Null for counts (indicators without a denominator) and when there is no data.
+    async fn denominator(&self) -> async_graphql::Result<Option<f64>> {
+        self.readable(self.denominator)
+    }
 }
 
 impl From<Computed> for IndicatorValue {
@@ -145,6 +182,7 @@ impl From<Computed> for IndicatorValue {
             numerator: c.numerator,
             denominator: c.denominator,
             status: c.status.into(),
+            readable: c.readable,
         }
     }
 }

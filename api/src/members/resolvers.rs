@@ -15,7 +15,7 @@ use async_graphql::{Context, ID, Object, Result};
 fn person_fields(p: PersonInput) -> PersonFields {
     PersonFields {
         full_name: p.full_name,
-        gender: p.gender.map(|g| g.as_str().to_owned()),
+        gender: p.gender.map(Into::into),
         birth_year: p.birth_year,
         phone: p.phone,
         email: p.email,
@@ -74,7 +74,7 @@ impl MemberQuery {
         let filter = MemberFilter {
             team_id,
             under,
-            role: role.map(|r| r.as_str().to_owned()),
+            role: role.map(Into::into),
             affiliation,
             active,
             search,
@@ -109,7 +109,7 @@ impl MemberMutation {
             let new = NewMember {
                 team_id,
                 person: person_fields(input.person),
-                role: input.role.as_str().to_owned(),
+                role: input.role.into(),
                 affiliation: input.affiliation.trim().to_owned(),
                 started_on: input.started_on.0,
             };
@@ -130,7 +130,7 @@ impl MemberMutation {
         let result = async {
             let id = ids::input_id(ids::MEMBERSHIP, "input.membershipId", &input.membership_id)?;
             let changes = MembershipChanges {
-                role: input.role.map(|r| r.as_str().to_owned()),
+                role: input.role.map(Into::into),
                 affiliation: input.affiliation.map(|a| a.trim().to_owned()),
                 person: input.person.map(person_fields),
             };

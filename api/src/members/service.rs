@@ -1,7 +1,7 @@
 //! Membership queries and changes: who may add, change and end memberships, and the rule of
 //! one active leader per team.
 use crate::audit::service::{Change, RequestId, record, reread};
-use crate::auth::{Action, Principal};
+use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -10,17 +10,35 @@ use crate::teams::service as teams;
 use crate::text;
 use crate::units::service as units;
 use chrono::{Datelike, NaiveDate, Utc};
+use cnscd_entity::codes::{Gender, MemberRole, TeamStatus};
 use cnscd_entity::{affiliation, membership, person, team};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QuerySelect, Set,
 };
 
+/// Columns of `membership m JOIN team t` for area conditions: a membership concerns its
+/// team's unit from the day it started to the day it ended (or today).
+pub const MEMBERSHIP_COLUMNS: Columns<'static> = Columns {
+    unit: "t.unit_code",
+    from: "m.started_on",
+    last: Last::Through("m.ended_on"),
+    team: Some("t.id"),
+    submitter: None,
+};
+
+/// Adds the caller's area for `action` to a query over `membership m JOIN team t`.
+pub fn scope(w: &mut Where, principal: &Principal, action: Action) {
+    if let Some((sql, values)) = scope_condition(&principal.scope(action), &MEMBERSHIP_COLUMNS) {
+        w.and(sql, values);
+    }
+}
+
 /// Sort rank of a member role: leaders first.
-pub fn role_rank(role: &str) -> u8 {
+pub fn role_rank(role: MemberRole) -> u8 {
     match role {
-        "LEADER" => 0,
-        "DEPUTY" => 1,
-        _ => 2,
+        MemberRole::Leader => 0,
+        MemberRole::Deputy => 1,
+        MemberRole::Member => 2,
     }
 }
 
@@ -28,7 +46,7 @@ pub fn role_rank(role: &str) -> u8 {
 #[derive(Debug, Clone)]
 pub struct PersonFields {
     pub full_name: String,
-    pub gender: Option<String>,
+    pub gender: Option<Gender>,
     pub birth_year: Option<i32>,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -94,7 +112,7 @@ fn check_person(p: &mut Problems, f: &PersonFields) -> PersonFields {
     }
     PersonFields {
         full_name,
-        gender: f.gender.clone(),
+        gender: f.gender,
         birth_year: f.birth_year,
         phone,
         email,
@@ -139,7 +157,7 @@ async fn team_to_manage(
     // Every role that may manage a team's members may also read the team.
     let t = teams::get(db, principal, Action::ReadTeams, team_id).await?;
     let scope = principal.scope(Action::ManageMembers);
-    if crate::auth::allows(db, &scope, Some(team_id), &t.unit_code, on).await? {
+    if crate::auth::allows(db, &scope, Some((team_id, &t.unit_code)), &t.unit_code, on).await? {
         Ok(t)
     } else {
         Err(Error::forbidden(format!(
@@ -166,7 +184,7 @@ fn leader_conflict(e: sea_orm::DbErr) -> Error {
 pub struct NewMember {
     pub team_id: i64,
     pub person: PersonFields,
-    pub role: String,
+    pub role: MemberRole,
     pub affiliation: String,
     pub started_on: NaiveDate,
 }
@@ -196,7 +214,7 @@ pub async fn add(
             ),
         );
     }
-    if t.status == "DISSOLVED" {
+    if t.status == TeamStatus::Dissolved {
         p.add("input.teamId", "the team has been dissolved");
     }
     p.finish()?;
@@ -247,10 +265,21 @@ pub async fn add(
     Ok(m)
 }
 
-/// The membership with this id, if the caller may read the members of its team.
+/// The membership with this id, if the caller may read it.
 pub async fn get(
     db: &impl ConnectionTrait,
     principal: &Principal,
+    id: i64,
+) -> Result<(membership::Model, team::Model)> {
+    get_for(db, principal, Action::ReadMembers, id).await
+}
+
+/// The membership with this id, if the caller's scope for `action` covers it (NOT_FOUND
+/// otherwise, as if absent).
+async fn get_for(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    action: Action,
     id: i64,
 ) -> Result<(membership::Model, team::Model)> {
     let not_found = || {
@@ -259,19 +288,31 @@ pub async fn get(
             ids::encode(ids::MEMBERSHIP, id).0
         ))
     };
-    let m = membership::Entity::find_by_id(id)
+    let mut w = Where::new();
+    w.and("m.id = ?", [id.into()]);
+    scope(&mut w, principal, action);
+    let m = membership::Entity::find()
+        .from_raw_sql(crate::db::stmt(
+            db.get_database_backend(),
+            &format!(
+                "SELECT m.* FROM membership m JOIN team t ON t.id = m.team_id{}",
+                w.sql()
+            ),
+            w.values,
+        ))
         .one(db)
         .await?
         .ok_or_else(not_found)?;
-    let t = teams::get(db, principal, Action::ReadMembers, m.team_id)
-        .await
-        .map_err(|_| not_found())?;
+    let t = team::Entity::find_by_id(m.team_id)
+        .one(db)
+        .await?
+        .ok_or_else(not_found)?;
     Ok((m, t))
 }
 
 /// Changes to a membership.
 pub struct MembershipChanges {
-    pub role: Option<String>,
+    pub role: Option<MemberRole>,
     pub affiliation: Option<String>,
     pub person: Option<PersonFields>,
 }
@@ -283,8 +324,18 @@ pub async fn update(
     id: i64,
     changes: MembershipChanges,
 ) -> Result<membership::Model> {
+    // A change of role or details concerns the membership, not a date: the caller manages
+    // it on some day of it.
     let (before, t) = get(db, principal, id).await?;
-    team_to_manage(db, principal, t.id, units::today()).await?;
+    if get_for(db, principal, Action::ManageMembers, id)
+        .await
+        .is_err()
+    {
+        return Err(Error::forbidden(format!(
+            "the caller may not manage membership {}",
+            ids::encode(ids::MEMBERSHIP, id).0
+        )));
+    }
     if before.ended_on.is_some() {
         return Err(Error::Conflict(
             "the membership has ended; ended memberships are history and cannot change".into(),
@@ -428,7 +479,7 @@ pub async fn end(
 pub struct MemberFilter {
     pub team_id: Option<i64>,
     pub under: Option<String>,
-    pub role: Option<String>,
+    pub role: Option<MemberRole>,
     pub affiliation: Option<String>,
     pub active: Option<bool>,
     pub search: Option<String>,
@@ -442,21 +493,16 @@ pub async fn list(
     args: &PageArgs,
 ) -> Result<(Vec<membership::Model>, Window, u64)> {
     let mut w = Where::new();
-    teams::scope(&mut w, principal, Action::ReadMembers);
+    scope(&mut w, principal, Action::ReadMembers);
     if let Some(t) = filter.team_id {
         w.and("m.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under_units(
-            std::slice::from_ref(u),
-            "t.unit_code",
-            "m.started_on",
-            "COALESCE(m.ended_on, '9999-12-31')",
-        );
+        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &MEMBERSHIP_COLUMNS);
         w.and(sql, values);
     }
     if let Some(r) = &filter.role {
-        w.and("m.role = ?", [r.clone().into()]);
+        w.and("m.role = ?", [(*r).into()]);
     }
     if let Some(a) = &filter.affiliation {
         w.and("m.affiliation = ?", [a.clone().into()]);

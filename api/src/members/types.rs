@@ -1,13 +1,13 @@
 //! GraphQL types of members: memberships, persons (with personal data guarded), inputs.
-use crate::auth::Action;
 use crate::error::{Error, UserError};
 use crate::graphql::{Date, ids, loaders};
-use crate::teams::types::{Team, may_on_team};
+use crate::teams::types::Team;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use cnscd_entity::{membership, person};
 
 /// Role in a team.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::MemberRole")]
 pub enum MemberRole {
     /// Tổ trưởng; a team has at most one at a time.
     Leader,
@@ -17,26 +17,9 @@ pub enum MemberRole {
     Member,
 }
 
-impl MemberRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Leader => "LEADER",
-            Self::Deputy => "DEPUTY",
-            Self::Member => "MEMBER",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "LEADER" => Self::Leader,
-            "DEPUTY" => Self::Deputy,
-            _ => Self::Member,
-        }
-    }
-}
-
 /// A person's gender, as the person gives it.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::Gender")]
 pub enum Gender {
     /// Nam.
     Male,
@@ -44,25 +27,6 @@ pub enum Gender {
     Female,
     /// Another gender.
     Other,
-}
-
-impl Gender {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Male => "MALE",
-            Self::Female => "FEMALE",
-            Self::Other => "OTHER",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "MALE" => Some(Self::Male),
-            "FEMALE" => Some(Self::Female),
-            "OTHER" => Some(Self::Other),
-            _ => None,
-        }
-    }
 }
 
 /// A person's membership of a team, from the day it started to the day it ended.
@@ -89,7 +53,7 @@ impl From<membership::Model> for Membership {
     fn from(m: membership::Model) -> Self {
         Self {
             id: ids::encode(ids::MEMBERSHIP, m.id),
-            role: MemberRole::parse(&m.role),
+            role: m.role.into(),
             affiliation: m.affiliation.clone(),
             started_on: m.started_on.into(),
             ended_on: m.ended_on.map(Into::into),
@@ -124,7 +88,7 @@ impl Membership {
             .await?
             .map(|p| Person {
                 model: p,
-                team_id: self.model.team_id,
+                membership_id: self.model.id,
             }))
     }
 }
@@ -132,12 +96,19 @@ impl Membership {
 /// A team member. Full name and gender are public; the rest is personal data.
 pub struct Person {
     pub model: person::Model,
-    pub team_id: i64,
+    /// The membership through which the person was reached: it decides who reads personal
+    /// data.
+    pub membership_id: i64,
 }
 
 impl Person {
     async fn personal<T>(&self, ctx: &Context<'_>, value: T) -> Result<T> {
-        if may_on_team(ctx, Action::ReadPersonalData, self.team_id).await? {
+        let readable = loaders(ctx)?
+            .personal_data
+            .load_one(self.membership_id)
+            .await?
+            .unwrap_or(false);
+        if readable {
             Ok(value)
         } else {
             Err(Error::forbidden("the caller may not read members' personal data").into())
@@ -156,7 +127,7 @@ impl Person {
 
     /// Gender, when given.
     async fn gender(&self) -> Option<Gender> {
-        self.model.gender.as_deref().and_then(Gender::parse)
+        self.model.gender.map(Into::into)
     }
 
     /// Personal data.

@@ -1,21 +1,37 @@
-//! Per-request loaders around teams.
-use crate::db::{placeholders, query};
+//! Per-request loaders around teams; each answers only what the caller's area shows.
+use crate::auth::{Scope, scope_condition};
+use crate::db::{Where, placeholders};
 use async_graphql::dataloader::Loader;
 use cnscd_entity::{activity, team};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Value};
+use sea_orm::{DatabaseConnection, EntityTrait, Value};
 use std::collections::HashMap;
 
-/// Teams by id.
-pub struct TeamById(pub DatabaseConnection);
+/// Teams by id, those the caller may read (`ReadTeams`) only.
+pub struct TeamById {
+    pub db: DatabaseConnection,
+    pub scope: Scope,
+}
 
 impl Loader<i64> for TeamById {
     type Value = team::Model;
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
+        let mut w = Where::new();
+        w.and(
+            format!("t.id IN ({})", placeholders(keys.len())),
+            keys.iter().map(|k| Value::from(*k)),
+        );
+        if let Some((sql, values)) = scope_condition(&self.scope, &super::service::TEAM_COLUMNS) {
+            w.and(sql, values);
+        }
         Ok(team::Entity::find()
-            .filter(team::Column::Id.is_in(keys.to_vec()))
-            .all(&self.0)
+            .from_raw_sql(crate::db::stmt(
+                self.db.get_database_backend(),
+                &format!("SELECT t.* FROM team t{}", w.sql()),
+                w.values,
+            ))
+            .all(&self.db)
             .await?
             .into_iter()
             .map(|t| (t.id, t))
@@ -23,70 +39,48 @@ impl Loader<i64> for TeamById {
     }
 }
 
-/// Whether each team lies under the caller's units at some time in its life.
-pub struct TeamInArea {
+/// The latest recorded activity of each team among those the caller may read
+/// (`ReadActivities`).
+pub struct LatestActivity {
     pub db: DatabaseConnection,
-    pub units: Vec<String>,
+    pub scope: Scope,
 }
-
-impl Loader<i64> for TeamInArea {
-    type Value = bool;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, bool>, Self::Error> {
-        let mut out: HashMap<i64, bool> = keys.iter().map(|k| (*k, false)).collect();
-        if self.units.is_empty() {
-            return Ok(out);
-        }
-        let c = &super::service::TEAM_COLUMNS;
-        let (cond, mut values) = crate::auth::under_units(&self.units, c.unit, c.from, c.to);
-        values.extend(keys.iter().map(|k| Value::from(*k)));
-        let rows = query(
-            &self.db,
-            &format!(
-                "SELECT t.id AS id FROM team t WHERE {cond} AND t.id IN ({})",
-                placeholders(keys.len())
-            ),
-            values,
-        )
-        .await?;
-        for r in rows {
-            if let Ok(id) = r.try_get::<i64>("", "id") {
-                out.insert(id, true);
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// The latest recorded activity of each team.
-pub struct LatestActivity(pub DatabaseConnection);
 
 impl Loader<i64> for LatestActivity {
     type Value = activity::Model;
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let mut values: Vec<Value> = keys.iter().map(|k| Value::from(*k)).collect();
-        values.extend(keys.iter().map(|k| Value::from(*k)));
-        let p = placeholders(keys.len());
-        // One statement for the page: each team's newest activity by date, then id.
+        let mut w = Where::new();
+        w.and("a.status = 'RECORDED'", []);
+        w.and(
+            format!("a.team_id IN ({})", placeholders(keys.len())),
+            keys.iter().map(|k| Value::from(*k)),
+        );
+        if let Some((sql, values)) =
+            scope_condition(&self.scope, &crate::activities::service::ACTIVITY_COLUMNS)
+        {
+            w.and(sql, values);
+        }
+        // One statement for the page: the visible activities, newest first per team; the
+        // first of each team wins.
         let rows = activity::Entity::find()
             .from_raw_sql(crate::db::stmt(
-                sea_orm::ConnectionTrait::get_database_backend(&self.0),
+                self.db.get_database_backend(),
                 &format!(
-                    "SELECT a.* FROM activity a JOIN (SELECT team_id, MAX(occurred_on) AS d \
-                     FROM activity WHERE status = 'RECORDED' AND team_id IN ({p}) \
-                     GROUP BY team_id) m ON m.team_id = a.team_id AND m.d = a.occurred_on \
-                     WHERE a.status = 'RECORDED' AND a.team_id IN ({p}) ORDER BY a.id"
+                    "SELECT a.* FROM activity a JOIN (SELECT a.team_id AS team_id, \
+                     MAX(a.occurred_on) AS d FROM activity a{where_} GROUP BY a.team_id) m \
+                     ON m.team_id = a.team_id AND m.d = a.occurred_on{where_} \
+                     ORDER BY a.id DESC",
+                    where_ = w.sql()
                 ),
-                values,
+                [w.values.clone(), w.values].concat(),
             ))
-            .all(&self.0)
+            .all(&self.db)
             .await?;
         let mut out = HashMap::new();
         for a in rows {
-            out.insert(a.team_id, a);
+            out.entry(a.team_id).or_insert(a);
         }
         Ok(out)
     }

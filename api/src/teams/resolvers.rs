@@ -63,10 +63,7 @@ impl TeamQuery {
         let filter = TeamFilter {
             under,
             unit_code,
-            status: status.map(|s| match s {
-                TeamStatus::Active => "ACTIVE".to_owned(),
-                TeamStatus::Dissolved => "DISSOLVED".to_owned(),
-            }),
+            status: status.map(Into::into),
             search,
             active_on: active_on.map(|d| d.0),
         };

@@ -1,6 +1,6 @@
 //! Team queries and changes, always inside the caller's area.
 use crate::audit::service::{Change, RequestId, record, reread};
-use crate::auth::{Action, Columns, Principal, allows, scope_condition};
+use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
 use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
@@ -8,17 +8,19 @@ use crate::graphql::pagination::{PageArgs, Window};
 use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
+use cnscd_entity::codes::{TeamStatus, UnitLevel};
 use cnscd_entity::{membership, team};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, Set,
 };
 
-/// Columns of `team t` for area conditions: a team concerns every day of its life.
+/// Columns of `team t` for area conditions: a team concerns every day of its life, from its
+/// founding to the day before its dissolution (or today).
 pub const TEAM_COLUMNS: Columns<'static> = Columns {
     unit: "t.unit_code",
     from: "t.founded_on",
-    to: "COALESCE(t.dissolved_on, '9999-12-31')",
+    last: Last::Before("t.dissolved_on"),
     team: Some("t.id"),
     submitter: None,
 };
@@ -28,7 +30,7 @@ pub const TEAM_COLUMNS: Columns<'static> = Columns {
 pub struct TeamFilter {
     pub under: Option<String>,
     pub unit_code: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<TeamStatus>,
     pub search: Option<String>,
     pub active_on: Option<NaiveDate>,
 }
@@ -49,19 +51,14 @@ pub async fn list(
     let mut w = Where::new();
     scope(&mut w, principal, Action::ReadTeams);
     if let Some(under) = &filter.under {
-        let (sql, values) = crate::auth::under_units(
-            std::slice::from_ref(under),
-            TEAM_COLUMNS.unit,
-            TEAM_COLUMNS.from,
-            TEAM_COLUMNS.to,
-        );
+        let (sql, values) = crate::auth::under(std::slice::from_ref(under), &TEAM_COLUMNS);
         w.and(sql, values);
     }
     if let Some(u) = &filter.unit_code {
         w.and("t.unit_code = ?", [u.clone().into()]);
     }
     if let Some(s) = &filter.status {
-        w.and("t.status = ?", [s.clone().into()]);
+        w.and("t.status = ?", [s.as_str().into()]);
     }
     if let Some(d) = filter.active_on {
         w.and(
@@ -102,6 +99,32 @@ pub async fn get(
                 ids::encode(ids::TEAM, id).0
             ))
         })
+}
+
+/// The first day a membership or recorded activity of the team concerns.
+async fn first_dependent_day(db: &impl ConnectionTrait, id: i64) -> Result<Option<NaiveDate>> {
+    dependent_day(db, id, "MIN").await
+}
+
+/// The last day a membership starts or a recorded activity happened in the team.
+async fn last_dependent_day(db: &impl ConnectionTrait, id: i64) -> Result<Option<NaiveDate>> {
+    dependent_day(db, id, "MAX").await
+}
+
+async fn dependent_day(db: &impl ConnectionTrait, id: i64, agg: &str) -> Result<Option<NaiveDate>> {
+    let rows = crate::db::query(
+        db,
+        &format!(
+            "SELECT {agg}(d) AS d FROM (SELECT started_on AS d FROM membership WHERE team_id = ? \
+             UNION ALL SELECT occurred_on FROM activity WHERE team_id = ? AND status = 'RECORDED') x"
+        ),
+        vec![id.into(), id.into()],
+    )
+    .await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.try_get::<Option<NaiveDate>>("", "d").ok())
+        .flatten())
 }
 
 /// Checks that the caller may manage teams in `unit_code` on `on`.
@@ -200,13 +223,13 @@ pub async fn create(
     check_dates(&mut p, input.founded_on, input.decision_date);
     p.finish()?;
     let unit = units::require_on(db, "input.unitCode", &input.unit_code, input.founded_on).await?;
-    if unit.level != "HAMLET" && unit.level != "COMMUNE" {
+    if !matches!(unit.level, UnitLevel::Hamlet | UnitLevel::Commune) {
         return Err(Error::invalid(
             "input.unitCode",
             format!(
                 "a team belongs to a hamlet or a commune; {} is a {}",
                 unit.code,
-                unit.level.to_lowercase()
+                unit.level.as_str().to_lowercase()
             ),
         ));
     }
@@ -218,33 +241,46 @@ pub async fn create(
         input.founded_on,
     )
     .await?;
-    let txn = crate::db::begin_write(db).await?;
-    let now = Utc::now();
-    let code = match input.code.as_deref() {
-        Some(c) => c.trim().to_owned(),
-        None => next_code(&txn, &unit.code).await?,
+    // A generated code can be taken by a concurrent request between reading and inserting:
+    // then the whole transaction is tried again with the next free code.
+    let mut attempt = 0;
+    let (txn, model) = loop {
+        attempt += 1;
+        let txn = crate::db::begin_write(db).await?;
+        let now = Utc::now();
+        let code = match input.code.as_deref() {
+            Some(c) => c.trim().to_owned(),
+            None => next_code(&txn, &unit.code).await?,
+        };
+        let inserted = team::ActiveModel {
+            code: Set(code.clone()),
+            name: Set(name.clone()),
+            name_search: Set(text::fold(&name)),
+            unit_code: Set(unit.code.clone()),
+            founded_on: Set(input.founded_on),
+            decision_number: Set(input
+                .decision_number
+                .as_deref()
+                .map(text::clean)
+                .filter(|d| !d.is_empty())),
+            decision_date: Set(input.decision_date),
+            status: Set(TeamStatus::Active),
+            dissolved_on: Set(None),
+            dissolution_reason: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await;
+        match inserted {
+            Ok(model) => break (txn, model),
+            Err(e) if input.code.is_none() && is_unique_violation(&e) && attempt < 5 => {
+                txn.rollback().await?;
+            }
+            Err(e) => return Err(code_conflict(e, Some(&code))),
+        }
     };
-    let model = team::ActiveModel {
-        code: Set(code.clone()),
-        name: Set(name.clone()),
-        name_search: Set(text::fold(&name)),
-        unit_code: Set(unit.code.clone()),
-        founded_on: Set(input.founded_on),
-        decision_number: Set(input
-            .decision_number
-            .map(|d| text::clean(&d))
-            .filter(|d| !d.is_empty())),
-        decision_date: Set(input.decision_date),
-        status: Set("ACTIVE".into()),
-        dissolved_on: Set(None),
-        dissolution_reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await
-    .map_err(|e| code_conflict(e, Some(&code)))?;
     record(
         &txn,
         principal,
@@ -311,15 +347,14 @@ pub async fn update(
     id: i64,
     changes: TeamChanges,
 ) -> Result<team::Model> {
-    let before = get(db, principal, Action::ReadTeams, id).await?;
-    require_manage_unit(
-        db,
-        principal,
-        "input.teamId",
-        &before.unit_code,
-        units::today(),
-    )
-    .await?;
+    // The caller manages the team on some day of its life (NOT_FOUND otherwise); a moved
+    // founding day must lie in its area both where it was and where it goes.
+    let before = get(db, principal, Action::ManageTeams, id).await?;
+    if let Some(d) = changes.founded_on.filter(|d| *d != before.founded_on) {
+        for (field, on) in [("input.teamId", before.founded_on), ("input.foundedOn", d)] {
+            require_manage_unit(db, principal, field, &before.unit_code, on).await?;
+        }
+    }
     let mut p = Problems::default();
     let name = changes.name.as_deref().map(text::clean);
     if let Some(n) = &name {
@@ -336,6 +371,17 @@ pub async fn update(
         p.add(
             "input.foundedOn",
             format!("foundedOn {founded_on} is after the team was dissolved ({d})"),
+        );
+    }
+    if changes.founded_on.is_some()
+        && let Some(first) = first_dependent_day(db, id).await?
+        && founded_on > first
+    {
+        p.add(
+            "input.foundedOn",
+            format!(
+                "foundedOn {founded_on} is after the team's first membership or activity ({first})"
+            ),
         );
     }
     p.finish()?;
@@ -389,8 +435,8 @@ pub async fn dissolve(
     dissolved_on: NaiveDate,
     reason: Option<String>,
 ) -> Result<team::Model> {
-    let before = get(db, principal, Action::ReadTeams, id).await?;
-    if before.status == "DISSOLVED" {
+    let before = get(db, principal, Action::ManageTeams, id).await?;
+    if before.status == TeamStatus::Dissolved {
         return Err(Error::Conflict(format!(
             "the team was already dissolved on {}",
             before
@@ -420,6 +466,17 @@ pub async fn dissolve(
     {
         p.add("input.reason", "must be at most 1000 characters");
     }
+    if dissolved_on >= before.founded_on
+        && let Some(last) = last_dependent_day(db, id).await?
+        && dissolved_on < last
+    {
+        p.add(
+            "input.dissolvedOn",
+            format!(
+                "dissolvedOn {dissolved_on} is before the team's last membership start or activity ({last})"
+            ),
+        );
+    }
     p.finish()?;
     require_manage_unit(
         db,
@@ -445,7 +502,7 @@ pub async fn dissolve(
         am.update(&txn).await?;
     }
     let mut am: team::ActiveModel = before.clone().into();
-    am.status = Set("DISSOLVED".into());
+    am.status = Set(TeamStatus::Dissolved);
     am.dissolved_on = Set(Some(dissolved_on));
     am.dissolution_reason = Set(reason.map(|r| text::clean(&r)));
     am.updated_at = Set(Utc::now());

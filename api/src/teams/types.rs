@@ -11,6 +11,7 @@ use cnscd_entity::team;
 
 /// Whether a team is working.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::TeamStatus")]
 pub enum TeamStatus {
     /// Working: not dissolved.
     Active,
@@ -61,11 +62,7 @@ impl From<team::Model> for Team {
             founded_on: m.founded_on.into(),
             decision_number: m.decision_number.clone(),
             decision_date: m.decision_date.map(Into::into),
-            status: if m.status == "DISSOLVED" {
-                TeamStatus::Dissolved
-            } else {
-                TeamStatus::Active
-            },
+            status: m.status.into(),
             dissolved_on: m.dissolved_on.map(Into::into),
             dissolution_reason: m.dissolution_reason.clone(),
             created_at: m.created_at,
@@ -73,24 +70,6 @@ impl From<team::Model> for Team {
             model: m,
         }
     }
-}
-
-/// Whether the caller's roles grant `action` on the team `team_id`.
-pub async fn may_on_team(ctx: &Context<'_>, action: Action, team_id: i64) -> Result<bool, Error> {
-    let (_, principal) = state(ctx)?;
-    let scope = principal.scope(action);
-    if scope.covers(Some(team_id), &[]) {
-        return Ok(true);
-    }
-    if scope.units.is_empty() {
-        return Ok(false);
-    }
-    Ok(loaders(ctx)?
-        .team_in_area
-        .load_one(team_id)
-        .await
-        .map_err(|e| Error::Internal(e.message))?
-        .unwrap_or(false))
 }
 
 #[ComplexObject]
@@ -110,8 +89,9 @@ impl Team {
         ctx: &Context<'_>,
         #[graphql(default = false, desc = "Also list ended memberships.")] include_ended: bool,
     ) -> Result<Vec<Membership>> {
-        if !may_on_team(ctx, Action::ReadMembers, self.model.id).await? {
-            return Err(Error::forbidden("the caller may not read this team's members").into());
+        let (_, principal) = state(ctx)?;
+        if !principal.may(Action::ReadMembers) {
+            return Err(Error::forbidden("the caller may not read teams' members").into());
         }
         let all = loaders(ctx)?
             .memberships
@@ -125,19 +105,27 @@ impl Team {
             .collect())
     }
 
-    /// Number of current members.
-    async fn member_count(&self, ctx: &Context<'_>) -> Result<i32> {
+    /// Number of current members the caller may read; null (FORBIDDEN) for callers that may
+    /// not read members.
+    async fn member_count(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        let (_, principal) = state(ctx)?;
+        if !principal.may(Action::ReadMembers) {
+            return Err(Error::forbidden("the caller may not read teams' members").into());
+        }
         let all = loaders(ctx)?
             .memberships
             .load_one(self.model.id)
             .await?
             .unwrap_or_default();
-        Ok(all.iter().filter(|m| m.ended_on.is_none()).count() as i32)
+        Ok(Some(
+            all.iter().filter(|m| m.ended_on.is_none()).count() as i32
+        ))
     }
 
     /// The most recent activity recorded for the team, if the caller may read it.
     async fn latest_activity(&self, ctx: &Context<'_>) -> Result<Option<Activity>> {
-        if !may_on_team(ctx, Action::ReadActivities, self.model.id).await? {
+        let (_, principal) = state(ctx)?;
+        if !principal.may(Action::ReadActivities) {
             return Ok(None);
         }
         Ok(loaders(ctx)?

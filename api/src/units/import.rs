@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::text;
 use chrono::{Days, NaiveDate};
+use cnscd_entity::codes::{SuccessionKind, UnitLevel};
 use cnscd_entity::{OPEN_END, admin_unit, admin_unit_succession};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -26,7 +27,7 @@ pub struct UnitRow {
     pub code: String,
     pub name: String,
     pub unit_type: Option<String>,
-    pub level: String,
+    pub level: UnitLevel,
     pub parent_code: Option<String>,
 }
 
@@ -35,7 +36,7 @@ pub struct UnitRow {
 pub struct SuccessionRow {
     pub new_code: String,
     pub old_code: String,
-    pub kind: String,
+    pub kind: SuccessionKind,
 }
 
 /// What a file turned out to hold.
@@ -84,13 +85,13 @@ pub fn parse(content: &str) -> Result<Parsed> {
             let line = i as u64 + 2;
             let rec = rec.map_err(|e| bad(line, e.to_string()))?;
             let get = |c: usize| rec.get(c).unwrap_or("").to_owned();
-            let kind = get(kind);
-            if kind != "FULL" && kind != "PARTIAL" {
+            let kind_text = get(kind);
+            let Some(kind) = SuccessionKind::parse(&kind_text) else {
                 return Err(bad(
                     line,
-                    format!("kind must be FULL or PARTIAL, not `{kind}`"),
+                    format!("kind must be FULL or PARTIAL, not `{kind_text}`"),
                 ));
-            }
+            };
             if get(new).is_empty() || get(old).is_empty() {
                 return Err(bad(line, "new_code and old_code are required".into()));
             }
@@ -127,18 +128,18 @@ pub fn parse(content: &str) -> Result<Parsed> {
         let Some(n) = get(Some(name)) else {
             return Err(bad(line, format!("unit {c} has no name")));
         };
-        let lvl = get(Some(level)).unwrap_or_default();
-        if !super::service::LEVELS.contains(&lvl.as_str()) {
+        let lvl_text = get(Some(level)).unwrap_or_default();
+        let Some(lvl) = UnitLevel::parse(&lvl_text) else {
             return Err(bad(
                 line,
-                format!("level must be PROVINCE, DISTRICT, COMMUNE or HAMLET, not `{lvl}`"),
+                format!("level must be PROVINCE, DISTRICT, COMMUNE or HAMLET, not `{lvl_text}`"),
             ));
-        }
+        };
         if !seen.insert(c.clone()) {
             return Err(bad(line, format!("unit {c} appears twice")));
         }
         let parent_code = get(parent);
-        if lvl != "PROVINCE" && parent_code.is_none() {
+        if lvl != UnitLevel::Province && parent_code.is_none() {
             return Err(bad(line, format!("unit {c} ({lvl}) has no parent_code")));
         }
         rows.push(UnitRow {
@@ -197,7 +198,7 @@ pub async fn apply_units(
                 let mut am: admin_unit::ActiveModel = v.into();
                 am.name = Set(row.name.clone());
                 am.name_search = Set(text::fold(&row.name));
-                am.level = Set(row.level.clone());
+                am.level = Set(row.level);
                 am.parent_code = Set(row.parent_code.clone());
                 am.unit_type = Set(row.unit_type.clone());
                 am.update(db).await?;
@@ -219,7 +220,10 @@ pub async fn apply_units(
     }
     if end_missing {
         for (code, v) in by_code {
-            if v.level != "HAMLET" && !listed.contains(code.as_str()) && v.valid_from < effective {
+            if v.level != UnitLevel::Hamlet
+                && !listed.contains(code.as_str())
+                && v.valid_from < effective
+            {
                 let mut am: admin_unit::ActiveModel = v.into();
                 am.valid_to = Set(day_before(effective));
                 am.update(db).await?;
@@ -262,7 +266,7 @@ fn new_version(row: &UnitRow, from: NaiveDate, to: NaiveDate) -> admin_unit::Act
         name: Set(row.name.clone()),
         name_search: Set(text::fold(&row.name)),
         unit_type: Set(row.unit_type.clone()),
-        level: Set(row.level.clone()),
+        level: Set(row.level),
         parent_code: Set(row.parent_code.clone()),
         valid_from: Set(from),
         valid_to: Set(to),
@@ -295,7 +299,7 @@ pub async fn apply_successions(
         inserts.push(admin_unit_succession::ActiveModel {
             old_code: Set(r.old_code.clone()),
             new_code: Set(r.new_code.clone()),
-            kind: Set(r.kind.clone()),
+            kind: Set(r.kind),
             effective_on: Set(effective),
             legal_basis: Set(None),
             ..Default::default()
@@ -328,7 +332,7 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
         .all(db)
         .await?
     {
-        let full = s.kind == "FULL";
+        let full = s.kind == SuccessionKind::Full;
         let entry = successor
             .entry(s.old_code)
             .or_insert((s.new_code.clone(), full));
@@ -337,7 +341,7 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
         }
     }
     let hamlets = admin_unit::Entity::find()
-        .filter(admin_unit::Column::Level.eq("HAMLET"))
+        .filter(admin_unit::Column::Level.eq(UnitLevel::Hamlet))
         .filter(admin_unit::Column::ValidFrom.lt(effective))
         .filter(admin_unit::Column::ValidTo.gte(effective))
         .all(db)
@@ -357,7 +361,7 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
             code: h.code.clone(),
             name: h.name.clone(),
             unit_type: h.unit_type.clone(),
-            level: h.level.clone(),
+            level: h.level,
             parent_code: Some(new_parent.clone()),
         };
         let valid_to = h.valid_to;

@@ -59,7 +59,7 @@ impl UnitQuery {
             on: on.map(|d| d.0),
             parent_code,
             under,
-            level: level.map(|l| l.as_str().to_owned()),
+            level: level.map(Into::into),
             search,
         };
         let args = PageArgs::new(first, after, last, before);

@@ -4,12 +4,10 @@ use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
 use crate::text;
 use chrono::NaiveDate;
+use cnscd_entity::codes::UnitLevel;
 use cnscd_entity::{OPEN_END, admin_unit, admin_unit_closure};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryOrder, Value};
 use std::collections::HashMap;
-
-/// Levels of the hierarchy, top down.
-pub const LEVELS: [&str; 4] = ["PROVINCE", "DISTRICT", "COMMUNE", "HAMLET"];
 
 /// The version of `code` valid on `on`.
 pub async fn version_on(
@@ -66,41 +64,16 @@ pub async fn latest_versions(
         .collect())
 }
 
-/// Whether `code` lies under one of `area` on `on` (or is one of them).
-pub async fn is_under(
-    db: &impl ConnectionTrait,
-    area: &[String],
-    code: &str,
-    on: NaiveDate,
-) -> Result<bool> {
-    if area.is_empty() {
-        return Ok(false);
-    }
-    let mut values: Vec<Value> = area.iter().map(|u| Value::from(u.clone())).collect();
-    values.extend([Value::from(code), on.into(), on.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT 1 AS one FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-             AND descendant_code = ? AND valid_from <= ? AND valid_to >= ? LIMIT 1",
-            placeholders(area.len())
-        ),
-        values,
-    )
-    .await?;
-    Ok(!rows.is_empty())
-}
-
 /// Codes of `code` and every unit under it on `on`, with their levels: one indexed query.
 pub async fn subtree_on(
     db: &impl ConnectionTrait,
     code: &str,
     on: NaiveDate,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(String, UnitLevel)>> {
     #[derive(FromQueryResult)]
     struct Row {
         descendant_code: String,
-        descendant_level: String,
+        descendant_level: UnitLevel,
     }
     let rows = Row::find_by_statement(crate::db::stmt(
         db.get_database_backend(),
@@ -121,7 +94,7 @@ pub async fn subtree_on(
 pub async fn below_on(
     db: &impl ConnectionTrait,
     codes: &[String],
-    level: Option<&str>,
+    level: Option<UnitLevel>,
     on: NaiveDate,
 ) -> Result<Vec<String>> {
     let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
@@ -155,7 +128,7 @@ pub struct UnitFilter {
     pub on: Option<NaiveDate>,
     pub parent_code: Option<String>,
     pub under: Option<String>,
-    pub level: Option<String>,
+    pub level: Option<UnitLevel>,
     pub search: Option<String>,
 }
 
@@ -182,7 +155,7 @@ pub async fn list(
         );
     }
     if let Some(level) = &filter.level {
-        w.and("u.level = ?", [level.clone().into()]);
+        w.and("u.level = ?", [(*level).into()]);
     }
     if let Some(s) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
         w.and(
@@ -243,7 +216,7 @@ pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
                     valid_from: sea_orm::Set(from),
                     valid_to: sea_orm::Set(to),
                     depth: sea_orm::Set(depth),
-                    descendant_level: sea_orm::Set(v.level.clone()),
+                    descendant_level: sea_orm::Set(v.level),
                 });
             }
             let Some(parent) = parent else { continue };

@@ -6,6 +6,7 @@ use cnscd_entity::{admin_unit, admin_unit_succession};
 
 /// Level of an administrative unit.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::UnitLevel")]
 pub enum AdminLevel {
     /// Tỉnh or thành phố trực thuộc trung ương.
     Province,
@@ -17,24 +18,14 @@ pub enum AdminLevel {
     Hamlet,
 }
 
-impl AdminLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Province => "PROVINCE",
-            Self::District => "DISTRICT",
-            Self::Commune => "COMMUNE",
-            Self::Hamlet => "HAMLET",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "PROVINCE" => Self::Province,
-            "DISTRICT" => Self::District,
-            "COMMUNE" => Self::Commune,
-            _ => Self::Hamlet,
-        }
-    }
+/// Whether an old unit went wholly or in part into a new one.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::SuccessionKind")]
+pub enum SuccessionKind {
+    /// The whole old unit went into the new one.
+    Full,
+    /// Only part of the old unit went into the new one.
+    Partial,
 }
 
 /// One version of an administrative unit: a code valid over a period, with its parent.
@@ -69,7 +60,7 @@ impl From<admin_unit::Model> for AdminUnit {
             code: m.code.clone(),
             name: m.name.clone(),
             unit_type: m.unit_type.clone(),
-            level: AdminLevel::parse(&m.level),
+            level: m.level.into(),
             parent_code: m.parent_code.clone(),
             valid_from: m.valid_from.into(),
             valid_to: (!service::is_open(m.valid_to)).then_some(m.valid_to.into()),
@@ -86,7 +77,7 @@ pub struct Succession {
     /// Code of the unit that succeeded it.
     pub new_code: String,
     /// FULL: the whole old unit went into the new one; PARTIAL: only part of it.
-    pub kind: String,
+    pub kind: SuccessionKind,
     /// Day the succession took effect.
     pub effective_on: Date,
     /// The resolution that decided it, when recorded.
@@ -98,7 +89,7 @@ impl From<admin_unit_succession::Model> for Succession {
         Self {
             old_code: m.old_code,
             new_code: m.new_code,
-            kind: m.kind,
+            kind: m.kind.into(),
             effective_on: m.effective_on.into(),
             legal_basis: m.legal_basis,
         }

@@ -56,13 +56,19 @@ async fn mutations_are_audited_with_before_and_after() {
     // Contacts never reach the log.
     let text = serde_json::to_string(&entries).unwrap();
     assert!(!text.contains("0912345678") && !text.contains("a@example.vn"));
-    // A unit admin reads its area's entries only; viewers and reporters none.
+    // A unit admin reads its area's entries only, on the day each change was made: today the
+    // far team's hamlet lies under 05710, and district 164 (ceased) covers nothing.
     let r = app
-        .gql(&token(&["UNIT_ADMIN"], &["164"], &[]), LOG, json!({}))
+        .gql(&token(&["UNIT_ADMIN"], &["05710"], &[]), LOG, json!({}))
         .await
         .ok();
     assert_eq!(r.at("auditLog.totalCount"), 1);
     assert_eq!(r.at("auditLog.edges.0.node.entityId"), far.as_str());
+    let r = app
+        .gql(&token(&["UNIT_ADMIN"], &["164"], &[]), LOG, json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("auditLog.totalCount"), 0);
     for t in [
         token(&["VIEWER"], &["19"], &[]),
         token(&["REPORTER"], &["19"], &[]),

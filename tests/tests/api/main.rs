@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod activities;
+mod area;
+mod area_oracle;
 mod audit;
 mod auth;
 mod demo;

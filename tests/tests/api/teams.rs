@@ -361,3 +361,32 @@ async fn update_team_rejects_bad_input_naming_the_field() {
     assert_eq!(r.at("team.name"), "Tổ CNSCĐ Xóm Cà Phê");
     assert_eq!(r.at("team.foundedOn"), "2022-05-01");
 }
+
+#[tokio::test]
+async fn concurrent_teams_get_distinct_generated_codes() {
+    let app = spawn_app().await;
+    let create = "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { code } userErrors { code message } } }";
+    let requests = (0..6).map(|i| {
+        let app = &app;
+        async move {
+            app.gql(
+                &admin(),
+                create,
+                json!({ "i": { "unitCode": "05692-01", "name": format!("Tổ {i}"), "foundedOn": "2024-01-01" } }),
+            )
+            .await
+        }
+    });
+    let mut codes: Vec<String> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| {
+            let r = r.ok();
+            assert_eq!(r.at("createTeam.userErrors"), &json!([]), "{}", r.body);
+            r.at("createTeam.team.code").as_str().unwrap().to_owned()
+        })
+        .collect();
+    codes.sort();
+    codes.dedup();
+    assert_eq!(codes.len(), 6, "{codes:?}");
+}

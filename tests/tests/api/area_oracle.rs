@@ -1,0 +1,2262 @@
+//! The area oracle (issue 5, item 2): every read path and every mutation, for every role over
+//! a set of areas, answers what a plain model of the fixture says (area.md, row by row).
+//!
+//! The oracle below knows nothing of the service's SQL: it has its own table of unit versions
+//! (the harness fixture, written out by hand) and decides "is unit U under area A on day D" by
+//! walking parents on D. Because that table only changes on 2025-07-01, "some day of a range" and
+//! "every day of a range" are decided on the range's first day and on each day the table
+//! changes inside the range, which is exact for a piecewise-constant hierarchy.
+//!
+//! A failing check names the caller (role and area), the path and the differing rows (by fixture
+//! label, e.g. `M3(T1-cafe@05677-01 2023-01-10..2025-09-30)`), and all failures are listed
+//! together after a count per path.
+//!
+//! Reads (24 callers: ADMIN; UNIT_ADMIN, VIEWER and REPORTER of 169, 05677, 05692, 05677-01, 19,
+//! 05710; a REPORTER with the same subject but another client; four TEAM_LEADER tokens):
+//! `teams` (ids, totalCount), `team(id:)`, `node(id:)` for teams, memberships and activities,
+//! `members(active: true | false | null)` (ids, totalCount), `activities` (ids, totalCount),
+//! nested `Team.members` (current and `includeEnded`), `Team.memberCount`, `Team.latestActivity`,
+//! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
+//! (entries and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05 and CNS02, YEAR and
+//! MONTH over 2024–2025, SELF and CHILDREN, per value; whole request FORBIDDEN when the unit is
+//! never in the area; values checked against the oracle's own count where the unit existed).
+//!
+//! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
+//! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
+//! a `unitCode` above the team's hamlet), on dates before and after 2025-07-01, in a hamlet that
+//! moves, one that stays and an outsider, for ADMIN, UNIT_ADMIN of seven units, VIEWER,
+//! REPORTERs and the team's own and another team's TEAM_LEADER: allowed exactly when the oracle
+//! says so, and when refused (FORBIDDEN or NOT_FOUND) the database is unchanged.
+//!
+//! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
+//! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
+use chrono::{Days, NaiveDate, Utc};
+use cnscd_api::auth::mint;
+use cnscd_tests::*;
+use futures::stream::{self, StreamExt};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+// ------------------------------------------------------------------------------------------
+// The hierarchy, by hand (tests/src/lib.rs: OLD_UNITS, NEW_UNITS, SUCCESSIONS).
+
+const LAST: &str = "9999-12-31";
+const REORG: &str = "2025-07-01";
+
+/// Unit versions: code, first day, last day, parent.
+const VERSIONS: &[(&str, &str, &str, Option<&str>)] = &[
+    ("19", "2000-01-01", LAST, None),
+    ("06", "2000-01-01", "2025-06-30", None),
+    ("169", "2000-01-01", "2025-06-30", Some("19")),
+    ("164", "2000-01-01", "2025-06-30", Some("19")),
+    ("05677", "2000-01-01", "2025-06-30", Some("169")),
+    ("05692", "2000-01-01", "2025-06-30", Some("169")),
+    ("05692", REORG, LAST, Some("19")),
+    ("05659", "2000-01-01", "2025-06-30", Some("164")),
+    ("05710", REORG, LAST, Some("19")),
+    ("05677-01", "2000-01-01", "2025-06-30", Some("05677")),
+    ("05677-01", REORG, LAST, Some("05692")),
+    ("05677-02", "2000-01-01", "2025-06-30", Some("05677")),
+    ("05677-02", REORG, LAST, Some("05692")),
+    ("05692-01", "2000-01-01", LAST, Some("05692")),
+    ("05659-01", "2000-01-01", "2025-06-30", Some("05659")),
+    ("05659-01", REORG, LAST, Some("05710")),
+];
+
+struct Version {
+    code: &'static str,
+    from: NaiveDate,
+    to: NaiveDate,
+    parent: Option<&'static str>,
+}
+
+static TABLE: LazyLock<Vec<Version>> = LazyLock::new(|| {
+    VERSIONS
+        .iter()
+        .map(|(code, from, to, parent)| Version {
+            code,
+            from: date(from),
+            to: date(to),
+            parent: *parent,
+        })
+        .collect()
+});
+
+fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// The version of `code` valid on `day`, if the unit exists then.
+fn version(code: &str, day: NaiveDate) -> Option<&'static Version> {
+    TABLE
+        .iter()
+        .find(|v| v.code == code && v.from <= day && day <= v.to)
+}
+
+fn exists(code: &str, day: NaiveDate) -> bool {
+    version(code, day).is_some()
+}
+
+/// Whether `unit` is one of `area` or below one of them on `day`.
+fn under(unit: &str, area: &[String], day: NaiveDate) -> bool {
+    let mut current = unit;
+    loop {
+        let Some(v) = version(current, day) else {
+            return false;
+        };
+        if area.iter().any(|a| a == current) {
+            return true;
+        }
+        match v.parent {
+            Some(p) => current = p,
+            None => return false,
+        }
+    }
+}
+
+/// The days on which `[from, to]` must be looked at: its first day and every day inside it on
+/// which the table changes.
+fn probe_days(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    let mut days = BTreeSet::from([from]);
+    for v in TABLE.iter() {
+        for day in [Some(v.from), v.to.checked_add_days(Days::new(1))]
+            .into_iter()
+            .flatten()
+        {
+            if from < day && day <= to {
+                days.insert(day);
+            }
+        }
+    }
+    days.into_iter().collect()
+}
+
+fn under_some_day(unit: &str, area: &[String], from: NaiveDate, to: NaiveDate) -> bool {
+    from <= to
+        && probe_days(from, to)
+            .into_iter()
+            .any(|d| under(unit, area, d))
+}
+
+/// Under the area on every day of `[from, to]` on which the unit exists.
+fn under_every_existing_day(unit: &str, area: &[String], from: NaiveDate, to: NaiveDate) -> bool {
+    probe_days(from, to)
+        .into_iter()
+        .all(|d| !exists(unit, d) || under(unit, area, d))
+}
+
+fn exists_every_day(unit: &str, from: NaiveDate, to: NaiveDate) -> bool {
+    probe_days(from, to).into_iter().all(|d| exists(unit, d))
+}
+
+fn child_some_day(child: &str, parent: &str, from: NaiveDate, to: NaiveDate) -> bool {
+    probe_days(from, to)
+        .into_iter()
+        .any(|d| version(child, d).is_some_and(|v| v.parent == Some(parent)))
+}
+
+// ------------------------------------------------------------------------------------------
+// Callers.
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Role {
+    Admin,
+    UnitAdmin,
+    TeamLeader,
+    Reporter,
+    Viewer,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::UnitAdmin => "UNIT_ADMIN",
+            Role::TeamLeader => "TEAM_LEADER",
+            Role::Reporter => "REPORTER",
+            Role::Viewer => "VIEWER",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Caller {
+    label: String,
+    role: Role,
+    units: Vec<String>,
+    /// Fixture team indices (TEAM_LEADER).
+    teams: Vec<usize>,
+    sub: String,
+    client: String,
+    token: String,
+}
+
+fn mint_token(
+    role: Role,
+    units: &[String],
+    team_ids: &[String],
+    sub: &str,
+    client: &str,
+) -> String {
+    let units: Vec<&str> = units.iter().map(String::as_str).collect();
+    let teams: Vec<&str> = team_ids.iter().map(String::as_str).collect();
+    let mut c = claims(sub, &[role.name()], &units, &teams);
+    c.client_id = Some(client.to_owned());
+    mint(SECRET, &c).unwrap()
+}
+
+/// The areas of the matrix: old district, ceased commune, merged commune, hamlet that moves,
+/// province, outsider commune (new, formerly under district 164).
+const AREAS: [&str; 6] = ["169", "05677", "05692", "05677-01", "19", "05710"];
+
+// ------------------------------------------------------------------------------------------
+// The fixture, as the oracle knows it.
+
+struct FTeam {
+    label: String,
+    id: String,
+    unit: &'static str,
+    founded: NaiveDate,
+    dissolved: Option<NaiveDate>,
+}
+
+struct FMember {
+    label: String,
+    id: String,
+    team: usize,
+    started: NaiveDate,
+    ended: Option<NaiveDate>,
+}
+
+struct FAct {
+    label: String,
+    id: String,
+    team: usize,
+    unit: &'static str,
+    on: NaiveDate,
+    kind: &'static str,
+    sub: String,
+    client: String,
+}
+
+struct FAudit {
+    action: String,
+    entity: String,
+    unit: &'static str,
+    day: NaiveDate,
+}
+
+#[derive(Default)]
+struct Fx {
+    teams: Vec<FTeam>,
+    members: Vec<FMember>,
+    acts: Vec<FAct>,
+    audits: Vec<FAudit>,
+    last_audit: i64,
+}
+
+const CREATE: &str = "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } userErrors { code message } } }";
+const UPDATE_TEAM: &str = "mutation($i: UpdateTeamInput!) { updateTeam(input: $i) { team { id } userErrors { code message } } }";
+const DISSOLVE: &str = "mutation($i: DissolveTeamInput!) { dissolveTeam(input: $i) { team { id } userErrors { code message } } }";
+const ADD: &str = "mutation($i: AddMemberInput!) { addMember(input: $i) { membership { id } userErrors { code message } } }";
+const UPDATE_MEMBER: &str = "mutation($i: UpdateMembershipInput!) { updateMembership(input: $i) { membership { id } userErrors { code message } } }";
+const END_MEMBER: &str = "mutation($i: EndMembershipInput!) { endMembership(input: $i) { membership { id } userErrors { code message } } }";
+const SUBMIT: &str = "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } userErrors { code message } } }";
+
+fn payload_id(r: &Gql, path: &str) -> String {
+    r.at(path)
+        .as_str()
+        .unwrap_or_else(|| panic!("fixture mutation failed: {}", r.body))
+        .to_owned()
+}
+
+impl Fx {
+    /// Backdates the audit entries written since the last call to `day` and records them.
+    async fn stamp(&mut self, app: &TestApp, day: &str, unit: &'static str) {
+        use cnscd_entity::audit_entry::{Column, Entity};
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+        let at = date(day).and_hms_opt(10, 0, 0).unwrap().and_utc();
+        Entity::update_many()
+            .col_expr(Column::OccurredAt, Expr::value(at))
+            .filter(Column::Id.gt(self.last_audit))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        let rows: Vec<(i64, String, String)> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .column(Column::Action)
+            .column(Column::EntityId)
+            .filter(Column::Id.gt(self.last_audit))
+            .into_tuple()
+            .all(&app.db)
+            .await
+            .unwrap();
+        for (id, action, entity) in rows {
+            self.last_audit = self.last_audit.max(id);
+            self.audits.push(FAudit {
+                action,
+                entity,
+                unit,
+                day: date(day),
+            });
+        }
+    }
+
+    async fn team(&mut self, app: &TestApp, key: &str, unit: &'static str, founded: &str) -> usize {
+        let r = app
+            .gql(
+                &admin(),
+                CREATE,
+                json!({ "i": { "unitCode": unit, "name": format!("Tổ {key}"), "foundedOn": founded } }),
+            )
+            .await;
+        let id = payload_id(&r, "createTeam.team.id");
+        self.teams.push(FTeam {
+            label: format!("{key}@{unit}"),
+            id,
+            unit,
+            founded: date(founded),
+            dissolved: None,
+        });
+        self.stamp(app, founded, unit).await;
+        self.teams.len() - 1
+    }
+
+    async fn rename(&mut self, app: &TestApp, team: usize, name: &str, day: &str) {
+        let r = app
+            .gql(
+                &admin(),
+                UPDATE_TEAM,
+                json!({ "i": { "teamId": self.teams[team].id, "name": name } }),
+            )
+            .await;
+        payload_id(&r, "updateTeam.team.id");
+        self.stamp(app, day, self.teams[team].unit).await;
+    }
+
+    async fn dissolve(&mut self, app: &TestApp, team: usize, on: &str) {
+        let r = app
+            .gql(
+                &admin(),
+                DISSOLVE,
+                json!({ "i": { "teamId": self.teams[team].id, "dissolvedOn": on } }),
+            )
+            .await;
+        payload_id(&r, "dissolveTeam.team.id");
+        self.teams[team].dissolved = Some(date(on));
+        for m in self.members.iter_mut().filter(|m| m.team == team) {
+            if m.ended.is_none() {
+                m.ended = Some(date(on));
+                m.label = format!("{}{on})", m.label.trim_end_matches(')'));
+            }
+        }
+        self.stamp(app, on, self.teams[team].unit).await;
+    }
+
+    async fn member(
+        &mut self,
+        app: &TestApp,
+        key: &str,
+        team: usize,
+        role: &str,
+        started: &str,
+    ) -> usize {
+        let id = app
+            .add_member(
+                &self.teams[team].id,
+                &format!("Người {}", alpha(self.members.len())),
+                role,
+                "VOLUNTEER",
+                started,
+            )
+            .await;
+        let t = &self.teams[team];
+        self.members.push(FMember {
+            label: format!("{key}({} {started}..)", t.label),
+            id,
+            team,
+            started: date(started),
+            ended: None,
+        });
+        self.stamp(app, started, t.unit).await;
+        self.members.len() - 1
+    }
+
+    async fn end(&mut self, app: &TestApp, member: usize, on: &str) {
+        let r = app
+            .gql(
+                &admin(),
+                END_MEMBER,
+                json!({ "i": { "membershipId": self.members[member].id, "endedOn": on } }),
+            )
+            .await;
+        payload_id(&r, "endMembership.membership.id");
+        let m = &mut self.members[member];
+        m.ended = Some(date(on));
+        m.label = format!("{}{on})", m.label.trim_end_matches(')'));
+        let unit = self.teams[m.team].unit;
+        self.stamp(app, on, unit).await;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &mut self,
+        app: &TestApp,
+        key: &str,
+        by: Option<(&str, &str, &[String])>,
+        team: usize,
+        kind: &'static str,
+        on: &str,
+        at: Option<&'static str>,
+    ) {
+        let (sub, client, token) = match by {
+            None => ("admin-".to_owned(), "test-app".to_owned(), admin()),
+            Some((sub, client, units)) => (
+                sub.to_owned(),
+                client.to_owned(),
+                mint_token(Role::Reporter, units, &[], sub, client),
+            ),
+        };
+        let mut input = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": self.teams[team].id, "kind": kind, "occurredOn": on, "title": format!("Hoạt động {key}") });
+        if let Some(at) = at {
+            input["unitCode"] = json!(at);
+        }
+        let r = app.gql(&token, SUBMIT, json!({ "i": input })).await;
+        let id = payload_id(&r, "submitActivity.activity.id");
+        let unit = at.unwrap_or(self.teams[team].unit);
+        self.acts.push(FAct {
+            label: format!(
+                "{key}({} {kind} @{unit} {on} by {sub}/{client})",
+                self.teams[team].label
+            ),
+            id,
+            team,
+            unit,
+            on: date(on),
+            kind,
+            sub,
+            client,
+        });
+        self.stamp(app, on, unit).await;
+    }
+
+    fn label(&self, id: &str) -> String {
+        self.teams
+            .iter()
+            .map(|t| (&t.id, &t.label))
+            .chain(self.members.iter().map(|m| (&m.id, &m.label)))
+            .chain(self.acts.iter().map(|a| (&a.id, &a.label)))
+            .find(|(i, _)| i.as_str() == id)
+            .map(|(_, l)| l.clone())
+            .unwrap_or_else(|| format!("<unknown {id}>"))
+    }
+
+    // --- the oracle --------------------------------------------------------------------
+
+    fn team_visible(&self, c: &Caller, t: usize) -> bool {
+        let team = &self.teams[t];
+        match c.role {
+            Role::Admin => true,
+            Role::TeamLeader => c.teams.contains(&t),
+            _ => {
+                let last = team
+                    .dissolved
+                    .map(|d| d.pred_opt().unwrap())
+                    .unwrap_or_else(today);
+                under_some_day(team.unit, &c.units, team.founded, last)
+            }
+        }
+    }
+
+    fn members_readable(c: &Caller) -> bool {
+        c.role != Role::Reporter
+    }
+
+    fn member_visible(&self, c: &Caller, m: usize) -> bool {
+        let member = &self.members[m];
+        match c.role {
+            Role::Admin => true,
+            Role::TeamLeader => c.teams.contains(&member.team),
+            Role::Reporter => false,
+            Role::UnitAdmin | Role::Viewer => under_some_day(
+                self.teams[member.team].unit,
+                &c.units,
+                member.started,
+                member.ended.unwrap_or_else(today),
+            ),
+        }
+    }
+
+    fn personal_readable(&self, c: &Caller, m: usize) -> bool {
+        match c.role {
+            Role::Admin => true,
+            Role::UnitAdmin | Role::TeamLeader => self.member_visible(c, m),
+            _ => false,
+        }
+    }
+
+    fn act_visible(&self, c: &Caller, a: usize) -> bool {
+        let act = &self.acts[a];
+        match c.role {
+            Role::Admin => true,
+            Role::TeamLeader => c.teams.contains(&act.team),
+            Role::Reporter => act.sub == c.sub && act.client == c.client,
+            Role::UnitAdmin | Role::Viewer => under(act.unit, &c.units, act.on),
+        }
+    }
+
+    fn latest_act(&self, c: &Caller, t: usize) -> Option<usize> {
+        (0..self.acts.len())
+            .filter(|&a| self.acts[a].team == t && self.act_visible(c, a))
+            .max_by_key(|&a| (self.acts[a].on, a))
+    }
+
+    fn audit_visible(&self, c: &Caller, e: &FAudit) -> bool {
+        match c.role {
+            Role::Admin => true,
+            Role::UnitAdmin => under(e.unit, &c.units, e.day),
+            _ => false,
+        }
+    }
+
+    fn cns05(&self, unit: &str, from: NaiveDate, to: NaiveDate) -> usize {
+        let area = [unit.to_owned()];
+        self.acts
+            .iter()
+            .filter(|a| a.kind == "COMMUNITY_MEETING" && from <= a.on && a.on <= to)
+            .filter(|a| under(a.unit, &area, a.on))
+            .count()
+    }
+
+    fn cns02(&self, unit: &str, end: NaiveDate) -> usize {
+        let area = [unit.to_owned()];
+        self.teams
+            .iter()
+            .filter(|t| t.founded <= end && t.dissolved.is_none_or(|d| d > end))
+            .filter(|t| under(t.unit, &area, end))
+            .count()
+    }
+}
+
+/// Teams, memberships, activities and audit entries on both sides of 2025-07-01.
+async fn build(app: &TestApp) -> Fx {
+    let mut fx = Fx::default();
+    let r169 = vec!["169".to_owned()];
+    let r5692 = vec!["05692".to_owned()];
+    // Teams: in hamlets that move (05677-01, 05677-02), one that stays (05692-01), an outsider.
+    let cafe = fx.team(app, "T1-cafe", "05677-01", "2022-05-01").await;
+    let nalay_old = fx
+        .team(app, "T2-nalay-gone2024", "05677-02", "2022-06-01")
+        .await;
+    let nalay = fx
+        .team(app, "T3-nalay-gone2025", "05677-02", "2023-03-01")
+        .await;
+    let tdp = fx.team(app, "T4-tdp1", "05692-01", "2023-06-15").await;
+    let cafe_new = fx.team(app, "T5-cafe-new", "05677-01", "2025-08-01").await;
+    let outsider = fx.team(app, "T6-chuahang", "05659-01", "2022-01-01").await;
+    fx.rename(app, cafe, "Tổ CNSCĐ Xóm Cà Phê", "2023-01-01")
+        .await;
+    fx.rename(app, cafe, "Tổ công nghệ số Cà Phê", "2025-08-15")
+        .await;
+    // Memberships: ended before, started after, spanning, open.
+    let m1 = fx.member(app, "M1", cafe, "LEADER", "2022-05-01").await;
+    let m3 = fx.member(app, "M3", cafe, "DEPUTY", "2023-01-10").await;
+    fx.member(app, "M4", cafe, "MEMBER", "2022-05-01").await;
+    fx.member(app, "M6", nalay_old, "MEMBER", "2022-06-01")
+        .await;
+    fx.member(app, "M7", nalay, "MEMBER", "2023-03-01").await;
+    fx.member(app, "M8", tdp, "LEADER", "2023-06-15").await;
+    let m8b = fx.member(app, "M8b", tdp, "MEMBER", "2024-02-01").await;
+    fx.member(app, "M9", cafe_new, "LEADER", "2025-08-01").await;
+    fx.member(app, "M10", outsider, "LEADER", "2022-01-01")
+        .await;
+    let m11 = fx
+        .member(app, "M11", outsider, "MEMBER", "2022-02-01")
+        .await;
+    fx.member(app, "M12", outsider, "MEMBER", "2025-09-01")
+        .await;
+    fx.end(app, m1, "2024-12-31").await;
+    fx.member(app, "M2", cafe, "LEADER", "2025-08-01").await;
+    // Activities on both sides, at hamlets and at the commune above them.
+    let cm = "COMMUNITY_MEETING";
+    fx.act(app, "A1", None, cafe, cm, "2024-03-05", None).await;
+    fx.act(app, "A2", None, cafe, cm, "2025-08-10", None).await;
+    fx.act(
+        app,
+        "A3",
+        None,
+        cafe,
+        "TRAINING",
+        "2025-03-01",
+        Some("05677"),
+    )
+    .await;
+    fx.act(app, "A4", None, cafe, cm, "2025-09-01", Some("05692"))
+        .await;
+    fx.act(app, "A5", None, nalay_old, cm, "2023-05-05", None)
+        .await;
+    fx.act(app, "A6", None, nalay, cm, "2025-07-15", None).await;
+    fx.act(app, "A7", None, nalay, "TRAINING", "2024-11-11", None)
+        .await;
+    fx.act(app, "A8", None, tdp, cm, "2024-06-06", None).await;
+    fx.act(app, "A9", None, tdp, cm, "2025-11-11", None).await;
+    fx.act(app, "A10", None, cafe_new, cm, "2025-09-09", None)
+        .await;
+    fx.act(app, "A11", None, outsider, cm, "2024-02-02", None)
+        .await;
+    fx.act(app, "A12", None, outsider, cm, "2025-12-01", None)
+        .await;
+    fx.act(app, "A13", None, nalay_old, cm, "2024-08-20", Some("05677"))
+        .await;
+    // What reporters submitted (subject and client together).
+    fx.act(
+        app,
+        "R1",
+        Some(("reporter-169", "test-app", &r169)),
+        cafe,
+        cm,
+        "2024-05-05",
+        None,
+    )
+    .await;
+    fx.act(
+        app,
+        "R2",
+        Some(("reporter-05692", "test-app", &r5692)),
+        cafe,
+        cm,
+        "2025-10-10",
+        None,
+    )
+    .await;
+    fx.act(
+        app,
+        "R3",
+        Some(("reporter-05692", "other-app", &r5692)),
+        tdp,
+        cm,
+        "2025-10-11",
+        None,
+    )
+    .await;
+    // Ends and dissolutions on both sides.
+    fx.end(app, m3, "2025-09-30").await;
+    fx.end(app, m11, "2023-05-01").await;
+    fx.end(app, m8b, "2025-02-28").await;
+    fx.dissolve(app, nalay_old, "2024-09-01").await;
+    fx.dissolve(app, nalay, "2025-10-01").await;
+    fx
+}
+
+fn callers(fx: &Fx) -> Vec<Caller> {
+    let mut out = vec![Caller {
+        label: "ADMIN".into(),
+        role: Role::Admin,
+        units: vec![],
+        teams: vec![],
+        sub: "admin-".into(),
+        client: "test-app".into(),
+        token: admin(),
+    }];
+    for role in [Role::UnitAdmin, Role::Viewer, Role::Reporter] {
+        for area in AREAS {
+            let units = vec![area.to_owned()];
+            let sub = format!("{}-{area}", role.name().to_lowercase());
+            out.push(Caller {
+                label: format!("{}[{area}]", role.name()),
+                role,
+                token: mint_token(role, &units, &[], &sub, "test-app"),
+                units,
+                teams: vec![],
+                sub,
+                client: "test-app".into(),
+            });
+        }
+    }
+    let units = vec!["05692".to_owned()];
+    out.push(Caller {
+        label: "REPORTER[05692, same subject, client other-app]".into(),
+        role: Role::Reporter,
+        token: mint_token(Role::Reporter, &units, &[], "reporter-05692", "other-app"),
+        units,
+        teams: vec![],
+        sub: "reporter-05692".into(),
+        client: "other-app".into(),
+    });
+    for teams in [vec![0], vec![1], vec![5], vec![2, 3]] {
+        let ids: Vec<String> = teams.iter().map(|&t| fx.teams[t].id.clone()).collect();
+        let names: Vec<&str> = teams.iter().map(|&t| fx.teams[t].label.as_str()).collect();
+        out.push(Caller {
+            label: format!("TEAM_LEADER[{}]", names.join(",")),
+            role: Role::TeamLeader,
+            token: mint_token(Role::TeamLeader, &[], &ids, "leader", "test-app"),
+            units: vec![],
+            teams,
+            sub: "leader".into(),
+            client: "test-app".into(),
+        });
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------
+// Comparing answers.
+
+fn codes_at(body: &Value, prefix: &[Value]) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| {
+                    e["path"]
+                        .as_array()
+                        .is_some_and(|p| p.len() >= prefix.len() && p[..prefix.len()] == *prefix)
+                })
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn top_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["extensions"]["code"].as_str().unwrap_or("?").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn edge_ids(list: &Value) -> Vec<String> {
+    list["edges"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["node"]["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn id_list(list: &Value) -> Vec<String> {
+    list.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Report<'a> {
+    fx: &'a Fx,
+    failures: Vec<String>,
+}
+
+impl Report<'_> {
+    fn fail(&mut self, c: &Caller, path: &str, what: String) {
+        self.failures.push(format!("{} | {path} | {what}", c.label));
+    }
+
+    /// Compares the ids a path returned with the ids the oracle expects.
+    fn ids(&mut self, c: &Caller, path: &str, got: &[String], expected: &[String]) {
+        let got_set: BTreeSet<&String> = got.iter().collect();
+        let exp_set: BTreeSet<&String> = expected.iter().collect();
+        let extra: Vec<String> = got_set
+            .difference(&exp_set)
+            .map(|i| self.fx.label(i))
+            .collect();
+        let missing: Vec<String> = exp_set
+            .difference(&got_set)
+            .map(|i| self.fx.label(i))
+            .collect();
+        if !extra.is_empty() || !missing.is_empty() || got.len() != got_set.len() {
+            self.fail(
+                c,
+                path,
+                format!("leaked (not in area) {extra:?}; missing {missing:?}"),
+            );
+        }
+    }
+
+    fn count(&mut self, c: &Caller, path: &str, got: &Value, expected: usize) {
+        if got.as_u64() != Some(expected as u64) {
+            self.fail(c, path, format!("got {got}, oracle says {expected}"));
+        }
+    }
+}
+
+const Q_TEAMS: &str = "{ teams(first: 100) { totalCount edges { node { id } } } }";
+const Q_TEAMS_NESTED: &str = "{ teams(first: 100) { edges { node { id latestActivity { id } current: members { id } all: members(includeEnded: true) { id person { phone } } } } } }";
+const Q_MEMBER_COUNT: &str = "{ teams(first: 100) { edges { node { id memberCount } } } }";
+const Q_MEMBERS: &str = "query($a: Boolean) { members(active: $a, first: 100) { totalCount edges { node { id person { phone } team { id } } } } }";
+const Q_ACTIVITIES: &str =
+    "{ activities(first: 100) { totalCount edges { node { id team { id } } } } }";
+const Q_OF_TEAM: &str = "query($t: ID) { members(teamId: $t, first: 100) { totalCount edges { node { id } } } activities(teamId: $t, first: 100) { totalCount edges { node { id } } } }";
+const Q_AUDIT: &str =
+    "{ auditLog(first: 100) { totalCount edges { node { action entityId occurredAt } } } }";
+const Q_TEAM: &str = "query($id: ID!) { team(id: $id) { id } }";
+const Q_NODE: &str = "query($id: ID!) { node(id: $id) { id ... on Membership { team { id } person { phone } } ... on Activity { team { id } } } }";
+const Q_INDICATORS: &str = "query($u: [String!]!, $g: PeriodGranularity!, $b: UnitBreakdown!) { indicators(codes: [\"CNS05\", \"CNS02\"], unitCodes: $u, from: \"2024-01-01\", to: \"2025-12-31\", granularity: $g, breakdown: $b) { indicator { code } unit { code } period { label start end } value numerator denominator status } }";
+
+/// One request of the read matrix.
+enum Probe {
+    Teams,
+    TeamsNested,
+    MemberCount,
+    Members(Option<bool>),
+    Activities,
+    /// `members(teamId:)` and `activities(teamId:)` of one team.
+    ListsOfTeam(usize),
+    Audit,
+    TeamById(usize),
+    Node(String),
+    Indicators(&'static str, &'static str, &'static str),
+}
+
+async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
+    let mut rep = Report {
+        fx,
+        failures: Vec::new(),
+    };
+    let visible_teams: Vec<String> = (0..fx.teams.len())
+        .filter(|&t| fx.team_visible(c, t))
+        .map(|t| fx.teams[t].id.clone())
+        .collect();
+    let team_of = |t: usize| -> Value {
+        if fx.team_visible(c, t) {
+            json!(fx.teams[t].id)
+        } else {
+            Value::Null
+        }
+    };
+    match p {
+        Probe::Teams => {
+            let r = app.gql(&c.token, Q_TEAMS, json!({})).await;
+            rep.ids(
+                c,
+                "teams.edges",
+                &edge_ids(&r.body["data"]["teams"]),
+                &visible_teams,
+            );
+            rep.count(
+                c,
+                "teams.totalCount",
+                &r.body["data"]["teams"]["totalCount"],
+                visible_teams.len(),
+            );
+        }
+        Probe::TeamsNested => {
+            let r = app.gql(&c.token, Q_TEAMS_NESTED, json!({})).await;
+            let edges = r.body["data"]["teams"]["edges"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if edges.is_empty() && !visible_teams.is_empty() {
+                rep.fail(c, "teams{nested}", format!("no teams: {}", r.body));
+            }
+            for (i, e) in edges.iter().enumerate() {
+                let node = &e["node"];
+                let Some(t) = fx.teams.iter().position(|t| node["id"] == t.id.as_str()) else {
+                    continue;
+                };
+                let tl = &fx.teams[t].label;
+                let latest = fx.latest_act(c, t).map(|a| fx.acts[a].id.clone());
+                let got = node["latestActivity"]["id"].as_str().map(str::to_owned);
+                if got != latest {
+                    rep.fail(
+                        c,
+                        &format!("team({tl}).latestActivity"),
+                        format!(
+                            "got {:?}, oracle says {:?}",
+                            got.map(|g| fx.label(&g)),
+                            latest.map(|g| fx.label(&g))
+                        ),
+                    );
+                }
+                let all: Vec<usize> = (0..fx.members.len())
+                    .filter(|&m| fx.members[m].team == t && fx.member_visible(c, m))
+                    .collect();
+                let ids = |ms: &[usize]| -> Vec<String> {
+                    ms.iter().map(|&m| fx.members[m].id.clone()).collect()
+                };
+                let open: Vec<usize> = all
+                    .iter()
+                    .copied()
+                    .filter(|&m| fx.members[m].ended.is_none())
+                    .collect();
+                if Fx::members_readable(c) {
+                    rep.ids(
+                        c,
+                        &format!("team({tl}).members(includeEnded: true)"),
+                        &id_list(&node["all"]),
+                        &ids(&all),
+                    );
+                    rep.ids(
+                        c,
+                        &format!("team({tl}).members"),
+                        &id_list(&node["current"]),
+                        &ids(&open),
+                    );
+                    for (j, m) in node["all"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .enumerate()
+                    {
+                        let Some(mi) = fx.members.iter().position(|x| m["id"] == x.id.as_str())
+                        else {
+                            continue;
+                        };
+                        let path = [
+                            json!("teams"),
+                            json!("edges"),
+                            json!(i),
+                            json!("node"),
+                            json!("all"),
+                            json!(j),
+                            json!("person"),
+                            json!("phone"),
+                        ];
+                        check_phone(
+                            &mut rep,
+                            c,
+                            &format!(
+                                "team({tl}).members.person.phone of {}",
+                                fx.members[mi].label
+                            ),
+                            fx.personal_readable(c, mi),
+                            &m["person"]["phone"],
+                            &codes_at(&r.body, &path),
+                        );
+                    }
+                } else {
+                    for alias in ["all", "current"] {
+                        let got = id_list(&node[alias]);
+                        if !got.is_empty() {
+                            rep.fail(
+                                c,
+                                &format!("team({tl}).members"),
+                                format!(
+                                    "role may not read members, got {:?}",
+                                    got.iter().map(|g| fx.label(g)).collect::<Vec<_>>()
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        Probe::MemberCount => {
+            let r = app.gql(&c.token, Q_MEMBER_COUNT, json!({})).await;
+            let edges = r.body["data"]["teams"]["edges"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if edges.is_empty() && !visible_teams.is_empty() {
+                rep.fail(c, "teams.memberCount", format!("no teams: {}", r.body));
+            }
+            for (i, e) in edges.iter().enumerate() {
+                let node = &e["node"];
+                let Some(t) = fx.teams.iter().position(|t| node["id"] == t.id.as_str()) else {
+                    continue;
+                };
+                let tl = &fx.teams[t].label;
+                let open = (0..fx.members.len())
+                    .filter(|&m| {
+                        fx.members[m].team == t
+                            && fx.members[m].ended.is_none()
+                            && fx.member_visible(c, m)
+                    })
+                    .count();
+                let path = [
+                    json!("teams"),
+                    json!("edges"),
+                    json!(i),
+                    json!("node"),
+                    json!("memberCount"),
+                ];
+                if Fx::members_readable(c) {
+                    rep.count(
+                        c,
+                        &format!("team({tl}).memberCount"),
+                        &node["memberCount"],
+                        open,
+                    );
+                } else if !node["memberCount"].is_null()
+                    || !codes_at(&r.body, &path).contains(&"FORBIDDEN".to_owned())
+                {
+                    rep.fail(c, &format!("team({tl}).memberCount"), format!("role may not read members: expected null + FORBIDDEN, got {} (errors {:?})", node["memberCount"], codes_at(&r.body, &path)));
+                }
+            }
+        }
+        Probe::Members(active) => {
+            let r = app.gql(&c.token, Q_MEMBERS, json!({ "a": active })).await;
+            let path = format!("members(active: {active:?})");
+            let list = &r.body["data"]["members"];
+            if !Fx::members_readable(c) {
+                let got = edge_ids(list);
+                if !got.is_empty() || list["totalCount"].as_u64().is_some_and(|n| n > 0) {
+                    rep.fail(
+                        c,
+                        &path,
+                        format!(
+                            "role may not read members, got {} {:?}",
+                            list["totalCount"],
+                            got.iter().map(|g| fx.label(g)).collect::<Vec<_>>()
+                        ),
+                    );
+                }
+                return rep.failures;
+            }
+            let expected: Vec<usize> = (0..fx.members.len())
+                .filter(|&m| fx.member_visible(c, m))
+                .filter(|&m| active.is_none_or(|a| a == fx.members[m].ended.is_none()))
+                .collect();
+            let exp_ids: Vec<String> = expected.iter().map(|&m| fx.members[m].id.clone()).collect();
+            rep.ids(c, &format!("{path}.edges"), &edge_ids(list), &exp_ids);
+            rep.count(
+                c,
+                &format!("{path}.totalCount"),
+                &list["totalCount"],
+                expected.len(),
+            );
+            for (i, e) in list["edges"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                let Some(m) = fx
+                    .members
+                    .iter()
+                    .position(|x| e["node"]["id"] == x.id.as_str())
+                else {
+                    continue;
+                };
+                let ml = &fx.members[m].label;
+                let base = [json!("members"), json!("edges"), json!(i), json!("node")];
+                let mut pp = base.to_vec();
+                pp.extend([json!("person"), json!("phone")]);
+                check_phone(
+                    &mut rep,
+                    c,
+                    &format!("{path}.person.phone of {ml}"),
+                    fx.personal_readable(c, m),
+                    &e["node"]["person"]["phone"],
+                    &codes_at(&r.body, &pp),
+                );
+                let want = team_of(fx.members[m].team);
+                if e["node"]["team"]["id"] != want
+                    && !(want.is_null() && e["node"]["team"].is_null())
+                {
+                    rep.fail(
+                        c,
+                        &format!("{path}.team of {ml}"),
+                        format!("got {}, oracle says {want}", e["node"]["team"]),
+                    );
+                }
+            }
+        }
+        Probe::Activities => {
+            let r = app.gql(&c.token, Q_ACTIVITIES, json!({})).await;
+            let list = &r.body["data"]["activities"];
+            let expected: Vec<usize> = (0..fx.acts.len())
+                .filter(|&a| fx.act_visible(c, a))
+                .collect();
+            let exp_ids: Vec<String> = expected.iter().map(|&a| fx.acts[a].id.clone()).collect();
+            rep.ids(c, "activities.edges", &edge_ids(list), &exp_ids);
+            rep.count(
+                c,
+                "activities.totalCount",
+                &list["totalCount"],
+                expected.len(),
+            );
+            for e in list["edges"].as_array().cloned().unwrap_or_default() {
+                let Some(a) = fx
+                    .acts
+                    .iter()
+                    .position(|x| e["node"]["id"] == x.id.as_str())
+                else {
+                    continue;
+                };
+                let want = team_of(fx.acts[a].team);
+                let got = if e["node"]["team"].is_null() {
+                    Value::Null
+                } else {
+                    e["node"]["team"]["id"].clone()
+                };
+                if got != want {
+                    rep.fail(
+                        c,
+                        &format!("activities.team of {}", fx.acts[a].label),
+                        format!("got {got}, oracle says {want}"),
+                    );
+                }
+            }
+        }
+        Probe::ListsOfTeam(t) => {
+            let tl = &fx.teams[*t].label;
+            let r = app
+                .gql(&c.token, Q_OF_TEAM, json!({ "t": fx.teams[*t].id }))
+                .await;
+            // An invisible team may answer NOT_FOUND or an empty list; either way nothing leaks.
+            let members = &r.body["data"]["members"];
+            let expected: Vec<String> = (0..fx.members.len())
+                .filter(|&m| fx.members[m].team == *t && fx.member_visible(c, m))
+                .map(|m| fx.members[m].id.clone())
+                .collect();
+            rep.ids(
+                c,
+                &format!("members(teamId: {tl}).edges"),
+                &edge_ids(members),
+                &expected,
+            );
+            if !members["totalCount"].is_null() {
+                rep.count(
+                    c,
+                    &format!("members(teamId: {tl}).totalCount"),
+                    &members["totalCount"],
+                    expected.len(),
+                );
+            }
+            let acts = &r.body["data"]["activities"];
+            let expected: Vec<String> = (0..fx.acts.len())
+                .filter(|&a| fx.acts[a].team == *t && fx.act_visible(c, a))
+                .map(|a| fx.acts[a].id.clone())
+                .collect();
+            rep.ids(
+                c,
+                &format!("activities(teamId: {tl}).edges"),
+                &edge_ids(acts),
+                &expected,
+            );
+            if !acts["totalCount"].is_null() {
+                rep.count(
+                    c,
+                    &format!("activities(teamId: {tl}).totalCount"),
+                    &acts["totalCount"],
+                    expected.len(),
+                );
+            }
+        }
+        Probe::Audit => {
+            let r = app.gql(&c.token, Q_AUDIT, json!({})).await;
+            let list = &r.body["data"]["auditLog"];
+            if matches!(c.role, Role::Admin | Role::UnitAdmin) {
+                let mut got: Vec<String> = list["edges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| {
+                        let n = &e["node"];
+                        format!(
+                            "{} {} {}",
+                            n["action"].as_str().unwrap_or("?"),
+                            fx.label(n["entityId"].as_str().unwrap_or("?")),
+                            n["occurredAt"]
+                                .as_str()
+                                .unwrap_or("?")
+                                .get(..10)
+                                .unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                let mut expected: Vec<String> = fx
+                    .audits
+                    .iter()
+                    .filter(|e| fx.audit_visible(c, e))
+                    .map(|e| format!("{} {} {}", e.action, fx.label(&e.entity), e.day))
+                    .collect();
+                got.sort();
+                expected.sort();
+                if got != expected {
+                    let extra: Vec<&String> =
+                        got.iter().filter(|g| !expected.contains(g)).collect();
+                    let missing: Vec<&String> =
+                        expected.iter().filter(|g| !got.contains(g)).collect();
+                    rep.fail(
+                        c,
+                        "auditLog.edges",
+                        format!(
+                            "leaked {extra:?}; missing {missing:?}; errors {:?}",
+                            top_codes(&r.body)
+                        ),
+                    );
+                }
+                rep.count(
+                    c,
+                    "auditLog.totalCount",
+                    &list["totalCount"],
+                    expected.len(),
+                );
+            } else if !edge_ids(list).is_empty()
+                || list["edges"].as_array().is_some_and(|a| !a.is_empty())
+                || top_codes(&r.body) != ["FORBIDDEN"]
+            {
+                rep.fail(
+                    c,
+                    "auditLog",
+                    format!("expected FORBIDDEN and no entries, got {}", r.body),
+                );
+            }
+        }
+        Probe::TeamById(t) => {
+            let r = app
+                .gql(&c.token, Q_TEAM, json!({ "id": fx.teams[*t].id }))
+                .await;
+            let path = format!("team(id: {})", fx.teams[*t].label);
+            by_id(
+                &mut rep,
+                c,
+                &path,
+                fx.team_visible(c, *t),
+                &r.body["data"]["team"],
+                &top_codes(&r.body),
+                false,
+            );
+        }
+        Probe::Node(id) => {
+            let r = app.gql(&c.token, Q_NODE, json!({ "id": id })).await;
+            let node = &r.body["data"]["node"];
+            let path = format!("node(id: {})", fx.label(id));
+            if let Some(t) = fx.teams.iter().position(|t| &t.id == id) {
+                by_id(
+                    &mut rep,
+                    c,
+                    &path,
+                    fx.team_visible(c, t),
+                    node,
+                    &top_codes(&r.body),
+                    false,
+                );
+            } else if let Some(m) = fx.members.iter().position(|x| &x.id == id) {
+                let visible = fx.member_visible(c, m);
+                by_id(
+                    &mut rep,
+                    c,
+                    &path,
+                    visible,
+                    node,
+                    &top_codes(&r.body),
+                    c.role == Role::Reporter,
+                );
+                if visible && !node.is_null() {
+                    let want = team_of(fx.members[m].team);
+                    let got = if node["team"].is_null() {
+                        Value::Null
+                    } else {
+                        node["team"]["id"].clone()
+                    };
+                    if got != want {
+                        rep.fail(
+                            c,
+                            &format!("{path}.team"),
+                            format!("got {got}, oracle says {want}"),
+                        );
+                    }
+                    let pp = [json!("node"), json!("person"), json!("phone")];
+                    check_phone(
+                        &mut rep,
+                        c,
+                        &format!("{path}.person.phone"),
+                        fx.personal_readable(c, m),
+                        &node["person"]["phone"],
+                        &codes_at(&r.body, &pp),
+                    );
+                }
+            } else if let Some(a) = fx.acts.iter().position(|x| &x.id == id) {
+                let visible = fx.act_visible(c, a);
+                by_id(
+                    &mut rep,
+                    c,
+                    &path,
+                    visible,
+                    node,
+                    &top_codes(&r.body),
+                    false,
+                );
+                if visible && !node.is_null() {
+                    let want = team_of(fx.acts[a].team);
+                    let got = if node["team"].is_null() {
+                        Value::Null
+                    } else {
+                        node["team"]["id"].clone()
+                    };
+                    if got != want {
+                        rep.fail(
+                            c,
+                            &format!("{path}.team"),
+                            format!("got {got}, oracle says {want}"),
+                        );
+                    }
+                }
+            }
+        }
+        Probe::Indicators(unit, g, b) => {
+            let r = app
+                .gql(
+                    &c.token,
+                    Q_INDICATORS,
+                    json!({ "u": [unit], "g": g, "b": b }),
+                )
+                .await;
+            check_indicators(&mut rep, fx, c, unit, g, b, &r);
+        }
+    }
+    rep.failures
+}
+
+fn check_phone(
+    rep: &mut Report<'_>,
+    c: &Caller,
+    path: &str,
+    readable: bool,
+    phone: &Value,
+    codes: &[String],
+) {
+    if readable {
+        if !phone.is_string() || !codes.is_empty() {
+            rep.fail(
+                c,
+                path,
+                format!("readable by the oracle, got {phone} (errors {codes:?})"),
+            );
+        }
+    } else if !phone.is_null() || !codes.contains(&"FORBIDDEN".to_owned()) {
+        rep.fail(
+            c,
+            path,
+            format!("personal data: expected null + FORBIDDEN, got {phone} (errors {codes:?})"),
+        );
+    }
+}
+
+fn by_id(
+    rep: &mut Report<'_>,
+    c: &Caller,
+    path: &str,
+    visible: bool,
+    got: &Value,
+    codes: &[String],
+    forbidden_ok: bool,
+) {
+    if visible {
+        if got["id"].is_null() {
+            rep.fail(
+                c,
+                path,
+                format!("visible by the oracle, got null (errors {codes:?})"),
+            );
+        }
+    } else {
+        let refused = codes
+            .iter()
+            .any(|c| c == "NOT_FOUND" || (forbidden_ok && c == "FORBIDDEN"));
+        if !got.is_null() || !refused {
+            rep.fail(
+                c,
+                path,
+                format!(
+                    "outside the area: expected null + NOT_FOUND, got {got} (errors {codes:?})"
+                ),
+            );
+        }
+    }
+}
+
+fn periods(g: &str) -> Vec<(String, NaiveDate, NaiveDate)> {
+    let mut out = Vec::new();
+    for year in [2024, 2025] {
+        if g == "YEAR" {
+            out.push((
+                year.to_string(),
+                NaiveDate::from_ymd_opt(year, 1, 1).unwrap(),
+                NaiveDate::from_ymd_opt(year, 12, 31).unwrap(),
+            ));
+        } else {
+            for month in 1..=12 {
+                let start = NaiveDate::from_ymd_opt(year, month, 1).unwrap();
+                let end = start
+                    .checked_add_months(chrono::Months::new(1))
+                    .unwrap()
+                    .pred_opt()
+                    .unwrap();
+                out.push((format!("{year}-{month:02}"), start, end));
+            }
+        }
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_indicators(
+    rep: &mut Report<'_>,
+    fx: &Fx,
+    c: &Caller,
+    unit: &str,
+    g: &str,
+    b: &str,
+    r: &Gql,
+) {
+    let path = format!("indicators({unit}, {g}, {b})");
+    let from = date("2024-01-01");
+    let to = date("2025-12-31");
+    let may_read = matches!(c.role, Role::Admin | Role::UnitAdmin | Role::Viewer);
+    let in_area = c.role == Role::Admin || under_some_day(unit, &c.units, from, to);
+    let rows = r.body["data"]["indicators"].as_array();
+    if !may_read || !in_area {
+        if rows.is_some() || !top_codes(&r.body).contains(&"FORBIDDEN".to_owned()) {
+            let why = if may_read {
+                "unit not in the area on any day"
+            } else {
+                "role may not read indicators"
+            };
+            rep.fail(
+                c,
+                &path,
+                format!(
+                    "{why}: expected FORBIDDEN, got {} rows (errors {:?})",
+                    rows.map_or(0, Vec::len),
+                    top_codes(&r.body)
+                ),
+            );
+        }
+        return;
+    }
+    let Some(rows) = rows else {
+        rep.fail(c, &path, format!("oracle says readable, got {}", r.body));
+        return;
+    };
+    let mut seen = BTreeSet::new();
+    let mut leaked = Vec::new();
+    let mut hidden = Vec::new();
+    let mut wrong = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let code = row["indicator"]["code"].as_str().unwrap_or("?");
+        let u = row["unit"]["code"].as_str().unwrap_or("?");
+        let label = row["period"]["label"].as_str().unwrap_or("?");
+        let (Some(start), Some(end)) = (
+            row["period"]["start"].as_str().map(date),
+            row["period"]["end"].as_str().map(date),
+        ) else {
+            rep.fail(c, &path, format!("row without period: {row}"));
+            continue;
+        };
+        seen.insert((code.to_owned(), u.to_owned(), label.to_owned()));
+        let cell = format!("{code} {u} {label}");
+        if b == "SELF" && u != unit {
+            rep.fail(c, &path, format!("row for another unit: {cell}"));
+            continue;
+        }
+        if b == "CHILDREN" && !child_some_day(u, unit, start, end) {
+            rep.fail(
+                c,
+                &path,
+                format!("row for a unit that was not a child in the period: {cell}"),
+            );
+            continue;
+        }
+        let readable = c.role == Role::Admin || under_every_existing_day(u, &c.units, start, end);
+        let forbidden =
+            codes_at(&r.body, &[json!("indicators"), json!(i)]).contains(&"FORBIDDEN".to_owned());
+        if readable {
+            if forbidden {
+                hidden.push(cell.clone());
+            }
+            if b == "SELF" && exists_every_day(u, start, end) {
+                let want = if code == "CNS05" {
+                    fx.cns05(u, start, end)
+                } else {
+                    fx.cns02(u, end)
+                } as f64;
+                let ok = match row["value"].as_f64() {
+                    Some(v) => (v - want).abs() < 1e-9,
+                    None => want == 0.0,
+                };
+                if !ok {
+                    wrong.push(format!("{cell}: got {}, oracle says {want}", row["value"]));
+                }
+            }
+        } else {
+            let nulls = row["value"].is_null()
+                && row["numerator"].is_null()
+                && row["denominator"].is_null();
+            if !nulls || row["status"] != "NO_DATA" || !forbidden {
+                leaked.push(format!(
+                    "{cell} (value {}, status {}, FORBIDDEN on path: {forbidden})",
+                    row["value"], row["status"]
+                ));
+            }
+        }
+    }
+    if b == "SELF" {
+        for (label, start, end) in periods(g) {
+            if exists_every_day(unit, start, end) {
+                for code in ["CNS05", "CNS02"] {
+                    if !seen.contains(&(code.to_owned(), unit.to_owned(), label.clone())) {
+                        rep.fail(c, &path, format!("missing row {code} {unit} {label}"));
+                    }
+                }
+            }
+        }
+    }
+    if !leaked.is_empty() {
+        rep.fail(
+            c,
+            &path,
+            format!("values outside the area (must be null + FORBIDDEN + NO_DATA): {leaked:?}"),
+        );
+    }
+    if !hidden.is_empty() {
+        rep.fail(c, &path, format!("values in the area refused: {hidden:?}"));
+    }
+    if !wrong.is_empty() {
+        rep.fail(
+            c,
+            &path,
+            format!("values differ from the oracle: {wrong:?}"),
+        );
+    }
+}
+
+fn finish(what: &str, failures: Vec<String>) {
+    if failures.is_empty() {
+        return;
+    }
+    // A summary by path (ids and arguments left out), then every failure.
+    let mut by_path: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in &failures {
+        let path = f.split(" | ").nth(1).unwrap_or("?");
+        let mut kind = String::new();
+        let mut depth = 0;
+        for ch in path.chars() {
+            match ch {
+                '(' | '{' => depth += 1,
+                ')' | '}' => depth -= 1,
+                _ if depth == 0 => kind.push(ch),
+                _ => {}
+            }
+        }
+        let kind = kind.split(" of ").next().unwrap_or("").trim().to_owned();
+        *by_path.entry(kind).or_default() += 1;
+    }
+    let summary: Vec<String> = by_path.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    let shown: Vec<&String> = failures.iter().take(400).collect();
+    panic!(
+        "{what}: {} checks disagree with the oracle ({}):\n{}",
+        failures.len(),
+        summary.join(", "),
+        shown
+            .iter()
+            .map(|s| format!("  - {s}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The fixture's hierarchy as the public catalogue gives it must be the oracle's table;
+/// otherwise the failures below would be the oracle's fault.
+async fn fixture_units_match(app: &TestApp) -> Vec<String> {
+    let mut out = Vec::new();
+    let q = "query($c: String!, $on: Date) { adminUnit(code: $c, on: $on) { code parentCode validFrom validTo } }";
+    for v in TABLE.iter() {
+        for day in [date("2024-05-01"), date("2025-08-01")] {
+            if v.from <= day && day <= v.to {
+                let r = app
+                    .gql(&admin(), q, json!({ "c": v.code, "on": day.to_string() }))
+                    .await;
+                let got = &r.body["data"]["adminUnit"];
+                if got["parentCode"].as_str() != v.parent {
+                    out.push(format!("FIXTURE: unit {} on {day}: catalogue says parent {}, oracle table says {:?}", v.code, got["parentCode"], v.parent));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_read_path_answers_what_the_area_oracle_says() {
+    let app = spawn_app().await;
+    let fx = build(&app).await;
+    let mut failures = fixture_units_match(&app).await;
+    let callers = callers(&fx);
+    let mut probes: Vec<(usize, Probe)> = Vec::new();
+    for (ci, c) in callers.iter().enumerate() {
+        probes.push((ci, Probe::Teams));
+        probes.push((ci, Probe::TeamsNested));
+        probes.push((ci, Probe::MemberCount));
+        for a in [Some(true), Some(false), None] {
+            probes.push((ci, Probe::Members(a)));
+        }
+        probes.push((ci, Probe::Activities));
+        for t in 0..fx.teams.len() {
+            probes.push((ci, Probe::ListsOfTeam(t)));
+        }
+        probes.push((ci, Probe::Audit));
+        for t in 0..fx.teams.len() {
+            probes.push((ci, Probe::TeamById(t)));
+        }
+        let ids = fx
+            .teams
+            .iter()
+            .map(|t| t.id.clone())
+            .chain(fx.members.iter().map(|m| m.id.clone()))
+            .chain(fx.acts.iter().map(|a| a.id.clone()));
+        for id in ids {
+            probes.push((ci, Probe::Node(id)));
+        }
+        let units: &[&'static str] =
+            if matches!(c.role, Role::Admin | Role::UnitAdmin | Role::Viewer) {
+                &AREAS
+            } else {
+                &AREAS[..1]
+            };
+        for unit in units {
+            for g in ["YEAR", "MONTH"] {
+                for b in ["SELF", "CHILDREN"] {
+                    probes.push((ci, Probe::Indicators(unit, g, b)));
+                }
+            }
+        }
+    }
+    let results: Vec<Vec<String>> = stream::iter(probes.iter())
+        .map(|(ci, p)| probe(&app, &fx, &callers[*ci], p))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    failures.extend(results.into_iter().flatten());
+    failures.sort();
+    finish(
+        &format!(
+            "reads ({} requests, {} callers)",
+            probes.len(),
+            callers.len()
+        ),
+        failures,
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Mutations: each mutation × dates before/after 2025-07-01 × units inside/outside × callers.
+
+const H: &str = "05677-01";
+const S: &str = "05692-01";
+const O: &str = "05659-01";
+const BEFORE: &str = "2024-05-01";
+const AFTER: &str = "2025-08-01";
+
+#[derive(Clone, Debug)]
+enum Op {
+    CreateTeam {
+        unit: &'static str,
+        on: &'static str,
+    },
+    RenameTeam {
+        unit: &'static str,
+        founded: &'static str,
+        dissolved: Option<&'static str>,
+    },
+    MoveFounding {
+        unit: &'static str,
+        from: &'static str,
+        to: &'static str,
+    },
+    DissolveTeam {
+        unit: &'static str,
+        founded: &'static str,
+        on: &'static str,
+    },
+    AddMember {
+        unit: &'static str,
+        on: &'static str,
+    },
+    UpdateMembership {
+        unit: &'static str,
+        started: &'static str,
+    },
+    EndMembership {
+        unit: &'static str,
+        started: &'static str,
+        on: &'static str,
+    },
+    Submit {
+        unit: &'static str,
+        on: &'static str,
+        at: Option<&'static str>,
+    },
+}
+
+#[derive(Clone, Debug)]
+enum Who {
+    Admin,
+    UnitAdmin(&'static str),
+    Viewer(&'static str),
+    Reporter(&'static str),
+    LeaderOfTheTeam,
+    LeaderOfAnotherTeam,
+}
+
+fn ops() -> Vec<Op> {
+    use Op::*;
+    let mut ops = Vec::new();
+    for unit in [H, S, O] {
+        for on in [BEFORE, AFTER] {
+            ops.push(CreateTeam { unit, on });
+            ops.push(AddMember { unit, on });
+        }
+    }
+    ops.extend([
+        CreateTeam {
+            unit: "05677",
+            on: BEFORE,
+        },
+        CreateTeam {
+            unit: "05692",
+            on: BEFORE,
+        },
+        CreateTeam {
+            unit: "05692",
+            on: AFTER,
+        },
+        RenameTeam {
+            unit: H,
+            founded: "2024-01-01",
+            dissolved: None,
+        },
+        RenameTeam {
+            unit: H,
+            founded: "2022-05-01",
+            dissolved: Some("2024-09-01"),
+        },
+        RenameTeam {
+            unit: S,
+            founded: AFTER,
+            dissolved: None,
+        },
+        RenameTeam {
+            unit: O,
+            founded: "2022-05-01",
+            dissolved: None,
+        },
+        MoveFounding {
+            unit: H,
+            from: "2024-01-01",
+            to: AFTER,
+        },
+        MoveFounding {
+            unit: H,
+            from: AFTER,
+            to: "2025-09-01",
+        },
+        MoveFounding {
+            unit: H,
+            from: "2024-01-01",
+            to: "2023-01-01",
+        },
+        MoveFounding {
+            unit: H,
+            from: AFTER,
+            to: "2024-01-01",
+        },
+        MoveFounding {
+            unit: S,
+            from: "2024-01-01",
+            to: AFTER,
+        },
+        MoveFounding {
+            unit: O,
+            from: "2024-01-01",
+            to: AFTER,
+        },
+        DissolveTeam {
+            unit: H,
+            founded: "2024-01-01",
+            on: "2025-03-01",
+        },
+        DissolveTeam {
+            unit: H,
+            founded: "2024-01-01",
+            on: AFTER,
+        },
+        DissolveTeam {
+            unit: H,
+            founded: AFTER,
+            on: "2025-10-01",
+        },
+        DissolveTeam {
+            unit: O,
+            founded: "2024-01-01",
+            on: AFTER,
+        },
+        UpdateMembership {
+            unit: H,
+            started: BEFORE,
+        },
+        UpdateMembership {
+            unit: H,
+            started: AFTER,
+        },
+        UpdateMembership {
+            unit: S,
+            started: BEFORE,
+        },
+        UpdateMembership {
+            unit: O,
+            started: AFTER,
+        },
+        EndMembership {
+            unit: H,
+            started: "2024-01-01",
+            on: "2025-03-01",
+        },
+        EndMembership {
+            unit: H,
+            started: "2024-01-01",
+            on: AFTER,
+        },
+        EndMembership {
+            unit: H,
+            started: AFTER,
+            on: "2025-10-01",
+        },
+        EndMembership {
+            unit: O,
+            started: "2024-01-01",
+            on: AFTER,
+        },
+    ]);
+    for (unit, before, after) in [(H, "05677", "05692"), (O, "05659", "05710")] {
+        for (on, commune) in [(BEFORE, before), (AFTER, after)] {
+            ops.push(Submit { unit, on, at: None });
+            ops.push(Submit {
+                unit,
+                on,
+                at: Some(commune),
+            });
+        }
+    }
+    for on in [BEFORE, AFTER] {
+        ops.push(Submit {
+            unit: S,
+            on,
+            at: None,
+        });
+    }
+    ops
+}
+
+fn whos(op: &Op) -> Vec<Who> {
+    let mut out = vec![Who::Admin];
+    out.extend(["169", "05677", "05692", "05677-01", "19", "05710", "164"].map(Who::UnitAdmin));
+    out.push(Who::Viewer("19"));
+    if matches!(op, Op::Submit { .. }) {
+        out.extend(["169", "05677", "05692", "05677-01", "19", "05710"].map(Who::Reporter));
+    } else {
+        out.push(Who::Reporter("19"));
+    }
+    out.extend([Who::LeaderOfTheTeam, Who::LeaderOfAnotherTeam]);
+    out
+}
+
+/// The oracle for writes.
+fn may(who: &Who, op: &Op) -> bool {
+    let d = date;
+    let at = |unit: &str, day: &str| match who {
+        Who::Admin => true,
+        Who::UnitAdmin(a) | Who::Reporter(a) => under(unit, &[a.to_string()], d(day)),
+        _ => false,
+    };
+    let some_day = |unit: &str, from: &str, last: Option<NaiveDate>| match who {
+        Who::Admin => true,
+        Who::UnitAdmin(a) => {
+            under_some_day(unit, &[a.to_string()], d(from), last.unwrap_or_else(today))
+        }
+        _ => false,
+    };
+    let manages_teams = matches!(who, Who::Admin | Who::UnitAdmin(_));
+    let leader = matches!(who, Who::LeaderOfTheTeam);
+    match op {
+        Op::CreateTeam { unit, on } => manages_teams && at(unit, on),
+        Op::RenameTeam {
+            unit,
+            founded,
+            dissolved,
+        } => manages_teams && some_day(unit, founded, dissolved.map(|x| d(x).pred_opt().unwrap())),
+        Op::MoveFounding { unit, from, to } => manages_teams && at(unit, from) && at(unit, to),
+        Op::DissolveTeam { unit, on, .. } => manages_teams && at(unit, on),
+        Op::AddMember { unit, on } => leader || manages_teams && at(unit, on),
+        Op::UpdateMembership { unit, started } => {
+            leader || manages_teams && some_day(unit, started, None)
+        }
+        Op::EndMembership { unit, on, .. } => leader || manages_teams && at(unit, on),
+        Op::Submit {
+            unit,
+            on,
+            at: place,
+        } => match who {
+            Who::LeaderOfTheTeam => place.is_none(),
+            Who::Admin | Who::UnitAdmin(_) | Who::Reporter(_) => at(place.unwrap_or(unit), on),
+            _ => false,
+        },
+    }
+}
+
+fn who_label(who: &Who) -> String {
+    match who {
+        Who::Admin => "ADMIN".into(),
+        Who::UnitAdmin(a) => format!("UNIT_ADMIN[{a}]"),
+        Who::Viewer(a) => format!("VIEWER[{a}]"),
+        Who::Reporter(a) => format!("REPORTER[{a}]"),
+        Who::LeaderOfTheTeam => "TEAM_LEADER[the team]".into(),
+        Who::LeaderOfAnotherTeam => "TEAM_LEADER[another team]".into(),
+    }
+}
+
+fn alpha(mut n: usize) -> String {
+    let mut s = String::from("Ca");
+    loop {
+        s.push((b'a' + (n % 26) as u8) as char);
+        n /= 26;
+        if n == 0 {
+            return s;
+        }
+    }
+}
+
+async fn admin_ok(app: &TestApp, q: &str, input: Value, path: &str) -> String {
+    let r = app.gql(&admin(), q, json!({ "i": input })).await;
+    payload_id(&r, path)
+}
+
+async fn fresh_team(app: &TestApp, unit: &str, founded: &str, n: usize) -> String {
+    admin_ok(
+        app,
+        CREATE,
+        json!({ "unitCode": unit, "name": format!("Tổ ca {n}"), "foundedOn": founded, "code": format!("ORC-{n}") }),
+        "createTeam.team.id",
+    )
+    .await
+}
+
+async fn fresh_member(app: &TestApp, team: &str, started: &str, n: usize) -> String {
+    admin_ok(app, ADD, json!({ "teamId": team, "person": { "fullName": format!("Người {}", alpha(n)) }, "role": "MEMBER", "affiliation": "VOLUNTEER", "startedOn": started }), "addMember.membership.id").await
+}
+
+enum Outcome {
+    Allowed,
+    Refused,
+    /// Refused, but with another code than FORBIDDEN or NOT_FOUND (e.g. VALIDATION).
+    RefusedAs(Vec<String>),
+    Other(String),
+}
+
+fn outcome(r: &Gql, field: &str, object: &str) -> Outcome {
+    let refusal = |c: &String| c == "FORBIDDEN" || c == "NOT_FOUND";
+    let top = r.error_codes();
+    if !top.is_empty() {
+        return if top.iter().all(refusal) && r.body["data"][field][object].is_null() {
+            Outcome::Refused
+        } else {
+            Outcome::Other(r.body.to_string())
+        };
+    }
+    let user = r.user_error_codes(field);
+    if user.is_empty() && r.body["data"][field][object].is_object() {
+        Outcome::Allowed
+    } else if !user.is_empty()
+        && user.iter().all(refusal)
+        && r.body["data"][field][object].is_null()
+    {
+        Outcome::Refused
+    } else if !user.is_empty() && r.body["data"][field][object].is_null() {
+        Outcome::RefusedAs(user)
+    } else {
+        Outcome::Other(r.body.to_string())
+    }
+}
+
+const Q_TEAM_STATE: &str = "query($id: ID!) { team(id: $id) { name foundedOn status dissolvedOn members(includeEnded: true) { person { fullName } } } }";
+
+async fn run_case(
+    app: &TestApp,
+    shared: &[(&'static str, String)],
+    other: &str,
+    n: usize,
+    who: &Who,
+    op: &Op,
+) -> Option<String> {
+    let shared_team = |unit: &str| {
+        shared
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, id)| id.clone())
+            .unwrap()
+    };
+    // Set up what the case acts on, as ADMIN.
+    let (team, member) = match op {
+        Op::CreateTeam { .. } => (None, None),
+        Op::RenameTeam {
+            unit,
+            founded,
+            dissolved,
+        } => {
+            let t = fresh_team(app, unit, founded, n).await;
+            if let Some(on) = dissolved {
+                admin_ok(
+                    app,
+                    DISSOLVE,
+                    json!({ "teamId": t, "dissolvedOn": on }),
+                    "dissolveTeam.team.id",
+                )
+                .await;
+            }
+            (Some(t), None)
+        }
+        Op::MoveFounding { unit, from, .. } => (Some(fresh_team(app, unit, from, n).await), None),
+        Op::DissolveTeam { unit, founded, .. } => {
+            (Some(fresh_team(app, unit, founded, n).await), None)
+        }
+        Op::AddMember { unit, .. } | Op::Submit { unit, .. } => (Some(shared_team(unit)), None),
+        Op::UpdateMembership { unit, started } | Op::EndMembership { unit, started, .. } => {
+            let t = shared_team(unit);
+            let m = fresh_member(app, &t, started, n).await;
+            (Some(t), Some(m))
+        }
+    };
+    let token = match who {
+        Who::Admin => admin(),
+        Who::UnitAdmin(a) => mint_token(
+            Role::UnitAdmin,
+            &[a.to_string()],
+            &[],
+            &format!("ua-{a}"),
+            "test-app",
+        ),
+        Who::Viewer(a) => mint_token(
+            Role::Viewer,
+            &[a.to_string()],
+            &[],
+            &format!("v-{a}"),
+            "test-app",
+        ),
+        Who::Reporter(a) => mint_token(
+            Role::Reporter,
+            &[a.to_string()],
+            &[],
+            &format!("r-{a}"),
+            "test-app",
+        ),
+        Who::LeaderOfTheTeam => mint_token(
+            Role::TeamLeader,
+            &[],
+            &team.iter().cloned().collect::<Vec<_>>(),
+            "tl",
+            "test-app",
+        ),
+        Who::LeaderOfAnotherTeam => mint_token(
+            Role::TeamLeader,
+            &[],
+            &[other.to_owned()],
+            "tl-other",
+            "test-app",
+        ),
+    };
+    let before = match &team {
+        Some(t) => app
+            .gql(&admin(), Q_TEAM_STATE, json!({ "id": t }))
+            .await
+            .body["data"]["team"]
+            .clone(),
+        None => Value::Null,
+    };
+    let team_name = format!("Tổ ca {n} mới");
+    let person = format!("Người {}", alpha(n + 100_000));
+    let title = format!("Ca kiểm thử {n}");
+    let (q, input, field, object) = match op {
+        Op::CreateTeam { unit, on } => (
+            CREATE,
+            json!({ "unitCode": unit, "name": team_name, "foundedOn": on, "code": format!("ORC-{n}-NEW") }),
+            "createTeam",
+            "team",
+        ),
+        Op::RenameTeam { .. } => (
+            UPDATE_TEAM,
+            json!({ "teamId": team, "name": team_name }),
+            "updateTeam",
+            "team",
+        ),
+        Op::MoveFounding { to, .. } => (
+            UPDATE_TEAM,
+            json!({ "teamId": team, "foundedOn": to }),
+            "updateTeam",
+            "team",
+        ),
+        Op::DissolveTeam { on, .. } => (
+            DISSOLVE,
+            json!({ "teamId": team, "dissolvedOn": on }),
+            "dissolveTeam",
+            "team",
+        ),
+        Op::AddMember { on, .. } => (
+            ADD,
+            json!({ "teamId": team, "person": { "fullName": person }, "role": "MEMBER", "affiliation": "VOLUNTEER", "startedOn": on }),
+            "addMember",
+            "membership",
+        ),
+        Op::UpdateMembership { .. } => (
+            UPDATE_MEMBER,
+            json!({ "membershipId": member, "affiliation": "TEACHER" }),
+            "updateMembership",
+            "membership",
+        ),
+        Op::EndMembership { on, .. } => (
+            END_MEMBER,
+            json!({ "membershipId": member, "endedOn": on }),
+            "endMembership",
+            "membership",
+        ),
+        Op::Submit { on, at, .. } => {
+            let mut i = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": team, "kind": "TRAINING", "occurredOn": on, "title": title });
+            if let Some(at) = at {
+                i["unitCode"] = json!(at);
+            }
+            (SUBMIT, i, "submitActivity", "activity")
+        }
+    };
+    let r = app.gql(&token, q, json!({ "i": input })).await;
+    let expected = may(who, op);
+    let label = format!("{} | {op:?}", who_label(who));
+    let got = outcome(&r, field, object);
+    let verdict = match (&got, expected) {
+        (Outcome::Allowed, true) | (Outcome::Refused, false) => None,
+        (Outcome::Allowed, false) => Some(format!(
+            "{label} | oracle: refused, service: ALLOWED (a write outside the area)"
+        )),
+        (Outcome::Refused, true) => Some(format!(
+            "{label} | oracle: allowed, service: refused {:?} {:?}",
+            r.error_codes(),
+            r.user_error_codes(field)
+        )),
+        (Outcome::RefusedAs(codes), false) => Some(format!(
+            "{label} | refused, but as {codes:?} instead of FORBIDDEN or NOT_FOUND: {}",
+            r.body
+        )),
+        (Outcome::RefusedAs(codes), true) => Some(format!(
+            "{label} | oracle: allowed, service: refused as {codes:?}: {}",
+            r.body
+        )),
+        (Outcome::Other(body), _) => Some(format!(
+            "{label} | oracle: {}, service answered neither: {body}",
+            if expected { "allowed" } else { "refused" }
+        )),
+    };
+    if verdict.is_some() || !matches!(got, Outcome::Refused) {
+        return verdict;
+    }
+    // Refused: nothing changed.
+    let unchanged = match op {
+        Op::CreateTeam { .. } => {
+            let r = app.gql(&admin(), "query($s: String) { teams(search: $s, first: 100) { edges { node { name } } } }", json!({ "s": team_name })).await;
+            !r.body["data"]["teams"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["node"]["name"] == team_name.as_str())
+        }
+        Op::Submit { .. } => {
+            let r = app.gql(&admin(), "query($t: ID, $s: String) { activities(teamId: $t, search: $s, first: 100) { edges { node { title } } } }", json!({ "t": team, "s": title })).await;
+            !r.body["data"]["activities"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["node"]["title"] == title.as_str())
+        }
+        Op::AddMember { .. } => {
+            let after = app
+                .gql(&admin(), Q_TEAM_STATE, json!({ "id": team }))
+                .await
+                .body["data"]["team"]
+                .clone();
+            after["members"]
+                .as_array()
+                .is_some_and(|a| !a.iter().any(|m| m["person"]["fullName"] == person.as_str()))
+        }
+        Op::UpdateMembership { .. } | Op::EndMembership { .. } => {
+            let r = app.gql(&admin(), "query($id: ID!) { node(id: $id) { ... on Membership { affiliation endedOn } } }", json!({ "id": member })).await;
+            r.body["data"]["node"]["affiliation"] == "VOLUNTEER"
+                && r.body["data"]["node"]["endedOn"].is_null()
+        }
+        _ => {
+            let after = app
+                .gql(&admin(), Q_TEAM_STATE, json!({ "id": team }))
+                .await
+                .body["data"]["team"]
+                .clone();
+            after == before
+        }
+    };
+    (!unchanged).then(|| format!("{label} | refused, but the database changed"))
+}
+
+#[tokio::test]
+async fn every_mutation_is_allowed_exactly_where_the_area_oracle_says() {
+    let app = spawn_app().await;
+    let mut shared = Vec::new();
+    for unit in [H, S, O] {
+        shared.push((
+            unit,
+            fresh_team(&app, unit, "2022-05-01", shared.len()).await,
+        ));
+    }
+    let other = fresh_team(&app, S, "2022-05-01", 99).await;
+    let mut cases = Vec::new();
+    for op in ops() {
+        for who in whos(&op) {
+            cases.push((cases.len() + 1000, who, op.clone()));
+        }
+    }
+    let failures: Vec<String> = stream::iter(cases.iter())
+        .map(|(n, who, op)| run_case(&app, &shared, &other, *n, who, op))
+        .buffer_unordered(8)
+        .filter_map(|f| async move { f })
+        .collect()
+        .await;
+    // Refusals answered with another code are one finding per mutation and code: group them.
+    let (wrong_code, mut failures): (Vec<String>, Vec<String>) = failures
+        .into_iter()
+        .partition(|f| f.contains("refused, but as"));
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in wrong_code {
+        let op = f.split(" | ").nth(1).unwrap_or("?");
+        let kind = op.split(' ').next().unwrap_or("?");
+        let codes = f
+            .split("refused, but as ")
+            .nth(1)
+            .and_then(|r| r.split(" instead").next())
+            .unwrap_or("?");
+        groups
+            .entry(format!("{kind} refused as {codes}"))
+            .or_default()
+            .push(f);
+    }
+    for (what, mut cases) in groups {
+        cases.sort();
+        failures.push(format!(
+            "{what} instead of FORBIDDEN or NOT_FOUND in {} cases (callers outside the area), e.g. {}",
+            cases.len(),
+            cases[0]
+        ));
+    }
+    failures.sort();
+    finish(&format!("mutations ({} cases)", cases.len()), failures);
+}
