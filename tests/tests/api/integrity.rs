@@ -608,3 +608,95 @@ async fn audit_entries_record_the_stored_values_before_each_change() {
     assert_eq!(e["after"]["fullName"], "Trần Thị Lệ Hằng");
     assert_eq!(e["after"]["role"], "DEPUTY");
 }
+
+/// The CHECK constraints and the Rust enums name the same codes: each enum's every code is in
+/// its constraint, and a code outside the enum is refused.
+#[tokio::test]
+async fn check_constraints_and_enums_name_the_same_codes() {
+    use cnscd_entity::codes::*;
+    let app = spawn_app().await;
+    let db = &app.db;
+    let pg = app.test_db.is_postgres();
+    let definition = |table: &'static str, name: &'static str| async move {
+        if pg {
+            scalar(
+                db,
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = ?",
+                vec![name.into()],
+            )
+            .await
+            .unwrap_or_default()
+        } else {
+            let sql = scalar(
+                db,
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                vec![table.into()],
+            )
+            .await
+            .unwrap_or_default();
+            let at = sql
+                .find(name)
+                .unwrap_or_else(|| panic!("{name} not in {sql}"));
+            let rest = &sql[at..];
+            rest[..rest.find(", CONSTRAINT").unwrap_or(rest.len())].to_owned()
+        }
+    };
+    let sets: Vec<(&str, &str, Vec<&str>)> = vec![
+        (
+            "team",
+            "ck_team_status",
+            TeamStatus::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "membership",
+            "ck_membership_role",
+            MemberRole::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "person",
+            "ck_person_gender",
+            Gender::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "activity",
+            "ck_activity_status",
+            ActivityStatus::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "admin_unit",
+            "ck_admin_unit_level",
+            UnitLevel::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "admin_unit_closure",
+            "ck_closure_level",
+            UnitLevel::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "admin_unit_succession",
+            "ck_succession_kind",
+            SuccessionKind::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "data_element",
+            "ck_data_element_source",
+            ElementSource::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+        (
+            "data_element",
+            "ck_data_element_aggregation",
+            Aggregation::ALL.iter().map(|c| c.as_str()).collect(),
+        ),
+    ];
+    for (table, name, codes) in sets {
+        let def = definition(table, name).await;
+        let quoted = def.matches('\'').count() / 2;
+        for code in &codes {
+            assert!(
+                def.contains(&format!("'{code}'")),
+                "{name} lacks {code}: {def}"
+            );
+        }
+        assert_eq!(quoted, codes.len(), "{name} names other codes: {def}");
+    }
+}
