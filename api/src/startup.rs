@@ -80,6 +80,7 @@ impl Application {
                 schema,
                 db,
                 verifier,
+                request_timeout: settings.request_timeout,
             },
         })
     }

@@ -1,6 +1,7 @@
 //! Schema assembly: the merged query and mutation roots, limits, and request context helpers.
 pub mod guard;
 pub mod ids;
+pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod pagination;
@@ -39,17 +40,14 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Most nested levels a query may have.
-pub const MAX_DEPTH: usize = 12;
-/// Largest complexity a query may have (each field counts 1, lists count their page size).
-pub const MAX_COMPLEXITY: usize = 20_000;
+pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Builds the schema; `db` is shared, everything per caller is added per request.
 pub fn build_schema(db: DatabaseConnection) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(db)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+        // Depth and cost are checked by `Limits` (introspection aside, classified by stage).
+        .extension(limits::Limits)
         .limit_recursive_depth(32)
         .limit_directives(8)
         .finish()

@@ -4,6 +4,7 @@ use super::AppState;
 use crate::audit::service::RequestId;
 use crate::auth::Principal;
 use crate::error::ErrorCode;
+use crate::graphql::limits::{Stage, Stages};
 use crate::graphql::loaders::Loaders;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -101,48 +103,42 @@ async fn execute(
         .unwrap_or_default()
         .to_owned();
     let loaders = Loaders::new(&state.db, &principal);
+    let stages = Arc::new(Stages::default());
     let request = request
         .data(principal)
         .data(loaders)
-        .data(RequestId(request_id));
-    let mut response = state.schema.execute(request).await;
-    // Errors raised before execution (parse, validation, limits) carry no path and no data;
-    // arguments and variables that fail to coerce are reported on the field, but they too
-    // mean the request was invalid.
-    let rejected = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response
-            .errors
-            .iter()
-            .all(|e| e.path.is_empty() || is_input_error(e));
-    for e in &mut response.errors {
-        if e.extensions
-            .as_ref()
-            .is_some_and(|x| x.get("code").is_some())
-        {
-            continue;
+        .data(RequestId(request_id.clone()))
+        .data(stages.clone());
+    // Execution stops at the timeout: the resolvers' futures are dropped at their next await
+    // (every statement is one), so no loop outlives the request.
+    let mut response = match tokio::time::timeout(
+        state.request_timeout,
+        state.schema.execute(request),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(
+                timeout_ms = state.request_timeout.as_millis() as u64,
+                "request stopped: it ran past the request timeout"
+            );
+            let mut resp = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Internal,
+                &format!(
+                    "the request did not finish within {} ms and was stopped; ask for less \
+                         (fewer units, periods or fields) or try again later (request {request_id})",
+                    state.request_timeout.as_millis()
+                ),
+                media,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return resp;
         }
-        let code = if is_input_error(e) {
-            ErrorCode::Validation
-        } else if e.message.contains("too complex")
-            || e.message.contains("nested too deep")
-            || e.message.contains("too many")
-        {
-            ErrorCode::QueryTooComplex
-        } else if rejected {
-            ErrorCode::Validation
-        } else {
-            ErrorCode::Internal
-        };
-        e.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code.as_str());
-    }
-    let status = if rejected {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
     };
+    let status = classify(&mut response, stages.reached(), &request_id);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
     let mut resp = (status, body).into_response();
     resp.headers_mut()
@@ -150,16 +146,66 @@ async fn execute(
     resp
 }
 
-/// Whether async-graphql raised this error because an argument or variable could not be
-/// coerced to its input type.
-fn is_input_error(e: &async_graphql::ServerError) -> bool {
-    e.extensions
-        .as_ref()
-        .is_none_or(|x| x.get("code").is_none())
-        && (e.message.starts_with("Failed to parse")
-            || e.message.starts_with("Expected input type")
-            || e.message.starts_with("Invalid value for argument")
-            || e.message.contains("(occurred while parsing"))
+/// Gives every error its `extensions.code` by the stage that raised it, and the response its
+/// HTTP status. No message text is read:
+/// - before execution (parse, limits, validation, operation selection): the request is
+///   invalid, 400; the [`Limits`](crate::graphql::limits) extension has already coded limit
+///   errors `QUERY_TOO_COMPLEX` and the rest `VALIDATION`;
+/// - during execution: resolvers' errors carry their code (every [`crate::error::Error`] does).
+///   An error without a code either wraps a Rust error converted with `?` (it has a `source`,
+///   e.g. a database error in a loader): `INTERNAL`, its message replaced and logged; or was
+///   raised by async-graphql itself while coercing a field's arguments or variables (no
+///   source): `VALIDATION`. The status is 200 when there is data, 400 when there is none and
+///   every error is `VALIDATION` (nothing could run);
+/// - `INTERNAL` errors get the request id, so a caller can quote it and the log (which has the
+///   cause under the same id) can be searched.
+fn classify(
+    response: &mut async_graphql::Response,
+    reached: Stage,
+    request_id: &str,
+) -> StatusCode {
+    for e in &mut response.errors {
+        let code = match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(c)) => c.clone(),
+            Some(_) | None => {
+                let code = if reached == Stage::Execution && e.source.is_some() {
+                    tracing::error!(error = %e.message, path = ?e.path, "request failed");
+                    e.message = "internal error; it has been logged".to_owned();
+                    e.source = None;
+                    ErrorCode::Internal
+                } else {
+                    ErrorCode::Validation
+                }
+                .as_str();
+                e.extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code);
+                code.to_owned()
+            }
+        };
+        if code == ErrorCode::Internal.as_str() {
+            e.message = format!("{} (request {request_id})", e.message);
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
+        }
+    }
+    let invalid = response.errors.iter().all(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| {
+                *c == async_graphql::Value::from(ErrorCode::Validation.as_str())
+                    || *c == async_graphql::Value::from(ErrorCode::QueryTooComplex.as_str())
+            })
+    });
+    let rejected = !response.errors.is_empty()
+        && (reached < Stage::Execution || response.data == async_graphql::Value::Null && invalid);
+    if rejected {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// `POST /graphql` with `application/json` or `application/graphql` bodies.
