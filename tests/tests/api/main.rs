@@ -10,6 +10,7 @@ mod auth;
 mod demo;
 mod http;
 mod indicators;
+mod limits;
 mod members;
 mod schema;
 mod teams;
