@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | parse | syntax | `VALIDATION`, 400 |
 //! | limits (after parsing) | selected fields with fragments expanded ≤ [`MAX_FIELDS`]; depth of the real fields ≤ [`MAX_DEPTH`]; introspection ≤ [`MAX_INTROSPECTION_DEPTH`] levels and ≤ [`MAX_INTROSPECTION_LISTS`] nested lists | `QUERY_TOO_COMPLEX`, 400 |
-//! | limits (after parsing) | every list in an argument or variable ≤ [`MAX_LIST_ITEMS`] items, every string ≤ [`MAX_STRING_CHARS`] characters, `search` ≤ [`MAX_SEARCH_CHARS`] | `VALIDATION` naming the argument, 400 |
+//! | limits (after parsing) | every list in an argument or variable ≤ [`MAX_LIST_ITEMS`] items, every string ≤ [`MAX_STRING_CHARS`] characters and without NUL, `search` ≤ [`MAX_SEARCH_CHARS`] | `VALIDATION` naming the argument, 400 |
 //! | validation | the GraphQL validation rules | `VALIDATION`, 400 |
 //! | limits (after validation) | cost ≤ [`MAX_COMPLEXITY`] (each field 1; connections × page size; `indicators` × units × periods × codes; aliases and repeated fields each count) | `QUERY_TOO_COMPLEX`, 400 |
 //! | execution | resolvers: their own code; an argument async-graphql could not coerce: `VALIDATION` | 200 with `data` (400 when nothing could run) |
@@ -333,6 +333,13 @@ fn join(path: &str, part: &str) -> String {
 }
 
 fn check_string(path: &str, s: &str, max: usize) -> Result<(), Oversize> {
+    // No database stores a NUL in text (PostgreSQL refuses it), and no input needs one.
+    if s.contains('\0') {
+        return Err(Oversize {
+            path: path.to_owned(),
+            message: "contains the NUL character (U+0000), which no text may hold".to_owned(),
+        });
+    }
     // Bytes bound characters from above: count only when it could matter.
     if s.len() > max && s.chars().count() > max {
         return Err(Oversize {

@@ -8,6 +8,7 @@ mod area_oracle;
 mod audit;
 mod auth;
 mod demo;
+mod fuzz;
 mod http;
 mod indicators;
 mod limits;
