@@ -78,6 +78,7 @@ impl Application {
             address,
             state: AppState {
                 schema,
+                admission: crate::graphql::limits::Admission::new(),
                 db,
                 verifier,
                 request_timeout: settings.request_timeout,

@@ -1,18 +1,22 @@
 //! Limits on what one request may ask for, enforced before anything runs, and the stage each
 //! error comes from.
 //!
-//! Every request goes through the stages async-graphql runs — parse, validation, execution —
-//! and the [`Limits`] extension records which stage it reached in the request's [`Stages`].
-//! The HTTP handler classifies errors by that stage, never by their message text:
+//! The HTTP handler runs the stages one by one and classifies errors by the stage that
+//! raised them, never by their message text:
 //!
 //! | stage | what is checked | code, HTTP status |
 //! |---|---|---|
-//! | parse | syntax | `VALIDATION`, 400 |
-//! | limits (after parsing) | selected fields with fragments expanded ≤ [`MAX_FIELDS`]; depth of the real fields ≤ [`MAX_DEPTH`]; introspection ≤ [`MAX_INTROSPECTION_DEPTH`] levels and ≤ [`MAX_INTROSPECTION_LISTS`] nested lists | `QUERY_TOO_COMPLEX`, 400 |
-//! | limits (after parsing) | every list in an argument or variable ≤ [`MAX_LIST_ITEMS`] items, every string ≤ [`MAX_STRING_CHARS`] characters and without NUL, `search` ≤ [`MAX_SEARCH_CHARS`] | `VALIDATION` naming the argument, 400 |
-//! | validation | the GraphQL validation rules | `VALIDATION`, 400 |
-//! | limits (after validation) | cost ≤ [`MAX_COMPLEXITY`] (each field 1; connections × page size; `indicators` × units × periods × codes; aliases and repeated fields each count) | `QUERY_TOO_COMPLEX`, 400 |
-//! | execution | resolvers: their own code; an argument async-graphql could not coerce: `VALIDATION` | 200 with `data` (400 when nothing could run) |
+//! | parse (the handler, with `async_graphql::parser::parse_query`) | syntax | `VALIDATION`, 400 |
+//! | admission: shape | selected fields with fragments expanded ≤ [`MAX_FIELDS`]; depth of the real fields ≤ [`MAX_DEPTH`]; introspection ≤ [`MAX_INTROSPECTION_DEPTH`] levels and ≤ [`MAX_INTROSPECTION_LISTS`] nested lists | `QUERY_TOO_COMPLEX`, 400 |
+//! | admission: arguments | every list in an argument or variable ≤ [`MAX_LIST_ITEMS`] items, every string ≤ [`MAX_STRING_CHARS`] characters and without NUL, `search` ≤ [`MAX_SEARCH_CHARS`] | `VALIDATION` naming the argument, 400 |
+//! | admission: validation | the GraphQL validation rules, the operation to run | `VALIDATION`, 400 |
+//! | admission: cost | cost ≤ [`MAX_COMPLEXITY`] (each field 1; connections × page size; `indicators` × units × periods × codes; every alias and every use of a fragment counts) | `QUERY_TOO_COMPLEX`, 400 |
+//! | execution | resolvers: their own code; see `http::graphql::classify` | 200 with `data` (400 when nothing could run) |
+//!
+//! Admission is a second instance of the schema, [`Admission`], that carries the [`Limits`]
+//! extension and never executes anything: the extension's `execute` hook answers without
+//! running a resolver. The schema that does execute has no extension (async-graphql then
+//! resolves fields on its fast path) and skips the validation rules admission already ran.
 //!
 //! The depth limit leaves out the introspection fields (`__schema`, `__type`): the standard
 //! introspection query that GraphiQL and client generators send nests `ofType` nine levels
@@ -24,10 +28,12 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::{
+    EmptySubscription, Name, Response, Schema, ServerError, ServerResult, ValidationResult,
+    Variables,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Most nested levels of real (not introspection) fields a query may have.
 pub const MAX_DEPTH: usize = 12;
@@ -45,6 +51,10 @@ pub const MAX_LIST_ITEMS: usize = 500;
 pub const MAX_STRING_CHARS: usize = 10_000;
 /// Longest `search` argument.
 pub const MAX_SEARCH_CHARS: usize = 200;
+/// Deepest nesting of selection sets and values async-graphql accepts.
+pub const RECURSIVE_DEPTH: usize = 32;
+/// Most directives on one field.
+pub const MAX_DIRECTIVES: usize = 8;
 
 /// Introspection fields that return lists.
 const INTROSPECTION_LISTS: &[&str] = &[
@@ -57,43 +67,6 @@ const INTROSPECTION_LISTS: &[&str] = &[
     "enumValues",
     "directives",
 ];
-
-/// How far a request got; errors are classified by it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Stage {
-    /// Not yet parsed (errors here: the request itself, e.g. an unknown operation name).
-    Received = 0,
-    Parse = 1,
-    /// The limits checked on the parsed document.
-    Shape = 2,
-    Validation = 3,
-    /// The limits checked on the validated document (cost).
-    Cost = 4,
-    Execution = 5,
-}
-
-/// Per request: the last stage reached. Put into the request's data by the HTTP handler.
-#[derive(Default, Debug)]
-pub struct Stages(AtomicU8);
-
-impl Stages {
-    fn enter(&self, stage: Stage) {
-        self.0.fetch_max(stage as u8, Ordering::SeqCst);
-    }
-
-    /// The last stage the request reached.
-    pub fn reached(&self) -> Stage {
-        match self.0.load(Ordering::SeqCst) {
-            0 => Stage::Received,
-            1 => Stage::Parse,
-            2 => Stage::Shape,
-            3 => Stage::Validation,
-            4 => Stage::Cost,
-            _ => Stage::Execution,
-        }
-    }
-}
 
 /// Whether an error already carries an `extensions.code`.
 pub fn has_code(e: &ServerError) -> bool {
@@ -116,8 +89,9 @@ fn refused(code: ErrorCode, message: String) -> ServerError {
     with_code(ServerError::new(message, None), code)
 }
 
-/// The extension that records stages and enforces the limits.
-pub struct Limits;
+/// The extension of the [`Admission`] schema: enforces the limits, codes every error, and
+/// stops before execution.
+struct Limits;
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
@@ -126,10 +100,6 @@ impl ExtensionFactory for Limits {
 }
 
 struct LimitsExtension;
-
-fn stages<'a>(ctx: &ExtensionContext<'a>) -> Option<&'a Stages> {
-    ctx.data_opt::<Arc<Stages>>().map(AsRef::as_ref)
-}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for LimitsExtension {
@@ -140,13 +110,12 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let stages = stages(ctx);
-        stages.inspect(|s| s.enter(Stage::Parse));
+        // The document comes parsed; what fails here is async-graphql's own bounds on it
+        // (nesting of values, directives per field).
         let doc = next
             .run(ctx, query, variables)
             .await
-            .map_err(|e| with_code(e, ErrorCode::Validation))?;
-        stages.inspect(|s| s.enter(Stage::Shape));
+            .map_err(|e| with_code(e, ErrorCode::QueryTooComplex))?;
         check_shape(&doc)?;
         check_arguments(&doc, variables)?;
         Ok(doc)
@@ -157,23 +126,21 @@ impl Extension for LimitsExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let stages = stages(ctx);
-        stages.inspect(|s| s.enter(Stage::Validation));
         let result = next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
                 .map(|e| with_code(e, ErrorCode::Validation))
                 .collect::<Vec<_>>()
         })?;
-        stages.inspect(|s| s.enter(Stage::Cost));
         if result.complexity > MAX_COMPLEXITY {
             return Err(vec![refused(
                 ErrorCode::QueryTooComplex,
                 format!(
                     "the query costs {} points; at most {MAX_COMPLEXITY}: every field costs 1, a \
                      connection field its page size times its subfields, `indicators` units × \
-                     periods × codes times its subfields, and every alias counts",
-                    result.complexity
+                     periods × codes times its subfields (at least {}), and every alias counts",
+                    result.complexity,
+                    crate::indicators::resolvers::BASE_COST
                 ),
             )]);
         }
@@ -182,12 +149,66 @@ impl Extension for LimitsExtension {
 
     async fn execute(
         &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
+        _ctx: &ExtensionContext<'_>,
+        _operation_name: Option<&str>,
+        _next: NextExecute<'_>,
     ) -> Response {
-        stages(ctx).inspect(|s| s.enter(Stage::Execution));
-        next.run(ctx, operation_name).await
+        // Admitted: the executing schema runs it.
+        Response::new(async_graphql::Value::Null)
+    }
+}
+
+/// Admission: parses nothing itself (it is given the document), runs the limits and the
+/// validation rules, executes nothing.
+#[derive(Clone)]
+pub struct Admission(Schema<super::Query, super::Mutation, EmptySubscription>);
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Admission {
+    pub fn new() -> Self {
+        Self(
+            Schema::build(
+                super::Query::default(),
+                super::Mutation::default(),
+                EmptySubscription,
+            )
+            .extension(Limits)
+            .limit_recursive_depth(RECURSIVE_DEPTH)
+            .limit_directives(MAX_DIRECTIVES)
+            .finish(),
+        )
+    }
+
+    /// Admits the document with these variables and operation name, or says why not (every
+    /// error with its `extensions.code`).
+    pub async fn check(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: &Variables,
+    ) -> Result<(), Vec<ServerError>> {
+        let mut request = async_graphql::Request::new("").variables(variables.clone());
+        if let Some(op) = operation_name {
+            request = request.operation_name(op);
+        }
+        request.set_parsed_query(doc.clone());
+        let response = self.0.execute(request).await;
+        if response.errors.is_empty() {
+            Ok(())
+        } else {
+            // Errors without a code (the operation to run is missing or unknown) are
+            // validation errors too.
+            Err(response
+                .errors
+                .into_iter()
+                .map(|e| with_code(e, ErrorCode::Validation))
+                .collect())
+        }
     }
 }
 

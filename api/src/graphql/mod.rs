@@ -46,10 +46,11 @@ pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 pub fn build_schema(db: DatabaseConnection) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(db)
-        // Depth and cost are checked by `Limits` (introspection aside, classified by stage).
-        .extension(limits::Limits)
-        .limit_recursive_depth(32)
-        .limit_directives(8)
+        // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
+        // validation rules), so it skips the rules and carries no extension.
+        .validation_mode(async_graphql::ValidationMode::Fast)
+        .limit_recursive_depth(limits::RECURSIVE_DEPTH)
+        .limit_directives(limits::MAX_DIRECTIVES)
         .finish()
 }
 

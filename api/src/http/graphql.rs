@@ -4,7 +4,7 @@ use super::AppState;
 use crate::audit::service::RequestId;
 use crate::auth::Principal;
 use crate::error::ErrorCode;
-use crate::graphql::limits::{Stage, Stages};
+use crate::graphql::limits::with_code;
 use crate::graphql::loaders::Loaders;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -102,21 +102,35 @@ async fn execute(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let loaders = Loaders::new(&state.db, &principal);
-    let stages = Arc::new(Stages::default());
-    let request = request
-        .data(principal)
-        .data(loaders)
-        .data(RequestId(request_id.clone()))
-        .data(stages.clone());
-    // Execution stops at the timeout: the resolvers' futures are dropped at their next await
-    // (every statement is one), so no loop outlives the request.
-    let mut response = match tokio::time::timeout(
-        state.request_timeout,
-        state.schema.execute(request),
-    )
-    .await
-    {
+    let executed = AtomicBool::new(false);
+    // The stages, one by one: parse, admission (limits and validation), execution. The
+    // timeout covers them all; execution stops at it, the resolvers' futures being dropped at
+    // their next await (every statement is one), so no loop outlives the request.
+    let staged = async {
+        let doc = match async_graphql::parser::parse_query(&request.query) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let e = with_code(async_graphql::ServerError::from(e), ErrorCode::Validation);
+                return async_graphql::Response::from_errors(vec![e]);
+            }
+        };
+        if let Err(errors) = state
+            .admission
+            .check(&doc, request.operation_name.as_deref(), &request.variables)
+            .await
+        {
+            return async_graphql::Response::from_errors(errors);
+        }
+        executed.store(true, Ordering::SeqCst);
+        let loaders = Loaders::new(&state.db, &principal);
+        let mut request = request
+            .data(principal.clone())
+            .data(loaders)
+            .data(RequestId(request_id.clone()));
+        request.set_parsed_query(doc);
+        state.schema.execute(request).await
+    };
+    let mut response = match tokio::time::timeout(state.request_timeout, staged).await {
         Ok(r) => r,
         Err(_) => {
             tracing::error!(
@@ -128,7 +142,7 @@ async fn execute(
                 ErrorCode::Internal,
                 &format!(
                     "the request did not finish within {} ms and was stopped; ask for less \
-                         (fewer units, periods or fields) or try again later (request {request_id})",
+                     (fewer units, periods or fields) or try again later (request {request_id})",
                     state.request_timeout.as_millis()
                 ),
                 media,
@@ -138,7 +152,7 @@ async fn execute(
             return resp;
         }
     };
-    let status = classify(&mut response, stages.reached(), &request_id);
+    let status = classify(&mut response, executed.load(Ordering::SeqCst), &request_id);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
     let mut resp = (status, body).into_response();
     resp.headers_mut()
@@ -148,9 +162,9 @@ async fn execute(
 
 /// Gives every error its `extensions.code` by the stage that raised it, and the response its
 /// HTTP status. No message text is read:
-/// - before execution (parse, limits, validation, operation selection): the request is
-///   invalid, 400; the [`Limits`](crate::graphql::limits) extension has already coded limit
-///   errors `QUERY_TOO_COMPLEX` and the rest `VALIDATION`;
+/// - before execution (parse, admission: limits, validation, operation selection): the request
+///   is invalid, 400; every error already has its code (`VALIDATION`, or `QUERY_TOO_COMPLEX`
+///   for limits);
 /// - during execution: resolvers' errors carry their code (every [`crate::error::Error`] does).
 ///   An error without a code either wraps a Rust error converted with `?` (it has a `source`,
 ///   e.g. a database error in a loader): `INTERNAL`, its message replaced and logged; or was
@@ -161,14 +175,14 @@ async fn execute(
 ///   cause under the same id) can be searched.
 fn classify(
     response: &mut async_graphql::Response,
-    reached: Stage,
+    executed: bool,
     request_id: &str,
 ) -> StatusCode {
     for e in &mut response.errors {
         let code = match e.extensions.as_ref().and_then(|x| x.get("code")) {
             Some(async_graphql::Value::String(c)) => c.clone(),
             Some(_) | None => {
-                let code = if reached == Stage::Execution && e.source.is_some() {
+                let code = if executed && e.source.is_some() {
                     tracing::error!(error = %e.message, path = ?e.path, "request failed");
                     e.message = "internal error; it has been logged".to_owned();
                     e.source = None;
@@ -200,7 +214,7 @@ fn classify(
             })
     });
     let rejected = !response.errors.is_empty()
-        && (reached < Stage::Execution || response.data == async_graphql::Value::Null && invalid);
+        && (!executed || response.data == async_graphql::Value::Null && invalid);
     if rejected {
         StatusCode::BAD_REQUEST
     } else {

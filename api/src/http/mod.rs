@@ -4,6 +4,7 @@ pub mod health;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
+use crate::graphql::limits::Admission;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
@@ -23,6 +24,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// Admits requests before `schema` runs them (limits and validation).
+    pub admission: Admission,
     pub db: DatabaseConnection,
     pub verifier: TokenVerifier,
     /// Longest a GraphQL request may run; past it, it is stopped and answered 503.

@@ -13,8 +13,10 @@ use async_graphql::{Context, Object, Result};
 
 /// Most indicator codes in one `indicators` field.
 pub const MAX_CODES: usize = 50;
-/// Cost of one `indicators` field before its values: the statements every call runs.
-pub const BASE_COST: usize = 50;
+/// Cost of one `indicators` field before its values: the statements every call runs, and the
+/// values a breakdown may add beyond its estimate (up to the service's `MAX_VALUES`). With
+/// the limit of 20,000, at most 20 `indicators` fields fit in one request.
+pub const BASE_COST: usize = 1_000;
 /// Units a breakdown is priced at per unit asked for (the real number is known only once the
 /// hierarchy is read; the service refuses more than `MAX_VALUES` values then).
 pub const CHILDREN_PER_UNIT: usize = 10;
