@@ -435,3 +435,18 @@ async fn the_standard_introspection_query_works_for_every_role() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error_codes(), ["QUERY_TOO_COMPLEX"]);
 }
+
+#[tokio::test]
+async fn bodies_over_one_mebibyte_are_refused() {
+    let app = spawn_app().await;
+    let q = format!("{{ me {{ subject }} }} # {}", "x".repeat(1024 * 1024));
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(viewer())
+        .json(&json!({ "query": q }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
