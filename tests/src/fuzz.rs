@@ -190,6 +190,10 @@ impl Schema {
 pub struct Pools {
     pub strings: Vec<String>,
     pub ids: Vec<String>,
+    /// Values for arguments and input fields of a given name (`teamId`, `unitCode`, …), used
+    /// by well-formed requests so that mutations get past "no such team" into the services.
+    /// Fields without a hint get values by their type.
+    pub hints: HashMap<String, Vec<Value>>,
 }
 
 impl Pools {
@@ -255,6 +259,7 @@ impl Pools {
         Self {
             strings: strings.iter().map(|s| s.to_string()).collect(),
             ids,
+            hints: HashMap::new(),
         }
     }
 }
@@ -393,6 +398,23 @@ impl<'a> Generator<'a> {
         }
     }
 
+    /// A hinted value for an argument or input field of this name, in well-formed requests.
+    fn hint(&mut self, name: &str) -> Option<Value> {
+        if self.hostile || !self.rng.chance(85) {
+            return None;
+        }
+        let values = self.pools.hints.get(name)?;
+        if values.is_empty() {
+            return None;
+        }
+        let v = self.rng.pick(values).clone();
+        // A fresh idempotency key now and then, so that submissions are not all replays.
+        Some(match v {
+            Value::String(s) if s == "{unique}" => json!(format!("k-{}", self.rng.next_u64())),
+            v => v,
+        })
+    }
+
     fn field(&mut self, f: &FieldDef, depth: usize, out: &mut String) {
         if self.rng.chance(25) {
             let _ = write!(out, "a{}: ", self.rng.below(1000));
@@ -407,7 +429,10 @@ impl<'a> Generator<'a> {
                 self.rng.chance(40)
             };
             if include {
-                let v = self.argument(&a.ty);
+                let v = match self.hint(&a.name) {
+                    Some(h) => to_literal(&h),
+                    None => self.argument(&a.ty),
+                };
                 args.push(format!("{}: {v}", a.name));
             }
         }
@@ -500,7 +525,11 @@ impl<'a> Generator<'a> {
                         for f in &def.input_fields {
                             let required = matches!(f.ty, TypeRef::NonNull(_));
                             if (required && !self.bad(3)) || self.rng.chance(50) {
-                                obj.insert(f.name.clone(), self.json_value(&f.ty, depth + 1));
+                                let v = match self.hint(&f.name) {
+                                    Some(h) => h,
+                                    None => self.json_value(&f.ty, depth + 1),
+                                };
+                                obj.insert(f.name.clone(), v);
                             }
                         }
                         if self.bad(3) {
@@ -563,7 +592,10 @@ impl<'a> Generator<'a> {
                         for f in &def.input_fields {
                             let required = matches!(f.ty, TypeRef::NonNull(_));
                             if (required && !self.bad(3)) || self.rng.chance(50) {
-                                let v = self.literal(&f.ty, depth + 1);
+                                let v = match self.hint(&f.name) {
+                                    Some(h) => to_literal(&h),
+                                    None => self.literal(&f.ty, depth + 1),
+                                };
                                 parts.push(format!("{}: {v}", f.name));
                             }
                         }
@@ -671,7 +703,15 @@ impl<'a> Generator<'a> {
                         )
                     }
                     2 => json!(self.date()),
-                    _ => json!(self.rng.pick(&self.pools.strings)),
+                    _ => {
+                        let s = self.rng.pick(&self.pools.strings).clone();
+                        // NUL is refused outright (no text may hold it): hostile requests only.
+                        if !self.hostile && s.contains('\0') {
+                            json!("ok")
+                        } else {
+                            json!(s)
+                        }
+                    }
                 }
             }
         }

@@ -58,7 +58,13 @@ async fn generated_requests_never_get_a_server_error() {
         )
         .await
         .ok();
-    let mut ids = vec![team.clone(), other, member, activity, later];
+    let mut ids = vec![
+        team.clone(),
+        other.clone(),
+        member.clone(),
+        activity.clone(),
+        later.clone(),
+    ];
     ids.extend(
         units
             .at("adminUnits.nodes")
@@ -73,7 +79,59 @@ async fn generated_requests_never_get_a_server_error() {
         .ok();
     let schema = Schema::from_introspection(&introspection.body["data"]);
     assert!(schema.types.contains_key("Query") && schema.mutation.is_some());
-    let pools = Pools::with_ids(ids);
+    let mut pools = Pools::with_ids(ids);
+    let hints: &[(&str, Value)] = &[
+        ("teamId", json!([team, other])),
+        ("membershipId", json!([member])),
+        ("activityId", json!([activity, later])),
+        (
+            "unitCode",
+            json!(["05677-01", "05677-02", "05692-01", "05659-01", "05677"]),
+        ),
+        (
+            "kind",
+            json!(["COMMUNITY_MEETING", "DOOR_TO_DOOR", "HELP_DESK"]),
+        ),
+        (
+            "service",
+            json!(["VNEID", "ONLINE_PUBLIC_SERVICE", "TUITION_PAYMENT"]),
+        ),
+        (
+            "affiliation",
+            json!(["YOUTH_UNION", "POLICE", "HAMLET_HEAD"]),
+        ),
+        ("idempotencyKey", json!(["{unique}", "fixed-key"])),
+        (
+            "foundedOn",
+            json!(["2022-01-01", "2023-06-01", "2025-07-01"]),
+        ),
+        (
+            "startedOn",
+            json!(["2023-01-01", "2024-05-01", "2025-08-01"]),
+        ),
+        ("endedOn", json!(["2024-12-31", "2025-09-30"])),
+        ("dissolvedOn", json!(["2025-10-01"])),
+        (
+            "occurredOn",
+            json!(["2023-03-01", "2024-06-15", "2025-08-20"]),
+        ),
+        ("fullName", json!(["Nguyễn Văn Bình", "Trần Thị Lệ"])),
+        ("phone", json!(["0912345678", "+84912345678"])),
+        ("email", json!(["a@example.vn"])),
+        ("birthYear", json!([1960, 1990, 2001])),
+        ("name", json!(["Tổ công nghệ số", "Tổ Na Lay"])),
+        ("title", json!(["Hướng dẫn cài VNeID"])),
+        ("reason", json!(["Sửa số liệu", "Chuyển công tác"])),
+        ("people", json!([1, 5, 30])),
+        ("participants", json!([10, 40])),
+        ("householdsReached", json!([5, 12])),
+    ];
+    for (name, values) in hints {
+        pools.hints.insert(
+            (*name).to_owned(),
+            values.as_array().cloned().unwrap_or_default(),
+        );
+    }
     let tokens: Vec<(&str, Option<String>)> = vec![
         ("ADMIN", Some(admin())),
         ("UNIT_ADMIN", Some(token(&["UNIT_ADMIN"], &["169"], &[]))),
@@ -89,6 +147,9 @@ async fn generated_requests_never_get_a_server_error() {
     let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
     let mut codes: BTreeMap<String, usize> = BTreeMap::new();
     let mut slowest = (0u128, String::new());
+    // Mutation payloads that changed something (no userErrors): the generator reaches the
+    // services, not only the validation.
+    let mut changes = 0usize;
     let url = format!("{}/graphql", app.address);
     let started = Instant::now();
     for i in 0..iterations {
@@ -146,6 +207,14 @@ async fn generated_requests_never_get_a_server_error() {
                 context()
             );
         }
+        if request.query.starts_with("mutation") {
+            changes += body["data"]
+                .as_object()
+                .into_iter()
+                .flat_map(|d| d.values())
+                .filter(|p| p["userErrors"].as_array().is_some_and(Vec::is_empty))
+                .count();
+        }
         for e in body["errors"].as_array().into_iter().flatten() {
             let code = e["extensions"]["code"].as_str().unwrap_or("(none)");
             *codes.entry(code.to_owned()).or_default() += 1;
@@ -157,7 +226,7 @@ async fn generated_requests_never_get_a_server_error() {
         }
     }
     eprintln!(
-        "fuzz: {iterations} requests (seed {seed}) in {:.1} s; statuses {statuses:?}; codes {codes:?}; slowest {} ms: {}",
+        "fuzz: {iterations} requests (seed {seed}) in {:.1} s; statuses {statuses:?}; codes {codes:?}; {changes} mutations done; slowest {} ms: {}",
         started.elapsed().as_secs_f64(),
         slowest.0,
         slowest.1
