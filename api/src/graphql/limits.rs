@@ -426,9 +426,10 @@ fn check_set(set: &SelectionSet, variables: &Variables) -> ServerResult<()> {
                             format!("`{field}` argument `{}` {}", o.path, o.message),
                             Some(value.pos),
                         );
-                        e.extensions
-                            .get_or_insert_with(Default::default)
-                            .set("field", vec![field.to_owned(), o.path]);
+                        e.extensions.get_or_insert_with(Default::default).set(
+                            "field",
+                            o.path.split('.').map(str::to_owned).collect::<Vec<_>>(),
+                        );
                         with_code(e, ErrorCode::Validation)
                     })?;
                 }
@@ -445,6 +446,14 @@ fn check_set(set: &SelectionSet, variables: &Variables) -> ServerResult<()> {
 /// Refuses oversized lists and strings in arguments and variables, before validation and
 /// before any SQL: each is named in the error.
 fn check_arguments(doc: &ExecutableDocument, variables: &Variables) -> ServerResult<()> {
+    // Arguments first (with their variables substituted), so the error names the argument;
+    // then every variable, used or not.
+    for (_, op) in doc.operations.iter() {
+        check_set(&op.node.selection_set.node, variables)?;
+    }
+    for def in doc.fragments.values() {
+        check_set(&def.node.selection_set.node, variables)?;
+    }
     for (name, value) in variables.iter() {
         walk_const(&format!("${name}"), value, MAX_STRING_CHARS).map_err(|o| {
             refused(
@@ -452,12 +461,6 @@ fn check_arguments(doc: &ExecutableDocument, variables: &Variables) -> ServerRes
                 format!("variable `{}` {}", o.path, o.message),
             )
         })?;
-    }
-    for (_, op) in doc.operations.iter() {
-        check_set(&op.node.selection_set.node, variables)?;
-    }
-    for def in doc.fragments.values() {
-        check_set(&def.node.selection_set.node, variables)?;
     }
     Ok(())
 }

@@ -122,14 +122,32 @@ async fn indicators_cost_units_times_periods_times_codes() {
 async fn list_and_string_arguments_are_bounded_before_any_sql() {
     let app = spawn_app().await;
     let q = "query($c: [String!]!) { indicators(codes: $c, unitCodes: [\"169\"], from: \"2024-01-01\", to: \"2024-01-31\") { value } }";
-    // Over the bound of every list: refused before validation, naming the variable.
+    // Over the bound of every list: refused before validation, naming the argument.
     let many: Vec<String> = (0..501).map(|i| format!("C{i}")).collect();
     let (statements, r) = app.statements_for(&viewer(), q, json!({ "c": many })).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error_codes(), ["VALIDATION"]);
-    assert!(message(&r).contains("`$c`"), "{}", r.body);
+    assert!(
+        message(&r).contains("`indicators` argument `codes` has 501 items"),
+        "{}",
+        r.body
+    );
     assert!(message(&r).contains("at most 500"), "{}", r.body);
     assert_eq!(statements, 0);
+    // A variable no argument uses is bounded too.
+    let r = app
+        .gql(
+            &viewer(),
+            "query($x: [String!]) { me { subject } }",
+            json!({ "x": many }),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        message(&r).contains("variable `$x` has 501 items"),
+        "{}",
+        r.body
+    );
     // The same inline: naming the argument.
     let inline = format!(
         "{{ indicators(codes: [{}], unitCodes: [\"169\"], from: \"2024-01-01\", to: \"2024-01-31\") {{ value }} }}",
@@ -146,6 +164,7 @@ async fn list_and_string_arguments_are_bounded_before_any_sql() {
         "{}",
         r.body
     );
+    assert_eq!(r.body["errors"][0]["extensions"]["field"], json!(["codes"]));
     assert_eq!(statements, 0);
     // Over the bound of indicator codes.
     let some: Vec<String> = (0..51).map(|i| format!("C{i}")).collect();
@@ -189,7 +208,7 @@ async fn list_and_string_arguments_are_bounded_before_any_sql() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.error_codes(), ["VALIDATION"]);
     assert!(
-        message(&r).contains("$i.name") && message(&r).contains("NUL"),
+        message(&r).contains("argument `input.name`") && message(&r).contains("NUL"),
         "{}",
         r.body
     );
