@@ -469,3 +469,46 @@ async fn bodies_over_one_mebibyte_are_refused() {
         .unwrap();
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test]
+async fn deeply_nested_documents_are_refused_without_crashing() {
+    let app = spawn_app().await;
+    let n = 200_000;
+    for q in [
+        format!("{}{}", "{ a ".repeat(n), "}".repeat(n)),
+        format!(
+            "{{ me(x: {}1{}) {{ subject }} }}",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+        format!(
+            "{{ me(x: {}1{}) {{ subject }} }}",
+            "{a: ".repeat(n),
+            "}".repeat(n)
+        ),
+        format!(
+            "query($v: {}Int{}) {{ me {{ subject }} }}",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+        format!(
+            "{{ me {{ subject {} }} }}",
+            "@skip(if: false) ".repeat(n / 20)
+        ),
+    ] {
+        let r = app.gql(&viewer(), &q, json!({})).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(!r.error_codes().is_empty(), "{}", r.body);
+    }
+    let r = app
+        .gql(
+            &viewer(),
+            "query($v: [[Int]]) { me { subject } }",
+            json!({ "v": (0..200).fold(json!(1), |acc, _| json!([acc])) }),
+        )
+        .await;
+    assert!(r.status < 500, "{}", r.body);
+    app.gql(&viewer(), "{ me { subject } }", json!({}))
+        .await
+        .ok();
+}
