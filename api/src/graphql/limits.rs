@@ -10,7 +10,7 @@
 //! | admission: shape | selected fields with fragments expanded ≤ [`MAX_FIELDS`]; depth of the real fields ≤ [`MAX_DEPTH`]; introspection ≤ [`MAX_INTROSPECTION_DEPTH`] levels and ≤ [`MAX_INTROSPECTION_LISTS`] nested lists | `QUERY_TOO_COMPLEX`, 400 |
 //! | admission: arguments | every list in an argument or variable ≤ [`MAX_LIST_ITEMS`] items, every string ≤ [`MAX_STRING_CHARS`] characters and without NUL, `search` ≤ [`MAX_SEARCH_CHARS`] | `VALIDATION` naming the argument, 400 |
 //! | admission: validation | the GraphQL validation rules, the operation to run | `VALIDATION`, 400 |
-//! | admission: cost | cost ≤ [`MAX_COMPLEXITY`] (each field 1; connections × page size; `indicators` × units × periods × codes; every alias and every use of a fragment counts) | `QUERY_TOO_COMPLEX`, 400 |
+//! | admission: cost | cost ≤ [`MAX_COMPLEXITY`] (each field 1; connections × page size; lists without paging × [`list_complexity`]; `indicators` × units × periods × codes; every alias and every use of a fragment counts) | `QUERY_TOO_COMPLEX`, 400 |
 //! | execution | resolvers: their own code; see `http::graphql::classify` | 200 with `data` (400 when nothing could run) |
 //!
 //! Admission is a second instance of the schema, [`Admission`], that carries the [`Limits`]
@@ -55,6 +55,21 @@ pub const MAX_SEARCH_CHARS: usize = 200;
 pub const RECURSIVE_DEPTH: usize = 32;
 /// Most directives on one field.
 pub const MAX_DIRECTIVES: usize = 8;
+
+/// Items a list field without paging is priced at (its real length is known only once it is
+/// read): the most children a unit has (a province has up to ~170 communes since 2025).
+pub const CHILDREN_ESTIMATE: usize = 100;
+/// Members a team's `members` list is priced at (the demo data has 5 to 6 a team).
+pub const MEMBERS_ESTIMATE: usize = 20;
+/// Outcomes an activity's `outcomes` list is priced at (an activity has at most 20).
+pub const OUTCOMES_ESTIMATE: usize = 20;
+
+/// Cost of a list field without paging: its subfields once per item it may hold, so that
+/// nesting lists in lists (a unit's children's parent's children, a team's members' team's
+/// members) is priced as what it can return.
+pub fn list_complexity(items: usize, child_complexity: usize) -> usize {
+    items.saturating_mul(child_complexity).saturating_add(1)
+}
 
 /// Introspection fields that return lists.
 const INTROSPECTION_LISTS: &[&str] = &[

@@ -512,3 +512,29 @@ async fn deeply_nested_documents_are_refused_without_crashing() {
         .await
         .ok();
 }
+
+#[tokio::test]
+async fn lists_nested_in_lists_are_priced_by_what_they_can_return() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    // A unit's children's parent's children's ...: each `children` may hold a province's
+    // communes, so the nesting multiplies.
+    let q = "{ adminUnit(code: \"19\") { children { parent { children { parent { children { parent { children { code } } } } } } } } }";
+    let (statements, r) = app.statements_for(&admin(), q, json!({})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error_codes(), ["QUERY_TOO_COMPLEX"]);
+    assert_eq!(statements, 0);
+    // A team's members' team's members' ...
+    let q = "query($t: ID!) { team(id: $t) { members { team { members { team { members { team { members { role } } } } } } } } }";
+    let r = app.gql(&admin(), q, json!({ "t": team })).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error_codes(), ["QUERY_TOO_COMPLEX"]);
+    // One level of each is ordinary.
+    app.gql(
+        &admin(),
+        "query($t: ID!) { adminUnit(code: \"19\") { children { code children { code } } } team(id: $t) { members { role person { fullName } } } }",
+        json!({ "t": team }),
+    )
+    .await
+    .ok();
+}
