@@ -2,6 +2,7 @@
 //! the stage that raised them, database faults never reach the client, introspection works.
 use cnscd_tests::*;
 use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 fn viewer() -> String {
@@ -343,9 +344,37 @@ async fn errors_are_classified_by_the_stage_that_raised_them() {
     assert_eq!(r.error_codes(), ["VALIDATION"], "{}", r.body);
 }
 
+/// What the server logs at error level (with the request span), for the whole test binary.
+fn captured_log() -> Arc<Mutex<Vec<u8>>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("error,cnscd_api::http=info")
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn database_errors_reach_the_client_as_internal_with_the_request_id() {
     use sea_orm::ConnectionTrait;
+    let log = captured_log();
     let app = spawn_app().await;
     app.db
         .execute_unprepared("ALTER TABLE admin_unit_succession RENAME TO gone_1")
@@ -387,6 +416,14 @@ async fn database_errors_reach_the_client_as_internal_with_the_request_id() {
             assert!(!text.contains(leak), "{leak} in {body}");
         }
         assert!(text.contains(&id), "{body}");
+        // The log has the cause, under the same request id.
+        let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+        assert!(
+            log.lines().any(|l| l.contains(&id)
+                && l.contains("request failed")
+                && (l.contains("activity_kind") || l.contains("admin_unit_succession"))),
+            "no line with {id} and the cause in the log:\n{log}"
+        );
     }
 }
 
