@@ -137,16 +137,17 @@ async fn execute(
                 timeout_ms = state.request_timeout.as_millis() as u64,
                 "request stopped: it ran past the request timeout"
             );
-            let mut resp = error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Internal,
-                &format!(
+            let body = serde_json::json!({ "errors": [{
+                "message": format!(
                     "the request did not finish within {} ms and was stopped; ask for less \
                      (fewer units, periods or fields) or try again later (request {request_id})",
                     state.request_timeout.as_millis()
                 ),
-                media,
-            );
+                "extensions": { "code": ErrorCode::Internal.as_str(), "requestId": request_id },
+            }] });
+            let mut resp = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             return resp;

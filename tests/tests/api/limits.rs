@@ -442,6 +442,7 @@ async fn a_request_running_past_the_timeout_is_stopped_with_a_clear_error() {
     assert!(resp.headers().contains_key("retry-after"));
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
+    assert!(body["errors"][0]["extensions"]["requestId"].is_string());
     assert!(
         body["errors"][0]["message"]
             .as_str()
