@@ -13,7 +13,7 @@
 //! | admission: cost | cost ≤ [`MAX_COMPLEXITY`] (each field 1; connections × page size; lists without paging × [`list_complexity`]; `indicators` × units × periods × codes; every alias and every use of a fragment counts) | `QUERY_TOO_COMPLEX`, 400 |
 //! | execution | resolvers: their own code; see `http::graphql::classify` | 200 with `data` (400 when nothing could run) |
 //!
-//! Admission is a second instance of the schema, [`Admission`], that carries the [`Limits`]
+//! Admission is a second instance of the schema, [`Admission`], that carries the `Limits`
 //! extension and never executes anything: the extension's `execute` hook answers without
 //! running a resolver. The schema that does execute has no extension (async-graphql then
 //! resolves fields on its fast path) and skips the validation rules admission already ran.
