@@ -41,6 +41,10 @@ pub struct Settings {
     /// Required `aud` claim, when set.
     #[arg(long, env = "CNSCD_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Longest a GraphQL request may run (e.g. `30s`); past it the request is stopped and
+    /// answered 503.
+    #[arg(long, env = "CNSCD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -54,6 +58,7 @@ impl fmt::Debug for Settings {
             )
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
@@ -83,6 +88,7 @@ impl Settings {
             jwks_url: None,
             jwt_issuer: None,
             jwt_audience: None,
+            request_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

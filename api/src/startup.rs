@@ -99,8 +99,10 @@ impl Application {
             address,
             state: AppState {
                 schema,
+                admission: crate::graphql::limits::Admission::new(),
                 db,
                 verifier,
+                request_timeout: settings.request_timeout,
             },
         })
     }

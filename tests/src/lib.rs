@@ -3,6 +3,8 @@
 //! loads a small fixture of units, and talks GraphQL over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fuzz;
+
 use cnscd_api::auth::{Claims, TokenVerifier, mint};
 use cnscd_api::config::Settings;
 use cnscd_api::startup::{Application, prepare_database};
@@ -338,4 +340,36 @@ impl TestApp {
             .unwrap_or_else(|| panic!("{:?}", r.body))
             .to_owned()
     }
+}
+
+/// The query graphql-js's `getIntrospectionQuery()` produces (GraphiQL, graphql-codegen,
+/// Apollo, Postman), with nine levels of `ofType`.
+pub fn introspection_query() -> String {
+    let mut type_ref = String::from("kind name");
+    for _ in 0..9 {
+        type_ref = format!("kind name ofType {{ {type_ref} }}");
+    }
+    format!(
+        "query IntrospectionQuery {{
+  __schema {{
+    queryType {{ name }}
+    mutationType {{ name }}
+    subscriptionType {{ name }}
+    types {{ ...FullType }}
+    directives {{ name description locations args {{ ...InputValue }} }}
+  }}
+}}
+fragment FullType on __Type {{
+  kind name description
+  fields(includeDeprecated: true) {{
+    name description args {{ ...InputValue }} type {{ ...TypeRef }} isDeprecated deprecationReason
+  }}
+  inputFields {{ ...InputValue }}
+  interfaces {{ ...TypeRef }}
+  enumValues(includeDeprecated: true) {{ name description isDeprecated deprecationReason }}
+  possibleTypes {{ ...TypeRef }}
+}}
+fragment InputValue on __InputValue {{ name description type {{ ...TypeRef }} defaultValue }}
+fragment TypeRef on __Type {{ {type_ref} }}"
+    )
 }

@@ -4,7 +4,7 @@ use super::rollup;
 use crate::audit::service::{Change, RequestId, record};
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{Where, is_unique_violation, placeholders, query};
-use crate::error::{Error, Problems, Result};
+use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::graphql::ids;
 use crate::graphql::pagination::{PageArgs, Window};
 use crate::teams::service as teams;
@@ -213,7 +213,16 @@ async fn validate(
     }
     // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
     // said.
-    let t = teams::get(db, principal, Action::ReadTeams, input.team_id).await?;
+    let t = teams::get(db, principal, Action::ReadTeams, input.team_id)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(message) => Error::Invalid(vec![UserError::new(
+                "input.teamId",
+                message,
+                ErrorCode::NotFound,
+            )]),
+            e => e,
+        })?;
     if input.occurred_on < t.founded_on {
         p.add(
             "input.occurredOn",

@@ -111,6 +111,9 @@ impl Activity {
     }
 
     /// Results per digital service.
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::graphql::limits::OUTCOMES_ESTIMATE, child_complexity)"
+    )]
     async fn outcomes(&self, ctx: &Context<'_>) -> Result<Vec<ActivityOutcome>> {
         Ok(loaders(ctx)?
             .outcomes

@@ -6,6 +6,10 @@
 //! same numbers computed by one GROUP BY over the raw activity tables. Load the data first with
 //! `cnscd seed demo --scale N` (see bench/indicators.sh).
 //!
+//! `cnscd-bench lists --database-url URL [--peer HOST:PORT]`: `teams(first: 100)` with every
+//! membership and its person, over HTTP from concurrent clients, against the same nesting asked
+//! of a PostGraphile v5 server on the same PostgreSQL database (see bench/lists.sh).
+//!
 //! `cnscd-bench intake --database-url URL`: `submitActivity` over HTTP from concurrent clients
 //! against the service started in-process on that database (demo data loaded): requests per
 //! second and latency percentiles (see bench/intake.sh).
@@ -45,6 +49,22 @@ enum Command {
         /// Year queried, month by month.
         #[arg(long, default_value_t = 2024)]
         year: i32,
+    },
+    /// Nested list requests per second, against PostGraphile on the same data.
+    Lists {
+        #[arg(long, env = "CNSCD_DATABASE_URL")]
+        database_url: String,
+        /// Address of a PostGraphile v5 server on the same database (HOST:PORT).
+        #[arg(long)]
+        peer: Option<String>,
+        #[arg(long, default_value_t = 16)]
+        clients: usize,
+        /// Requests per run and side.
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Runs of each side, alternating; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// submitActivity requests per second from concurrent clients.
     Intake {
@@ -248,20 +268,38 @@ impl Client {
             .and_then(|s| s.parse().ok())
             .context("no HTTP status line")?;
         let mut length = 0usize;
+        let mut chunked = false;
         loop {
             line.clear();
             self.stream.read_line(&mut line).await?;
             if line == "\r\n" || line.is_empty() {
                 break;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse()?;
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse()?;
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.trim().eq_ignore_ascii_case("chunked");
+                }
             }
         }
-        let mut buf = vec![0u8; length];
-        self.stream.read_exact(&mut buf).await?;
+        let mut buf = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await?;
+                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)?;
+                let mut chunk = vec![0u8; size + 2];
+                self.stream.read_exact(&mut chunk).await?;
+                if size == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..size]);
+            }
+        } else {
+            buf.resize(length, 0);
+            self.stream.read_exact(&mut buf).await?;
+        }
         Ok((status, String::from_utf8_lossy(&buf).into_owned()))
     }
 }
@@ -362,6 +400,165 @@ async fn intake(url: &str, clients: usize, requests: usize) -> anyhow::Result<()
     Ok(())
 }
 
+/// One load run: `requests` POSTs of `body` from `clients` keep-alive connections; answers
+/// requests per second and the sorted latencies. Every answer must be 200 and pass `check`.
+async fn load(
+    addr: std::net::SocketAddr,
+    token: &str,
+    body: &str,
+    clients: usize,
+    requests: usize,
+    check: fn(&str) -> bool,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let per_client = requests.div_ceil(clients);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (token, body) = (token.to_owned(), body.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut client = Client::connect(addr).await?;
+            let mut latencies = Vec::with_capacity(per_client);
+            for _ in 0..per_client {
+                let t = Instant::now();
+                let (status, text) = client.post(&token, &body).await?;
+                if status != 200 || !check(&text) {
+                    bail!("request failed: {status} {}", &text[..text.len().min(300)]);
+                }
+                latencies.push(t.elapsed());
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await??);
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    Ok((rate, latencies))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// How many memberships a response lists (both servers name the field `role`).
+fn memberships_in(text: &str) -> usize {
+    text.matches("\"role\"").count()
+}
+
+async fn lists(
+    url: &str,
+    peer: Option<&str>,
+    clients: usize,
+    requests: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
+    use cnscd_api::startup::{Application, prepare_database};
+    const OURS: &str = "{ teams(first: 100) { edges { node { id code name \
+        members(includeEnded: true) { role person { fullName } } } } } }";
+    const PEER: &str = "{ allTeams(first: 100, orderBy: PRIMARY_KEY_ASC) { nodes { rowId code name \
+        membershipsByTeamId { nodes { role personByPersonId { fullName } } } } } }";
+    let db = prepare_database(url).await?;
+    let teams = cnscd_api::db::count(&db, "SELECT COUNT(*) AS n FROM team", vec![]).await?;
+    let memberships =
+        cnscd_api::db::count(&db, "SELECT COUNT(*) AS n FROM membership", vec![]).await?;
+    let secret = "cnscd-bench-secret-0123456789";
+    let mut settings = cnscd_api::Settings::for_tests(url, secret);
+    settings.listen = "127.0.0.1:0".into();
+    let verifier = cnscd_api::auth::TokenVerifier::hs256(secret, None, None)?;
+    let app = Application::with_database(&settings, verifier, db.clone()).await?;
+    let ours = app.address();
+    tokio::spawn(app.run_until_stopped());
+    let token = |roles: &[&str], units: &[&str]| {
+        cnscd_api::auth::mint(
+            secret,
+            &Claims {
+                sub: "bench".into(),
+                exp: chrono::Utc::now().timestamp() + 3600,
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                units: units.iter().map(|u| u.to_string()).collect(),
+                ..Claims::default()
+            },
+        )
+    };
+    let admin = token(&["ADMIN"], &[])?;
+    let viewer = token(&["VIEWER"], &["19"])?;
+    let ours_body = serde_json::json!({ "query": OURS }).to_string();
+    let peer_body = serde_json::json!({ "query": PEER }).to_string();
+    let peer_addr: Option<std::net::SocketAddr> = match peer {
+        Some(p) => Some(
+            tokio::net::lookup_host(p)
+                .await?
+                .next()
+                .context("peer address")?,
+        ),
+        None => None,
+    };
+    // The same rows both ways: the first page of teams with all their memberships.
+    let mut probe = Client::connect(ours).await?;
+    let (_, ours_text) = probe.post(&admin, &ours_body).await?;
+    let listed = memberships_in(&ours_text);
+    if let Some(addr) = peer_addr {
+        let (status, text) = Client::connect(addr).await?.post("", &peer_body).await?;
+        if status != 200 || memberships_in(&text) != listed {
+            bail!(
+                "PostGraphile answers {status} with {} memberships, cnscd {listed}: {}",
+                memberships_in(&text),
+                &text[..text.len().min(300)]
+            );
+        }
+    }
+    let check: fn(&str) -> bool = |t| !t.contains("\"errors\"") && memberships_in(t) > 0;
+    let mut sides: Vec<(&str, std::net::SocketAddr, String, String)> = vec![
+        ("cnscd (ADMIN)", ours, admin.clone(), ours_body.clone()),
+        (
+            "cnscd (VIEWER of 19, area-scoped)",
+            ours,
+            viewer,
+            ours_body.clone(),
+        ),
+    ];
+    if let Some(addr) = peer_addr {
+        sides.push(("PostGraphile v5", addr, String::new(), peer_body));
+    }
+    for (_, addr, token, body) in &sides {
+        load(*addr, token, body, clients, clients * 10, check).await?;
+    }
+    let mut results: Vec<Vec<(f64, Vec<Duration>)>> = vec![Vec::new(); sides.len()];
+    for _ in 0..runs {
+        for (i, (_, addr, token, body)) in sides.iter().enumerate() {
+            results[i].push(load(*addr, token, body, clients, requests, check).await?);
+        }
+    }
+    println!(
+        "lists: teams(first: 100) with {listed} memberships and their persons ({teams} teams, \
+         {memberships} memberships in the database), {clients} clients, {requests} requests per \
+         run, median of {runs} runs"
+    );
+    let mut medians = Vec::new();
+    for ((name, ..), mut rs) in sides.iter().zip(results) {
+        rs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (rate, lat) = &rs[rs.len() / 2];
+        println!(
+            "  {name:<36} {rate:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms",
+            percentile(lat, 0.5),
+            percentile(lat, 0.99)
+        );
+        medians.push(*rate);
+    }
+    if medians.len() == 3 {
+        println!(
+            "  ratio cnscd / PostGraphile: {:.2}x (ADMIN), {:.2}x (VIEWER)",
+            medians[0] / medians[2],
+            medians[1] / medians[2]
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -376,5 +573,21 @@ async fn main() -> anyhow::Result<()> {
             province,
             year,
         } => indicators(&database_url, runs.max(1), &province, year).await,
+        Command::Lists {
+            database_url,
+            peer,
+            clients,
+            requests,
+            runs,
+        } => {
+            lists(
+                &database_url,
+                peer.as_deref(),
+                clients.max(1),
+                requests.max(1),
+                runs.max(1),
+            )
+            .await
+        }
     }
 }

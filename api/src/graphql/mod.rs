@@ -1,6 +1,7 @@
 //! Schema assembly: the merged query and mutation roots, limits, and request context helpers.
 pub mod guard;
 pub mod ids;
+pub mod limits;
 pub mod loaders;
 pub mod node;
 pub mod pagination;
@@ -39,19 +40,17 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
-/// Most nested levels a query may have.
-pub const MAX_DEPTH: usize = 12;
-/// Largest complexity a query may have (each field counts 1, lists count their page size).
-pub const MAX_COMPLEXITY: usize = 20_000;
+pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
 /// Builds the schema; `db` is shared, everything per caller is added per request.
 pub fn build_schema(db: DatabaseConnection) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(db)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .limit_recursive_depth(32)
-        .limit_directives(8)
+        // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
+        // validation rules), so it skips the rules and carries no extension.
+        .validation_mode(async_graphql::ValidationMode::Fast)
+        .limit_recursive_depth(limits::RECURSIVE_DEPTH)
+        .limit_directives(limits::MAX_DIRECTIVES)
         .finish()
 }
 

@@ -4,6 +4,7 @@ use super::AppState;
 use crate::audit::service::RequestId;
 use crate::auth::Principal;
 use crate::error::ErrorCode;
+use crate::graphql::limits::with_code;
 use crate::graphql::loaders::Loaders;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
@@ -13,6 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -100,49 +102,58 @@ async fn execute(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let loaders = Loaders::new(&state.db, &principal);
-    let request = request
-        .data(principal)
-        .data(loaders)
-        .data(RequestId(request_id));
-    let mut response = state.schema.execute(request).await;
-    // Errors raised before execution (parse, validation, limits) carry no path and no data;
-    // arguments and variables that fail to coerce are reported on the field, but they too
-    // mean the request was invalid.
-    let rejected = response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-        && response
-            .errors
-            .iter()
-            .all(|e| e.path.is_empty() || is_input_error(e));
-    for e in &mut response.errors {
-        if e.extensions
-            .as_ref()
-            .is_some_and(|x| x.get("code").is_some())
-        {
-            continue;
-        }
-        let code = if is_input_error(e) {
-            ErrorCode::Validation
-        } else if e.message.contains("too complex")
-            || e.message.contains("nested too deep")
-            || e.message.contains("too many")
-        {
-            ErrorCode::QueryTooComplex
-        } else if rejected {
-            ErrorCode::Validation
-        } else {
-            ErrorCode::Internal
+    let executed = AtomicBool::new(false);
+    // The stages, one by one: parse, admission (limits and validation), execution. The
+    // timeout covers them all; execution stops at it, the resolvers' futures being dropped at
+    // their next await (every statement is one), so no loop outlives the request.
+    let staged = async {
+        let doc = match async_graphql::parser::parse_query(&request.query) {
+            Ok(doc) => doc,
+            Err(e) => {
+                let e = with_code(async_graphql::ServerError::from(e), ErrorCode::Validation);
+                return async_graphql::Response::from_errors(vec![e]);
+            }
         };
-        e.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code.as_str());
-    }
-    let status = if rejected {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+        if let Err(errors) = state
+            .admission
+            .check(&doc, request.operation_name.as_deref(), &request.variables)
+            .await
+        {
+            return async_graphql::Response::from_errors(errors);
+        }
+        executed.store(true, Ordering::SeqCst);
+        let loaders = Loaders::new(&state.db, &principal);
+        let mut request = request
+            .data(principal.clone())
+            .data(loaders)
+            .data(RequestId(request_id.clone()));
+        request.set_parsed_query(doc);
+        state.schema.execute(request).await
     };
+    let mut response = match tokio::time::timeout(state.request_timeout, staged).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!(
+                timeout_ms = state.request_timeout.as_millis() as u64,
+                "request stopped: it ran past the request timeout"
+            );
+            let body = serde_json::json!({ "errors": [{
+                "message": format!(
+                    "the request did not finish within {} ms and was stopped; ask for less \
+                     (fewer units, periods or fields) or try again later (request {request_id})",
+                    state.request_timeout.as_millis()
+                ),
+                "extensions": { "code": ErrorCode::Internal.as_str(), "requestId": request_id },
+            }] });
+            let mut resp = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            return resp;
+        }
+    };
+    let status = classify(&mut response, executed.load(Ordering::SeqCst), &request_id);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
     let mut resp = (status, body).into_response();
     resp.headers_mut()
@@ -150,16 +161,66 @@ async fn execute(
     resp
 }
 
-/// Whether async-graphql raised this error because an argument or variable could not be
-/// coerced to its input type.
-fn is_input_error(e: &async_graphql::ServerError) -> bool {
-    e.extensions
-        .as_ref()
-        .is_none_or(|x| x.get("code").is_none())
-        && (e.message.starts_with("Failed to parse")
-            || e.message.starts_with("Expected input type")
-            || e.message.starts_with("Invalid value for argument")
-            || e.message.contains("(occurred while parsing"))
+/// Gives every error its `extensions.code` by the stage that raised it, and the response its
+/// HTTP status. No message text is read:
+/// - before execution (parse, admission: limits, validation, operation selection): the request
+///   is invalid, 400; every error already has its code (`VALIDATION`, or `QUERY_TOO_COMPLEX`
+///   for limits);
+/// - during execution: resolvers' errors carry their code (every [`crate::error::Error`] does).
+///   An error without a code either wraps a Rust error converted with `?` (it has a `source`,
+///   e.g. a database error in a loader): `INTERNAL`, its message replaced and logged; or was
+///   raised by async-graphql itself while coercing a field's arguments or variables (no
+///   source): `VALIDATION`. The status is 200 when there is data, 400 when there is none and
+///   every error is `VALIDATION` (nothing could run);
+/// - `INTERNAL` errors get the request id, so a caller can quote it and the log (which has the
+///   cause under the same id) can be searched.
+fn classify(
+    response: &mut async_graphql::Response,
+    executed: bool,
+    request_id: &str,
+) -> StatusCode {
+    for e in &mut response.errors {
+        let code = match e.extensions.as_ref().and_then(|x| x.get("code")) {
+            Some(async_graphql::Value::String(c)) => c.clone(),
+            Some(_) | None => {
+                let code = if executed && e.source.is_some() {
+                    tracing::error!(error = %e.message, path = ?e.path, "request failed");
+                    e.message = "internal error; it has been logged".to_owned();
+                    e.source = None;
+                    ErrorCode::Internal
+                } else {
+                    ErrorCode::Validation
+                }
+                .as_str();
+                e.extensions
+                    .get_or_insert_with(Default::default)
+                    .set("code", code);
+                code.to_owned()
+            }
+        };
+        if code == ErrorCode::Internal.as_str() {
+            e.message = format!("{} (request {request_id})", e.message);
+            e.extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", request_id);
+        }
+    }
+    let invalid = response.errors.iter().all(|e| {
+        e.extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| {
+                *c == async_graphql::Value::from(ErrorCode::Validation.as_str())
+                    || *c == async_graphql::Value::from(ErrorCode::QueryTooComplex.as_str())
+            })
+    });
+    let rejected = !response.errors.is_empty()
+        && (!executed || response.data == async_graphql::Value::Null && invalid);
+    if rejected {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
 }
 
 /// `POST /graphql` with `application/json` or `application/graphql` bodies.

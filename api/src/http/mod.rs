@@ -4,12 +4,15 @@ pub mod health;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
+use crate::graphql::limits::Admission;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -21,12 +24,41 @@ pub const MAX_BODY: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// Admits requests before `schema` runs them (limits and validation).
+    pub admission: Admission,
     pub db: DatabaseConnection,
     pub verifier: TokenVerifier,
+    /// Longest a GraphQL request may run; past it, it is stopped and answered 503.
+    pub request_timeout: Duration,
+}
+
+/// A panic in a handler is answered 500 `INTERNAL` (and logged), never a dropped connection.
+fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "request handler panicked");
+    let body = serde_json::json!({
+        "errors": [{ "message": "internal error; it has been logged", "extensions": { "code": "INTERNAL" } }]
+    });
+    let mut resp = (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        body.to_string(),
+    )
+        .into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    // A backstop behind the GraphQL handler's own timeout, for every route.
+    let backstop = state.request_timeout + Duration::from_secs(5);
     Router::new()
         .route(
             "/graphql",
@@ -38,8 +70,9 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            backstop,
         ))
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()

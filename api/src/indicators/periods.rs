@@ -66,9 +66,57 @@ pub fn between(from: NaiveDate, to: NaiveDate, g: Granularity) -> Vec<Span> {
     out
 }
 
+/// How many periods of `g` overlap `[from, to]`, without listing them (0 when `from` is after
+/// `to`): what [`between`] would return the length of, in constant time.
+pub fn count(from: NaiveDate, to: NaiveDate, g: Granularity) -> usize {
+    if from > to {
+        return 0;
+    }
+    let index = |d: NaiveDate| -> i64 {
+        let (y, m) = (i64::from(d.year()), i64::from(d.month0()));
+        match g {
+            Granularity::Month => y * 12 + m,
+            Granularity::Quarter => y * 4 + m / 3,
+            Granularity::Year => y,
+        }
+    };
+    usize::try_from(index(to) - index(from) + 1).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_agrees_with_between() {
+        let days = [
+            ymd(1900, 1, 1),
+            ymd(2022, 12, 31),
+            ymd(2023, 1, 1),
+            ymd(2023, 2, 15),
+            ymd(2023, 3, 31),
+            ymd(2023, 4, 1),
+            ymd(2024, 2, 29),
+            ymd(2025, 6, 30),
+            ymd(2025, 7, 1),
+            ymd(2100, 12, 31),
+        ];
+        for g in [Granularity::Month, Granularity::Quarter, Granularity::Year] {
+            for from in days {
+                for to in days {
+                    assert_eq!(
+                        count(from, to, g),
+                        between(from, to, g).len(),
+                        "{from} {to} {g:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            count(ymd(1900, 1, 1), ymd(2100, 12, 31), Granularity::Month),
+            2412
+        );
+    }
 
     #[test]
     fn periods_cover_the_range_with_labels() {

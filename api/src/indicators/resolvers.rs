@@ -11,6 +11,54 @@ use crate::graphql::{Date, state};
 use crate::units::types::AdminLevel;
 use async_graphql::{Context, Object, Result};
 
+/// Most indicator codes in one `indicators` field.
+pub const MAX_CODES: usize = 50;
+/// Cost of one `indicators` field before its values: the statements every call runs, and the
+/// values a breakdown may add beyond its estimate (up to the service's `MAX_VALUES`). With
+/// the limit of 20,000, at most 20 `indicators` fields fit in one request.
+pub const BASE_COST: usize = 1_000;
+/// Units a breakdown is priced at per unit asked for (the real number is known only once the
+/// hierarchy is read; the service refuses more than `MAX_VALUES` values then).
+pub const CHILDREN_PER_UNIT: usize = 10;
+pub const LEVEL_PER_UNIT: usize = 25;
+
+/// The cost of an `indicators` field: what it can return, units × periods × codes values,
+/// each priced at its subfields, plus the statements every call runs. Computed from the
+/// arguments alone, before anything runs.
+pub fn cost(
+    codes: &[String],
+    unit_codes: &[String],
+    from: Date,
+    to: Date,
+    granularity: PeriodGranularity,
+    breakdown: UnitBreakdown,
+    child_complexity: usize,
+) -> usize {
+    let periods = super::periods::count(from.0, to.0, granularity.into()).max(1);
+    let per_unit = match breakdown {
+        UnitBreakdown::Own => 1,
+        UnitBreakdown::Children => CHILDREN_PER_UNIT,
+        UnitBreakdown::Level => LEVEL_PER_UNIT,
+    };
+    codes
+        .len()
+        .max(1)
+        .saturating_mul(unit_codes.len().max(1).saturating_mul(per_unit))
+        .saturating_mul(periods)
+        .saturating_mul(child_complexity.max(1))
+        .saturating_add(BASE_COST)
+}
+
+impl From<PeriodGranularity> for Granularity {
+    fn from(g: PeriodGranularity) -> Self {
+        match g {
+            PeriodGranularity::Month => Granularity::Month,
+            PeriodGranularity::Quarter => Granularity::Quarter,
+            PeriodGranularity::Year => Granularity::Year,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct IndicatorQuery;
 
@@ -25,8 +73,12 @@ impl IndicatorQuery {
     }
 
     /// Indicator values for units and periods, rolled up along the hierarchy (numerators and
-    /// denominators summed, divided last). Units must lie in the caller's area.
-    #[graphql(guard = "Allowed(Action::ReadIndicators)")]
+    /// denominators summed, divided last). Units must lie in the caller's area. Costs units ×
+    /// periods × codes times its subfields (see the README's limits).
+    #[graphql(
+        guard = "Allowed(Action::ReadIndicators)",
+        complexity = "crate::indicators::resolvers::cost(&codes, &unit_codes, from, to, granularity, breakdown, child_complexity)"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn indicators(
         &self,
@@ -56,6 +108,24 @@ impl IndicatorQuery {
         mode: IndicatorMode,
     ) -> Result<Vec<IndicatorValue>> {
         let (db, principal) = state(ctx)?;
+        if codes.len() > MAX_CODES {
+            return Err(Error::invalid(
+                "codes",
+                format!("`codes` has {} entries; at most {MAX_CODES}", codes.len()),
+            )
+            .into());
+        }
+        if unit_codes.len() > service::MAX_UNITS {
+            return Err(Error::invalid(
+                "unitCodes",
+                format!(
+                    "`unitCodes` has {} entries; at most {}",
+                    unit_codes.len(),
+                    service::MAX_UNITS
+                ),
+            )
+            .into());
+        }
         if mode == IndicatorMode::Rebased {
             return Err(Error::invalid(
                 "mode",
@@ -76,11 +146,7 @@ impl IndicatorQuery {
             unit_codes,
             from: from.0,
             to: to.0,
-            granularity: match granularity {
-                PeriodGranularity::Month => Granularity::Month,
-                PeriodGranularity::Quarter => Granularity::Quarter,
-                PeriodGranularity::Year => Granularity::Year,
-            },
+            granularity: granularity.into(),
             breakdown,
         };
         Ok(service::compute(db, principal, &request)

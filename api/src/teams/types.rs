@@ -84,6 +84,9 @@ impl Team {
     }
 
     /// Memberships of the team, current ones first; ended ones only with `includeEnded`.
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::graphql::limits::MEMBERS_ESTIMATE, child_complexity)"
+    )]
     async fn members(
         &self,
         ctx: &Context<'_>,

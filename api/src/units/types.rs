@@ -119,6 +119,9 @@ impl AdminUnit {
     }
 
     /// Units directly under this one on `on` (default: today, or the last day of this version).
+    #[graphql(
+        complexity = "crate::graphql::limits::list_complexity(crate::graphql::limits::CHILDREN_ESTIMATE, child_complexity)"
+    )]
     async fn children(
         &self,
         ctx: &Context<'_>,
