@@ -15,6 +15,10 @@ pub struct Model {
     pub entity_id: String,
     /// The unit the change concerns, for area-scoped reading of the log.
     pub unit_code: Option<String>,
+    /// First and last day the changed row concerns (its life, its dates, its day) after the
+    /// change (before it, for a removal); the last is null while the row goes on.
+    pub concerns_from: Option<Date>,
+    pub concerns_to: Option<Date>,
     pub before: Option<Json>,
     pub after: Option<Json>,
     pub request_id: Option<String>,

@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_schema;
 mod m20261129_000001_integrity;
+mod m20261129_000002_audit_span;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_create_schema::Migration),
             Box::new(m20261129_000001_integrity::Migration),
+            Box::new(m20261129_000002_audit_span::Migration),
         ]
     }
 }

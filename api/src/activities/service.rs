@@ -439,6 +439,7 @@ async fn insert(
             entity_type: "Activity",
             entity_id: ids::encode(ids::ACTIVITY, a.id).0,
             unit_code: Some(a.unit_code.clone()),
+            concerns: Some((a.occurred_on, Some(a.occurred_on))),
             before: None,
             after: Some(after),
         },

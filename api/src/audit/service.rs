@@ -3,7 +3,7 @@ use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::Where;
 use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cnscd_entity::audit_entry;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Select, Set};
 
@@ -17,6 +17,9 @@ pub struct Change<'a> {
     pub entity_type: &'a str,
     pub entity_id: String,
     pub unit_code: Option<String>,
+    /// First and last day (null: still going) the changed row concerns after the change, or
+    /// before it for a removal; earlier entries of the row are brought to the same days.
+    pub concerns: Option<(NaiveDate, Option<NaiveDate>)>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
 }
@@ -53,6 +56,22 @@ pub async fn record(
     request_id: Option<&RequestId>,
     change: Change<'_>,
 ) -> Result<()> {
+    // The days an entry concerns are the row's current days: a change that moves them moves
+    // them for the row's earlier entries too (their before and after stay as written).
+    if let (Some((from, to)), Some(_)) = (change.concerns, &change.before) {
+        db.execute_raw(crate::db::stmt(
+            db.get_database_backend(),
+            "UPDATE audit_entry SET concerns_from = ?, concerns_to = ? \
+             WHERE entity_type = ? AND entity_id = ?",
+            vec![
+                from.into(),
+                to.into(),
+                change.entity_type.into(),
+                change.entity_id.clone().into(),
+            ],
+        ))
+        .await?;
+    }
     audit_entry::ActiveModel {
         occurred_at: Set(Utc::now()),
         subject: Set(principal.subject.clone()),
@@ -62,6 +81,8 @@ pub async fn record(
         entity_type: Set(change.entity_type.to_owned()),
         entity_id: Set(change.entity_id),
         unit_code: Set(change.unit_code),
+        concerns_from: Set(change.concerns.map(|c| c.0)),
+        concerns_to: Set(change.concerns.and_then(|c| c.1)),
         before: Set(change.before),
         after: Set(change.after),
         request_id: Set(request_id.map(|r| r.0.clone())),
@@ -91,22 +112,35 @@ pub async fn list(
 ) -> Result<(Vec<audit_entry::Model>, Window, u64)> {
     let mut w = Where::new();
     // An entry is in the area when the changed row's unit is, on the day the change was made
-    // (Vietnam's day, as everywhere in the service).
+    // (Vietnam's day, as everywhere in the service), and on some day the row concerns: an
+    // entry says nothing about a row the caller may not see.
     let day = match db.get_database_backend() {
         sea_orm::DbBackend::Postgres => {
             "CAST((e.occurred_at AT TIME ZONE 'UTC') + INTERVAL '7 hours' AS DATE)"
         }
         _ => "date(e.occurred_at, '+7 hours')",
     };
-    let cols = Columns {
-        unit: "e.unit_code",
-        from: day,
-        last: Last::SameDay,
-        team: None,
-        submitter: None,
-    };
-    if let Some((sql, values)) = scope_condition(&principal.scope(Action::ReadAudit), &cols) {
-        w.and(sql, values);
+    let concerns_from = format!("COALESCE(e.concerns_from, {day})");
+    let scope = principal.scope(Action::ReadAudit);
+    for cols in [
+        Columns {
+            unit: "e.unit_code",
+            from: day,
+            last: Last::SameDay,
+            team: None,
+            submitter: None,
+        },
+        Columns {
+            unit: "e.unit_code",
+            from: &concerns_from,
+            last: Last::Through("e.concerns_to"),
+            team: None,
+            submitter: None,
+        },
+    ] {
+        if let Some((sql, values)) = scope_condition(&scope, &cols) {
+            w.and(sql, values);
+        }
     }
     if let Some(t) = &filter.entity_type {
         w.and("e.entity_type = ?", [t.clone().into()]);

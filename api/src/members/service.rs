@@ -119,6 +119,11 @@ fn check_person(p: &mut Problems, f: &PersonFields) -> PersonFields {
     }
 }
 
+/// The days a membership concerns, for its audit entries.
+fn concerns(m: &membership::Model) -> (NaiveDate, Option<NaiveDate>) {
+    (m.started_on, m.ended_on)
+}
+
 /// What an audit entry keeps of a membership: never contact details.
 fn audit_view(m: &membership::Model, full_name: &str) -> serde_json::Value {
     serde_json::json!({
@@ -256,6 +261,7 @@ pub async fn add(
             entity_type: "Membership",
             entity_id: ids::encode(ids::MEMBERSHIP, m.id).0,
             unit_code: Some(t.unit_code.clone()),
+            concerns: Some(concerns(&m)),
             before: None,
             after: Some(audit_view(&m, &person_row.full_name)),
         },
@@ -394,6 +400,7 @@ pub async fn update(
             entity_type: "Membership",
             entity_id: ids::encode(ids::MEMBERSHIP, id).0,
             unit_code: Some(t.unit_code.clone()),
+            concerns: Some(concerns(&after)),
             before: Some(audit_view(&before, &name_before)),
             after: Some(audit_view(&after, &name)),
         },
@@ -465,6 +472,7 @@ pub async fn end(
             entity_type: "Membership",
             entity_id: ids::encode(ids::MEMBERSHIP, id).0,
             unit_code: Some(t.unit_code.clone()),
+            concerns: Some(concerns(&after)),
             before: Some(audit_view(&before, &name)),
             after: Some(audit_view(&after, &name)),
         },

@@ -101,6 +101,16 @@ pub async fn get(
         })
 }
 
+/// The days a team concerns, for its audit entries: its life.
+fn concerns(t: &team::Model) -> (NaiveDate, Option<NaiveDate>) {
+    (
+        t.founded_on,
+        t.dissolved_on
+            .and_then(|d| d.pred_opt())
+            .map(|d| d.max(t.founded_on)),
+    )
+}
+
 /// The first day a membership or recorded activity of the team concerns.
 async fn first_dependent_day(db: &impl ConnectionTrait, id: i64) -> Result<Option<NaiveDate>> {
     dependent_day(db, id, "MIN").await
@@ -290,6 +300,7 @@ pub async fn create(
             entity_type: "Team",
             entity_id: ids::encode(ids::TEAM, model.id).0,
             unit_code: Some(model.unit_code.clone()),
+            concerns: Some(concerns(&model)),
             before: None,
             after: serde_json::to_value(&model).ok(),
         },
@@ -418,6 +429,7 @@ pub async fn update(
             entity_type: "Team",
             entity_id: ids::encode(ids::TEAM, id).0,
             unit_code: Some(after.unit_code.clone()),
+            concerns: Some(concerns(&after)),
             before: serde_json::to_value(&before).ok(),
             after: serde_json::to_value(&after).ok(),
         },
@@ -516,6 +528,7 @@ pub async fn dissolve(
             entity_type: "Team",
             entity_id: ids::encode(ids::TEAM, id).0,
             unit_code: Some(after.unit_code.clone()),
+            concerns: Some(concerns(&after)),
             before: serde_json::to_value(&before).ok(),
             after: serde_json::to_value(&after).ok(),
         },

@@ -253,3 +253,43 @@ async fn changes_check_every_date_they_set_or_move() {
         .ok();
     assert_eq!(r.user_error_codes("submitActivity"), ["FORBIDDEN"]);
 }
+
+#[tokio::test]
+async fn audit_entries_say_nothing_of_rows_the_caller_may_not_see() {
+    let app = spawn_app().await;
+    let team = app
+        .create_team("05677-01", "Tổ CNSCĐ Xóm Cà Phê", "2022-05-01")
+        .await;
+    let old = app
+        .add_member(&team, "Trần Thị Lệ", "MEMBER", "YOUTH_UNION", "2023-01-10")
+        .await;
+    // Ended today, back to a day before 05692 held the hamlet: the membership is not 05692's.
+    let r = app
+        .gql(
+            &admin(),
+            END,
+            json!({ "i": { "membershipId": old, "endedOn": "2024-06-30" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("endMembership.userErrors"), &json!([]));
+    let log = "{ auditLog(first: 50) { edges { node { action entityId } } } }";
+    let actions = |r: &Gql| -> Vec<String> {
+        r.at("auditLog.edges")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = app
+        .gql(&token(&["UNIT_ADMIN"], &["05692"], &[]), log, json!({}))
+        .await
+        .ok();
+    assert_eq!(actions(&r), ["createTeam"], "{}", r.body);
+    let r = app
+        .gql(&token(&["UNIT_ADMIN"], &["19"], &[]), log, json!({}))
+        .await
+        .ok();
+    assert_eq!(actions(&r), ["endMembership", "addMember", "createTeam"]);
+}
