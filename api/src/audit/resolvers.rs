@@ -89,6 +89,23 @@ impl AuditQuery {
         #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
     ) -> Result<Conn<AuditEntry>> {
         let (db, principal) = state(ctx)?;
+        for (name, t) in [("since", since), ("until", until)] {
+            if let Some(t) = t.filter(|t| {
+                let day = t.date_naive();
+                !(crate::graphql::scalars::MIN_DATE..=crate::graphql::scalars::MAX_DATE)
+                    .contains(&day)
+            }) {
+                return Err(crate::error::Error::invalid(
+                    name,
+                    format!(
+                        "`{name}` {t} is outside the supported range {} to {}",
+                        crate::graphql::scalars::MIN_DATE,
+                        crate::graphql::scalars::MAX_DATE
+                    ),
+                )
+                .into());
+            }
+        }
         let filter = AuditFilter {
             entity_type,
             entity_id: entity_id.map(|i| i.0),

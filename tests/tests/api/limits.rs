@@ -276,6 +276,22 @@ async fn dates_outside_1900_to_2100_are_validation_errors_everywhere() {
         "{}",
         r.body
     );
+    // Times of the audit log, likewise.
+    for since in ["1899-12-31T23:00:00Z", "2101-01-01T00:00:00Z"] {
+        let r = app
+            .gql(
+                &admin(),
+                "query($s: DateTime) { auditLog(since: $s) { totalCount } }",
+                json!({ "s": since }),
+            )
+            .await;
+        assert_eq!(r.error_codes(), ["VALIDATION"], "{}", r.body);
+        assert!(
+            message(&r).contains("1900-01-01 to 2100-12-31"),
+            "{}",
+            r.body
+        );
+    }
     // The edges of the range are days like any other.
     app.gql(
         &admin(),
