@@ -115,16 +115,6 @@ pub async fn definitions(
     Ok(out)
 }
 
-/// The last day within `p` on which the unit existed, and whether it existed all period.
-fn as_of(vs: &[admin_unit::Model], p: &Span) -> Option<(NaiveDate, bool)> {
-    let first = vs.iter().map(|v| v.valid_from).min()?;
-    let last = vs.iter().map(|v| v.valid_to).max()?;
-    if last < p.start || first > p.end {
-        return None;
-    }
-    Some((p.end.min(last), first <= p.start && last >= p.end))
-}
-
 /// Checks that every requested unit lies in the caller's area during the requested range.
 async fn check_area(db: &impl ConnectionTrait, principal: &Principal, req: &Request) -> Result<()> {
     let scope = principal.scope(Action::ReadIndicators);
@@ -142,8 +132,6 @@ async fn check_area(db: &impl ConnectionTrait, principal: &Principal, req: &Requ
     }
     Ok(())
 }
-
-type Key = (String, usize, String);
 
 /// Computes the values asked for.
 pub async fn compute(
@@ -216,46 +204,99 @@ pub async fn compute(
         ));
     }
 
-    // Cells: (unit code, period index). Breakdowns take each period's hierarchy: one
-    // statement per period for all the requested units.
-    let mut cells: Vec<(String, usize)> = Vec::new();
-    for (pi, p) in spans.iter().enumerate() {
-        if req.breakdown == Breakdown::Own {
-            cells.extend(req.unit_codes.iter().map(|c| (c.clone(), pi)));
-            continue;
-        }
-        let mut by_day: BTreeMap<NaiveDate, Vec<String>> = BTreeMap::new();
-        for code in &req.unit_codes {
-            if let Some((on, _)) = as_of(&requested[code], p) {
-                by_day.entry(on).or_default().push(code.clone());
+    let today = crate::units::service::today();
+    let (range_start, range_end) = (spans[0].start, spans[spans.len() - 1].end);
+
+    // Cells: a unit in a period, looked at over a window of the period's days. For SELF the
+    // window is the part of the period the unit existed; for a breakdown, every unit that was
+    // a direct child (or under the unit at the level) on any day of the period, over the days
+    // it was — so the children of a period add up to the parent, whatever moved inside it.
+    let mut cells: Vec<Cell> = Vec::new();
+    match req.breakdown {
+        Breakdown::Own => {
+            for code in &req.unit_codes {
+                let existed: Vec<(NaiveDate, NaiveDate)> = requested[code]
+                    .iter()
+                    .map(|v| (v.valid_from, v.valid_to))
+                    .collect();
+                for (pi, p) in spans.iter().enumerate() {
+                    cells.push(Cell::over(code, pi, p, &existed));
+                }
             }
         }
-        for (on, codes) in by_day {
+        Breakdown::Children | Breakdown::Level(_) => {
             let level = match req.breakdown {
-                Breakdown::Level(level) => Some(level),
+                Breakdown::Level(l) => Some(l),
                 _ => None,
             };
-            let below = crate::units::service::below_on(db, &codes, level, on).await?;
-            cells.extend(below.into_iter().map(|c| (c, pi)));
-        }
-        if cells.len() * req.codes.len() > MAX_VALUES {
-            return Err(Error::invalid(
-                "breakdown",
-                format!(
-                    "the query asks for more than {MAX_VALUES} values: ask for fewer periods, units or codes"
-                ),
-            ));
+            let below = crate::units::service::below_between(
+                db,
+                &req.unit_codes,
+                level,
+                range_start,
+                range_end,
+            )
+            .await?;
+            for parent in &req.unit_codes {
+                let mut by_child: BTreeMap<&str, Vec<(NaiveDate, NaiveDate)>> = BTreeMap::new();
+                for (ancestor, child, from, to) in &below {
+                    if ancestor == parent {
+                        by_child.entry(child).or_default().push((*from, *to));
+                    }
+                }
+                for (pi, p) in spans.iter().enumerate() {
+                    for (child, under) in &by_child {
+                        let cell = Cell::over(child, pi, p, under);
+                        if cell.window.is_some() {
+                            cells.push(cell);
+                        }
+                    }
+                }
+            }
         }
     }
     let mut seen = HashSet::new();
-    cells.retain(|c| seen.insert(c.clone()));
+    cells.retain(|c| seen.insert((c.code.clone(), c.pi, c.window)));
+    if cells.len() * req.codes.len() > MAX_VALUES {
+        return Err(Error::invalid(
+            "breakdown",
+            format!(
+                "the query asks for more than {MAX_VALUES} values: ask for fewer periods, units or codes"
+            ),
+        ));
+    }
+    // Days not yet come are not data: the current period is read up to today, a future one
+    // not at all.
+    for c in &mut cells {
+        if let Some((from, to)) = c.window {
+            if from > today {
+                c.window = None;
+                c.whole = false;
+            } else if to > today {
+                c.window = Some((from, today));
+                c.whole = false;
+            }
+        }
+    }
     let cell_codes: Vec<String> = cells
         .iter()
-        .map(|(c, _)| c.clone())
+        .map(|c| c.code.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let unit_versions = crate::units::service::all_versions(db, &cell_codes).await?;
+    // A unit whose version or territory changes inside a period is PARTIAL there.
+    let changes =
+        crate::units::service::changes_between(db, &cell_codes, range_start, range_end).await?;
+    for c in &mut cells {
+        let p = &spans[c.pi];
+        if changes
+            .get(&c.code)
+            .is_some_and(|days| days.iter().any(|d| p.start < *d && *d <= p.end))
+        {
+            c.whole = false;
+        }
+    }
 
     // Which elements the formulas need, and how each is aggregated.
     let defs: Vec<&indicator_definition::Model> = req
@@ -283,39 +324,24 @@ pub async fn compute(
         .map(|e| (e.code.clone(), e))
         .collect();
     let kind = |e: &str| elements.get(e).map(|m| (m.source, m.aggregation));
-    let flows: Vec<String> = needed
-        .iter()
-        .filter(|e| kind(e) == Some((ElementSource::Derived, Aggregation::Flow)))
-        .cloned()
-        .collect();
-    let states: Vec<String> = needed
-        .iter()
-        .filter(|e| kind(e) == Some((ElementSource::Derived, Aggregation::State)))
-        .cloned()
-        .collect();
-    let reported_flows: Vec<String> = needed
-        .iter()
-        .filter(|e| kind(e) == Some((ElementSource::Reported, Aggregation::Flow)))
-        .cloned()
-        .collect();
-    let references: Vec<String> = needed
-        .iter()
-        .filter(|e| kind(e) == Some((ElementSource::Reported, Aggregation::Reference)))
-        .cloned()
-        .collect();
+    let of_kind = |source, aggregation| -> Vec<String> {
+        needed
+            .iter()
+            .filter(|e| kind(e) == Some((source, aggregation)))
+            .cloned()
+            .collect()
+    };
+    let flows = of_kind(ElementSource::Derived, Aggregation::Flow);
+    let states = of_kind(ElementSource::Derived, Aggregation::State);
+    let reported_flows = of_kind(ElementSource::Reported, Aggregation::Flow);
+    let references = of_kind(ElementSource::Reported, Aggregation::Reference);
 
-    let mut values: HashMap<Key, f64> = HashMap::new();
-    let mut present: HashSet<Key> = HashSet::new();
-    let span_of = |d: NaiveDate| spans.iter().position(|p| p.start <= d && d <= p.end);
-
-    // Derived flows: the monthly rollups of the cell units.
+    // Derived flows: the monthly rollups of the cell units, by month.
+    let mut monthly: HashMap<(String, String), Vec<(NaiveDate, f64)>> = HashMap::new();
     if !flows.is_empty() && !cell_codes.is_empty() {
         let mut v: Vec<Value> = cell_codes.iter().map(|c| Value::from(c.clone())).collect();
         v.extend(flows.iter().map(|e| Value::from(e.clone())));
-        v.extend([
-            Value::from(spans[0].start),
-            Value::from(spans[spans.len() - 1].end),
-        ]);
+        v.extend([Value::from(range_start), Value::from(range_end)]);
         let rows = query(
             db,
             &format!(
@@ -332,22 +358,33 @@ pub async fn compute(
             let element: String = r.try_get("", "element_code")?;
             let month: NaiveDate = r.try_get("", "month_start")?;
             let value: f64 = r.try_get("", "value")?;
-            if let Some(pi) = span_of(month) {
-                *values.entry((unit, pi, element)).or_default() += value;
-            }
+            monthly
+                .entry((unit, element))
+                .or_default()
+                .push((month, value));
         }
     }
 
-    // State elements and reference figures: per day the units are looked at.
-    let mut by_day: HashMap<NaiveDate, Vec<String>> = HashMap::new();
-    let mut cell_day: HashMap<(String, usize), (NaiveDate, bool)> = HashMap::new();
-    for (code, pi) in &cells {
-        if let Some((on, whole)) = unit_versions
-            .get(code)
-            .and_then(|vs| as_of(vs, &spans[*pi]))
+    // Reported flows: one value per unit, element and period (see `reported`), summed up the
+    // hierarchy of the period's first day.
+    let mut reported_sums: HashMap<(String, String), Vec<(NaiveDate, NaiveDate, f64)>> =
+        HashMap::new();
+    if !reported_flows.is_empty() && !cell_codes.is_empty() {
+        for (unit, element, start, end, value) in
+            reported(db, &reported_flows, &cell_codes, range_start, range_end).await?
         {
-            by_day.entry(on).or_default().push(code.clone());
-            cell_day.insert((code.clone(), *pi), (on, whole));
+            reported_sums
+                .entry((unit, element))
+                .or_default()
+                .push((start, end, value));
+        }
+    }
+
+    // State elements and reference figures: on the last day each cell looks at.
+    let mut by_day: HashMap<NaiveDate, Vec<String>> = HashMap::new();
+    for c in &cells {
+        if let Some((_, to)) = c.window {
+            by_day.entry(to).or_default().push(c.code.clone());
         }
     }
     let mut day_values: HashMap<(String, NaiveDate, String), f64> = HashMap::new();
@@ -368,90 +405,61 @@ pub async fn compute(
         }
     }
 
-    // Reported flows: values whose period lies inside a requested period.
-    if !reported_flows.is_empty() && !cell_codes.is_empty() {
-        let mut v: Vec<Value> = cell_codes.iter().map(|c| Value::from(c.clone())).collect();
-        v.extend(reported_flows.iter().map(|e| Value::from(e.clone())));
-        v.extend([
-            Value::from(spans[0].start),
-            Value::from(spans[spans.len() - 1].end),
-        ]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT ac.ancestor_code AS unit_code, dv.element_code, dv.period_start, dv.period_end, dv.value \
-                 FROM data_value dv JOIN admin_unit_closure ac ON ac.descendant_code = dv.unit_code \
-                 AND ac.valid_from <= dv.period_start AND ac.valid_to >= dv.period_start \
-                 WHERE ac.ancestor_code IN ({}) AND dv.element_code IN ({}) AND dv.period_start >= ? AND dv.period_end <= ?",
-                placeholders(cell_codes.len()),
-                placeholders(reported_flows.len())
-            ),
-            v,
-        )
-        .await?;
-        for r in rows {
-            let unit: String = r.try_get("", "unit_code")?;
-            let element: String = r.try_get("", "element_code")?;
-            let start: NaiveDate = r.try_get("", "period_start")?;
-            let end: NaiveDate = r.try_get("", "period_end")?;
-            let value: f64 = r.try_get("", "value")?;
-            if let Some(pi) = span_of(start).filter(|pi| end <= spans[*pi].end) {
-                let key = (unit, pi, element);
-                present.insert(key.clone());
-                *values.entry(key).or_default() += value;
-            }
-        }
-    }
-
     // Each value is readable only when the caller's area covers its unit on every day of its
     // period on which the unit existed (one statement for all cells).
     let coverage = Coverage::load(
         db,
         &principal.scope(Action::ReadIndicators),
         &cell_codes,
-        spans[0].start,
-        spans[spans.len() - 1].end,
+        range_start,
+        range_end,
     )
     .await?;
 
     // Evaluate every formula for every cell.
     let mut out = Vec::with_capacity(cells.len() * defs.len());
-    for (code, pi) in &cells {
+    for c in &cells {
+        let (code, pi) = (&c.code, c.pi);
         let unit = unit_versions
             .get(code)
             .and_then(|vs| {
                 vs.iter()
                     .rev()
-                    .find(|v| v.valid_from <= spans[*pi].end)
+                    .find(|v| v.valid_from <= c.window.map_or(spans[pi].end, |w| w.1))
                     .or(vs.first())
             })
             .cloned();
         let Some(unit) = unit else { continue };
-        let day = cell_day.get(&(code.clone(), *pi)).copied();
-        let readable = coverage.every_day(code, spans[*pi].start, spans[*pi].end);
+        let readable = coverage.every_day(code, spans[pi].start, spans[pi].end);
         for d in &defs {
             let (num, den) = &formulas[&d.code];
             let mut computed = Computed {
                 definition: (*d).clone(),
                 unit: unit.clone(),
-                period: spans[*pi].clone(),
+                period: spans[pi].clone(),
                 value: None,
                 numerator: None,
                 denominator: None,
                 status: Status::NoData,
                 readable,
             };
-            let Some((on, whole)) = day.filter(|_| readable) else {
+            let Some((from, on)) = c.window.filter(|_| readable) else {
                 out.push(computed);
                 continue;
             };
+            // Months whose first day lies in the window (the window's own month counts from
+            // its first day: reorganisations take effect on the first of a month).
+            let first_month = crate::activities::rollup::month_start(from);
             let term = |e: &str| -> Option<f64> {
                 match kind(e) {
                     Some((ElementSource::Derived, Aggregation::Flow)) => Some(
-                        values
-                            .get(&(code.clone(), *pi, e.to_owned()))
-                            .copied()
-                            .unwrap_or(0.0),
+                        monthly
+                            .get(&(code.clone(), e.to_owned()))
+                            .into_iter()
+                            .flatten()
+                            .filter(|(m, _)| first_month <= *m && *m <= on)
+                            .map(|(_, v)| v)
+                            .sum(),
                     ),
                     Some((ElementSource::Derived, Aggregation::State)) => Some(
                         day_values
@@ -460,10 +468,17 @@ pub async fn compute(
                             .unwrap_or(0.0),
                     ),
                     Some((ElementSource::Reported, Aggregation::Flow)) => {
-                        let k = (code.clone(), *pi, e.to_owned());
-                        present
-                            .contains(&k)
-                            .then(|| values.get(&k).copied().unwrap_or(0.0))
+                        let mut found = None;
+                        for (start, end, v) in reported_sums
+                            .get(&(code.clone(), e.to_owned()))
+                            .into_iter()
+                            .flatten()
+                        {
+                            if first_month <= *start && *end <= spans[pi].end && *start <= on {
+                                *found.get_or_insert(0.0) += v;
+                            }
+                        }
+                        found
                     }
                     Some((ElementSource::Reported, Aggregation::Reference)) => {
                         let k = (code.clone(), on, e.to_owned());
@@ -487,17 +502,14 @@ pub async fn compute(
             };
             let (n, n_complete) = sum(num);
             let (dn, d_complete) = match den {
-                Some(t) => {
-                    let (v, c) = sum(t);
-                    (v, c)
-                }
+                Some(t) => sum(t),
                 None => (Some(1.0), true),
             };
             computed.numerator = n;
             computed.denominator = if den.is_some() { dn } else { None };
             if let (Some(n), Some(dv)) = (n, dn) {
                 computed.value = (dv != 0.0).then(|| n / dv * d.factor);
-                computed.status = if n_complete && d_complete && whole {
+                computed.status = if n_complete && d_complete && c.whole {
                     Status::Ok
                 } else {
                     Status::Partial
@@ -507,6 +519,149 @@ pub async fn compute(
         }
     }
     Ok(out)
+}
+
+/// A unit looked at in one period, over a window of its days.
+struct Cell {
+    code: String,
+    pi: usize,
+    /// First and last day looked at; `None` when the unit is not there in the period.
+    window: Option<(NaiveDate, NaiveDate)>,
+    /// Whether the window is the whole period, without a break.
+    whole: bool,
+}
+
+impl Cell {
+    /// The cell of `code` in period `p` over the days `spans` (unit versions, or times under a
+    /// parent) cover of it.
+    fn over(code: &str, pi: usize, p: &Span, spans: &[(NaiveDate, NaiveDate)]) -> Self {
+        let mut clipped: Vec<(NaiveDate, NaiveDate)> = spans
+            .iter()
+            .filter(|(f, t)| *f <= p.end && *t >= p.start)
+            .map(|(f, t)| ((*f).max(p.start), (*t).min(p.end)))
+            .collect();
+        clipped.sort();
+        let window = match (clipped.first(), clipped.iter().map(|s| s.1).max()) {
+            (Some(first), Some(last)) => Some((first.0, last)),
+            _ => None,
+        };
+        let unbroken = clipped
+            .windows(2)
+            .all(|w| w[0].1.succ_opt().is_some_and(|n| n >= w[1].0));
+        Self {
+            code: code.to_owned(),
+            pi,
+            window,
+            whole: unbroken && window == Some((p.start, p.end)),
+        }
+    }
+}
+
+/// Reported values of `elements` for periods inside `[from, to]`, summed for each of `units`
+/// over the units under it on the period's first day: `(unit, element, start, end, sum)`.
+///
+/// One value per reporting unit, element and period: when several source systems (or several
+/// submissions) report it, the latest submission wins. One figure per territory: a value is
+/// left out where a unit above the reporting unit reported the same element and period itself
+/// (a commune's own figure stands for its hamlets'), so no figure is summed twice.
+async fn reported(
+    db: &impl ConnectionTrait,
+    elements: &[String],
+    units: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(String, String, NaiveDate, NaiveDate, f64)>> {
+    let mut v: Vec<Value> = elements.iter().map(|e| Value::from(e.clone())).collect();
+    v.extend([Value::from(from), Value::from(to)]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT unit_code, element_code, period_start, period_end, id, value FROM data_value \
+             WHERE element_code IN ({}) AND period_start >= ? AND period_end <= ?",
+            placeholders(elements.len())
+        ),
+        v,
+    )
+    .await?;
+    let mut latest: HashMap<(String, String, NaiveDate, NaiveDate), (i64, f64)> = HashMap::new();
+    for r in rows {
+        let key = (
+            r.try_get::<String>("", "unit_code")?,
+            r.try_get::<String>("", "element_code")?,
+            r.try_get::<NaiveDate>("", "period_start")?,
+            r.try_get::<NaiveDate>("", "period_end")?,
+        );
+        let id: i64 = r.try_get("", "id")?;
+        let value: f64 = r.try_get("", "value")?;
+        let e = latest.entry(key).or_insert((id, value));
+        if id > e.0 {
+            *e = (id, value);
+        }
+    }
+    let sources: Vec<String> = latest
+        .keys()
+        .map(|k| k.0.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let above = ancestors_of(db, &sources).await?;
+    let wanted: HashSet<&String> = units.iter().collect();
+    let mut out: HashMap<(String, String, NaiveDate, NaiveDate), f64> = HashMap::new();
+    for ((source, element, start, end), (_, value)) in &latest {
+        let chain: Vec<&String> = above
+            .get(source)
+            .into_iter()
+            .flatten()
+            .filter(|(_, f, t)| f <= start && start <= t)
+            .map(|(a, ..)| a)
+            .collect();
+        let covered = chain.iter().any(|a| {
+            *a != source && latest.contains_key(&((*a).clone(), element.clone(), *start, *end))
+        });
+        if covered {
+            continue;
+        }
+        for a in chain.into_iter().filter(|a| wanted.contains(a)) {
+            *out.entry((a.clone(), element.clone(), *start, *end))
+                .or_default() += value;
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|((u, e, s, t), v)| (u, e, s, t, v))
+        .collect())
+}
+
+/// Every unit above each of `codes` (and the unit itself) with the days it is: one statement
+/// per thousand codes.
+async fn ancestors_of(
+    db: &impl ConnectionTrait,
+    codes: &[String],
+) -> Result<HashMap<String, Vec<(String, NaiveDate, NaiveDate)>>> {
+    let mut above: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
+    for chunk in codes.chunks(1000) {
+        let rows = query(
+            db,
+            &format!(
+                "SELECT ancestor_code, descendant_code, valid_from, valid_to \
+                 FROM admin_unit_closure WHERE descendant_code IN ({})",
+                placeholders(chunk.len())
+            ),
+            chunk.iter().map(|c| Value::from(c.clone())).collect(),
+        )
+        .await?;
+        for r in rows {
+            above
+                .entry(r.try_get("", "descendant_code")?)
+                .or_default()
+                .push((
+                    r.try_get("", "ancestor_code")?,
+                    r.try_get("", "valid_from")?,
+                    r.try_get("", "valid_to")?,
+                ));
+        }
+    }
+    Ok(above)
 }
 
 /// Counts of state elements for units as of `day`: (unit, element, value).
@@ -654,33 +809,24 @@ async fn reference_sums(
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut above: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
-        for chunk in sources.chunks(1000) {
-            let rows = query(
-                db,
-                &format!(
-                    "SELECT ancestor_code, descendant_code, valid_from, valid_to \
-                     FROM admin_unit_closure WHERE descendant_code IN ({})",
-                    placeholders(chunk.len())
-                ),
-                chunk.iter().map(|c| Value::from(c.clone())).collect(),
-            )
-            .await?;
-            for r in rows {
-                above
-                    .entry(r.try_get("", "descendant_code")?)
-                    .or_default()
-                    .push((
-                        r.try_get("", "ancestor_code")?,
-                        r.try_get("", "valid_from")?,
-                        r.try_get("", "valid_to")?,
-                    ));
-            }
-        }
+        let above = ancestors_of(db, &sources).await?;
         for (day, units) in by_day.iter().filter(|(d, _)| d.year() == year) {
             let wanted: HashSet<&String> = units.iter().collect();
             for ((source, element), (_, value)) in &latest {
-                for (ancestor, from, to) in above.get(source).into_iter().flatten() {
+                let chain = || {
+                    above
+                        .get(source)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, from, to)| from <= day && day <= to)
+                };
+                // A unit above the source that reported the figure itself stands for it.
+                if chain().any(|(a, ..)| {
+                    a != source && latest.contains_key(&(a.clone(), element.clone()))
+                }) {
+                    continue;
+                }
+                for (ancestor, from, to) in chain() {
                     if from <= day && day <= to && wanted.contains(ancestor) {
                         *out.entry((ancestor.clone(), *day, element.clone()))
                             .or_default() += value;

@@ -326,9 +326,10 @@ async fn values_follow_units_as_they_were_across_the_reorganisation() {
     let district = find(rows, "CNS09", "169", "2025");
     assert_eq!(district["status"], "PARTIAL");
     close(&district["value"], 0.0);
-    // Xã Đồng Hỷ covers Minh Lập's hamlets after 2025-07-01.
+    // Xã Đồng Hỷ covers Minh Lập's hamlets after 2025-07-01: its territory changed inside
+    // the year, so the year is partial.
     let commune = find(rows, "CNS09", "05692", "2025");
-    assert_eq!(commune["status"], "OK");
+    assert_eq!(commune["status"], "PARTIAL");
     close(&commune["value"], 2.0);
     close(&find(rows, "CNS02", "05692", "2025")["value"], 2.0);
     let r = app
