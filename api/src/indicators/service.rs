@@ -55,6 +55,9 @@ pub struct Computed {
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
     pub status: Status,
+    /// The day states and reference figures are taken on (the last day the unit is looked at
+    /// in the period); `None` when the unit is not there in the period.
+    pub as_of: Option<NaiveDate>,
     /// Whether the caller's area covers the unit on every day of the period on which it
     /// existed; when not, the numbers are withheld (null, FORBIDDEN) and the status is NO_DATA.
     pub readable: bool,
@@ -367,8 +370,7 @@ pub async fn compute(
 
     // Reported flows: one value per unit, element and period (see `reported`), summed up the
     // hierarchy of the period's first day.
-    let mut reported_sums: HashMap<(String, String), Vec<(NaiveDate, NaiveDate, f64)>> =
-        HashMap::new();
+    let mut reported_sums: HashMap<(String, String), Vec<Reported>> = HashMap::new();
     if !reported_flows.is_empty() && !cell_codes.is_empty() {
         for (unit, element, start, end, value) in
             reported(db, &reported_flows, &cell_codes, range_start, range_end).await?
@@ -441,6 +443,7 @@ pub async fn compute(
                 numerator: None,
                 denominator: None,
                 status: Status::NoData,
+                as_of: c.window.map(|w| w.1).filter(|_| readable),
                 readable,
             };
             let Some((from, on)) = c.window.filter(|_| readable) else {
@@ -520,6 +523,9 @@ pub async fn compute(
     }
     Ok(out)
 }
+
+/// A reported value's period and amount.
+type Reported = (NaiveDate, NaiveDate, f64);
 
 /// A unit looked at in one period, over a window of its days.
 struct Cell {

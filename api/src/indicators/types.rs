@@ -132,6 +132,10 @@ pub struct IndicatorValue {
     pub denominator: Option<f64>,
     /// How complete the value is.
     pub status: IndicatorStatus,
+    /// The day team and member counts and reference figures are taken on: the period's last
+    /// day, today for the current period, or the last day the unit was there (a breakdown
+    /// child that left, a unit that ceased). Null when the unit is not there in the period.
+    pub as_of: Option<Date>,
     #[graphql(skip)]
     pub readable: bool,
 }
@@ -182,6 +186,7 @@ impl From<Computed> for IndicatorValue {
             numerator: c.numerator,
             denominator: c.denominator,
             status: c.status.into(),
+            as_of: c.as_of.map(Into::into),
             readable: c.readable,
         }
     }
