@@ -614,22 +614,20 @@ async fn reported(
     let wanted: HashSet<&String> = units.iter().collect();
     let mut out: HashMap<(String, String, NaiveDate, NaiveDate), f64> = HashMap::new();
     for ((source, element, start, end), (_, value)) in &latest {
-        let chain: Vec<&String> = above
+        // Up the chain (nearest first) until a unit that reported the figure itself.
+        for (a, ..) in above
             .get(source)
             .into_iter()
             .flatten()
             .filter(|(_, f, t)| f <= start && start <= t)
-            .map(|(a, ..)| a)
-            .collect();
-        let covered = chain.iter().any(|a| {
-            *a != source && latest.contains_key(&((*a).clone(), element.clone(), *start, *end))
-        });
-        if covered {
-            continue;
-        }
-        for a in chain.into_iter().filter(|a| wanted.contains(a)) {
-            *out.entry((a.clone(), element.clone(), *start, *end))
-                .or_default() += value;
+        {
+            if a != source && latest.contains_key(&(a.clone(), element.clone(), *start, *end)) {
+                break;
+            }
+            if wanted.contains(a) {
+                *out.entry((a.clone(), element.clone(), *start, *end))
+                    .or_default() += value;
+            }
         }
     }
     Ok(out
@@ -638,18 +636,18 @@ async fn reported(
         .collect())
 }
 
-/// Every unit above each of `codes` (and the unit itself) with the days it is: one statement
-/// per thousand codes.
+/// Every unit above each of `codes` (and the unit itself) with the days it is, nearest first:
+/// one statement per thousand codes.
 async fn ancestors_of(
     db: &impl ConnectionTrait,
     codes: &[String],
 ) -> Result<HashMap<String, Vec<(String, NaiveDate, NaiveDate)>>> {
-    let mut above: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
+    let mut above: HashMap<String, Vec<(i32, String, NaiveDate, NaiveDate)>> = HashMap::new();
     for chunk in codes.chunks(1000) {
         let rows = query(
             db,
             &format!(
-                "SELECT ancestor_code, descendant_code, valid_from, valid_to \
+                "SELECT ancestor_code, descendant_code, depth, valid_from, valid_to \
                  FROM admin_unit_closure WHERE descendant_code IN ({})",
                 placeholders(chunk.len())
             ),
@@ -661,13 +659,23 @@ async fn ancestors_of(
                 .entry(r.try_get("", "descendant_code")?)
                 .or_default()
                 .push((
+                    r.try_get("", "depth")?,
                     r.try_get("", "ancestor_code")?,
                     r.try_get("", "valid_from")?,
                     r.try_get("", "valid_to")?,
                 ));
         }
     }
-    Ok(above)
+    Ok(above
+        .into_iter()
+        .map(|(code, mut chain)| {
+            chain.sort_by_key(|c| c.0);
+            (
+                code,
+                chain.into_iter().map(|(_, a, f, t)| (a, f, t)).collect(),
+            )
+        })
+        .collect())
 }
 
 /// Counts of state elements for units as of `day`: (unit, element, value).
@@ -819,21 +827,20 @@ async fn reference_sums(
         for (day, units) in by_day.iter().filter(|(d, _)| d.year() == year) {
             let wanted: HashSet<&String> = units.iter().collect();
             for ((source, element), (_, value)) in &latest {
-                let chain = || {
-                    above
-                        .get(source)
-                        .into_iter()
-                        .flatten()
-                        .filter(|(_, from, to)| from <= day && day <= to)
-                };
-                // A unit above the source that reported the figure itself stands for it.
-                if chain().any(|(a, ..)| {
-                    a != source && latest.contains_key(&(a.clone(), element.clone()))
-                }) {
-                    continue;
-                }
-                for (ancestor, from, to) in chain() {
-                    if from <= day && day <= to && wanted.contains(ancestor) {
+                // Up the chain (nearest first) until a unit that reported the figure itself:
+                // it stands for the units below it from there on.
+                for (ancestor, ..) in above
+                    .get(source)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, from, to)| from <= day && day <= to)
+                {
+                    if ancestor != source
+                        && latest.contains_key(&(ancestor.clone(), element.clone()))
+                    {
+                        break;
+                    }
+                    if wanted.contains(ancestor) {
                         *out.entry((ancestor.clone(), *day, element.clone()))
                             .or_default() += value;
                     }

@@ -8,13 +8,25 @@ const Q: &str = "query($c: [String!]!, $u: [String!]!, $f: Date!, $t: Date!, $g:
     indicator { code factor } unit { code } period { label start end } value numerator denominator status } }";
 
 async fn report(app: &TestApp, unit: &str, element: &str, start: &str, end: &str, value: f64) {
+    report_from(app, "TEST", unit, element, start, end, value).await;
+}
+
+async fn report_from(
+    app: &TestApp,
+    source: &str,
+    unit: &str,
+    element: &str,
+    start: &str,
+    end: &str,
+    value: f64,
+) {
     cnscd_entity::data_value::ActiveModel {
         unit_code: Set(unit.into()),
         element_code: Set(element.into()),
         period_start: Set(date(start)),
         period_end: Set(date(end)),
         value: Set(value),
-        source_system: Set("TEST".into()),
+        source_system: Set(source.into()),
         submitted_by: Set("test".into()),
         client_id: Set(None),
         submitted_at: Set(chrono::Utc::now()),
@@ -466,4 +478,113 @@ async fn bad_indicator_queries_name_what_is_wrong() {
         .await
         .ok();
     assert_eq!(r.at("indicatorDefinitions").as_array().unwrap().len(), 13);
+}
+
+#[tokio::test]
+async fn future_periods_have_no_data_and_the_current_one_is_partial() {
+    let app = fixture().await;
+    let today = chrono::Utc::now().date_naive();
+    let next_year = format!("{}", chrono::Datelike::year(&today) + 1);
+    let r = app
+        .gql(
+            &admin(),
+            "query($f: Date!, $t: Date!) { indicators(codes: [\"CNS05\", \"CNS02\"], unitCodes: [\"05692\"], from: $f, to: $t, granularity: YEAR) { indicator { code } period { label } value status asOf } }",
+            json!({ "f": format!("{}-01-01", chrono::Datelike::year(&today)), "t": format!("{next_year}-12-31") }),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators").as_array().unwrap().clone();
+    for row in &rows {
+        if row["period"]["label"] == next_year.as_str() {
+            // Not started: nothing to say, not zero.
+            assert_eq!(row["status"], "NO_DATA", "{row}");
+            assert!(row["value"].is_null() && row["asOf"].is_null(), "{row}");
+        } else {
+            // Under way: states taken today, and the value says it is not final.
+            assert_eq!(row["status"], "PARTIAL", "{row}");
+            assert!(row["asOf"].as_str().unwrap() <= today.to_string().as_str());
+        }
+    }
+    assert_eq!(rows.len(), 4);
+}
+
+#[tokio::test]
+async fn a_reported_figure_counts_once_whatever_its_sources_and_levels() {
+    let app = fixture().await;
+    // The same month reported again by another system (a correction): the latest counts.
+    report_from(
+        &app,
+        "PORTAL",
+        "05677",
+        "DOSSIERS_ONLINE",
+        "2023-01-01",
+        "2023-01-31",
+        35.0,
+    )
+    .await;
+    // A hamlet reporting what its commune already reported: the commune's figure stands.
+    report(
+        &app,
+        "05677-01",
+        "DOSSIERS_ONLINE",
+        "2023-01-01",
+        "2023-01-31",
+        12.0,
+    )
+    .await;
+    report(
+        &app,
+        "05677-01",
+        "DOSSIERS_TOTAL",
+        "2023-01-01",
+        "2023-01-31",
+        20.0,
+    )
+    .await;
+    // Population reported for a hamlet and for its commune: the commune's.
+    report(
+        &app,
+        "05677-01",
+        "POPULATION",
+        "2023-01-01",
+        "2023-12-31",
+        800.0,
+    )
+    .await;
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["EG01", "CNS03"],
+                &["169", "05677", "05677-01"],
+                "2023-01-01",
+                "2023-01-31",
+                "MONTH",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    let eg01 = find(rows, "EG01", "169", "2023-01");
+    // 35 (05677, latest) + 10 (05692) online of 50 + 40.
+    close(&eg01["numerator"], 45.0);
+    close(&eg01["denominator"], 90.0);
+    close(&find(rows, "EG01", "05677", "2023-01")["numerator"], 35.0);
+    // The hamlet on its own still has its own figure.
+    close(
+        &find(rows, "EG01", "05677-01", "2023-01")["numerator"],
+        12.0,
+    );
+    // Population of 169: 5,000 (05677, not + 800) + 3,000.
+    close(
+        &find(rows, "CNS03", "169", "2023-01")["denominator"],
+        8000.0,
+    );
+    close(
+        &find(rows, "CNS03", "05677-01", "2023-01")["denominator"],
+        800.0,
+    );
 }
