@@ -106,6 +106,7 @@ async fn service_side(
         to,
         granularity: Granularity::Month,
         breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
+        mode: Default::default(),
     };
     let values = compute(db, &admin, &request)
         .await

@@ -126,13 +126,6 @@ impl IndicatorQuery {
             )
             .into());
         }
-        if mode == IndicatorMode::Rebased {
-            return Err(Error::invalid(
-                "mode",
-                "REBASED mode is not available in this version; use AS_RECORDED",
-            )
-            .into());
-        }
         let breakdown = match (breakdown, level) {
             (UnitBreakdown::Own, _) => Breakdown::Own,
             (UnitBreakdown::Children, _) => Breakdown::Children,
@@ -148,6 +141,10 @@ impl IndicatorQuery {
             to: to.0,
             granularity: granularity.into(),
             breakdown,
+            mode: match mode {
+                IndicatorMode::AsRecorded => service::Mode::AsRecorded,
+                IndicatorMode::Rebased => service::Mode::Rebased,
+            },
         };
         Ok(service::compute(db, principal, &request)
             .await?

@@ -44,6 +44,17 @@ pub struct Request {
     pub to: NaiveDate,
     pub granularity: Granularity,
     pub breakdown: Breakdown,
+    pub mode: Mode,
+}
+
+/// How reorganised units are treated.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Units as they were in each period.
+    #[default]
+    AsRecorded,
+    /// Every period in today's units, through the successions (see [`super::rebase`]).
+    Rebased,
 }
 
 /// One computed value.
@@ -215,8 +226,12 @@ pub async fn compute(
     // a direct child (or under the unit at the level) on any day of the period, over the days
     // it was — so the children of a period add up to the parent, whatever moved inside it.
     let mut cells: Vec<Cell> = Vec::new();
-    match req.breakdown {
-        Breakdown::Own => {
+    let level = match req.breakdown {
+        Breakdown::Level(l) => Some(l),
+        _ => None,
+    };
+    match (req.mode, req.breakdown) {
+        (Mode::AsRecorded, Breakdown::Own) => {
             for code in &req.unit_codes {
                 let existed: Vec<(NaiveDate, NaiveDate)> = requested[code]
                     .iter()
@@ -227,11 +242,7 @@ pub async fn compute(
                 }
             }
         }
-        Breakdown::Children | Breakdown::Level(_) => {
-            let level = match req.breakdown {
-                Breakdown::Level(l) => Some(l),
-                _ => None,
-            };
+        (Mode::AsRecorded, Breakdown::Children | Breakdown::Level(_)) => {
             let below = crate::units::service::below_between(
                 db,
                 &req.unit_codes,
@@ -257,9 +268,51 @@ pub async fn compute(
                 }
             }
         }
+        (Mode::Rebased, _) => {
+            // Today's units (the requested ones that still exist, or their children or units
+            // of the level today), each made of itself and its predecessors.
+            let targets: Vec<String> = match req.breakdown {
+                Breakdown::Own => req
+                    .unit_codes
+                    .iter()
+                    .filter(|c| requested[*c].iter().any(|v| v.valid_to >= today))
+                    .cloned()
+                    .collect(),
+                _ => crate::units::service::below_on(db, &req.unit_codes, level, today).await?,
+            };
+            let makeup = super::rebase::contributors(db, &targets).await?;
+            let codes: Vec<String> = makeup
+                .values()
+                .flatten()
+                .map(|part| part.code.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let versions = crate::units::service::all_versions(db, &codes).await?;
+            for target in &targets {
+                for part in makeup.get(target).into_iter().flatten() {
+                    let existed: Vec<(NaiveDate, NaiveDate)> = versions
+                        .get(&part.code)
+                        .into_iter()
+                        .flatten()
+                        .map(|v| (v.valid_from, v.valid_to))
+                        .collect();
+                    for (pi, p) in spans.iter().enumerate() {
+                        let mut cell = Cell::over(&part.code, pi, p, &existed);
+                        // States and reference figures of today's unit are taken on the
+                        // period's last day: only the units there on that day count.
+                        cell.states = cell.window.is_some_and(|w| w.1 >= p.end.min(today));
+                        cell.target = target.clone();
+                        cell.weight = part.weight;
+                        cell.estimated = part.estimated;
+                        cells.push(cell);
+                    }
+                }
+            }
+        }
     }
     let mut seen = HashSet::new();
-    cells.retain(|c| seen.insert((c.code.clone(), c.pi, c.window)));
+    cells.retain(|c| seen.insert((c.target.clone(), c.code.clone(), c.pi, c.window)));
     if cells.len() * req.codes.len() > MAX_VALUES {
         return Err(Error::invalid(
             "breakdown",
@@ -287,7 +340,13 @@ pub async fn compute(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let unit_versions = crate::units::service::all_versions(db, &cell_codes).await?;
+    let output_codes: Vec<String> = cells
+        .iter()
+        .map(|c| c.target.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let unit_versions = crate::units::service::all_versions(db, &output_codes).await?;
     // A unit whose version or territory changes inside a period is PARTIAL there.
     let changes =
         crate::units::service::changes_between(db, &cell_codes, range_start, range_end).await?;
@@ -407,112 +466,192 @@ pub async fn compute(
         }
     }
 
-    // Each value is readable only when the caller's area covers its unit on every day of its
-    // period on which the unit existed (one statement for all cells).
-    let coverage = Coverage::load(
-        db,
-        &principal.scope(Action::ReadIndicators),
-        &cell_codes,
-        range_start,
-        range_end,
-    )
-    .await?;
+    // As recorded, a value is readable only when the caller's area covers its unit on every
+    // day of its period on which the unit existed; re-based, when it covers today's unit today
+    // (one statement for all cells).
+    let rebased = req.mode == Mode::Rebased;
+    let coverage = if rebased {
+        Coverage::load(
+            db,
+            &principal.scope(Action::ReadIndicators),
+            &output_codes,
+            today,
+            today,
+        )
+        .await?
+    } else {
+        Coverage::load(
+            db,
+            &principal.scope(Action::ReadIndicators),
+            &cell_codes,
+            range_start,
+            range_end,
+        )
+        .await?
+    };
 
-    // Evaluate every formula for every cell.
-    let mut out = Vec::with_capacity(cells.len() * defs.len());
+    // The cells that make one answer: each cell as recorded; re-based, a unit of today in a
+    // period with all its predecessors.
+    let mut groups: Vec<Vec<&Cell>> = Vec::new();
+    let mut group_of: HashMap<(&str, usize, Option<Window>), usize> = HashMap::new();
     for c in &cells {
-        let (code, pi) = (&c.code, c.pi);
+        let key = (
+            c.target.as_str(),
+            c.pi,
+            if rebased { None } else { c.window },
+        );
+        let g = *group_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(c);
+    }
+
+    // Evaluate every formula for every answer.
+    let mut out = Vec::with_capacity(groups.len() * defs.len());
+    for group in &groups {
+        let (target, pi) = (&group[0].target, group[0].pi);
+        let period = &spans[pi];
+        let present: Vec<&&Cell> = group.iter().filter(|c| c.window.is_some()).collect();
+        let last_day = present.iter().filter_map(|c| c.window.map(|w| w.1)).max();
+        // The unit's version at the last day looked at (re-based: today's).
+        let shown = if rebased {
+            today
+        } else {
+            last_day.unwrap_or(period.end)
+        };
         let unit = unit_versions
-            .get(code)
+            .get(target)
             .and_then(|vs| {
                 vs.iter()
                     .rev()
-                    .find(|v| v.valid_from <= c.window.map_or(spans[pi].end, |w| w.1))
+                    .find(|v| v.valid_from <= shown)
                     .or(vs.first())
             })
             .cloned();
         let Some(unit) = unit else { continue };
-        let readable = coverage.every_day(code, spans[pi].start, spans[pi].end);
+        let readable = if rebased {
+            coverage.every_day(target, today, today)
+        } else {
+            coverage.every_day(target, period.start, period.end)
+        };
+        let as_of = if rebased {
+            last_day.map(|_| period.end.min(today))
+        } else {
+            last_day
+        };
         for d in &defs {
             let (num, den) = &formulas[&d.code];
             let mut computed = Computed {
                 definition: (*d).clone(),
                 unit: unit.clone(),
-                period: spans[pi].clone(),
+                period: period.clone(),
                 value: None,
                 numerator: None,
                 denominator: None,
                 status: Status::NoData,
-                as_of: c.window.map(|w| w.1).filter(|_| readable),
+                as_of: as_of.filter(|_| readable),
                 readable,
             };
-            let Some((from, on)) = c.window.filter(|_| readable) else {
+            if !readable || present.is_empty() {
                 out.push(computed);
                 continue;
-            };
-            // Months whose first day lies in the window (the window's own month counts from
-            // its first day: reorganisations take effect on the first of a month).
-            let first_month = crate::activities::rollup::month_start(from);
-            let term = |e: &str| -> Option<f64> {
-                match kind(e) {
-                    Some((ElementSource::Derived, Aggregation::Flow)) => Some(
-                        monthly
-                            .get(&(code.clone(), e.to_owned()))
-                            .into_iter()
-                            .flatten()
-                            .filter(|(m, _)| first_month <= *m && *m <= on)
-                            .map(|(_, v)| v)
-                            .sum(),
-                    ),
-                    Some((ElementSource::Derived, Aggregation::State)) => Some(
-                        day_values
-                            .get(&(code.clone(), on, e.to_owned()))
-                            .copied()
-                            .unwrap_or(0.0),
-                    ),
-                    Some((ElementSource::Reported, Aggregation::Flow)) => {
-                        let mut found = None;
-                        for (start, end, v) in reported_sums
-                            .get(&(code.clone(), e.to_owned()))
-                            .into_iter()
-                            .flatten()
-                        {
-                            if first_month <= *start && *end <= spans[pi].end && *start <= on {
-                                *found.get_or_insert(0.0) += v;
-                            }
+            }
+            let (mut n_total, mut d_total) = (None::<f64>, None::<f64>);
+            let (mut complete, mut estimated) = (true, false);
+            for c in &present {
+                let Some((from, on)) = c.window else { continue };
+                let code = &c.code;
+                // Months whose first day lies in the window (the window's own month counts
+                // from its first day: reorganisations take effect on the first of a month).
+                let first_month = crate::activities::rollup::month_start(from);
+                let term = |e: &str| -> Option<f64> {
+                    match kind(e) {
+                        Some((ElementSource::Derived, Aggregation::Flow)) => Some(
+                            monthly
+                                .get(&(code.clone(), e.to_owned()))
+                                .into_iter()
+                                .flatten()
+                                .filter(|(m, _)| first_month <= *m && *m <= on)
+                                .map(|(_, v)| v)
+                                .sum(),
+                        ),
+                        Some((ElementSource::Derived, Aggregation::State)) if !c.states => {
+                            Some(0.0)
                         }
-                        found
+                        Some((ElementSource::Derived, Aggregation::State)) => Some(
+                            day_values
+                                .get(&(code.clone(), on, e.to_owned()))
+                                .copied()
+                                .unwrap_or(0.0),
+                        ),
+                        Some((ElementSource::Reported, Aggregation::Flow)) => {
+                            let mut found = None;
+                            for (start, end, v) in reported_sums
+                                .get(&(code.clone(), e.to_owned()))
+                                .into_iter()
+                                .flatten()
+                            {
+                                if first_month <= *start && *end <= period.end && *start <= on {
+                                    *found.get_or_insert(0.0) += v;
+                                }
+                            }
+                            found
+                        }
+                        Some((ElementSource::Reported, Aggregation::Reference)) if !c.states => {
+                            Some(0.0)
+                        }
+                        Some((ElementSource::Reported, Aggregation::Reference)) => {
+                            let k = (code.clone(), on, e.to_owned());
+                            day_present
+                                .contains(&k)
+                                .then(|| day_values.get(&k).copied().unwrap_or(0.0))
+                        }
+                        _ => None,
                     }
-                    Some((ElementSource::Reported, Aggregation::Reference)) => {
-                        let k = (code.clone(), on, e.to_owned());
-                        day_present
-                            .contains(&k)
-                            .then(|| day_values.get(&k).copied().unwrap_or(0.0))
+                };
+                let sum = |terms: &[(f64, String)]| -> (Option<f64>, bool) {
+                    let mut total = None;
+                    let mut complete = true;
+                    for (sign, e) in terms {
+                        match term(e) {
+                            Some(v) => *total.get_or_insert(0.0) += sign * v,
+                            None => complete = false,
+                        }
                     }
-                    _ => None,
+                    (total, complete)
+                };
+                let (n, n_complete) = sum(num);
+                let (dn, d_complete) = match den {
+                    Some(t) => sum(t),
+                    None => (Some(1.0), true),
+                };
+                complete &= n_complete && d_complete;
+                if let Some(n) = n {
+                    *n_total.get_or_insert(0.0) += c.weight * n;
+                    estimated |= c.estimated;
                 }
-            };
-            let sum = |terms: &[(f64, String)]| -> (Option<f64>, bool) {
-                let mut total = None;
-                let mut complete = true;
-                for (sign, e) in terms {
-                    match term(e) {
-                        Some(v) => *total.get_or_insert(0.0) += sign * v,
-                        None => complete = false,
+                if let Some(dn) = dn {
+                    // A count has no denominator: 1, whatever the number of parts.
+                    let dn = if den.is_some() { c.weight * dn } else { 1.0 };
+                    *d_total.get_or_insert(0.0) += dn;
+                    if den.is_none() {
+                        d_total = Some(1.0);
                     }
                 }
-                (total, complete)
-            };
-            let (n, n_complete) = sum(num);
-            let (dn, d_complete) = match den {
-                Some(t) => sum(t),
-                None => (Some(1.0), true),
-            };
-            computed.numerator = n;
-            computed.denominator = if den.is_some() { dn } else { None };
-            if let (Some(n), Some(dv)) = (n, dn) {
+            }
+            computed.numerator = n_total;
+            computed.denominator = if den.is_some() { d_total } else { None };
+            if let (Some(n), Some(dv)) = (n_total, d_total) {
                 computed.value = (dv != 0.0).then(|| n / dv * d.factor);
-                computed.status = if n_complete && d_complete && c.whole {
+                let whole = if rebased {
+                    period.end <= today
+                } else {
+                    group.iter().all(|c| c.whole)
+                };
+                computed.status = if estimated {
+                    Status::Estimated
+                } else if complete && whole {
                     Status::Ok
                 } else {
                     Status::Partial
@@ -524,12 +663,23 @@ pub async fn compute(
     Ok(out)
 }
 
+/// First and last day a cell looks at.
+type Window = (NaiveDate, NaiveDate);
+
 /// A reported value's period and amount.
 type Reported = (NaiveDate, NaiveDate, f64);
 
-/// A unit looked at in one period, over a window of its days.
+/// A unit looked at in one period, over a window of its days, and the unit of the answer it
+/// goes into (itself, or in re-based mode the unit of today it is part of, with a weight).
 struct Cell {
     code: String,
+    target: String,
+    weight: f64,
+    /// Whether its states and reference figures count (not for a re-based predecessor that
+    /// is gone by the period's end).
+    states: bool,
+    /// Whether its share rests on a PARTIAL succession.
+    estimated: bool,
     pi: usize,
     /// First and last day looked at; `None` when the unit is not there in the period.
     window: Option<(NaiveDate, NaiveDate)>,
@@ -556,6 +706,10 @@ impl Cell {
             .all(|w| w[0].1.succ_opt().is_some_and(|n| n >= w[1].0));
         Self {
             code: code.to_owned(),
+            target: code.to_owned(),
+            weight: 1.0,
+            states: true,
+            estimated: false,
             pi,
             window,
             whole: unbroken && window == Some((p.start, p.end)),

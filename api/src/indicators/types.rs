@@ -33,7 +33,9 @@ pub enum UnitBreakdown {
 pub enum IndicatorMode {
     /// Units as they were in each period.
     AsRecorded,
-    /// Re-based to today's units through the successions (not available yet).
+    /// Every period in today's units: a unit of today with the units that went into it
+    /// through the successions (PARTIAL ones split by the share of hamlets taken: ESTIMATED).
+    /// Units that no longer exist have no re-based values.
     Rebased,
 }
 

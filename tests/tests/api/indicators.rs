@@ -467,8 +467,6 @@ async fn bad_indicator_queries_name_what_is_wrong() {
         let r = app.gql(&admin(), Q, v.clone()).await;
         assert_eq!(r.error_codes(), ["VALIDATION"], "{v}: {:?}", r.body);
     }
-    let r = app.gql(&admin(), "{ indicators(codes: [\"CNS05\"], unitCodes: [\"169\"], from: \"2023-01-01\", to: \"2023-12-31\", mode: REBASED) { value } }", json!({})).await;
-    assert_eq!(r.error_codes(), ["VALIDATION"]);
     let r = app
         .gql(
             &admin(),
@@ -587,4 +585,120 @@ async fn a_reported_figure_counts_once_whatever_its_sources_and_levels() {
         &find(rows, "CNS03", "05677-01", "2023-01")["denominator"],
         800.0,
     );
+}
+
+const REBASED: &str = "query($c: [String!]!, $u: [String!]!, $f: Date!, $t: Date!, $g: PeriodGranularity!, $b: UnitBreakdown!) {
+  indicators(codes: $c, unitCodes: $u, from: $f, to: $t, granularity: $g, breakdown: $b, mode: REBASED) {
+    indicator { code } unit { code name } period { label } value numerator denominator status asOf } }";
+
+#[tokio::test]
+async fn rebased_values_put_the_past_into_todays_units() {
+    let app = fixture().await;
+    // FULL successions: Minh Lập (05677) and Hóa Thượng (05692) went into Xã Đồng Hỷ
+    // (05692), Chùa Hang (05659) into Linh Sơn (05710).
+    let r = app
+        .gql(
+            &admin(),
+            REBASED,
+            json!({ "c": ["CNS09", "CNS02", "CNS05"], "u": ["05692", "05710", "169"], "f": "2023-01-01", "t": "2023-12-31", "g": "YEAR", "b": "SELF" }),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    // The dissolved district has no re-based row.
+    assert!(
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["unit"]["code"] != "169"),
+        "{rows}"
+    );
+    // 05692 in 2023: Minh Lập's 6 VNeID activations, both teams, both meetings.
+    let vneid = find(rows, "CNS09", "05692", "2023");
+    close(&vneid["value"], 6.0);
+    assert_eq!(vneid["status"], "OK");
+    assert_eq!(vneid["unit"]["name"], "Xã Đồng Hỷ");
+    close(&find(rows, "CNS02", "05692", "2023")["value"], 2.0);
+    close(&find(rows, "CNS05", "05692", "2023")["value"], 2.0);
+    close(&find(rows, "CNS09", "05710", "2023")["value"], 100.0);
+    // As recorded, 05692 (then Hóa Thượng) had none of Minh Lập's.
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["CNS09"],
+                &["05692"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    close(
+        &find(r.at("indicators"), "CNS09", "05692", "2023")["value"],
+        0.0,
+    );
+    // Across the reorganisation: 2025's states once (today's unit at the year's end), flows
+    // from both halves.
+    let r = app
+        .gql(
+            &admin(),
+            REBASED,
+            json!({ "c": ["CNS09", "CNS02"], "u": ["19"], "f": "2025-01-01", "t": "2025-12-31", "g": "YEAR", "b": "CHILDREN" }),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    close(&find(rows, "CNS02", "05692", "2025")["value"], 2.0);
+    close(&find(rows, "CNS09", "05692", "2025")["value"], 2.0);
+    close(&find(rows, "CNS02", "05710", "2025")["value"], 1.0);
+}
+
+#[tokio::test]
+async fn partial_successions_split_by_the_hamlets_taken_and_are_estimates() {
+    let app = fixture().await;
+    // Make Minh Lập's succession PARTIAL: xóm Na Lay (05677-02) goes to Linh Sơn instead.
+    for sql in [
+        "UPDATE admin_unit_succession SET kind = 'PARTIAL' WHERE old_code = '05677'",
+        "INSERT INTO admin_unit_succession (old_code, new_code, kind, effective_on) \
+         VALUES ('05677', '05710', 'PARTIAL', '2025-07-01')",
+        "UPDATE admin_unit SET parent_code = '05710' WHERE code = '05677-02' \
+         AND valid_from = '2025-07-01'",
+    ] {
+        sea_orm::ConnectionTrait::execute_unprepared(&app.db, sql)
+            .await
+            .unwrap();
+    }
+    cnscd_api::units::service::rebuild_closure(&app.db)
+        .await
+        .unwrap();
+    let na_lay = app.create_team("05677-02", "Tổ Na Lay", "2022-05-01").await;
+    app.submit(
+        &na_lay,
+        "DOOR_TO_DOOR",
+        "2023-04-04",
+        outcomes(&[("VNEID", 10)]),
+    )
+    .await;
+    let r = app
+        .gql(
+            &admin(),
+            REBASED,
+            json!({ "c": ["CNS09"], "u": ["05692", "05710"], "f": "2023-01-01", "t": "2023-12-31", "g": "YEAR", "b": "SELF" }),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    // Minh Lập's 16 split half and half (one hamlet of two each): 8 to 05692; 05710 has
+    // Chùa Hang's 100 and the other 8. Nothing lost, nothing counted twice.
+    let dong_hy = find(rows, "CNS09", "05692", "2023");
+    close(&dong_hy["value"], 8.0);
+    assert_eq!(dong_hy["status"], "ESTIMATED");
+    let linh_son = find(rows, "CNS09", "05710", "2023");
+    close(&linh_son["value"], 108.0);
+    assert_eq!(linh_son["status"], "ESTIMATED");
 }
