@@ -450,11 +450,14 @@ pub async fn compute(
     }
     let mut day_values: HashMap<(String, NaiveDate, String), f64> = HashMap::new();
     let mut day_present: HashSet<(String, NaiveDate, String)> = HashSet::new();
+    let mut day_incomplete: HashSet<DayKey> = HashSet::new();
     if !references.is_empty() {
-        for ((unit, day, element), v) in reference_sums(db, &by_day, &references).await? {
+        let (sums, incomplete) = reference_sums(db, &by_day, &references).await?;
+        for ((unit, day, element), v) in sums {
             day_present.insert((unit.clone(), day, element.clone()));
             day_values.insert((unit, day, element), v);
         }
+        day_incomplete = incomplete;
     }
     for (day, mut codes) in by_day {
         codes.sort();
@@ -565,6 +568,7 @@ pub async fn compute(
                 // Months whose first day lies in the window (the window's own month counts
                 // from its first day: reorganisations take effect on the first of a month).
                 let first_month = crate::activities::rollup::month_start(from);
+                let partly_known = std::cell::Cell::new(false);
                 let term = |e: &str| -> Option<f64> {
                     match kind(e) {
                         Some((ElementSource::Derived, Aggregation::Flow)) => Some(
@@ -603,6 +607,9 @@ pub async fn compute(
                         }
                         Some((ElementSource::Reported, Aggregation::Reference)) => {
                             let k = (code.clone(), on, e.to_owned());
+                            if day_incomplete.contains(&k) {
+                                partly_known.set(true);
+                            }
                             day_present
                                 .contains(&k)
                                 .then(|| day_values.get(&k).copied().unwrap_or(0.0))
@@ -626,7 +633,7 @@ pub async fn compute(
                     Some(t) => sum(t),
                     None => (Some(1.0), true),
                 };
-                complete &= n_complete && d_complete;
+                complete &= n_complete && d_complete && !partly_known.get();
                 if let Some(n) = n {
                     *n_total.get_or_insert(0.0) += c.weight * n;
                     estimated |= c.estimated;
@@ -662,6 +669,11 @@ pub async fn compute(
     }
     Ok(out)
 }
+
+/// A unit's element on a day.
+type DayKey = (String, NaiveDate, String);
+/// Values of elements of units on days.
+type DayValues = HashMap<DayKey, f64>;
 
 /// First and last day a cell looks at.
 type Window = (NaiveDate, NaiveDate);
@@ -934,8 +946,9 @@ async fn reference_sums(
     db: &impl ConnectionTrait,
     by_day: &HashMap<NaiveDate, Vec<String>>,
     elements: &[String],
-) -> Result<HashMap<(String, NaiveDate, String), f64>> {
-    let mut out: HashMap<(String, NaiveDate, String), f64> = HashMap::new();
+) -> Result<(DayValues, HashSet<DayKey>)> {
+    let mut out: DayValues = HashMap::new();
+    let mut incomplete: HashSet<DayKey> = HashSet::new();
     let years: BTreeSet<i32> = by_day.keys().map(|d| d.year()).collect();
     for year in years {
         let (Some(start), Some(end)) = (
@@ -1000,7 +1013,75 @@ async fn reference_sums(
                     }
                 }
             }
+            // Where the figure is known for only part of a unit's territory, its sum is not
+            // the unit's figure: a unit is covered when it reported the figure itself, or has
+            // units below it and all of them are covered.
+            let mut units = units.clone();
+            units.sort();
+            units.dedup();
+            let children = children_below(db, &units, *day).await?;
+            let reported: HashSet<(&str, &str)> = latest
+                .keys()
+                .map(|(u, e)| (u.as_str(), e.as_str()))
+                .collect();
+            for unit in &units {
+                for element in elements {
+                    if !covered(unit, element, &children, &reported, 0) {
+                        incomplete.insert((unit.clone(), *day, element.clone()));
+                    }
+                }
+            }
         }
+    }
+    Ok((out, incomplete))
+}
+
+/// Whether `unit`'s figure for `element` is known for its whole territory (see
+/// [`reference_sums`]); `children` lists the units directly below each unit on the day.
+fn covered(
+    unit: &str,
+    element: &str,
+    children: &HashMap<String, Vec<String>>,
+    reported: &HashSet<(&str, &str)>,
+    depth: usize,
+) -> bool {
+    if reported.contains(&(unit, element)) {
+        return true;
+    }
+    match children.get(unit) {
+        Some(below) if !below.is_empty() && depth < 8 => below
+            .iter()
+            .all(|c| covered(c, element, children, reported, depth + 1)),
+        _ => false,
+    }
+}
+
+/// The units directly below each unit of the subtrees of `units` on `day`: one statement.
+async fn children_below(
+    db: &impl ConnectionTrait,
+    units: &[String],
+    day: NaiveDate,
+) -> Result<HashMap<String, Vec<String>>> {
+    let mut values: Vec<Value> = vec![day.into(), day.into()];
+    values.extend(units.iter().map(|u| Value::from(u.clone())));
+    values.extend([Value::from(day), day.into()]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT ancestor_code, descendant_code FROM admin_unit_closure \
+             WHERE depth = 1 AND valid_from <= ? AND valid_to >= ? AND ancestor_code IN \
+             (SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
+              AND valid_from <= ? AND valid_to >= ?)",
+            placeholders(units.len())
+        ),
+        values,
+    )
+    .await?;
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for r in rows {
+        out.entry(r.try_get("", "ancestor_code")?)
+            .or_default()
+            .push(r.try_get("", "descendant_code")?);
     }
     Ok(out)
 }

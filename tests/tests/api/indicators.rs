@@ -585,6 +585,27 @@ async fn a_reported_figure_counts_once_whatever_its_sources_and_levels() {
         &find(rows, "CNS03", "05677-01", "2023-01")["denominator"],
         800.0,
     );
+    // Population known for all of 169 (both communes reported it), not for all of province 19
+    // (Chùa Hang in district 164 did not): the province's members per 100 people is partial.
+    let r = app
+        .gql(
+            &admin(),
+            Q,
+            vars(
+                &["CNS03"],
+                &["169", "19"],
+                "2023-01-01",
+                "2023-12-31",
+                "YEAR",
+                "SELF",
+                None,
+            ),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators");
+    assert_eq!(find(rows, "CNS03", "169", "2023")["status"], "OK");
+    assert_eq!(find(rows, "CNS03", "19", "2023")["status"], "PARTIAL");
 }
 
 const REBASED: &str = "query($c: [String!]!, $u: [String!]!, $f: Date!, $t: Date!, $g: PeriodGranularity!, $b: UnitBreakdown!) {
