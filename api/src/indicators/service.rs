@@ -459,14 +459,8 @@ pub async fn compute(
         }
         day_incomplete = incomplete;
     }
-    for (day, mut codes) in by_day {
-        codes.sort();
-        codes.dedup();
-        if !states.is_empty() {
-            for (unit, element, v) in state_counts(db, &codes, day, &states).await? {
-                day_values.insert((unit, day, element), v);
-            }
-        }
+    if !states.is_empty() {
+        day_values.extend(state_counts(db, &by_day, &states).await?);
     }
 
     // As recorded, a value is readable only when the caller's area covers its unit on every
@@ -844,97 +838,169 @@ async fn ancestors_of(
         .collect())
 }
 
-/// Counts of state elements for units as of `day`: (unit, element, value).
+/// Counts of state elements (teams, hamlets, members) for each unit on each day it is looked
+/// at: three statements at most, whatever the number of units and days.
 async fn state_counts(
     db: &impl ConnectionTrait,
-    units: &[String],
-    day: NaiveDate,
+    by_day: &HashMap<NaiveDate, Vec<String>>,
     elements: &[String],
-) -> Result<Vec<(String, String, f64)>> {
-    let mut out = Vec::new();
-    let unit_values = || {
-        units
-            .iter()
-            .map(|u| Value::from(u.clone()))
-            .collect::<Vec<_>>()
+) -> Result<DayValues> {
+    let mut out: DayValues = HashMap::new();
+    let (Some(first), Some(last)) = (by_day.keys().min().copied(), by_day.keys().max().copied())
+    else {
+        return Ok(out);
     };
-    let p = placeholders(units.len());
     let want = |e: &str| elements.iter().any(|x| x == e);
-    let team_active = "t.founded_on <= ? AND (t.dissolved_on IS NULL OR t.dissolved_on > ?)";
-    if want("ACTIVE_TEAMS") || want("HAMLETS_WITH_TEAM") {
-        let mut v = vec![Value::from(day), day.into()];
-        v.extend(unit_values());
-        v.extend([Value::from(day), day.into()]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT ac.ancestor_code AS unit_code, COUNT(*) AS teams, \
-                 COUNT(DISTINCT CASE WHEN ac.descendant_level = 'HAMLET' THEN t.unit_code END) AS hamlets \
-                 FROM team t JOIN admin_unit_closure ac ON ac.descendant_code = t.unit_code \
-                 AND ac.valid_from <= ? AND ac.valid_to >= ? \
-                 WHERE ac.ancestor_code IN ({p}) AND {team_active} GROUP BY ac.ancestor_code"
-            ),
-            v,
-        )
-        .await?;
-        for r in rows {
-            let unit: String = r.try_get("", "unit_code")?;
-            let teams: i64 = r.try_get("", "teams")?;
-            let hamlets: i64 = r.try_get("", "hamlets")?;
-            out.push((unit.clone(), "ACTIVE_TEAMS".to_owned(), teams as f64));
-            out.push((unit, "HAMLETS_WITH_TEAM".to_owned(), hamlets as f64));
-        }
+    let members = elements.iter().any(|e| e.starts_with("ACTIVE_MEMBERS"));
+    let teams_wanted = want("ACTIVE_TEAMS") || want("HAMLETS_WITH_TEAM") || members;
+    if !teams_wanted && !want("HAMLETS") {
+        return Ok(out);
     }
+    let units: Vec<String> = by_day
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let looked: HashMap<NaiveDate, HashSet<&str>> = by_day
+        .iter()
+        .map(|(d, us)| (*d, us.iter().map(String::as_str).collect()))
+        .collect();
+    // Everything under the units over the days: who is above whom, and when.
+    let mut values: Vec<Value> = units.iter().map(|u| Value::from(u.clone())).collect();
+    values.extend([Value::from(last), first.into()]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT ancestor_code, descendant_code, descendant_level, valid_from, valid_to \
+             FROM admin_unit_closure WHERE ancestor_code IN ({}) AND valid_from <= ? AND valid_to >= ?",
+            placeholders(units.len())
+        ),
+        values.clone(),
+    )
+    .await?;
+    type Above = Vec<(String, NaiveDate, NaiveDate)>;
+    let mut above: HashMap<String, Above> = HashMap::new();
+    let mut hamlets: Vec<(String, NaiveDate, NaiveDate)> = Vec::new();
+    let mut is_hamlet: HashSet<String> = HashSet::new();
+    for r in rows {
+        let ancestor: String = r.try_get("", "ancestor_code")?;
+        let unit: String = r.try_get("", "descendant_code")?;
+        let level: UnitLevel = r.try_get("", "descendant_level")?;
+        let (f, t): (NaiveDate, NaiveDate) =
+            (r.try_get("", "valid_from")?, r.try_get("", "valid_to")?);
+        if level == UnitLevel::Hamlet {
+            hamlets.push((ancestor.clone(), f, t));
+            is_hamlet.insert(unit.clone());
+        }
+        above.entry(unit).or_default().push((ancestor, f, t));
+    }
+    let add = |out: &mut DayValues, unit: &str, day: NaiveDate, element: &str, n: f64| {
+        *out.entry((unit.to_owned(), day, element.to_owned()))
+            .or_default() += n;
+    };
     if want("HAMLETS") {
-        let mut v = unit_values();
-        v.extend([Value::from(day), day.into()]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT ancestor_code AS unit_code, COUNT(*) AS n FROM admin_unit_closure \
-                 WHERE ancestor_code IN ({p}) AND descendant_level = 'HAMLET' \
-                 AND valid_from <= ? AND valid_to >= ? GROUP BY ancestor_code"
-            ),
-            v,
-        )
-        .await?;
-        for r in rows {
-            let unit: String = r.try_get("", "unit_code")?;
-            let n: i64 = r.try_get("", "n")?;
-            out.push((unit, "HAMLETS".to_owned(), n as f64));
+        for (day, us) in &looked {
+            for (a, f, t) in &hamlets {
+                if f <= day && day <= t && us.contains(a.as_str()) {
+                    add(&mut out, a, *day, "HAMLETS", 1.0);
+                }
+            }
         }
     }
-    if elements.iter().any(|e| e.starts_with("ACTIVE_MEMBERS")) {
-        let mut v = vec![Value::from(day), day.into()];
-        v.extend(unit_values());
-        v.extend([Value::from(day), day.into(), day.into(), day.into()]);
+    if !teams_wanted {
+        return Ok(out);
+    }
+    let under = "SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({p}) \
+                 AND valid_from <= ? AND valid_to >= ?";
+    let p = placeholders(units.len());
+    let mut team_values = vec![Value::from(last), first.into()];
+    team_values.extend(values.iter().cloned());
+    let rows = query(
+        db,
+        &format!(
+            "SELECT id, unit_code, founded_on, dissolved_on FROM team \
+             WHERE founded_on <= ? AND (dissolved_on IS NULL OR dissolved_on > ?) \
+             AND unit_code IN ({})",
+            under.replace("{p}", &p)
+        ),
+        team_values.clone(),
+    )
+    .await?;
+    // A team counts on the days from its founding to the day before its dissolution.
+    let mut teams: HashMap<i64, (String, NaiveDate, Option<NaiveDate>)> = HashMap::new();
+    for r in rows {
+        teams.insert(
+            r.try_get("", "id")?,
+            (
+                r.try_get("", "unit_code")?,
+                r.try_get("", "founded_on")?,
+                r.try_get("", "dissolved_on")?,
+            ),
+        );
+    }
+    let active = |founded: NaiveDate, dissolved: Option<NaiveDate>, day: NaiveDate| {
+        founded <= day && dissolved.is_none_or(|d| d > day)
+    };
+    // Each unit looked at on `day` above `unit` on that day (and `unit` itself).
+    let chain = |unit: &str, day: NaiveDate| -> Vec<&str> {
+        above
+            .get(unit)
+            .into_iter()
+            .flatten()
+            .filter(|(a, f, t)| *f <= day && day <= *t && looked[&day].contains(a.as_str()))
+            .map(|(a, ..)| a.as_str())
+            .collect()
+    };
+    for day in looked.keys() {
+        let mut with_team: HashSet<(&str, &str)> = HashSet::new();
+        for (unit, founded, dissolved) in teams.values() {
+            if !active(*founded, *dissolved, *day) {
+                continue;
+            }
+            for a in chain(unit, *day) {
+                add(&mut out, a, *day, "ACTIVE_TEAMS", 1.0);
+                if is_hamlet.contains(unit) && with_team.insert((a, unit.as_str())) {
+                    add(&mut out, a, *day, "HAMLETS_WITH_TEAM", 1.0);
+                }
+            }
+        }
+    }
+    if members {
         let rows = query(
             db,
             &format!(
-                "SELECT ac.ancestor_code AS unit_code, m.affiliation, COUNT(*) AS n \
-                 FROM membership m JOIN team t ON t.id = m.team_id \
-                 JOIN admin_unit_closure ac ON ac.descendant_code = t.unit_code \
-                 AND ac.valid_from <= ? AND ac.valid_to >= ? \
-                 WHERE ac.ancestor_code IN ({p}) AND {team_active} \
-                 AND m.started_on <= ? AND (m.ended_on IS NULL OR m.ended_on >= ?) \
-                 GROUP BY ac.ancestor_code, m.affiliation"
+                "SELECT m.team_id, m.affiliation, m.started_on, m.ended_on FROM membership m \
+                 JOIN team t ON t.id = m.team_id \
+                 WHERE t.founded_on <= ? AND (t.dissolved_on IS NULL OR t.dissolved_on > ?) \
+                 AND t.unit_code IN ({}) AND m.started_on <= ? AND (m.ended_on IS NULL OR m.ended_on >= ?)",
+                under.replace("{p}", &p)
             ),
-            v,
+            [team_values, vec![Value::from(last), first.into()]].concat(),
         )
         .await?;
-        let mut totals: HashMap<String, f64> = HashMap::new();
         for r in rows {
-            let unit: String = r.try_get("", "unit_code")?;
+            let team: i64 = r.try_get("", "team_id")?;
             let affiliation: String = r.try_get("", "affiliation")?;
-            let n: i64 = r.try_get("", "n")?;
-            *totals.entry(unit.clone()).or_default() += n as f64;
-            out.push((unit, format!("ACTIVE_MEMBERS_{affiliation}"), n as f64));
+            let started: NaiveDate = r.try_get("", "started_on")?;
+            let ended: Option<NaiveDate> = r.try_get("", "ended_on")?;
+            let Some((unit, founded, dissolved)) = teams.get(&team) else {
+                continue;
+            };
+            let by_affiliation = format!("ACTIVE_MEMBERS_{affiliation}");
+            for day in looked.keys() {
+                if started <= *day
+                    && ended.is_none_or(|e| e >= *day)
+                    && active(*founded, *dissolved, *day)
+                {
+                    for a in chain(unit, *day) {
+                        add(&mut out, a, *day, "ACTIVE_MEMBERS", 1.0);
+                        add(&mut out, a, *day, &by_affiliation, 1.0);
+                    }
+                }
+            }
         }
-        out.extend(
-            totals
-                .into_iter()
-                .map(|(u, n)| (u, "ACTIVE_MEMBERS".to_owned(), n)),
-        );
     }
     Ok(out)
 }
@@ -950,50 +1016,78 @@ async fn reference_sums(
     let mut out: DayValues = HashMap::new();
     let mut incomplete: HashSet<DayKey> = HashSet::new();
     let years: BTreeSet<i32> = by_day.keys().map(|d| d.year()).collect();
-    for year in years {
-        let (Some(start), Some(end)) = (
-            NaiveDate::from_ymd_opt(year, 1, 1),
-            NaiveDate::from_ymd_opt(year, 12, 31),
-        ) else {
+    let (Some(first_year), Some(last_year)) = (years.first(), years.last()) else {
+        return Ok((out, incomplete));
+    };
+    let (Some(start), Some(end)) = (
+        NaiveDate::from_ymd_opt(*first_year, 1, 1),
+        NaiveDate::from_ymd_opt(*last_year, 12, 31),
+    ) else {
+        return Ok((out, incomplete));
+    };
+    // The values of every year looked at, and the hierarchy above their units: two statements.
+    let mut v: Vec<Value> = elements.iter().map(|e| Value::from(e.clone())).collect();
+    v.extend([Value::from(start), Value::from(end)]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT unit_code, element_code, period_start, period_end, id, value FROM data_value \
+             WHERE element_code IN ({}) AND period_start >= ? AND period_end <= ?",
+            placeholders(elements.len())
+        ),
+        v,
+    )
+    .await?;
+    // The latest value (period end, then submission) per year, reporting unit and element;
+    // a value counts for the year its period lies in.
+    type Latest = HashMap<(String, String), ((NaiveDate, i64), f64)>;
+    let mut by_year: HashMap<i32, Latest> = HashMap::new();
+    for r in rows {
+        let unit: String = r.try_get("", "unit_code")?;
+        let element: String = r.try_get("", "element_code")?;
+        let period_start: NaiveDate = r.try_get("", "period_start")?;
+        let key = (
+            r.try_get::<NaiveDate>("", "period_end")?,
+            r.try_get::<i64>("", "id")?,
+        );
+        if key.0.year() != period_start.year() {
             continue;
-        };
-        let mut v: Vec<Value> = elements.iter().map(|e| Value::from(e.clone())).collect();
-        v.extend([Value::from(start), Value::from(end)]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT unit_code, element_code, period_end, id, value FROM data_value \
-                 WHERE element_code IN ({}) AND period_start >= ? AND period_end <= ?",
-                placeholders(elements.len())
-            ),
-            v,
-        )
-        .await?;
-        // The latest value (period end, then submission) per reporting unit and element.
-        let mut latest: HashMap<(String, String), ((NaiveDate, i64), f64)> = HashMap::new();
-        for r in rows {
-            let unit: String = r.try_get("", "unit_code")?;
-            let element: String = r.try_get("", "element_code")?;
-            let key = (
-                r.try_get::<NaiveDate>("", "period_end")?,
-                r.try_get::<i64>("", "id")?,
-            );
-            let value: f64 = r.try_get("", "value")?;
-            let entry = latest.entry((unit, element)).or_insert((key, value));
-            if key > entry.0 {
-                *entry = (key, value);
-            }
         }
-        let sources: Vec<String> = latest
-            .keys()
-            .map(|(u, _)| u.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let above = ancestors_of(db, &sources).await?;
+        let value: f64 = r.try_get("", "value")?;
+        let entry = by_year
+            .entry(period_start.year())
+            .or_default()
+            .entry((unit, element))
+            .or_insert((key, value));
+        if key > entry.0 {
+            *entry = (key, value);
+        }
+    }
+    let sources: Vec<String> = by_year
+        .values()
+        .flat_map(|l| l.keys().map(|(u, _)| u.clone()))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let above = ancestors_of(db, &sources).await?;
+    let all_units: Vec<String> = by_day
+        .values()
+        .flatten()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let (first_day, last_day) = (
+        by_day.keys().min().copied().unwrap_or(start),
+        by_day.keys().max().copied().unwrap_or(end),
+    );
+    let edges = children_below(db, &all_units, first_day, last_day).await?;
+    let empty = Latest::new();
+    for year in years {
+        let latest = by_year.get(&year).unwrap_or(&empty);
         for (day, units) in by_day.iter().filter(|(d, _)| d.year() == year) {
             let wanted: HashSet<&String> = units.iter().collect();
-            for ((source, element), (_, value)) in &latest {
+            for ((source, element), (_, value)) in latest {
                 // Up the chain (nearest first) until a unit that reported the figure itself:
                 // it stands for the units below it from there on.
                 for (ancestor, ..) in above
@@ -1019,7 +1113,15 @@ async fn reference_sums(
             let mut units = units.clone();
             units.sort();
             units.dedup();
-            let children = children_below(db, &units, *day).await?;
+            let mut children: HashMap<String, Vec<String>> = HashMap::new();
+            for (parent, child, from, to) in &edges {
+                if from <= day && day <= to {
+                    children
+                        .entry(parent.clone())
+                        .or_default()
+                        .push(child.clone());
+                }
+            }
             let reported: HashSet<(&str, &str)> = latest
                 .keys()
                 .map(|(u, e)| (u.as_str(), e.as_str()))
@@ -1056,19 +1158,21 @@ fn covered(
     }
 }
 
-/// The units directly below each unit of the subtrees of `units` on `day`: one statement.
+/// The units directly below each unit of the subtrees of `units`, with the days they are,
+/// over `[from, to]`: one statement.
 async fn children_below(
     db: &impl ConnectionTrait,
     units: &[String],
-    day: NaiveDate,
-) -> Result<HashMap<String, Vec<String>>> {
-    let mut values: Vec<Value> = vec![day.into(), day.into()];
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
+    let mut values: Vec<Value> = vec![to.into(), from.into()];
     values.extend(units.iter().map(|u| Value::from(u.clone())));
-    values.extend([Value::from(day), day.into()]);
+    values.extend([Value::from(to), from.into()]);
     let rows = query(
         db,
         &format!(
-            "SELECT ancestor_code, descendant_code FROM admin_unit_closure \
+            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
              WHERE depth = 1 AND valid_from <= ? AND valid_to >= ? AND ancestor_code IN \
              (SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
               AND valid_from <= ? AND valid_to >= ?)",
@@ -1077,11 +1181,14 @@ async fn children_below(
         values,
     )
     .await?;
-    let mut out: HashMap<String, Vec<String>> = HashMap::new();
-    for r in rows {
-        out.entry(r.try_get("", "ancestor_code")?)
-            .or_default()
-            .push(r.try_get("", "descendant_code")?);
-    }
-    Ok(out)
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("", "ancestor_code")?,
+                r.try_get("", "descendant_code")?,
+                r.try_get("", "valid_from")?,
+                r.try_get("", "valid_to")?,
+            ))
+        })
+        .collect()
 }
