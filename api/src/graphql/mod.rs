@@ -36,6 +36,7 @@ pub struct Mutation(
     crate::teams::resolvers::TeamMutation,
     crate::members::resolvers::MemberMutation,
     crate::activities::resolvers::ActivityMutation,
+    crate::indicators::admin::IndicatorMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
