@@ -22,7 +22,10 @@ pub struct Loaders {
     pub person: DataLoader<crate::members::loaders::PersonById>,
     pub outcomes: DataLoader<crate::activities::loaders::OutcomesByActivity>,
     /// Indicator targets by (code, unit, period start, period end): one statement a request.
-    pub targets: DataLoader<crate::indicators::targets::TargetLoader>,
+    pub targets: DataLoader<
+        crate::indicators::targets::TargetLoader,
+        async_graphql::dataloader::HashMapCache,
+    >,
 }
 
 impl Loaders {

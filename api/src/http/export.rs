@@ -249,18 +249,8 @@ pub fn write_csv(
     w.write_record(COLUMNS)?;
     for c in values {
         let (value, numerator, denominator, target) = if c.readable {
-            let key = (
-                c.definition.code.clone(),
-                c.unit.code.clone(),
-                c.period.start,
-                c.period.end,
-            );
-            (
-                c.value,
-                c.numerator,
-                c.denominator,
-                targets.get(&key).copied(),
-            )
+            let target = targets.get(&targets::key_of(c)).copied();
+            (c.value, c.numerator, c.denominator, target)
         } else {
             (None, None, None, None)
         };
@@ -333,14 +323,7 @@ pub async fn indicators_csv(
         let keys: Vec<targets::TargetKey> = values
             .iter()
             .filter(|c| c.readable)
-            .map(|c| {
-                (
-                    c.definition.code.clone(),
-                    c.unit.code.clone(),
-                    c.period.start,
-                    c.period.end,
-                )
-            })
+            .map(targets::key_of)
             .collect();
         let targets = targets::lookup(&state.db, &keys).await?;
         write_csv(&values, &targets).map_err(|e| Error::Internal(format!("writing CSV: {e}")))

@@ -77,8 +77,9 @@ pub fn valid_code(code: &str) -> bool {
 
 /// Checks a formula: its syntax, then that every element it names is in the catalogue.
 fn check_formula(problems: &mut Problems, field: &str, expr: &str, elements: &HashSet<String>) {
+    let name = field.rsplit('.').next().unwrap_or(field);
     match parse_expression(expr) {
-        Err(e) => problems.add(field, format!("`{field}`: {}", e.message())),
+        Err(e) => problems.add(field, format!("`{name}`: {}", e.message())),
         Ok(terms) => {
             let mut unknown: Vec<&str> = terms
                 .iter()
@@ -90,7 +91,7 @@ fn check_formula(problems: &mut Problems, field: &str, expr: &str, elements: &Ha
                 problems.add(
                     field,
                     format!(
-                        "unknown data element(s) in `{field}`: {} (the data element catalogue \
+                        "unknown data element(s) in `{name}`: {} (the data element catalogue \
                          has no such code)",
                         unknown.join(", ")
                     ),

@@ -165,10 +165,8 @@ impl IndicatorQuery {
             granularity: granularity.into(),
             breakdown,
         };
-        Ok(service::compute(db, principal, &request)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        let values = service::compute(db, principal, &request).await?;
+        super::targets::preload(ctx, &values).await?;
+        Ok(values.into_iter().map(Into::into).collect())
     }
 }

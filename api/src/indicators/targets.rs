@@ -7,7 +7,7 @@ use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Coverage, Principal};
 use crate::db::{placeholders, query};
 use crate::error::{Error, Problems, Result};
-use async_graphql::dataloader::Loader;
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::{indicator_definition, indicator_target};
 use sea_orm::{
@@ -74,23 +74,63 @@ pub fn attainment(value: Option<f64>, target: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Per-request loader of targets: every value of a request is answered by one statement.
+/// Per-request loader of targets: answers every key asked for (`None`: no target), so that
+/// its cache also remembers which values have none. The `indicators` resolver feeds it every
+/// value's key at once ([`preload`]): one statement a request, whatever the number of values.
 pub struct TargetLoader(pub DatabaseConnection);
 
 impl Loader<TargetKey> for TargetLoader {
-    type Value = f64;
+    type Value = Option<f64>;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[TargetKey]) -> Result<HashMap<TargetKey, f64>, Self::Error> {
-        Ok(lookup(&self.0, keys).await?)
+    async fn load(
+        &self,
+        keys: &[TargetKey],
+    ) -> Result<HashMap<TargetKey, Option<f64>>, Self::Error> {
+        let mut found = lookup(&self.0, keys).await?;
+        Ok(keys.iter().map(|k| (k.clone(), found.remove(k))).collect())
     }
 }
 
-/// The loader as the per-request bundle holds it: batches as large as a request can ask for
-/// (the default of 1,000 would cost one statement per thousand values).
-pub fn loader(db: &DatabaseConnection) -> async_graphql::dataloader::DataLoader<TargetLoader> {
-    async_graphql::dataloader::DataLoader::new(TargetLoader(db.clone()), tokio::spawn)
-        .max_batch_size(super::service::MAX_VALUES)
+/// The loader as the per-request bundle holds it: cached (a value's `target` and `attainment`
+/// share one load) and with batches as large as a request can ask for.
+pub fn loader(db: &DatabaseConnection) -> DataLoader<TargetLoader, HashMapCache> {
+    DataLoader::with_cache(
+        TargetLoader(db.clone()),
+        tokio::spawn,
+        HashMapCache::default(),
+    )
+    .max_batch_size(super::service::MAX_VALUES)
+}
+
+/// The key of a computed value.
+pub fn key_of(c: &super::service::Computed) -> TargetKey {
+    (
+        c.definition.code.clone(),
+        c.unit.code.clone(),
+        c.period.start,
+        c.period.end,
+    )
+}
+
+/// Loads the targets of every readable value of an `indicators` field in one batch, when the
+/// field selects `target` or `attainment`; the values' own resolvers then find them cached.
+pub async fn preload(
+    ctx: &async_graphql::Context<'_>,
+    values: &[super::service::Computed],
+) -> async_graphql::Result<()> {
+    let ahead = ctx.look_ahead();
+    if !(ahead.field("target").exists() || ahead.field("attainment").exists()) {
+        return Ok(());
+    }
+    let keys: Vec<TargetKey> = values.iter().filter(|c| c.readable).map(key_of).collect();
+    if !keys.is_empty() {
+        crate::graphql::loaders(ctx)?
+            .targets
+            .load_many(keys)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The target of a value, through the request's loader.
@@ -104,7 +144,11 @@ pub async fn of_value(
         v.period.start.0,
         v.period.end.0,
     );
-    crate::graphql::loaders(ctx)?.targets.load_one(key).await
+    Ok(crate::graphql::loaders(ctx)?
+        .targets
+        .load_one(key)
+        .await?
+        .flatten())
 }
 
 /// Whether `[start, end]` is a whole calendar month, quarter or year.
