@@ -72,13 +72,17 @@ fn error(status: StatusCode, code: ErrorCode, message: &str, field: Option<&str>
     resp
 }
 
-fn bad(field: &str, message: String) -> Response {
-    error(
-        StatusCode::BAD_REQUEST,
-        ErrorCode::Validation,
-        &message,
-        Some(field),
-    )
+/// A parameter at fault and what is wrong with it (answered 400).
+struct Bad {
+    field: String,
+    message: String,
+}
+
+fn bad(field: &str, message: String) -> Bad {
+    Bad {
+        field: field.to_owned(),
+        message,
+    }
 }
 
 /// A comma-separated list; empty entries are dropped.
@@ -100,7 +104,7 @@ fn get<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     params.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
-fn date(params: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Response> {
+fn date(params: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Bad> {
     let Some(s) = get(params, name) else {
         return Err(bad(
             name,
@@ -126,7 +130,7 @@ fn date(params: &HashMap<String, String>, name: &str) -> Result<NaiveDate, Respo
 }
 
 /// Reads the parameters into the request the service computes, as the GraphQL resolver does.
-fn request(params: &HashMap<String, String>) -> Result<Request, Response> {
+fn request(params: &HashMap<String, String>) -> Result<Request, Bad> {
     if let Some(unknown) = params.keys().find(|k| !PARAMETERS.contains(&k.as_str())) {
         return Err(bad(
             unknown,
@@ -316,7 +320,14 @@ pub async fn indicators_csv(
     }
     let req = match request(&params) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(b) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Validation,
+                &b.message,
+                Some(&b.field),
+            );
+        }
     };
     let work = async {
         let values = service::compute(&state.db, &principal, &req).await?;
