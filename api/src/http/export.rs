@@ -393,3 +393,70 @@ pub async fn indicators_csv(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicators::periods::containing;
+    use cnscd_entity::{admin_unit, indicator_definition};
+
+    fn value(unit_name: &str, readable: bool) -> Computed {
+        let day = NaiveDate::from_ymd_opt(2023, 5, 1).unwrap_or_default();
+        Computed {
+            definition: indicator_definition::Model {
+                id: 1,
+                code: "EG01".into(),
+                version: 1,
+                name_vi: "Tỷ lệ hồ sơ trực tuyến".into(),
+                name_en: "Online dossiers".into(),
+                description: None,
+                numerator: "DOSSIERS_ONLINE".into(),
+                denominator: Some("DOSSIERS_TOTAL".into()),
+                factor: 100.0,
+                active: true,
+                created_at: chrono::Utc::now(),
+                valid_from: day,
+            },
+            unit: admin_unit::Model {
+                id: 1,
+                code: "05692".into(),
+                name: unit_name.into(),
+                name_search: String::new(),
+                unit_type: None,
+                level: UnitLevel::Commune,
+                parent_code: None,
+                valid_from: day,
+                valid_to: day,
+            },
+            period: containing(day, Granularity::Quarter),
+            value: Some(73.0),
+            numerator: Some(27010.0),
+            denominator: Some(37000.0),
+            status: Status::Partial,
+            readable,
+        }
+    }
+
+    #[test]
+    fn names_are_quoted_and_unreadable_values_are_empty() {
+        let values = [
+            value("Xã \"Đồng Hỷ\", mới", true),
+            value("Xã Đồng Hỷ", false),
+        ];
+        let key = targets::key_of(&values[0]);
+        let body = write_csv(&values, &HashMap::from([(key, 80.0)])).unwrap_or_default();
+        let text = String::from_utf8(body).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("\u{feff}{}", COLUMNS.join(",")));
+        assert_eq!(
+            lines[1],
+            "EG01,Tỷ lệ hồ sơ trực tuyến,05692,\"Xã \"\"Đồng Hỷ\"\", mới\",2023-Q2,2023-04-01,\
+             2023-06-30,73,27010,37000,PARTIAL,80,91.25"
+        );
+        assert_eq!(
+            lines[2],
+            "EG01,Tỷ lệ hồ sơ trực tuyến,05692,Xã Đồng Hỷ,2023-Q2,2023-04-01,2023-06-30,,,,\
+             NO_DATA,,"
+        );
+    }
+}

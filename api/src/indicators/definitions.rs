@@ -2,7 +2,9 @@
 //! is computed with the version whose `valid_from` is the latest on or before the period's
 //! first day (the highest version number among those with the same `valid_from`, so that a
 //! revision valid from the same day replaces the one before). Adding or revising a definition
-//! ([`save`]) checks the formula against the data element catalogue.
+//! ([`save`]) checks the formula against the data element catalogue; a new version never
+//! applies from before the latest one, so each version holds from its `valid_from` until the
+//! next version's.
 use super::service::parse_expression;
 use crate::audit::service::{Change, RequestId, record};
 use crate::auth::{Action, Principal};
@@ -163,6 +165,16 @@ pub async fn save(
         .order_by_desc(indicator_definition::Column::Version)
         .one(&txn)
         .await?;
+    if let Some(l) = latest.as_ref().filter(|l| new.valid_from < l.valid_from) {
+        return Err(Error::invalid(
+            "input.validFrom",
+            format!(
+                "`validFrom` ({}) is before {}, from which version {} of {code} applies: a new \
+                 version applies from that day or later",
+                new.valid_from, l.valid_from, l.version
+            ),
+        ));
+    }
     let version = latest.as_ref().map_or(1, |l| l.version + 1);
     let saved = indicator_definition::ActiveModel {
         code: Set(code.clone()),

@@ -426,6 +426,23 @@ async fn admins_add_and_revise_definitions_checked_against_the_catalogue() {
     assert_eq!(latest.len(), 1);
     assert_eq!(latest[0]["version"], 2);
 
+    // Never from before the latest version; from the same day, it replaces it.
+    let mut earlier = input.clone();
+    earlier["i"]["validFrom"] = json!("2023-06-01");
+    let r = app.gql(&admin(), SAVE, earlier).await.ok();
+    let errors = &r.body["data"]["saveIndicatorDefinition"]["userErrors"];
+    assert_eq!(
+        errors[0]["field"],
+        json!(["input", "validFrom"]),
+        "{errors}"
+    );
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2024-01-01")
+    );
+
     // Faults, each naming its field and what is wrong.
     let cases = [
         ("code", json!("cns-1"), "code"),
