@@ -213,11 +213,7 @@ pub async fn save(
         principal,
         request_id,
         Change {
-            action: if latest.is_some() {
-                "REVISE_INDICATOR"
-            } else {
-                "CREATE_INDICATOR"
-            },
+            action: "saveIndicatorDefinition",
             entity_type: "IndicatorDefinition",
             entity_id: code.clone(),
             unit_code: None,

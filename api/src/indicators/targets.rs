@@ -261,7 +261,7 @@ pub async fn set(
     };
     let now = Utc::now();
     let identity = principal.identity();
-    let (action, after) = match (&existing, input.target) {
+    let after = match (&existing, input.target) {
         (None, None) => {
             // Nothing to clear: no change, no entry.
             txn.commit().await?;
@@ -284,18 +284,18 @@ pub async fn set(
             .insert(&txn)
             .await
             .map_err(|e| conflict_or(e, &entity_id))?;
-            ("SET_TARGET", Some(row))
+            Some(row)
         }
         (Some(row), Some(t)) => {
             let mut active: indicator_target::ActiveModel = row.clone().into();
             active.target = Set(t);
             active.set_by = Set(identity);
             active.set_at = Set(now);
-            ("SET_TARGET", Some(active.update(&txn).await?))
+            Some(active.update(&txn).await?)
         }
         (Some(row), None) => {
             row.clone().delete(&txn).await?;
-            ("CLEAR_TARGET", None)
+            None
         }
     };
     record(
@@ -303,7 +303,7 @@ pub async fn set(
         principal,
         request_id,
         Change {
-            action,
+            action: "setIndicatorTarget",
             entity_type: "IndicatorTarget",
             entity_id,
             unit_code: Some(unit.clone()),

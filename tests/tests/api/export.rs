@@ -133,6 +133,25 @@ async fn the_file_has_a_bom_the_header_vietnamese_names_and_the_api_numbers() {
         }
         assert_eq!(row[10], v["status"]);
     }
+    // The file costs the statements the GraphQL query costs: the same computation, and the
+    // targets of every value in one statement.
+    let before = app.statements.load(std::sync::atomic::Ordering::SeqCst);
+    let csv = export(
+        &app,
+        Some(&viewer),
+        "codes=CNS02,CNS05,EG01&unitCodes=169&from=2023-01-01&to=2023-12-31&granularity=QUARTER&breakdown=CHILDREN",
+    )
+    .await;
+    let file = app.statements.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert_eq!(csv.status, 200);
+    let (api, _) = app
+        .statements_for(
+            &viewer,
+            Q,
+            json!({ "c": ["CNS02", "CNS05", "EG01"], "u": ["169"], "f": "2023-01-01", "t": "2023-12-31", "g": "QUARTER", "b": "CHILDREN" }),
+        )
+        .await;
+    assert_eq!(file, api);
     let minh_lap = rows
         .iter()
         .find(|r| &r[0] == "CNS05" && &r[2] == "05677" && &r[4] == "2023-Q1")

@@ -127,10 +127,7 @@ async fn admin_sets_changes_and_clears_a_target_and_values_show_it() {
         .iter()
         .map(|e| e["node"]["action"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        actions,
-        ["CLEAR_TARGET", "SET_TARGET", "SET_TARGET", "SET_TARGET"]
-    );
+    assert_eq!(actions, ["setIndicatorTarget"; 4]);
     let last = &r.at("auditLog.edges")[0]["node"];
     assert_eq!(last["unitCode"], "169");
     assert_eq!(last["entityId"], "CNS05:169:2023-01-01:2023-12-31");
@@ -442,6 +439,12 @@ async fn admins_add_and_revise_definitions_checked_against_the_catalogue() {
             .unwrap()
             .contains("2024-01-01")
     );
+    let mut same_day = input.clone();
+    same_day["i"]["validFrom"] = json!("2024-01-01");
+    same_day["i"]["description"] = json!("Sửa lại: chỉ tính buổi họp");
+    same_day["i"]["numerator"] = json!(meetings.clone());
+    let r = app.gql(&admin(), SAVE, same_day).await.ok();
+    assert_eq!(r.at("saveIndicatorDefinition.indicator.version"), 3);
 
     // Faults, each naming its field and what is wrong.
     let cases = [
@@ -478,7 +481,7 @@ async fn admins_add_and_revise_definitions_checked_against_the_catalogue() {
     let r = app
         .gql(
             &admin(),
-            "{ auditLog(entityType: \"IndicatorDefinition\") { edges { node { action entityId } } } }",
+            "{ auditLog(entityType: \"IndicatorDefinition\") { edges { node { action entityId before after } } } }",
             json!({}),
         )
         .await
@@ -490,5 +493,10 @@ async fn admins_add_and_revise_definitions_checked_against_the_catalogue() {
         .iter()
         .map(|e| e["node"]["action"].as_str().unwrap())
         .collect();
-    assert_eq!(actions, ["REVISE_INDICATOR", "CREATE_INDICATOR"]);
+    assert_eq!(actions, ["saveIndicatorDefinition"; 3]);
+    let edges = r.at("auditLog.edges").as_array().unwrap();
+    assert_eq!(edges[0]["node"]["entityId"], "CNS90");
+    assert_eq!(edges[0]["node"]["before"]["version"], 2);
+    assert_eq!(edges[0]["node"]["after"]["version"], 3);
+    assert!(edges[2]["node"]["before"].is_null());
 }
