@@ -26,6 +26,7 @@ pub struct Query(
     crate::activities::resolvers::ActivityQuery,
     crate::catalog::resolvers::CatalogQuery,
     crate::indicators::resolvers::IndicatorQuery,
+    crate::indicators::admin::IndicatorTargetQuery,
     crate::audit::resolvers::AuditQuery,
 );
 

@@ -102,6 +102,63 @@ pub struct IndicatorDefinitionPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// Targets an `indicatorTargets` field is priced at per unit asked for.
+pub const TARGETS_PER_UNIT: usize = 20;
+
+#[derive(Default)]
+pub struct IndicatorTargetQuery;
+
+#[Object]
+impl IndicatorTargetQuery {
+    /// The targets set for units (and indicators) whose periods overlap `from` to `to`, for the
+    /// units under the caller's area on every day of the period (as indicator values).
+    #[graphql(
+        guard = "Allowed(Action::ReadIndicators)",
+        complexity = "crate::graphql::limits::list_complexity(unit_codes.len().max(1).saturating_mul(TARGETS_PER_UNIT), child_complexity)"
+    )]
+    async fn indicator_targets(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Indicator codes; every indicator when empty.", default)] codes: Vec<
+            String,
+        >,
+        #[graphql(desc = "Administrative unit codes, e.g. [\"169\"].")] unit_codes: Vec<String>,
+        #[graphql(desc = "First day of the range, inclusive.")] from: Date,
+        #[graphql(desc = "Last day of the range, inclusive.")] to: Date,
+    ) -> Result<Vec<IndicatorTarget>> {
+        let (db, principal) = state(ctx)?;
+        if codes.len() > super::resolvers::MAX_CODES {
+            return Err(crate::error::Error::invalid(
+                "codes",
+                format!(
+                    "`codes` has {} entries; at most {}",
+                    codes.len(),
+                    super::resolvers::MAX_CODES
+                ),
+            )
+            .into());
+        }
+        if unit_codes.len() > super::service::MAX_UNITS {
+            return Err(crate::error::Error::invalid(
+                "unitCodes",
+                format!(
+                    "`unitCodes` has {} entries; at most {}",
+                    unit_codes.len(),
+                    super::service::MAX_UNITS
+                ),
+            )
+            .into());
+        }
+        Ok(
+            targets::list(db, principal, &codes, &unit_codes, from.0, to.0)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
+    }
+}
+
 #[derive(Default)]
 pub struct IndicatorMutation;
 

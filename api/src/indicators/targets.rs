@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 use cnscd_entity::{indicator_definition, indicator_target};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    QueryFilter, Set, TransactionTrait, Value,
+    QueryFilter, QueryOrder, Set, TransactionTrait, Value,
 };
 use std::collections::{BTreeSet, HashMap};
 
@@ -64,6 +64,58 @@ pub async fn lookup(
         }
     }
     Ok(out)
+}
+
+/// The targets set for `unit_codes` (and `codes`, when given) whose periods overlap
+/// `from ..= to`, that the caller may read: those of units under its area on every day of the
+/// period, as for indicator values. By indicator, unit, then period.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    codes: &[String],
+    unit_codes: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<indicator_target::Model>> {
+    if unit_codes.is_empty() || from > to {
+        return Ok(Vec::new());
+    }
+    let mut select = indicator_target::Entity::find()
+        .filter(indicator_target::Column::UnitCode.is_in(unit_codes.iter().cloned()))
+        .filter(indicator_target::Column::PeriodStart.lte(to))
+        .filter(indicator_target::Column::PeriodEnd.gte(from));
+    if !codes.is_empty() {
+        select =
+            select.filter(indicator_target::Column::IndicatorCode.is_in(codes.iter().cloned()));
+    }
+    let rows = select
+        .order_by_asc(indicator_target::Column::IndicatorCode)
+        .order_by_asc(indicator_target::Column::UnitCode)
+        .order_by_asc(indicator_target::Column::PeriodStart)
+        .order_by_asc(indicator_target::Column::PeriodEnd)
+        .all(db)
+        .await?;
+    let scope = principal.scope(Action::ReadIndicators);
+    if scope.all {
+        return Ok(rows);
+    }
+    let (Some(first), Some(last)) = (
+        rows.iter().map(|r| r.period_start).min(),
+        rows.iter().map(|r| r.period_end).max(),
+    ) else {
+        return Ok(rows);
+    };
+    let units: Vec<String> = rows
+        .iter()
+        .map(|r| r.unit_code.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let coverage = Coverage::load(db, &scope, &units, first, last).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| coverage.every_day(&r.unit_code, r.period_start, r.period_end))
+        .collect())
 }
 
 /// `value / target × 100` when both are known and the target is above 0.

@@ -317,6 +317,21 @@ async fn targets_of_values_the_caller_may_not_read_are_forbidden_and_cost_one_st
     for field in ["\"value\"", "\"target\"", "\"attainment\""] {
         assert!(paths.iter().any(|p| p == field), "{paths:?}");
     }
+    // Listing targets follows the same rule.
+    let list = "query($u: [String!]!) { indicatorTargets(unitCodes: $u, from: \"2023-01-01\", to: \"2025-12-31\") { indicator unitCode periodStart periodEnd target } }";
+    let r = app
+        .gql(&viewer, list, json!({ "u": ["05692", "05677"] }))
+        .await
+        .ok();
+    assert_eq!(
+        r.at("indicatorTargets"),
+        &json!([{ "indicator": "CNS05", "unitCode": "05677", "periodStart": "2023-01-01", "periodEnd": "2023-12-31", "target": 4.0 }])
+    );
+    let r = app
+        .gql(&admin(), list, json!({ "u": ["05692", "05677"] }))
+        .await
+        .ok();
+    assert_eq!(r.at("indicatorTargets").as_array().unwrap().len(), 2);
     let seen = row(rows, "CNS05", "05677", "2023");
     assert_eq!(seen["target"], 4.0);
     assert_eq!(seen["attainment"], 50.0);
