@@ -16,6 +16,8 @@ pub struct Model {
     pub denominator: Option<String>,
     pub factor: f64,
     pub active: bool,
+    /// First day periods are computed with this version (until a later version's).
+    pub valid_from: Date,
     pub created_at: DateTimeUtc,
 }
 

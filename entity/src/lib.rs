@@ -13,6 +13,7 @@ pub mod data_value;
 pub mod digital_service;
 pub mod idempotency_record;
 pub mod indicator_definition;
+pub mod indicator_target;
 pub mod membership;
 pub mod period_lock;
 pub mod person;

@@ -23,7 +23,7 @@ pub struct AuditEntry {
     pub roles: String,
     /// What was done, e.g. `createTeam`.
     pub action: String,
-    /// Kind of object changed: Team, Membership or Activity.
+    /// Kind of object changed: Team, Membership, Activity, IndicatorTarget or IndicatorDefinition.
     pub entity_type: String,
     /// Global id of the changed object.
     pub entity_id: String,
@@ -71,7 +71,9 @@ impl AuditQuery {
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only changes to this kind of object: Team, Membership or Activity.")]
+        #[graphql(
+            desc = "Only changes to this kind of object: Team, Membership, Activity, IndicatorTarget or IndicatorDefinition."
+        )]
         entity_type: Option<String>,
         #[graphql(desc = "Global id of the changed object.")] entity_id: Option<ID>,
         #[graphql(desc = "Only changes made by this token subject.")] subject: Option<String>,

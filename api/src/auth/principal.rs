@@ -55,6 +55,10 @@ pub enum Action {
     ManageTeams,
     ManageMembers,
     SubmitActivities,
+    /// Set indicator targets (ADMIN; UNIT_ADMIN over its units).
+    SetIndicatorTargets,
+    /// Add or revise indicator definitions (ADMIN only).
+    ManageIndicators,
 }
 
 /// Where an action is allowed: everywhere, or over the token's units (and everything under
@@ -137,6 +141,7 @@ impl Principal {
                     scope.all = true;
                     continue;
                 }
+                (UnitAdmin, ManageIndicators) => (false, false, false),
                 (UnitAdmin, _) => (true, false, false),
                 (TeamLeader, ReadTeams | ReadMembers | ReadPersonalData | ReadActivities) => {
                     (false, true, false)

@@ -6,7 +6,7 @@ use cnscd_entity::codes::{Aggregation, ElementSource};
 use cnscd_entity::{
     activity_kind, affiliation, data_element, digital_service, indicator_definition,
 };
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect, Set};
 use std::collections::HashSet;
 
 /// Inserts every standard code that is missing; never changes what an admin edited.
@@ -88,9 +88,16 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
             .await?;
         }
     }
-    if indicator_definition::Entity::find().count(db).await? == 0 {
+    let indicators = indicator_definition::Entity::find()
+        .select_only()
+        .column(indicator_definition::Column::Id)
+        .count(db)
+        .await?;
+    if indicators == 0 {
         for (code, vi, en, num, den, factor) in INDICATORS {
-            indicator_definition::ActiveModel {
+            // Without RETURNING: a database at an earlier migration has fewer columns than
+            // the entity (`valid_from` came later).
+            indicator_definition::Entity::insert(indicator_definition::ActiveModel {
                 code: Set((*code).into()),
                 version: Set(1),
                 name_vi: Set((*vi).into()),
@@ -102,8 +109,8 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
                 active: Set(true),
                 created_at: Set(Utc::now()),
                 ..Default::default()
-            }
-            .insert(db)
+            })
+            .exec_without_returning(db)
             .await?;
         }
     }

@@ -37,5 +37,7 @@ fn describe(action: Action) -> &'static str {
         Action::ManageTeams => "manage teams",
         Action::ManageMembers => "manage memberships",
         Action::SubmitActivities => "submit activities",
+        Action::SetIndicatorTargets => "set indicator targets",
+        Action::ManageIndicators => "add or revise indicator definitions",
     }
 }

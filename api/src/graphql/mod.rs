@@ -26,6 +26,7 @@ pub struct Query(
     crate::activities::resolvers::ActivityQuery,
     crate::catalog::resolvers::CatalogQuery,
     crate::indicators::resolvers::IndicatorQuery,
+    crate::indicators::admin::IndicatorTargetQuery,
     crate::audit::resolvers::AuditQuery,
 );
 
@@ -36,6 +37,7 @@ pub struct Mutation(
     crate::teams::resolvers::TeamMutation,
     crate::members::resolvers::MemberMutation,
     crate::activities::resolvers::ActivityMutation,
+    crate::indicators::admin::IndicatorMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

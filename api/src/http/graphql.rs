@@ -55,7 +55,8 @@ fn media(headers: &HeaderMap) -> &'static str {
     }
 }
 
-fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, String> {
+/// The caller of a request from its bearer token (also the CSV export's check).
+pub(super) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, String> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or("missing Authorization header: send `Authorization: Bearer <token>`")?;

@@ -1,4 +1,5 @@
-//! HTTP: the router, the GraphQL handler and health checks.
+//! HTTP: the router, the GraphQL handler, the CSV export and health checks.
+pub mod export;
 pub mod graphql;
 pub mod health;
 
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),
         )
+        .route("/exports/indicators.csv", get(export::indicators_csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

@@ -1,7 +1,10 @@
 //! Indicators: versioned formulas over data elements, rolled up along the hierarchy by summing
 //! numerators and denominators and dividing last.
+pub mod admin;
+pub mod definitions;
 pub mod periods;
 pub mod rebase;
 pub mod resolvers;
 pub mod service;
+pub mod targets;
 pub mod types;

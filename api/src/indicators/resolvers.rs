@@ -64,9 +64,25 @@ pub struct IndicatorQuery;
 
 #[Object]
 impl IndicatorQuery {
-    /// The indicator catalogue (latest active version of each).
-    async fn indicator_definitions(&self, ctx: &Context<'_>) -> Result<Vec<IndicatorDefinition>> {
+    /// The indicator catalogue: the latest active version of each, or with `allVersions`
+    /// every version (by code, then version; each says from which day it applies).
+    async fn indicator_definitions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            default = false,
+            desc = "Every version of every indicator instead of the latest of each."
+        )]
+        all_versions: bool,
+    ) -> Result<Vec<IndicatorDefinition>> {
         let (db, _) = state(ctx)?;
+        if all_versions {
+            return Ok(super::definitions::all(db)
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect());
+        }
         let mut defs: Vec<_> = service::definitions(db).await?.into_values().collect();
         defs.sort_by(|a, b| a.code.cmp(&b.code));
         Ok(defs.into_iter().map(Into::into).collect())
@@ -146,10 +162,8 @@ impl IndicatorQuery {
                 IndicatorMode::Rebased => service::Mode::Rebased,
             },
         };
-        Ok(service::compute(db, principal, &request)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        let values = service::compute(db, principal, &request).await?;
+        super::targets::preload(ctx, &values).await?;
+        Ok(values.into_iter().map(Into::into).collect())
     }
 }

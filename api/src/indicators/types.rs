@@ -84,6 +84,9 @@ pub struct IndicatorDefinition {
     pub denominator: Option<String>,
     /// 100 for a percentage, 1000 per thousand, 1 for a count or ratio.
     pub factor: f64,
+    /// First day of the periods computed with this version (until a later version's);
+    /// 2000-01-01 for the versions valid since records began.
+    pub valid_from: Date,
 }
 
 impl From<indicator_definition::Model> for IndicatorDefinition {
@@ -98,6 +101,7 @@ impl From<indicator_definition::Model> for IndicatorDefinition {
             numerator: m.numerator,
             denominator: m.denominator,
             factor: m.factor,
+            valid_from: m.valid_from.into(),
         }
     }
 }
@@ -171,6 +175,22 @@ impl IndicatorValue {
     /// Null for counts (indicators without a denominator) and when there is no data.
     async fn denominator(&self) -> async_graphql::Result<Option<f64>> {
         self.readable(self.denominator)
+    }
+
+    /// The target set for this indicator, unit and period, if any (`setIndicatorTarget`).
+    async fn target(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Option<f64>> {
+        self.readable(())?;
+        super::targets::of_value(ctx, self).await
+    }
+
+    /// value ÷ target × 100, when both exist and the target is above 0.
+    async fn attainment(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+    ) -> async_graphql::Result<Option<f64>> {
+        self.readable(())?;
+        let target = super::targets::of_value(ctx, self).await?;
+        Ok(super::targets::attainment(self.value, target))
     }
 }
 

@@ -1,0 +1,425 @@
+//! Indicator targets: one per indicator, unit and calendar period (a whole month, quarter or
+//! year), set by ADMIN anywhere and by UNIT_ADMIN for units under its area on every day of the
+//! period. Values read their targets in bulk ([`lookup`], one statement), through the
+//! per-request [`TargetLoader`] in GraphQL and directly in the CSV export.
+use super::periods::{self, Granularity};
+use crate::audit::service::{Change, RequestId, record, reread};
+use crate::auth::{Action, Coverage, Principal};
+use crate::db::{placeholders, query};
+use crate::error::{Error, Problems, Result};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use chrono::{NaiveDate, Utc};
+use cnscd_entity::{indicator_definition, indicator_target};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
+    QueryFilter, QueryOrder, Set, TransactionTrait, Value,
+};
+use std::collections::{BTreeSet, HashMap};
+
+/// What a target is set for: indicator code, unit code, period start, period end.
+pub type TargetKey = (String, String, NaiveDate, NaiveDate);
+
+/// Most units named in the statement [`lookup`] runs; beyond, it reads every unit's targets
+/// for the codes and days asked for and keeps those asked for.
+const MAX_LISTED_UNITS: usize = 1_000;
+
+/// The targets set for `keys`, in one statement whatever their number.
+pub async fn lookup(
+    db: &impl ConnectionTrait,
+    keys: &[TargetKey],
+) -> Result<HashMap<TargetKey, f64>> {
+    let (Some(first), Some(last)) = (
+        keys.iter().map(|k| k.2).min(),
+        keys.iter().map(|k| k.3).max(),
+    ) else {
+        return Ok(HashMap::new());
+    };
+    let codes: BTreeSet<&String> = keys.iter().map(|k| &k.0).collect();
+    let units: BTreeSet<&String> = keys.iter().map(|k| &k.1).collect();
+    let mut values: Vec<Value> = codes.iter().map(|c| Value::from((*c).clone())).collect();
+    let mut sql = format!(
+        "SELECT indicator_code, unit_code, period_start, period_end, target FROM indicator_target \
+         WHERE indicator_code IN ({}) AND period_start >= ? AND period_end <= ?",
+        placeholders(codes.len())
+    );
+    values.extend([Value::from(first), Value::from(last)]);
+    if units.len() <= MAX_LISTED_UNITS {
+        sql.push_str(&format!(
+            " AND unit_code IN ({})",
+            placeholders(units.len())
+        ));
+        values.extend(units.iter().map(|u| Value::from((*u).clone())));
+    }
+    let wanted: std::collections::HashSet<&TargetKey> = keys.iter().collect();
+    let mut out = HashMap::new();
+    for r in query(db, &sql, values).await? {
+        let key: TargetKey = (
+            r.try_get("", "indicator_code")?,
+            r.try_get("", "unit_code")?,
+            r.try_get("", "period_start")?,
+            r.try_get("", "period_end")?,
+        );
+        if wanted.contains(&key) {
+            out.insert(key, r.try_get::<f64>("", "target")?);
+        }
+    }
+    Ok(out)
+}
+
+/// The targets set for `unit_codes` (and `codes`, when given) whose periods overlap
+/// `from ..= to`, that the caller may read: those of units under its area on every day of the
+/// period, as for indicator values. By indicator, unit, then period.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    codes: &[String],
+    unit_codes: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<indicator_target::Model>> {
+    if unit_codes.is_empty() || from > to {
+        return Ok(Vec::new());
+    }
+    let mut select = indicator_target::Entity::find()
+        .filter(indicator_target::Column::UnitCode.is_in(unit_codes.iter().cloned()))
+        .filter(indicator_target::Column::PeriodStart.lte(to))
+        .filter(indicator_target::Column::PeriodEnd.gte(from));
+    if !codes.is_empty() {
+        select =
+            select.filter(indicator_target::Column::IndicatorCode.is_in(codes.iter().cloned()));
+    }
+    let rows = select
+        .order_by_asc(indicator_target::Column::IndicatorCode)
+        .order_by_asc(indicator_target::Column::UnitCode)
+        .order_by_asc(indicator_target::Column::PeriodStart)
+        .order_by_asc(indicator_target::Column::PeriodEnd)
+        .all(db)
+        .await?;
+    let scope = principal.scope(Action::ReadIndicators);
+    if scope.all {
+        return Ok(rows);
+    }
+    let (Some(first), Some(last)) = (
+        rows.iter().map(|r| r.period_start).min(),
+        rows.iter().map(|r| r.period_end).max(),
+    ) else {
+        return Ok(rows);
+    };
+    let units: Vec<String> = rows
+        .iter()
+        .map(|r| r.unit_code.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let coverage = Coverage::load(db, &scope, &units, first, last).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| coverage.every_day(&r.unit_code, r.period_start, r.period_end))
+        .collect())
+}
+
+/// `value / target × 100` when both are known and the target is above 0.
+pub fn attainment(value: Option<f64>, target: Option<f64>) -> Option<f64> {
+    match (value, target) {
+        (Some(v), Some(t)) if t > 0.0 => Some(v / t * 100.0),
+        _ => None,
+    }
+}
+
+/// Per-request loader of targets: answers every key asked for (`None`: no target), so that
+/// its cache also remembers which values have none. The `indicators` resolver feeds it every
+/// value's key at once ([`preload`]): one statement a request, whatever the number of values.
+pub struct TargetLoader(pub DatabaseConnection);
+
+impl Loader<TargetKey> for TargetLoader {
+    type Value = Option<f64>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[TargetKey],
+    ) -> Result<HashMap<TargetKey, Option<f64>>, Self::Error> {
+        let mut found = lookup(&self.0, keys).await?;
+        Ok(keys.iter().map(|k| (k.clone(), found.remove(k))).collect())
+    }
+}
+
+/// The loader as the per-request bundle holds it: cached (a value's `target` and `attainment`
+/// share one load) and with batches as large as a request can ask for.
+pub fn loader(db: &DatabaseConnection) -> DataLoader<TargetLoader, HashMapCache> {
+    DataLoader::with_cache(
+        TargetLoader(db.clone()),
+        tokio::spawn,
+        HashMapCache::default(),
+    )
+    .max_batch_size(super::service::MAX_VALUES)
+}
+
+/// The key of a computed value.
+pub fn key_of(c: &super::service::Computed) -> TargetKey {
+    (
+        c.definition.code.clone(),
+        c.unit.code.clone(),
+        c.period.start,
+        c.period.end,
+    )
+}
+
+/// Loads the targets of every readable value of an `indicators` field in one batch, when the
+/// field selects `target` or `attainment`; the values' own resolvers then find them cached.
+pub async fn preload(
+    ctx: &async_graphql::Context<'_>,
+    values: &[super::service::Computed],
+) -> async_graphql::Result<()> {
+    let ahead = ctx.look_ahead();
+    if !(ahead.field("target").exists() || ahead.field("attainment").exists()) {
+        return Ok(());
+    }
+    let keys: Vec<TargetKey> = values.iter().filter(|c| c.readable).map(key_of).collect();
+    if !keys.is_empty() {
+        crate::graphql::loaders(ctx)?
+            .targets
+            .load_many(keys)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The target of a value, through the request's loader.
+pub async fn of_value(
+    ctx: &async_graphql::Context<'_>,
+    v: &super::types::IndicatorValue,
+) -> async_graphql::Result<Option<f64>> {
+    let key = (
+        v.indicator.code.clone(),
+        v.unit.code.clone(),
+        v.period.start.0,
+        v.period.end.0,
+    );
+    Ok(crate::graphql::loaders(ctx)?
+        .targets
+        .load_one(key)
+        .await?
+        .flatten())
+}
+
+/// Whether `[start, end]` is a whole calendar month, quarter or year.
+pub fn whole_period(start: NaiveDate, end: NaiveDate) -> bool {
+    [Granularity::Month, Granularity::Quarter, Granularity::Year]
+        .into_iter()
+        .any(|g| {
+            let p = periods::containing(start, g);
+            p.start == start && p.end == end
+        })
+}
+
+/// A target to set (`target: None` clears it).
+pub struct SetTarget {
+    pub indicator: String,
+    pub unit_code: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub target: Option<f64>,
+}
+
+/// What [`set`] answers: the indicator (its version valid for the period) and the target row
+/// as it is now (`None` when cleared).
+pub struct SetResult {
+    pub indicator: indicator_definition::Model,
+    pub target: Option<indicator_target::Model>,
+}
+
+/// Sets, changes or clears a target; audited.
+pub async fn set(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    input: SetTarget,
+) -> Result<SetResult> {
+    let code = input.indicator.trim().to_owned();
+    let unit = input.unit_code.trim().to_owned();
+    let (start, end) = (input.period_start, input.period_end);
+    let mut problems = Problems::default();
+    let versions = super::definitions::versions(db).await?;
+    let indicator = versions.get(&code).and_then(|vs| {
+        super::definitions::valid_for(vs, start).or_else(|| vs.iter().max_by_key(|v| v.version))
+    });
+    if indicator.is_none() {
+        problems.add(
+            "input.indicator",
+            format!("unknown indicator `{code}` (see indicatorDefinitions)"),
+        );
+    }
+    if !whole_period(start, end) {
+        problems.add(
+            "input.periodEnd",
+            format!(
+                "{start} to {end} is not a whole month, quarter or year: start on the first day \
+                 and end on the last day of the same month, quarter or year"
+            ),
+        );
+    }
+    if let Some(t) = input.target
+        && (!t.is_finite() || t < 0.0)
+    {
+        problems.add(
+            "input.target",
+            format!("`target` must be a finite number, 0 or more, not {t}"),
+        );
+    }
+    let unit_versions = crate::units::service::all_versions(db, std::slice::from_ref(&unit))
+        .await?
+        .remove(&unit)
+        .unwrap_or_default();
+    if unit_versions.is_empty() {
+        problems.add("input.unitCode", format!("unknown unit `{unit}`"));
+    } else if start <= end
+        && !unit_versions
+            .iter()
+            .any(|v| v.valid_from <= end && v.valid_to >= start)
+    {
+        problems.add(
+            "input.unitCode",
+            format!("unit {unit} did not exist between {start} and {end}"),
+        );
+    }
+    problems.finish()?;
+    let indicator = indicator
+        .cloned()
+        .ok_or_else(|| Error::Internal("indicator checked above".into()))?;
+
+    let scope = principal.scope(Action::SetIndicatorTargets);
+    if !scope.all {
+        let coverage = Coverage::load(db, &scope, std::slice::from_ref(&unit), start, end).await?;
+        if !coverage.every_day(&unit, start, end) {
+            return Err(Error::forbidden(format!(
+                "unit {unit} is not in the caller's area on every day from {start} to {end}"
+            )));
+        }
+    }
+
+    let entity_id = format!("{code}:{unit}:{start}:{end}");
+    let find = || {
+        indicator_target::Entity::find()
+            .filter(indicator_target::Column::IndicatorCode.eq(code.clone()))
+            .filter(indicator_target::Column::UnitCode.eq(unit.clone()))
+            .filter(indicator_target::Column::PeriodStart.eq(start))
+            .filter(indicator_target::Column::PeriodEnd.eq(end))
+    };
+    let txn = db.begin().await?;
+    let existing = match find().one(&txn).await? {
+        Some(row) => Some(reread(&txn, find(), &row, "indicator target").await?),
+        None => None,
+    };
+    let now = Utc::now();
+    let identity = principal.identity();
+    let after = match (&existing, input.target) {
+        (None, None) => {
+            // Nothing to clear: no change, no entry.
+            txn.commit().await?;
+            return Ok(SetResult {
+                indicator,
+                target: None,
+            });
+        }
+        (None, Some(t)) => {
+            let row = indicator_target::ActiveModel {
+                indicator_code: Set(code.clone()),
+                unit_code: Set(unit.clone()),
+                period_start: Set(start),
+                period_end: Set(end),
+                target: Set(t),
+                set_by: Set(identity),
+                set_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await
+            .map_err(|e| conflict_or(e, &entity_id))?;
+            Some(row)
+        }
+        (Some(row), Some(t)) => {
+            let mut active: indicator_target::ActiveModel = row.clone().into();
+            active.target = Set(t);
+            active.set_by = Set(identity);
+            active.set_at = Set(now);
+            Some(active.update(&txn).await?)
+        }
+        (Some(row), None) => {
+            row.clone().delete(&txn).await?;
+            None
+        }
+    };
+    record(
+        &txn,
+        principal,
+        request_id,
+        Change {
+            action: "setIndicatorTarget",
+            entity_type: "IndicatorTarget",
+            entity_id,
+            unit_code: Some(unit.clone()),
+            concerns: Some((start, Some(end))),
+            before: existing.and_then(|r| serde_json::to_value(r).ok()),
+            after: after.as_ref().and_then(|r| serde_json::to_value(r).ok()),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(SetResult {
+        indicator,
+        target: after,
+    })
+}
+
+fn conflict_or(e: sea_orm::DbErr, what: &str) -> Error {
+    if crate::db::is_unique_violation(&e) {
+        Error::Conflict(format!(
+            "the target {what} was set by another request at the same time; read it again and retry"
+        ))
+    } else {
+        e.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn targets_are_for_whole_months_quarters_or_years() {
+        for (s, e) in [
+            ("2023-01-01", "2023-01-31"),
+            ("2024-02-01", "2024-02-29"),
+            ("2023-04-01", "2023-06-30"),
+            ("2023-10-01", "2023-12-31"),
+            ("2023-01-01", "2023-12-31"),
+            ("2023-01-01", "2023-03-31"),
+        ] {
+            assert!(whole_period(d(s), d(e)), "{s} {e}");
+        }
+        for (s, e) in [
+            ("2023-01-02", "2023-01-31"),
+            ("2023-01-01", "2023-01-30"),
+            ("2023-02-01", "2023-04-30"),
+            ("2023-01-01", "2023-02-28"),
+            ("2023-07-01", "2024-06-30"),
+            ("2023-12-31", "2023-01-01"),
+            ("2023-02-01", "2023-03-31"),
+        ] {
+            assert!(!whole_period(d(s), d(e)), "{s} {e}");
+        }
+    }
+
+    #[test]
+    fn attainment_needs_both_and_a_positive_target() {
+        assert_eq!(attainment(Some(50.0), Some(200.0)), Some(25.0));
+        assert_eq!(attainment(Some(50.0), Some(0.0)), None);
+        assert_eq!(attainment(None, Some(10.0)), None);
+        assert_eq!(attainment(Some(1.0), None), None);
+    }
+}
