@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorCode};
 use crate::graphql::scalars::{MAX_DATE, MIN_DATE};
 use crate::indicators::periods::Granularity;
 use crate::indicators::resolvers::MAX_CODES;
-use crate::indicators::service::{self, Breakdown, Computed, MAX_UNITS, Request, Status};
+use crate::indicators::service::{self, Breakdown, Computed, MAX_UNITS, Mode, Request, Status};
 use crate::indicators::targets;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -203,22 +203,16 @@ fn request(params: &HashMap<String, String>) -> Result<Request, Bad> {
             ));
         }
     };
-    // MERGE NOTE: keep in step with the `indicators` resolver's handling of `mode`.
-    match get(params, "mode").unwrap_or("AS_RECORDED") {
-        "AS_RECORDED" => {}
-        "REBASED" => {
-            return Err(bad(
-                "mode",
-                "REBASED mode is not available in this version; use AS_RECORDED".into(),
-            ));
-        }
+    let mode = match get(params, "mode").unwrap_or("AS_RECORDED") {
+        "AS_RECORDED" => Mode::AsRecorded,
+        "REBASED" => Mode::Rebased,
         other => {
             return Err(bad(
                 "mode",
                 format!("`mode` ({other}) must be AS_RECORDED or REBASED"),
             ));
         }
-    }
+    };
     Ok(Request {
         codes,
         unit_codes,
@@ -226,6 +220,7 @@ fn request(params: &HashMap<String, String>) -> Result<Request, Bad> {
         to,
         granularity,
         breakdown,
+        mode,
     })
 }
 
@@ -433,6 +428,7 @@ mod tests {
             numerator: Some(27010.0),
             denominator: Some(37000.0),
             status: Status::Partial,
+            as_of: Some(day),
             readable,
         }
     }

@@ -360,15 +360,30 @@ pub async fn compute(
         }
     }
 
-    // Which elements the formulas need, and how each is aggregated.
-    let defs: Vec<&indicator_definition::Model> = req
-        .codes
+    // Each period is computed with the version of each definition valid on its first day
+    // (the latest version when none was valid yet); which elements they need, and how each
+    // is aggregated.
+    let versions = super::definitions::versions(db).await?;
+    let defs_of: Vec<Vec<&indicator_definition::Model>> = spans
         .iter()
-        .filter_map(|c| defs_by_code.get(c))
+        .map(|p| {
+            req.codes
+                .iter()
+                .filter_map(|c| {
+                    versions
+                        .get(c)
+                        .and_then(|vs| super::definitions::valid_for(vs, p.start))
+                        .or_else(|| defs_by_code.get(c))
+                })
+                .collect()
+        })
         .collect();
     let mut formulas = HashMap::new();
     let mut needed = BTreeSet::new();
-    for d in &defs {
+    for d in defs_of.iter().flatten() {
+        if formulas.contains_key(&d.id) {
+            continue;
+        }
         let num = parse_expression(&d.numerator)?;
         let den = match &d.denominator {
             Some(e) => Some(parse_expression(e)?),
@@ -377,7 +392,7 @@ pub async fn compute(
         for (_, e) in num.iter().chain(den.iter().flatten()) {
             needed.insert(e.clone());
         }
-        formulas.insert(d.code.clone(), (num, den));
+        formulas.insert(d.id, (num, den));
     }
     let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
         .all(db)
@@ -505,7 +520,7 @@ pub async fn compute(
     }
 
     // Evaluate every formula for every answer.
-    let mut out = Vec::with_capacity(groups.len() * defs.len());
+    let mut out = Vec::with_capacity(groups.len() * req.codes.len());
     for group in &groups {
         let (target, pi) = (&group[0].target, group[0].pi);
         let period = &spans[pi];
@@ -537,8 +552,8 @@ pub async fn compute(
         } else {
             last_day
         };
-        for d in &defs {
-            let (num, den) = &formulas[&d.code];
+        for d in &defs_of[pi] {
+            let (num, den) = &formulas[&d.id];
             let mut computed = Computed {
                 definition: (*d).clone(),
                 unit: unit.clone(),

@@ -723,3 +723,44 @@ async fn partial_successions_split_by_the_hamlets_taken_and_are_estimates() {
     close(&linh_son["value"], 108.0);
     assert_eq!(linh_son["status"], "ESTIMATED");
 }
+
+#[tokio::test]
+async fn each_period_is_computed_with_the_definition_valid_for_it() {
+    let app = fixture().await;
+    // From 2025, CNS05 counts every activity, not only community meetings.
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: SaveIndicatorDefinitionInput!) { saveIndicatorDefinition(input: $i) { indicator { version } userErrors { message } } }",
+            json!({ "i": { "code": "CNS05", "nameVi": "Số hoạt động", "nameEn": "Activities",
+                           "numerator": "ACTIVITIES", "validFrom": "2025-01-01" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        r.at("saveIndicatorDefinition.userErrors"),
+        &json!([]),
+        "{}",
+        r.body
+    );
+    let r = app
+        .gql(
+            &admin(),
+            "{ indicators(codes: [\"CNS05\"], unitCodes: [\"05677-01\"], from: \"2023-01-01\", to: \"2025-12-31\", granularity: YEAR) { indicator { version numerator } period { label } value } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let rows = r.at("indicators").as_array().unwrap().clone();
+    // 2023: the meeting of 5 January, by version 1; 2025: the August training, by version 2.
+    assert_eq!(rows[0]["indicator"]["version"], 1, "{rows:?}");
+    close(&rows[0]["value"], 1.0);
+    assert_eq!(rows[2]["indicator"]["version"], 2);
+    assert_eq!(rows[2]["indicator"]["numerator"], "ACTIVITIES");
+    close(&rows[2]["value"], 1.0);
+    // The hamlet's two 2023 activities would have counted 2 under version 2.
+    assert_eq!(
+        rows[0]["indicator"]["numerator"],
+        "ACTIVITIES_COMMUNITY_MEETING"
+    );
+}
