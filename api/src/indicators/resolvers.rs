@@ -2,7 +2,8 @@
 use super::periods::Granularity;
 use super::service::{self, Breakdown, Request};
 use super::types::{
-    IndicatorDefinition, IndicatorMode, IndicatorValue, PeriodGranularity, UnitBreakdown,
+    IndicatorDefinition, IndicatorMode, IndicatorTable, IndicatorValue, PeriodGranularity,
+    UnitBreakdown,
 };
 use crate::auth::Action;
 use crate::error::Error;
@@ -124,46 +125,125 @@ impl IndicatorQuery {
         mode: IndicatorMode,
     ) -> Result<Vec<IndicatorValue>> {
         let (db, principal) = state(ctx)?;
-        if codes.len() > MAX_CODES {
-            return Err(Error::invalid(
-                "codes",
-                format!("`codes` has {} entries; at most {MAX_CODES}", codes.len()),
-            )
-            .into());
-        }
-        if unit_codes.len() > service::MAX_UNITS {
-            return Err(Error::invalid(
-                "unitCodes",
-                format!(
-                    "`unitCodes` has {} entries; at most {}",
-                    unit_codes.len(),
-                    service::MAX_UNITS
-                ),
-            )
-            .into());
-        }
-        let breakdown = match (breakdown, level) {
-            (UnitBreakdown::Own, _) => Breakdown::Own,
-            (UnitBreakdown::Children, _) => Breakdown::Children,
-            (UnitBreakdown::Level, Some(l)) => Breakdown::Level(l.into()),
-            (UnitBreakdown::Level, None) => {
-                return Err(Error::invalid("level", "breakdown LEVEL needs `level`").into());
-            }
-        };
-        let request = Request {
+        let request = request(
             codes,
             unit_codes,
-            from: from.0,
-            to: to.0,
-            granularity: granularity.into(),
+            from,
+            to,
+            granularity,
             breakdown,
-            mode: match mode {
-                IndicatorMode::AsRecorded => service::Mode::AsRecorded,
-                IndicatorMode::Rebased => service::Mode::Rebased,
-            },
-        };
+            level,
+            mode,
+        )?;
         let values = service::compute(db, principal, &request).await?;
         super::targets::preload(ctx, &values).await?;
         Ok(values.into_iter().map(Into::into).collect())
     }
+
+    /// The values of `indicators` in column form, for dashboards that draw thousands at once:
+    /// entry i of each list belongs to codes[i / (units × periods)], units[(i / periods) mod
+    /// units], periods[i mod periods]. A value the caller may not read is null with status
+    /// NO_DATA (and counted in `withheld`). Costs the number of values it may hold.
+    #[graphql(
+        guard = "Allowed(Action::ReadIndicators)",
+        complexity = "crate::indicators::resolvers::cost(&codes, &unit_codes, from, to, granularity, breakdown, 1)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn indicator_table(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Indicator codes, e.g. [\"CNS02\", \"EG01\"].")] codes: Vec<String>,
+        #[graphql(desc = "Administrative unit codes, e.g. [\"19\"].")] unit_codes: Vec<String>,
+        #[graphql(desc = "First day of the range, inclusive.")] from: Date,
+        #[graphql(desc = "Last day of the range, inclusive.")] to: Date,
+        #[graphql(
+            default_with = "PeriodGranularity::Month",
+            desc = "Length of the periods."
+        )]
+        granularity: PeriodGranularity,
+        #[graphql(
+            default_with = "UnitBreakdown::Own",
+            desc = "Which units values are given for."
+        )]
+        breakdown: UnitBreakdown,
+        #[graphql(desc = "With LEVEL: the level to break down to.")] level: Option<AdminLevel>,
+        #[graphql(
+            default_with = "IndicatorMode::AsRecorded",
+            desc = "How reorganised units are treated."
+        )]
+        mode: IndicatorMode,
+    ) -> Result<IndicatorTable> {
+        let (db, principal) = state(ctx)?;
+        let request = request(
+            codes,
+            unit_codes,
+            from,
+            to,
+            granularity,
+            breakdown,
+            level,
+            mode,
+        )?;
+        let values = service::compute(db, principal, &request).await?;
+        let targets = super::targets::lookup(
+            db,
+            &values
+                .iter()
+                .filter(|v| v.readable)
+                .map(super::targets::key_of)
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+        Ok(IndicatorTable::build(&request, values, &targets))
+    }
+}
+
+/// The service request an `indicators` or `indicatorTable` field asks for, checked.
+#[allow(clippy::too_many_arguments)]
+fn request(
+    codes: Vec<String>,
+    unit_codes: Vec<String>,
+    from: Date,
+    to: Date,
+    granularity: PeriodGranularity,
+    breakdown: UnitBreakdown,
+    level: Option<AdminLevel>,
+    mode: IndicatorMode,
+) -> Result<Request, Error> {
+    if codes.len() > MAX_CODES {
+        return Err(Error::invalid(
+            "codes",
+            format!("`codes` has {} entries; at most {MAX_CODES}", codes.len()),
+        ));
+    }
+    if unit_codes.len() > service::MAX_UNITS {
+        return Err(Error::invalid(
+            "unitCodes",
+            format!(
+                "`unitCodes` has {} entries; at most {}",
+                unit_codes.len(),
+                service::MAX_UNITS
+            ),
+        ));
+    }
+    let breakdown = match (breakdown, level) {
+        (UnitBreakdown::Own, _) => Breakdown::Own,
+        (UnitBreakdown::Children, _) => Breakdown::Children,
+        (UnitBreakdown::Level, Some(l)) => Breakdown::Level(l.into()),
+        (UnitBreakdown::Level, None) => {
+            return Err(Error::invalid("level", "breakdown LEVEL needs `level`"));
+        }
+    };
+    Ok(Request {
+        codes,
+        unit_codes,
+        from: from.0,
+        to: to.0,
+        granularity: granularity.into(),
+        breakdown,
+        mode: match mode {
+            IndicatorMode::AsRecorded => service::Mode::AsRecorded,
+            IndicatorMode::Rebased => service::Mode::Rebased,
+        },
+    })
 }

@@ -213,3 +213,123 @@ impl From<Computed> for IndicatorValue {
         }
     }
 }
+
+/// Indicator values in column form (see `Query.indicatorTable`): entry i of each list belongs
+/// to codes[i / (units × periods)], units[(i / periods) mod units], periods[i mod periods].
+#[derive(SimpleObject)]
+pub struct IndicatorTable {
+    /// Indicator codes, in the order asked.
+    pub codes: Vec<String>,
+    /// Unit codes: the units asked for, or with a breakdown the units it gives, by code.
+    pub units: Vec<String>,
+    /// Period labels ("2023", "2023-Q1", "2023-03"), in order.
+    pub periods: Vec<String>,
+    /// numerator ÷ denominator × factor; null without data, with a zero denominator, or where
+    /// the caller may not read the value.
+    pub values: Vec<Option<f64>>,
+    pub numerators: Vec<Option<f64>>,
+    pub denominators: Vec<Option<f64>>,
+    pub statuses: Vec<IndicatorStatus>,
+    /// The target set for the indicator, unit and period, if any.
+    pub targets: Vec<Option<f64>>,
+    /// value ÷ target × 100 where both exist.
+    pub attainments: Vec<Option<f64>>,
+    /// How many values were withheld because the caller's area does not cover their unit on
+    /// every day of their period (they read null, NO_DATA).
+    pub withheld: i32,
+}
+
+impl IndicatorTable {
+    pub fn build(
+        request: &crate::indicators::service::Request,
+        values: Vec<Computed>,
+        targets: &std::collections::HashMap<crate::indicators::targets::TargetKey, f64>,
+    ) -> Self {
+        use std::collections::HashMap;
+        let mut codes: Vec<String> = Vec::new();
+        for c in &request.codes {
+            if !codes.contains(c) {
+                codes.push(c.clone());
+            }
+        }
+        let periods: Vec<String> =
+            crate::indicators::periods::between(request.from, request.to, request.granularity)
+                .into_iter()
+                .map(|p| p.label)
+                .collect();
+        let units: Vec<String> = match request.breakdown {
+            crate::indicators::service::Breakdown::Own => {
+                let mut u: Vec<String> = Vec::new();
+                for c in &request.unit_codes {
+                    if !u.contains(c) && values.iter().any(|v| &v.unit.code == c) {
+                        u.push(c.clone());
+                    }
+                }
+                u
+            }
+            _ => values
+                .iter()
+                .map(|v| v.unit.code.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let position = |list: &[String]| -> HashMap<String, usize> {
+            list.iter()
+                .enumerate()
+                .map(|(i, c)| (c.clone(), i))
+                .collect()
+        };
+        let (code_at, unit_at, period_at) =
+            (position(&codes), position(&units), position(&periods));
+        let n = codes.len() * units.len() * periods.len();
+        let mut table = Self {
+            values: vec![None; n],
+            numerators: vec![None; n],
+            denominators: vec![None; n],
+            statuses: vec![IndicatorStatus::NoData; n],
+            targets: vec![None; n],
+            attainments: vec![None; n],
+            withheld: 0,
+            codes: Vec::new(),
+            units: Vec::new(),
+            periods: Vec::new(),
+        };
+        let mut filled = vec![false; n];
+        for v in values {
+            let (Some(ci), Some(ui), Some(pi)) = (
+                code_at.get(&v.definition.code),
+                unit_at.get(&v.unit.code),
+                period_at.get(&v.period.label),
+            ) else {
+                continue;
+            };
+            let i = (ci * units.len() + ui) * periods.len() + pi;
+            // A unit given twice in a period (a breakdown child under two of the units asked
+            // for) keeps its first value.
+            if std::mem::replace(&mut filled[i], true) {
+                continue;
+            }
+            if !v.readable {
+                table.withheld += 1;
+                continue;
+            }
+            let target = targets
+                .get(&crate::indicators::targets::key_of(&v))
+                .copied();
+            table.values[i] = v.value;
+            table.numerators[i] = v.numerator;
+            table.denominators[i] = v.denominator;
+            table.statuses[i] = v.status.into();
+            table.targets[i] = target;
+            table.attainments[i] = match (v.value, target) {
+                (Some(value), Some(t)) if t > 0.0 => Some(value / t * 100.0),
+                _ => None,
+            };
+        }
+        table.codes = codes;
+        table.units = units;
+        table.periods = periods;
+        table
+    }
+}

@@ -764,3 +764,68 @@ async fn each_period_is_computed_with_the_definition_valid_for_it() {
         "ACTIVITIES_COMMUNITY_MEETING"
     );
 }
+
+#[tokio::test]
+async fn the_table_form_holds_the_same_values() {
+    let app = fixture().await;
+    let args = "codes: [\"CNS05\", \"CNS02\", \"EG01\"], unitCodes: [\"19\"], from: \"2023-01-01\", to: \"2025-12-31\", granularity: QUARTER, breakdown: LEVEL, level: COMMUNE";
+    let r = app
+        .gql(
+            &admin(),
+            &format!("{{ indicators({args}) {{ indicator {{ code }} unit {{ code }} period {{ label }} value numerator denominator status }} \
+                      indicatorTable({args}) {{ codes units periods values numerators denominators statuses withheld }} }}"),
+            json!({}),
+        )
+        .await
+        .ok();
+    let t = r.at("indicatorTable");
+    let (codes, units, periods) = (
+        t["codes"].as_array().unwrap(),
+        t["units"].as_array().unwrap(),
+        t["periods"].as_array().unwrap(),
+    );
+    assert_eq!(periods.len(), 12);
+    assert_eq!(units.len(), 4, "{t}");
+    assert_eq!(
+        t["values"].as_array().unwrap().len(),
+        codes.len() * units.len() * periods.len()
+    );
+    let mut seen = 0;
+    for v in r.at("indicators").as_array().unwrap() {
+        let ci = codes
+            .iter()
+            .position(|c| *c == v["indicator"]["code"])
+            .unwrap();
+        let ui = units.iter().position(|u| *u == v["unit"]["code"]).unwrap();
+        let pi = periods
+            .iter()
+            .position(|p| *p == v["period"]["label"])
+            .unwrap();
+        let i = (ci * units.len() + ui) * periods.len() + pi;
+        for (column, field) in [
+            ("values", "value"),
+            ("numerators", "numerator"),
+            ("denominators", "denominator"),
+            ("statuses", "status"),
+        ] {
+            assert_eq!(t[column][i], v[field], "{column} at {i}: {v}");
+        }
+        seen += 1;
+    }
+    assert!(seen > 50);
+    assert_eq!(t["withheld"], 0);
+    // A viewer of 05692 reads xóm Cà Phê's quarters after the reorganisation only.
+    let r = app
+        .gql(
+            &token(&["VIEWER"], &["05692"], &[]),
+            "{ indicatorTable(codes: [\"CNS05\"], unitCodes: [\"05677-01\"], from: \"2024-01-01\", to: \"2025-12-31\", granularity: QUARTER) { periods values statuses withheld } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let t = r.at("indicatorTable");
+    assert_eq!(t["withheld"], 6, "{t}");
+    assert_eq!(t["statuses"][6], "OK");
+    assert_eq!(t["statuses"][0], "NO_DATA");
+    assert!(t["values"][0].is_null());
+}
