@@ -232,6 +232,129 @@ async fn indicators(url: &str, runs: usize, province: &str, year: i32) -> anyhow
     if mismatches + extra > 0 {
         bail!("the service and the reference disagree");
     }
+    all_codes(url, runs, province, from, to, communes.len()).await
+}
+
+/// Median time of `runs` posts of `body` (after one checked warm-up), and the answer's size.
+async fn timed(
+    client: &mut Client,
+    token: &str,
+    body: &str,
+    runs: usize,
+) -> anyhow::Result<(Duration, usize)> {
+    let (status, text) = client.post(token, body).await?;
+    if status != 200 || text.contains("\"errors\"") {
+        bail!("request failed: {status} {}", &text[..text.len().min(300)]);
+    }
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        client.post(token, body).await?;
+        times.push(start.elapsed());
+    }
+    Ok((median(times), text.len()))
+}
+
+/// Every indicator (CNS01-CNS10: flows, states and reference figures) for every commune of
+/// the province, 12 months: in-process with the number of SQL statements, and through HTTP in
+/// both forms (`indicatorTable`, `indicators`), one client, medians of `runs`.
+async fn all_codes(
+    url: &str,
+    runs: usize,
+    province: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    communes: usize,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const ALL: [&str; 10] = [
+        "CNS01", "CNS02", "CNS03", "CNS04", "CNS05", "CNS06", "CNS07", "CNS08", "CNS09", "CNS10",
+    ];
+    let mut db = cnscd_api::db::connect(url).await?;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let admin = Principal::from_claims(Claims {
+        sub: "bench".into(),
+        roles: vec!["ADMIN".into()],
+        ..Claims::default()
+    });
+    let request = Request {
+        codes: ALL.iter().map(|c| (*c).to_owned()).collect(),
+        unit_codes: vec![province.to_owned()],
+        from,
+        to,
+        granularity: Granularity::Month,
+        breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
+        mode: Default::default(),
+    };
+    let run = || async {
+        compute(&db, &admin, &request)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))
+    };
+    let values = run().await?.len();
+    let before = statements.load(Ordering::SeqCst);
+    run().await?;
+    let per_request = statements.load(Ordering::SeqCst) - before;
+    let mut in_process = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        run().await?;
+        in_process.push(start.elapsed());
+    }
+    // Through HTTP: the service started in-process on the same database.
+    let secret = "cnscd-bench-secret-0123456789";
+    let mut settings = cnscd_api::Settings::for_tests(url, secret);
+    settings.listen = "127.0.0.1:0".into();
+    let verifier = cnscd_api::auth::TokenVerifier::hs256(secret, None, None)?;
+    let app =
+        cnscd_api::startup::Application::with_database(&settings, verifier, db.clone()).await?;
+    let addr = app.address();
+    tokio::spawn(app.run_until_stopped());
+    let token = cnscd_api::auth::mint(
+        secret,
+        &Claims {
+            sub: "bench".into(),
+            exp: chrono::Utc::now().timestamp() + 3600,
+            roles: vec!["VIEWER".into()],
+            units: vec![province.to_owned()],
+            ..Claims::default()
+        },
+    )?;
+    let args = format!(
+        "codes: {:?}, unitCodes: [\"{province}\"], from: \"{from}\", to: \"{to}\", \
+         granularity: MONTH, breakdown: LEVEL, level: COMMUNE",
+        ALL
+    );
+    let table = serde_json::json!({ "query": format!(
+        "{{ indicatorTable({args}) {{ codes units periods values numerators denominators statuses }} }}"
+    ) })
+    .to_string();
+    let objects = serde_json::json!({ "query": format!(
+        "{{ indicators({args}) {{ indicator {{ code }} unit {{ code }} period {{ label }} value numerator denominator status }} }}"
+    ) })
+    .to_string();
+    let mut client = Client::connect(addr).await?;
+    let (http_table, table_bytes) = timed(&mut client, &token, &table, runs).await?;
+    let (http_objects, objects_bytes) = timed(&mut client, &token, &objects, runs).await?;
+    println!(
+        "all indicators: CNS01-CNS10 (flows, states, reference figures) for {communes} communes x 12 months ({values} values)"
+    );
+    println!(
+        "  in-process        median {:>9.2} ms, {per_request} SQL statements per request",
+        median(in_process).as_secs_f64() * 1e3
+    );
+    println!(
+        "  HTTP indicatorTable median {:>7.2} ms ({} KiB)\n  HTTP indicators     median {:>7.2} ms ({} KiB)",
+        http_table.as_secs_f64() * 1e3,
+        table_bytes / 1024,
+        http_objects.as_secs_f64() * 1e3,
+        objects_bytes / 1024
+    );
     Ok(())
 }
 
