@@ -256,8 +256,8 @@ async fn timed(
 }
 
 /// Every indicator (CNS01-CNS10: flows, states and reference figures) for every commune of
-/// the province, 12 months: in-process with the number of SQL statements, and through HTTP in
-/// both forms (`indicatorTable`, `indicators`), one client, medians of `runs`.
+/// the province, 12 months: in-process with the number of SQL statements, and through HTTP as
+/// `indicatorTable`, one client, medians of `runs`.
 async fn all_codes(
     url: &str,
     runs: usize,
@@ -334,13 +334,8 @@ async fn all_codes(
         "{{ indicatorTable({args}) {{ codes units periods values numerators denominators statuses }} }}"
     ) })
     .to_string();
-    let objects = serde_json::json!({ "query": format!(
-        "{{ indicators({args}) {{ indicator {{ code }} unit {{ code }} period {{ label }} value numerator denominator status }} }}"
-    ) })
-    .to_string();
     let mut client = Client::connect(addr).await?;
     let (http_table, table_bytes) = timed(&mut client, &token, &table, runs).await?;
-    let (http_objects, objects_bytes) = timed(&mut client, &token, &objects, runs).await?;
     println!(
         "all indicators: CNS01-CNS10 (flows, states, reference figures) for {communes} communes x 12 months ({values} values)"
     );
@@ -348,12 +343,12 @@ async fn all_codes(
         "  in-process        median {:>9.2} ms, {per_request} SQL statements per request",
         median(in_process).as_secs_f64() * 1e3
     );
+    // (The object form, `indicators`, is for small requests: at this size it costs more than
+    // the query limit allows and is refused before it runs.)
     println!(
-        "  HTTP indicatorTable median {:>7.2} ms ({} KiB)\n  HTTP indicators     median {:>7.2} ms ({} KiB)",
+        "  HTTP indicatorTable median {:>7.2} ms ({} KiB)",
         http_table.as_secs_f64() * 1e3,
-        table_bytes / 1024,
-        http_objects.as_secs_f64() * 1e3,
-        objects_bytes / 1024
+        table_bytes / 1024
     );
     Ok(())
 }
