@@ -115,7 +115,11 @@ async fn service_side(
         .into_iter()
         .map(|v| {
             (
-                (v.definition.code, v.unit.code, v.period.label),
+                (
+                    v.definition.code.clone(),
+                    v.unit.code.clone(),
+                    v.period.label,
+                ),
                 v.numerator.unwrap_or(0.0),
             )
         })

@@ -398,7 +398,7 @@ mod tests {
     fn value(unit_name: &str, readable: bool) -> Computed {
         let day = NaiveDate::from_ymd_opt(2023, 5, 1).unwrap_or_default();
         Computed {
-            definition: indicator_definition::Model {
+            definition: std::sync::Arc::new(indicator_definition::Model {
                 id: 1,
                 code: "EG01".into(),
                 version: 1,
@@ -411,8 +411,8 @@ mod tests {
                 active: true,
                 created_at: chrono::Utc::now(),
                 valid_from: day,
-            },
-            unit: admin_unit::Model {
+            }),
+            unit: std::sync::Arc::new(admin_unit::Model {
                 id: 1,
                 code: "05692".into(),
                 name: unit_name.into(),
@@ -422,7 +422,7 @@ mod tests {
                 parent_code: None,
                 valid_from: day,
                 valid_to: day,
-            },
+            }),
             period: containing(day, Granularity::Quarter),
             value: Some(73.0),
             numerator: Some(27010.0),

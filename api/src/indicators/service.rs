@@ -10,6 +10,7 @@ use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, data_element, indicator_definition};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 /// Largest number of values one query may ask for.
 pub const MAX_VALUES: usize = 50_000;
@@ -59,8 +60,10 @@ pub enum Mode {
 
 /// One computed value.
 pub struct Computed {
-    pub definition: indicator_definition::Model,
-    pub unit: admin_unit::Model,
+    /// Shared by every value of the definition version (no copy per value).
+    pub definition: Arc<indicator_definition::Model>,
+    /// Shared by every value of the unit version.
+    pub unit: Arc<admin_unit::Model>,
     pub period: Span,
     pub value: Option<f64>,
     pub numerator: Option<f64>,
@@ -346,7 +349,12 @@ pub async fn compute(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let unit_versions = crate::units::service::all_versions(db, &output_codes).await?;
+    let unit_versions: HashMap<String, Vec<Arc<admin_unit::Model>>> =
+        crate::units::service::all_versions(db, &output_codes)
+            .await?
+            .into_iter()
+            .map(|(code, vs)| (code, vs.into_iter().map(Arc::new).collect()))
+            .collect();
     // A unit whose version or territory changes inside a period is PARTIAL there.
     let changes =
         crate::units::service::changes_between(db, &cell_codes, range_start, range_end).await?;
@@ -392,7 +400,7 @@ pub async fn compute(
         for (_, e) in num.iter().chain(den.iter().flatten()) {
             needed.insert(e.clone());
         }
-        formulas.insert(d.id, (num, den));
+        formulas.insert(d.id, (num, den, Arc::new((*d).clone())));
     }
     let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
         .all(db)
@@ -414,7 +422,7 @@ pub async fn compute(
     let references = of_kind(ElementSource::Reported, Aggregation::Reference);
 
     // Derived flows: the monthly rollups of the cell units, by month.
-    let mut monthly: HashMap<(String, String), Vec<(NaiveDate, f64)>> = HashMap::new();
+    let mut monthly: Nested<Vec<(NaiveDate, f64)>> = HashMap::new();
     if !flows.is_empty() && !cell_codes.is_empty() {
         let mut v: Vec<Value> = cell_codes.iter().map(|c| Value::from(c.clone())).collect();
         v.extend(flows.iter().map(|e| Value::from(e.clone())));
@@ -436,7 +444,9 @@ pub async fn compute(
             let month: NaiveDate = r.try_get("", "month_start")?;
             let value: f64 = r.try_get("", "value")?;
             monthly
-                .entry((unit, element))
+                .entry(unit)
+                .or_default()
+                .entry(element)
                 .or_default()
                 .push((month, value));
         }
@@ -444,13 +454,15 @@ pub async fn compute(
 
     // Reported flows: one value per unit, element and period (see `reported`), summed up the
     // hierarchy of the period's first day.
-    let mut reported_sums: HashMap<(String, String), Vec<Reported>> = HashMap::new();
+    let mut reported_sums: Nested<Vec<Reported>> = HashMap::new();
     if !reported_flows.is_empty() && !cell_codes.is_empty() {
         for (unit, element, start, end, value) in
             reported(db, &reported_flows, &cell_codes, range_start, range_end).await?
         {
             reported_sums
-                .entry((unit, element))
+                .entry(unit)
+                .or_default()
+                .entry(element)
                 .or_default()
                 .push((start, end, value));
         }
@@ -463,19 +475,42 @@ pub async fn compute(
             by_day.entry(to).or_default().push(c.code.clone());
         }
     }
-    let mut day_values: HashMap<(String, NaiveDate, String), f64> = HashMap::new();
-    let mut day_present: HashSet<(String, NaiveDate, String)> = HashSet::new();
-    let mut day_incomplete: HashSet<DayKey> = HashSet::new();
+    // By unit, then element, then day, so that evaluation looks up without allocating.
+    let mut day_values: Nested<HashMap<NaiveDate, f64>> = HashMap::new();
+    let mut day_present: Nested<HashSet<NaiveDate>> = HashMap::new();
+    let mut day_incomplete: Nested<HashSet<NaiveDate>> = HashMap::new();
+    let mut put = |(unit, day, element): DayKey, v: f64| {
+        day_values
+            .entry(unit)
+            .or_default()
+            .entry(element)
+            .or_default()
+            .insert(day, v);
+    };
     if !references.is_empty() {
         let (sums, incomplete) = reference_sums(db, &by_day, &references).await?;
         for ((unit, day, element), v) in sums {
-            day_present.insert((unit.clone(), day, element.clone()));
-            day_values.insert((unit, day, element), v);
+            day_present
+                .entry(unit.clone())
+                .or_default()
+                .entry(element.clone())
+                .or_default()
+                .insert(day);
+            put((unit, day, element), v);
         }
-        day_incomplete = incomplete;
+        for (unit, day, element) in incomplete {
+            day_incomplete
+                .entry(unit)
+                .or_default()
+                .entry(element)
+                .or_default()
+                .insert(day);
+        }
     }
     if !states.is_empty() {
-        day_values.extend(state_counts(db, &by_day, &states).await?);
+        for (k, v) in state_counts(db, &by_day, &states).await? {
+            put(k, v);
+        }
     }
 
     // As recorded, a value is readable only when the caller's area covers its unit on every
@@ -553,9 +588,9 @@ pub async fn compute(
             last_day
         };
         for d in &defs_of[pi] {
-            let (num, den) = &formulas[&d.id];
+            let (num, den, shared) = &formulas[&d.id];
             let mut computed = Computed {
-                definition: (*d).clone(),
+                definition: shared.clone(),
                 unit: unit.clone(),
                 period: period.clone(),
                 value: None,
@@ -581,8 +616,7 @@ pub async fn compute(
                 let term = |e: &str| -> Option<f64> {
                     match kind(e) {
                         Some((ElementSource::Derived, Aggregation::Flow)) => Some(
-                            monthly
-                                .get(&(code.clone(), e.to_owned()))
+                            nested(&monthly, code, e)
                                 .into_iter()
                                 .flatten()
                                 .filter(|(m, _)| first_month <= *m && *m <= on)
@@ -593,17 +627,15 @@ pub async fn compute(
                             Some(0.0)
                         }
                         Some((ElementSource::Derived, Aggregation::State)) => Some(
-                            day_values
-                                .get(&(code.clone(), on, e.to_owned()))
+                            nested(&day_values, code, e)
+                                .and_then(|d| d.get(&on))
                                 .copied()
                                 .unwrap_or(0.0),
                         ),
                         Some((ElementSource::Reported, Aggregation::Flow)) => {
                             let mut found = None;
-                            for (start, end, v) in reported_sums
-                                .get(&(code.clone(), e.to_owned()))
-                                .into_iter()
-                                .flatten()
+                            for (start, end, v) in
+                                nested(&reported_sums, code, e).into_iter().flatten()
                             {
                                 if first_month <= *start && *end <= period.end && *start <= on {
                                     *found.get_or_insert(0.0) += v;
@@ -615,13 +647,17 @@ pub async fn compute(
                             Some(0.0)
                         }
                         Some((ElementSource::Reported, Aggregation::Reference)) => {
-                            let k = (code.clone(), on, e.to_owned());
-                            if day_incomplete.contains(&k) {
+                            if nested(&day_incomplete, code, e).is_some_and(|d| d.contains(&on)) {
                                 partly_known.set(true);
                             }
-                            day_present
-                                .contains(&k)
-                                .then(|| day_values.get(&k).copied().unwrap_or(0.0))
+                            nested(&day_present, code, e)
+                                .is_some_and(|d| d.contains(&on))
+                                .then(|| {
+                                    nested(&day_values, code, e)
+                                        .and_then(|d| d.get(&on))
+                                        .copied()
+                                        .unwrap_or(0.0)
+                                })
                         }
                         _ => None,
                     }
@@ -677,6 +713,13 @@ pub async fn compute(
         }
     }
     Ok(out)
+}
+
+/// Values by unit, then element.
+type Nested<V> = HashMap<String, HashMap<String, V>>;
+
+fn nested<'a, V>(map: &'a Nested<V>, unit: &str, element: &str) -> Option<&'a V> {
+    map.get(unit).and_then(|m| m.get(element))
 }
 
 /// A unit's element on a day.

@@ -197,8 +197,8 @@ impl IndicatorValue {
 impl From<Computed> for IndicatorValue {
     fn from(c: Computed) -> Self {
         Self {
-            indicator: c.definition.into(),
-            unit: c.unit.into(),
+            indicator: (*c.definition).clone().into(),
+            unit: (*c.unit).clone().into(),
             period: Period {
                 start: c.period.start.into(),
                 end: c.period.end.into(),
