@@ -226,14 +226,14 @@ pub struct IndicatorTable {
     pub periods: Vec<String>,
     /// numerator ÷ denominator × factor; null without data, with a zero denominator, or where
     /// the caller may not read the value.
-    pub values: Vec<Option<f64>>,
-    pub numerators: Vec<Option<f64>>,
-    pub denominators: Vec<Option<f64>>,
-    pub statuses: Vec<IndicatorStatus>,
+    pub values: Column<Option<f64>>,
+    pub numerators: Column<Option<f64>>,
+    pub denominators: Column<Option<f64>>,
+    pub statuses: Column<IndicatorStatus>,
     /// The target set for the indicator, unit and period, if any.
-    pub targets: Vec<Option<f64>>,
+    pub targets: Column<Option<f64>>,
     /// value ÷ target × 100 where both exist.
-    pub attainments: Vec<Option<f64>>,
+    pub attainments: Column<Option<f64>>,
     /// How many values were withheld because the caller's area does not cover their unit on
     /// every day of their period (they read null, NO_DATA).
     pub withheld: i32,
@@ -284,12 +284,12 @@ impl IndicatorTable {
             (position(&codes), position(&units), position(&periods));
         let n = codes.len() * units.len() * periods.len();
         let mut table = Self {
-            values: vec![None; n],
-            numerators: vec![None; n],
-            denominators: vec![None; n],
-            statuses: vec![IndicatorStatus::NoData; n],
-            targets: vec![None; n],
-            attainments: vec![None; n],
+            values: Column(vec![None; n]),
+            numerators: Column(vec![None; n]),
+            denominators: Column(vec![None; n]),
+            statuses: Column(vec![IndicatorStatus::NoData; n]),
+            targets: Column(vec![None; n]),
+            attainments: Column(vec![None; n]),
             withheld: 0,
             codes: Vec::new(),
             units: Vec::new(),
@@ -317,12 +317,12 @@ impl IndicatorTable {
             let target = targets
                 .get(&crate::indicators::targets::key_of(&v))
                 .copied();
-            table.values[i] = v.value;
-            table.numerators[i] = v.numerator;
-            table.denominators[i] = v.denominator;
-            table.statuses[i] = v.status.into();
-            table.targets[i] = target;
-            table.attainments[i] = match (v.value, target) {
+            table.values.0[i] = v.value;
+            table.numerators.0[i] = v.numerator;
+            table.denominators.0[i] = v.denominator;
+            table.statuses.0[i] = v.status.into();
+            table.targets.0[i] = target;
+            table.attainments.0[i] = match (v.value, target) {
                 (Some(value), Some(t)) if t > 0.0 => Some(value / t * 100.0),
                 _ => None,
             };
@@ -333,3 +333,54 @@ impl IndicatorTable {
         table
     }
 }
+
+/// A column of an [`IndicatorTable`]: `[Float]!` in the schema, resolved in one step rather
+/// than one future per entry (async-graphql's way for lists), which at province size costs
+/// more than computing the values.
+pub struct Column<T>(pub Vec<T>);
+
+macro_rules! column {
+    ($t:ty, $item:ty, $convert:expr) => {
+        impl async_graphql::OutputType for Column<$t> {
+            fn type_name() -> std::borrow::Cow<'static, str> {
+                <Vec<$t> as async_graphql::OutputType>::type_name()
+            }
+
+            fn qualified_type_name() -> String {
+                <Vec<$t> as async_graphql::OutputType>::qualified_type_name()
+            }
+
+            fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+                <Vec<$t> as async_graphql::OutputType>::create_type_info(registry)
+            }
+
+            async fn resolve(
+                &self,
+                _ctx: &async_graphql::ContextSelectionSet<'_>,
+                _field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+            ) -> async_graphql::ServerResult<async_graphql::Value> {
+                let convert: fn(&$item) -> async_graphql::Value = $convert;
+                Ok(async_graphql::Value::List(
+                    self.0.iter().map(convert).collect(),
+                ))
+            }
+        }
+    };
+}
+
+column!(
+    Option<f64>,
+    Option<f64>,
+    |v| match v.and_then(async_graphql::Number::from_f64) {
+        Some(n) => async_graphql::Value::Number(n),
+        None => async_graphql::Value::Null,
+    }
+);
+column!(IndicatorStatus, IndicatorStatus, |s| {
+    async_graphql::Value::Enum(async_graphql::Name::new(match s {
+        IndicatorStatus::Ok => "OK",
+        IndicatorStatus::NoData => "NO_DATA",
+        IndicatorStatus::Partial => "PARTIAL",
+        IndicatorStatus::Estimated => "ESTIMATED",
+    }))
+});
