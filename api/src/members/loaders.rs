@@ -4,8 +4,9 @@ use crate::auth::{Scope, scope_condition};
 use crate::db::{Where, placeholders, query};
 use async_graphql::dataloader::Loader;
 use cnscd_entity::{membership, person};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Value};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Value};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// `membership m JOIN team t` rows whose `column` is in `keys` and that `scope` covers.
 fn scoped(scope: &Scope, column: &str, keys: &[i64]) -> Where {
@@ -20,38 +21,58 @@ fn scoped(scope: &Scope, column: &str, keys: &[i64]) -> Where {
     w
 }
 
+/// `alias.col AS {alias}_col, ...` for every column of an entity, so that two models can be
+/// read from one joined row (`FromQueryResult::from_query_result` with the prefix).
+fn aliased<C: sea_orm::Iterable + sea_orm::IdenStatic>(alias: &str) -> String {
+    C::iter()
+        .map(|c| format!("{alias}.{col} AS {alias}_{col}", col = c.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A membership with its person, read together.
+pub type MemberRow = (membership::Model, Arc<person::Model>);
+
 /// The memberships (current and ended) of each team that the caller may read
-/// (`ReadMembers`), leaders first.
+/// (`ReadMembers`), leaders first, each with its person: one statement for the whole page, so
+/// `members { person { ... } }` needs no second round. Values are shared (`Arc`), so handing
+/// a team's list to its resolver copies nothing.
 pub struct MembershipsByTeam {
     pub db: DatabaseConnection,
     pub scope: Scope,
 }
 
 impl Loader<i64> for MembershipsByTeam {
-    type Value = Vec<membership::Model>;
+    type Value = Arc<Vec<MemberRow>>;
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
-        let mut out: HashMap<i64, Self::Value> = HashMap::new();
+        let mut out: HashMap<i64, Vec<MemberRow>> = HashMap::new();
         let w = scoped(&self.scope, "m.team_id", keys);
-        let rows = membership::Entity::find()
-            .from_raw_sql(crate::db::stmt(
-                self.db.get_database_backend(),
-                &format!(
-                    "SELECT m.* FROM membership m JOIN team t ON t.id = m.team_id{} ORDER BY m.id",
-                    w.sql()
-                ),
-                w.values,
-            ))
-            .all(&self.db)
-            .await?;
-        for m in rows {
-            out.entry(m.team_id).or_default().push(m);
+        let rows = query(
+            &self.db,
+            &format!(
+                "SELECT {}, {} FROM membership m JOIN team t ON t.id = m.team_id \
+                 JOIN person p ON p.id = m.person_id{} ORDER BY m.id",
+                aliased::<membership::Column>("m"),
+                aliased::<person::Column>("p"),
+                w.sql()
+            ),
+            w.values,
+        )
+        .await?;
+        for r in rows {
+            let m = membership::Model::from_query_result(&r, "m_")?;
+            let p = person::Model::from_query_result(&r, "p_")?;
+            out.entry(m.team_id).or_default().push((m, Arc::new(p)));
         }
-        for list in out.values_mut() {
-            list.sort_by_key(|m| (super::service::role_rank(m.role), m.id));
-        }
-        Ok(out)
+        Ok(out
+            .into_iter()
+            .map(|(team, mut list)| {
+                list.sort_by_key(|(m, _)| (super::service::role_rank(m.role), m.id));
+                (team, Arc::new(list))
+            })
+            .collect())
     }
 }
 
@@ -68,6 +89,12 @@ impl Loader<i64> for MembershipInScope {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, bool>, Self::Error> {
         let mut out: HashMap<i64, bool> = keys.iter().map(|k| (*k, false)).collect();
         if self.scope.is_empty() {
+            return Ok(out);
+        }
+        if self.scope.all {
+            // Every key is a membership the caller has read; a scope over everything covers
+            // each of them without asking.
+            out.values_mut().for_each(|v| *v = true);
             return Ok(out);
         }
         let w = scoped(&self.scope, "m.id", keys);
