@@ -4,7 +4,7 @@ use crate::auth::{Scope, scope_condition};
 use crate::db::{Where, placeholders, query};
 use async_graphql::dataloader::Loader;
 use cnscd_entity::{membership, person};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, Value};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -21,13 +21,38 @@ fn scoped(scope: &Scope, column: &str, keys: &[i64]) -> Where {
     w
 }
 
-/// `alias.col AS {alias}_col, ...` for every column of an entity, so that two models can be
-/// read from one joined row (`FromQueryResult::from_query_result` with the prefix).
-fn aliased<C: sea_orm::Iterable + sea_orm::IdenStatic>(alias: &str) -> String {
-    C::iter()
-        .map(|c| format!("{alias}.{col} AS {alias}_{col}", col = c.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The columns [`member_row`] reads, in its order.
+const MEMBER_ROW_COLUMNS: &str = "m.id, m.team_id, m.person_id, m.role, m.affiliation, \
+     m.started_on, m.ended_on, m.end_reason, m.created_at, m.updated_at, \
+     p.id, p.full_name, p.name_search, p.gender, p.birth_year, p.phone, p.email, p.created_at";
+
+/// A membership and its person from a row of [`MEMBER_ROW_COLUMNS`], read by position: decoding
+/// by (prefixed) column name cost more than the rest of the nested list together.
+fn member_row(r: &sea_orm::QueryResult) -> Result<MemberRow, sea_orm::DbErr> {
+    Ok((
+        membership::Model {
+            id: r.try_get_by_index(0)?,
+            team_id: r.try_get_by_index(1)?,
+            person_id: r.try_get_by_index(2)?,
+            role: r.try_get_by_index(3)?,
+            affiliation: r.try_get_by_index(4)?,
+            started_on: r.try_get_by_index(5)?,
+            ended_on: r.try_get_by_index(6)?,
+            end_reason: r.try_get_by_index(7)?,
+            created_at: r.try_get_by_index(8)?,
+            updated_at: r.try_get_by_index(9)?,
+        },
+        Arc::new(person::Model {
+            id: r.try_get_by_index(10)?,
+            full_name: r.try_get_by_index(11)?,
+            name_search: r.try_get_by_index(12)?,
+            gender: r.try_get_by_index(13)?,
+            birth_year: r.try_get_by_index(14)?,
+            phone: r.try_get_by_index(15)?,
+            email: r.try_get_by_index(16)?,
+            created_at: r.try_get_by_index(17)?,
+        }),
+    ))
 }
 
 /// A membership with its person, read together.
@@ -52,19 +77,16 @@ impl Loader<i64> for MembershipsByTeam {
         let rows = query(
             &self.db,
             &format!(
-                "SELECT {}, {} FROM membership m JOIN team t ON t.id = m.team_id \
+                "SELECT {MEMBER_ROW_COLUMNS} FROM membership m JOIN team t ON t.id = m.team_id \
                  JOIN person p ON p.id = m.person_id{} ORDER BY m.id",
-                aliased::<membership::Column>("m"),
-                aliased::<person::Column>("p"),
                 w.sql()
             ),
             w.values,
         )
         .await?;
         for r in rows {
-            let m = membership::Model::from_query_result(&r, "m_")?;
-            let p = person::Model::from_query_result(&r, "p_")?;
-            out.entry(m.team_id).or_default().push((m, Arc::new(p)));
+            let row = member_row(&r)?;
+            out.entry(row.0.team_id).or_default().push(row);
         }
         Ok(out
             .into_iter()
