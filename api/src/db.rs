@@ -181,12 +181,11 @@ where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,
 {
-    if args.last.is_some() || args.before.is_some() {
-        return page::<E>(db, alias, table, order, w, args).await;
-    }
     let window = args.window(u64::MAX)?;
-    if window.limit == 0 {
-        return Ok((Vec::new(), window, window.offset));
+    if args.last.is_some() || args.before.is_some() || window.limit == 0 {
+        // Backward pages are counted from the end; an empty window says whether rows follow
+        // only by counting them.
+        return page::<E>(db, alias, table, order, w, args).await;
     }
     let mut values = w.values.clone();
     values.push((window.limit as i64 + 1).into());
