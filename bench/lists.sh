@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 scale="${1:-1}"
 admin_url="${BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432/postgres}"
 db=cnscd_bench_lists
-url="${admin_url%/*}/$db"
+# Both servers reach PostgreSQL the same way: over plain TCP (PostGraphile's driver does not
+# ask for TLS; sqlx would, where the server offers it).
+url="${admin_url%/*}/$db?sslmode=disable"
 peer_dir=bench/.peer
 port="${PEER_PORT:-5678}"
 

@@ -164,6 +164,49 @@ where
     Ok((rows, window, total))
 }
 
+/// [`page`] for a caller that does not show the total: a forward page (`first`/`after`, no
+/// `last` nor `before`) needs no COUNT, only one row beyond the window to tell whether a next
+/// page exists. The total answered is then `offset + rows (+ 1 when there are more)`, which
+/// gives the right `hasNextPage`; callers use this only when `totalCount` is not selected.
+/// Other pages fall back to [`page`].
+pub async fn page_untotalled<E>(
+    db: &impl ConnectionTrait,
+    alias: &str,
+    table: &str,
+    order: &str,
+    w: &Where,
+    args: &crate::graphql::pagination::PageArgs,
+) -> crate::error::Result<(Vec<E::Model>, crate::graphql::pagination::Window, u64)>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+{
+    let window = args.window(u64::MAX)?;
+    if args.last.is_some() || args.before.is_some() || window.limit == 0 {
+        // Backward pages are counted from the end; an empty window says whether rows follow
+        // only by counting them.
+        return page::<E>(db, alias, table, order, w, args).await;
+    }
+    let mut values = w.values.clone();
+    values.push((window.limit as i64 + 1).into());
+    values.push((window.offset as i64).into());
+    let mut rows = E::find()
+        .from_raw_sql(stmt(
+            db.get_database_backend(),
+            &format!(
+                "SELECT {alias}.* FROM {table}{} ORDER BY {order} LIMIT ? OFFSET ?",
+                w.sql()
+            ),
+            values,
+        ))
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > window.limit;
+    rows.truncate(window.limit as usize);
+    let total = window.offset + rows.len() as u64 + u64::from(more);
+    Ok((rows, window, total))
+}
+
 /// Starts a transaction that will write. On SQLite it takes the write lock at once
 /// (`BEGIN IMMEDIATE`), so concurrent writers wait for each other (busy timeout) instead of
 /// failing when a read transaction tries to become a write transaction.

@@ -24,6 +24,12 @@ use sea_orm::{DbBackend, EntityTrait, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// mimalloc rather than the system allocator: a GraphQL response is built from many small
+/// short-lived values, and glibc's malloc spent about a third of the nested-list benchmark's
+/// time in its slow paths (consolidation under concurrent requests).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "cnscd-bench",

@@ -2,7 +2,7 @@
 //! loader of rows that belong to an area carries the caller's scope for reading them, so a
 //! nested field shows only what its own rows' rule shows (`auth::area`).
 use crate::auth::{Action, Principal};
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 use sea_orm::DatabaseConnection;
 
 pub struct Loaders {
@@ -18,7 +18,8 @@ pub struct Loaders {
     /// The memberships of each team that the caller may read.
     pub memberships: DataLoader<crate::members::loaders::MembershipsByTeam>,
     /// Whether the caller may read the personal data of each membership's person.
-    pub personal_data: DataLoader<crate::members::loaders::MembershipInScope>,
+    /// Cached for the request: a person's personal fields resolve one after the other.
+    pub personal_data: DataLoader<crate::members::loaders::MembershipInScope, HashMapCache>,
     pub person: DataLoader<crate::members::loaders::PersonById>,
     pub outcomes: DataLoader<crate::activities::loaders::OutcomesByActivity>,
     /// Indicator targets by (code, unit, period start, period end): one statement a request.
@@ -59,7 +60,11 @@ impl Loaders {
             },
             personal_data: {
                 let (db, scope) = scoped(Action::ReadPersonalData);
-                DataLoader::new(members::loaders::MembershipInScope { db, scope }, spawn)
+                DataLoader::with_cache(
+                    members::loaders::MembershipInScope { db, scope },
+                    spawn,
+                    HashMapCache::default(),
+                )
             },
             person: DataLoader::new(members::loaders::PersonById(db.clone()), spawn),
             outcomes: DataLoader::new(activities::loaders::OutcomesByActivity(db.clone()), spawn),

@@ -4,6 +4,7 @@ use crate::graphql::{Date, ids, loaders};
 use crate::teams::types::Team;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use cnscd_entity::{membership, person};
+use std::sync::Arc;
 
 /// Role in a team.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -30,8 +31,12 @@ pub enum Gender {
 }
 
 /// A person's membership of a team, from the day it started to the day it ended.
+// Serial: a membership's fields are resolved one after the other, without a concurrent set of
+// futures per object. Lists hold hundreds of memberships, and their fields are cheap (the
+// person comes with the membership); the list itself still resolves its items together, so
+// each loader still gets one batch for the whole list.
 #[derive(SimpleObject)]
-#[graphql(complex)]
+#[graphql(complex, serial)]
 pub struct Membership {
     /// Global id.
     pub id: ID,
@@ -47,11 +52,25 @@ pub struct Membership {
     pub end_reason: Option<String>,
     #[graphql(skip)]
     pub model: membership::Model,
+    /// The person, when it was read with the membership (lists); otherwise `person` loads it.
+    #[graphql(skip)]
+    pub person: Option<Arc<person::Model>>,
+}
+
+impl Membership {
+    /// A membership read together with its person.
+    pub fn with_person(m: membership::Model, person: Arc<person::Model>) -> Self {
+        Self {
+            person: Some(person),
+            ..Self::from(m)
+        }
+    }
 }
 
 impl From<membership::Model> for Membership {
     fn from(m: membership::Model) -> Self {
         Self {
+            person: None,
             id: ids::encode(ids::MEMBERSHIP, m.id),
             role: m.role.into(),
             affiliation: m.affiliation.clone(),
@@ -82,12 +101,18 @@ impl Membership {
     /// The member. Contact details and birth year are personal data: only ADMIN, UNIT_ADMIN
     /// of the area and the team's TEAM_LEADER may read them.
     async fn person(&self, ctx: &Context<'_>) -> Result<Option<Person>> {
+        if let Some(p) = &self.person {
+            return Ok(Some(Person {
+                model: p.clone(),
+                membership_id: self.model.id,
+            }));
+        }
         Ok(loaders(ctx)?
             .person
             .load_one(self.model.person_id)
             .await?
             .map(|p| Person {
-                model: p,
+                model: Arc::new(p),
                 membership_id: self.model.id,
             }))
     }
@@ -95,7 +120,7 @@ impl Membership {
 
 /// A team member. Full name and gender are public; the rest is personal data.
 pub struct Person {
-    pub model: person::Model,
+    pub model: Arc<person::Model>,
     /// The membership through which the person was reached: it decides who reads personal
     /// data.
     pub membership_id: i64,
@@ -118,7 +143,9 @@ impl Person {
 
 /// A team member. Full name and gender are public; birth year, phone and email are personal
 /// data.
-#[async_graphql::Object]
+// Serial, like `Membership`: the personal-data loader caches per request, so the second
+// personal field of a person costs no statement.
+#[async_graphql::Object(serial)]
 impl Person {
     /// Full name, in Unicode NFC.
     async fn full_name(&self) -> &str {

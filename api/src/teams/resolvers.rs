@@ -73,6 +73,7 @@ impl TeamQuery {
                 principal,
                 &filter,
                 &PageArgs::new(first, after, last, before),
+                ctx.look_ahead().field("totalCount").exists(),
             )
             .await?,
         ))

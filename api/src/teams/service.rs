@@ -42,11 +42,14 @@ pub fn scope(w: &mut Where, principal: &Principal, action: Action) {
     }
 }
 
+/// A page of teams in the caller's area; `with_total` false skips counting every match when
+/// the caller does not show `totalCount` (see [`crate::db::page_untotalled`]).
 pub async fn list(
     db: &impl ConnectionTrait,
     principal: &Principal,
     filter: &TeamFilter,
     args: &PageArgs,
+    with_total: bool,
 ) -> Result<(Vec<team::Model>, Window, u64)> {
     let mut w = Where::new();
     scope(&mut w, principal, Action::ReadTeams);
@@ -72,7 +75,11 @@ pub async fn list(
             [text::like_pattern(s).into(), s.trim().into()],
         );
     }
-    crate::db::page::<team::Entity>(db, "t", "team t", "t.id", &w, args).await
+    if with_total {
+        crate::db::page::<team::Entity>(db, "t", "team t", "t.id", &w, args).await
+    } else {
+        crate::db::page_untotalled::<team::Entity>(db, "t", "team t", "t.id", &w, args).await
+    }
 }
 
 /// The team with this id if the caller may read it (otherwise NOT_FOUND, as if absent).

@@ -102,9 +102,9 @@ impl Team {
             .await?
             .unwrap_or_default();
         Ok(all
-            .into_iter()
-            .filter(|m| include_ended || m.ended_on.is_none())
-            .map(Membership::from)
+            .iter()
+            .filter(|(m, _)| include_ended || m.ended_on.is_none())
+            .map(|(m, p)| Membership::with_person(m.clone(), p.clone()))
             .collect())
     }
 
@@ -121,7 +121,7 @@ impl Team {
             .await?
             .unwrap_or_default();
         Ok(Some(
-            all.iter().filter(|m| m.ended_on.is_none()).count() as i32
+            all.iter().filter(|(m, _)| m.ended_on.is_none()).count() as i32,
         ))
     }
 

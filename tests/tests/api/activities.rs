@@ -348,6 +348,57 @@ async fn nested_lists_cost_the_same_statements_whatever_the_page_size() {
 }
 
 #[tokio::test]
+async fn the_benchmarked_nested_list_costs_two_statements_whatever_the_page_size() {
+    // `bench/lists.sh`'s query: the page of teams, then every membership of the page with its
+    // person in one statement; no COUNT, since `totalCount` is not asked for.
+    let app = spawn_app().await;
+    for i in 0..12 {
+        let unit = if i % 2 == 0 { "05677-02" } else { "05692-01" };
+        let t = app
+            .create_team(unit, &format!("Tổ {i}"), "2022-05-01")
+            .await;
+        app.add_member(&t, "Nguyễn Văn An", "LEADER", "HAMLET_HEAD", "2022-05-01")
+            .await;
+        app.add_member(&t, "Trần Thị Lệ", "MEMBER", "YOUTH_UNION", "2022-05-01")
+            .await;
+    }
+    let q = "query($n: Int) { teams(first: $n) { pageInfo { hasNextPage } edges { node { id code name members(includeEnded: true) { role person { fullName } } } } } }";
+    for caller in [admin(), token(&["VIEWER"], &["19"], &[])] {
+        for (n, more) in [(2, true), (12, false), (100, false)] {
+            let (statements, r) = app.statements_for(&caller, q, json!({ "n": n })).await;
+            let r = r.ok();
+            let edges = r.at("teams.edges").as_array().unwrap().clone();
+            assert_eq!(edges.len(), n.min(12));
+            assert_eq!(r.at("teams.pageInfo.hasNextPage"), more);
+            for e in edges {
+                assert_eq!(e["node"]["members"][0]["role"], "LEADER");
+                assert_eq!(
+                    e["node"]["members"][0]["person"]["fullName"],
+                    "Nguyễn Văn An"
+                );
+                assert_eq!(e["node"]["members"][1]["person"]["fullName"], "Trần Thị Lệ");
+            }
+            assert_eq!(statements, 2, "{n} teams");
+        }
+    }
+    // Personal data is still decided per membership, and asked once per membership however
+    // many personal fields are read.
+    let q = "{ teams(first: 12) { edges { node { members { person { fullName phone email birthYear } } } } } }";
+    let (statements, r) = app.statements_for(&admin(), q, json!({})).await;
+    assert_eq!(r.ok().at("teams.edges").as_array().unwrap().len(), 12);
+    assert_eq!(statements, 2);
+    let (statements, r) = app
+        .statements_for(&token(&["VIEWER"], &["19"], &[]), q, json!({}))
+        .await;
+    assert!(
+        r.error_codes().iter().all(|c| c == "FORBIDDEN"),
+        "{:?}",
+        r.body
+    );
+    assert_eq!(statements, 2);
+}
+
+#[tokio::test]
 async fn a_locked_period_refuses_new_activities() {
     use sea_orm::{ActiveModelTrait, Set};
     let app = spawn_app().await;
