@@ -120,7 +120,7 @@ impl IndicatorQuery {
         #[graphql(desc = "With LEVEL: the level to break down to.")] level: Option<AdminLevel>,
         #[graphql(
             default_with = "IndicatorMode::AsRecorded",
-            desc = "How reorganised units are treated; only AS_RECORDED is available."
+            desc = "How reorganised units are treated: as they were (AS_RECORDED) or in today's units (REBASED)."
         )]
         mode: IndicatorMode,
     ) -> Result<Vec<IndicatorValue>> {
@@ -169,7 +169,7 @@ impl IndicatorQuery {
         #[graphql(desc = "With LEVEL: the level to break down to.")] level: Option<AdminLevel>,
         #[graphql(
             default_with = "IndicatorMode::AsRecorded",
-            desc = "How reorganised units are treated."
+            desc = "How reorganised units are treated: as they were (AS_RECORDED) or in today's units (REBASED)."
         )]
         mode: IndicatorMode,
     ) -> Result<IndicatorTable> {
