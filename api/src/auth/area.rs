@@ -16,9 +16,13 @@
 //! | activity | its unit | its `occurred_on` | the rule holds on that day |
 //! | membership, its person | its team's unit | `started_on` ..= `ended_on` (open: today) | on some day of the span |
 //! | team | its unit | `founded_on` .. `dissolved_on` (exclusive; open: today) | on some day of the span |
-//! | audit entry | the changed row's unit | the day the change was made | on that day |
+//! | audit entry | the changed row's unit | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | on that day, and on some day of those |
 //! | indicator value | its unit | the period's days on which the unit existed | on every one of them ([`Coverage`]) |
+//! | re-based indicator value | today's unit | today | today |
 //! | changes | the unit named or concerned | every date set, and every date moved | on each ([`allows`]) |
+//!
+//! A change that sets or moves no date (a rename, a new role) needs the row in the caller's
+//! area on some day of it, as for reading it.
 //!
 //! Besides units, a token's teams grant their rows on every date (TEAM_LEADER), and a
 //! reporter reads what it submitted. Which roles grant which action over which of these is
