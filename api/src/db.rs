@@ -147,10 +147,28 @@ where
     if window.limit == 0 {
         return Ok((Vec::new(), window, total));
     }
+    let rows = rows::<E>(db, alias, table, order, w, window.limit, window.offset).await?;
+    Ok((rows, window, total))
+}
+
+/// The rows `limit` and `offset` select of `table` matching `w`, in `order`.
+async fn rows<E>(
+    db: &impl ConnectionTrait,
+    alias: &str,
+    table: &str,
+    order: &str,
+    w: &Where,
+    limit: u64,
+    offset: u64,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + Send + Sync,
+{
     let mut values = w.values.clone();
-    values.push((window.limit as i64).into());
-    values.push((window.offset as i64).into());
-    let rows = E::find()
+    values.push((limit as i64).into());
+    values.push((offset as i64).into());
+    E::find()
         .from_raw_sql(stmt(
             db.get_database_backend(),
             &format!(
@@ -160,8 +178,7 @@ where
             values,
         ))
         .all(db)
-        .await?;
-    Ok((rows, window, total))
+        .await
 }
 
 /// [`page`] for a caller that does not show the total: a forward page (`first`/`after`, no
@@ -187,20 +204,7 @@ where
         // only by counting them.
         return page::<E>(db, alias, table, order, w, args).await;
     }
-    let mut values = w.values.clone();
-    values.push((window.limit as i64 + 1).into());
-    values.push((window.offset as i64).into());
-    let mut rows = E::find()
-        .from_raw_sql(stmt(
-            db.get_database_backend(),
-            &format!(
-                "SELECT {alias}.* FROM {table}{} ORDER BY {order} LIMIT ? OFFSET ?",
-                w.sql()
-            ),
-            values,
-        ))
-        .all(db)
-        .await?;
+    let mut rows = rows::<E>(db, alias, table, order, w, window.limit + 1, window.offset).await?;
     let more = rows.len() as u64 > window.limit;
     rows.truncate(window.limit as usize);
     let total = window.offset + rows.len() as u64 + u64::from(more);

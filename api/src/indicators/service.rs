@@ -132,24 +132,6 @@ pub async fn definitions(
     Ok(out)
 }
 
-/// Checks that every requested unit lies in the caller's area during the requested range.
-async fn check_area(db: &impl ConnectionTrait, principal: &Principal, req: &Request) -> Result<()> {
-    let scope = principal.scope(Action::ReadIndicators);
-    if scope.all {
-        return Ok(());
-    }
-    let coverage = Coverage::load(db, &scope, &req.unit_codes, req.from, req.to).await?;
-    for code in &req.unit_codes {
-        if !coverage.some_day(code, req.from, req.to) {
-            return Err(Error::forbidden(format!(
-                "unit {code} is outside the caller's area between {} and {}",
-                req.from, req.to
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Computes the values asked for.
 pub async fn compute(
     db: &impl ConnectionTrait,
@@ -165,7 +147,12 @@ pub async fn compute(
     if req.codes.is_empty() || req.unit_codes.is_empty() {
         return Ok(Vec::new());
     }
-    let defs_by_code = definitions(db).await?;
+    // Every active version of each definition; the latest of each answers for a code.
+    let versions = super::definitions::versions(db).await?;
+    let defs_by_code: HashMap<&String, &indicator_definition::Model> = versions
+        .iter()
+        .filter_map(|(code, vs)| vs.iter().max_by_key(|v| v.version).map(|v| (code, v)))
+        .collect();
     let unknown: Vec<&str> = req
         .codes
         .iter()
@@ -194,7 +181,6 @@ pub async fn compute(
             format!("unknown unit code(s): {}", missing.join(", ")),
         ));
     }
-    check_area(db, principal, req).await?;
     let spans = periods::between(req.from, req.to, req.granularity);
     if spans.len() > MAX_PERIODS {
         return Err(Error::invalid(
@@ -343,6 +329,27 @@ pub async fn compute(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    // The caller's area over the requested units and every unit the answer looks at (one
+    // statement): a requested unit in the area on no day of the range is refused outright.
+    let scope = principal.scope(Action::ReadIndicators);
+    let mut area_codes: BTreeSet<String> = cell_codes.iter().cloned().collect();
+    area_codes.extend(req.unit_codes.iter().cloned());
+    let area_coverage = Coverage::load(
+        db,
+        &scope,
+        &area_codes.into_iter().collect::<Vec<_>>(),
+        range_start.min(req.from),
+        range_end.max(req.to),
+    )
+    .await?;
+    for code in &req.unit_codes {
+        if !area_coverage.some_day(code, req.from, req.to) {
+            return Err(Error::forbidden(format!(
+                "unit {code} is outside the caller's area between {} and {}",
+                req.from, req.to
+            )));
+        }
+    }
     let output_codes: Vec<String> = cells
         .iter()
         .map(|c| c.target.clone())
@@ -371,7 +378,6 @@ pub async fn compute(
     // Each period is computed with the version of each definition valid on its first day
     // (the latest version when none was valid yet); which elements they need, and how each
     // is aggregated.
-    let versions = super::definitions::versions(db).await?;
     let defs_of: Vec<Vec<&indicator_definition::Model>> = spans
         .iter()
         .map(|p| {
@@ -381,7 +387,7 @@ pub async fn compute(
                     versions
                         .get(c)
                         .and_then(|vs| super::definitions::valid_for(vs, p.start))
-                        .or_else(|| defs_by_code.get(c))
+                        .or_else(|| defs_by_code.get(c).copied())
                 })
                 .collect()
         })
@@ -518,23 +524,9 @@ pub async fn compute(
     // (one statement for all cells).
     let rebased = req.mode == Mode::Rebased;
     let coverage = if rebased {
-        Coverage::load(
-            db,
-            &principal.scope(Action::ReadIndicators),
-            &output_codes,
-            today,
-            today,
-        )
-        .await?
+        Coverage::load(db, &scope, &output_codes, today, today).await?
     } else {
-        Coverage::load(
-            db,
-            &principal.scope(Action::ReadIndicators),
-            &cell_codes,
-            range_start,
-            range_end,
-        )
-        .await?
+        area_coverage
     };
 
     // The cells that make one answer: each cell as recorded; re-based, a unit of today in a
@@ -829,21 +821,13 @@ async fn reported(
         .into_iter()
         .collect();
     let above = ancestors_of(db, &sources).await?;
-    let wanted: HashSet<&String> = units.iter().collect();
+    let wanted: HashSet<&str> = units.iter().map(String::as_str).collect();
     let mut out: HashMap<(String, String, NaiveDate, NaiveDate), f64> = HashMap::new();
     for ((source, element, start, end), (_, value)) in &latest {
-        // Up the chain (nearest first) until a unit that reported the figure itself.
-        for (a, ..) in above
-            .get(source)
-            .into_iter()
-            .flatten()
-            .filter(|(_, f, t)| f <= start && start <= t)
-        {
-            if a != source && latest.contains_key(&(a.clone(), element.clone(), *start, *end)) {
-                break;
-            }
+        let itself = |a: &str| latest.contains_key(&(a.to_owned(), element.clone(), *start, *end));
+        for a in counted_for(&above, source, *start, itself) {
             if wanted.contains(a) {
-                *out.entry((a.clone(), element.clone(), *start, *end))
+                *out.entry((a.to_owned(), element.clone(), *start, *end))
                     .or_default() += value;
             }
         }
@@ -852,6 +836,24 @@ async fn reported(
         .into_iter()
         .map(|((u, e, s, t), v)| (u, e, s, t, v))
         .collect())
+}
+
+/// The units a reported figure of `source` counts for on `day`: the unit and the units above
+/// it, nearest first, up to (not including) the first that reported the same figure itself —
+/// its own figure stands for the units below it, so no figure is summed twice.
+fn counted_for<'a>(
+    above: &'a HashMap<String, Vec<(String, NaiveDate, NaiveDate)>>,
+    source: &'a str,
+    day: NaiveDate,
+    reported_itself: impl Fn(&str) -> bool,
+) -> impl Iterator<Item = &'a str> {
+    above
+        .get(source)
+        .into_iter()
+        .flatten()
+        .filter(move |(_, from, to)| *from <= day && day <= *to)
+        .map(|(a, ..)| a.as_str())
+        .take_while(move |a| *a == source || !reported_itself(a))
 }
 
 /// Every unit above each of `codes` (and the unit itself) with the days it is, nearest first:
@@ -1139,28 +1141,17 @@ async fn reference_sums(
         by_day.keys().min().copied().unwrap_or(start),
         by_day.keys().max().copied().unwrap_or(end),
     );
-    let edges = children_below(db, &all_units, first_day, last_day).await?;
+    let edges = crate::units::service::edges_below(db, &all_units, first_day, last_day).await?;
     let empty = Latest::new();
     for year in years {
         let latest = by_year.get(&year).unwrap_or(&empty);
         for (day, units) in by_day.iter().filter(|(d, _)| d.year() == year) {
-            let wanted: HashSet<&String> = units.iter().collect();
+            let wanted: HashSet<&str> = units.iter().map(String::as_str).collect();
             for ((source, element), (_, value)) in latest {
-                // Up the chain (nearest first) until a unit that reported the figure itself:
-                // it stands for the units below it from there on.
-                for (ancestor, ..) in above
-                    .get(source)
-                    .into_iter()
-                    .flatten()
-                    .filter(|(_, from, to)| from <= day && day <= to)
-                {
-                    if ancestor != source
-                        && latest.contains_key(&(ancestor.clone(), element.clone()))
-                    {
-                        break;
-                    }
+                let itself = |a: &str| latest.contains_key(&(a.to_owned(), element.clone()));
+                for ancestor in counted_for(&above, source, *day, itself) {
                     if wanted.contains(ancestor) {
-                        *out.entry((ancestor.clone(), *day, element.clone()))
+                        *out.entry((ancestor.to_owned(), *day, element.clone()))
                             .or_default() += value;
                     }
                 }
@@ -1214,39 +1205,4 @@ fn covered(
             .all(|c| covered(c, element, children, reported, depth + 1)),
         _ => false,
     }
-}
-
-/// The units directly below each unit of the subtrees of `units`, with the days they are,
-/// over `[from, to]`: one statement.
-async fn children_below(
-    db: &impl ConnectionTrait,
-    units: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
-    let mut values: Vec<Value> = vec![to.into(), from.into()];
-    values.extend(units.iter().map(|u| Value::from(u.clone())));
-    values.extend([Value::from(to), from.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
-             WHERE depth = 1 AND valid_from <= ? AND valid_to >= ? AND ancestor_code IN \
-             (SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-              AND valid_from <= ? AND valid_to >= ?)",
-            placeholders(units.len())
-        ),
-        values,
-    )
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get("", "ancestor_code")?,
-                r.try_get("", "descendant_code")?,
-                r.try_get("", "valid_from")?,
-                r.try_get("", "valid_to")?,
-            ))
-        })
-        .collect()
 }

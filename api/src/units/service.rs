@@ -118,6 +118,39 @@ pub async fn below_between(
         values,
     )
     .await?;
+    closure_rows(rows)
+}
+
+/// Parent-child pairs inside the subtrees of `units` on some day of `[from, to]`, with the
+/// days each holds: `(parent, child, first day, last day)`. One statement.
+pub async fn edges_below(
+    db: &impl ConnectionTrait,
+    units: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
+    let mut values: Vec<Value> = vec![to.into(), from.into()];
+    values.extend(units.iter().map(|u| Value::from(u.clone())));
+    values.extend([Value::from(to), from.into()]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
+             WHERE depth = 1 AND valid_from <= ? AND valid_to >= ? AND ancestor_code IN \
+             (SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
+              AND valid_from <= ? AND valid_to >= ?)",
+            placeholders(units.len())
+        ),
+        values,
+    )
+    .await?;
+    closure_rows(rows)
+}
+
+/// `(ancestor, descendant, valid_from, valid_to)` of closure rows selected with those columns.
+fn closure_rows(
+    rows: Vec<sea_orm::QueryResult>,
+) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
     rows.into_iter()
         .map(|r| {
             Ok((
