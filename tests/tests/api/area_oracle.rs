@@ -19,7 +19,10 @@
 //! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
 //! (entries and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05 and CNS02, YEAR and
 //! MONTH over 2024–2025, SELF and CHILDREN, per value; whole request FORBIDDEN when the unit is
-//! never in the area; values checked against the oracle's own count where the unit existed).
+//! never in the area; values checked against the oracle's own count where the unit existed),
+//! the same as `indicatorTable` (entries outside the area hold nothing), and `indicators` in
+//! REBASED mode (no rows for units that are gone; readable where today's unit is in the area
+//! today).
 //!
 //! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
 //! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
@@ -1310,6 +1313,14 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                 )
                 .await;
             check_indicators(&mut rep, fx, c, unit, g, b, &r);
+            let r = app
+                .gql(&c.token, Q_TABLE, json!({ "u": [unit], "g": g, "b": b }))
+                .await;
+            check_table(&mut rep, fx, c, unit, g, b, &r);
+            if *b == "SELF" && *g == "YEAR" {
+                let r = app.gql(&c.token, Q_REBASED, json!({ "u": [unit] })).await;
+                check_rebased(&mut rep, c, unit, &r);
+            }
         }
     }
     rep.failures
@@ -1398,6 +1409,135 @@ fn periods(g: &str) -> Vec<(String, NaiveDate, NaiveDate)> {
 }
 
 #[allow(clippy::too_many_arguments)]
+const Q_TABLE: &str = "query($u: [String!]!, $g: PeriodGranularity!, $b: UnitBreakdown!) { indicatorTable(codes: [\"CNS05\", \"CNS02\"], unitCodes: $u, from: \"2024-01-01\", to: \"2025-12-31\", granularity: $g, breakdown: $b) { codes units periods values numerators denominators statuses targets } }";
+
+const Q_REBASED: &str = "query($u: [String!]!) { indicators(codes: [\"CNS05\"], unitCodes: $u, from: \"2024-01-01\", to: \"2025-12-31\", granularity: YEAR, mode: REBASED) { unit { code } value numerator status } }";
+
+/// `indicatorTable` answers as `indicators` does: refused where the request is, and an entry
+/// whose unit is not in the area on every day of its period that the unit existed holds
+/// nothing (null numbers, NO_DATA).
+#[allow(clippy::too_many_arguments)]
+fn check_table(rep: &mut Report<'_>, fx: &Fx, c: &Caller, unit: &str, g: &str, b: &str, r: &Gql) {
+    let path = format!("indicatorTable({unit}, {g}, {b})");
+    let may_read = matches!(c.role, Role::Admin | Role::UnitAdmin | Role::Viewer);
+    let in_area = c.role == Role::Admin
+        || under_some_day(unit, &c.units, date("2024-01-01"), date("2025-12-31"));
+    let t = &r.body["data"]["indicatorTable"];
+    if !may_read || !in_area {
+        if !t.is_null() || !top_codes(&r.body).contains(&"FORBIDDEN".to_owned()) {
+            rep.fail(c, &path, format!("expected FORBIDDEN, got {}", r.body));
+        }
+        return;
+    }
+    let list = |k: &str| t[k].as_array().cloned().unwrap_or_default();
+    let (codes, units, labels) = (list("codes"), list("units"), list("periods"));
+    let spans = periods(g);
+    let mut leaked = Vec::new();
+    let mut wrong = Vec::new();
+    for (ci, code) in codes.iter().enumerate() {
+        for (ui, u) in units.iter().enumerate() {
+            for (pi, label) in labels.iter().enumerate() {
+                let i = (ci * units.len() + ui) * labels.len() + pi;
+                let (Some(code), Some(u), Some((_, start, end))) = (
+                    code.as_str(),
+                    u.as_str(),
+                    spans.iter().find(|p| label == p.0.as_str()),
+                ) else {
+                    rep.fail(c, &path, format!("unexpected entry {code} {u} {label}"));
+                    continue;
+                };
+                let cell = format!("{code} {u} {label}");
+                let readable =
+                    c.role == Role::Admin || under_every_existing_day(u, &c.units, *start, *end);
+                if !readable {
+                    let empty = ["values", "numerators", "denominators", "targets"]
+                        .iter()
+                        .all(|k| t[*k][i].is_null());
+                    if !empty || t["statuses"][i] != "NO_DATA" {
+                        leaked.push(cell);
+                    }
+                } else if b == "SELF" && exists_every_day(u, *start, *end) {
+                    let want = if code == "CNS05" {
+                        fx.cns05(u, *start, *end)
+                    } else {
+                        fx.cns02(u, *end)
+                    } as f64;
+                    if !t["values"][i]
+                        .as_f64()
+                        .map_or(want == 0.0, |v| (v - want).abs() < 1e-9)
+                    {
+                        wrong.push(format!(
+                            "{cell}: got {}, oracle says {want}",
+                            t["values"][i]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !leaked.is_empty() {
+        rep.fail(
+            c,
+            &path,
+            format!("entries outside the area hold data: {leaked:?}"),
+        );
+    }
+    if !wrong.is_empty() {
+        rep.fail(
+            c,
+            &path,
+            format!("entries differ from the oracle: {wrong:?}"),
+        );
+    }
+}
+
+/// Re-based values are today's units: none for a unit that is gone, readable where today's
+/// unit is in the area today.
+fn check_rebased(rep: &mut Report<'_>, c: &Caller, unit: &str, r: &Gql) {
+    let path = format!("indicators({unit}, REBASED)");
+    let may_read = matches!(c.role, Role::Admin | Role::UnitAdmin | Role::Viewer);
+    let in_area = c.role == Role::Admin
+        || under_some_day(unit, &c.units, date("2024-01-01"), date("2025-12-31"));
+    let rows = r.body["data"]["indicators"].as_array();
+    if !may_read || !in_area {
+        if rows.is_some() || !top_codes(&r.body).contains(&"FORBIDDEN".to_owned()) {
+            rep.fail(c, &path, format!("expected FORBIDDEN, got {}", r.body));
+        }
+        return;
+    }
+    let Some(rows) = rows else {
+        rep.fail(c, &path, format!("expected rows, got {}", r.body));
+        return;
+    };
+    let today = (chrono::Utc::now() + chrono::Duration::hours(7)).date_naive();
+    if !exists_every_day(unit, today, today) {
+        if !rows.is_empty() {
+            rep.fail(
+                c,
+                &path,
+                format!("a unit that is gone has re-based rows: {rows:?}"),
+            );
+        }
+        return;
+    }
+    let readable = c.role == Role::Admin || under_some_day(unit, &c.units, today, today);
+    for (i, row) in rows.iter().enumerate() {
+        let forbidden =
+            codes_at(&r.body, &[json!("indicators"), json!(i)]).contains(&"FORBIDDEN".to_owned());
+        let withheld = forbidden
+            && row["value"].is_null()
+            && row["numerator"].is_null()
+            && row["status"] == "NO_DATA";
+        if (readable && forbidden) || (!readable && !withheld) {
+            rep.fail(
+                c,
+                &path,
+                format!("readable today: {readable}, but got {row} (FORBIDDEN: {forbidden})"),
+            );
+        }
+    }
+}
+
 fn check_indicators(
     rep: &mut Report<'_>,
     fx: &Fx,
