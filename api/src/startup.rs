@@ -93,7 +93,8 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind {}", settings.listen))?;
         let address = listener.local_addr()?;
-        let schema = crate::graphql::build_schema(db.clone());
+        let store = crate::indicators::store::Store::new();
+        let schema = crate::graphql::build_schema(db.clone(), store.clone());
         Ok(Self {
             listener,
             address,
@@ -101,6 +102,7 @@ impl Application {
                 schema,
                 admission: crate::graphql::limits::Admission::new(),
                 db,
+                store,
                 verifier,
                 request_timeout: settings.request_timeout,
             },

@@ -269,9 +269,14 @@ impl TestApp {
     }
 
     pub async fn gql(&self, token: &str, query: &str, variables: Value) -> Gql {
+        self.gql_at(&self.address, token, query, variables).await
+    }
+
+    /// Like [`TestApp::gql`], to the server at `address` (a replica).
+    pub async fn gql_at(&self, address: &str, token: &str, query: &str, variables: Value) -> Gql {
         let resp = self
             .client
-            .post(format!("{}/graphql", self.address))
+            .post(format!("{address}/graphql"))
             .bearer_auth(token)
             .json(&json!({ "query": query, "variables": variables }))
             .send()
@@ -280,6 +285,20 @@ impl TestApp {
         let status = resp.status().as_u16();
         let body = resp.json().await.unwrap_or(Value::Null);
         Gql { status, body }
+    }
+
+    /// Starts a second server on this app's database, as a replica behind a load balancer
+    /// would be (its own in-memory state, the same rows), and returns its address.
+    pub async fn replica(&self) -> String {
+        let settings = Settings::for_tests(&self.test_db.url, SECRET);
+        let verifier = TokenVerifier::hs256(SECRET, None, None).unwrap();
+        let db = cnscd_api::db::connect(&self.test_db.url).await.unwrap();
+        let app = Application::with_database(&settings, verifier, db)
+            .await
+            .unwrap();
+        let address = format!("http://{}", app.address());
+        tokio::spawn(app.run_until_stopped());
+        address
     }
 
     /// Creates a team as ADMIN and returns its global id.

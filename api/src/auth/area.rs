@@ -161,8 +161,9 @@ pub fn allows_in_chain(
 }
 
 /// For indicator values: on which days each unit existed and on which it lay under the area,
-/// read in one statement, to tell whether the area covers a unit on every day of a period on
-/// which the unit existed.
+/// to tell whether the area covers a unit on every day of a period on which the unit existed.
+/// Read in one statement ([`Coverage::load`]), or built from the same closure rows held in
+/// memory ([`crate::indicators::store::Snapshot::coverage`]).
 pub struct Coverage {
     all: bool,
     existed: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
@@ -170,6 +171,28 @@ pub struct Coverage {
 }
 
 impl Coverage {
+    /// An area that covers everything.
+    pub fn everything() -> Self {
+        Self {
+            all: true,
+            existed: HashMap::new(),
+            covered: HashMap::new(),
+        }
+    }
+
+    /// From closure spans: the days each unit existed (its depth-0 rows) and the days it lay
+    /// under one of the area's units (the rows from those units).
+    pub fn from_spans(
+        existed: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
+        covered: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,
+    ) -> Self {
+        Self {
+            all: false,
+            existed,
+            covered,
+        }
+    }
+
     pub async fn load(
         db: &impl ConnectionTrait,
         scope: &Scope,

@@ -96,6 +96,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 async fn service_side(
     db: &sea_orm::DatabaseConnection,
+    store: &cnscd_api::indicators::store::Store,
     province: &str,
     from: NaiveDate,
     to: NaiveDate,
@@ -114,7 +115,7 @@ async fn service_side(
         breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
         mode: Default::default(),
     };
-    let values = compute(db, &admin, &request)
+    let values = compute(db, store, &admin, &request)
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     Ok(values
@@ -195,13 +196,14 @@ async fn indicators(url: &str, runs: usize, province: &str, year: i32) -> anyhow
     if communes.is_empty() {
         bail!("province {province} has no communes on {to}: load data with `cnscd seed demo`");
     }
+    let store = cnscd_api::indicators::store::Store::new();
     // Warm up both sides (caches, prepared statements), then alternate runs.
-    let ours = service_side(&db, province, from, to).await?;
+    let ours = service_side(&db, &store, province, from, to).await?;
     let reference = reference_side(&db, &communes, from, to).await?;
     let (mut t_ours, mut t_ref) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let start = Instant::now();
-        service_side(&db, province, from, to).await?;
+        service_side(&db, &store, province, from, to).await?;
         t_ours.push(start.elapsed());
         let start = Instant::now();
         reference_side(&db, &communes, from, to).await?;
@@ -301,8 +303,9 @@ async fn all_codes(
         breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
         mode: Default::default(),
     };
+    let store = cnscd_api::indicators::store::Store::new();
     let run = || async {
-        compute(&db, &admin, &request)
+        compute(&db, &store, &admin, &request)
             .await
             .map_err(|e| anyhow::anyhow!(e.message()))
     };

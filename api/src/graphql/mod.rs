@@ -44,10 +44,12 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
-/// Builds the schema; `db` is shared, everything per caller is added per request.
-pub fn build_schema(db: DatabaseConnection) -> AppSchema {
+/// Builds the schema; `db` and `store` (the in-memory indicator data of that database) are
+/// shared, everything per caller is added per request.
+pub fn build_schema(db: DatabaseConnection, store: crate::indicators::store::Store) -> AppSchema {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(db)
+        .data(store)
         // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
         // validation rules), so it skips the rules and carries no extension.
         .validation_mode(async_graphql::ValidationMode::Fast)
@@ -72,6 +74,12 @@ pub fn state<'a>(ctx: &Context<'a>) -> Result<(&'a DatabaseConnection, &'a Princ
         .data::<Principal>()
         .map_err(|_| Error::Unauthenticated("no bearer token".into()))?;
     Ok((db, principal))
+}
+
+/// The in-memory indicator data of the schema's database.
+pub fn store<'a>(ctx: &Context<'a>) -> Result<&'a crate::indicators::store::Store, Error> {
+    ctx.data::<crate::indicators::store::Store>()
+        .map_err(|_| Error::Internal("no indicator store in the schema".into()))
 }
 
 /// The per-request loaders.

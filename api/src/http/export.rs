@@ -325,7 +325,7 @@ pub async fn indicators_csv(
         }
     };
     let work = async {
-        let values = service::compute(&state.db, &principal, &req).await?;
+        let values = service::compute(&state.db, &state.store, &principal, &req).await?;
         let keys: Vec<targets::TargetKey> = values
             .iter()
             .filter(|c| c.readable)

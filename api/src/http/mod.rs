@@ -28,6 +28,8 @@ pub struct AppState {
     /// Admits requests before `schema` runs them (limits and validation).
     pub admission: Admission,
     pub db: DatabaseConnection,
+    /// The in-memory indicator data of `db`, shared with `schema`.
+    pub store: crate::indicators::store::Store,
     pub verifier: TokenVerifier,
     /// Longest a GraphQL request may run; past it, it is stopped and answered 503.
     pub request_timeout: Duration,

@@ -6,5 +6,6 @@ pub mod periods;
 pub mod rebase;
 pub mod resolvers;
 pub mod service;
+pub mod store;
 pub mod targets;
 pub mod types;

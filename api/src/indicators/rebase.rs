@@ -6,12 +6,9 @@
 //! its hamlets each took (counted on the day before and the day the succession took effect);
 //! an old unit without hamlets splits evenly between its PARTIAL successors. Values that rest
 //! on such a share are ESTIMATED.
-use crate::db::{placeholders, query};
-use crate::error::Result;
 use chrono::NaiveDate;
 use cnscd_entity::admin_unit_succession;
 use cnscd_entity::codes::SuccessionKind;
-use sea_orm::{ConnectionTrait, EntityTrait, Value};
 use std::collections::{HashMap, HashSet};
 
 /// One unit whose figures go into a unit of today.
@@ -26,18 +23,13 @@ pub struct Part {
 }
 
 /// For each of `targets`, the units whose figures make it up: the unit itself and its
-/// predecessors, transitively.
-pub async fn contributors(
-    db: &impl ConnectionTrait,
+/// predecessors, transitively. `shares` holds the share of each PARTIAL succession
+/// ([`partial_shares`]).
+pub fn contributors(
+    successions: &[admin_unit_succession::Model],
+    shares: &HashMap<(String, String), f64>,
     targets: &[String],
-) -> Result<HashMap<String, Vec<Part>>> {
-    let successions = admin_unit_succession::Entity::find().all(db).await?;
-    // Shares of PARTIAL successions: (old, new) -> share.
-    let partial: Vec<&admin_unit_succession::Model> = successions
-        .iter()
-        .filter(|s| s.kind == SuccessionKind::Partial && s.old_code != s.new_code)
-        .collect();
-    let shares = partial_shares(db, &partial).await?;
+) -> HashMap<String, Vec<Part>> {
     let mut out = HashMap::new();
     for target in targets {
         let mut list = vec![Part {
@@ -76,63 +68,29 @@ pub async fn contributors(
         }
         out.insert(target.clone(), list);
     }
-    Ok(out)
+    out
 }
 
 /// The share of each PARTIAL succession's old unit that went to its new unit: hamlets under
 /// the old unit the day before that are under the new unit on the day, over the old unit's
-/// hamlets; evenly between successors when the old unit had no hamlets.
-async fn partial_shares(
-    db: &impl ConnectionTrait,
+/// hamlets; evenly between successors when the old unit had no hamlets. `hamlets(unit, day)`
+/// lists the hamlets under a unit on a day.
+pub fn partial_shares<H: Eq + std::hash::Hash>(
     partial: &[&admin_unit_succession::Model],
-) -> Result<HashMap<(String, String), f64>> {
+    hamlets: impl Fn(&str, NaiveDate) -> HashSet<H>,
+) -> HashMap<(String, String), f64> {
     let mut out = HashMap::new();
-    if partial.is_empty() {
-        return Ok(out);
-    }
-    let codes: Vec<String> = partial
-        .iter()
-        .flat_map(|s| [s.old_code.clone(), s.new_code.clone()])
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
-             WHERE ancestor_code IN ({}) AND descendant_level = 'HAMLET'",
-            placeholders(codes.len())
-        ),
-        codes.iter().map(|c| Value::from(c.clone())).collect(),
-    )
-    .await?;
-    let mut hamlets: Vec<(String, String, NaiveDate, NaiveDate)> = Vec::new();
-    for r in rows {
-        hamlets.push((
-            r.try_get("", "ancestor_code")?,
-            r.try_get("", "descendant_code")?,
-            r.try_get("", "valid_from")?,
-            r.try_get("", "valid_to")?,
-        ));
-    }
-    let under = |unit: &str, on: NaiveDate| -> HashSet<&str> {
-        hamlets
-            .iter()
-            .filter(|(a, _, f, t)| a == unit && *f <= on && on <= *t)
-            .map(|(_, h, ..)| h.as_str())
-            .collect()
-    };
     let successors = |old: &str| partial.iter().filter(|s| s.old_code == old).count().max(1);
     for s in partial {
         let before = s.effective_on.pred_opt().unwrap_or(s.effective_on);
-        let old = under(&s.old_code, before);
+        let old = hamlets(&s.old_code, before);
         let share = if old.is_empty() {
             1.0 / successors(&s.old_code) as f64
         } else {
-            let new = under(&s.new_code, s.effective_on);
+            let new = hamlets(&s.new_code, s.effective_on);
             old.intersection(&new).count() as f64 / old.len() as f64
         };
         out.insert((s.old_code.clone(), s.new_code.clone()), share);
     }
-    Ok(out)
+    out
 }

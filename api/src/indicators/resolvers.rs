@@ -135,7 +135,7 @@ impl IndicatorQuery {
             level,
             mode,
         )?;
-        let values = service::compute(db, principal, &request).await?;
+        let values = service::compute(db, crate::graphql::store(ctx)?, principal, &request).await?;
         super::targets::preload(ctx, &values).await?;
         Ok(values.into_iter().map(Into::into).collect())
     }
@@ -184,7 +184,7 @@ impl IndicatorQuery {
             level,
             mode,
         )?;
-        let values = service::compute(db, principal, &request).await?;
+        let values = service::compute(db, crate::graphql::store(ctx)?, principal, &request).await?;
         let targets = super::targets::lookup(
             db,
             &values

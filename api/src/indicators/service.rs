@@ -2,12 +2,13 @@
 //! period. Flow elements come from the monthly rollups, state elements are counted at the
 //! period's end, reported figures come from data values.
 use super::periods::{self, Granularity, Span};
-use crate::auth::{Action, Coverage, Principal};
+use super::store::{DayReferences, Store};
+use crate::auth::{Action, Principal};
 use crate::db::{placeholders, query};
 use crate::error::{Error, Result};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
-use cnscd_entity::{admin_unit, data_element, indicator_definition};
+use cnscd_entity::{admin_unit, indicator_definition};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -135,6 +136,7 @@ pub async fn definitions(
 /// Computes the values asked for.
 pub async fn compute(
     db: &impl ConnectionTrait,
+    store: &Store,
     principal: &Principal,
     req: &Request,
 ) -> Result<Vec<Computed>> {
@@ -147,8 +149,11 @@ pub async fn compute(
     if req.codes.is_empty() || req.unit_codes.is_empty() {
         return Ok(Vec::new());
     }
+    // The hierarchy, catalogues, definitions, states and reported figures as committed now
+    // (one statement when the in-memory copy is current).
+    let snap = store.snapshot(db).await?;
     // Every active version of each definition; the latest of each answers for a code.
-    let versions = super::definitions::versions(db).await?;
+    let versions = &snap.definitions;
     let defs_by_code: HashMap<&String, &indicator_definition::Model> = versions
         .iter()
         .filter_map(|(code, vs)| vs.iter().max_by_key(|v| v.version).map(|v| (code, v)))
@@ -168,7 +173,7 @@ pub async fn compute(
             ),
         ));
     }
-    let requested = crate::units::service::all_versions(db, &req.unit_codes).await?;
+    let requested = snap.all_versions(&req.unit_codes);
     let missing: Vec<&str> = req
         .unit_codes
         .iter()
@@ -232,14 +237,7 @@ pub async fn compute(
             }
         }
         (Mode::AsRecorded, Breakdown::Children | Breakdown::Level(_)) => {
-            let below = crate::units::service::below_between(
-                db,
-                &req.unit_codes,
-                level,
-                range_start,
-                range_end,
-            )
-            .await?;
+            let below = snap.below_between(&req.unit_codes, level, range_start, range_end);
             for parent in &req.unit_codes {
                 let mut by_child: BTreeMap<&str, Vec<(NaiveDate, NaiveDate)>> = BTreeMap::new();
                 for (ancestor, child, from, to) in &below {
@@ -267,9 +265,9 @@ pub async fn compute(
                     .filter(|c| requested[*c].iter().any(|v| v.valid_to >= today))
                     .cloned()
                     .collect(),
-                _ => crate::units::service::below_on(db, &req.unit_codes, level, today).await?,
+                _ => snap.below_on(&req.unit_codes, level, today),
             };
-            let makeup = super::rebase::contributors(db, &targets).await?;
+            let makeup = snap.contributors(&targets);
             let codes: Vec<String> = makeup
                 .values()
                 .flatten()
@@ -277,7 +275,7 @@ pub async fn compute(
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let versions = crate::units::service::all_versions(db, &codes).await?;
+            let versions = snap.all_versions(&codes);
             for target in &targets {
                 for part in makeup.get(target).into_iter().flatten() {
                     let existed: Vec<(NaiveDate, NaiveDate)> = versions
@@ -329,19 +327,17 @@ pub async fn compute(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    // The caller's area over the requested units and every unit the answer looks at (one
-    // statement): a requested unit in the area on no day of the range is refused outright.
+    // The caller's area over the requested units and every unit the answer looks at: a
+    // requested unit in the area on no day of the range is refused outright.
     let scope = principal.scope(Action::ReadIndicators);
     let mut area_codes: BTreeSet<String> = cell_codes.iter().cloned().collect();
     area_codes.extend(req.unit_codes.iter().cloned());
-    let area_coverage = Coverage::load(
-        db,
+    let area_coverage = snap.coverage(
         &scope,
         &area_codes.into_iter().collect::<Vec<_>>(),
         range_start.min(req.from),
         range_end.max(req.to),
-    )
-    .await?;
+    );
     for code in &req.unit_codes {
         if !area_coverage.some_day(code, req.from, req.to) {
             return Err(Error::forbidden(format!(
@@ -356,15 +352,9 @@ pub async fn compute(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let unit_versions: HashMap<String, Vec<Arc<admin_unit::Model>>> =
-        crate::units::service::all_versions(db, &output_codes)
-            .await?
-            .into_iter()
-            .map(|(code, vs)| (code, vs.into_iter().map(Arc::new).collect()))
-            .collect();
+    let unit_versions = snap.all_versions(&output_codes);
     // A unit whose version or territory changes inside a period is PARTIAL there.
-    let changes =
-        crate::units::service::changes_between(db, &cell_codes, range_start, range_end).await?;
+    let changes = snap.changes_between(&cell_codes, range_start, range_end);
     for c in &mut cells {
         let p = &spans[c.pi];
         if changes
@@ -408,12 +398,7 @@ pub async fn compute(
         }
         formulas.insert(d.id, (num, den, Arc::new((*d).clone())));
     }
-    let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|e| (e.code.clone(), e))
-        .collect();
+    let elements = &snap.elements;
     let kind = |e: &str| elements.get(e).map(|m| (m.source, m.aggregation));
     let of_kind = |source, aggregation| -> Vec<String> {
         needed
@@ -423,8 +408,6 @@ pub async fn compute(
             .collect()
     };
     let flows = of_kind(ElementSource::Derived, Aggregation::Flow);
-    let states = of_kind(ElementSource::Derived, Aggregation::State);
-    let reported_flows = of_kind(ElementSource::Reported, Aggregation::Flow);
     let references = of_kind(ElementSource::Reported, Aggregation::Reference);
 
     // Derived flows: the monthly rollups of the cell units, by month.
@@ -458,73 +441,23 @@ pub async fn compute(
         }
     }
 
-    // Reported flows: one value per unit, element and period (see `reported`), summed up the
-    // hierarchy of the period's first day.
-    let mut reported_sums: Nested<Vec<Reported>> = HashMap::new();
-    if !reported_flows.is_empty() && !cell_codes.is_empty() {
-        for (unit, element, start, end, value) in
-            reported(db, &reported_flows, &cell_codes, range_start, range_end).await?
-        {
-            reported_sums
-                .entry(unit)
-                .or_default()
-                .entry(element)
-                .or_default()
-                .push((start, end, value));
-        }
-    }
-
-    // State elements and reference figures: on the last day each cell looks at.
-    let mut by_day: HashMap<NaiveDate, Vec<String>> = HashMap::new();
-    for c in &cells {
-        if let Some((_, to)) = c.window {
-            by_day.entry(to).or_default().push(c.code.clone());
-        }
-    }
-    // By unit, then element, then day, so that evaluation looks up without allocating.
-    let mut day_values: Nested<HashMap<NaiveDate, f64>> = HashMap::new();
-    let mut day_present: Nested<HashSet<NaiveDate>> = HashMap::new();
-    let mut day_incomplete: Nested<HashSet<NaiveDate>> = HashMap::new();
-    let mut put = |(unit, day, element): DayKey, v: f64| {
-        day_values
-            .entry(unit)
-            .or_default()
-            .entry(element)
-            .or_default()
-            .insert(day, v);
-    };
+    // Reference figures on the last day each cell looks at (computed once per copy and day).
+    let mut references_on: HashMap<NaiveDate, Arc<DayReferences>> = HashMap::new();
     if !references.is_empty() {
-        let (sums, incomplete) = reference_sums(db, &by_day, &references).await?;
-        for ((unit, day, element), v) in sums {
-            day_present
-                .entry(unit.clone())
-                .or_default()
-                .entry(element.clone())
-                .or_default()
-                .insert(day);
-            put((unit, day, element), v);
-        }
-        for (unit, day, element) in incomplete {
-            day_incomplete
-                .entry(unit)
-                .or_default()
-                .entry(element)
-                .or_default()
-                .insert(day);
+        for c in &cells {
+            if let Some((_, to)) = c.window {
+                references_on
+                    .entry(to)
+                    .or_insert_with(|| snap.references(to));
+            }
         }
     }
-    if !states.is_empty() {
-        for (k, v) in state_counts(db, &by_day, &states).await? {
-            put(k, v);
-        }
-    }
-
     // As recorded, a value is readable only when the caller's area covers its unit on every
     // day of its period on which the unit existed; re-based, when it covers today's unit today
     // (one statement for all cells).
     let rebased = req.mode == Mode::Rebased;
     let coverage = if rebased {
-        Coverage::load(db, &scope, &output_codes, today, today).await?
+        snap.coverage(&scope, &output_codes, today, today)
     } else {
         area_coverage
     };
@@ -601,6 +534,7 @@ pub async fn compute(
             for c in &present {
                 let Some((from, on)) = c.window else { continue };
                 let code = &c.code;
+                let unit_index = snap.unit(code);
                 // Months whose first day lies in the window (the window's own month counts
                 // from its first day: reorganisations take effect on the first of a month).
                 let first_month = crate::activities::rollup::month_start(from);
@@ -618,16 +552,13 @@ pub async fn compute(
                         Some((ElementSource::Derived, Aggregation::State)) if !c.states => {
                             Some(0.0)
                         }
-                        Some((ElementSource::Derived, Aggregation::State)) => Some(
-                            nested(&day_values, code, e)
-                                .and_then(|d| d.get(&on))
-                                .copied()
-                                .unwrap_or(0.0),
-                        ),
+                        Some((ElementSource::Derived, Aggregation::State)) => {
+                            Some(unit_index.map_or(0.0, |u| snap.state(u, e, on)))
+                        }
                         Some((ElementSource::Reported, Aggregation::Flow)) => {
                             let mut found = None;
                             for (start, end, v) in
-                                nested(&reported_sums, code, e).into_iter().flatten()
+                                unit_index.map_or(&[][..], |u| snap.reported_for(u, e))
                             {
                                 if first_month <= *start && *end <= period.end && *start <= on {
                                     *found.get_or_insert(0.0) += v;
@@ -639,17 +570,12 @@ pub async fn compute(
                             Some(0.0)
                         }
                         Some((ElementSource::Reported, Aggregation::Reference)) => {
-                            if nested(&day_incomplete, code, e).is_some_and(|d| d.contains(&on)) {
+                            let refs = references_on.get(&on)?;
+                            let u = unit_index?;
+                            if refs.incomplete(u, e) {
                                 partly_known.set(true);
                             }
-                            nested(&day_present, code, e)
-                                .is_some_and(|d| d.contains(&on))
-                                .then(|| {
-                                    nested(&day_values, code, e)
-                                        .and_then(|d| d.get(&on))
-                                        .copied()
-                                        .unwrap_or(0.0)
-                                })
+                            refs.value(u, e)
                         }
                         _ => None,
                     }
@@ -714,16 +640,8 @@ fn nested<'a, V>(map: &'a Nested<V>, unit: &str, element: &str) -> Option<&'a V>
     map.get(unit).and_then(|m| m.get(element))
 }
 
-/// A unit's element on a day.
-type DayKey = (String, NaiveDate, String);
-/// Values of elements of units on days.
-type DayValues = HashMap<DayKey, f64>;
-
 /// First and last day a cell looks at.
 type Window = (NaiveDate, NaiveDate);
-
-/// A reported value's period and amount.
-type Reported = (NaiveDate, NaiveDate, f64);
 
 /// A unit looked at in one period, over a window of its days, and the unit of the answer it
 /// goes into (itself, or in re-based mode the unit of today it is part of, with a weight).
@@ -770,439 +688,5 @@ impl Cell {
             window,
             whole: unbroken && window == Some((p.start, p.end)),
         }
-    }
-}
-
-/// Reported values of `elements` for periods inside `[from, to]`, summed for each of `units`
-/// over the units under it on the period's first day: `(unit, element, start, end, sum)`.
-///
-/// One value per reporting unit, element and period: when several source systems (or several
-/// submissions) report it, the latest submission wins. One figure per territory: a value is
-/// left out where a unit above the reporting unit reported the same element and period itself
-/// (a commune's own figure stands for its hamlets'), so no figure is summed twice.
-async fn reported(
-    db: &impl ConnectionTrait,
-    elements: &[String],
-    units: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<(String, String, NaiveDate, NaiveDate, f64)>> {
-    let mut v: Vec<Value> = elements.iter().map(|e| Value::from(e.clone())).collect();
-    v.extend([Value::from(from), Value::from(to)]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT unit_code, element_code, period_start, period_end, id, value FROM data_value \
-             WHERE element_code IN ({}) AND period_start >= ? AND period_end <= ?",
-            placeholders(elements.len())
-        ),
-        v,
-    )
-    .await?;
-    let mut latest: HashMap<(String, String, NaiveDate, NaiveDate), (i64, f64)> = HashMap::new();
-    for r in rows {
-        let key = (
-            r.try_get::<String>("", "unit_code")?,
-            r.try_get::<String>("", "element_code")?,
-            r.try_get::<NaiveDate>("", "period_start")?,
-            r.try_get::<NaiveDate>("", "period_end")?,
-        );
-        let id: i64 = r.try_get("", "id")?;
-        let value: f64 = r.try_get("", "value")?;
-        let e = latest.entry(key).or_insert((id, value));
-        if id > e.0 {
-            *e = (id, value);
-        }
-    }
-    let sources: Vec<String> = latest
-        .keys()
-        .map(|k| k.0.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let above = ancestors_of(db, &sources).await?;
-    let wanted: HashSet<&str> = units.iter().map(String::as_str).collect();
-    let mut out: HashMap<(String, String, NaiveDate, NaiveDate), f64> = HashMap::new();
-    for ((source, element, start, end), (_, value)) in &latest {
-        let itself = |a: &str| latest.contains_key(&(a.to_owned(), element.clone(), *start, *end));
-        for a in counted_for(&above, source, *start, itself) {
-            if wanted.contains(a) {
-                *out.entry((a.to_owned(), element.clone(), *start, *end))
-                    .or_default() += value;
-            }
-        }
-    }
-    Ok(out
-        .into_iter()
-        .map(|((u, e, s, t), v)| (u, e, s, t, v))
-        .collect())
-}
-
-/// The units a reported figure of `source` counts for on `day`: the unit and the units above
-/// it, nearest first, up to (not including) the first that reported the same figure itself —
-/// its own figure stands for the units below it, so no figure is summed twice.
-fn counted_for<'a>(
-    above: &'a HashMap<String, Vec<(String, NaiveDate, NaiveDate)>>,
-    source: &'a str,
-    day: NaiveDate,
-    reported_itself: impl Fn(&str) -> bool,
-) -> impl Iterator<Item = &'a str> {
-    above
-        .get(source)
-        .into_iter()
-        .flatten()
-        .filter(move |(_, from, to)| *from <= day && day <= *to)
-        .map(|(a, ..)| a.as_str())
-        .take_while(move |a| *a == source || !reported_itself(a))
-}
-
-/// Every unit above each of `codes` (and the unit itself) with the days it is, nearest first:
-/// one statement per thousand codes.
-async fn ancestors_of(
-    db: &impl ConnectionTrait,
-    codes: &[String],
-) -> Result<HashMap<String, Vec<(String, NaiveDate, NaiveDate)>>> {
-    let mut above: HashMap<String, Vec<(i32, String, NaiveDate, NaiveDate)>> = HashMap::new();
-    for chunk in codes.chunks(1000) {
-        let rows = query(
-            db,
-            &format!(
-                "SELECT ancestor_code, descendant_code, depth, valid_from, valid_to \
-                 FROM admin_unit_closure WHERE descendant_code IN ({})",
-                placeholders(chunk.len())
-            ),
-            chunk.iter().map(|c| Value::from(c.clone())).collect(),
-        )
-        .await?;
-        for r in rows {
-            above
-                .entry(r.try_get("", "descendant_code")?)
-                .or_default()
-                .push((
-                    r.try_get("", "depth")?,
-                    r.try_get("", "ancestor_code")?,
-                    r.try_get("", "valid_from")?,
-                    r.try_get("", "valid_to")?,
-                ));
-        }
-    }
-    Ok(above
-        .into_iter()
-        .map(|(code, mut chain)| {
-            chain.sort_by_key(|c| c.0);
-            (
-                code,
-                chain.into_iter().map(|(_, a, f, t)| (a, f, t)).collect(),
-            )
-        })
-        .collect())
-}
-
-/// Counts of state elements (teams, hamlets, members) for each unit on each day it is looked
-/// at: three statements at most, whatever the number of units and days.
-async fn state_counts(
-    db: &impl ConnectionTrait,
-    by_day: &HashMap<NaiveDate, Vec<String>>,
-    elements: &[String],
-) -> Result<DayValues> {
-    let mut out: DayValues = HashMap::new();
-    let (Some(first), Some(last)) = (by_day.keys().min().copied(), by_day.keys().max().copied())
-    else {
-        return Ok(out);
-    };
-    let want = |e: &str| elements.iter().any(|x| x == e);
-    let members = elements.iter().any(|e| e.starts_with("ACTIVE_MEMBERS"));
-    let teams_wanted = want("ACTIVE_TEAMS") || want("HAMLETS_WITH_TEAM") || members;
-    if !teams_wanted && !want("HAMLETS") {
-        return Ok(out);
-    }
-    let units: Vec<String> = by_day
-        .values()
-        .flatten()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let looked: HashMap<NaiveDate, HashSet<&str>> = by_day
-        .iter()
-        .map(|(d, us)| (*d, us.iter().map(String::as_str).collect()))
-        .collect();
-    // Everything under the units over the days: who is above whom, and when.
-    let mut values: Vec<Value> = units.iter().map(|u| Value::from(u.clone())).collect();
-    values.extend([Value::from(last), first.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, descendant_level, valid_from, valid_to \
-             FROM admin_unit_closure WHERE ancestor_code IN ({}) AND valid_from <= ? AND valid_to >= ?",
-            placeholders(units.len())
-        ),
-        values.clone(),
-    )
-    .await?;
-    type Above = Vec<(String, NaiveDate, NaiveDate)>;
-    let mut above: HashMap<String, Above> = HashMap::new();
-    let mut hamlets: Vec<(String, NaiveDate, NaiveDate)> = Vec::new();
-    let mut is_hamlet: HashSet<String> = HashSet::new();
-    for r in rows {
-        let ancestor: String = r.try_get("", "ancestor_code")?;
-        let unit: String = r.try_get("", "descendant_code")?;
-        let level: UnitLevel = r.try_get("", "descendant_level")?;
-        let (f, t): (NaiveDate, NaiveDate) =
-            (r.try_get("", "valid_from")?, r.try_get("", "valid_to")?);
-        if level == UnitLevel::Hamlet {
-            hamlets.push((ancestor.clone(), f, t));
-            is_hamlet.insert(unit.clone());
-        }
-        above.entry(unit).or_default().push((ancestor, f, t));
-    }
-    let add = |out: &mut DayValues, unit: &str, day: NaiveDate, element: &str, n: f64| {
-        *out.entry((unit.to_owned(), day, element.to_owned()))
-            .or_default() += n;
-    };
-    if want("HAMLETS") {
-        for (day, us) in &looked {
-            for (a, f, t) in &hamlets {
-                if f <= day && day <= t && us.contains(a.as_str()) {
-                    add(&mut out, a, *day, "HAMLETS", 1.0);
-                }
-            }
-        }
-    }
-    if !teams_wanted {
-        return Ok(out);
-    }
-    let under = "SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({p}) \
-                 AND valid_from <= ? AND valid_to >= ?";
-    let p = placeholders(units.len());
-    let mut team_values = vec![Value::from(last), first.into()];
-    team_values.extend(values.iter().cloned());
-    let rows = query(
-        db,
-        &format!(
-            "SELECT id, unit_code, founded_on, dissolved_on FROM team \
-             WHERE founded_on <= ? AND (dissolved_on IS NULL OR dissolved_on > ?) \
-             AND unit_code IN ({})",
-            under.replace("{p}", &p)
-        ),
-        team_values.clone(),
-    )
-    .await?;
-    // A team counts on the days from its founding to the day before its dissolution.
-    let mut teams: HashMap<i64, (String, NaiveDate, Option<NaiveDate>)> = HashMap::new();
-    for r in rows {
-        teams.insert(
-            r.try_get("", "id")?,
-            (
-                r.try_get("", "unit_code")?,
-                r.try_get("", "founded_on")?,
-                r.try_get("", "dissolved_on")?,
-            ),
-        );
-    }
-    let active = |founded: NaiveDate, dissolved: Option<NaiveDate>, day: NaiveDate| {
-        founded <= day && dissolved.is_none_or(|d| d > day)
-    };
-    // Each unit looked at on `day` above `unit` on that day (and `unit` itself).
-    let chain = |unit: &str, day: NaiveDate| -> Vec<&str> {
-        above
-            .get(unit)
-            .into_iter()
-            .flatten()
-            .filter(|(a, f, t)| *f <= day && day <= *t && looked[&day].contains(a.as_str()))
-            .map(|(a, ..)| a.as_str())
-            .collect()
-    };
-    for day in looked.keys() {
-        let mut with_team: HashSet<(&str, &str)> = HashSet::new();
-        for (unit, founded, dissolved) in teams.values() {
-            if !active(*founded, *dissolved, *day) {
-                continue;
-            }
-            for a in chain(unit, *day) {
-                add(&mut out, a, *day, "ACTIVE_TEAMS", 1.0);
-                if is_hamlet.contains(unit) && with_team.insert((a, unit.as_str())) {
-                    add(&mut out, a, *day, "HAMLETS_WITH_TEAM", 1.0);
-                }
-            }
-        }
-    }
-    if members {
-        let rows = query(
-            db,
-            &format!(
-                "SELECT m.team_id, m.affiliation, m.started_on, m.ended_on FROM membership m \
-                 JOIN team t ON t.id = m.team_id \
-                 WHERE t.founded_on <= ? AND (t.dissolved_on IS NULL OR t.dissolved_on > ?) \
-                 AND t.unit_code IN ({}) AND m.started_on <= ? AND (m.ended_on IS NULL OR m.ended_on >= ?)",
-                under.replace("{p}", &p)
-            ),
-            [team_values, vec![Value::from(last), first.into()]].concat(),
-        )
-        .await?;
-        for r in rows {
-            let team: i64 = r.try_get("", "team_id")?;
-            let affiliation: String = r.try_get("", "affiliation")?;
-            let started: NaiveDate = r.try_get("", "started_on")?;
-            let ended: Option<NaiveDate> = r.try_get("", "ended_on")?;
-            let Some((unit, founded, dissolved)) = teams.get(&team) else {
-                continue;
-            };
-            let by_affiliation = format!("ACTIVE_MEMBERS_{affiliation}");
-            for day in looked.keys() {
-                if started <= *day
-                    && ended.is_none_or(|e| e >= *day)
-                    && active(*founded, *dissolved, *day)
-                {
-                    for a in chain(unit, *day) {
-                        add(&mut out, a, *day, "ACTIVE_MEMBERS", 1.0);
-                        add(&mut out, a, *day, &by_affiliation, 1.0);
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Reference figures: for each day and unit looked at on it, the sum over the units under it
-/// (on that day) of the latest value each reported for the day's year. Two small statements per
-/// year (the values, then the hierarchy of the reporting units), whatever the number of days.
-async fn reference_sums(
-    db: &impl ConnectionTrait,
-    by_day: &HashMap<NaiveDate, Vec<String>>,
-    elements: &[String],
-) -> Result<(DayValues, HashSet<DayKey>)> {
-    let mut out: DayValues = HashMap::new();
-    let mut incomplete: HashSet<DayKey> = HashSet::new();
-    let years: BTreeSet<i32> = by_day.keys().map(|d| d.year()).collect();
-    let (Some(first_year), Some(last_year)) = (years.first(), years.last()) else {
-        return Ok((out, incomplete));
-    };
-    let (Some(start), Some(end)) = (
-        NaiveDate::from_ymd_opt(*first_year, 1, 1),
-        NaiveDate::from_ymd_opt(*last_year, 12, 31),
-    ) else {
-        return Ok((out, incomplete));
-    };
-    // The values of every year looked at, and the hierarchy above their units: two statements.
-    let mut v: Vec<Value> = elements.iter().map(|e| Value::from(e.clone())).collect();
-    v.extend([Value::from(start), Value::from(end)]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT unit_code, element_code, period_start, period_end, id, value FROM data_value \
-             WHERE element_code IN ({}) AND period_start >= ? AND period_end <= ?",
-            placeholders(elements.len())
-        ),
-        v,
-    )
-    .await?;
-    // The latest value (period end, then submission) per year, reporting unit and element;
-    // a value counts for the year its period lies in.
-    type Latest = HashMap<(String, String), ((NaiveDate, i64), f64)>;
-    let mut by_year: HashMap<i32, Latest> = HashMap::new();
-    for r in rows {
-        let unit: String = r.try_get("", "unit_code")?;
-        let element: String = r.try_get("", "element_code")?;
-        let period_start: NaiveDate = r.try_get("", "period_start")?;
-        let key = (
-            r.try_get::<NaiveDate>("", "period_end")?,
-            r.try_get::<i64>("", "id")?,
-        );
-        if key.0.year() != period_start.year() {
-            continue;
-        }
-        let value: f64 = r.try_get("", "value")?;
-        let entry = by_year
-            .entry(period_start.year())
-            .or_default()
-            .entry((unit, element))
-            .or_insert((key, value));
-        if key > entry.0 {
-            *entry = (key, value);
-        }
-    }
-    let sources: Vec<String> = by_year
-        .values()
-        .flat_map(|l| l.keys().map(|(u, _)| u.clone()))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let above = ancestors_of(db, &sources).await?;
-    let all_units: Vec<String> = by_day
-        .values()
-        .flatten()
-        .cloned()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let (first_day, last_day) = (
-        by_day.keys().min().copied().unwrap_or(start),
-        by_day.keys().max().copied().unwrap_or(end),
-    );
-    let edges = crate::units::service::edges_below(db, &all_units, first_day, last_day).await?;
-    let empty = Latest::new();
-    for year in years {
-        let latest = by_year.get(&year).unwrap_or(&empty);
-        for (day, units) in by_day.iter().filter(|(d, _)| d.year() == year) {
-            let wanted: HashSet<&str> = units.iter().map(String::as_str).collect();
-            for ((source, element), (_, value)) in latest {
-                let itself = |a: &str| latest.contains_key(&(a.to_owned(), element.clone()));
-                for ancestor in counted_for(&above, source, *day, itself) {
-                    if wanted.contains(ancestor) {
-                        *out.entry((ancestor.to_owned(), *day, element.clone()))
-                            .or_default() += value;
-                    }
-                }
-            }
-            // Where the figure is known for only part of a unit's territory, its sum is not
-            // the unit's figure: a unit is covered when it reported the figure itself, or has
-            // units below it and all of them are covered.
-            let mut units = units.clone();
-            units.sort();
-            units.dedup();
-            let mut children: HashMap<String, Vec<String>> = HashMap::new();
-            for (parent, child, from, to) in &edges {
-                if from <= day && day <= to {
-                    children
-                        .entry(parent.clone())
-                        .or_default()
-                        .push(child.clone());
-                }
-            }
-            let reported: HashSet<(&str, &str)> = latest
-                .keys()
-                .map(|(u, e)| (u.as_str(), e.as_str()))
-                .collect();
-            for unit in &units {
-                for element in elements {
-                    if !covered(unit, element, &children, &reported, 0) {
-                        incomplete.insert((unit.clone(), *day, element.clone()));
-                    }
-                }
-            }
-        }
-    }
-    Ok((out, incomplete))
-}
-
-/// Whether `unit`'s figure for `element` is known for its whole territory (see
-/// [`reference_sums`]); `children` lists the units directly below each unit on the day.
-fn covered(
-    unit: &str,
-    element: &str,
-    children: &HashMap<String, Vec<String>>,
-    reported: &HashSet<(&str, &str)>,
-    depth: usize,
-) -> bool {
-    if reported.contains(&(unit, element)) {
-        return true;
-    }
-    match children.get(unit) {
-        Some(below) if !below.is_empty() && depth < 8 => below
-            .iter()
-            .all(|c| covered(c, element, children, reported, depth + 1)),
-        _ => false,
     }
 }

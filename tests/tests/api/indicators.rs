@@ -829,3 +829,110 @@ async fn the_table_form_holds_the_same_values() {
     assert_eq!(t["statuses"][0], "NO_DATA");
     assert!(t["values"][0].is_null());
 }
+
+/// Indicators are computed from an in-memory copy of the hierarchy, teams, memberships and
+/// reported figures, labelled with the database's data generation: a change made through
+/// another replica, or straight in the database, shows in the next answer of every replica,
+/// and a request on a current copy runs the same few statements whatever it asks for.
+#[tokio::test]
+async fn every_replica_answers_from_what_is_committed() {
+    let app = fixture().await;
+    let other = app.replica().await;
+    let ask = |address: String, codes: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            let r = app
+                .gql_at(
+                    &address,
+                    &admin(),
+                    Q,
+                    vars(
+                        codes,
+                        &["05677"],
+                        "2024-01-01",
+                        "2024-12-31",
+                        "YEAR",
+                        "SELF",
+                        None,
+                    ),
+                )
+                .await
+                .ok();
+            let rows = r.at("indicators").clone();
+            let n = |code: &str| find(&rows, code, "05677", "2024")["numerator"].as_f64();
+            (n("CNS02"), n("CNS03"), n("EG02"))
+        }
+    };
+    let codes: &[&str] = &["CNS02", "CNS03", "EG02"];
+    let before = (Some(1.0), Some(2.0), None);
+    assert_eq!(ask(app.address.clone(), codes).await, before);
+    assert_eq!(ask(other.clone(), codes).await, before);
+
+    // A team founded through the replica counts at once on both.
+    let team = app
+        .gql_at(
+            &other,
+            &admin(),
+            "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } userErrors { message } } }",
+            json!({ "i": { "unitCode": "05677-02", "name": "Tổ Mới", "foundedOn": "2024-03-01" } }),
+        )
+        .await
+        .ok();
+    assert!(team.at("createTeam.team.id").is_string(), "{:?}", team.body);
+    // A membership ended and a figure reported by hand in the database: both replicas follow.
+    cnscd_api::db::query(
+        &app.db,
+        "UPDATE membership SET ended_on = ? WHERE affiliation = 'HAMLET_HEAD'",
+        vec![date("2024-05-31").into()],
+    )
+    .await
+    .unwrap();
+    report(
+        &app,
+        "05677",
+        "EDOCS_EXCHANGED",
+        "2024-04-01",
+        "2024-04-30",
+        7.0,
+    )
+    .await;
+    let after = (Some(2.0), Some(1.0), Some(7.0));
+    assert_eq!(ask(app.address.clone(), codes).await, after);
+    assert_eq!(ask(other.clone(), codes).await, after);
+
+    // On a current copy the statements do not grow with what is asked.
+    let q = |codes: &[&str], units: &[&str]| {
+        vars(
+            codes,
+            units,
+            "2023-01-01",
+            "2025-12-31",
+            "YEAR",
+            "CHILDREN",
+            None,
+        )
+    };
+    let (small, r) = app
+        .statements_for(&admin(), Q, q(&["CNS05"], &["05677"]))
+        .await;
+    r.ok();
+    let (large, r) = app
+        .statements_for(
+            &admin(),
+            Q,
+            q(
+                &[
+                    "CNS01", "CNS02", "CNS03", "CNS04", "CNS05", "CNS06", "EG01", "DS01",
+                ],
+                &["19", "169", "05677", "05692"],
+            ),
+        )
+        .await;
+    r.ok();
+    // The generation, then the activity rollups.
+    assert_eq!(
+        (small, large),
+        (2, 2),
+        "statements for a small and a large request"
+    );
+}

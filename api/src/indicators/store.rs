@@ -1,0 +1,720 @@
+//! What indicators are computed from, held in memory: the dated hierarchy (unit versions, the
+//! closure, the successions), the catalogue of data elements, the indicator definitions, the
+//! teams and memberships behind the state elements, and the reported figures.
+//!
+//! The copy is labelled with the database's `data_generation` counter, which triggers bump in
+//! the transaction of any change to those tables (see the migration
+//! `m20261129_000004_data_generation`). A request reads the counter (one statement) and uses
+//! the copy when it is current, or loads a new one first, so every replica answers from what
+//! is committed: a change made through one replica (or by hand in the database) is seen by the
+//! others on their next request. Activities are not held here: their monthly rollups
+//! (`unit_month_fact`) are read per request.
+//!
+//! States are kept as timelines (the count on every day, as steps) per unit where teams and
+//! memberships sit; reference figures per day looked at are computed once per copy and kept.
+use crate::auth::{Coverage, Scope};
+use crate::db::query;
+use crate::error::Result;
+use chrono::{Datelike, NaiveDate};
+use cnscd_entity::codes::{SuccessionKind, UnitLevel};
+use cnscd_entity::{
+    admin_unit, admin_unit_closure, admin_unit_succession, data_element, indicator_definition,
+};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The in-memory copy for one database, shared by every request on it.
+#[derive(Clone, Default)]
+pub struct Store {
+    current: Arc<RwLock<Option<Arc<Snapshot>>>>,
+    /// One load at a time; requests that find a load under way wait for it.
+    loading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn current(&self) -> Option<Arc<Snapshot>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The copy as of what is committed now: one statement when it is current.
+    pub async fn snapshot(&self, db: &impl ConnectionTrait) -> Result<Arc<Snapshot>> {
+        let generation = generation(db).await?;
+        if let Some(s) = self.current().filter(|s| s.generation >= generation) {
+            return Ok(s);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(s) = self.current().filter(|s| s.generation >= generation) {
+            return Ok(s);
+        }
+        let fresh = Arc::new(Snapshot::load(db).await?);
+        tracing::debug!(generation = fresh.generation, "indicator data loaded");
+        if let Ok(mut c) = self.current.write() {
+            *c = Some(fresh.clone());
+        }
+        Ok(fresh)
+    }
+}
+
+/// The database's data generation.
+pub async fn generation(db: &impl ConnectionTrait) -> Result<i64> {
+    let rows = query(db, "SELECT n FROM data_generation WHERE id = 1", vec![]).await?;
+    match rows.first() {
+        Some(r) => Ok(r.try_get::<i64>("", "n")?),
+        None => Ok(0),
+    }
+}
+
+/// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub ancestor: u32,
+    pub descendant: u32,
+    pub depth: i32,
+    pub level: UnitLevel,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Link {
+    fn on(&self, day: NaiveDate) -> bool {
+        self.from <= day && day <= self.to
+    }
+}
+
+/// A count over time as steps: `(first day, count from that day on)`, by day.
+#[derive(Default, Debug, Clone)]
+pub struct Timeline(Vec<(NaiveDate, f64)>);
+
+impl Timeline {
+    fn from_events(mut events: Vec<(NaiveDate, f64)>) -> Self {
+        events.sort_by_key(|e| e.0);
+        let mut steps: Vec<(NaiveDate, f64)> = Vec::with_capacity(events.len());
+        let mut total = 0.0;
+        for (day, delta) in events {
+            total += delta;
+            match steps.last_mut() {
+                Some(last) if last.0 == day => last.1 = total,
+                _ => steps.push((day, total)),
+            }
+        }
+        Self(steps)
+    }
+
+    /// The count on `day`.
+    pub fn on(&self, day: NaiveDate) -> f64 {
+        match self.0.partition_point(|(d, _)| *d <= day) {
+            0 => 0.0,
+            i => self.0[i - 1].1,
+        }
+    }
+}
+
+/// A reported value's period and amount.
+pub type Reported = (NaiveDate, NaiveDate, f64);
+
+/// Reference figures on one day: for each unit and element, the sum over the units under it
+/// of the latest value each reported for the day's year, and whether it covers the whole
+/// territory.
+#[derive(Default)]
+pub struct DayReferences {
+    sums: HashMap<(u32, String), f64>,
+    incomplete: HashSet<(u32, String)>,
+}
+
+impl DayReferences {
+    pub fn value(&self, unit: u32, element: &str) -> Option<f64> {
+        self.sums.get(&(unit, element.to_owned())).copied()
+    }
+
+    pub fn incomplete(&self, unit: u32, element: &str) -> bool {
+        self.incomplete.contains(&(unit, element.to_owned()))
+    }
+}
+
+pub use super::rebase::Part;
+
+/// The in-memory copy at one generation.
+pub struct Snapshot {
+    pub generation: i64,
+    codes: Vec<String>,
+    index: HashMap<String, u32>,
+    /// Every version of each unit, oldest first, by unit index.
+    versions: Vec<Vec<Arc<admin_unit::Model>>>,
+    links: Vec<Link>,
+    /// Links by ancestor, and by descendant (nearest ancestor first).
+    down: Vec<Vec<u32>>,
+    up: Vec<Vec<u32>>,
+    /// Active versions of each indicator, by `valid_from` then version.
+    pub definitions: HashMap<String, Vec<indicator_definition::Model>>,
+    pub elements: HashMap<String, data_element::Model>,
+    successions: Vec<admin_unit_succession::Model>,
+    shares: HashMap<(String, String), f64>,
+    /// State elements by element code, then the unit where the teams or members sit.
+    states: HashMap<String, HashMap<u32, Timeline>>,
+    /// Reported flows summed for each unit (see [`Snapshot::reported_for`]).
+    reported: HashMap<(u32, String), Vec<Reported>>,
+    /// The latest reference value per year, reporting unit and element.
+    reference_latest: HashMap<i32, HashMap<(u32, String), f64>>,
+    references: Mutex<HashMap<NaiveDate, Arc<DayReferences>>>,
+}
+
+impl Snapshot {
+    /// Loads everything, consistently: the generation is read before and after, and the load
+    /// is repeated (up to three times) when a change committed in between.
+    async fn load(db: &impl ConnectionTrait) -> Result<Self> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let before = generation(db).await?;
+            let mut snapshot = Self::read(db).await?;
+            let after = generation(db).await?;
+            // Labelled with the earlier generation: if a change came in between, the next
+            // request loads again.
+            snapshot.generation = before;
+            if before == after || attempt >= 3 {
+                return Ok(snapshot);
+            }
+        }
+    }
+
+    async fn read(db: &impl ConnectionTrait) -> Result<Self> {
+        let units = admin_unit::Entity::find()
+            .order_by_asc(admin_unit::Column::Code)
+            .order_by_asc(admin_unit::Column::ValidFrom)
+            .all(db)
+            .await?;
+        let mut codes: Vec<String> = Vec::new();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut versions: Vec<Vec<Arc<admin_unit::Model>>> = Vec::new();
+        let mut intern = |code: &str,
+                          codes: &mut Vec<String>,
+                          versions: &mut Vec<Vec<Arc<admin_unit::Model>>>|
+         -> u32 {
+            if let Some(i) = index.get(code) {
+                return *i;
+            }
+            let i = codes.len() as u32;
+            codes.push(code.to_owned());
+            versions.push(Vec::new());
+            index.insert(code.to_owned(), i);
+            i
+        };
+        for u in units {
+            let i = intern(&u.code, &mut codes, &mut versions);
+            versions[i as usize].push(Arc::new(u));
+        }
+        let closure = admin_unit_closure::Entity::find().all(db).await?;
+        let mut links = Vec::with_capacity(closure.len());
+        for c in closure {
+            links.push(Link {
+                ancestor: intern(&c.ancestor_code, &mut codes, &mut versions),
+                descendant: intern(&c.descendant_code, &mut codes, &mut versions),
+                depth: c.depth,
+                level: c.descendant_level,
+                from: c.valid_from,
+                to: c.valid_to,
+            });
+        }
+        let successions = admin_unit_succession::Entity::find().all(db).await?;
+        // Teams and memberships: the days each counts.
+        let teams = query(
+            db,
+            "SELECT id, unit_code, founded_on, dissolved_on FROM team",
+            vec![],
+        )
+        .await?;
+        let mut team_days: HashMap<i64, (u32, NaiveDate, Option<NaiveDate>)> = HashMap::new();
+        for r in teams {
+            let unit: String = r.try_get("", "unit_code")?;
+            team_days.insert(
+                r.try_get("", "id")?,
+                (
+                    intern(&unit, &mut codes, &mut versions),
+                    r.try_get("", "founded_on")?,
+                    r.try_get("", "dissolved_on")?,
+                ),
+            );
+        }
+        let memberships = query(
+            db,
+            "SELECT team_id, affiliation, started_on, ended_on FROM membership",
+            vec![],
+        )
+        .await?;
+        let values = query(
+            db,
+            "SELECT v.unit_code, v.element_code, v.period_start, v.period_end, v.value, \
+             e.aggregation FROM data_value v JOIN data_element e ON e.code = v.element_code \
+             ORDER BY v.id",
+            vec![],
+        )
+        .await?;
+        let mut reported_rows: Vec<(u32, String, NaiveDate, NaiveDate, f64, String)> =
+            Vec::with_capacity(values.len());
+        for r in values {
+            let unit: String = r.try_get("", "unit_code")?;
+            reported_rows.push((
+                intern(&unit, &mut codes, &mut versions),
+                r.try_get("", "element_code")?,
+                r.try_get("", "period_start")?,
+                r.try_get("", "period_end")?,
+                r.try_get("", "value")?,
+                r.try_get("", "aggregation")?,
+            ));
+        }
+        let n = codes.len();
+        let mut down: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (i, l) in links.iter().enumerate() {
+            down[l.ancestor as usize].push(i as u32);
+            up[l.descendant as usize].push(i as u32);
+        }
+        for u in &mut up {
+            u.sort_by_key(|i| links[*i as usize].depth);
+        }
+
+        // State timelines, by the unit the team sits in. A team counts from its founding to
+        // the day before its dissolution; a membership from its start to its end, while its
+        // team counts.
+        let mut events: HashMap<(String, u32), Vec<(NaiveDate, f64)>> = HashMap::new();
+        for (unit, founded, dissolved) in team_days.values() {
+            let e = events.entry(("ACTIVE_TEAMS".into(), *unit)).or_default();
+            e.push((*founded, 1.0));
+            if let Some(d) = dissolved {
+                e.push((*d, -1.0));
+            }
+        }
+        for r in memberships {
+            let team: i64 = r.try_get("", "team_id")?;
+            let affiliation: String = r.try_get("", "affiliation")?;
+            let started: NaiveDate = r.try_get("", "started_on")?;
+            let ended: Option<NaiveDate> = r.try_get("", "ended_on")?;
+            let Some((unit, founded, dissolved)) = team_days.get(&team) else {
+                continue;
+            };
+            let first = started.max(*founded);
+            // The first day it no longer counts.
+            let stop = match (ended.and_then(|e| e.succ_opt()), dissolved) {
+                (Some(a), Some(b)) => Some(a.min(*b)),
+                (a, b) => a.or(*b),
+            };
+            if stop.is_some_and(|s| s <= first) {
+                continue;
+            }
+            for element in [
+                "ACTIVE_MEMBERS".to_owned(),
+                format!("ACTIVE_MEMBERS_{affiliation}"),
+            ] {
+                let e = events.entry((element, *unit)).or_default();
+                e.push((first, 1.0));
+                if let Some(s) = stop {
+                    e.push((s, -1.0));
+                }
+            }
+        }
+        let mut states: HashMap<String, HashMap<u32, Timeline>> = HashMap::new();
+        for ((element, unit), e) in events {
+            states
+                .entry(element)
+                .or_default()
+                .insert(unit, Timeline::from_events(e));
+        }
+
+        let mut definitions: HashMap<String, Vec<indicator_definition::Model>> = HashMap::new();
+        for d in super::definitions::versions(db).await? {
+            definitions.insert(d.0, d.1);
+        }
+        let elements = data_element::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|e| (e.code.clone(), e))
+            .collect();
+
+        let mut snapshot = Self {
+            generation: 0,
+            codes,
+            index,
+            versions,
+            links,
+            down,
+            up,
+            definitions,
+            elements,
+            successions,
+            shares: HashMap::new(),
+            states,
+            reported: HashMap::new(),
+            reference_latest: HashMap::new(),
+            references: Mutex::new(HashMap::new()),
+        };
+        snapshot.shares = snapshot.partial_shares();
+        snapshot.index_reported(reported_rows);
+        Ok(snapshot)
+    }
+
+    /// The index of a unit code.
+    pub fn unit(&self, code: &str) -> Option<u32> {
+        self.index.get(code).copied()
+    }
+
+    pub fn code(&self, unit: u32) -> &str {
+        &self.codes[unit as usize]
+    }
+
+    fn links_down(&self, unit: u32) -> impl Iterator<Item = &Link> {
+        self.down[unit as usize]
+            .iter()
+            .map(|i| &self.links[*i as usize])
+    }
+
+    fn links_up(&self, unit: u32) -> impl Iterator<Item = &Link> {
+        self.up[unit as usize]
+            .iter()
+            .map(|i| &self.links[*i as usize])
+    }
+
+    /// Every version of each of `codes` (those that exist), oldest first.
+    pub fn all_versions(&self, codes: &[String]) -> HashMap<String, Vec<Arc<admin_unit::Model>>> {
+        codes
+            .iter()
+            .filter_map(|c| {
+                let i = self.unit(c)?;
+                let v = &self.versions[i as usize];
+                (!v.is_empty()).then(|| (c.clone(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// Units under any of `codes` on some day of `[from, to]`: their direct children, or with
+    /// `level` every unit of that level below them, with the days each was: `(ancestor, unit,
+    /// first day, last day)`, one per closure row.
+    pub fn below_between(
+        &self,
+        codes: &[String],
+        level: Option<UnitLevel>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<(String, String, NaiveDate, NaiveDate)> {
+        let mut out = Vec::new();
+        for code in codes {
+            let Some(a) = self.unit(code) else { continue };
+            for l in self.links_down(a) {
+                let which = match level {
+                    Some(lv) => l.level == lv && l.depth > 0,
+                    None => l.depth == 1,
+                };
+                if which && l.from <= to && l.to >= from {
+                    out.push((
+                        code.clone(),
+                        self.code(l.descendant).to_owned(),
+                        l.from,
+                        l.to,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Codes of the units under any of `codes` on `on` (direct children, or every unit of
+    /// `level` below them), sorted and distinct.
+    pub fn below_on(
+        &self,
+        codes: &[String],
+        level: Option<UnitLevel>,
+        on: NaiveDate,
+    ) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for code in codes {
+            let Some(a) = self.unit(code) else { continue };
+            for l in self.links_down(a) {
+                let which = match level {
+                    Some(lv) => l.level == lv,
+                    None => l.depth == 1,
+                };
+                if which && l.on(on) {
+                    out.insert(self.code(l.descendant).to_owned());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Days in `(from, to]` on which the version or the territory of each of `codes` changed
+    /// (a version began, or a unit came under it or left it): the first day of the new state.
+    pub fn changes_between(
+        &self,
+        codes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> HashMap<String, Vec<NaiveDate>> {
+        let mut out: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+        for code in codes {
+            let Some(a) = self.unit(code) else { continue };
+            // On each day, the units that came under the code and those that left it; a day
+            // where the same units leave and come back (a new version below) changes nothing.
+            type Moves = (BTreeSet<u32>, BTreeSet<u32>);
+            let mut moves: HashMap<NaiveDate, Moves> = HashMap::new();
+            for l in self.links_down(a) {
+                if l.from > from && l.from <= to {
+                    moves.entry(l.from).or_default().0.insert(l.descendant);
+                }
+                if let Some(next) = l.to.succ_opt().filter(|n| *n > from && *n <= to) {
+                    moves.entry(next).or_default().1.insert(l.descendant);
+                }
+            }
+            for (day, (came, left)) in moves {
+                if came != left {
+                    out.entry(code.clone()).or_default().push(day);
+                }
+            }
+        }
+        out
+    }
+
+    /// The caller's area over `codes` between `from` and `to` (see [`Coverage`]).
+    pub fn coverage(
+        &self,
+        scope: &Scope,
+        codes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Coverage {
+        if scope.all {
+            return Coverage::everything();
+        }
+        let area: HashSet<u32> = scope.units.iter().filter_map(|u| self.unit(u)).collect();
+        let mut existed: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+        let mut covered: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+        for code in codes {
+            let Some(u) = self.unit(code) else { continue };
+            for l in self.links_up(u) {
+                if l.from > to || l.to < from {
+                    continue;
+                }
+                if area.contains(&l.ancestor) {
+                    covered
+                        .entry(code.clone())
+                        .or_default()
+                        .push((l.from, l.to));
+                }
+                if l.depth == 0 {
+                    existed
+                        .entry(code.clone())
+                        .or_default()
+                        .push((l.from, l.to));
+                }
+            }
+        }
+        Coverage::from_spans(existed, covered)
+    }
+
+    /// For each of `targets`, the units whose figures make it up: the unit itself and its
+    /// predecessors, transitively (see [`super::rebase`]).
+    pub fn contributors(&self, targets: &[String]) -> HashMap<String, Vec<Part>> {
+        super::rebase::contributors(&self.successions, &self.shares, targets)
+    }
+
+    fn partial_shares(&self) -> HashMap<(String, String), f64> {
+        let partial: Vec<&admin_unit_succession::Model> = self
+            .successions
+            .iter()
+            .filter(|s| s.kind == SuccessionKind::Partial && s.old_code != s.new_code)
+            .collect();
+        let under = |unit: &str, on: NaiveDate| -> HashSet<u32> {
+            self.unit(unit)
+                .into_iter()
+                .flat_map(|u| self.links_down(u))
+                .filter(|l| l.level == UnitLevel::Hamlet && l.on(on))
+                .map(|l| l.descendant)
+                .collect()
+        };
+        super::rebase::partial_shares(&partial, under)
+    }
+
+    /// The count of a state element (ACTIVE_TEAMS, ACTIVE_MEMBERS, ACTIVE_MEMBERS_<affiliation>,
+    /// HAMLETS, HAMLETS_WITH_TEAM) for `unit` on `day`: over the unit and every unit under it
+    /// on that day.
+    pub fn state(&self, unit: u32, element: &str, day: NaiveDate) -> f64 {
+        match element {
+            "HAMLETS" => self
+                .links_down(unit)
+                .filter(|l| l.level == UnitLevel::Hamlet && l.on(day))
+                .count() as f64,
+            "HAMLETS_WITH_TEAM" => {
+                let Some(teams) = self.states.get("ACTIVE_TEAMS") else {
+                    return 0.0;
+                };
+                self.links_down(unit)
+                    .filter(|l| {
+                        l.level == UnitLevel::Hamlet
+                            && l.on(day)
+                            && teams.get(&l.descendant).is_some_and(|t| t.on(day) > 0.0)
+                    })
+                    .count() as f64
+            }
+            _ => {
+                let Some(by_unit) = self.states.get(element) else {
+                    return 0.0;
+                };
+                self.links_down(unit)
+                    .filter(|l| l.on(day))
+                    .filter_map(|l| by_unit.get(&l.descendant))
+                    .map(|t| t.on(day))
+                    .sum()
+            }
+        }
+    }
+
+    /// Reported flow values summed for `unit`: `(period start, period end, sum)`.
+    pub fn reported_for(&self, unit: u32, element: &str) -> &[Reported] {
+        self.reported
+            .get(&(unit, element.to_owned()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Reference figures on `day`, computed once per copy.
+    pub fn references(&self, day: NaiveDate) -> Arc<DayReferences> {
+        if let Some(r) = self
+            .references
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&day).cloned())
+        {
+            return r;
+        }
+        let computed = Arc::new(self.compute_references(day));
+        if let Ok(mut m) = self.references.lock() {
+            m.insert(day, computed.clone());
+        }
+        computed
+    }
+
+    /// The units a figure reported by `source` counts for on `day`: the unit and the units
+    /// above it, nearest first, up to (not including) the first that reported the same figure
+    /// itself — its own figure stands for the units below it, so no figure is summed twice.
+    fn counted_for(
+        &self,
+        source: u32,
+        day: NaiveDate,
+        reported_itself: impl Fn(u32) -> bool,
+    ) -> impl Iterator<Item = u32> {
+        self.links_up(source)
+            .filter(move |l| l.on(day))
+            .map(|l| l.ancestor)
+            .take_while(move |a| *a == source || !reported_itself(*a))
+    }
+
+    /// Reported values: one per reporting unit, element and period (the latest submission
+    /// wins, whichever source system sent it); flows summed up the hierarchy of the period's
+    /// first day, reference values kept per year for [`Snapshot::references`].
+    fn index_reported(&mut self, rows: Vec<(u32, String, NaiveDate, NaiveDate, f64, String)>) {
+        // Rows come in submission order: later ones replace earlier ones.
+        let mut flows: HashMap<(u32, String, NaiveDate, NaiveDate), f64> = HashMap::new();
+        let mut references: HashMap<i32, HashMap<(u32, String), (NaiveDate, f64)>> = HashMap::new();
+        for (unit, element, start, end, value, aggregation) in rows {
+            if aggregation == "REFERENCE" {
+                // A value counts for the year its period lies in; the latest period wins.
+                if start.year() != end.year() {
+                    continue;
+                }
+                let latest = references.entry(start.year()).or_default();
+                let e = latest.entry((unit, element)).or_insert((end, value));
+                if end >= e.0 {
+                    *e = (end, value);
+                }
+            } else {
+                flows.insert((unit, element, start, end), value);
+            }
+        }
+        let mut sums: HashMap<(u32, String, NaiveDate, NaiveDate), f64> = HashMap::new();
+        for ((source, element, start, end), value) in &flows {
+            let itself = |a: u32| flows.contains_key(&(a, element.clone(), *start, *end));
+            for a in self.counted_for(*source, *start, itself) {
+                *sums.entry((a, element.clone(), *start, *end)).or_default() += value;
+            }
+        }
+        let mut reported: HashMap<(u32, String), Vec<Reported>> = HashMap::new();
+        for ((unit, element, start, end), v) in sums {
+            reported
+                .entry((unit, element))
+                .or_default()
+                .push((start, end, v));
+        }
+        self.reported = reported;
+        self.reference_latest = references
+            .into_iter()
+            .map(|(y, m)| (y, m.into_iter().map(|(k, (_, v))| (k, v)).collect()))
+            .collect();
+    }
+
+    fn compute_references(&self, day: NaiveDate) -> DayReferences {
+        let mut out = DayReferences::default();
+        let Some(latest) = self.reference_latest.get(&day.year()) else {
+            // Nothing reported for the year: every unit lacks every figure.
+            return out;
+        };
+        for ((source, element), value) in latest {
+            let itself = |a: u32| latest.contains_key(&(a, element.clone()));
+            for a in self.counted_for(*source, day, itself) {
+                *out.sums.entry((a, element.clone())).or_default() += value;
+            }
+        }
+        // Where a figure is known for only part of a unit's territory, its sum is not the
+        // unit's figure: a unit is covered when it reported the figure itself, or has units
+        // below it on the day and all of them are covered.
+        let elements: BTreeSet<&String> = latest.keys().map(|(_, e)| e).collect();
+        for element in elements {
+            let mut memo: HashMap<u32, bool> = HashMap::new();
+            let mut units: BTreeSet<u32> = BTreeSet::new();
+            for (a, e) in out.sums.keys() {
+                if e == element {
+                    units.insert(*a);
+                }
+            }
+            for unit in units {
+                if !self.covered(unit, element, day, latest, &mut memo, 0) {
+                    out.incomplete.insert((unit, element.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    fn covered(
+        &self,
+        unit: u32,
+        element: &String,
+        day: NaiveDate,
+        latest: &HashMap<(u32, String), f64>,
+        memo: &mut HashMap<u32, bool>,
+        depth: usize,
+    ) -> bool {
+        if let Some(c) = memo.get(&unit) {
+            return *c;
+        }
+        let result = if latest.contains_key(&(unit, element.clone())) {
+            true
+        } else {
+            let children: Vec<u32> = self
+                .links_down(unit)
+                .filter(|l| l.depth == 1 && l.on(day))
+                .map(|l| l.descendant)
+                .collect();
+            !children.is_empty()
+                && depth < 8
+                && children
+                    .iter()
+                    .all(|c| self.covered(*c, element, day, latest, memo, depth + 1))
+        };
+        memo.insert(unit, result);
+        result
+    }
+}
