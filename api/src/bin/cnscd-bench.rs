@@ -1,9 +1,10 @@
 //! Benchmarks, kept out of the test run. Each reports a ratio against a reference measured in
 //! the same run, with medians of several runs, and the data size.
 //!
-//! `cnscd-bench indicators --database-url URL`: a province-wide indicator query (every commune of
-//! province 19, 12 months, 5 activity indicators) through the indicator service, against the
-//! same numbers computed by one GROUP BY over the raw activity tables. Load the data first with
+//! `cnscd-bench indicators --database-url URL`: the province-wide indicator request (every
+//! commune of province 19, 12 months, CNS01-CNS10: states, flows and reference figures) in
+//! process and through HTTP, against the same numbers computed from the raw rows by grouped
+//! statements after `ANALYZE` (`--explain` prints their plans). Load the data first with
 //! `cnscd seed demo --scale N` (see bench/indicators.sh).
 //!
 //! `cnscd-bench lists --database-url URL [--peer HOST:PORT]`: `teams(first: 100)` with every
@@ -20,7 +21,7 @@ use cnscd_api::auth::{Claims, Principal};
 use cnscd_api::db::{placeholders, query};
 use cnscd_api::indicators::periods::Granularity;
 use cnscd_api::indicators::service::{Breakdown, Request, compute};
-use sea_orm::{DbBackend, EntityTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,9 @@ enum Command {
         /// Year queried, month by month.
         #[arg(long, default_value_t = 2024)]
         year: i32,
+        /// Print the plan of each reference statement first.
+        #[arg(long)]
+        explain: bool,
     },
     /// Nested list requests per second, against PostGraphile on the same data.
     Lists {
@@ -84,29 +88,31 @@ enum Command {
     },
 }
 
-/// The indicators measured: activity-derived flows with a simple GROUP BY equivalent.
-const CODES: [&str; 5] = ["CNS05", "CNS06", "CNS07", "CNS08", "CNS09"];
 
-type Numbers = BTreeMap<(String, String, String), f64>;
+/// Numerator and denominator by (indicator, unit, month label).
+type Numbers = BTreeMap<(String, String, String), (Option<f64>, Option<f64>)>;
+
+/// Every indicator of the standard catalogue that the province-wide request asks for: states
+/// (CNS01-CNS04), flows (CNS05-CNS10) and reference figures (CNS03, CNS06 denominators).
+const CODES: [&str; 10] = [
+    "CNS01", "CNS02", "CNS03", "CNS04", "CNS05", "CNS06", "CNS07", "CNS08", "CNS09", "CNS10",
+];
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-async fn service_side(
-    db: &sea_orm::DatabaseConnection,
-    store: &cnscd_api::indicators::store::Store,
-    province: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> anyhow::Result<Numbers> {
-    let admin = Principal::from_claims(Claims {
+fn bench_admin() -> Principal {
+    Principal::from_claims(Claims {
         sub: "bench".into(),
         roles: vec!["ADMIN".into()],
         ..Claims::default()
-    });
-    let request = Request {
+    })
+}
+
+fn province_request(province: &str, from: NaiveDate, to: NaiveDate) -> Request {
+    Request {
         codes: CODES.iter().map(|c| (*c).to_owned()).collect(),
         unit_codes: vec![province.to_owned()],
         from,
@@ -114,8 +120,15 @@ async fn service_side(
         granularity: Granularity::Month,
         breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
         mode: Default::default(),
-    };
-    let values = compute(db, store, &admin, &request)
+    }
+}
+
+async fn service_side(
+    db: &sea_orm::DatabaseConnection,
+    store: &cnscd_api::indicators::store::Store,
+    request: &Request,
+) -> anyhow::Result<Numbers> {
+    let values = compute(db, store, &bench_admin(), request)
         .await
         .map_err(|e| anyhow::anyhow!(e.message()))?;
     Ok(values
@@ -127,61 +140,265 @@ async fn service_side(
                     v.unit.code.clone(),
                     v.period.label,
                 ),
-                v.numerator.unwrap_or(0.0),
+                (v.numerator, v.denominator),
             )
         })
         .collect())
 }
 
-async fn reference_side(
-    db: &sea_orm::DatabaseConnection,
-    communes: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> anyhow::Result<Numbers> {
-    let month = match db.get_database_backend() {
-        DbBackend::Postgres => "to_char(a.occurred_on, 'YYYY-MM')",
-        _ => "strftime('%Y-%m', a.occurred_on)",
-    };
-    let sql = format!(
-        "SELECT ac.ancestor_code AS unit_code, {month} AS month, \
-         CAST(SUM(CASE WHEN a.kind_code = 'COMMUNITY_MEETING' THEN 1 ELSE 0 END) AS BIGINT) AS cns05, \
-         CAST(SUM(COALESCE(a.households_reached, 0)) AS BIGINT) AS cns06, \
-         CAST(SUM(COALESCE(o.ops, 0)) AS BIGINT) AS cns07, \
-         CAST(SUM(COALESCE(o.cashless, 0)) AS BIGINT) AS cns08, \
-         CAST(SUM(COALESCE(o.vneid, 0)) AS BIGINT) AS cns09 \
-         FROM activity a \
-         JOIN admin_unit_closure ac ON ac.descendant_code = a.unit_code \
-           AND ac.valid_from <= a.occurred_on AND ac.valid_to >= a.occurred_on \
-         LEFT JOIN (SELECT activity_id, \
-             SUM(CASE WHEN service_code = 'ONLINE_PUBLIC_SERVICE' THEN people ELSE 0 END) AS ops, \
-             SUM(CASE WHEN service_code IN (SELECT code FROM digital_service WHERE cashless) \
-                 THEN people ELSE 0 END) AS cashless, \
-             SUM(CASE WHEN service_code = 'VNEID' THEN people ELSE 0 END) AS vneid \
-           FROM activity_outcome GROUP BY activity_id) o ON o.activity_id = a.id \
-         WHERE ac.ancestor_code IN ({}) AND a.status = 'RECORDED' \
-           AND a.occurred_on >= ? AND a.occurred_on <= ? \
-         GROUP BY ac.ancestor_code, {month}",
-        placeholders(communes.len())
-    );
-    let mut values: Vec<Value> = communes.iter().map(|c| Value::from(c.clone())).collect();
-    values.extend([Value::from(from), Value::from(to)]);
-    let mut out = Numbers::new();
-    for row in query(db, &sql, values).await? {
-        let unit: String = row.try_get("", "unit_code")?;
-        let month: String = row.try_get("", "month")?;
-        for code in CODES {
-            let v: i64 = row.try_get("", &code.to_lowercase())?;
-            out.insert((code.to_owned(), unit.clone(), month.clone()), v as f64);
-        }
-    }
-    Ok(out)
+/// The reference: the same numbers straight from the raw rows (activities and their outcomes,
+/// teams, memberships, the closure, reported values), one grouped statement per kind of data
+/// element, every month at once.
+struct Reference {
+    statements: Vec<String>,
+    values: Vec<Value>,
 }
 
-async fn indicators(url: &str, runs: usize, province: &str, year: i32) -> anyhow::Result<()> {
-    let db = cnscd_api::db::connect(url)
+impl Reference {
+    fn new(backend: DbBackend, communes: &[String], year: i32) -> anyhow::Result<Self> {
+        let month = match backend {
+            DbBackend::Postgres => "to_char(a.occurred_on, 'YYYY-MM')",
+            _ => "strftime('%Y-%m', a.occurred_on)",
+        };
+        let c = placeholders(communes.len());
+        // From each reporting unit up the closure (SQLite would otherwise probe every commune
+        // for every value: `+` keeps it from using the ancestor index there).
+        let unindexed = if backend == DbBackend::Postgres { "" } else { "+" };
+        // Month ends as a VALUES list: (label, last day).
+        let months = vec!["(?, ?)"; 12].join(", ");
+        let flows = format!(
+            "SELECT ac.ancestor_code AS unit_code, {month} AS month, \
+             CAST(COUNT(*) AS BIGINT) AS activities, \
+             CAST(SUM(CASE WHEN a.kind_code = 'COMMUNITY_MEETING' THEN 1 ELSE 0 END) AS BIGINT) AS meetings, \
+             CAST(SUM(COALESCE(a.households_reached, 0)) AS BIGINT) AS households_reached \
+             FROM activity a JOIN admin_unit_closure ac ON ac.descendant_code = a.unit_code \
+               AND ac.valid_from <= a.occurred_on AND ac.valid_to >= a.occurred_on \
+             WHERE ac.ancestor_code IN ({c}) AND a.status = 'RECORDED' \
+               AND a.occurred_on >= ? AND a.occurred_on <= ? \
+             GROUP BY ac.ancestor_code, {month}"
+        );
+        let outcomes = format!(
+            "SELECT ac.ancestor_code AS unit_code, {month} AS month, \
+             CAST(SUM(CASE WHEN o.service_code = 'ONLINE_PUBLIC_SERVICE' THEN o.people ELSE 0 END) AS BIGINT) AS ops, \
+             CAST(SUM(CASE WHEN ds.cashless THEN o.people ELSE 0 END) AS BIGINT) AS cashless, \
+             CAST(SUM(CASE WHEN o.service_code = 'VNEID' THEN o.people ELSE 0 END) AS BIGINT) AS vneid \
+             FROM activity a JOIN admin_unit_closure ac ON ac.descendant_code = a.unit_code \
+               AND ac.valid_from <= a.occurred_on AND ac.valid_to >= a.occurred_on \
+             JOIN activity_outcome o ON o.activity_id = a.id \
+             JOIN digital_service ds ON ds.code = o.service_code \
+             WHERE ac.ancestor_code IN ({c}) AND a.status = 'RECORDED' \
+               AND a.occurred_on >= ? AND a.occurred_on <= ? \
+             GROUP BY ac.ancestor_code, {month}"
+        );
+        // States on each month's last day.
+        let teams = format!(
+            "WITH m(label, d) AS (VALUES {months}) \
+             SELECT ac.ancestor_code AS unit_code, m.label AS month, \
+             CAST(COUNT(*) AS BIGINT) AS teams, \
+             CAST(COUNT(DISTINCT CASE WHEN ac.descendant_level = 'HAMLET' THEN t.unit_code END) AS BIGINT) AS hamlets_with_team \
+             FROM m JOIN team t ON t.founded_on <= m.d AND (t.dissolved_on IS NULL OR t.dissolved_on > m.d) \
+             JOIN admin_unit_closure ac ON ac.descendant_code = t.unit_code \
+               AND ac.valid_from <= m.d AND ac.valid_to >= m.d \
+             WHERE ac.ancestor_code IN ({c}) GROUP BY ac.ancestor_code, m.label"
+        );
+        // Joined from the commune down (closure, then its teams, then their memberships): the
+        // order the indexes serve; `CROSS JOIN` keeps SQLite's planner to it.
+        let members = format!(
+            "WITH m(label, d) AS (VALUES {months}) \
+             SELECT ac.ancestor_code AS unit_code, m.label AS month, \
+             CAST(COUNT(*) AS BIGINT) AS members, \
+             CAST(SUM(CASE WHEN ms.affiliation = 'YOUTH_UNION' THEN 1 ELSE 0 END) AS BIGINT) AS youth \
+             FROM m CROSS JOIN admin_unit_closure ac CROSS JOIN team t CROSS JOIN membership ms \
+             WHERE ac.ancestor_code IN ({c}) AND ac.valid_from <= m.d AND ac.valid_to >= m.d \
+               AND t.unit_code = ac.descendant_code \
+               AND t.founded_on <= m.d AND (t.dissolved_on IS NULL OR t.dissolved_on > m.d) \
+               AND ms.team_id = t.id AND ms.started_on <= m.d \
+               AND (ms.ended_on IS NULL OR ms.ended_on >= m.d) \
+             GROUP BY ac.ancestor_code, m.label"
+        );
+        let hamlets = format!(
+            "WITH m(label, d) AS (VALUES {months}) \
+             SELECT ac.ancestor_code AS unit_code, m.label AS month, CAST(COUNT(*) AS BIGINT) AS hamlets \
+             FROM m JOIN admin_unit_closure ac ON ac.valid_from <= m.d AND ac.valid_to >= m.d \
+             WHERE ac.ancestor_code IN ({c}) AND ac.descendant_level = 'HAMLET' \
+             GROUP BY ac.ancestor_code, m.label"
+        );
+        // Reference figures: the latest value of the year per reporting unit, summed over the
+        // units under the commune on the day, leaving out a unit whose figure is stood for by
+        // a unit between it and the commune that reported the figure itself.
+        let references = format!(
+            "WITH m(label, d) AS (VALUES {months}), \
+             ranked AS (SELECT v.unit_code, v.element_code, v.value, ROW_NUMBER() OVER ( \
+                 PARTITION BY v.unit_code, v.element_code ORDER BY v.period_end DESC, v.id DESC) AS r \
+               FROM data_value v WHERE v.element_code IN ('POPULATION', 'HOUSEHOLDS') \
+               AND v.period_start >= ? AND v.period_end <= ?), \
+             latest AS MATERIALIZED (SELECT unit_code, element_code, value FROM ranked WHERE r = 1) \
+             SELECT ac.ancestor_code AS unit_code, m.label AS month, l.element_code, SUM(l.value) AS total \
+             FROM m JOIN admin_unit_closure ac ON ac.valid_from <= m.d AND ac.valid_to >= m.d \
+             JOIN latest l ON l.unit_code = ac.descendant_code \
+             WHERE {unindexed}ac.ancestor_code IN ({c}) AND NOT EXISTS ( \
+               SELECT 1 FROM admin_unit_closure x CROSS JOIN latest l2 CROSS JOIN admin_unit_closure y \
+               WHERE x.descendant_code = l.unit_code AND x.depth > 0 \
+                 AND x.valid_from <= m.d AND x.valid_to >= m.d \
+                 AND l2.unit_code = x.ancestor_code AND l2.element_code = l.element_code \
+                 AND y.ancestor_code = ac.ancestor_code AND y.descendant_code = x.ancestor_code \
+                 AND y.valid_from <= m.d AND y.valid_to >= m.d) \
+             GROUP BY ac.ancestor_code, m.label, l.element_code"
+        );
+        let mut values: Vec<Value> = Vec::new();
+        for m in 1..=12u32 {
+            let next = if m == 12 {
+                NaiveDate::from_ymd_opt(year + 1, 1, 1)
+            } else {
+                NaiveDate::from_ymd_opt(year, m + 1, 1)
+            }
+            .context("bad year")?;
+            values.push(Value::from(format!("{year}-{m:02}")));
+            values.push(Value::from(next.pred_opt().context("bad year")?));
+        }
+        Ok(Self {
+            statements: vec![flows, outcomes, teams, members, hamlets, references],
+            values,
+        })
+    }
+
+    /// Placeholder values of statement `i`.
+    fn values(&self, i: usize, communes: &[String], year: i32) -> Vec<Value> {
+        let from = NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or_default();
+        let to = NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or_default();
+        let units = communes.iter().map(|c| Value::from(c.clone()));
+        match i {
+            0 | 1 => units.chain([Value::from(from), to.into()]).collect(),
+            2..=4 => self.values.iter().cloned().chain(units).collect(),
+            _ => self
+                .values
+                .iter()
+                .cloned()
+                .chain([Value::from(from), to.into()])
+                .chain(units)
+                .collect(),
+        }
+    }
+
+    async fn run(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        communes: &[String],
+        year: i32,
+    ) -> anyhow::Result<Numbers> {
+        let mut out = Numbers::new();
+        // Every commune and month has every value: zero counts, and no reference figure.
+        for unit in communes {
+            for m in 1..=12 {
+                let month = format!("{year}-{m:02}");
+                for code in CODES {
+                    let den = match code {
+                        "CNS01" | "CNS04" | "CNS10" => Some(0.0),
+                        _ => None,
+                    };
+                    out.insert((code.into(), unit.clone(), month.clone()), (Some(0.0), den));
+                }
+            }
+        }
+        let mut set = |code: &str, unit: &str, month: &str, num: Option<f64>, den: Option<f64>| {
+            if let Some(e) = out.get_mut(&(code.to_owned(), unit.to_owned(), month.to_owned())) {
+                if let Some(n) = num {
+                    e.0 = Some(n);
+                }
+                if let Some(d) = den {
+                    e.1 = Some(d);
+                }
+            }
+        };
+        for (i, sql) in self.statements.iter().enumerate() {
+            for row in query(db, sql, self.values(i, communes, year)).await? {
+                let unit: String = row.try_get("", "unit_code")?;
+                let month: String = row.try_get("", "month")?;
+                let n = |col: &str| -> anyhow::Result<f64> { Ok(row.try_get::<i64>("", col)? as f64) };
+                match i {
+                    0 => {
+                        set("CNS05", &unit, &month, Some(n("meetings")?), None);
+                        set("CNS06", &unit, &month, Some(n("households_reached")?), None);
+                        set("CNS10", &unit, &month, Some(n("activities")?), None);
+                    }
+                    1 => {
+                        set("CNS07", &unit, &month, Some(n("ops")?), None);
+                        set("CNS08", &unit, &month, Some(n("cashless")?), None);
+                        set("CNS09", &unit, &month, Some(n("vneid")?), None);
+                    }
+                    2 => {
+                        set("CNS02", &unit, &month, Some(n("teams")?), None);
+                        set("CNS01", &unit, &month, Some(n("hamlets_with_team")?), None);
+                    }
+                    3 => {
+                        let members = n("members")?;
+                        set("CNS03", &unit, &month, Some(members), None);
+                        set("CNS04", &unit, &month, Some(n("youth")?), Some(members));
+                        set("CNS10", &unit, &month, None, Some(members));
+                    }
+                    4 => set("CNS01", &unit, &month, None, Some(n("hamlets")?)),
+                    _ => {
+                        let element: String = row.try_get("", "element_code")?;
+                        let total: f64 = row.try_get("", "total")?;
+                        let code = if element == "POPULATION" { "CNS03" } else { "CNS06" };
+                        set(code, &unit, &month, None, Some(total));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The plan of each statement, as the database reports it.
+    async fn explain(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        communes: &[String],
+        year: i32,
+    ) -> anyhow::Result<()> {
+        let prefix = match db.get_database_backend() {
+            DbBackend::Postgres => "EXPLAIN ",
+            _ => "EXPLAIN QUERY PLAN ",
+        };
+        for (i, sql) in self.statements.iter().enumerate() {
+            let start = Instant::now();
+            let rows = query(db, sql, self.values(i, communes, year)).await?.len();
+            println!(
+                "  reference statement {} ({rows} rows, {:.1} ms):",
+                i + 1,
+                start.elapsed().as_secs_f64() * 1e3
+            );
+            for row in query(db, &format!("{prefix}{sql}"), self.values(i, communes, year)).await? {
+                let line: String = row
+                    .try_get("", "QUERY PLAN")
+                    .or_else(|_| row.try_get("", "detail"))
+                    .unwrap_or_default();
+                println!("    {line}");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn indicators(
+    url: &str,
+    runs: usize,
+    province: &str,
+    year: i32,
+    explain: bool,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut db = cnscd_api::db::connect(url)
         .await
         .context("Failed to connect")?;
+    // The reference gets fresh planner statistics.
+    db.execute_unprepared("ANALYZE").await?;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    db.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
     let from = NaiveDate::from_ymd_opt(year, 1, 1).context("bad year")?;
     let to = NaiveDate::from_ymd_opt(year, 12, 31).context("bad year")?;
     let activities =
@@ -196,130 +413,44 @@ async fn indicators(url: &str, runs: usize, province: &str, year: i32) -> anyhow
     if communes.is_empty() {
         bail!("province {province} has no communes on {to}: load data with `cnscd seed demo`");
     }
+    let reference = Reference::new(db.get_database_backend(), &communes, year)?;
+    if explain {
+        reference.explain(&db, &communes, year).await?;
+    }
     let store = cnscd_api::indicators::store::Store::new();
-    // Warm up both sides (caches, prepared statements), then alternate runs.
-    let ours = service_side(&db, &store, province, from, to).await?;
-    let reference = reference_side(&db, &communes, from, to).await?;
+    let request = province_request(province, from, to);
+    // Warm up both sides (the in-memory copy, caches, prepared statements), then alternate.
+    let ours = service_side(&db, &store, &request).await?;
+    let theirs = reference.run(&db, &communes, year).await?;
+    let before = statements.load(Ordering::SeqCst);
+    service_side(&db, &store, &request).await?;
+    let per_request = statements.load(Ordering::SeqCst) - before;
     let (mut t_ours, mut t_ref) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let start = Instant::now();
-        service_side(&db, &store, province, from, to).await?;
+        service_side(&db, &store, &request).await?;
         t_ours.push(start.elapsed());
         let start = Instant::now();
-        reference_side(&db, &communes, from, to).await?;
+        reference.run(&db, &communes, year).await?;
         t_ref.push(start.elapsed());
     }
-    // The reference has rows only where there were activities; ours has every cell.
-    let mut mismatches = 0;
-    for ((code, unit, month), v) in &reference {
-        let label = month.clone();
-        let mine = ours
-            .get(&(code.clone(), unit.clone(), label))
-            .copied()
-            .unwrap_or(0.0);
-        if (mine - v).abs() > 1e-6 {
-            mismatches += 1;
+    let mut mismatches = Vec::new();
+    for (key, expected) in &theirs {
+        let mine = ours.get(key).copied().unwrap_or((None, None));
+        let same = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => (x - y).abs() < 1e-6,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same(mine.0, expected.0) || !same(mine.1, expected.1) {
+            mismatches.push(format!("{key:?}: service {mine:?}, reference {expected:?}"));
         }
     }
-    let extra = ours
-        .iter()
-        .filter(|(k, v)| **v != 0.0 && !reference.contains_key(*k))
-        .count();
+    let extra = ours.keys().filter(|k| !theirs.contains_key(*k)).count();
     let (ours_ms, ref_ms) = (median(t_ours), median(t_ref));
-    println!(
-        "indicators: {} activities, {} communes x 12 months x {} indicators ({} values)",
-        activities,
-        communes.len(),
-        CODES.len(),
-        ours.len()
-    );
-    println!(
-        "  service   median {:>9.2} ms\n  reference median {:>9.2} ms (one GROUP BY over raw activities)\n  speed-up  {:.1}x   numbers: {} mismatches, {} values missing from the reference",
-        ours_ms.as_secs_f64() * 1e3,
-        ref_ms.as_secs_f64() * 1e3,
-        ref_ms.as_secs_f64() / ours_ms.as_secs_f64(),
-        mismatches,
-        extra
-    );
-    if mismatches + extra > 0 {
-        bail!("the service and the reference disagree");
-    }
-    all_codes(url, runs, province, from, to, communes.len()).await
-}
 
-/// Median time of `runs` posts of `body` (after one checked warm-up), and the answer's size.
-async fn timed(
-    client: &mut Client,
-    token: &str,
-    body: &str,
-    runs: usize,
-) -> anyhow::Result<(Duration, usize)> {
-    let (status, text) = client.post(token, body).await?;
-    if status != 200 || text.contains("\"errors\"") {
-        bail!("request failed: {status} {}", &text[..text.len().min(300)]);
-    }
-    let mut times = Vec::new();
-    for _ in 0..runs {
-        let start = Instant::now();
-        client.post(token, body).await?;
-        times.push(start.elapsed());
-    }
-    Ok((median(times), text.len()))
-}
-
-/// Every indicator (CNS01-CNS10: flows, states and reference figures) for every commune of
-/// the province, 12 months: in-process with the number of SQL statements, and through HTTP as
-/// `indicatorTable`, one client, medians of `runs`.
-async fn all_codes(
-    url: &str,
-    runs: usize,
-    province: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-    communes: usize,
-) -> anyhow::Result<()> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    const ALL: [&str; 10] = [
-        "CNS01", "CNS02", "CNS03", "CNS04", "CNS05", "CNS06", "CNS07", "CNS08", "CNS09", "CNS10",
-    ];
-    let mut db = cnscd_api::db::connect(url).await?;
-    let statements = Arc::new(AtomicUsize::new(0));
-    let counter = statements.clone();
-    db.set_metric_callback(move |_| {
-        counter.fetch_add(1, Ordering::SeqCst);
-    });
-    let admin = Principal::from_claims(Claims {
-        sub: "bench".into(),
-        roles: vec!["ADMIN".into()],
-        ..Claims::default()
-    });
-    let request = Request {
-        codes: ALL.iter().map(|c| (*c).to_owned()).collect(),
-        unit_codes: vec![province.to_owned()],
-        from,
-        to,
-        granularity: Granularity::Month,
-        breakdown: Breakdown::Level(cnscd_entity::codes::UnitLevel::Commune),
-        mode: Default::default(),
-    };
-    let store = cnscd_api::indicators::store::Store::new();
-    let run = || async {
-        compute(&db, &store, &admin, &request)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))
-    };
-    let values = run().await?.len();
-    let before = statements.load(Ordering::SeqCst);
-    run().await?;
-    let per_request = statements.load(Ordering::SeqCst) - before;
-    let mut in_process = Vec::new();
-    for _ in 0..runs {
-        let start = Instant::now();
-        run().await?;
-        in_process.push(start.elapsed());
-    }
-    // Through HTTP: the service started in-process on the same database.
+    // Through HTTP: the service started in-process on the same database, one client, the
+    // column form dashboards use.
     let secret = "cnscd-bench-secret-0123456789";
     let mut settings = cnscd_api::Settings::for_tests(url, secret);
     settings.listen = "127.0.0.1:0".into();
@@ -341,29 +472,73 @@ async fn all_codes(
     let args = format!(
         "codes: {:?}, unitCodes: [\"{province}\"], from: \"{from}\", to: \"{to}\", \
          granularity: MONTH, breakdown: LEVEL, level: COMMUNE",
-        ALL
+        CODES
     );
     let table = serde_json::json!({ "query": format!(
         "{{ indicatorTable({args}) {{ codes units periods values numerators denominators statuses }} }}"
     ) })
     .to_string();
     let mut client = Client::connect(addr).await?;
-    let (http_table, table_bytes) = timed(&mut client, &token, &table, runs).await?;
+    let (http, bytes) = timed(&mut client, &token, &table, runs).await?;
+
     println!(
-        "all indicators: CNS01-CNS10 (flows, states, reference figures) for {communes} communes x 12 months ({values} values)"
+        "indicators: {activities} activities; CNS01-CNS10 (states, flows, reference figures) for \
+         {} communes x 12 months of {year} ({} values), {} database",
+        communes.len(),
+        ours.len(),
+        match db.get_database_backend() {
+            DbBackend::Postgres => "PostgreSQL",
+            _ => "SQLite",
+        }
     );
     println!(
-        "  in-process        median {:>9.2} ms, {per_request} SQL statements per request",
-        median(in_process).as_secs_f64() * 1e3
+        "  service in-process       median {:>9.2} ms, {per_request} SQL statements per request",
+        ours_ms.as_secs_f64() * 1e3
     );
-    // (The object form, `indicators`, is for small requests: at this size it costs more than
-    // the query limit allows and is refused before it runs.)
     println!(
-        "  HTTP indicatorTable median {:>7.2} ms ({} KiB)",
-        http_table.as_secs_f64() * 1e3,
-        table_bytes / 1024
+        "  service HTTP (table)     median {:>9.2} ms ({} KiB)",
+        http.as_secs_f64() * 1e3,
+        bytes / 1024
     );
+    println!(
+        "  reference (raw rows)     median {:>9.2} ms ({} grouped statements, after ANALYZE)",
+        ref_ms.as_secs_f64() * 1e3,
+        reference.statements.len()
+    );
+    println!(
+        "  speed-up  in-process {:.1}x, HTTP {:.1}x   numbers: {} mismatches, {} values missing from the reference",
+        ref_ms.as_secs_f64() / ours_ms.as_secs_f64(),
+        ref_ms.as_secs_f64() / http.as_secs_f64(),
+        mismatches.len(),
+        extra
+    );
+    for m in mismatches.iter().take(10) {
+        println!("    {m}");
+    }
+    if !mismatches.is_empty() || extra > 0 {
+        bail!("the service and the reference disagree");
+    }
     Ok(())
+}
+
+/// Median time of `runs` posts of `body` (after one checked warm-up), and the answer's size.
+async fn timed(
+    client: &mut Client,
+    token: &str,
+    body: &str,
+    runs: usize,
+) -> anyhow::Result<(Duration, usize)> {
+    let (status, text) = client.post(token, body).await?;
+    if status != 200 || text.contains("\"errors\"") {
+        bail!("request failed: {status} {}", &text[..text.len().min(300)]);
+    }
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let start = Instant::now();
+        client.post(token, body).await?;
+        times.push(start.elapsed());
+    }
+    Ok((median(times), text.len()))
 }
 
 /// A keep-alive HTTP/1.1 connection that posts JSON and reads the status line.
@@ -704,7 +879,8 @@ async fn main() -> anyhow::Result<()> {
             runs,
             province,
             year,
-        } => indicators(&database_url, runs.max(1), &province, year).await,
+            explain,
+        } => indicators(&database_url, runs.max(1), &province, year, explain).await,
         Command::Lists {
             database_url,
             peer,
