@@ -11,6 +11,9 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub month_start: Date,
     pub value: f64,
+    /// The rollup generation that last wrote the row (see the migration
+    /// `m20261129_000004_data_generation`).
+    pub seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

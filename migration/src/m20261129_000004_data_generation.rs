@@ -1,11 +1,19 @@
-//! A generation counter for the data indicators read from memory.
+//! Generation counters for the data indicators read from memory.
 //!
 //! The service keeps the dated hierarchy, the catalogues, the indicator definitions, teams,
-//! memberships and reported figures in memory to compute indicators without reading them per
-//! request. `data_generation.n` tells whether that copy is current: triggers bump it in the
-//! same transaction as any change to those tables, whichever path makes it (the service, an
-//! import, a correction typed into `psql`), so every replica sees the change on its next
-//! request and reloads. Activities are not watched: their monthly rollups are read per request.
+//! memberships, reported figures and the monthly activity rollups in memory to compute
+//! indicators without reading them per request. `data_generation` tells whether that copy is
+//! current, with two rows:
+//!
+//! - `id = 1`, the data: triggers bump it in the same transaction as any change to the watched
+//!   tables, whichever path makes it (the service, an import, a correction typed into `psql`),
+//!   so every replica sees the change on its next request and loads the copy again.
+//! - `id = 2`, the rollups (`unit_month_fact`), which change with every activity: the service
+//!   bumps it at the start of each rollup write and stamps the rows it writes with the new
+//!   value (`seq`). The bump holds the row until commit, so stamps are taken in commit order and
+//!   every row stamped up to a value a reader sees is committed: a replica catches up by reading
+//!   the rows stamped after the last value it saw. A rollup row written by another path (or
+//!   deleted) bumps the data counter instead, and the copy is loaded again.
 //!
 //! On SQLite, a later migration that rebuilds one of these tables (create, copy, drop, rename)
 //! drops its triggers with it and must create them again.
@@ -33,10 +41,16 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         db.execute_unprepared(
             "CREATE TABLE data_generation (id INTEGER NOT NULL PRIMARY KEY, n BIGINT NOT NULL, \
-             CHECK (id = 1))",
+             CHECK (id IN (1, 2)))",
         )
         .await?;
-        db.execute_unprepared("INSERT INTO data_generation (id, n) VALUES (1, 1)")
+        db.execute_unprepared("INSERT INTO data_generation (id, n) VALUES (1, 1), (2, 1)")
+            .await?;
+        db.execute_unprepared(
+            "ALTER TABLE unit_month_fact ADD COLUMN seq BIGINT NOT NULL DEFAULT 0",
+        )
+        .await?;
+        db.execute_unprepared("CREATE INDEX ix_fact_seq ON unit_month_fact (seq)")
             .await?;
         let bump = "UPDATE data_generation SET n = n + 1 WHERE id = 1";
         match manager.get_database_backend() {
@@ -54,8 +68,43 @@ impl MigrationTrait for Migration {
                     ))
                     .await?;
                 }
+                // Rollup rows written without a new stamp, or deleted.
+                for (name, when) in [
+                    (
+                        "insert",
+                        "AFTER INSERT ON unit_month_fact FOR EACH ROW WHEN (NEW.seq = 0)",
+                    ),
+                    (
+                        "update",
+                        "AFTER UPDATE ON unit_month_fact FOR EACH ROW WHEN (NEW.seq = OLD.seq)",
+                    ),
+                    (
+                        "delete",
+                        "AFTER DELETE OR TRUNCATE ON unit_month_fact FOR EACH STATEMENT",
+                    ),
+                ] {
+                    db.execute_unprepared(&format!(
+                        "CREATE TRIGGER tr_unit_month_fact_generation_{name} {when} \
+                         EXECUTE FUNCTION cnscd_bump_generation()"
+                    ))
+                    .await?;
+                }
             }
             _ => {
+                for (name, when) in [
+                    ("insert", "AFTER INSERT ON unit_month_fact WHEN NEW.seq = 0"),
+                    (
+                        "update",
+                        "AFTER UPDATE ON unit_month_fact WHEN NEW.seq = OLD.seq",
+                    ),
+                    ("delete", "AFTER DELETE ON unit_month_fact"),
+                ] {
+                    db.execute_unprepared(&format!(
+                        "CREATE TRIGGER tr_unit_month_fact_generation_{name} {when} \
+                         BEGIN {bump}; END"
+                    ))
+                    .await?;
+                }
                 // SQLite has row triggers only.
                 for t in WATCHED {
                     for op in ["INSERT", "UPDATE", "DELETE"] {
@@ -74,6 +123,17 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        for name in ["insert", "update", "delete"] {
+            let on = if manager.get_database_backend() == DbBackend::Postgres {
+                " ON unit_month_fact"
+            } else {
+                ""
+            };
+            db.execute_unprepared(&format!(
+                "DROP TRIGGER tr_unit_month_fact_generation_{name}{on}"
+            ))
+            .await?;
+        }
         match manager.get_database_backend() {
             DbBackend::Postgres => {
                 for t in WATCHED {
@@ -92,6 +152,9 @@ impl MigrationTrait for Migration {
                 }
             }
         }
+        db.execute_unprepared("DROP INDEX ix_fact_seq").await?;
+        db.execute_unprepared("ALTER TABLE unit_month_fact DROP COLUMN seq")
+            .await?;
         db.execute_unprepared("DROP TABLE data_generation").await?;
         Ok(())
     }

@@ -112,26 +112,45 @@ pub async fn apply(
 }
 
 /// Adds amounts to rollup cells (one statement per 500 cells, in key order to avoid
-/// deadlocks between concurrent writers).
+/// deadlocks between concurrent writers), inside the caller's transaction.
+///
+/// First the rollup generation is bumped, and the rows written are stamped with it: the bump
+/// holds the counter until commit, so stamps follow commit order and a reader that sees a
+/// value knows every row stamped up to it is committed (the in-memory copy of
+/// [`crate::indicators::store`] catches up from the stamps).
 pub async fn upsert(db: &impl ConnectionTrait, cells: &BTreeMap<Cell, f64>) -> Result<()> {
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let seq: i64 = query(
+        db,
+        "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",
+        vec![],
+    )
+    .await?
+    .first()
+    .map(|r| r.try_get("", "n"))
+    .transpose()?
+    .unwrap_or(1);
     let entries: Vec<_> = cells.iter().collect();
     for chunk in entries.chunks(500) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
         for ((unit, element, month), v) in chunk {
             values.extend([
                 Value::from(unit.clone()),
                 element.clone().into(),
                 (*month).into(),
                 (**v).into(),
+                seq.into(),
             ]);
         }
-        let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         db.execute_raw(stmt(
             db.get_database_backend(),
             &format!(
-                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value) \
+                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
                  VALUES {rows} ON CONFLICT (unit_code, element_code, month_start) \
-                 DO UPDATE SET value = unit_month_fact.value + excluded.value"
+                 DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
             ),
             values,
         ))

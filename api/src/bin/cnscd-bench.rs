@@ -88,7 +88,6 @@ enum Command {
     },
 }
 
-
 /// Numerator and denominator by (indicator, unit, month label).
 type Numbers = BTreeMap<(String, String, String), (Option<f64>, Option<f64>)>;
 
@@ -163,7 +162,11 @@ impl Reference {
         let c = placeholders(communes.len());
         // From each reporting unit up the closure (SQLite would otherwise probe every commune
         // for every value: `+` keeps it from using the ancestor index there).
-        let unindexed = if backend == DbBackend::Postgres { "" } else { "+" };
+        let unindexed = if backend == DbBackend::Postgres {
+            ""
+        } else {
+            "+"
+        };
         // Month ends as a VALUES list: (label, last day).
         let months = vec!["(?, ?)"; 12].join(", ");
         let flows = format!(
@@ -314,7 +317,8 @@ impl Reference {
             for row in query(db, sql, self.values(i, communes, year)).await? {
                 let unit: String = row.try_get("", "unit_code")?;
                 let month: String = row.try_get("", "month")?;
-                let n = |col: &str| -> anyhow::Result<f64> { Ok(row.try_get::<i64>("", col)? as f64) };
+                let n =
+                    |col: &str| -> anyhow::Result<f64> { Ok(row.try_get::<i64>("", col)? as f64) };
                 match i {
                     0 => {
                         set("CNS05", &unit, &month, Some(n("meetings")?), None);
@@ -340,7 +344,11 @@ impl Reference {
                     _ => {
                         let element: String = row.try_get("", "element_code")?;
                         let total: f64 = row.try_get("", "total")?;
-                        let code = if element == "POPULATION" { "CNS03" } else { "CNS06" };
+                        let code = if element == "POPULATION" {
+                            "CNS03"
+                        } else {
+                            "CNS06"
+                        };
                         set(code, &unit, &month, None, Some(total));
                     }
                 }
@@ -368,7 +376,13 @@ impl Reference {
                 i + 1,
                 start.elapsed().as_secs_f64() * 1e3
             );
-            for row in query(db, &format!("{prefix}{sql}"), self.values(i, communes, year)).await? {
+            for row in query(
+                db,
+                &format!("{prefix}{sql}"),
+                self.values(i, communes, year),
+            )
+            .await?
+            {
                 let line: String = row
                     .try_get("", "QUERY PLAN")
                     .or_else(|_| row.try_get("", "detail"))

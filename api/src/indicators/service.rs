@@ -4,12 +4,11 @@
 use super::periods::{self, Granularity, Span};
 use super::store::{DayReferences, Store};
 use crate::auth::{Action, Principal};
-use crate::db::{placeholders, query};
 use crate::error::{Error, Result};
 use chrono::NaiveDate;
 use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, indicator_definition};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, Value};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -149,8 +148,8 @@ pub async fn compute(
     if req.codes.is_empty() || req.unit_codes.is_empty() {
         return Ok(Vec::new());
     }
-    // The hierarchy, catalogues, definitions, states and reported figures as committed now
-    // (one statement when the in-memory copy is current).
+    // The hierarchy, catalogues, definitions, states, reported figures and activity rollups as
+    // committed now (one statement when the in-memory copy is current).
     let snap = store.snapshot(db).await?;
     // Every active version of each definition; the latest of each answers for a code.
     let versions = &snap.definitions;
@@ -407,39 +406,7 @@ pub async fn compute(
             .cloned()
             .collect()
     };
-    let flows = of_kind(ElementSource::Derived, Aggregation::Flow);
     let references = of_kind(ElementSource::Reported, Aggregation::Reference);
-
-    // Derived flows: the monthly rollups of the cell units, by month.
-    let mut monthly: Nested<Vec<(NaiveDate, f64)>> = HashMap::new();
-    if !flows.is_empty() && !cell_codes.is_empty() {
-        let mut v: Vec<Value> = cell_codes.iter().map(|c| Value::from(c.clone())).collect();
-        v.extend(flows.iter().map(|e| Value::from(e.clone())));
-        v.extend([Value::from(range_start), Value::from(range_end)]);
-        let rows = query(
-            db,
-            &format!(
-                "SELECT unit_code, element_code, month_start, value FROM unit_month_fact \
-                 WHERE unit_code IN ({}) AND element_code IN ({}) AND month_start >= ? AND month_start <= ?",
-                placeholders(cell_codes.len()),
-                placeholders(flows.len())
-            ),
-            v,
-        )
-        .await?;
-        for r in rows {
-            let unit: String = r.try_get("", "unit_code")?;
-            let element: String = r.try_get("", "element_code")?;
-            let month: NaiveDate = r.try_get("", "month_start")?;
-            let value: f64 = r.try_get("", "value")?;
-            monthly
-                .entry(unit)
-                .or_default()
-                .entry(element)
-                .or_default()
-                .push((month, value));
-        }
-    }
 
     // Reference figures on the last day each cell looks at (computed once per copy and day).
     let mut references_on: HashMap<NaiveDate, Arc<DayReferences>> = HashMap::new();
@@ -479,7 +446,9 @@ pub async fn compute(
         groups[g].push(c);
     }
 
-    // Evaluate every formula for every answer.
+    // Evaluate every formula for every answer (activity flows from the rollups held in
+    // memory, read-locked meanwhile: nothing below waits).
+    let rollups = snap.rollups();
     let mut out = Vec::with_capacity(groups.len() * req.codes.len());
     for group in &groups {
         let (target, pi) = (&group[0].target, group[0].pi);
@@ -538,16 +507,16 @@ pub async fn compute(
                 // Months whose first day lies in the window (the window's own month counts
                 // from its first day: reorganisations take effect on the first of a month).
                 let first_month = crate::activities::rollup::month_start(from);
+                let last_month = crate::activities::rollup::month_start(on);
                 let partly_known = std::cell::Cell::new(false);
                 let term = |e: &str| -> Option<f64> {
                     match kind(e) {
                         Some((ElementSource::Derived, Aggregation::Flow)) => Some(
-                            nested(&monthly, code, e)
-                                .into_iter()
-                                .flatten()
-                                .filter(|(m, _)| first_month <= *m && *m <= on)
-                                .map(|(_, v)| v)
-                                .sum(),
+                            unit_index
+                                .zip(rollups.element(e))
+                                .map_or(0.0, |(u, element)| {
+                                    rollups.flow(u, element, first_month, last_month)
+                                }),
                         ),
                         Some((ElementSource::Derived, Aggregation::State)) if !c.states => {
                             Some(0.0)
@@ -631,13 +600,6 @@ pub async fn compute(
         }
     }
     Ok(out)
-}
-
-/// Values by unit, then element.
-type Nested<V> = HashMap<String, HashMap<String, V>>;
-
-fn nested<'a, V>(map: &'a Nested<V>, unit: &str, element: &str) -> Option<&'a V> {
-    map.get(unit).and_then(|m| m.get(element))
 }
 
 /// First and last day a cell looks at.

@@ -7,8 +7,10 @@
 //! `m20261129_000004_data_generation`). A request reads the counter (one statement) and uses
 //! the copy when it is current, or loads a new one first, so every replica answers from what
 //! is committed: a change made through one replica (or by hand in the database) is seen by the
-//! others on their next request. Activities are not held here: their monthly rollups
-//! (`unit_month_fact`) are read per request.
+//! others on their next request. The monthly activity rollups (`unit_month_fact`) are held
+//! too, and kept current from the rollup generation: rows are stamped with the generation that
+//! wrote them, so a copy catches up by reading the rows stamped since it last looked (one more
+//! statement, only when activities came in).
 //!
 //! States are kept as timelines (the count on every day, as steps) per unit where teams and
 //! memberships sit; reference figures per day looked at are computed once per copy and kept.
@@ -41,14 +43,20 @@ impl Store {
         self.current.read().ok().and_then(|c| c.clone())
     }
 
-    /// The copy as of what is committed now: one statement when it is current.
+    /// The copy as of what is committed now: one statement when it is current, two when
+    /// activities came in since it was last looked at.
     pub async fn snapshot(&self, db: &impl ConnectionTrait) -> Result<Arc<Snapshot>> {
-        let generation = generation(db).await?;
+        let (generation, rollups) = generations(db).await?;
         if let Some(s) = self.current().filter(|s| s.generation >= generation) {
+            if s.rollups_seen() < rollups {
+                let _loading = self.loading.lock().await;
+                s.catch_up(db, rollups).await?;
+            }
             return Ok(s);
         }
         let _loading = self.loading.lock().await;
         if let Some(s) = self.current().filter(|s| s.generation >= generation) {
+            s.catch_up(db, rollups).await?;
             return Ok(s);
         }
         let fresh = Arc::new(Snapshot::load(db).await?);
@@ -60,13 +68,26 @@ impl Store {
     }
 }
 
-/// The database's data generation.
-pub async fn generation(db: &impl ConnectionTrait) -> Result<i64> {
-    let rows = query(db, "SELECT n FROM data_generation WHERE id = 1", vec![]).await?;
-    match rows.first() {
-        Some(r) => Ok(r.try_get::<i64>("", "n")?),
-        None => Ok(0),
+/// The database's data generation and rollup generation.
+pub async fn generations(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
+    let rows = query(db, "SELECT id, n FROM data_generation", vec![]).await?;
+    let (mut data, mut rollups) = (0, 0);
+    for r in rows {
+        let n: i64 = r.try_get("", "n")?;
+        match r.try_get::<i32>("", "id")? {
+            1 => data = n,
+            _ => rollups = n,
+        }
     }
+    Ok((data, rollups))
+}
+
+/// Monthly rollups of derived flow elements: by unit, element and month.
+#[derive(Default)]
+struct Rollups {
+    /// The rollup generation up to which every row is held.
+    seen: i64,
+    values: HashMap<(u32, u16, NaiveDate), f64>,
 }
 
 /// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
@@ -161,6 +182,9 @@ pub struct Snapshot {
     /// The latest reference value per year, reporting unit and element.
     reference_latest: HashMap<i32, HashMap<(u32, String), f64>>,
     references: Mutex<HashMap<NaiveDate, Arc<DayReferences>>>,
+    /// Data element codes by index, for the rollups.
+    element_index: HashMap<String, u16>,
+    rollups: RwLock<Rollups>,
 }
 
 impl Snapshot {
@@ -170,15 +194,86 @@ impl Snapshot {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let before = generation(db).await?;
+            let (before, rollups) = generations(db).await?;
             let mut snapshot = Self::read(db).await?;
-            let after = generation(db).await?;
+            // Every rollup row stamped up to `rollups` is committed, so it was read; rows
+            // stamped later may have been read too, and are read again when caught up.
+            snapshot.read_rollups(db, None).await?;
+            if let Ok(mut r) = snapshot.rollups.write() {
+                r.seen = rollups;
+            }
+            let (after, _) = generations(db).await?;
             // Labelled with the earlier generation: if a change came in between, the next
             // request loads again.
             snapshot.generation = before;
             if before == after || attempt >= 3 {
                 return Ok(snapshot);
             }
+        }
+    }
+
+    fn rollups_seen(&self) -> i64 {
+        self.rollups.read().map(|r| r.seen).unwrap_or(i64::MAX)
+    }
+
+    /// Reads the rollup rows stamped after the last generation seen, up to `rollups` (and
+    /// maybe some later ones: they hold their current value).
+    async fn catch_up(&self, db: &impl ConnectionTrait, rollups: i64) -> Result<()> {
+        let seen = self.rollups_seen();
+        if seen >= rollups {
+            return Ok(());
+        }
+        self.read_rollups(db, Some(seen)).await?;
+        if let Ok(mut r) = self.rollups.write() {
+            r.seen = r.seen.max(rollups);
+        }
+        Ok(())
+    }
+
+    /// Reads rollup rows (all, or those stamped after `after`) into the copy.
+    async fn read_rollups(&self, db: &impl ConnectionTrait, after: Option<i64>) -> Result<()> {
+        let rows = match after {
+            None => {
+                query(
+                    db,
+                    "SELECT unit_code, element_code, month_start, value FROM unit_month_fact",
+                    vec![],
+                )
+                .await?
+            }
+            Some(seq) => {
+                query(
+                    db,
+                    "SELECT unit_code, element_code, month_start, value FROM unit_month_fact \
+                     WHERE seq > ?",
+                    vec![seq.into()],
+                )
+                .await?
+            }
+        };
+        let mut decoded = Vec::with_capacity(rows.len());
+        for r in rows {
+            let unit: String = r.try_get_by_index(0)?;
+            let element: String = r.try_get_by_index(1)?;
+            let month: NaiveDate = r.try_get_by_index(2)?;
+            let value: f64 = r.try_get_by_index(3)?;
+            // Every rollup row's unit and element are known (foreign keys); a unit added
+            // since this copy was loaded bumped the data generation, and is loaded next time.
+            if let (Some(u), Some(e)) = (self.unit(&unit), self.element_index.get(&element)) {
+                decoded.push(((u, *e, month), value));
+            }
+        }
+        if let Ok(mut r) = self.rollups.write() {
+            r.values.extend(decoded);
+        }
+        Ok(())
+    }
+
+    /// The rollups, for reading many at once ([`RollupsRead::flow`]).
+    pub fn rollups(&self) -> RollupsRead<'_> {
+        RollupsRead {
+            guard: self.rollups.read().ok(),
+            elements: &self.element_index,
         }
     }
 
@@ -329,11 +424,18 @@ impl Snapshot {
         for d in super::definitions::versions(db).await? {
             definitions.insert(d.0, d.1);
         }
-        let elements = data_element::Entity::find()
+        let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
             .all(db)
             .await?
             .into_iter()
             .map(|e| (e.code.clone(), e))
+            .collect();
+        let mut element_codes: Vec<&String> = elements.keys().collect();
+        element_codes.sort();
+        let element_index = element_codes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u16))
             .collect();
 
         let mut snapshot = Self {
@@ -352,6 +454,8 @@ impl Snapshot {
             reported: HashMap::new(),
             reference_latest: HashMap::new(),
             references: Mutex::new(HashMap::new()),
+            element_index,
+            rollups: RwLock::new(Rollups::default()),
         };
         snapshot.shares = snapshot.partial_shares();
         snapshot.index_reported(reported_rows);
@@ -716,5 +820,35 @@ impl Snapshot {
         };
         memo.insert(unit, result);
         result
+    }
+}
+
+/// The rollups held by a copy, read-locked while an answer is evaluated.
+pub struct RollupsRead<'a> {
+    guard: Option<std::sync::RwLockReadGuard<'a, Rollups>>,
+    elements: &'a HashMap<String, u16>,
+}
+
+impl RollupsRead<'_> {
+    /// The index of a flow element, to look values up with.
+    pub fn element(&self, code: &str) -> Option<u16> {
+        self.elements.get(code).copied()
+    }
+
+    /// The sum of `element` for `unit` over the months starting from `first` to `last`.
+    pub fn flow(&self, unit: u32, element: u16, first: NaiveDate, last: NaiveDate) -> f64 {
+        let Some(r) = &self.guard else { return 0.0 };
+        let mut total = 0.0;
+        let mut month = first;
+        while month <= last {
+            if let Some(v) = r.values.get(&(unit, element, month)) {
+                total += v;
+            }
+            match month.checked_add_months(chrono::Months::new(1)) {
+                Some(next) => month = next,
+                None => break,
+            }
+        }
+        total
     }
 }
