@@ -122,27 +122,32 @@ fn province_request(province: &str, from: NaiveDate, to: NaiveDate) -> Request {
     }
 }
 
-async fn service_side(
-    db: &sea_orm::DatabaseConnection,
-    store: &cnscd_api::indicators::store::Store,
-    request: &Request,
-) -> anyhow::Result<Numbers> {
-    let values = compute(db, store, &bench_admin(), request)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
-    Ok(values
+/// The service's numbers, from its answer.
+fn numbers(values: Vec<cnscd_api::indicators::service::Computed>) -> Numbers {
+    values
         .into_iter()
         .map(|v| {
             (
                 (
                     v.definition.code.clone(),
                     v.unit.code.clone(),
-                    v.period.label,
+                    v.period.label.clone(),
                 ),
                 (v.numerator, v.denominator),
             )
         })
-        .collect())
+        .collect()
+}
+
+/// The values of `request`, as the service computes them (what is timed).
+async fn service_side(
+    db: &sea_orm::DatabaseConnection,
+    store: &cnscd_api::indicators::store::Store,
+    request: &Request,
+) -> anyhow::Result<Vec<cnscd_api::indicators::service::Computed>> {
+    compute(db, store, &bench_admin(), request)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))
 }
 
 /// The reference: the same numbers straight from the raw rows (activities and their outcomes,
@@ -434,7 +439,7 @@ async fn indicators(
     let store = cnscd_api::indicators::store::Store::new();
     let request = province_request(province, from, to);
     // Warm up both sides (the in-memory copy, caches, prepared statements), then alternate.
-    let ours = service_side(&db, &store, &request).await?;
+    let ours = numbers(service_side(&db, &store, &request).await?);
     let theirs = reference.run(&db, &communes, year).await?;
     let before = statements.load(Ordering::SeqCst);
     service_side(&db, &store, &request).await?;

@@ -64,7 +64,8 @@ pub struct Computed {
     pub definition: Arc<indicator_definition::Model>,
     /// Shared by every value of the unit version.
     pub unit: Arc<admin_unit::Model>,
-    pub period: Span,
+    /// Shared by every value of the period.
+    pub period: Arc<Span>,
     pub value: Option<f64>,
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
@@ -213,6 +214,7 @@ pub async fn compute(
 
     let today = crate::units::service::today();
     let (range_start, range_end) = (spans[0].start, spans[spans.len() - 1].end);
+    let periods: Vec<Arc<Span>> = spans.iter().cloned().map(Arc::new).collect();
 
     // Cells: a unit in a period, looked at over a window of the period's days. For SELF the
     // window is the part of the period the unit existed; for a breakdown, every unit that was
@@ -320,6 +322,9 @@ pub async fn compute(
             }
         }
     }
+    for c in &mut cells {
+        c.unit = snap.unit(&c.code);
+    }
     let cell_codes: Vec<String> = cells
         .iter()
         .map(|c| c.code.clone())
@@ -387,13 +392,24 @@ pub async fn compute(
         if formulas.contains_key(&d.id) {
             continue;
         }
-        let num = parse_expression(&d.numerator)?;
+        let terms = |expr: &str| -> Result<Vec<Term>> {
+            Ok(parse_expression(expr)?
+                .into_iter()
+                .map(|(sign, code)| Term {
+                    sign,
+                    kind: snap.elements.get(&code).map(|m| (m.source, m.aggregation)),
+                    rollup: snap.element_index(&code),
+                    code,
+                })
+                .collect())
+        };
+        let num = terms(&d.numerator)?;
         let den = match &d.denominator {
-            Some(e) => Some(parse_expression(e)?),
+            Some(e) => Some(terms(e)?),
             None => None,
         };
-        for (_, e) in num.iter().chain(den.iter().flatten()) {
-            needed.insert(e.clone());
+        for t in num.iter().chain(den.iter().flatten()) {
+            needed.insert(t.code.clone());
         }
         formulas.insert(d.id, (num, den, Arc::new((*d).clone())));
     }
@@ -452,7 +468,7 @@ pub async fn compute(
     let mut out = Vec::with_capacity(groups.len() * req.codes.len());
     for group in &groups {
         let (target, pi) = (&group[0].target, group[0].pi);
-        let period = &spans[pi];
+        let period = &periods[pi];
         let present: Vec<&&Cell> = group.iter().filter(|c| c.window.is_some()).collect();
         let last_day = present.iter().filter_map(|c| c.window.map(|w| w.1)).max();
         // The unit's version at the last day looked at (re-based: today's).
@@ -502,22 +518,21 @@ pub async fn compute(
             let (mut complete, mut estimated) = (true, false);
             for c in &present {
                 let Some((from, on)) = c.window else { continue };
-                let code = &c.code;
-                let unit_index = snap.unit(code);
+                let unit_index = c.unit;
+                let references = references_on.get(&on);
                 // Months whose first day lies in the window (the window's own month counts
                 // from its first day: reorganisations take effect on the first of a month).
                 let first_month = crate::activities::rollup::month_start(from);
                 let last_month = crate::activities::rollup::month_start(on);
                 let partly_known = std::cell::Cell::new(false);
-                let term = |e: &str| -> Option<f64> {
-                    match kind(e) {
-                        Some((ElementSource::Derived, Aggregation::Flow)) => Some(
-                            unit_index
-                                .zip(rollups.element(e))
-                                .map_or(0.0, |(u, element)| {
-                                    rollups.flow(u, element, first_month, last_month)
-                                }),
-                        ),
+                let term = |t: &Term| -> Option<f64> {
+                    let e = t.code.as_str();
+                    match t.kind {
+                        Some((ElementSource::Derived, Aggregation::Flow)) => {
+                            Some(unit_index.zip(t.rollup).map_or(0.0, |(u, element)| {
+                                rollups.flow(u, element, first_month, last_month)
+                            }))
+                        }
                         Some((ElementSource::Derived, Aggregation::State)) if !c.states => {
                             Some(0.0)
                         }
@@ -539,7 +554,7 @@ pub async fn compute(
                             Some(0.0)
                         }
                         Some((ElementSource::Reported, Aggregation::Reference)) => {
-                            let refs = references_on.get(&on)?;
+                            let refs = references?;
                             let u = unit_index?;
                             if refs.incomplete(u, e) {
                                 partly_known.set(true);
@@ -549,12 +564,12 @@ pub async fn compute(
                         _ => None,
                     }
                 };
-                let sum = |terms: &[(f64, String)]| -> (Option<f64>, bool) {
+                let sum = |terms: &[Term]| -> (Option<f64>, bool) {
                     let mut total = None;
                     let mut complete = true;
-                    for (sign, e) in terms {
-                        match term(e) {
-                            Some(v) => *total.get_or_insert(0.0) += sign * v,
+                    for t in terms {
+                        match term(t) {
+                            Some(v) => *total.get_or_insert(0.0) += t.sign * v,
                             None => complete = false,
                         }
                     }
@@ -602,6 +617,15 @@ pub async fn compute(
     Ok(out)
 }
 
+/// A signed data element of a formula, with what evaluation needs of it.
+struct Term {
+    sign: f64,
+    code: String,
+    kind: Option<(ElementSource, Aggregation)>,
+    /// Its index among the activity rollups.
+    rollup: Option<u16>,
+}
+
 /// First and last day a cell looks at.
 type Window = (NaiveDate, NaiveDate);
 
@@ -609,6 +633,8 @@ type Window = (NaiveDate, NaiveDate);
 /// goes into (itself, or in re-based mode the unit of today it is part of, with a weight).
 struct Cell {
     code: String,
+    /// The unit's index in the in-memory copy (set once the cells are made).
+    unit: Option<u32>,
     target: String,
     weight: f64,
     /// Whether its states and reference figures count (not for a re-based predecessor that
@@ -642,6 +668,7 @@ impl Cell {
             .all(|w| w[0].1.succ_opt().is_some_and(|n| n >= w[1].0));
         Self {
             code: code.to_owned(),
+            unit: None,
             target: code.to_owned(),
             weight: 1.0,
             states: true,

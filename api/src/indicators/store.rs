@@ -87,7 +87,7 @@ pub async fn generations(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
 struct Rollups {
     /// The rollup generation up to which every row is held.
     seen: i64,
-    values: HashMap<(u32, u16, NaiveDate), f64>,
+    values: FastMap<(u32, u16, NaiveDate), f64>,
 }
 
 /// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
@@ -143,19 +143,26 @@ pub type Reported = (NaiveDate, NaiveDate, f64);
 /// territory.
 #[derive(Default)]
 pub struct DayReferences {
-    sums: HashMap<(u32, String), f64>,
-    incomplete: HashSet<(u32, String)>,
+    /// By element, then unit.
+    sums: HashMap<String, FastMap<u32, f64>>,
+    incomplete: HashMap<String, FastSet<u32>>,
 }
 
 impl DayReferences {
     pub fn value(&self, unit: u32, element: &str) -> Option<f64> {
-        self.sums.get(&(unit, element.to_owned())).copied()
+        self.sums.get(element)?.get(&unit).copied()
     }
 
     pub fn incomplete(&self, unit: u32, element: &str) -> bool {
-        self.incomplete.contains(&(unit, element.to_owned()))
+        self.incomplete
+            .get(element)
+            .is_some_and(|units| units.contains(&unit))
     }
 }
+
+/// Maps and sets keyed by the copy's own small integers (no DoS-resistant hashing needed).
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
 
 pub use super::rebase::Part;
 
@@ -175,8 +182,9 @@ pub struct Snapshot {
     pub elements: HashMap<String, data_element::Model>,
     successions: Vec<admin_unit_succession::Model>,
     shares: HashMap<(String, String), f64>,
-    /// State elements by element code, then the unit where the teams or members sit.
-    states: HashMap<String, HashMap<u32, Timeline>>,
+    /// State elements by element code, then the unit where the teams or members sit (by unit
+    /// index).
+    states: HashMap<String, Vec<Option<Timeline>>>,
     /// Reported flows summed for each unit (see [`Snapshot::reported_for`]).
     reported: HashMap<(u32, String), Vec<Reported>>,
     /// The latest reference value per year, reporting unit and element.
@@ -273,7 +281,6 @@ impl Snapshot {
     pub fn rollups(&self) -> RollupsRead<'_> {
         RollupsRead {
             guard: self.rollups.read().ok(),
-            elements: &self.element_index,
         }
     }
 
@@ -412,12 +419,10 @@ impl Snapshot {
                 }
             }
         }
-        let mut states: HashMap<String, HashMap<u32, Timeline>> = HashMap::new();
+        let mut states: HashMap<String, Vec<Option<Timeline>>> = HashMap::new();
         for ((element, unit), e) in events {
-            states
-                .entry(element)
-                .or_default()
-                .insert(unit, Timeline::from_events(e));
+            states.entry(element).or_insert_with(|| vec![None; n])[unit as usize] =
+                Some(Timeline::from_events(e));
         }
 
         let mut definitions: HashMap<String, Vec<indicator_definition::Model>> = HashMap::new();
@@ -465,6 +470,11 @@ impl Snapshot {
     /// The index of a unit code.
     pub fn unit(&self, code: &str) -> Option<u32> {
         self.index.get(code).copied()
+    }
+
+    /// The index of a data element among the activity rollups.
+    pub fn element_index(&self, code: &str) -> Option<u16> {
+        self.element_index.get(code).copied()
     }
 
     pub fn code(&self, unit: u32) -> &str {
@@ -659,7 +669,9 @@ impl Snapshot {
                     .filter(|l| {
                         l.level == UnitLevel::Hamlet
                             && l.on(day)
-                            && teams.get(&l.descendant).is_some_and(|t| t.on(day) > 0.0)
+                            && teams[l.descendant as usize]
+                                .as_ref()
+                                .is_some_and(|t| t.on(day) > 0.0)
                     })
                     .count() as f64
             }
@@ -669,7 +681,7 @@ impl Snapshot {
                 };
                 self.links_down(unit)
                     .filter(|l| l.on(day))
-                    .filter_map(|l| by_unit.get(&l.descendant))
+                    .filter_map(|l| by_unit[l.descendant as usize].as_ref())
                     .map(|t| t.on(day))
                     .sum()
             }
@@ -768,7 +780,11 @@ impl Snapshot {
         for ((source, element), value) in latest {
             let itself = |a: u32| latest.contains_key(&(a, element.clone()));
             for a in self.counted_for(*source, day, itself) {
-                *out.sums.entry((a, element.clone())).or_default() += value;
+                *out.sums
+                    .entry(element.clone())
+                    .or_default()
+                    .entry(a)
+                    .or_default() += value;
             }
         }
         // Where a figure is known for only part of a unit's territory, its sum is not the
@@ -777,15 +793,17 @@ impl Snapshot {
         let elements: BTreeSet<&String> = latest.keys().map(|(_, e)| e).collect();
         for element in elements {
             let mut memo: HashMap<u32, bool> = HashMap::new();
-            let mut units: BTreeSet<u32> = BTreeSet::new();
-            for (a, e) in out.sums.keys() {
-                if e == element {
-                    units.insert(*a);
-                }
-            }
+            let units: BTreeSet<u32> = out
+                .sums
+                .get(element)
+                .map(|m| m.keys().copied().collect())
+                .unwrap_or_default();
             for unit in units {
                 if !self.covered(unit, element, day, latest, &mut memo, 0) {
-                    out.incomplete.insert((unit, element.clone()));
+                    out.incomplete
+                        .entry(element.clone())
+                        .or_default()
+                        .insert(unit);
                 }
             }
         }
@@ -826,15 +844,9 @@ impl Snapshot {
 /// The rollups held by a copy, read-locked while an answer is evaluated.
 pub struct RollupsRead<'a> {
     guard: Option<std::sync::RwLockReadGuard<'a, Rollups>>,
-    elements: &'a HashMap<String, u16>,
 }
 
 impl RollupsRead<'_> {
-    /// The index of a flow element, to look values up with.
-    pub fn element(&self, code: &str) -> Option<u16> {
-        self.elements.get(code).copied()
-    }
-
     /// The sum of `element` for `unit` over the months starting from `first` to `last`.
     pub fn flow(&self, unit: u32, element: u16, first: NaiveDate, last: NaiveDate) -> f64 {
         let Some(r) = &self.guard else { return 0.0 };

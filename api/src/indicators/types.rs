@@ -202,7 +202,7 @@ impl From<Computed> for IndicatorValue {
             period: Period {
                 start: c.period.start.into(),
                 end: c.period.end.into(),
-                label: c.period.label,
+                label: c.period.label.clone(),
             },
             value: c.value,
             numerator: c.numerator,
