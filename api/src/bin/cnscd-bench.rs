@@ -173,7 +173,7 @@ impl Reference {
             "+"
         };
         // Month ends as a VALUES list: (label, last day).
-        let months = vec!["(?, ?)"; 12].join(", ");
+        let months = ["(?, ?)"; 12].join(", ");
         let flows = format!(
             "SELECT ac.ancestor_code AS unit_code, {month} AS month, \
              CAST(COUNT(*) AS BIGINT) AS activities, \

@@ -734,7 +734,9 @@ impl Snapshot {
     fn index_reported(&mut self, rows: Vec<(u32, String, NaiveDate, NaiveDate, f64, String)>) {
         // Rows come in submission order: later ones replace earlier ones.
         let mut flows: HashMap<(u32, String, NaiveDate, NaiveDate), f64> = HashMap::new();
-        let mut references: HashMap<i32, HashMap<(u32, String), (NaiveDate, f64)>> = HashMap::new();
+        // By year, then reporting unit and element: the latest period's end and value.
+        type Latest = HashMap<(u32, String), (NaiveDate, f64)>;
+        let mut references: HashMap<i32, Latest> = HashMap::new();
         for (unit, element, start, end, value, aggregation) in rows {
             if aggregation == "REFERENCE" {
                 // A value counts for the year its period lies in; the latest period wins.
