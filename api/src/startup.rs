@@ -94,6 +94,16 @@ impl Application {
             .with_context(|| format!("Failed to bind {}", settings.listen))?;
         let address = listener.local_addr()?;
         let store = crate::indicators::store::Store::new();
+        // Indicators are answered from memory: load the copy now rather than on the first
+        // request (a failure here is not fatal: the first request loads it, or says why not).
+        let started = std::time::Instant::now();
+        match store.snapshot(&db).await {
+            Ok(_) => tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "indicator data loaded"
+            ),
+            Err(e) => tracing::warn!(error = %e.message(), "indicator data not loaded yet"),
+        }
         let schema = crate::graphql::build_schema(db.clone(), store.clone());
         Ok(Self {
             listener,

@@ -87,7 +87,46 @@ pub async fn generations(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
 struct Rollups {
     /// The rollup generation up to which every row is held.
     seen: i64,
-    values: FastMap<(u32, u16, NaiveDate), f64>,
+    /// By unit index, then element: a month series each.
+    units: Vec<FastMap<u16, Series>>,
+}
+
+/// Months counted from year 0.
+fn month_number(d: NaiveDate) -> i32 {
+    d.year() * 12 + d.month0() as i32
+}
+
+/// Values of consecutive months, from `first` on.
+#[derive(Default, Debug)]
+struct Series {
+    first: i32,
+    values: Vec<f64>,
+}
+
+impl Series {
+    fn set(&mut self, month: i32, value: f64) {
+        if self.values.is_empty() {
+            self.first = month;
+        } else if month < self.first {
+            let shift = (self.first - month) as usize;
+            self.values.splice(0..0, std::iter::repeat_n(0.0, shift));
+            self.first = month;
+        }
+        let i = (month - self.first) as usize;
+        if i >= self.values.len() {
+            self.values.resize(i + 1, 0.0);
+        }
+        self.values[i] = value;
+    }
+
+    /// The sum over months `first..=last`.
+    fn sum(&self, first: i32, last: i32) -> f64 {
+        let from = (first - self.first).max(0) as usize;
+        let to = (last - self.first + 1).max(0) as usize;
+        self.values
+            .get(from..to.min(self.values.len()))
+            .map_or(0.0, |v| v.iter().sum())
+    }
 }
 
 /// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
@@ -272,7 +311,15 @@ impl Snapshot {
             }
         }
         if let Ok(mut r) = self.rollups.write() {
-            r.values.extend(decoded);
+            if r.units.len() < self.codes.len() {
+                r.units.resize_with(self.codes.len(), FastMap::default);
+            }
+            for ((unit, element, month), value) in decoded {
+                r.units[unit as usize]
+                    .entry(element)
+                    .or_default()
+                    .set(month_number(month), value);
+            }
         }
         Ok(())
     }
@@ -852,17 +899,9 @@ impl RollupsRead<'_> {
     /// The sum of `element` for `unit` over the months starting from `first` to `last`.
     pub fn flow(&self, unit: u32, element: u16, first: NaiveDate, last: NaiveDate) -> f64 {
         let Some(r) = &self.guard else { return 0.0 };
-        let mut total = 0.0;
-        let mut month = first;
-        while month <= last {
-            if let Some(v) = r.values.get(&(unit, element, month)) {
-                total += v;
-            }
-            match month.checked_add_months(chrono::Months::new(1)) {
-                Some(next) => month = next,
-                None => break,
-            }
-        }
-        total
+        r.units
+            .get(unit as usize)
+            .and_then(|by_element| by_element.get(&element))
+            .map_or(0.0, |series| series.sum(month_number(first), month_number(last)))
     }
 }
