@@ -1,7 +1,7 @@
 //! Generation counters for the data indicators read from memory.
 //!
-//! The service keeps the dated hierarchy, the catalogues, the indicator definitions, teams,
-//! memberships, reported figures and the monthly activity rollups in memory to compute
+//! The service keeps the dated hierarchy, the catalogues, the indicator definitions and targets,
+//! teams, memberships, reported figures and the monthly activity rollups in memory to compute
 //! indicators without reading them per request. `data_generation` tells whether that copy is
 //! current, with two rows:
 //!
@@ -33,6 +33,7 @@ pub const WATCHED: &[&str] = &[
     "team",
     "membership",
     "data_value",
+    "indicator_target",
 ];
 
 #[async_trait::async_trait]

@@ -290,7 +290,13 @@ impl TestApp {
     /// Starts a second server on this app's database, as a replica behind a load balancer
     /// would be (its own in-memory state, the same rows), and returns its address.
     pub async fn replica(&self) -> String {
-        let settings = Settings::for_tests(&self.test_db.url, SECRET);
+        self.replica_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::replica`], with changed settings.
+    pub async fn replica_with(&self, change: impl FnOnce(&mut Settings)) -> String {
+        let mut settings = Settings::for_tests(&self.test_db.url, SECRET);
+        change(&mut settings);
         let verifier = TokenVerifier::hs256(SECRET, None, None).unwrap();
         let db = cnscd_api::db::connect(&self.test_db.url).await.unwrap();
         let app = Application::with_database(&settings, verifier, db)

@@ -59,6 +59,9 @@ enum Command {
         /// Print the plan of each reference statement first.
         #[arg(long)]
         explain: bool,
+        /// Time the service only (to profile it): no reference runs, no comparison.
+        #[arg(long)]
+        service_only: bool,
     },
     /// Nested list requests per second, against PostGraphile on the same data.
     Lists {
@@ -405,6 +408,7 @@ async fn indicators(
     province: &str,
     year: i32,
     explain: bool,
+    service_only: bool,
 ) -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -440,7 +444,11 @@ async fn indicators(
     let request = province_request(province, from, to);
     // Warm up both sides (the in-memory copy, caches, prepared statements), then alternate.
     let ours = numbers(service_side(&db, &store, &request).await?);
-    let theirs = reference.run(&db, &communes, year).await?;
+    let theirs = if service_only {
+        ours.clone()
+    } else {
+        reference.run(&db, &communes, year).await?
+    };
     let before = statements.load(Ordering::SeqCst);
     service_side(&db, &store, &request).await?;
     let per_request = statements.load(Ordering::SeqCst) - before;
@@ -449,9 +457,11 @@ async fn indicators(
         let start = Instant::now();
         service_side(&db, &store, &request).await?;
         t_ours.push(start.elapsed());
-        let start = Instant::now();
-        reference.run(&db, &communes, year).await?;
-        t_ref.push(start.elapsed());
+        if !service_only {
+            let start = Instant::now();
+            reference.run(&db, &communes, year).await?;
+            t_ref.push(start.elapsed());
+        }
     }
     let mut mismatches = Vec::new();
     for (key, expected) in &theirs {
@@ -466,7 +476,12 @@ async fn indicators(
         }
     }
     let extra = ours.keys().filter(|k| !theirs.contains_key(*k)).count();
-    let (ours_ms, ref_ms) = (median(t_ours), median(t_ref));
+    let ours_ms = median(t_ours);
+    let ref_ms = if service_only {
+        Duration::ZERO
+    } else {
+        median(t_ref)
+    };
 
     // Through HTTP: the service started in-process on the same database, one client, the
     // column form dashboards use.
@@ -899,7 +914,18 @@ async fn main() -> anyhow::Result<()> {
             province,
             year,
             explain,
-        } => indicators(&database_url, runs.max(1), &province, year, explain).await,
+            service_only,
+        } => {
+            indicators(
+                &database_url,
+                runs.max(1),
+                &province,
+                year,
+                explain,
+                service_only,
+            )
+            .await
+        }
         Command::Lists {
             database_url,
             peer,

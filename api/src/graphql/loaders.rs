@@ -22,11 +22,6 @@ pub struct Loaders {
     pub personal_data: DataLoader<crate::members::loaders::MembershipInScope, HashMapCache>,
     pub person: DataLoader<crate::members::loaders::PersonById>,
     pub outcomes: DataLoader<crate::activities::loaders::OutcomesByActivity>,
-    /// Indicator targets by (code, unit, period start, period end): one statement a request.
-    pub targets: DataLoader<
-        crate::indicators::targets::TargetLoader,
-        async_graphql::dataloader::HashMapCache,
-    >,
 }
 
 impl Loaders {
@@ -68,7 +63,6 @@ impl Loaders {
             },
             person: DataLoader::new(members::loaders::PersonById(db.clone()), spawn),
             outcomes: DataLoader::new(activities::loaders::OutcomesByActivity(db.clone()), spawn),
-            targets: crate::indicators::targets::loader(db),
         }
     }
 }

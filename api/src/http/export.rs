@@ -17,7 +17,6 @@ use crate::graphql::scalars::{MAX_DATE, MIN_DATE};
 use crate::indicators::periods::Granularity;
 use crate::indicators::resolvers::MAX_CODES;
 use crate::indicators::service::{self, Breakdown, Computed, MAX_UNITS, Mode, Request, Status};
-use crate::indicators::targets;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -238,20 +237,22 @@ fn status(s: Status) -> &'static str {
 }
 
 /// The file: a BOM, the header and one row per value.
-pub fn write_csv(
-    values: &[Computed],
-    targets: &HashMap<targets::TargetKey, f64>,
-) -> Result<Vec<u8>, csv::Error> {
+pub fn write_csv(values: &[Computed]) -> Result<Vec<u8>, csv::Error> {
     let mut out = Vec::with_capacity(64 + values.len() * 96);
     out.extend_from_slice("\u{feff}".as_bytes());
     let mut w = csv::Writer::from_writer(out);
     w.write_record(COLUMNS)?;
     for c in values {
-        let (value, numerator, denominator, target) = if c.readable {
-            let target = targets.get(&targets::key_of(c)).copied();
-            (c.value, c.numerator, c.denominator, target)
+        let (value, numerator, denominator, target, attainment) = if c.readable {
+            (
+                c.value,
+                c.numerator,
+                c.denominator,
+                c.target,
+                c.attainment(),
+            )
         } else {
-            (None, None, None, None)
+            (None, None, None, None, None)
         };
         let start = c.period.start.to_string();
         let end = c.period.end.to_string();
@@ -272,7 +273,7 @@ pub fn write_csv(
                 "NO_DATA"
             },
             &number(target),
-            &number(targets::attainment(value, target)),
+            &number(attainment),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())
@@ -326,13 +327,7 @@ pub async fn indicators_csv(
     };
     let work = async {
         let values = service::compute(&state.db, &state.store, &principal, &req).await?;
-        let keys: Vec<targets::TargetKey> = values
-            .iter()
-            .filter(|c| c.readable)
-            .map(targets::key_of)
-            .collect();
-        let targets = targets::lookup(&state.db, &keys).await?;
-        write_csv(&values, &targets).map_err(|e| Error::Internal(format!("writing CSV: {e}")))
+        write_csv(&values).map_err(|e| Error::Internal(format!("writing CSV: {e}")))
     };
     let result = match tokio::time::timeout(state.request_timeout, work).await {
         Ok(r) => r,
@@ -430,6 +425,7 @@ mod tests {
             status: Status::Partial,
             as_of: Some(day),
             readable,
+            target: readable.then_some(80.0),
         }
     }
 
@@ -439,8 +435,7 @@ mod tests {
             value("Xã \"Đồng Hỷ\", mới", true),
             value("Xã Đồng Hỷ", false),
         ];
-        let key = targets::key_of(&values[0]);
-        let body = write_csv(&values, &HashMap::from([(key, 80.0)])).unwrap_or_default();
+        let body = write_csv(&values).unwrap_or_default();
         let text = String::from_utf8(body).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("\u{feff}{}", COLUMNS.join(",")));

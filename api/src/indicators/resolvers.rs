@@ -136,7 +136,6 @@ impl IndicatorQuery {
             mode,
         )?;
         let values = service::compute(db, crate::graphql::store(ctx)?, principal, &request).await?;
-        super::targets::preload(ctx, &values).await?;
         Ok(values.into_iter().map(Into::into).collect())
     }
 
@@ -185,16 +184,7 @@ impl IndicatorQuery {
             mode,
         )?;
         let values = service::compute(db, crate::graphql::store(ctx)?, principal, &request).await?;
-        let targets = super::targets::lookup(
-            db,
-            &values
-                .iter()
-                .filter(|v| v.readable)
-                .map(super::targets::key_of)
-                .collect::<Vec<_>>(),
-        )
-        .await?;
-        Ok(IndicatorTable::build(&request, values, &targets))
+        Ok(IndicatorTable::build(&request, values))
     }
 }
 

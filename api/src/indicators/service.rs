@@ -2,14 +2,14 @@
 //! period. Flow elements come from the monthly rollups, state elements are counted at the
 //! period's end, reported figures come from data values.
 use super::periods::{self, Granularity, Span};
-use super::store::{DayReferences, Store};
+use super::store::{DayReferences, FastMap, FastSet, Store};
 use crate::auth::{Action, Principal};
 use crate::error::{Error, Result};
 use chrono::NaiveDate;
 use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, indicator_definition};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 /// Largest number of values one query may ask for.
@@ -76,6 +76,19 @@ pub struct Computed {
     /// Whether the caller's area covers the unit on every day of the period on which it
     /// existed; when not, the numbers are withheld (null, FORBIDDEN) and the status is NO_DATA.
     pub readable: bool,
+    /// The target set for the indicator, unit and period (`setIndicatorTarget`); `None` when
+    /// there is none or the value is not readable.
+    pub target: Option<f64>,
+}
+
+impl Computed {
+    /// value ÷ target × 100, when both exist and the target is above 0.
+    pub fn attainment(&self) -> Option<f64> {
+        match (self.value, self.target) {
+            (Some(v), Some(t)) if t > 0.0 => Some(v / t * 100.0),
+            _ => None,
+        }
+    }
 }
 
 /// A parsed formula: signed data element codes.
@@ -299,8 +312,15 @@ pub async fn compute(
             }
         }
     }
-    let mut seen = HashSet::new();
-    cells.retain(|c| seen.insert((c.target.clone(), c.code.clone(), c.pi, c.window)));
+    let keep: Vec<bool> = {
+        let mut seen: FastSet<(&str, &str, usize, Option<Window>)> = FastSet::default();
+        cells
+            .iter()
+            .map(|c| seen.insert((c.target.as_str(), c.code.as_str(), c.pi, c.window)))
+            .collect()
+    };
+    let mut kept = keep.into_iter();
+    cells.retain(|_| kept.next().unwrap_or(false));
     if cells.len() * req.codes.len() > MAX_VALUES {
         return Err(Error::invalid(
             "breakdown",
@@ -448,7 +468,7 @@ pub async fn compute(
     // The cells that make one answer: each cell as recorded; re-based, a unit of today in a
     // period with all its predecessors.
     let mut groups: Vec<Vec<&Cell>> = Vec::new();
-    let mut group_of: HashMap<(&str, usize, Option<Window>), usize> = HashMap::new();
+    let mut group_of: FastMap<(&str, usize, Option<Window>), usize> = FastMap::default();
     for c in &cells {
         let key = (
             c.target.as_str(),
@@ -497,6 +517,7 @@ pub async fn compute(
         } else {
             last_day
         };
+        let target_index = snap.unit(target).filter(|_| readable);
         for d in &defs_of[pi] {
             let (num, den, shared) = &formulas[&d.id];
             let mut computed = Computed {
@@ -509,6 +530,8 @@ pub async fn compute(
                 status: Status::NoData,
                 as_of: as_of.filter(|_| readable),
                 readable,
+                target: target_index
+                    .and_then(|u| snap.target(&d.code, u, period.start, period.end)),
             };
             if !readable || present.is_empty() {
                 out.push(computed);

@@ -229,6 +229,8 @@ pub struct Snapshot {
     /// The latest reference value per year, reporting unit and element.
     reference_latest: HashMap<i32, HashMap<(u32, String), f64>>,
     references: Mutex<HashMap<NaiveDate, Arc<DayReferences>>>,
+    /// Indicator targets by unit index and period: (indicator code, target).
+    targets: FastMap<(u32, NaiveDate, NaiveDate), Vec<(String, f64)>>,
     /// Data element codes by index, for the rollups.
     element_index: HashMap<String, u16>,
     rollups: RwLock<Rollups>,
@@ -416,6 +418,27 @@ impl Snapshot {
                 r.try_get("", "aggregation")?,
             ));
         }
+        let rows = query(
+            db,
+            "SELECT indicator_code, unit_code, period_start, period_end, target \
+             FROM indicator_target",
+            vec![],
+        )
+        .await?;
+        let mut targets: FastMap<(u32, NaiveDate, NaiveDate), Vec<(String, f64)>> =
+            FastMap::default();
+        for r in rows {
+            let unit: String = r.try_get("", "unit_code")?;
+            let key = (
+                intern(&unit, &mut codes, &mut versions),
+                r.try_get("", "period_start")?,
+                r.try_get("", "period_end")?,
+            );
+            targets
+                .entry(key)
+                .or_default()
+                .push((r.try_get("", "indicator_code")?, r.try_get("", "target")?));
+        }
         let n = codes.len();
         let mut down: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
@@ -506,6 +529,7 @@ impl Snapshot {
             reported: HashMap::new(),
             reference_latest: HashMap::new(),
             references: Mutex::new(HashMap::new()),
+            targets,
             element_index,
             rollups: RwLock::new(Rollups::default()),
         };
@@ -517,6 +541,18 @@ impl Snapshot {
     /// The index of a unit code.
     pub fn unit(&self, code: &str) -> Option<u32> {
         self.index.get(code).copied()
+    }
+
+    /// The target set for indicator `code`, `unit` and the period `start ..= end`.
+    pub fn target(&self, code: &str, unit: u32, start: NaiveDate, end: NaiveDate) -> Option<f64> {
+        if self.targets.is_empty() {
+            return None;
+        }
+        self.targets
+            .get(&(unit, start, end))?
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, t)| *t)
     }
 
     /// The index of a data element among the activity rollups.
@@ -902,6 +938,8 @@ impl RollupsRead<'_> {
         r.units
             .get(unit as usize)
             .and_then(|by_element| by_element.get(&element))
-            .map_or(0.0, |series| series.sum(month_number(first), month_number(last)))
+            .map_or(0.0, |series| {
+                series.sum(month_number(first), month_number(last))
+            })
     }
 }

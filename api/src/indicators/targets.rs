@@ -1,70 +1,19 @@
 //! Indicator targets: one per indicator, unit and calendar period (a whole month, quarter or
 //! year), set by ADMIN anywhere and by UNIT_ADMIN for units under its area on every day of the
-//! period. Values read their targets in bulk ([`lookup`], one statement), through the
-//! per-request [`TargetLoader`] in GraphQL and directly in the CSV export.
+//! period. Values carry their targets: the indicator service reads them from its in-memory copy
+//! ([`super::store`]), where a change to a target shows at once.
 use super::periods::{self, Granularity};
 use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Coverage, Principal};
-use crate::db::{placeholders, query};
+
 use crate::error::{Error, Problems, Result};
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::{indicator_definition, indicator_target};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait, Value,
+    QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use std::collections::{BTreeSet, HashMap};
-
-/// What a target is set for: indicator code, unit code, period start, period end.
-pub type TargetKey = (String, String, NaiveDate, NaiveDate);
-
-/// Most units named in the statement [`lookup`] runs; beyond, it reads every unit's targets
-/// for the codes and days asked for and keeps those asked for.
-const MAX_LISTED_UNITS: usize = 1_000;
-
-/// The targets set for `keys`, in one statement whatever their number.
-pub async fn lookup(
-    db: &impl ConnectionTrait,
-    keys: &[TargetKey],
-) -> Result<HashMap<TargetKey, f64>> {
-    let (Some(first), Some(last)) = (
-        keys.iter().map(|k| k.2).min(),
-        keys.iter().map(|k| k.3).max(),
-    ) else {
-        return Ok(HashMap::new());
-    };
-    let codes: BTreeSet<&String> = keys.iter().map(|k| &k.0).collect();
-    let units: BTreeSet<&String> = keys.iter().map(|k| &k.1).collect();
-    let mut values: Vec<Value> = codes.iter().map(|c| Value::from((*c).clone())).collect();
-    let mut sql = format!(
-        "SELECT indicator_code, unit_code, period_start, period_end, target FROM indicator_target \
-         WHERE indicator_code IN ({}) AND period_start >= ? AND period_end <= ?",
-        placeholders(codes.len())
-    );
-    values.extend([Value::from(first), Value::from(last)]);
-    if units.len() <= MAX_LISTED_UNITS {
-        sql.push_str(&format!(
-            " AND unit_code IN ({})",
-            placeholders(units.len())
-        ));
-        values.extend(units.iter().map(|u| Value::from((*u).clone())));
-    }
-    let wanted: std::collections::HashSet<&TargetKey> = keys.iter().collect();
-    let mut out = HashMap::new();
-    for r in query(db, &sql, values).await? {
-        let key: TargetKey = (
-            r.try_get("", "indicator_code")?,
-            r.try_get("", "unit_code")?,
-            r.try_get("", "period_start")?,
-            r.try_get("", "period_end")?,
-        );
-        if wanted.contains(&key) {
-            out.insert(key, r.try_get::<f64>("", "target")?);
-        }
-    }
-    Ok(out)
-}
+use std::collections::BTreeSet;
 
 /// The targets set for `unit_codes` (and `codes`, when given) whose periods overlap
 /// `from ..= to`, that the caller may read: those of units under its area on every day of the
@@ -124,83 +73,6 @@ pub fn attainment(value: Option<f64>, target: Option<f64>) -> Option<f64> {
         (Some(v), Some(t)) if t > 0.0 => Some(v / t * 100.0),
         _ => None,
     }
-}
-
-/// Per-request loader of targets: answers every key asked for (`None`: no target), so that
-/// its cache also remembers which values have none. The `indicators` resolver feeds it every
-/// value's key at once ([`preload`]): one statement a request, whatever the number of values.
-pub struct TargetLoader(pub DatabaseConnection);
-
-impl Loader<TargetKey> for TargetLoader {
-    type Value = Option<f64>;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[TargetKey],
-    ) -> Result<HashMap<TargetKey, Option<f64>>, Self::Error> {
-        let mut found = lookup(&self.0, keys).await?;
-        Ok(keys.iter().map(|k| (k.clone(), found.remove(k))).collect())
-    }
-}
-
-/// The loader as the per-request bundle holds it: cached (a value's `target` and `attainment`
-/// share one load) and with batches as large as a request can ask for.
-pub fn loader(db: &DatabaseConnection) -> DataLoader<TargetLoader, HashMapCache> {
-    DataLoader::with_cache(
-        TargetLoader(db.clone()),
-        tokio::spawn,
-        HashMapCache::default(),
-    )
-    .max_batch_size(super::service::MAX_VALUES)
-}
-
-/// The key of a computed value.
-pub fn key_of(c: &super::service::Computed) -> TargetKey {
-    (
-        c.definition.code.clone(),
-        c.unit.code.clone(),
-        c.period.start,
-        c.period.end,
-    )
-}
-
-/// Loads the targets of every readable value of an `indicators` field in one batch, when the
-/// field selects `target` or `attainment`; the values' own resolvers then find them cached.
-pub async fn preload(
-    ctx: &async_graphql::Context<'_>,
-    values: &[super::service::Computed],
-) -> async_graphql::Result<()> {
-    let ahead = ctx.look_ahead();
-    if !(ahead.field("target").exists() || ahead.field("attainment").exists()) {
-        return Ok(());
-    }
-    let keys: Vec<TargetKey> = values.iter().filter(|c| c.readable).map(key_of).collect();
-    if !keys.is_empty() {
-        crate::graphql::loaders(ctx)?
-            .targets
-            .load_many(keys)
-            .await?;
-    }
-    Ok(())
-}
-
-/// The target of a value, through the request's loader.
-pub async fn of_value(
-    ctx: &async_graphql::Context<'_>,
-    v: &super::types::IndicatorValue,
-) -> async_graphql::Result<Option<f64>> {
-    let key = (
-        v.indicator.code.clone(),
-        v.unit.code.clone(),
-        v.period.start.0,
-        v.period.end.0,
-    );
-    Ok(crate::graphql::loaders(ctx)?
-        .targets
-        .load_one(key)
-        .await?
-        .flatten())
 }
 
 /// Whether `[start, end]` is a whole calendar month, quarter or year.

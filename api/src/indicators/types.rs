@@ -144,6 +144,8 @@ pub struct IndicatorValue {
     pub as_of: Option<Date>,
     #[graphql(skip)]
     pub readable: bool,
+    #[graphql(skip)]
+    pub target: Option<f64>,
 }
 
 impl IndicatorValue {
@@ -178,19 +180,13 @@ impl IndicatorValue {
     }
 
     /// The target set for this indicator, unit and period, if any (`setIndicatorTarget`).
-    async fn target(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Option<f64>> {
-        self.readable(())?;
-        super::targets::of_value(ctx, self).await
+    async fn target(&self) -> async_graphql::Result<Option<f64>> {
+        self.readable(self.target)
     }
 
     /// value ÷ target × 100, when both exist and the target is above 0.
-    async fn attainment(
-        &self,
-        ctx: &async_graphql::Context<'_>,
-    ) -> async_graphql::Result<Option<f64>> {
-        self.readable(())?;
-        let target = super::targets::of_value(ctx, self).await?;
-        Ok(super::targets::attainment(self.value, target))
+    async fn attainment(&self) -> async_graphql::Result<Option<f64>> {
+        self.readable(super::targets::attainment(self.value, self.target))
     }
 }
 
@@ -210,6 +206,7 @@ impl From<Computed> for IndicatorValue {
             status: c.status.into(),
             as_of: c.as_of.map(Into::into),
             readable: c.readable,
+            target: c.target,
         }
     }
 }
@@ -240,12 +237,8 @@ pub struct IndicatorTable {
 }
 
 impl IndicatorTable {
-    pub fn build(
-        request: &crate::indicators::service::Request,
-        values: Vec<Computed>,
-        targets: &std::collections::HashMap<crate::indicators::targets::TargetKey, f64>,
-    ) -> Self {
-        use std::collections::HashMap;
+    pub fn build(request: &crate::indicators::service::Request, values: Vec<Computed>) -> Self {
+        use crate::indicators::store::FastMap;
         let mut codes: Vec<String> = Vec::new();
         for c in &request.codes {
             if !codes.contains(c) {
@@ -269,12 +262,13 @@ impl IndicatorTable {
             }
             _ => values
                 .iter()
-                .map(|v| v.unit.code.clone())
+                .map(|v| v.unit.code.as_str())
                 .collect::<std::collections::BTreeSet<_>>()
                 .into_iter()
+                .map(str::to_owned)
                 .collect(),
         };
-        let position = |list: &[String]| -> HashMap<String, usize> {
+        let position = |list: &[String]| -> FastMap<String, usize> {
             list.iter()
                 .enumerate()
                 .map(|(i, c)| (c.clone(), i))
@@ -314,18 +308,13 @@ impl IndicatorTable {
                 table.withheld += 1;
                 continue;
             }
-            let target = targets
-                .get(&crate::indicators::targets::key_of(&v))
-                .copied();
+            let (target, attainment) = (v.target, v.attainment());
             table.values.0[i] = v.value;
             table.numerators.0[i] = v.numerator;
             table.denominators.0[i] = v.denominator;
             table.statuses.0[i] = v.status.into();
             table.targets.0[i] = target;
-            table.attainments.0[i] = match (v.value, target) {
-                (Some(value), Some(t)) if t > 0.0 => Some(value / t * 100.0),
-                _ => None,
-            };
+            table.attainments.0[i] = attainment;
         }
         table.codes = codes;
         table.units = units;
