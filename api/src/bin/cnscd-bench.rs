@@ -236,25 +236,49 @@ impl Reference {
         );
         // Reference figures: the latest value of the year per reporting unit, summed over the
         // units under the commune on the day, leaving out a unit whose figure is stood for by
-        // a unit between it and the commune that reported the figure itself.
+        // a unit between it and the commune that reported the figure itself (set-based: the
+        // commune-reporter pairs; the reporters stood for by a unit above that reported too;
+        // an anti-join where that unit lies under the commune).
+        // The latest value of the year per reporting unit and element: DISTINCT ON where
+        // PostgreSQL has it (its planner misjudges `row_number() = 1` as a couple of rows and
+        // picks nested loops), a window function on SQLite.
+        let latest = match backend {
+            DbBackend::Postgres => {
+                "latest AS MATERIALIZED (SELECT DISTINCT ON (v.unit_code, v.element_code) \
+                 v.unit_code, v.element_code, v.value FROM data_value v \
+                 WHERE v.element_code IN ('POPULATION', 'HOUSEHOLDS') \
+                 AND v.period_start >= ? AND v.period_end <= ? \
+                 ORDER BY v.unit_code, v.element_code, v.period_end DESC, v.id DESC)"
+            }
+            _ => {
+                "ranked AS (SELECT v.unit_code, v.element_code, v.value, ROW_NUMBER() OVER ( \
+                 PARTITION BY v.unit_code, v.element_code ORDER BY v.period_end DESC, v.id DESC) AS r \
+                 FROM data_value v WHERE v.element_code IN ('POPULATION', 'HOUSEHOLDS') \
+                 AND v.period_start >= ? AND v.period_end <= ?), \
+                 latest AS MATERIALIZED (SELECT unit_code, element_code, value FROM ranked WHERE r = 1)"
+            }
+        };
         let references = format!(
             "WITH m(label, d) AS (VALUES {months}), \
-             ranked AS (SELECT v.unit_code, v.element_code, v.value, ROW_NUMBER() OVER ( \
-                 PARTITION BY v.unit_code, v.element_code ORDER BY v.period_end DESC, v.id DESC) AS r \
-               FROM data_value v WHERE v.element_code IN ('POPULATION', 'HOUSEHOLDS') \
-               AND v.period_start >= ? AND v.period_end <= ?), \
-             latest AS MATERIALIZED (SELECT unit_code, element_code, value FROM ranked WHERE r = 1) \
-             SELECT ac.ancestor_code AS unit_code, m.label AS month, l.element_code, SUM(l.value) AS total \
-             FROM m JOIN admin_unit_closure ac ON ac.valid_from <= m.d AND ac.valid_to >= m.d \
-             JOIN latest l ON l.unit_code = ac.descendant_code \
-             WHERE {unindexed}ac.ancestor_code IN ({c}) AND NOT EXISTS ( \
-               SELECT 1 FROM admin_unit_closure x CROSS JOIN latest l2 CROSS JOIN admin_unit_closure y \
-               WHERE x.descendant_code = l.unit_code AND x.depth > 0 \
+             {latest}, \
+             pairs AS MATERIALIZED (SELECT ac.ancestor_code AS unit_code, m.label, m.d, \
+                 l.unit_code AS reporter, l.element_code, l.value \
+               FROM m JOIN admin_unit_closure ac ON ac.valid_from <= m.d AND ac.valid_to >= m.d \
+               JOIN latest l ON l.unit_code = ac.descendant_code \
+               WHERE {unindexed}ac.ancestor_code IN ({c})), \
+             stood_for AS MATERIALIZED (SELECT l.unit_code AS reporter, l.element_code, m.label, \
+                 x.ancestor_code AS above \
+               FROM latest l CROSS JOIN m \
+               JOIN admin_unit_closure x ON x.descendant_code = l.unit_code AND x.depth > 0 \
                  AND x.valid_from <= m.d AND x.valid_to >= m.d \
-                 AND l2.unit_code = x.ancestor_code AND l2.element_code = l.element_code \
-                 AND y.ancestor_code = ac.ancestor_code AND y.descendant_code = x.ancestor_code \
-                 AND y.valid_from <= m.d AND y.valid_to >= m.d) \
-             GROUP BY ac.ancestor_code, m.label, l.element_code"
+               JOIN latest l2 ON l2.unit_code = x.ancestor_code AND l2.element_code = l.element_code) \
+             SELECT p.unit_code, p.label AS month, p.element_code, SUM(p.value) AS total \
+             FROM pairs p WHERE NOT EXISTS (SELECT 1 FROM stood_for s \
+               JOIN admin_unit_closure y ON y.descendant_code = s.above \
+                 AND y.valid_from <= p.d AND y.valid_to >= p.d \
+               WHERE s.reporter = p.reporter AND s.element_code = p.element_code \
+                 AND s.label = p.label AND y.ancestor_code = p.unit_code) \
+             GROUP BY p.unit_code, p.label, p.element_code"
         );
         let mut values: Vec<Value> = Vec::new();
         for m in 1..=12u32 {
