@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Province-wide indicator query vs one GROUP BY over the raw activities, at several sizes.
-# Usage: bench/indicators.sh [SCALE...]   (default: 1 10; scale 1 is ~15.5k activities)
+# The province-wide indicator request (CNS01-CNS10, every commune, 12 months) in process and
+# through HTTP, against grouped statements over the raw rows, at several sizes.
+# Usage: bench/indicators.sh [SCALE...]   (default: 1 25; scale 1 is 15,519 activities, scale 25 1,040,458)
 # Set BENCH_DATABASE to a postgres admin URL (postgres://postgres@127.0.0.1:5432/postgres) to
 # run on PostgreSQL; otherwise a SQLite file under /tmp is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p cnscd-api --bins
 scales=("$@")
-[ ${#scales[@]} -gt 0 ] || scales=(1 10)
+[ ${#scales[@]} -gt 0 ] || scales=(1 25)
 for scale in "${scales[@]}"; do
     if [[ "${BENCH_DATABASE:-}" == postgres* ]]; then
         name="cnscd_bench_${scale}"
