@@ -148,7 +148,7 @@ pub async fn definitions(
 
 /// Computes the values asked for.
 pub async fn compute(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + sea_orm::StreamTrait),
     store: &Store,
     principal: &Principal,
     req: &Request,

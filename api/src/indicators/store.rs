@@ -17,12 +17,13 @@
 use crate::auth::{Coverage, Scope};
 use crate::db::query;
 use crate::error::Result;
+use async_graphql::futures_util::StreamExt;
 use chrono::{Datelike, NaiveDate};
 use cnscd_entity::codes::{SuccessionKind, UnitLevel};
 use cnscd_entity::{
     admin_unit, admin_unit_closure, admin_unit_succession, data_element, indicator_definition,
 };
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, StreamTrait};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -45,7 +46,10 @@ impl Store {
 
     /// The copy as of what is committed now: one statement when it is current, two when
     /// activities came in since it was last looked at.
-    pub async fn snapshot(&self, db: &impl ConnectionTrait) -> Result<Arc<Snapshot>> {
+    pub async fn snapshot(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+    ) -> Result<Arc<Snapshot>> {
         let (generation, rollups) = generations(db).await?;
         if let Some(s) = self.current().filter(|s| s.generation >= generation) {
             if s.rollups_seen() < rollups {
@@ -69,7 +73,7 @@ impl Store {
 }
 
 /// The database's data generation and rollup generation.
-pub async fn generations(db: &impl ConnectionTrait) -> Result<(i64, i64)> {
+pub async fn generations(db: &(impl ConnectionTrait + StreamTrait)) -> Result<(i64, i64)> {
     let rows = query(db, "SELECT id, n FROM data_generation", vec![]).await?;
     let (mut data, mut rollups) = (0, 0);
     for r in rows {
@@ -239,7 +243,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Loads everything, consistently: the generation is read before and after, and the load
     /// is repeated (up to three times) when a change committed in between.
-    async fn load(db: &impl ConnectionTrait) -> Result<Self> {
+    async fn load(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -267,7 +271,11 @@ impl Snapshot {
 
     /// Reads the rollup rows stamped after the last generation seen, up to `rollups` (and
     /// maybe some later ones: they hold their current value).
-    async fn catch_up(&self, db: &impl ConnectionTrait, rollups: i64) -> Result<()> {
+    async fn catch_up(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+        rollups: i64,
+    ) -> Result<()> {
         let seen = self.rollups_seen();
         if seen >= rollups {
             return Ok(());
@@ -280,28 +288,35 @@ impl Snapshot {
     }
 
     /// Reads rollup rows (all, or those stamped after `after`) into the copy.
-    async fn read_rollups(&self, db: &impl ConnectionTrait, after: Option<i64>) -> Result<()> {
-        let rows = match after {
-            None => {
-                query(
-                    db,
-                    "SELECT unit_code, element_code, month_start, value FROM unit_month_fact",
-                    vec![],
-                )
-                .await?
-            }
-            Some(seq) => {
-                query(
-                    db,
-                    "SELECT unit_code, element_code, month_start, value FROM unit_month_fact \
-                     WHERE seq > ?",
-                    vec![seq.into()],
-                )
-                .await?
-            }
+    async fn read_rollups(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+        after: Option<i64>,
+    ) -> Result<()> {
+        let (sql, values) = match after {
+            None => (
+                "SELECT unit_code, element_code, month_start, value FROM unit_month_fact",
+                vec![],
+            ),
+            Some(seq) => (
+                "SELECT unit_code, element_code, month_start, value FROM unit_month_fact \
+                 WHERE seq > ?",
+                vec![seq.into()],
+            ),
         };
-        let mut decoded = Vec::with_capacity(rows.len());
-        for r in rows {
+        // Streamed: a full load reads every rollup row, and holding them all as driver rows
+        // would cost several times what they take decoded.
+        let rows = db
+            .stream_raw(crate::db::stmt(
+                ConnectionTrait::get_database_backend(db),
+                sql,
+                values,
+            ))
+            .await?;
+        let mut rows = std::pin::pin!(rows);
+        let mut decoded = Vec::new();
+        while let Some(r) = rows.next().await {
+            let r = r?;
             let unit: String = r.try_get_by_index(0)?;
             let element: String = r.try_get_by_index(1)?;
             let month: NaiveDate = r.try_get_by_index(2)?;
@@ -333,7 +348,7 @@ impl Snapshot {
         }
     }
 
-    async fn read(db: &impl ConnectionTrait) -> Result<Self> {
+    async fn read(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
         let units = admin_unit::Entity::find()
             .order_by_asc(admin_unit::Column::Code)
             .order_by_asc(admin_unit::Column::ValidFrom)
