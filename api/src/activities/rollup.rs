@@ -92,7 +92,7 @@ pub async fn ancestors_on(
 /// Adds `sign` × the activity's contributions to the rollups of its unit and the units above
 /// it on its day (`ancestors`, the unit included).
 pub async fn apply(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseTransaction,
     a: &activity::Model,
     outcomes: &[activity_outcome::Model],
     ancestors: &[String],
@@ -112,13 +112,14 @@ pub async fn apply(
 }
 
 /// Adds amounts to rollup cells (one statement per 500 cells, in key order to avoid
-/// deadlocks between concurrent writers), inside the caller's transaction.
+/// deadlocks between concurrent writers), inside the caller's transaction (the type says so:
+/// the stamp and the rows must commit together).
 ///
 /// First the rollup generation is bumped, and the rows written are stamped with it: the bump
 /// holds the counter until commit, so stamps follow commit order and a reader that sees a
 /// value knows every row stamped up to it is committed (the in-memory copy of
 /// [`crate::indicators::store`] catches up from the stamps).
-pub async fn upsert(db: &impl ConnectionTrait, cells: &BTreeMap<Cell, f64>) -> Result<()> {
+pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f64>) -> Result<()> {
     if cells.is_empty() {
         return Ok(());
     }
@@ -171,7 +172,7 @@ pub async fn rebuild(db: &sea_orm::DatabaseConnection) -> Result<u64> {
 
 /// [`rebuild`] inside the caller's write transaction (a bulk load that writes the activities
 /// and their rollups together).
-pub async fn rebuild_in(db: &impl ConnectionTrait) -> Result<u64> {
+pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Outside a transaction PostgreSQL refuses LOCK TABLE: the rebuild cannot run
         // unprotected by mistake.

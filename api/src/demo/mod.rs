@@ -174,7 +174,7 @@ async fn next_id(db: &impl ConnectionTrait, table: &str) -> Result<i64> {
 }
 
 async fn load(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseTransaction,
     old: &[UnitRow],
     new: &[UnitRow],
     successions: &[SuccessionRow],

@@ -940,6 +940,21 @@ async fn every_replica_answers_from_what_is_committed() {
         ask(other.clone(), codes).await,
         (Some(2.0), Some(1.0), Some(7.0), Some(2.0))
     );
+    // A rollup corrected by hand (not stamped by the service) makes both load again.
+    cnscd_api::db::query(
+        &app.db,
+        "UPDATE unit_month_fact SET value = value + 5 WHERE unit_code = '05677' \
+         AND element_code = 'ACTIVITIES_COMMUNITY_MEETING' AND month_start = ?",
+        vec![date("2024-06-01").into()],
+    )
+    .await
+    .unwrap();
+    for address in [app.address.clone(), other.clone()] {
+        assert_eq!(
+            ask(address, codes).await,
+            (Some(2.0), Some(1.0), Some(7.0), Some(7.0))
+        );
+    }
 
     // On a current copy the statements do not grow with what is asked.
     let q = |codes: &[&str], units: &[&str]| {
