@@ -423,7 +423,7 @@ mod tests {
                 valid_from: day,
                 valid_to: day,
             }),
-            period: containing(day, Granularity::Quarter),
+            period: containing(day, Granularity::Quarter).into(),
             value: Some(73.0),
             numerator: Some(27010.0),
             denominator: Some(37000.0),
