@@ -2,7 +2,11 @@
 use crate::error::{Error, UserError};
 use crate::graphql::{Date, ids, loaders};
 use crate::teams::types::Team;
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::{
+    ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, Name, Positioned, Result,
+    SimpleObject, Value,
+};
 use cnscd_entity::{membership, person};
 use std::sync::Arc;
 
@@ -234,4 +238,218 @@ pub struct MembershipPayload {
     pub membership: Option<Membership>,
     /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
+}
+
+/// A team's memberships as `Team.members` lists them (`[Membership!]!` in the schema), read
+/// with their persons.
+///
+/// Resolved in one step when the selection is plain: fields without arguments or directives
+/// (possibly inside fragments on `Membership` or `Person` without directives), no field asked
+/// twice under one name, and of the person only `fullName`, `gender` and `__typename` (the
+/// public fields). The answer is then built straight from the rows, instead of a future and a
+/// map entry per field of every membership and person (async-graphql's way, which cost more
+/// than the statements). Any other selection (`team`, personal data, directives, ...) is
+/// resolved the normal way, so the answers and errors are the same either way.
+pub struct MemberList {
+    pub rows: Arc<Vec<crate::members::loaders::MemberRow>>,
+    pub include_ended: bool,
+}
+
+impl MemberList {
+    fn listed(&self) -> impl Iterator<Item = &crate::members::loaders::MemberRow> {
+        let include_ended = self.include_ended;
+        self.rows
+            .iter()
+            .filter(move |(m, _)| include_ended || m.ended_on.is_none())
+    }
+}
+
+/// A field of a membership the one-step path answers.
+enum MemberField {
+    Typename,
+    Id,
+    Role,
+    Affiliation,
+    StartedOn,
+    EndedOn,
+    EndReason,
+    Active,
+    Person(Vec<(Name, PersonField)>),
+}
+
+/// A public field of a person the one-step path answers.
+enum PersonField {
+    Typename,
+    FullName,
+    Gender,
+}
+
+/// The fields of `set` (fragments on `type_name` flattened), by response key in order; `None`
+/// when the set is not plain (see [`MemberList`]).
+fn plain_fields<'a, T>(
+    ctx: &ContextSelectionSet<'a>,
+    set: &'a SelectionSet,
+    type_name: &str,
+    field: &impl Fn(&'a Positioned<Field>) -> Option<T>,
+    out: &mut Vec<(Name, T)>,
+) -> Option<()> {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(f) => {
+                if !f.node.arguments.is_empty() || !f.node.directives.is_empty() {
+                    return None;
+                }
+                let key = f.node.response_key().node.clone();
+                if out.iter().any(|(k, _)| *k == key) {
+                    return None;
+                }
+                out.push((key, field(f)?));
+            }
+            Selection::FragmentSpread(spread) => {
+                if !spread.node.directives.is_empty() {
+                    return None;
+                }
+                let fragment = ctx
+                    .query_env
+                    .fragments
+                    .get(&spread.node.fragment_name.node)?;
+                if !fragment.node.directives.is_empty()
+                    || fragment.node.type_condition.node.on.node.as_str() != type_name
+                {
+                    return None;
+                }
+                plain_fields(
+                    ctx,
+                    &fragment.node.selection_set.node,
+                    type_name,
+                    field,
+                    out,
+                )?;
+            }
+            Selection::InlineFragment(inline) => {
+                if !inline.node.directives.is_empty()
+                    || inline
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .is_some_and(|c| c.node.on.node.as_str() != type_name)
+                {
+                    return None;
+                }
+                plain_fields(ctx, &inline.node.selection_set.node, type_name, field, out)?;
+            }
+        }
+    }
+    Some(())
+}
+
+/// The plan of the one-step path for a selection on `Membership`, if it is plain.
+fn member_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, MemberField)>> {
+    let person_field = |f: &Positioned<Field>| {
+        Some(match f.node.name.node.as_str() {
+            "__typename" => PersonField::Typename,
+            "fullName" => PersonField::FullName,
+            "gender" => PersonField::Gender,
+            _ => return None,
+        })
+    };
+    let member_field = |f: &Positioned<Field>| {
+        Some(match f.node.name.node.as_str() {
+            "__typename" => MemberField::Typename,
+            "id" => MemberField::Id,
+            "role" => MemberField::Role,
+            "affiliation" => MemberField::Affiliation,
+            "startedOn" => MemberField::StartedOn,
+            "endedOn" => MemberField::EndedOn,
+            "endReason" => MemberField::EndReason,
+            "active" => MemberField::Active,
+            "person" => {
+                let mut fields = Vec::new();
+                plain_fields(
+                    ctx,
+                    &f.node.selection_set.node,
+                    "Person",
+                    &person_field,
+                    &mut fields,
+                )?;
+                MemberField::Person(fields)
+            }
+            _ => return None,
+        })
+    };
+    let mut plan = Vec::new();
+    plain_fields(ctx, &ctx.item.node, "Membership", &member_field, &mut plan)?;
+    Some(plan)
+}
+
+fn optional(v: Option<Value>) -> Value {
+    v.unwrap_or(Value::Null)
+}
+
+impl async_graphql::OutputType for MemberList {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Vec<Membership> as async_graphql::OutputType>::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        <Vec<Membership> as async_graphql::OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<Membership> as async_graphql::OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> async_graphql::ServerResult<Value> {
+        use async_graphql::InputType;
+        let Some(plan) = member_plan(ctx) else {
+            let list: Vec<Membership> = self
+                .listed()
+                .map(|(m, p)| Membership::with_person(m.clone(), p.clone()))
+                .collect();
+            return async_graphql::OutputType::resolve(&list, ctx, field).await;
+        };
+        let membership_type = Value::String("Membership".to_owned());
+        let person_type = Value::String("Person".to_owned());
+        let date = |d: chrono::NaiveDate| Date(d).to_value();
+        let items = self
+            .listed()
+            .map(|(m, p)| {
+                let mut object = async_graphql::indexmap::IndexMap::with_capacity(plan.len());
+                for (key, f) in &plan {
+                    let value = match f {
+                        MemberField::Typename => membership_type.clone(),
+                        MemberField::Id => Value::String(ids::encode(ids::MEMBERSHIP, m.id).0),
+                        MemberField::Role => MemberRole::from(m.role).to_value(),
+                        MemberField::Affiliation => Value::String(m.affiliation.clone()),
+                        MemberField::StartedOn => date(m.started_on),
+                        MemberField::EndedOn => optional(m.ended_on.map(date)),
+                        MemberField::EndReason => optional(m.end_reason.clone().map(Value::String)),
+                        MemberField::Active => Value::Boolean(m.ended_on.is_none()),
+                        MemberField::Person(fields) => {
+                            let mut person =
+                                async_graphql::indexmap::IndexMap::with_capacity(fields.len());
+                            for (key, f) in fields {
+                                let value = match f {
+                                    PersonField::Typename => person_type.clone(),
+                                    PersonField::FullName => Value::String(p.full_name.clone()),
+                                    PersonField::Gender => {
+                                        optional(p.gender.map(|g| Gender::from(g).to_value()))
+                                    }
+                                };
+                                person.insert(key.clone(), value);
+                            }
+                            Value::Object(person)
+                        }
+                    };
+                    object.insert(key.clone(), value);
+                }
+                Value::Object(object)
+            })
+            .collect();
+        Ok(Value::List(items))
+    }
 }
