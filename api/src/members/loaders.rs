@@ -29,6 +29,9 @@ const MEMBER_ROW_COLUMNS: &str = "m.id, m.team_id, m.person_id, m.role, m.affili
 /// A membership and its person from a row of [`MEMBER_ROW_COLUMNS`], read by position: decoding
 /// by (prefixed) column name cost more than the rest of the nested list together.
 fn member_row(r: &sea_orm::QueryResult) -> Result<MemberRow, sea_orm::DbErr> {
+    if let Some(row) = r.try_as_pg_row() {
+        return pg_member_row(row).map_err(|e| sea_orm::DbErr::Type(e.to_string()));
+    }
     Ok((
         membership::Model {
             id: r.try_get_by_index(0)?,
@@ -51,6 +54,49 @@ fn member_row(r: &sea_orm::QueryResult) -> Result<MemberRow, sea_orm::DbErr> {
             phone: r.try_get_by_index(15)?,
             email: r.try_get_by_index(16)?,
             created_at: r.try_get_by_index(17)?,
+        }),
+    ))
+}
+
+/// [`member_row`] on PostgreSQL, straight from sqlx: the column types are those of the
+/// statement above (fixed), so each value is decoded without looking its type up again, and
+/// the codes are read without a `String` each. This decoding was a sixth of the benchmarked
+/// list's CPU. A value that does not decode (a malformed code, a NULL in a NOT NULL column)
+/// is still an error.
+fn pg_member_row(r: &sea_orm::sqlx::postgres::PgRow) -> Result<MemberRow, sea_orm::sqlx::Error> {
+    use sea_orm::sqlx::Row;
+    fn code<T>(value: &str, parse: fn(&str) -> Option<T>) -> Result<T, sea_orm::sqlx::Error> {
+        parse(value)
+            .ok_or_else(|| sea_orm::sqlx::Error::Decode(format!("unknown code {value}").into()))
+    }
+    Ok((
+        membership::Model {
+            id: r.try_get_unchecked(0)?,
+            team_id: r.try_get_unchecked(1)?,
+            person_id: r.try_get_unchecked(2)?,
+            role: code(
+                r.try_get_unchecked(3)?,
+                cnscd_entity::codes::MemberRole::parse,
+            )?,
+            affiliation: r.try_get_unchecked(4)?,
+            started_on: r.try_get_unchecked(5)?,
+            ended_on: r.try_get_unchecked(6)?,
+            end_reason: r.try_get_unchecked(7)?,
+            created_at: r.try_get_unchecked(8)?,
+            updated_at: r.try_get_unchecked(9)?,
+        },
+        Arc::new(person::Model {
+            id: r.try_get_unchecked(10)?,
+            full_name: r.try_get_unchecked(11)?,
+            name_search: r.try_get_unchecked(12)?,
+            gender: match r.try_get_unchecked::<Option<&str>, _>(13)? {
+                Some(g) => Some(code(g, cnscd_entity::codes::Gender::parse)?),
+                None => None,
+            },
+            birth_year: r.try_get_unchecked(14)?,
+            phone: r.try_get_unchecked(15)?,
+            email: r.try_get_unchecked(16)?,
+            created_at: r.try_get_unchecked(17)?,
         }),
     ))
 }
