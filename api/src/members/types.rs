@@ -55,18 +55,36 @@ pub struct Membership {
     /// Why the membership ended, when given ("team dissolved" when it ended with its team).
     pub end_reason: Option<String>,
     #[graphql(skip)]
-    pub model: membership::Model,
+    pub keys: MembershipKeys,
     /// The person, when it was read with the membership (lists); otherwise `person` loads it.
     #[graphql(skip)]
-    pub person: Option<Arc<person::Model>>,
+    pub person: Option<Arc<PersonData>>,
+}
+
+/// The keys of a membership its fields resolve with.
+#[derive(Clone, Copy, Debug)]
+pub struct MembershipKeys {
+    pub id: i64,
+    pub team_id: i64,
+    pub person_id: i64,
 }
 
 impl Membership {
-    /// A membership read together with its person.
-    pub fn with_person(m: membership::Model, person: Arc<person::Model>) -> Self {
+    /// A membership read together with its person (lists).
+    pub fn with_person(m: &ListedMembership, person: Arc<PersonData>) -> Self {
         Self {
             person: Some(person),
-            ..Self::from(m)
+            id: ids::encode(ids::MEMBERSHIP, m.id),
+            role: m.role.into(),
+            affiliation: m.affiliation.clone(),
+            started_on: m.started_on.into(),
+            ended_on: m.ended_on.map(Into::into),
+            end_reason: m.end_reason.clone(),
+            keys: MembershipKeys {
+                id: m.id,
+                team_id: m.team_id,
+                person_id: m.person_id,
+            },
         }
     }
 }
@@ -77,11 +95,51 @@ impl From<membership::Model> for Membership {
             person: None,
             id: ids::encode(ids::MEMBERSHIP, m.id),
             role: m.role.into(),
-            affiliation: m.affiliation.clone(),
+            affiliation: m.affiliation,
             started_on: m.started_on.into(),
             ended_on: m.ended_on.map(Into::into),
-            end_reason: m.end_reason.clone(),
-            model: m,
+            end_reason: m.end_reason,
+            keys: MembershipKeys {
+                id: m.id,
+                team_id: m.team_id,
+                person_id: m.person_id,
+            },
+        }
+    }
+}
+
+/// A membership as lists read it: the columns the schema shows and the keys (not the
+/// bookkeeping timestamps).
+#[derive(Clone, Debug)]
+pub struct ListedMembership {
+    pub id: i64,
+    pub team_id: i64,
+    pub person_id: i64,
+    pub role: cnscd_entity::codes::MemberRole,
+    pub affiliation: String,
+    pub started_on: chrono::NaiveDate,
+    pub ended_on: Option<chrono::NaiveDate>,
+    pub end_reason: Option<String>,
+}
+
+/// What the schema shows of a person (not the search key nor the bookkeeping timestamp).
+#[derive(Clone, Debug)]
+pub struct PersonData {
+    pub full_name: String,
+    pub gender: Option<cnscd_entity::codes::Gender>,
+    pub birth_year: Option<i32>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+impl From<person::Model> for PersonData {
+    fn from(p: person::Model) -> Self {
+        Self {
+            full_name: p.full_name,
+            gender: p.gender,
+            birth_year: p.birth_year,
+            phone: p.phone,
+            email: p.email,
         }
     }
 }
@@ -90,14 +148,14 @@ impl From<membership::Model> for Membership {
 impl Membership {
     /// Whether the membership is open: no end date has been recorded.
     async fn active(&self) -> bool {
-        self.model.ended_on.is_none()
+        self.ended_on.is_none()
     }
 
     /// The team.
     async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
         Ok(loaders(ctx)?
             .team
-            .load_one(self.model.team_id)
+            .load_one(self.keys.team_id)
             .await?
             .map(Into::into))
     }
@@ -108,23 +166,23 @@ impl Membership {
         if let Some(p) = &self.person {
             return Ok(Some(Person {
                 model: p.clone(),
-                membership_id: self.model.id,
+                membership_id: self.keys.id,
             }));
         }
         Ok(loaders(ctx)?
             .person
-            .load_one(self.model.person_id)
+            .load_one(self.keys.person_id)
             .await?
             .map(|p| Person {
-                model: Arc::new(p),
-                membership_id: self.model.id,
+                model: Arc::new(p.into()),
+                membership_id: self.keys.id,
             }))
     }
 }
 
 /// A team member. Full name and gender are public; the rest is personal data.
 pub struct Person {
-    pub model: Arc<person::Model>,
+    pub model: Arc<PersonData>,
     /// The membership through which the person was reached: it decides who reads personal
     /// data.
     pub membership_id: i64,
@@ -408,7 +466,7 @@ impl async_graphql::OutputType for MemberList {
         let Some(plan) = member_plan(ctx) else {
             let list: Vec<Membership> = self
                 .listed()
-                .map(|(m, p)| Membership::with_person(m.clone(), p.clone()))
+                .map(|(m, p)| Membership::with_person(m, p.clone()))
                 .collect();
             return async_graphql::OutputType::resolve(&list, ctx, field).await;
         };
