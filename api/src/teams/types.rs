@@ -3,7 +3,7 @@ use crate::activities::types::Activity;
 use crate::auth::Action;
 use crate::error::{Error, UserError};
 use crate::graphql::{Date, ids, loaders, state};
-use crate::members::types::Membership;
+use crate::members::types::MemberList;
 use crate::units::types::AdminUnit;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -91,21 +91,20 @@ impl Team {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false, desc = "Also list ended memberships.")] include_ended: bool,
-    ) -> Result<Vec<Membership>> {
+    ) -> Result<MemberList> {
         let (_, principal) = state(ctx)?;
         if !principal.may(Action::ReadMembers) {
             return Err(Error::forbidden("the caller may not read teams' members").into());
         }
-        let all = loaders(ctx)?
+        let rows = loaders(ctx)?
             .memberships
             .load_one(self.model.id)
             .await?
             .unwrap_or_default();
-        Ok(all
-            .iter()
-            .filter(|(m, _)| include_ended || m.ended_on.is_none())
-            .map(|(m, p)| Membership::with_person(m.clone(), p.clone()))
-            .collect())
+        Ok(MemberList {
+            rows,
+            include_ended,
+        })
     }
 
     /// Number of current members the caller may read; null (FORBIDDEN) for callers that may

@@ -417,3 +417,135 @@ async fn each_role_may_or_may_not_change_and_end_memberships() {
         }
     }
 }
+
+/// The raw body of a GraphQL answer (field order included) and the statements it cost.
+async fn raw(app: &TestApp, token: &str, query: &str) -> (usize, String) {
+    let before = app.statements.load(std::sync::atomic::Ordering::SeqCst);
+    let body = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    (
+        app.statements.load(std::sync::atomic::Ordering::SeqCst) - before,
+        body,
+    )
+}
+
+#[tokio::test]
+async fn plain_member_lists_answer_as_the_normal_resolution_does() {
+    // `Team.members` answers plain selections in one step from the rows; a directive on any
+    // field sends the same selection through async-graphql's normal resolution. Both must give
+    // the same bytes: values, nulls, aliases, fragments, `__typename`, field order, errors.
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let far = app.create_team("05692-01", "Tổ xa", "2022-05-01").await;
+    for (t, name, role) in [
+        (&team, "Nguyễn Văn An", "MEMBER"),
+        (&team, "Trần Thị Lệ", "LEADER"),
+        (&far, "Lò Văn Minh", "DEPUTY"),
+    ] {
+        app.gql(&admin(), ADD, member(t, name, role)).await.ok();
+    }
+    let ended = app
+        .add_member(&team, "Vàng A Dế", "MEMBER", "YOUTH_UNION", "2022-06-01")
+        .await;
+    let r = app
+        .gql(
+            &admin(),
+            END,
+            json!({ "i": { "membershipId": ended, "endedOn": "2023-02-01", "reason": "moved away" } }),
+        )
+        .await
+        .ok();
+    assert!(
+        r.user_error_codes("endMembership").is_empty(),
+        "{:?}",
+        r.body
+    );
+
+    // `{D}` is where the directive goes; then the fragments the selection uses.
+    const P: &str = "fragment P on Person { fullName gender __typename }";
+    const M: &str = "fragment M on Membership { id endedOn person { ...P } }";
+    let selections = [
+        ("role{D} person { fullName }", String::new()),
+        (
+            "__typename id{D} r: role role affiliation startedOn endedOn endReason active person { __typename fullName gender n: fullName }",
+            String::new(),
+        ),
+        (
+            "...M{D} ... on Membership { role } ... { active p: person { ... on Person { g: gender } } }",
+            format!("{M} {P}"),
+        ),
+        ("person { fullName{D} } role", String::new()),
+        ("role{D} person { fullName phone }", String::new()),
+        ("role{D} person { ...P birthYear }", P.to_owned()),
+        ("id{D} team { name }", String::new()),
+    ];
+    let callers = [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["VIEWER"], &["19"], &[]),
+        token(&["VIEWER"], &["169"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+        token(&["REPORTER"], &["169"], &[]),
+    ];
+    for members in [
+        "members",
+        "members(includeEnded: true)",
+        "current: members(includeEnded: false)",
+    ] {
+        for (selection, fragments) in &selections {
+            let query = |directive: &str| {
+                let selection = selection.replace("{D}", directive);
+                format!(
+                    "{{ teams(first: 10) {{ edges {{ node {{ name {members} {{ {selection} }} }} }} }} }} {fragments}"
+                )
+            };
+            // As many blanks as the directive has characters, so errors' locations match.
+            const DIRECTIVE: &str = " @include(if: true)";
+            let blanks = " ".repeat(DIRECTIVE.len());
+            for caller in &callers {
+                let (fast_statements, fast) = raw(&app, caller, &query(&blanks)).await;
+                let (normal_statements, normal) = raw(&app, caller, &query(DIRECTIVE)).await;
+                assert_eq!(fast, normal, "{}", query(""));
+                assert_eq!(fast_statements, normal_statements, "{}", query(""));
+                assert!(fast.contains("\"name\""), "{fast}");
+            }
+        }
+    }
+
+    // What the answers hold, for the bench's selection and a few callers.
+    let q = "{ teams(first: 10) { edges { node { name members(includeEnded: true) { __typename r: role endedOn endReason person { __typename fullName gender } } } } } }";
+    let (statements, body) = raw(&app, &admin(), q).await;
+    assert_eq!(statements, 2);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let teams = body["data"]["teams"]["edges"].as_array().unwrap();
+    assert_eq!(teams.len(), 2);
+    let ours = teams.iter().find(|t| t["node"]["name"] == "Tổ").unwrap();
+    let members = ours["node"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[0]["r"], "LEADER");
+    assert_eq!(members[0]["__typename"], "Membership");
+    assert_eq!(members[0]["person"]["__typename"], "Person");
+    assert_eq!(members[0]["person"]["gender"], "FEMALE");
+    assert_eq!(members[0]["endedOn"], serde_json::Value::Null);
+    assert_eq!(members[2]["person"]["fullName"], "Vàng A Dế");
+    assert_eq!(members[2]["person"]["gender"], serde_json::Value::Null);
+    assert_eq!(members[2]["endedOn"], "2023-02-01");
+    assert_eq!(members[2]["endReason"], "moved away");
+    // A viewer of another area sees no team; a reporter may not read members.
+    let (_, body) = raw(&app, &token(&["VIEWER"], &["01"], &[]), q).await;
+    assert!(body.contains("\"edges\":[]"), "{body}");
+    let (_, body) = raw(&app, &token(&["REPORTER"], &["169"], &[]), q).await;
+    assert!(
+        body.contains("FORBIDDEN") && !body.contains("\"role\""),
+        "{body}"
+    );
+}
