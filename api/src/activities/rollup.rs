@@ -173,6 +173,11 @@ pub async fn rebuild(db: &sea_orm::DatabaseConnection) -> Result<u64> {
 /// [`rebuild`] inside the caller's write transaction (a bulk load that writes the activities
 /// and their rollups together).
 pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
+    // The rollup generation first, as every rollup write takes it first ([`upsert`]): intake
+    // holding it finishes before the rebuild reads, and none waits on it while holding what
+    // the rebuild needs (the locks are always taken in the same order).
+    db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 2")
+        .await?;
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Outside a transaction PostgreSQL refuses LOCK TABLE: the rebuild cannot run
         // unprotected by mistake.
