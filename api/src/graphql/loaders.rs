@@ -25,7 +25,11 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(db: &DatabaseConnection, principal: &Principal) -> Self {
+    pub fn new(
+        db: &DatabaseConnection,
+        store: &crate::indicators::store::Store,
+        principal: &Principal,
+    ) -> Self {
         use crate::{activities, members, teams, units};
         let spawn = tokio::spawn;
         let scoped = |action| (db.clone(), principal.scope(action));
@@ -51,7 +55,14 @@ impl Loaders {
             },
             memberships: {
                 let (db, scope) = scoped(Action::ReadMembers);
-                DataLoader::new(members::loaders::MembershipsByTeam { db, scope }, spawn)
+                DataLoader::new(
+                    members::loaders::MembershipsByTeam {
+                        db,
+                        store: store.clone(),
+                        scope,
+                    },
+                    spawn,
+                )
             },
             personal_data: {
                 let (db, scope) = scoped(Action::ReadPersonalData);

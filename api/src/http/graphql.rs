@@ -123,7 +123,7 @@ async fn execute(
             return async_graphql::Response::from_errors(errors);
         }
         executed.store(true, Ordering::SeqCst);
-        let loaders = Loaders::new(&state.db, &principal);
+        let loaders = Loaders::new(&state.db, &state.store, &principal);
         let mut request = request
             .data(principal.clone())
             .data(loaders)

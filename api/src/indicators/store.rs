@@ -727,6 +727,23 @@ impl Snapshot {
         Coverage::from_spans(existed, covered)
     }
 
+    /// The area rule ([`crate::auth::area`]) for one row from the closure held here: whether
+    /// `unit` lies under one of `area` (or is one) on some day of `from ..= to`.
+    pub fn under_some_day(
+        &self,
+        area: &[String],
+        unit: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> bool {
+        let Some(u) = self.unit(unit) else {
+            return false;
+        };
+        self.links_up(u).any(|l| {
+            l.from <= to && l.to >= from && area.iter().any(|a| self.code(l.ancestor) == a)
+        })
+    }
+
     /// For each of `targets`, the units whose figures make it up: the unit itself and its
     /// predecessors, transitively (see [`super::rebase`]).
     pub fn contributors(&self, targets: &[String]) -> HashMap<String, Vec<Part>> {

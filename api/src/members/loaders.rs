@@ -101,6 +101,8 @@ pub type MemberRow = (ListedMembership, Arc<PersonData>);
 /// a team's list to its resolver copies nothing.
 pub struct MembershipsByTeam {
     pub db: DatabaseConnection,
+    /// The in-memory hierarchy, to apply the area rule to the rows read (see below).
+    pub store: crate::indicators::store::Store,
     pub scope: Scope,
 }
 
@@ -110,19 +112,55 @@ impl Loader<i64> for MembershipsByTeam {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, Self::Error> {
         let mut out: HashMap<i64, Vec<MemberRow>> = HashMap::new();
-        let w = scoped(&self.scope, "m.team_id", keys);
+        // The area rule by units is applied to the rows read, from the closure held in memory
+        // (current as of this statement's generation check): the same rule as the SQL
+        // condition (`auth::area::under` over `MEMBERSHIP_COLUMNS`: the team's unit under the
+        // area on some day from the start to the end, or today), without a subquery per row.
+        // Teams granted by the token and "everything" need no look-up.
+        let by_units = !self.scope.all && !self.scope.units.is_empty();
+        let snapshot = if by_units {
+            Some(self.store.snapshot(&self.db).await?)
+        } else {
+            None
+        };
+        let w = if by_units {
+            let mut w = Where::new();
+            w.and(
+                format!("m.team_id IN ({})", placeholders(keys.len())),
+                keys.iter().map(|k| Value::from(*k)),
+            );
+            w
+        } else {
+            scoped(&self.scope, "m.team_id", keys)
+        };
         let rows = query(
             &self.db,
             &format!(
-                "SELECT {MEMBER_ROW_COLUMNS} FROM membership m JOIN team t ON t.id = m.team_id \
+                "SELECT {MEMBER_ROW_COLUMNS}, t.unit_code FROM membership m \
+                 JOIN team t ON t.id = m.team_id \
                  JOIN person p ON p.id = m.person_id{} ORDER BY m.id",
                 w.sql()
             ),
             w.values,
         )
         .await?;
+        let today = crate::units::service::today();
         for r in rows {
             let row = member_row(&r)?;
+            if let Some(snapshot) = &snapshot {
+                let m = &row.0;
+                let unit: String = r.try_get_by_index(13)?;
+                let granted = self.scope.teams.contains(&m.team_id)
+                    || snapshot.under_some_day(
+                        &self.scope.units,
+                        &unit,
+                        m.started_on,
+                        m.ended_on.unwrap_or(today),
+                    );
+                if !granted {
+                    continue;
+                }
+            }
             out.entry(row.0.team_id).or_default().push(row);
         }
         Ok(out
