@@ -44,6 +44,13 @@ impl Store {
         self.current.read().ok().and_then(|c| c.clone())
     }
 
+    /// The copy held now, without asking the database whether it is current: for a caller
+    /// that reads the data generation in its own statement and calls [`Store::snapshot`] when
+    /// it has moved past the copy's.
+    pub fn held(&self) -> Option<Arc<Snapshot>> {
+        self.current()
+    }
+
     /// The copy as of what is committed now: one statement when it is current, two when
     /// activities came in since it was last looked at.
     pub async fn snapshot(

@@ -117,11 +117,13 @@ impl Loader<i64> for MembershipsByTeam {
         // condition (`auth::area::under` over `MEMBERSHIP_COLUMNS`: the team's unit under the
         // area on some day from the start to the end, or today), without a subquery per row.
         // Teams granted by the token and "everything" need no look-up.
+        // The data generation comes with the rows: the copy held is used when it is as new,
+        // and loaded again when not, so this costs no statement of its own.
         let by_units = !self.scope.all && !self.scope.units.is_empty();
-        let snapshot = if by_units {
-            Some(self.store.snapshot(&self.db).await?)
-        } else {
-            None
+        let mut snapshot = match (by_units, self.store.held()) {
+            (false, _) => None,
+            (true, Some(held)) => Some(held),
+            (true, None) => Some(self.store.snapshot(&self.db).await?),
         };
         let w = if by_units {
             let mut w = Where::new();
@@ -136,7 +138,8 @@ impl Loader<i64> for MembershipsByTeam {
         let rows = query(
             &self.db,
             &format!(
-                "SELECT {MEMBER_ROW_COLUMNS}, t.unit_code FROM membership m \
+                "SELECT {MEMBER_ROW_COLUMNS}, t.unit_code, \
+                 (SELECT n FROM data_generation WHERE id = 1) AS generation FROM membership m \
                  JOIN team t ON t.id = m.team_id \
                  JOIN person p ON p.id = m.person_id{} ORDER BY m.id",
                 w.sql()
@@ -144,6 +147,15 @@ impl Loader<i64> for MembershipsByTeam {
             w.values,
         )
         .await?;
+        if let Some(held) = &snapshot {
+            let newest = rows
+                .iter()
+                .filter_map(|r| r.try_get_by_index::<i64>(14).ok())
+                .max();
+            if newest.is_some_and(|g| g > held.generation) {
+                snapshot = Some(self.store.snapshot(&self.db).await?);
+            }
+        }
         let today = crate::units::service::today();
         for r in rows {
             let row = member_row(&r)?;
