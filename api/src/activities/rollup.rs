@@ -123,6 +123,36 @@ pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f6
     if cells.is_empty() {
         return Ok(());
     }
+    let backend = db.get_database_backend();
+    if backend == sea_orm::DbBackend::Postgres && cells.len() <= 500 {
+        // One statement on PostgreSQL: the bump in a data-modifying CTE, run before the rows
+        // are written (they take its value), so the counter is still taken first.
+        let mut values: Vec<Value> = Vec::with_capacity(cells.len() * 4);
+        for ((unit, element, month), v) in cells {
+            values.extend([
+                Value::from(unit.clone()),
+                element.clone().into(),
+                (*month).into(),
+                (*v).into(),
+            ]);
+        }
+        let rows = vec!["(?, ?, ?, ?)"; cells.len()].join(", ");
+        db.execute_raw(stmt(
+            backend,
+            &format!(
+                "WITH g AS (UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n) \
+                 INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
+                 SELECT v.unit_code, v.element_code, v.month_start, v.value, g.n \
+                 FROM g CROSS JOIN (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
+                 ORDER BY v.unit_code, v.element_code, v.month_start \
+                 ON CONFLICT (unit_code, element_code, month_start) \
+                 DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
+            ),
+            values,
+        ))
+        .await?;
+        return Ok(());
+    }
     let seq: i64 = query(
         db,
         "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",

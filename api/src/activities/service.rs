@@ -406,15 +406,6 @@ async fn insert(
         .exec(&txn)
         .await?;
     }
-    rollup::apply(
-        &txn,
-        &a,
-        &outcomes,
-        &checked.ancestors,
-        &checked.cashless,
-        1.0,
-    )
-    .await?;
     // The key is recorded with the activity: a concurrent request with the same key fails on
     // the unique index at this point, rolls back, and answers as a replay.
     idempotency_record::ActiveModel {
@@ -443,6 +434,18 @@ async fn insert(
             before: None,
             after: Some(after),
         },
+    )
+    .await?;
+    // The rollups last: their write holds the rollup generation (and the rows of the units
+    // above, the province's among them) until commit, so every other submission waits for
+    // this one from here on; nothing else is left to do before the commit.
+    rollup::apply(
+        &txn,
+        &a,
+        &outcomes,
+        &checked.ancestors,
+        &checked.cashless,
+        1.0,
     )
     .await?;
     txn.commit().await?;
