@@ -124,35 +124,46 @@ pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f6
         return Ok(());
     }
     let backend = db.get_database_backend();
-    if backend == sea_orm::DbBackend::Postgres && cells.len() <= 500 {
-        // One statement on PostgreSQL: the bump in a data-modifying CTE, run before the rows
-        // are written (they take its value), so the counter is still taken first.
-        let mut values: Vec<Value> = Vec::with_capacity(cells.len() * 4);
-        for ((unit, element, month), v) in cells {
-            values.extend([
-                Value::from(unit.clone()),
-                element.clone().into(),
-                (*month).into(),
-                (*v).into(),
-            ]);
+    if backend == sea_orm::DbBackend::Postgres {
+        // On PostgreSQL the first statement bumps the generation in a data-modifying CTE and
+        // writes the rows with its value; the following ones (past 500 cells) read it back.
+        // Either way the statement locks the rollup table before the counter row, the order
+        // the rebuild takes them in too ([`rebuild_in`]).
+        let entries: Vec<_> = cells.iter().collect();
+        for (i, chunk) in entries.chunks(500).enumerate() {
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
+            for ((unit, element, month), v) in chunk {
+                values.extend([
+                    Value::from(unit.clone()),
+                    element.clone().into(),
+                    (*month).into(),
+                    (**v).into(),
+                ]);
+            }
+            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let generation = if i == 0 {
+                "WITH g AS (UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n) "
+            } else {
+                "WITH g AS (SELECT n FROM data_generation WHERE id = 2) "
+            };
+            db.execute_raw(stmt(
+                backend,
+                &format!(
+                    "{generation}INSERT INTO unit_month_fact \
+                     (unit_code, element_code, month_start, value, seq) \
+                     SELECT v.unit_code, v.element_code, v.month_start, v.value, g.n \
+                     FROM g CROSS JOIN (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
+                     ORDER BY v.unit_code, v.element_code, v.month_start \
+                     ON CONFLICT (unit_code, element_code, month_start) \
+                     DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
+                ),
+                values,
+            ))
+            .await?;
         }
-        let rows = vec!["(?, ?, ?, ?)"; cells.len()].join(", ");
-        db.execute_raw(stmt(
-            backend,
-            &format!(
-                "WITH g AS (UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n) \
-                 INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
-                 SELECT v.unit_code, v.element_code, v.month_start, v.value, g.n \
-                 FROM g CROSS JOIN (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
-                 ORDER BY v.unit_code, v.element_code, v.month_start \
-                 ON CONFLICT (unit_code, element_code, month_start) \
-                 DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
-            ),
-            values,
-        ))
-        .await?;
         return Ok(());
     }
+    // SQLite has one writer at a time: the bump, then the rows.
     let seq: i64 = query(
         db,
         "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",
@@ -203,17 +214,16 @@ pub async fn rebuild(db: &sea_orm::DatabaseConnection) -> Result<u64> {
 /// [`rebuild`] inside the caller's write transaction (a bulk load that writes the activities
 /// and their rollups together).
 pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
-    // The rollup generation first, as every rollup write takes it first ([`upsert`]): intake
-    // holding it finishes before the rebuild reads, and none waits on it while holding what
-    // the rebuild needs (the locks are always taken in the same order).
-    db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 2")
-        .await?;
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Outside a transaction PostgreSQL refuses LOCK TABLE: the rebuild cannot run
         // unprotected by mistake.
         db.execute_unprepared("LOCK TABLE unit_month_fact IN EXCLUSIVE MODE")
             .await?;
     }
+    // Then the rollup generation: the table before the counter, the order every rollup write
+    // takes them in ([`upsert`]), so neither waits for the other while holding what it needs.
+    db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 2")
+        .await?;
     let cashless = cashless_services(db).await?;
     let mut closure: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
     for c in admin_unit_closure::Entity::find().all(db).await? {
