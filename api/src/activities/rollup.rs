@@ -131,16 +131,7 @@ pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f6
         // the rebuild takes them in too ([`rebuild_in`]).
         let entries: Vec<_> = cells.iter().collect();
         for (i, chunk) in entries.chunks(500).enumerate() {
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
-            for ((unit, element, month), v) in chunk {
-                values.extend([
-                    Value::from(unit.clone()),
-                    element.clone().into(),
-                    (*month).into(),
-                    (**v).into(),
-                ]);
-            }
-            let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+            let (rows, values) = chunk_values(chunk, None);
             let generation = if i == 0 {
                 "WITH g AS (UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n) "
             } else {
@@ -176,17 +167,7 @@ pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f6
     .unwrap_or(1);
     let entries: Vec<_> = cells.iter().collect();
     for chunk in entries.chunks(500) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 5);
-        for ((unit, element, month), v) in chunk {
-            values.extend([
-                Value::from(unit.clone()),
-                element.clone().into(),
-                (*month).into(),
-                (**v).into(),
-                seq.into(),
-            ]);
-        }
-        let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let (rows, values) = chunk_values(chunk, Some(seq));
         db.execute_raw(stmt(
             db.get_database_backend(),
             &format!(
@@ -199,6 +180,26 @@ pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f6
         .await?;
     }
     Ok(())
+}
+
+/// A chunk of rollup cells as `VALUES` rows and their values: unit, element, month, amount,
+/// and the stamp when given.
+fn chunk_values(chunk: &[(&Cell, &f64)], seq: Option<i64>) -> (String, Vec<Value>) {
+    let width = if seq.is_some() { 5 } else { 4 };
+    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * width);
+    for ((unit, element, month), v) in chunk {
+        values.extend([
+            Value::from(unit.clone()),
+            element.clone().into(),
+            (*month).into(),
+            (**v).into(),
+        ]);
+        if let Some(seq) = seq {
+            values.push(seq.into());
+        }
+    }
+    let row = format!("({})", vec!["?"; width].join(", "));
+    (vec![row; chunk.len()].join(", "), values)
 }
 
 /// Recomputes every rollup from the raw activities (after a unit import changed the

@@ -1,5 +1,5 @@
 //! Unit look-ups and the closure table that answers "every unit under X on date D".
-use crate::db::{Where, placeholders, query};
+use crate::db::{Where, placeholders};
 use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
 use crate::text;
@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use cnscd_entity::codes::UnitLevel;
 use cnscd_entity::{OPEN_END, admin_unit, admin_unit_closure};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryOrder, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// The version of `code` valid on `on`.
 pub async fn version_on(
@@ -86,166 +86,6 @@ pub async fn subtree_on(
     Ok(rows
         .into_iter()
         .map(|r| (r.descendant_code, r.descendant_level))
-        .collect())
-}
-
-/// Units under any of `codes` on some day of `[from, to]`: their direct children, or with
-/// `level` every unit of that level below them, with the days each was: `(ancestor, unit,
-/// first day, last day)`, one row per closure row. One indexed query.
-pub async fn below_between(
-    db: &impl ConnectionTrait,
-    codes: &[String],
-    level: Option<UnitLevel>,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
-    let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
-    let which = match level {
-        Some(l) => {
-            values.push(l.as_str().into());
-            "descendant_level = ? AND depth > 0"
-        }
-        None => "depth = 1",
-    };
-    values.extend([Value::from(to), from.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
-             WHERE ancestor_code IN ({}) AND {which} AND valid_from <= ? AND valid_to >= ?",
-            placeholders(codes.len())
-        ),
-        values,
-    )
-    .await?;
-    closure_rows(rows)
-}
-
-/// Parent-child pairs inside the subtrees of `units` on some day of `[from, to]`, with the
-/// days each holds: `(parent, child, first day, last day)`. One statement.
-pub async fn edges_below(
-    db: &impl ConnectionTrait,
-    units: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
-    let mut values: Vec<Value> = vec![to.into(), from.into()];
-    values.extend(units.iter().map(|u| Value::from(u.clone())));
-    values.extend([Value::from(to), from.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
-             WHERE depth = 1 AND valid_from <= ? AND valid_to >= ? AND ancestor_code IN \
-             (SELECT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-              AND valid_from <= ? AND valid_to >= ?)",
-            placeholders(units.len())
-        ),
-        values,
-    )
-    .await?;
-    closure_rows(rows)
-}
-
-/// `(ancestor, descendant, valid_from, valid_to)` of closure rows selected with those columns.
-fn closure_rows(
-    rows: Vec<sea_orm::QueryResult>,
-) -> Result<Vec<(String, String, NaiveDate, NaiveDate)>> {
-    rows.into_iter()
-        .map(|r| {
-            Ok((
-                r.try_get("", "ancestor_code")?,
-                r.try_get("", "descendant_code")?,
-                r.try_get("", "valid_from")?,
-                r.try_get("", "valid_to")?,
-            ))
-        })
-        .collect()
-}
-
-/// Days in `(from, to]` on which the version or the territory of each of `codes` changed (a
-/// version began, or a unit came under it or left it): the first day of the new state.
-pub async fn changes_between(
-    db: &impl ConnectionTrait,
-    codes: &[String],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<HashMap<String, Vec<NaiveDate>>> {
-    let mut out: HashMap<String, Vec<NaiveDate>> = HashMap::new();
-    if codes.is_empty() {
-        return Ok(out);
-    }
-    let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
-    values.extend([Value::from(from), to.into(), from.into(), to.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
-             WHERE ancestor_code IN ({}) AND ((valid_from > ? AND valid_from <= ?) \
-             OR (valid_to >= ? AND valid_to < ?))",
-            placeholders(codes.len())
-        ),
-        values,
-    )
-    .await?;
-    // On each day, the units that came under a code and those that left it; a day where the
-    // same units leave and come back (a new version of a unit below) changes nothing.
-    type Moves = (BTreeSet<String>, BTreeSet<String>);
-    let mut moves: HashMap<(String, NaiveDate), Moves> = HashMap::new();
-    for r in rows {
-        let code: String = r.try_get("", "ancestor_code")?;
-        let unit: String = r.try_get("", "descendant_code")?;
-        let f: NaiveDate = r.try_get("", "valid_from")?;
-        let t: NaiveDate = r.try_get("", "valid_to")?;
-        if f > from && f <= to {
-            moves
-                .entry((code.clone(), f))
-                .or_default()
-                .0
-                .insert(unit.clone());
-        }
-        if let Some(next) = t.succ_opt().filter(|n| *n > from && *n <= to) {
-            moves.entry((code, next)).or_default().1.insert(unit);
-        }
-    }
-    for ((code, day), (came, left)) in moves {
-        if came != left {
-            out.entry(code).or_default().push(day);
-        }
-    }
-    Ok(out)
-}
-
-/// Codes of the units under any of `codes` on `on`: their direct children, or with `level`
-/// every unit of that level below them. One indexed query.
-pub async fn below_on(
-    db: &impl ConnectionTrait,
-    codes: &[String],
-    level: Option<UnitLevel>,
-    on: NaiveDate,
-) -> Result<Vec<String>> {
-    let mut values: Vec<Value> = codes.iter().map(|c| Value::from(c.clone())).collect();
-    let which = match level {
-        Some(level) => {
-            values.push(level.into());
-            "descendant_level = ?"
-        }
-        None => "depth = 1",
-    };
-    values.extend([Value::from(on), on.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT DISTINCT descendant_code FROM admin_unit_closure WHERE ancestor_code IN ({}) \
-             AND {which} AND valid_from <= ? AND valid_to >= ? ORDER BY descendant_code",
-            placeholders(codes.len())
-        ),
-        values,
-    )
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| r.try_get::<String>("", "descendant_code").ok())
         .collect())
 }
 
