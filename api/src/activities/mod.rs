@@ -1,4 +1,5 @@
 //! Activities: intake (idempotent), reading in the caller's area, and monthly rollups.
+pub mod intake;
 pub mod loaders;
 pub mod resolvers;
 pub mod rollup;

@@ -110,7 +110,14 @@ impl ActivityMutation {
                     })
                     .collect(),
             };
-            service::submit(db, principal, ctx.data_opt::<RequestId>(), new).await
+            service::submit(
+                db,
+                crate::graphql::store(ctx)?,
+                principal,
+                ctx.data_opt::<RequestId>(),
+                new,
+            )
+            .await
         }
         .await;
         let (done, user_errors) = into_payload(result)?;
