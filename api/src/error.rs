@@ -147,6 +147,9 @@ impl ErrorExtensions for Error {
         if !self.is_user_error() {
             tracing::error!(error = %self.message(), "request failed");
         }
+        if let Self::Db(DbErr::ConnectionAcquire(_)) = self {
+            metrics::counter!("cnscd_db_pool_acquire_timeouts_total").increment(1);
+        }
         async_graphql::Error::new(self.public_message()).extend_with(|_, e| {
             e.set("code", self.code().as_str());
             if let Self::Validation { field, .. } = self {
