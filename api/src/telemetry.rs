@@ -63,3 +63,32 @@ impl<S: Subscriber> Layer<S> for PoolAcquireMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layer records sqlx's acquire reports into the histogram `/metrics` publishes.
+    #[test]
+    fn pool_acquire_events_become_a_histogram() {
+        let Some(handle) = crate::http::metrics::handle() else {
+            panic!("no recorder")
+        };
+        let count = |text: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix("cnscd_db_pool_acquire_seconds_count "))
+                .map_or(0.0, |v| v.parse().unwrap_or(0.0))
+        };
+        let before = count(&handle.render());
+        let subscriber = tracing_subscriber::registry().with(
+            PoolAcquireMetrics
+                .with_filter(Targets::new().with_target(POOL_ACQUIRE_TARGET, Level::TRACE)),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = 0.25_f64, "acquired connection");
+            tracing::trace!(target: "somewhere::else", acquired_after_secs = 9.0_f64, "not a pool");
+        });
+        let after = handle.render();
+        assert_eq!(count(&after), before + 1.0, "{after}");
+    }
+}
