@@ -435,3 +435,55 @@ async fn readiness_follows_the_database_and_requests_fail_fast_while_it_is_away(
     assert_eq!(body["data"]["teams"]["totalCount"], 0, "{body}");
     proxy.close();
 }
+
+/// Every variable the service reads (`env = "…"` in its sources) and every one the contract
+/// names is in `.env.example`.
+#[test]
+fn env_example_lists_every_variable() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let example = std::fs::read_to_string(root.join(".env.example")).unwrap();
+    let listed = |name: &str| {
+        example
+            .lines()
+            .any(|l| l.trim_start_matches('#').starts_with(&format!("{name}=")))
+    };
+    let mut read = Vec::new();
+    let mut dirs = vec![root.join("api/src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for part in text.split("env = \"").skip(1) {
+                    read.push(part.split('"').next().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    assert!(read.iter().any(|v| v == "CNSCD_DATABASE_URL"), "{read:?}");
+    let contract = [
+        "CNSCD_DATABASE_URL",
+        "CNSCD_LISTEN",
+        "CNSCD_JWT_SECRET",
+        "CNSCD_JWT_PUBLIC_KEYS",
+        "CNSCD_JWKS_URL",
+        "CNSCD_JWT_ISSUER",
+        "CNSCD_JWT_AUDIENCE",
+        "CNSCD_JWT_ROLES_CLAIM",
+        "CNSCD_JWT_UNITS_CLAIM",
+        "CNSCD_JWT_TEAMS_CLAIM",
+        "CNSCD_JWT_CLIENT_CLAIM",
+        "CNSCD_RATE_LIMIT_PER_MINUTE",
+        "CNSCD_LOG",
+        "CNSCD_LOG_FORMAT",
+    ];
+    let missing: Vec<&str> = read
+        .iter()
+        .map(String::as_str)
+        .chain(contract)
+        .filter(|v| !listed(v))
+        .collect();
+    assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+}
