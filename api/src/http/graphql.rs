@@ -4,7 +4,7 @@ use super::AppState;
 use super::metrics;
 use crate::audit::service::RequestId;
 use crate::auth::Principal;
-use crate::error::ErrorCode;
+use crate::error::{DATABASE_UNAVAILABLE, ErrorCode};
 use crate::graphql::limits::with_code;
 use crate::graphql::loaders::Loaders;
 use async_graphql::parser::types::OperationType;
@@ -186,6 +186,10 @@ async fn run(
     let mut resp = (status, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
     resp.extensions_mut()
         .insert(metrics::HadErrors(!response.errors.is_empty()));
     resp
@@ -246,8 +250,19 @@ fn classify(
     });
     let rejected = !response.errors.is_empty()
         && (!executed || response.data == async_graphql::Value::Null && invalid);
+    // Nothing could be read because the database is away: 503, so that a load balancer or
+    // client retries (with Retry-After) rather than take it as an answer.
+    let unavailable = response.data == async_graphql::Value::Null
+        && response.errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("reason"))
+                .is_some_and(|r| *r == async_graphql::Value::from(DATABASE_UNAVAILABLE))
+        });
     if rejected {
         StatusCode::BAD_REQUEST
+    } else if unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     }

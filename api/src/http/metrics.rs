@@ -20,7 +20,8 @@
 //! | `cnscd_rate_limited_total` | counter | requests refused by the rate limiter |
 //!
 //! `outcome` is one of `ok`, `partial` (data with errors), `invalid` (400), `unauthenticated`,
-//! `forbidden`, `rate_limited`, `timeout`, `error`. `operation` is the GraphQL operation name
+//! `forbidden`, `rate_limited`, `unavailable` (503: stopped at the request timeout, or the
+//! database did not answer), `error`. `operation` is the GraphQL operation name
 //! (`anonymous` without one); a client picks it, so only names of at most 64 characters made
 //! of letters, digits and `_` are used, and only the first [`MAX_OPERATIONS`] distinct ones:
 //! later ones are counted as `other`, so a client cannot grow the exposition without bound.
@@ -205,7 +206,7 @@ fn outcome(status: StatusCode, with_errors: bool) -> &'static str {
         401 => "unauthenticated",
         403 => "forbidden",
         429 => "rate_limited",
-        503 | 408 => "timeout",
+        503 | 408 => "unavailable",
         _ => "error",
     }
 }
@@ -293,6 +294,9 @@ mod tests {
             outcome(StatusCode::TOO_MANY_REQUESTS, false),
             "rate_limited"
         );
-        assert_eq!(outcome(StatusCode::SERVICE_UNAVAILABLE, false), "timeout");
+        assert_eq!(
+            outcome(StatusCode::SERVICE_UNAVAILABLE, false),
+            "unavailable"
+        );
     }
 }

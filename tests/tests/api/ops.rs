@@ -397,6 +397,8 @@ async fn readiness_follows_the_database_and_requests_fail_fast_while_it_is_away(
         .await
         .unwrap();
     let waited = started.elapsed();
+    assert_eq!(r.status(), 503, "nothing could be read: 503 for a retry");
+    assert_eq!(r.headers()["retry-after"], "5");
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(
         waited < acquire_timeout * 3,
