@@ -77,21 +77,34 @@ impl Store {
             if pending {
                 let _loading = self.loading.lock().await;
                 s.catch_up(db).await?;
+                store_read("catch_up");
+            } else {
+                store_read("hit");
             }
             return Ok(s);
         }
         let _loading = self.loading.lock().await;
         if let Some(s) = self.current().filter(|s| s.generation >= generation) {
             s.catch_up(db).await?;
+            store_read("catch_up");
             return Ok(s);
         }
+        let started = std::time::Instant::now();
         let fresh = Arc::new(Snapshot::load(db).await?);
+        store_read("reload");
+        metrics::histogram!("cnscd_indicator_store_load_seconds")
+            .record(started.elapsed().as_secs_f64());
         tracing::debug!(generation = fresh.generation, "indicator data loaded");
         if let Ok(mut c) = self.current.write() {
             *c = Some(fresh.clone());
         }
         Ok(fresh)
     }
+}
+
+/// Counts a read of the copy by how it was answered (`cnscd_indicator_store_requests_total`).
+fn store_read(result: &'static str) {
+    metrics::counter!("cnscd_indicator_store_requests_total", "result" => result).increment(1);
 }
 
 /// Where a copy's rollups stand: rows stamped from `from` on, or with one of the stamps of
