@@ -372,8 +372,8 @@ mod tests {
         assert!(err.contains("not a duration"), "{err}");
     }
 
-    #[test]
-    fn demo_tokens_carry_the_demo_area() {
+    #[tokio::test]
+    async fn demo_tokens_carry_the_demo_area() {
         let tokens = demo_tokens(DEMO_SECRET, Some("VGVhbTox")).unwrap_or_default();
         assert_eq!(tokens.len(), 5);
         let verifier =
@@ -382,7 +382,7 @@ mod tests {
             panic!("verifier")
         };
         for (role, token) in tokens {
-            let claims = verifier.verify(&token).map_err(|e| e.message());
+            let claims = verifier.verify(&token).await.map_err(|e| e.message());
             let Ok(claims) = claims else { panic!("{role}") };
             assert_eq!(claims.roles, vec![role.clone()]);
             if role == "TEAM_LEADER" {

@@ -285,7 +285,7 @@ pub async fn indicators_csv(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let principal: Principal = match super::graphql::authenticate(&state, &headers) {
+    let principal: Principal = match super::graphql::authenticate(&state, &headers).await {
         Ok(p) => p,
         Err(msg) => {
             return error(

@@ -2,6 +2,7 @@
 pub mod export;
 pub mod graphql;
 pub mod health;
+pub mod ratelimit;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
@@ -31,6 +32,8 @@ pub struct AppState {
     /// The in-memory indicator data of `db`, shared with `schema`.
     pub store: crate::indicators::store::Store,
     pub verifier: TokenVerifier,
+    /// Per-client request limits.
+    pub limiter: ratelimit::RateLimiter,
     /// Longest a GraphQL request may run; past it, it is stopped and answered 503.
     pub request_timeout: Duration,
 }

@@ -11,6 +11,7 @@ mod demo;
 mod export;
 mod fuzz;
 mod http;
+mod idp;
 mod indicators;
 mod integrity;
 mod limits;
