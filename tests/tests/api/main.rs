@@ -16,6 +16,7 @@ mod indicators;
 mod integrity;
 mod limits;
 mod members;
+mod ratelimit;
 mod schema;
 mod targets;
 mod teams;
