@@ -21,9 +21,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// Cost points a client may spend a minute unless configured: about 10,000 a second, so a
-/// client may run five of the costliest queries admission lets through (20,000 points) a
-/// minute, or a hundred `indicators` queries of a district's communes over a year.
+/// Cost points a client may spend a minute unless configured: 10,000 a second, so a client
+/// may run thirty of the costliest queries admission lets through (20,000 points) a minute,
+/// or some 375 `indicators` queries of one code for a district's communes by month over a year
+/// (about 1,600 points each).
 pub const DEFAULT_PER_MINUTE: u32 = 600_000;
 
 /// Per-role limits: `ROLE=N` pairs (`VIEWER=120000,ADMIN=0`); 0 is unlimited.
