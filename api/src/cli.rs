@@ -200,17 +200,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let report = crate::demo::seed(db, &data_dir(dir), 1).await?;
                     tracing::info!(?report, "demo data loaded");
                 }
-                let secret = settings
-                    .jwt_secret
-                    .clone()
-                    .unwrap_or_else(|| DEMO_SECRET.to_owned());
+                let identity_provider =
+                    settings.jwt_public_keys.is_some() || settings.jwks_url.is_some();
+                let secret = match (&settings.jwt_secret, identity_provider) {
+                    (Some(s), _) => Some(s.clone()),
+                    // Tokens come from the identity provider: a token signed with the
+                    // development secret would not be accepted.
+                    (None, true) => None,
+                    (None, false) => Some(DEMO_SECRET.to_owned()),
+                };
                 let team = crate::demo::first_team_id(db).await?;
                 println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
-                println!(
-                    "Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}\n"
-                );
-                for (role, token) in demo_tokens(&secret, team.as_deref())? {
-                    println!("{role:<12} {token}");
+                match secret {
+                    Some(secret) => {
+                        println!(
+                            "Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}\n"
+                        );
+                        for (role, token) in demo_tokens(&secret, team.as_deref())? {
+                            println!("{role:<12} {token}");
+                        }
+                    }
+                    None => println!("Use tokens from your identity provider."),
                 }
                 println!();
             }

@@ -307,17 +307,18 @@ impl TokenVerifier {
         alg: Algorithm,
         kid: Option<&str>,
     ) -> Result<Value, Error> {
-        let mut keys = self.keys();
+        let mut fetched = self.fetched_keys();
         let mut refetch = None;
         if let (Some(kid), Some(remote)) = (kid, &self.0.remote)
-            && candidates(&keys, Some(kid)).is_empty()
+            && candidates(&self.keys(&fetched), Some(kid)).is_empty()
         {
             refetch = Some(remote.refetch_for_unknown_kid().await);
-            keys = self.keys();
+            fetched = self.fetched_keys();
         }
+        let keys = self.keys(&fetched);
         let candidates = candidates(&keys, kid);
         if candidates.is_empty() {
-            let known: Vec<String> = keys.iter().map(Key::name).take(10).collect();
+            let known: Vec<String> = keys.iter().map(|k| k.name()).take(10).collect();
             let why = match (&refetch, &self.0.remote) {
                 (Some(Refetch::TooSoon), Some(remote)) => format!(
                     "; the identity provider's keys were refetched less than {} ago",
@@ -380,13 +381,14 @@ impl TokenVerifier {
         Err(first_error.unwrap_or_else(|| unauthenticated("the token cannot be verified".into())))
     }
 
-    /// The configured public keys and those fetched from the provider.
-    fn keys(&self) -> Vec<Key> {
-        let mut keys = self.0.public_keys.clone();
-        if let Some(remote) = &self.0.remote {
-            keys.extend(remote.keys().iter().cloned());
-        }
-        keys
+    /// The keys fetched from the provider now (none without one).
+    fn fetched_keys(&self) -> Arc<Vec<Key>> {
+        self.0.remote.as_ref().map(|r| r.keys()).unwrap_or_default()
+    }
+
+    /// The configured public keys and `fetched`.
+    fn keys<'a>(&'a self, fetched: &'a [Key]) -> Vec<&'a Key> {
+        self.0.public_keys.iter().chain(fetched).collect()
     }
 
     /// The claims cnscd reads, found at the configured paths.
@@ -423,20 +425,21 @@ impl TokenVerifier {
 
 /// Keys that may have signed a token with this `kid`: those with that kid; without such a key
 /// (or without a kid), the keys that have none (PEM keys); without a kid, every key.
-fn candidates<'a>(keys: &'a [Key], kid: Option<&str>) -> Vec<&'a Key> {
+fn candidates<'a>(keys: &[&'a Key], kid: Option<&str>) -> Vec<&'a Key> {
     match kid {
         Some(kid) => {
             let exact: Vec<&Key> = keys
                 .iter()
+                .copied()
                 .filter(|k| k.kid.as_deref() == Some(kid))
                 .collect();
             if exact.is_empty() {
-                keys.iter().filter(|k| k.kid.is_none()).collect()
+                keys.iter().copied().filter(|k| k.kid.is_none()).collect()
             } else {
                 exact
             }
         }
-        None => keys.iter().collect(),
+        None => keys.to_vec(),
     }
 }
 
