@@ -295,6 +295,13 @@ impl RateLimiter {
             metrics::counter!("cnscd_rate_limited_total", "role" => role).increment(1);
             let missing = (cost as f64 - left).max(0.0);
             let retry_after = ((missing / rate).ceil() as u64).max(1);
+            tracing::info!(
+                role,
+                cost,
+                left = throttle.available,
+                retry_after,
+                "rate limited"
+            );
             Decision::Refused {
                 throttle,
                 retry_after,
