@@ -558,3 +558,36 @@ pub fn mint(secret: &str, claims: &Claims) -> anyhow::Result<String> {
         &key,
     )?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_are_found_at_dotted_paths_and_whole_names() {
+        let claims = json!({
+            "realm_access": { "roles": ["VIEWER", "offline_access"] },
+            "https://example.org/roles": ["ADMIN"],
+            "units": "169",
+        });
+        assert_eq!(
+            strings(&claims, "realm_access.roles", "roles").ok(),
+            Some(vec!["VIEWER".to_owned(), "offline_access".to_owned()])
+        );
+        assert_eq!(
+            strings(&claims, "https://example.org/roles", "roles").ok(),
+            Some(vec!["ADMIN".to_owned()])
+        );
+        assert_eq!(
+            strings(&claims, "units", "units").ok(),
+            Some(vec!["169".to_owned()])
+        );
+        assert_eq!(
+            strings(&claims, "resource_access.cnscd.roles", "roles").ok(),
+            Some(vec![])
+        );
+        let err = strings(&claims, "realm_access", "roles").err();
+        assert!(err.is_some_and(|e| e.message().contains("`realm_access` claim")));
+    }
+}
