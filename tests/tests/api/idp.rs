@@ -213,7 +213,7 @@ async fn keycloak_app(provider: &Provider, refetch: Duration) -> TestApp {
     .await
 }
 
-/// Polls (a few ms at a time, at most 5 s) until `done`.
+/// Polls (every 5 ms, at most 1,000 times) until `done`.
 async fn eventually(mut done: impl AsyncFnMut() -> bool) {
     for _ in 0..1000 {
         if done().await {
@@ -221,7 +221,7 @@ async fn eventually(mut done: impl AsyncFnMut() -> bool) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("not reached within 5 s");
+    panic!("not reached after 1,000 polls");
 }
 
 #[tokio::test]

@@ -75,6 +75,12 @@ async fn drain(app: &TestApp, address: &str, token: &str) -> (usize, Answer) {
     panic!("never limited");
 }
 
+/// `n` aliased `me` fields: a query whose cost grows with `n`.
+fn aliases(n: usize) -> String {
+    let fields: Vec<String> = (0..n).map(|i| format!("a{i}: me {{ subject }}")).collect();
+    format!("{{ {} }}", fields.join(" "))
+}
+
 fn limited(per_minute: u32) -> impl FnOnce(&mut Settings) {
     move |s| s.rate_limit_per_minute = per_minute
 }
@@ -129,21 +135,36 @@ async fn an_empty_bucket_answers_429_with_retry_after_and_rate_limited_then_refi
 
 #[tokio::test]
 async fn each_client_has_its_own_bucket_keyed_by_client_id_else_subject() {
+    // 60 points a minute, and a query costing about half of it: once a bucket is spent it takes
+    // half a minute to pay for the next one, however slow the machine is.
     let app = spawn_app_with(limited(60)).await;
+    let costly = aliases(15);
+    let drain_costly = async |token: &str| {
+        for _ in 0..10 {
+            let a = ask(&app, &app.address, token, &costly).await;
+            if a.status != 200 {
+                return a;
+            }
+            assert!(
+                a.cost()["requestedQueryCost"].as_u64().unwrap() >= 25,
+                "{}",
+                a.body
+            );
+        }
+        panic!("never limited");
+    };
     let a = client_token("alice", Some("app-a"), &["VIEWER"]);
-    let (_, refused) = drain(&app, &app.address, &a).await;
-    assert_eq!(refused.status, 429);
+    assert_eq!(drain_costly(&a).await.status, 429);
     // Another user of the same client shares its bucket.
     let a2 = client_token("bob", Some("app-a"), &["VIEWER"]);
-    assert_eq!(ask(&app, &app.address, &a2, ME).await.status, 429);
+    assert_eq!(ask(&app, &app.address, &a2, &costly).await.status, 429);
     // Another client, and callers without a client id, have their own.
     let b = client_token("alice", Some("app-b"), &["VIEWER"]);
-    assert_eq!(ask(&app, &app.address, &b, ME).await.status, 200);
+    assert_eq!(ask(&app, &app.address, &b, &costly).await.status, 200);
     let alice = client_token("alice", None, &["VIEWER"]);
-    let (_, refused) = drain(&app, &app.address, &alice).await;
-    assert_eq!(refused.status, 429);
+    assert_eq!(drain_costly(&alice).await.status, 429);
     let bob = client_token("bob", None, &["VIEWER"]);
-    assert_eq!(ask(&app, &app.address, &bob, ME).await.status, 200);
+    assert_eq!(ask(&app, &app.address, &bob, &costly).await.status, 200);
 }
 
 #[tokio::test]
@@ -251,13 +272,19 @@ async fn replicas_on_postgresql_share_one_bucket() {
         assert!(allowed < 1000, "never limited");
     };
     assert_eq!(refused.status, 429);
+    // Two buckets would let 240 points through; the refill (2 a second) adds less than that
+    // unless draining took a minute.
     assert!(
-        allowed * cost <= 120 + 2 * cost + 60,
+        allowed * cost < 230,
         "{allowed} requests at {cost} points let through by two replicas sharing 120 points"
     );
-    // Both replicas now refuse the client.
-    assert_eq!(ask(&app, &app.address, &token, ME).await.status, 429);
-    assert_eq!(ask(&app, &replica, &token, ME).await.status, 429);
+    // Both replicas now refuse a query costing half the bucket (half a minute of refill).
+    let costly = aliases(30);
+    for address in [&app.address, &replica] {
+        let a = ask(&app, address, &token, &costly).await;
+        assert_eq!(a.status, 429, "{}", a.body);
+        assert!(a.cost()["requestedQueryCost"].as_u64().unwrap() >= 50);
+    }
 }
 
 #[tokio::test]
