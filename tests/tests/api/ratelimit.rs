@@ -323,3 +323,47 @@ async fn the_csv_export_is_charged_to_the_same_bucket() {
             < 1_156
     );
 }
+
+/// Refusals are counted in `cnscd_rate_limited_total{role}`. A plain test with its own
+/// single-threaded runtime, so that the recorder this test installs for its thread sees what
+/// the server's tasks count.
+#[test]
+fn refusals_are_counted_by_role() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let refused = metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let app = spawn_app_with(limited(60)).await;
+                let token = client_token("u", Some("app"), &["REPORTER"]);
+                let mut refused = 0;
+                for _ in 0..3 {
+                    let (_, a) = drain(&app, &app.address, &token).await;
+                    assert_eq!(a.status, 429);
+                    refused += 1;
+                }
+                refused
+            })
+    });
+    let counted: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| {
+            let key = key.key();
+            key.name() == "cnscd_rate_limited_total"
+                && key
+                    .labels()
+                    .any(|l| l.key() == "role" && l.value() == "REPORTER")
+        })
+        .map(|(.., value)| match value {
+            DebugValue::Counter(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(counted, refused);
+}
