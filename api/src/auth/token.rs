@@ -309,8 +309,13 @@ impl TokenVerifier {
     ) -> Result<Value, Error> {
         let mut fetched = self.fetched_keys();
         let mut refetch = None;
+        // A kid no key has: the provider may have rotated it in (even when PEM keys without a
+        // kid could be tried).
         if let (Some(kid), Some(remote)) = (kid, &self.0.remote)
-            && candidates(&self.keys(&fetched), Some(kid)).is_empty()
+            && !self
+                .keys(&fetched)
+                .iter()
+                .any(|k| k.kid.as_deref() == Some(kid))
         {
             refetch = Some(remote.refetch_for_unknown_kid().await);
             fetched = self.fetched_keys();

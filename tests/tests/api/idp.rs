@@ -607,3 +607,34 @@ async fn bad_key_configuration_stops_the_start_with_the_reason() {
         .unwrap_or_default();
     assert!(err.contains("/nonexistent/keys.pem"), "{err}");
 }
+
+#[tokio::test]
+async fn a_pem_file_and_a_jwks_url_together_still_refetch_for_a_new_kid() {
+    let pem = ec_signer("local");
+    let (a, b) = (ed_signer("idp-a"), rsa_signer("idp-b"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.pem");
+    std::fs::write(&path, &pem.public_pem).unwrap();
+    let path = path.display().to_string();
+    let provider = Provider::start(vec![a.jwk.clone()], "max-age=3600").await;
+    let url = provider.url.clone();
+    let app = spawn_app_with(move |s| {
+        s.jwt_public_keys = Some(path);
+        s.jwks_url = Some(url);
+    })
+    .await;
+    let claims = plain_claims(&["VIEWER"]);
+    // HS256 (the secret), the PEM key, the provider's key.
+    app.gql(&token(&["VIEWER"], &["169"], &[]), ME, json!({}))
+        .await
+        .ok();
+    app.gql(&sign(&pem, &claims, false), ME, json!({}))
+        .await
+        .ok();
+    app.gql(&sign(&a, &claims, true), ME, json!({})).await.ok();
+    assert_eq!(provider.fetches(), 1);
+    // A kid rotated in at the provider is fetched, though the PEM key (no kid) could be tried.
+    provider.publish(b.jwk.clone());
+    app.gql(&sign(&b, &claims, true), ME, json!({})).await.ok();
+    assert_eq!(provider.fetches(), 2);
+}
