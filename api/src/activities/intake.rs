@@ -284,19 +284,34 @@ fn check(
 }
 
 /// Stores each of `items` once per idempotency key (their problems reported under `input`
-/// for a single submission, under `items.<i>` in a batch); with `atomic`, nothing unless
-/// every item passes. Answers per item, in input order: the activity and whether it was a
-/// replay, or what is wrong with it.
+/// for a single submission, under `items.<i>` in a batch; an item already refused, e.g. for a
+/// malformed id, comes as its error); with `atomic`, nothing unless every item passes.
+/// Answers per item, in input order: the activity and whether it was a replay, or what is
+/// wrong with it.
 pub async fn submit(
     db: &DatabaseConnection,
     store: &Store,
     principal: &Principal,
     request: Option<&RequestId>,
-    items: Vec<NewActivity>,
+    items: Vec<Result<NewActivity>>,
     batch: bool,
     atomic: bool,
 ) -> Result<Vec<Outcome>> {
     let scope = principal.identity();
+    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
+    let items: Vec<Option<NewActivity>> = items
+        .into_iter()
+        .map(|item| match item {
+            Ok(a) => {
+                results.push(None);
+                Some(a)
+            }
+            Err(e) => {
+                results.push(Some(Err(e)));
+                None
+            }
+        })
+        .collect();
     let prefix = |i: usize| {
         if batch {
             format!("items.{i}")
@@ -306,12 +321,17 @@ pub async fn submit(
     };
     let keyed: Vec<(String, String)> = items
         .iter()
-        .map(|input| (input.idempotency_key.trim().to_owned(), request_hash(input)))
+        .map(|input| match input {
+            Some(input) => (input.idempotency_key.trim().to_owned(), request_hash(input)),
+            None => (String::new(), String::new()),
+        })
         .collect();
-    let mut results: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
     // A key twice in one batch: the later items are refused.
     let mut first_with: HashMap<&str, usize> = HashMap::new();
     for (i, (key, _)) in keyed.iter().enumerate() {
+        if items[i].is_none() {
+            continue;
+        }
         if let Some(first) = first_with.get(key.as_str()) {
             results[i] = Some(Err(Error::invalid(
                 &format!("{}.idempotencyKey", prefix(i)),
@@ -329,9 +349,9 @@ pub async fn submit(
         replays(db, &scope, &keyed, &mut results).await?;
         let mut checked: Vec<(usize, Checked)> = Vec::new();
         for (i, input) in items.iter().enumerate() {
-            if results[i].is_some() {
+            let Some(input) = input.as_ref().filter(|_| results[i].is_none()) else {
                 continue;
-            }
+            };
             match check(&snap, principal, input, &prefix(i), today) {
                 Ok((unit_code, since, cashless)) => checked.push((
                     i,

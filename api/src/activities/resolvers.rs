@@ -1,9 +1,13 @@
 //! Activity queries and mutations: guard, convert, delegate.
+use super::intake;
 use super::service::{self, ActivityFilter, NewActivity, NewOutcome};
-use super::types::{Activity, ActivityStatus, SubmitActivityInput, SubmitActivityPayload};
+use super::types::{
+    Activity, ActivityStatus, SubmitActivitiesInput, SubmitActivitiesPayload, SubmitActivityInput,
+    SubmitActivityPayload,
+};
 use crate::audit::service::RequestId;
 use crate::auth::Action;
-use crate::error::into_payload;
+use crate::error::{ErrorCode, UserError, into_payload};
 use crate::graphql::guard::Allowed;
 use crate::graphql::pagination::{Conn, PageArgs, connection};
 use crate::graphql::{Date, ids, state};
@@ -88,28 +92,7 @@ impl ActivityMutation {
     ) -> Result<SubmitActivityPayload> {
         let (db, principal) = state(ctx)?;
         let result = async {
-            let team_id = ids::input_id(ids::TEAM, "input.teamId", &input.team_id)?;
-            let new = NewActivity {
-                idempotency_key: input.idempotency_key,
-                team_id,
-                kind: input.kind.trim().to_owned(),
-                occurred_on: input.occurred_on.0,
-                unit_code: input.unit_code,
-                title: input.title,
-                description: input.description,
-                participants: input.participants,
-                households_reached: input.households_reached,
-                outcomes: input
-                    .outcomes
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|o| NewOutcome {
-                        service: o.service.trim().to_owned(),
-                        people: o.people,
-                        households: o.households,
-                    })
-                    .collect(),
-            };
+            let new = new_activity(input, "input")?;
             service::submit(
                 db,
                 crate::graphql::store(ctx)?,
@@ -134,4 +117,99 @@ impl ActivityMutation {
             user_errors,
         })
     }
+
+    /// Records up to 500 activities at once, each idempotent per caller and its own key (as
+    /// `submitActivity`); results in input order. Items that pass are stored even when others
+    /// fail, unless `atomic` is true (then nothing is stored unless all pass). A retried batch
+    /// stores nothing twice and answers the same results (as replays).
+    #[graphql(guard = "Allowed(Action::SubmitActivities)")]
+    async fn submit_activities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The activities.")] input: SubmitActivitiesInput,
+    ) -> Result<SubmitActivitiesPayload> {
+        let (db, principal) = state(ctx)?;
+        let n = input.items.len();
+        if !(1..=MAX_BATCH).contains(&n) {
+            return Ok(SubmitActivitiesPayload {
+                results: Vec::new(),
+                user_errors: vec![UserError::new(
+                    "input.items",
+                    format!("items must hold 1 to {MAX_BATCH} submissions, not {n}"),
+                    ErrorCode::Validation,
+                )],
+            });
+        }
+        let items = input
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| new_activity(item, &format!("items.{i}")))
+            .collect();
+        let outcomes = intake::submit(
+            db,
+            crate::graphql::store(ctx)?,
+            principal,
+            ctx.data_opt::<RequestId>(),
+            items,
+            true,
+            input.atomic,
+        )
+        .await?;
+        let mut results = Vec::with_capacity(outcomes.len());
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let (done, mut user_errors) = into_payload(outcome)?;
+            // Errors of no one field (a team out of reach, a locked period) name the item.
+            for e in &mut user_errors {
+                if e.field.is_none() {
+                    e.field = Some(vec!["items".to_owned(), i.to_string()]);
+                }
+            }
+            let replayed = done.as_ref().is_some_and(|(_, r)| *r);
+            let counted = match &done {
+                Some(_) if replayed => "replayed",
+                Some(_) => "created",
+                None => "rejected",
+            };
+            metrics::counter!("cnscd_activities_submitted_total", "result" => counted).increment(1);
+            results.push(SubmitActivityPayload {
+                activity: done.map(|(a, _)| a.into()),
+                replayed,
+                user_errors,
+            });
+        }
+        Ok(SubmitActivitiesPayload {
+            results,
+            user_errors: Vec::new(),
+        })
+    }
+}
+
+/// Most activities one `submitActivities` takes.
+pub const MAX_BATCH: usize = 500;
+
+/// An activity as the service takes it; a malformed team id is reported under `prefix`.
+fn new_activity(input: SubmitActivityInput, prefix: &str) -> crate::error::Result<NewActivity> {
+    let team_id = ids::input_id(ids::TEAM, &format!("{prefix}.teamId"), &input.team_id)?;
+    Ok(NewActivity {
+        idempotency_key: input.idempotency_key,
+        team_id,
+        kind: input.kind.trim().to_owned(),
+        occurred_on: input.occurred_on.0,
+        unit_code: input.unit_code,
+        title: input.title,
+        description: input.description,
+        participants: input.participants,
+        households_reached: input.households_reached,
+        outcomes: input
+            .outcomes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| NewOutcome {
+                service: o.service.trim().to_owned(),
+                people: o.people,
+                households: o.households,
+            })
+            .collect(),
+    })
 }

@@ -86,7 +86,7 @@ pub async fn submit(
     request: Option<&RequestId>,
     input: NewActivity,
 ) -> Result<(activity::Model, bool)> {
-    super::intake::submit(db, store, principal, request, vec![input], false, false)
+    super::intake::submit(db, store, principal, request, vec![Ok(input)], false, false)
         .await?
         .pop()
         .unwrap_or_else(|| Err(Error::Internal("no answer for the submission".into())))

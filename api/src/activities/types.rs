@@ -176,3 +176,24 @@ pub struct SubmitActivityPayload {
     /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
 }
+
+/// Several activities at once (`submitActivities`), each with its own idempotency key.
+#[derive(InputObject, Debug, Clone)]
+pub struct SubmitActivitiesInput {
+    /// 1 to 500 submissions; keys must differ within the batch.
+    pub items: Vec<SubmitActivityInput>,
+    /// True: store nothing unless every item passes. False (the default): store the items
+    /// that pass, whatever the others.
+    #[graphql(default = false)]
+    pub atomic: bool,
+}
+
+/// Result of `submitActivities`.
+#[derive(SimpleObject)]
+pub struct SubmitActivitiesPayload {
+    /// One result per item, in input order; an item's user errors name fields from
+    /// `["items", "<index>", ...]`.
+    pub results: Vec<SubmitActivityPayload>,
+    /// What was wrong with the batch as a whole (its size); empty otherwise.
+    pub user_errors: Vec<UserError>,
+}

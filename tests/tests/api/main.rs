@@ -7,6 +7,7 @@ mod area;
 mod area_oracle;
 mod audit;
 mod auth;
+mod batches;
 mod browser;
 mod demo;
 mod export;
