@@ -3,7 +3,7 @@
 use super::rollup;
 use crate::audit::service::{Change, RequestId, record};
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
-use crate::db::{Where, is_unique_violation, placeholders, query};
+use crate::db::{Where, is_unique_violation};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::graphql::ids;
 use crate::graphql::pagination::{PageArgs, Window};
@@ -17,7 +17,7 @@ use cnscd_entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    Set, Value,
+    Set,
 };
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -98,17 +98,18 @@ async fn replay(
 }
 
 /// What validation established about a submission, for the insert to use.
-struct Checked {
-    team: team::Model,
-    unit_code: String,
+pub(super) struct Checked {
+    pub(super) team: team::Model,
+    pub(super) unit_code: String,
     /// The unit and every unit above it on the activity's day.
-    ancestors: Vec<String>,
+    pub(super) ancestors: Vec<String>,
     /// Codes of the services that count as cashless payment.
-    cashless: HashSet<String>,
+    pub(super) cashless: HashSet<String>,
 }
 
-/// Checks the input against the catalogues, the team, the dates and the caller's area.
-async fn validate(
+/// Checks the input against the catalogues, the team, the dates and the caller's area (also
+/// the new state of a correction, [`super::corrections`]).
+pub(super) async fn validate(
     db: &impl ConnectionTrait,
     principal: &Principal,
     input: &NewActivity,
@@ -296,25 +297,7 @@ pub async fn check_unlocked(
     ancestors: &[String],
     on: NaiveDate,
 ) -> Result<()> {
-    let mut values: Vec<Value> = ancestors.iter().map(|a| Value::from(a.clone())).collect();
-    values.extend([Value::from(on), on.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT unit_code, period_start, period_end FROM period_lock WHERE unit_code IN ({}) \
-             AND period_start <= ? AND period_end >= ? LIMIT 1",
-            placeholders(ancestors.len())
-        ),
-        values,
-    )
-    .await?;
-    if let Some(r) = rows.first() {
-        let unit: String = r.try_get("", "unit_code").unwrap_or_default();
-        return Err(Error::PeriodLocked(format!(
-            "the period containing {on} is locked for unit {unit}"
-        )));
-    }
-    Ok(())
+    crate::locks::service::ensure_unlocked(db, ancestors, on, on).await
 }
 
 /// Stores an activity once per idempotency key; answers `(activity, replayed)`.

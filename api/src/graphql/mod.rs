@@ -28,6 +28,8 @@ pub struct Query(
     crate::indicators::resolvers::IndicatorQuery,
     crate::indicators::admin::IndicatorTargetQuery,
     crate::audit::resolvers::AuditQuery,
+    crate::datavalues::resolvers::DataValueQuery,
+    crate::locks::resolvers::LockQuery,
 );
 
 /// Changing: each mutation takes one `input`, answers problems the caller can fix in
@@ -38,6 +40,9 @@ pub struct Mutation(
     crate::members::resolvers::MemberMutation,
     crate::activities::resolvers::ActivityMutation,
     crate::indicators::admin::IndicatorMutation,
+    crate::activities::corrections::CorrectionMutation,
+    crate::datavalues::resolvers::DataValueMutation,
+    crate::locks::resolvers::LockMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
