@@ -298,7 +298,8 @@ async fn keep_version(
 ) -> Result<i32> {
     let rows = query(
         txn,
-        "SELECT COALESCE(MAX(version), 0) AS n FROM activity_version WHERE activity_id = ?",
+        "SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) AS n FROM activity_version \
+         WHERE activity_id = ?",
         vec![a.id.into()],
     )
     .await?;
