@@ -363,6 +363,7 @@ pub async fn correct(
     let checked = service::validate(db, principal, &new).await?;
 
     let txn = crate::db::begin_write(db).await?;
+    crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
     // The old day is checked inside the transaction, after the row is held.
     crate::activities::service::check_unlocked(&txn, &old_ancestors, old.occurred_on).await?;
@@ -464,6 +465,7 @@ pub async fn void(
     let cashless = rollup::cashless_services(db).await?;
 
     let txn = crate::db::begin_write(db).await?;
+    crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
     crate::activities::service::check_unlocked(&txn, &ancestors, old.occurred_on).await?;
     let version = keep_version(

@@ -444,8 +444,10 @@ async fn store(
     hash: &str,
 ) -> Result<Vec<StoredValue>> {
     let txn = crate::db::begin_write(db).await?;
-    // Locks are read inside the write transaction: on SQLite no lock can be set between the
-    // check and the commit.
+    // Writers of figures take their turn first (every write to `data_value` holds the data
+    // generation until commit anyway, through its trigger): the rows read below are then the
+    // committed ones, and two batches for the same figures never wait on each other's rows.
+    crate::locks::service::take_turn(&txn).await?;
     check_locks(&txn, &input.values).await?;
     let now = Utc::now();
     let replaced = current_rows(&txn, input).await?;

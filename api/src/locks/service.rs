@@ -113,6 +113,24 @@ pub async fn ensure_unlocked(
     Ok(())
 }
 
+/// Orders a write that checks locks after every lock change and every other such write that
+/// committed before it, and before those that start after it: on PostgreSQL it holds the data
+/// generation row (`FOR UPDATE`, no change to it) until the transaction ends; on SQLite the
+/// write transaction ([`crate::db::begin_write`]) already keeps every other writer out.
+/// Taken first in the transaction, before any rollup write (which takes the rollup rows and
+/// the rollup generation after it).
+pub async fn take_turn(txn: &sea_orm::DatabaseTransaction) -> Result<()> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query(
+            txn,
+            "SELECT n FROM data_generation WHERE id = 1 FOR UPDATE",
+            vec![],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// A lock or unlock as asked for.
 #[derive(Debug, Clone)]
 pub struct LockRequest {
@@ -201,6 +219,7 @@ pub async fn lock(
 ) -> Result<period_lock::Model> {
     let (unit, month, reason) = check(db, principal, &input, false).await?;
     let txn = crate::db::begin_write(db).await?;
+    take_turn(&txn).await?;
     let lock = period_lock::ActiveModel {
         unit_code: Set(unit.clone()),
         period_start: Set(month.start),
@@ -259,6 +278,7 @@ pub async fn unlock(
         )));
     };
     let txn = crate::db::begin_write(db).await?;
+    take_turn(&txn).await?;
     let lock = reread(&txn, find(), &found, "period lock").await?;
     lock.clone().delete(&txn).await?;
     let mut before = serde_json::to_value(&lock).unwrap_or_default();

@@ -464,3 +464,74 @@ async fn corrections_with_bad_input_are_named_and_change_nothing() {
         .ok();
     assert_eq!(r.at("node.occurredOn"), "2024-03-05");
 }
+
+#[tokio::test]
+async fn concurrent_changes_to_one_activity_apply_once_and_rollups_match_a_recount() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let id = app
+        .submit(
+            &team,
+            "COMMUNITY_MEETING",
+            "2024-03-05",
+            json!({ "outcomes": [ { "service": "ONLINE_PUBLIC_SERVICE", "people": 7 } ] }),
+        )
+        .await;
+    let moved = app
+        .submit(&team, "COMMUNITY_MEETING", "2024-03-06", json!({}))
+        .await;
+    // Eight voids of the same activity at once: one is applied, the others are refused.
+    let t = admin();
+    let voids = (0..8).map(|_| app.gql(&t, VOID, void(&id)));
+    let results = futures::future::join_all(voids).await;
+    let mut done = 0;
+    for r in &results {
+        assert!(
+            r.status == 200 && r.body.get("errors").is_none(),
+            "{}",
+            r.body
+        );
+        match r.body["data"]["voidActivity"]["userErrors"][0]["code"].as_str() {
+            None => done += 1,
+            Some(code) => assert_eq!(code, "CONFLICT", "{}", r.body),
+        }
+    }
+    assert_eq!(done, 1);
+    assert_eq!(versions(&app).await, 1);
+    // Corrections racing each other: each is applied whole or refused, never half.
+    let days = ["2024-04-01", "2024-04-02", "2024-05-03", "2024-06-04"];
+    let corrections = days
+        .iter()
+        .map(|d| app.gql(&t, CORRECT, correct(&moved, json!({ "occurredOn": d }))));
+    let results = futures::future::join_all(corrections).await;
+    let applied = results
+        .iter()
+        .filter(|r| r.body["data"]["correctActivity"]["userErrors"] == json!([]))
+        .count();
+    assert!(
+        applied >= 1,
+        "{:?}",
+        results.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    for r in &results {
+        assert!(
+            r.status == 200 && r.body.get("errors").is_none(),
+            "{}",
+            r.body
+        );
+    }
+    let shown = figures(&app).await;
+    cnscd_api::activities::rollup::rebuild(&app.db)
+        .await
+        .unwrap();
+    let recounted = figures(&app).await;
+    assert_eq!(shown.at("indicators"), recounted.at("indicators"));
+    let total: f64 = ["2024-03", "2024-04", "2024-05", "2024-06"]
+        .iter()
+        .map(|m| figure(&recounted, "CNS05", "169", m))
+        .sum();
+    assert_eq!(
+        total, 1.0,
+        "the corrected activity counts once, the voided one not at all"
+    );
+}

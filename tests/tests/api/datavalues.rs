@@ -578,3 +578,52 @@ async fn data_values_lists_what_the_caller_may_read_with_filters() {
         .await;
     assert_eq!(r.error_codes(), ["VALIDATION"]);
 }
+
+#[tokio::test]
+async fn concurrent_retries_store_a_batch_once_and_racing_sources_never_fail_hard() {
+    let app = spawn_app().await;
+    let t = reporter();
+    let retries = (0..6).map(|_| app.gql(&t, SUBMIT, dossiers("same", 10.0, 20.0)));
+    let results = futures::future::join_all(retries).await;
+    let fresh = results
+        .iter()
+        .filter(|r| r.body["data"]["submitDataValues"]["replayed"] == false)
+        .count();
+    for r in &results {
+        assert_eq!(
+            r.body["data"]["submitDataValues"]["userErrors"],
+            json!([]),
+            "{}",
+            r.body
+        );
+    }
+    assert_eq!(fresh, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM data_value").await, 2);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM data_value_history").await,
+        0
+    );
+    // Batches with their own keys for the same figures: writers of figures take turns, so each
+    // replaces the one committed before it; the figures stay one per key, the others in the
+    // history.
+    let racing = (0..6).map(|i| app.gql(&t, SUBMIT, dossiers(&format!("r{i}"), i as f64, 20.0)));
+    let results = futures::future::join_all(racing).await;
+    let mut stored = 0;
+    for r in &results {
+        assert!(
+            r.status == 200 && r.body.get("errors").is_none(),
+            "{}",
+            r.body
+        );
+        match r.body["data"]["submitDataValues"]["userErrors"][0]["code"].as_str() {
+            None => stored += 1,
+            Some(code) => assert_eq!(code, "CONFLICT", "{}", r.body),
+        }
+    }
+    assert_eq!(stored, 6);
+    assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM data_value").await, 2);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM data_value_history").await,
+        2 * stored as i64
+    );
+}
