@@ -365,8 +365,9 @@ pub async fn correct(
     let txn = crate::db::begin_write(db).await?;
     crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
-    // The old day is checked inside the transaction, after the row is held.
+    // Both days are checked (again) inside the transaction, in turn with lock changes.
     crate::activities::service::check_unlocked(&txn, &old_ancestors, old.occurred_on).await?;
+    crate::activities::service::check_unlocked(&txn, &checked.ancestors, new.occurred_on).await?;
     let version = keep_version(
         &txn,
         principal,
