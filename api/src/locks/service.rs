@@ -347,6 +347,35 @@ pub async fn list(
     .await
 }
 
+/// The lock with this id, if the caller may read it.
+pub async fn get(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: i64,
+) -> Result<period_lock::Model> {
+    let mut w = Where::new();
+    w.and("l.id = ?", [id.into()]);
+    if let Some((sql, values)) =
+        scope_condition(&principal.scope(Action::ReadPeriodLocks), &LOCK_COLUMNS)
+    {
+        w.and(sql, values);
+    }
+    period_lock::Entity::find()
+        .from_raw_sql(crate::db::stmt(
+            db.get_database_backend(),
+            &format!("SELECT l.* FROM period_lock l{}", w.sql()),
+            w.values,
+        ))
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "no period lock {} in the caller's area",
+                ids::encode(ids::PERIOD_LOCK, id).0
+            ))
+        })
+}
+
 /// The global id of a lock.
 pub fn global_id(lock: &period_lock::Model) -> async_graphql::ID {
     ids::encode(ids::PERIOD_LOCK, lock.id)

@@ -11,7 +11,7 @@ use cnscd_entity::period_lock;
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct PeriodLock {
-    /// Global id.
+    /// Global id: opaque and stable; `node(id:)` finds the lock again.
     pub id: ID,
     /// The unit locked, with everything under it.
     pub unit_code: String,

@@ -333,6 +333,38 @@ async fn period_locks_lists_locks_in_the_area_with_filters() {
         list(token(&["REPORTER"], &["05677"], &[]), json!({})).await,
         ["05677-01@2024-02"]
     );
+    // A lock is found again by its global id, in the area only.
+    let r = app
+        .gql(
+            &admin(),
+            "{ periodLocks(under: \"05659\") { edges { node { id } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let id = r
+        .at("periodLocks.edges.0.node.id")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let node = "query($id: ID!) { node(id: $id) { ... on PeriodLock { unitCode month } } }";
+    let r = app
+        .gql(
+            &token(&["VIEWER"], &["164"], &[]),
+            node,
+            json!({ "id": id }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("node.unitCode"), "05659");
+    let r = app
+        .gql(
+            &token(&["VIEWER"], &["169"], &[]),
+            node,
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(r.error_codes(), ["NOT_FOUND"]);
     let r = app.gql(&admin(), LOCKS, json!({ "f": "2024-5" })).await;
     assert_eq!(r.error_codes(), ["VALIDATION"]);
     let r = app
