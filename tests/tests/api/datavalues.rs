@@ -627,3 +627,24 @@ async fn concurrent_retries_store_a_batch_once_and_racing_sources_never_fail_har
         2 * stored as i64
     );
 }
+
+#[tokio::test]
+async fn a_body_over_the_size_limit_is_refused_as_a_graphql_error() {
+    let app = spawn_app().await;
+    let huge = batch(
+        &"k".repeat(cnscd_api::http::MAX_BODY + 10),
+        vec![figure(
+            "POPULATION",
+            "05677",
+            "2024-01-01",
+            "2024-12-31",
+            1.0,
+        )],
+    );
+    let r = app.gql(&admin(), SUBMIT, huge.clone()).await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert_eq!(r.error_codes(), ["QUERY_TOO_COMPLEX"]);
+    let r = app.gql("not-a-token", SUBMIT, huge).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.error_codes(), ["UNAUTHENTICATED"]);
+}
