@@ -3,7 +3,7 @@
 //! A figure for a unit, element, period and source that already has one replaces it; the
 //! replaced row moves to `data_value_history`. The in-memory indicator data follows at once:
 //! the triggers on `data_value` bump the data generation in the same transaction.
-use crate::audit::service::{Change, RequestId, record};
+use crate::audit::service::{Change, RequestId, record_many};
 use crate::auth::{Action, Columns, Coverage, Last, Principal, condition_throughout};
 use crate::db::{Where, is_unique_violation, placeholders, query};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
@@ -513,34 +513,30 @@ async fn store(
             submitted_at: now,
         })
         .collect();
-    for v in &stored {
-        let before = replaced
-            .get(&(
-                v.element.clone(),
-                v.unit_code.clone(),
-                v.period_start,
-                v.period_end,
-            ))
-            .and_then(|m| serde_json::to_value(StoredValue::from(m.clone())).ok());
-        record(
-            &txn,
-            principal,
-            request,
-            Change {
-                action: OPERATION,
-                entity_type: "DataValue",
-                entity_id: format!(
-                    "{}:{}:{}:{}:{}",
-                    v.element, v.unit_code, v.period_start, v.period_end, v.source_system
-                ),
-                unit_code: Some(v.unit_code.clone()),
-                concerns: Some((v.period_start, Some(v.period_end))),
-                before,
-                after: serde_json::to_value(v).ok(),
-            },
-        )
-        .await?;
-    }
+    // One entry per figure, with the figure it replaced.
+    let changes = stored
+        .iter()
+        .map(|v| Change {
+            action: OPERATION,
+            entity_type: "DataValue",
+            entity_id: format!(
+                "{}:{}:{}:{}:{}",
+                v.element, v.unit_code, v.period_start, v.period_end, v.source_system
+            ),
+            unit_code: Some(v.unit_code.clone()),
+            concerns: Some((v.period_start, Some(v.period_end))),
+            before: replaced
+                .get(&(
+                    v.element.clone(),
+                    v.unit_code.clone(),
+                    v.period_start,
+                    v.period_end,
+                ))
+                .and_then(|m| serde_json::to_value(StoredValue::from(m.clone())).ok()),
+            after: serde_json::to_value(v).ok(),
+        })
+        .collect();
+    record_many(&txn, principal, request, changes).await?;
     idempotency_record::ActiveModel {
         scope: Set(scope.to_owned()),
         idempotency_key: Set(key.to_owned()),
