@@ -6,7 +6,7 @@ mod m20261129_000001_integrity;
 mod m20261129_000002_audit_span;
 mod m20261129_000003_indicator_targets;
 mod m20261129_000004_data_generation;
-mod m20261129_000010_intake_history;
+mod m20261129_000011_intake_history;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -22,7 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_audit_span::Migration),
             Box::new(m20261129_000003_indicator_targets::Migration),
             Box::new(m20261129_000004_data_generation::Migration),
-            Box::new(m20261129_000010_intake_history::Migration),
+            Box::new(m20261129_000011_intake_history::Migration),
         ]
     }
 }
