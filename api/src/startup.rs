@@ -51,6 +51,16 @@ pub async fn prepare_database(url: &str) -> anyhow::Result<DatabaseConnection> {
     crate::catalog::service::ensure_defaults(&db)
         .await
         .map_err(|e| anyhow::anyhow!("Failed to seed the standard catalogues: {}", e.message()))?;
+    // Rollups are derived: none while activities exist means a migration changed their form.
+    let any = |table: &str| format!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} LIMIT 1) t");
+    if crate::db::count(&db, &any("unit_month_fact"), vec![]).await? == 0
+        && crate::db::count(&db, &any("activity"), vec![]).await? > 0
+    {
+        let read = crate::activities::rollup::rebuild(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to rebuild the rollups: {}", e.message()))?;
+        tracing::info!(activities = read, "rollups rebuilt");
+    }
     Ok(db)
 }
 

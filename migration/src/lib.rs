@@ -6,6 +6,7 @@ mod m20261129_000001_integrity;
 mod m20261129_000002_audit_span;
 mod m20261129_000003_indicator_targets;
 mod m20261129_000004_data_generation;
+mod m20261129_000010_rollup_units;
 mod m20261129_000011_intake_history;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_audit_span::Migration),
             Box::new(m20261129_000003_indicator_targets::Migration),
             Box::new(m20261129_000004_data_generation::Migration),
+            Box::new(m20261129_000010_rollup_units::Migration),
             Box::new(m20261129_000011_intake_history::Migration),
         ]
     }

@@ -9,7 +9,7 @@
 //!
 //! The types and the resolver live here with the service, next to `submitActivity`'s, so that
 //! intake and its corrections change apart.
-use super::rollup::{self, Cell};
+use super::rollup::{self, Chain};
 use super::service::{self, NewActivity, NewOutcome};
 use super::types::{Activity, ActivityOutcomeInput};
 use crate::audit::service::{Change, RequestId, record, reread};
@@ -27,7 +27,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, QueryOrder, Set,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 const MAX_REASON: usize = 500;
 
@@ -213,7 +213,7 @@ async fn changeable(
     db: &impl ConnectionTrait,
     principal: &Principal,
     id: i64,
-) -> Result<(activity::Model, Vec<String>)> {
+) -> Result<(activity::Model, Chain)> {
     let a = service::get(db, principal, id).await.map_err(|e| match e {
         Error::NotFound(message) => Error::Invalid(vec![UserError::new(
             "input.activityId",
@@ -222,12 +222,12 @@ async fn changeable(
         )]),
         e => e,
     })?;
-    let ancestors = rollup::ancestors_on(db, &a.unit_code, a.occurred_on).await?;
+    let chain = rollup::ancestors_on(db, &a.unit_code, a.occurred_on).await?;
     let scope = principal.scope(Action::CorrectActivities);
     let allowed = scope.all
         || scope.submitter.as_deref() == Some(a.submitter.as_str())
         || scope.teams.contains(&a.team_id)
-        || scope.units.iter().any(|u| ancestors.contains(u));
+        || scope.units.iter().any(|u| chain.codes.contains(u));
     if !allowed {
         return Err(Error::forbidden(format!(
             "only the activity's submitter, a leader of its team or an admin of its area may \
@@ -241,7 +241,7 @@ async fn changeable(
             ids::encode(ids::ACTIVITY, a.id).0
         )));
     }
-    Ok((a, ancestors))
+    Ok((a, chain))
 }
 
 async fn outcomes_of(db: &impl ConnectionTrait, id: i64) -> Result<Vec<activity_outcome::Model>> {
@@ -266,25 +266,6 @@ fn snapshot(a: &activity::Model, outcomes: &[activity_outcome::Model]) -> serde_
             .collect(),
     );
     v
-}
-
-/// Adds `sign` × an activity's contributions, in its month, to `cells` for its units.
-fn add_cells(
-    cells: &mut BTreeMap<Cell, f64>,
-    a: &activity::Model,
-    outcomes: &[activity_outcome::Model],
-    ancestors: &[String],
-    cashless: &HashSet<String>,
-    sign: f64,
-) {
-    let month = rollup::month_start(a.occurred_on);
-    for (element, v) in rollup::contributions(a, outcomes, cashless) {
-        for unit in ancestors {
-            *cells
-                .entry((unit.clone(), element.clone(), month))
-                .or_default() += sign * v;
-        }
-    }
 }
 
 /// Keeps the activity as it was, numbered after the versions already kept.
@@ -334,7 +315,7 @@ pub async fn correct(
     changes: Changes,
 ) -> Result<activity::Model> {
     let reason = check_reason(reason)?;
-    let (old, old_ancestors) = changeable(db, principal, id).await?;
+    let (old, old_chain) = changeable(db, principal, id).await?;
     let old_outcomes = outcomes_of(db, id).await?;
     let new = NewActivity {
         // Not an idempotent submission: the key only satisfies the shared checks.
@@ -366,8 +347,9 @@ pub async fn correct(
     crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
     // Both days are checked (again) inside the transaction, in turn with lock changes.
-    crate::activities::service::check_unlocked(&txn, &old_ancestors, old.occurred_on).await?;
-    crate::activities::service::check_unlocked(&txn, &checked.ancestors, new.occurred_on).await?;
+    let new_chain = rollup::ancestors_on(&txn, &checked.unit_code, new.occurred_on).await?;
+    crate::activities::service::check_unlocked(&txn, &old_chain.codes, old.occurred_on).await?;
+    crate::activities::service::check_unlocked(&txn, &new_chain.codes, new.occurred_on).await?;
     let version = keep_version(
         &txn,
         principal,
@@ -430,19 +412,19 @@ pub async fn correct(
     .await?;
     // The rollups last (see `service::insert`): the old amounts out, the new in, one write.
     let mut cells = BTreeMap::new();
-    add_cells(
+    rollup::add(
         &mut cells,
         &old,
         &old_outcomes,
-        &old_ancestors,
+        old_chain.since,
         &checked.cashless,
         -1.0,
     );
-    add_cells(
+    rollup::add(
         &mut cells,
         &updated,
         &new_outcomes,
-        &checked.ancestors,
+        checked.since,
         &checked.cashless,
         1.0,
     );
@@ -461,14 +443,14 @@ pub async fn void(
     reason: &str,
 ) -> Result<activity::Model> {
     let reason = check_reason(reason)?;
-    let (old, ancestors) = changeable(db, principal, id).await?;
+    let (old, chain) = changeable(db, principal, id).await?;
     let outcomes = outcomes_of(db, id).await?;
     let cashless = rollup::cashless_services(db).await?;
 
     let txn = crate::db::begin_write(db).await?;
     crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
-    crate::activities::service::check_unlocked(&txn, &ancestors, old.occurred_on).await?;
+    crate::activities::service::check_unlocked(&txn, &chain.codes, old.occurred_on).await?;
     let version = keep_version(
         &txn,
         principal,
@@ -501,7 +483,7 @@ pub async fn void(
     )
     .await?;
     let mut cells = BTreeMap::new();
-    add_cells(&mut cells, &old, &outcomes, &ancestors, &cashless, -1.0);
+    rollup::add(&mut cells, &old, &outcomes, chain.since, &cashless, -1.0);
     rollup::upsert(&txn, &cells).await?;
     txn.commit().await?;
     Ok(updated)

@@ -1,5 +1,11 @@
-//! Monthly rollups of derived data elements, kept per unit and every unit above it as of the
-//! activity's date, so indicator queries read units × months rows instead of raw activities.
+//! Monthly rollups of derived data elements, kept per unit where activities were recorded (its
+//! own activities only), so indicator queries read units × months instead of raw activities.
+//! The units above are summed in memory ([`crate::indicators::store`]), following the dated
+//! hierarchy: a rollup row is keyed by the first day from which its unit sat where it sits for
+//! the rest of the month (the month's first day, unless the unit moved in the hierarchy within
+//! the month), so every activity it counts had the same units above it. Writing only the
+//! activity's own unit keeps concurrent submissions apart: two transactions wait for each other
+//! only when they add to the same unit, element and month, never on a province-wide row.
 //! They are written in the same transaction as the activity, and can be rebuilt from scratch.
 //!
 //! A rebuild is one transaction that intake cannot interleave with: on SQLite it is a write
@@ -10,6 +16,12 @@
 //! transaction is still open when the rebuild reads is not counted by it, and adds its own
 //! amounts after the rebuild commits; one that committed before is counted: never both,
 //! never neither.
+//!
+//! Every row written is stamped (`seq`) so that the in-memory copy can catch up with what
+//! changed: on SQLite with the rollup generation (`data_generation` row 2, bumped by each write:
+//! SQLite has one writer at a time, so stamps follow commit order); on PostgreSQL with the
+//! writing transaction's id, which needs no shared counter (see the migration
+//! `m20261130_000005_rollup_units`).
 use crate::db::{placeholders, query, stmt};
 use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
@@ -70,114 +82,123 @@ pub async fn cashless_services(db: &impl ConnectionTrait) -> Result<HashSet<Stri
         .collect())
 }
 
-/// Codes of `unit` and every unit above it on `on`, nearest first.
-pub async fn ancestors_on(
-    db: &impl ConnectionTrait,
-    unit: &str,
-    on: NaiveDate,
-) -> Result<Vec<String>> {
+/// A unit's place in the hierarchy on a day.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// Codes of the unit and every unit above it, nearest first.
+    pub codes: Vec<String>,
+    /// The first day from which the unit has had exactly these units above it.
+    pub since: NaiveDate,
+}
+
+/// `unit`'s place in the hierarchy on `on` (no codes when it does not exist then).
+pub async fn ancestors_on(db: &impl ConnectionTrait, unit: &str, on: NaiveDate) -> Result<Chain> {
     let rows = query(
         db,
-        "SELECT ancestor_code FROM admin_unit_closure WHERE descendant_code = ? \
+        "SELECT ancestor_code, valid_from FROM admin_unit_closure WHERE descendant_code = ? \
          AND valid_from <= ? AND valid_to >= ? ORDER BY depth",
         vec![unit.into(), on.into(), on.into()],
     )
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|r| r.try_get::<String>("", "ancestor_code").ok())
-        .collect())
+    let mut chain = Chain {
+        codes: Vec::with_capacity(rows.len()),
+        since: NaiveDate::MIN,
+    };
+    for r in rows {
+        chain.codes.push(r.try_get("", "ancestor_code")?);
+        chain.since = chain.since.max(r.try_get("", "valid_from")?);
+    }
+    Ok(chain)
 }
 
-/// Adds `sign` × the activity's contributions to the rollups of its unit and the units above
-/// it on its day (`ancestors`, the unit included).
+/// The first day of the rollup row an activity of `day` counts in, for a unit whose place in
+/// the hierarchy holds since `since`.
+pub fn span_start(day: NaiveDate, since: NaiveDate) -> NaiveDate {
+    month_start(day).max(since.min(day))
+}
+
+/// Adds `sign` × the activity's contributions to the rollups of its unit (whose place in the
+/// hierarchy on the activity's day holds `since`, see [`Chain`]).
 pub async fn apply(
     db: &sea_orm::DatabaseTransaction,
     a: &activity::Model,
     outcomes: &[activity_outcome::Model],
-    ancestors: &[String],
+    since: NaiveDate,
     cashless: &HashSet<String>,
     sign: f64,
 ) -> Result<()> {
-    let month = month_start(a.occurred_on);
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
-    for (element, v) in contributions(a, outcomes, cashless) {
-        for unit in ancestors {
-            *cells
-                .entry((unit.clone(), element.clone(), month))
-                .or_default() += sign * v;
-        }
-    }
+    add(&mut cells, a, outcomes, since, cashless, sign);
     upsert(db, &cells).await
+}
+
+/// Adds `sign` × the activity's contributions to `cells` (for writing several activities, or
+/// an activity's old and new versions, in one [`upsert`]).
+pub fn add(
+    cells: &mut BTreeMap<Cell, f64>,
+    a: &activity::Model,
+    outcomes: &[activity_outcome::Model],
+    since: NaiveDate,
+    cashless: &HashSet<String>,
+    sign: f64,
+) {
+    let start = span_start(a.occurred_on, since);
+    for (element, v) in contributions(a, outcomes, cashless) {
+        *cells
+            .entry((a.unit_code.clone(), element, start))
+            .or_default() += sign * v;
+    }
 }
 
 /// Adds amounts to rollup cells (one statement per 500 cells, in key order to avoid
 /// deadlocks between concurrent writers), inside the caller's transaction (the type says so:
 /// the stamp and the rows must commit together).
 ///
-/// First the rollup generation is bumped, and the rows written are stamped with it: the bump
-/// holds the counter until commit, so stamps follow commit order and a reader that sees a
-/// value knows every row stamped up to it is committed (the in-memory copy of
-/// [`crate::indicators::store`] catches up from the stamps).
+/// The rows are stamped for the in-memory copy to catch up (see the module's documentation):
+/// on PostgreSQL with the transaction's id, on SQLite with a new rollup generation.
 pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f64>) -> Result<()> {
     if cells.is_empty() {
         return Ok(());
     }
     let backend = db.get_database_backend();
-    if backend == sea_orm::DbBackend::Postgres {
-        // On PostgreSQL the first statement bumps the generation in a data-modifying CTE and
-        // writes the rows with its value; the following ones (past 500 cells) read it back.
-        // Either way the statement locks the rollup table before the counter row, the order
-        // the rebuild takes them in too ([`rebuild_in`]).
-        let entries: Vec<_> = cells.iter().collect();
-        for (i, chunk) in entries.chunks(500).enumerate() {
-            let (rows, values) = chunk_values(chunk, None);
-            let generation = if i == 0 {
-                "WITH g AS (UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n) "
-            } else {
-                "WITH g AS (SELECT n FROM data_generation WHERE id = 2) "
-            };
-            db.execute_raw(stmt(
-                backend,
-                &format!(
-                    "{generation}INSERT INTO unit_month_fact \
-                     (unit_code, element_code, month_start, value, seq) \
-                     SELECT v.unit_code, v.element_code, v.month_start, v.value, g.n \
-                     FROM g CROSS JOIN (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
-                     ORDER BY v.unit_code, v.element_code, v.month_start \
-                     ON CONFLICT (unit_code, element_code, month_start) \
-                     DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
-                ),
-                values,
-            ))
-            .await?;
-        }
-        return Ok(());
-    }
-    // SQLite has one writer at a time: the bump, then the rows.
-    let seq: i64 = query(
-        db,
-        "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",
-        vec![],
-    )
-    .await?
-    .first()
-    .map(|r| r.try_get("", "n"))
-    .transpose()?
-    .unwrap_or(1);
+    let seq = if backend == sea_orm::DbBackend::Postgres {
+        None
+    } else {
+        // SQLite has one writer at a time: the bump, then the rows.
+        Some(
+            query(
+                db,
+                "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",
+                vec![],
+            )
+            .await?
+            .first()
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(1),
+        )
+    };
     let entries: Vec<_> = cells.iter().collect();
     for chunk in entries.chunks(500) {
-        let (rows, values) = chunk_values(chunk, Some(seq));
-        db.execute_raw(stmt(
-            db.get_database_backend(),
-            &format!(
+        let (rows, values) = chunk_values(chunk, seq);
+        let sql = if seq.is_some() {
+            format!(
                 "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
                  VALUES {rows} ON CONFLICT (unit_code, element_code, month_start) \
                  DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
-            ),
-            values,
-        ))
-        .await?;
+            )
+        } else {
+            format!(
+                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
+                 SELECT v.unit_code, v.element_code, v.month_start, v.value, \
+                 pg_current_xact_id()::text::bigint \
+                 FROM (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
+                 ORDER BY v.unit_code, v.element_code, v.month_start \
+                 ON CONFLICT (unit_code, element_code, month_start) \
+                 DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
+            )
+        };
+        db.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
 }
@@ -221,18 +242,14 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
         db.execute_unprepared("LOCK TABLE unit_month_fact IN EXCLUSIVE MODE")
             .await?;
     }
-    // Then the rollup generation: the table before the counter, the order every rollup write
-    // takes them in ([`upsert`]), so neither waits for the other while holding what it needs.
-    db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 2")
-        .await?;
     let cashless = cashless_services(db).await?;
-    let mut closure: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
+    // When each unit's place in the hierarchy began: the days its closure rows run.
+    let mut closure: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
     for c in admin_unit_closure::Entity::find().all(db).await? {
-        closure.entry(c.descendant_code).or_default().push((
-            c.ancestor_code,
-            c.valid_from,
-            c.valid_to,
-        ));
+        closure
+            .entry(c.descendant_code)
+            .or_default()
+            .push((c.valid_from, c.valid_to));
     }
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     let mut last_id = 0i64;
@@ -265,22 +282,16 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
             outcomes.entry(o.activity_id).or_default().push(o);
         }
         for a in &batch {
-            let month = month_start(a.occurred_on);
-            let ancestors: Vec<&str> = closure
+            let since = closure
                 .get(&a.unit_code)
                 .into_iter()
                 .flatten()
-                .filter(|(_, f, t)| *f <= a.occurred_on && a.occurred_on <= *t)
-                .map(|(code, _, _)| code.as_str())
-                .collect();
+                .filter(|(f, t)| *f <= a.occurred_on && a.occurred_on <= *t)
+                .map(|(f, _)| *f)
+                .max()
+                .unwrap_or(a.occurred_on);
             let outs = outcomes.get(&a.id).map(Vec::as_slice).unwrap_or(&[]);
-            for (element, v) in contributions(a, outs, &cashless) {
-                for unit in &ancestors {
-                    *cells
-                        .entry(((*unit).to_owned(), element.clone(), month))
-                        .or_default() += v;
-                }
-            }
+            add(&mut cells, a, outs, since, &cashless, 1.0);
         }
     }
     db.execute_unprepared("DELETE FROM unit_month_fact").await?;

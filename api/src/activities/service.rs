@@ -101,8 +101,8 @@ async fn replay(
 pub(super) struct Checked {
     pub(super) team: team::Model,
     pub(super) unit_code: String,
-    /// The unit and every unit above it on the activity's day.
-    pub(super) ancestors: Vec<String>,
+    /// Since when the unit has had these units above it (its rollup row starts there).
+    pub(super) since: NaiveDate,
     /// Codes of the services that count as cashless payment.
     pub(super) cashless: HashSet<String>,
 }
@@ -249,8 +249,14 @@ pub(super) async fn validate(
     // caller's units cover it, and which rollups it feeds.
     let on = input.occurred_on;
     let above_team = rollup::ancestors_on(db, &t.unit_code, on).await?;
-    let ancestors: Vec<String> = match above_team.iter().position(|a| *a == unit_code) {
-        Some(i) => above_team[i..].to_vec(),
+    let mut since = above_team.since;
+    let ancestors: Vec<String> = match above_team.codes.iter().position(|a| *a == unit_code) {
+        Some(0) => above_team.codes,
+        Some(i) => {
+            // Recorded at a unit above the team's: that unit's own place in the hierarchy.
+            since = rollup::ancestors_on(db, &unit_code, on).await?.since;
+            above_team.codes[i..].to_vec()
+        }
         None => {
             if p.is_empty() {
                 let message = if units::version_on(db, &unit_code, on).await?.is_none() {
@@ -285,7 +291,7 @@ pub(super) async fn validate(
     Ok(Checked {
         team: t,
         unit_code,
-        ancestors,
+        since,
         cashless,
     })
 }
@@ -419,18 +425,8 @@ async fn insert(
         },
     )
     .await?;
-    // The rollups last: their write holds the rollup generation (and the rows of the units
-    // above, the province's among them) until commit, so every other submission waits for
-    // this one from here on; nothing else is left to do before the commit.
-    rollup::apply(
-        &txn,
-        &a,
-        &outcomes,
-        &checked.ancestors,
-        &checked.cashless,
-        1.0,
-    )
-    .await?;
+    // The rollups last: their rows (of the activity's own unit) are held until commit.
+    rollup::apply(&txn, &a, &outcomes, checked.since, &checked.cashless, 1.0).await?;
     txn.commit().await?;
     Ok(a)
 }

@@ -7,10 +7,16 @@
 //! `m20261129_000004_data_generation`). A request reads the counter (one statement) and uses
 //! the copy when it is current, or loads a new one first, so every replica answers from what
 //! is committed: a change made through one replica (or by hand in the database) is seen by the
-//! others on their next request. The monthly activity rollups (`unit_month_fact`) are held
-//! too, and kept current from the rollup generation: rows are stamped with the generation that
-//! wrote them, so a copy catches up by reading the rows stamped since it last looked (one more
-//! statement, only when activities came in).
+//! others on their next request. The monthly activity rollups (`unit_month_fact`, one row per
+//! unit where activities were recorded, element and month) are held too, summed up the
+//! hierarchy as of their days, and kept current from their stamps (see
+//! [`crate::activities::rollup`]): a copy remembers a [`Mark`] past which stamps may still
+//! change, and catches up by reading the rows stamped past it (one more statement, only when
+//! activities came in). On SQLite the mark is the rollup generation (`data_generation` row 2);
+//! on PostgreSQL it is the snapshot the copy last read with: the transactions still running
+//! then and those started since (`pg_current_snapshot()`). Any other stamp belongs to a
+//! transaction that had ended, so its rows were read as they stay. Reading a row again is
+//! harmless: it holds its current value, not an increment.
 //!
 //! States are kept as timelines (the count on every day, as steps) per unit where teams and
 //! memberships sit; reference figures per day looked at are computed once per copy and kept.
@@ -57,17 +63,19 @@ impl Store {
         &self,
         db: &(impl ConnectionTrait + StreamTrait),
     ) -> Result<Arc<Snapshot>> {
-        let (generation, rollups) = generations(db).await?;
-        if let Some(s) = self.current().filter(|s| s.generation >= generation) {
-            if s.rollups_seen() < rollups {
+        let held = self.current();
+        let mark = held.as_ref().map(|s| s.rollup_mark());
+        let (generation, pending) = generations(db, mark.as_ref()).await?;
+        if let Some(s) = held.filter(|s| s.generation >= generation) {
+            if pending {
                 let _loading = self.loading.lock().await;
-                s.catch_up(db, rollups).await?;
+                s.catch_up(db).await?;
             }
             return Ok(s);
         }
         let _loading = self.loading.lock().await;
         if let Some(s) = self.current().filter(|s| s.generation >= generation) {
-            s.catch_up(db, rollups).await?;
+            s.catch_up(db).await?;
             return Ok(s);
         }
         let fresh = Arc::new(Snapshot::load(db).await?);
@@ -79,26 +87,101 @@ impl Store {
     }
 }
 
-/// The database's data generation and rollup generation.
-pub async fn generations(db: &(impl ConnectionTrait + StreamTrait)) -> Result<(i64, i64)> {
-    let rows = query(db, "SELECT id, n FROM data_generation", vec![]).await?;
-    let (mut data, mut rollups) = (0, 0);
-    for r in rows {
-        let n: i64 = r.try_get("", "n")?;
-        match r.try_get::<i32>("", "id")? {
-            1 => data = n,
-            _ => rollups = n,
+/// Where a copy's rollups stand: rows stamped from `from` on, or with one of the stamps of
+/// `running` (PostgreSQL: transactions that were still running), may have changed since it
+/// read; every other row was read as it stays.
+#[derive(Clone, Debug, Default)]
+pub struct Mark {
+    from: i64,
+    /// Comma-separated stamps.
+    running: String,
+}
+
+impl Mark {
+    /// The mark of a read done with the PostgreSQL snapshot `xmin:xmax:xip,...`.
+    fn of_snapshot(snapshot: &str) -> Option<Self> {
+        let mut parts = snapshot.split(':');
+        let (_xmin, xmax, xip) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+        Some(Self {
+            from: xmax.parse().ok()?,
+            running: xip.to_owned(),
+        })
+    }
+
+    /// The mark of a read that saw the rollup generation `n` (SQLite).
+    fn of_generation(n: i64) -> Self {
+        Self {
+            from: n + 1,
+            running: String::new(),
         }
     }
-    Ok((data, rollups))
+}
+
+/// Rows stamped past a [`Mark`] (its two values bound in order).
+const PAST_MARK: &str = "(seq >= ? OR seq = ANY(string_to_array(?, ',')::bigint[]))";
+
+/// The database's data generation, and whether rollup rows may have changed past `mark`
+/// (the copy's, if there is one), in one statement.
+pub async fn generations(
+    db: &(impl ConnectionTrait + StreamTrait),
+    mark: Option<&Mark>,
+) -> Result<(i64, bool)> {
+    let postgres = ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres;
+    let rows = match mark {
+        Some(mark) if postgres => {
+            query(
+                db,
+                &format!(
+                    "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
+                     SELECT 2, COUNT(*) FROM (SELECT 1 FROM unit_month_fact \
+                     WHERE {PAST_MARK} LIMIT 1) p"
+                ),
+                vec![mark.from.into(), mark.running.clone().into()],
+            )
+            .await?
+        }
+        _ => query(db, "SELECT id, n FROM data_generation", vec![]).await?,
+    };
+    let (mut data, mut pending) = (0, false);
+    for r in rows {
+        let n: i64 = r.try_get("", "n")?;
+        match (r.try_get::<i32>("", "id")?, mark) {
+            (1, _) => data = n,
+            (_, None) => {}
+            (_, Some(_)) if postgres => pending = n > 0,
+            (_, Some(mark)) => pending = n >= mark.from,
+        }
+    }
+    Ok((data, pending))
+}
+
+/// The mark to label a full read of the rollups taken after it.
+async fn rollup_mark(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Mark> {
+    if ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres {
+        let rows = query(db, "SELECT pg_current_snapshot()::text AS s", vec![]).await?;
+        let snapshot: String = match rows.first() {
+            Some(r) => r.try_get("", "s")?,
+            None => String::new(),
+        };
+        return Mark::of_snapshot(&snapshot).ok_or_else(|| {
+            crate::error::Error::Internal(format!("unexpected snapshot `{snapshot}`"))
+        });
+    }
+    let rows = query(db, "SELECT n FROM data_generation WHERE id = 2", vec![]).await?;
+    Ok(Mark::of_generation(match rows.first() {
+        Some(r) => r.try_get("", "n")?,
+        None => 0,
+    }))
 }
 
 /// Monthly rollups of derived flow elements: by unit, element and month.
 #[derive(Default)]
 struct Rollups {
-    /// The rollup generation up to which every row is held.
-    seen: i64,
-    /// By unit index, then element: a month series each.
+    /// Rows stamped past this may have changed since they were read.
+    mark: Mark,
+    /// The rows as read: by the unit they were recorded at, element, and first day.
+    own: FastMap<(u32, u16, NaiveDate), f64>,
+    /// By unit index, then element: a month series each, summed over the units under it.
     units: Vec<FastMap<u16, Series>>,
 }
 
@@ -115,7 +198,7 @@ struct Series {
 }
 
 impl Series {
-    fn set(&mut self, month: i32, value: f64) {
+    fn add(&mut self, month: i32, value: f64) {
         if self.values.is_empty() {
             self.first = month;
         } else if month < self.first {
@@ -127,7 +210,7 @@ impl Series {
         if i >= self.values.len() {
             self.values.resize(i + 1, 0.0);
         }
-        self.values[i] = value;
+        self.values[i] += value;
     }
 
     /// The sum over months `first..=last`.
@@ -254,15 +337,16 @@ impl Snapshot {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (before, rollups) = generations(db).await?;
+            let (before, _) = generations(db, None).await?;
             let mut snapshot = Self::read(db).await?;
-            // Every rollup row stamped up to `rollups` is committed, so it was read; rows
-            // stamped later may have been read too, and are read again when caught up.
+            // Every rollup row stamped short of the mark is committed, so the full read sees
+            // it; rows stamped past it may have been read too, and are read again.
+            let mark = rollup_mark(db).await?;
             snapshot.read_rollups(db, None).await?;
             if let Ok(mut r) = snapshot.rollups.write() {
-                r.seen = rollups;
+                r.mark = mark;
             }
-            let (after, _) = generations(db).await?;
+            let (after, _) = generations(db, None).await?;
             // Labelled with the earlier generation: if a change came in between, the next
             // request loads again.
             snapshot.generation = before;
@@ -272,43 +356,48 @@ impl Snapshot {
         }
     }
 
-    fn rollups_seen(&self) -> i64 {
-        self.rollups.read().map(|r| r.seen).unwrap_or(i64::MAX)
+    fn rollup_mark(&self) -> Mark {
+        self.rollups
+            .read()
+            .map(|r| r.mark.clone())
+            .unwrap_or_default()
     }
 
-    /// Reads the rollup rows stamped after the last generation seen, up to `rollups` (and
-    /// maybe some later ones: they hold their current value).
-    async fn catch_up(
-        &self,
-        db: &(impl ConnectionTrait + StreamTrait),
-        rollups: i64,
-    ) -> Result<()> {
-        let seen = self.rollups_seen();
-        if seen >= rollups {
-            return Ok(());
-        }
-        self.read_rollups(db, Some(seen)).await?;
-        if let Ok(mut r) = self.rollups.write() {
-            r.seen = r.seen.max(rollups);
-        }
-        Ok(())
+    /// Reads the rollup rows stamped past the mark, and moves the mark (one statement).
+    async fn catch_up(&self, db: &(impl ConnectionTrait + StreamTrait)) -> Result<()> {
+        let mark = self.rollup_mark();
+        self.read_rollups(db, Some(mark)).await
     }
 
-    /// Reads rollup rows (all, or those stamped after `after`) into the copy.
+    /// Reads rollup rows (all, or those stamped past `mark`, with the new mark) into the copy:
+    /// each replaces what was held for its unit, element and day, and the units above it on
+    /// that day move by the difference.
     async fn read_rollups(
         &self,
         db: &(impl ConnectionTrait + StreamTrait),
-        after: Option<i64>,
+        mark: Option<Mark>,
     ) -> Result<()> {
-        let (sql, values) = match after {
-            None => (
-                "SELECT unit_code, element_code, month_start, value FROM unit_month_fact",
-                vec![],
+        let postgres = ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres;
+        let rows = "SELECT unit_code, element_code, month_start, value FROM unit_month_fact";
+        // The new mark first, from the statement's own snapshot (a row without a unit), then
+        // the rows.
+        let (sql, values) = match mark {
+            None => (rows.to_owned(), vec![]),
+            Some(mark) if postgres => (
+                format!(
+                    "SELECT NULL AS unit_code, pg_current_snapshot()::text AS element_code, \
+                     NULL::date AS month_start, NULL::float8 AS value \
+                     UNION ALL {rows} WHERE {PAST_MARK}"
+                ),
+                vec![mark.from.into(), mark.running.into()],
             ),
-            Some(seq) => (
-                "SELECT unit_code, element_code, month_start, value FROM unit_month_fact \
-                 WHERE seq > ?",
-                vec![seq.into()],
+            Some(mark) => (
+                format!(
+                    "SELECT NULL AS unit_code, CAST(n AS TEXT) AS element_code, \
+                     NULL AS month_start, NULL AS value FROM data_generation WHERE id = 2 \
+                     UNION ALL {rows} WHERE seq >= ?"
+                ),
+                vec![mark.from.into()],
             ),
         };
         // Streamed: a full load reads every rollup row, and holding them all as driver rows
@@ -316,33 +405,53 @@ impl Snapshot {
         let rows = db
             .stream_raw(crate::db::stmt(
                 ConnectionTrait::get_database_backend(db),
-                sql,
+                &sql,
                 values,
             ))
             .await?;
         let mut rows = std::pin::pin!(rows);
         let mut decoded = Vec::new();
+        let mut new_mark = None;
         while let Some(r) = rows.next().await {
             let r = r?;
-            let unit: String = r.try_get_by_index(0)?;
+            let unit: Option<String> = r.try_get_by_index(0)?;
             let element: String = r.try_get_by_index(1)?;
-            let month: NaiveDate = r.try_get_by_index(2)?;
+            let Some(unit) = unit else {
+                new_mark = if postgres {
+                    Mark::of_snapshot(&element)
+                } else {
+                    element.parse().ok().map(Mark::of_generation)
+                };
+                continue;
+            };
+            let day: NaiveDate = r.try_get_by_index(2)?;
             let value: f64 = r.try_get_by_index(3)?;
             // Every rollup row's unit and element are known (foreign keys); a unit added
             // since this copy was loaded bumped the data generation, and is loaded next time.
             if let (Some(u), Some(e)) = (self.unit(&unit), self.element_index.get(&element)) {
-                decoded.push(((u, *e, month), value));
+                decoded.push(((u, *e, day), value));
             }
         }
         if let Ok(mut r) = self.rollups.write() {
+            let r = &mut *r;
             if r.units.len() < self.codes.len() {
                 r.units.resize_with(self.codes.len(), FastMap::default);
             }
-            for ((unit, element, month), value) in decoded {
-                r.units[unit as usize]
-                    .entry(element)
-                    .or_default()
-                    .set(month_number(month), value);
+            for (key @ (unit, element, day), value) in decoded {
+                let delta = value - r.own.insert(key, value).unwrap_or(0.0);
+                if delta == 0.0 {
+                    continue;
+                }
+                let month = month_number(day);
+                for link in self.links_up(unit).filter(|l| l.on(day)) {
+                    r.units[link.ancestor as usize]
+                        .entry(element)
+                        .or_default()
+                        .add(month, delta);
+                }
+            }
+            if let Some(mark) = new_mark {
+                r.mark = mark;
             }
         }
         Ok(())

@@ -940,10 +940,11 @@ async fn every_replica_answers_from_what_is_committed() {
         ask(other.clone(), codes).await,
         (Some(2.0), Some(1.0), Some(7.0), Some(2.0))
     );
-    // A rollup corrected by hand (not stamped by the service) makes both load again.
+    // A rollup corrected by hand (the row of the hamlet the activity was recorded at, which
+    // the commune sums): both follow.
     cnscd_api::db::query(
         &app.db,
-        "UPDATE unit_month_fact SET value = value + 5 WHERE unit_code = '05677' \
+        "UPDATE unit_month_fact SET value = value + 5 WHERE unit_code = '05677-02' \
          AND element_code = 'ACTIVITIES_COMMUNITY_MEETING' AND month_start = ?",
         vec![date("2024-06-01").into()],
     )

@@ -452,9 +452,9 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
         "{reuse}"
     );
 
-    // And back down (past the audit-span, indicator-target, data-generation and intake-history
-    // migrations that followed): the old scopes return and the rules are gone.
-    Migrator::down(&db, Some(5)).await.unwrap();
+    // And back down (past the audit-span, indicator-target, data-generation, rollup-unit and
+    // intake-history migrations that followed): the old scopes return and the rules are gone.
+    Migrator::down(&db, Some(6)).await.unwrap();
     assert_eq!(
         scalar(
             &db,
