@@ -101,9 +101,9 @@ impl CorrectionMutation {
                 occurred_on: input.occurred_on.map(|d| d.0),
                 unit_code: input.unit_code.map(|u| u.trim().to_owned()),
                 title: input.title,
-                description: input.description,
-                participants: input.participants,
-                households_reached: input.households_reached,
+                description: clearable(input.description),
+                participants: clearable(input.participants),
+                households_reached: clearable(input.households_reached),
                 outcomes: input.outcomes.map(|list| {
                     list.into_iter()
                         .map(|o| NewOutcome {
@@ -166,28 +166,30 @@ fn activity_id(id: &ID) -> Result<i64> {
     ids::input_id(ids::ACTIVITY, "input.activityId", id)
 }
 
+/// A field left out (`None`), set to null (`Some(None)`) or to a value.
+fn clearable<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Service
 
-/// The fields a correction replaces; `None` (or undefined) keeps the stored value.
+/// The fields a correction replaces; `None` keeps the stored value, and `Some(None)` clears an
+/// optional one.
 #[derive(Debug, Default)]
 pub struct Changes {
     pub kind: Option<String>,
     pub occurred_on: Option<chrono::NaiveDate>,
     pub unit_code: Option<String>,
     pub title: Option<String>,
-    pub description: MaybeUndefined<String>,
-    pub participants: MaybeUndefined<i32>,
-    pub households_reached: MaybeUndefined<i32>,
+    pub description: Option<Option<String>>,
+    pub participants: Option<Option<i32>>,
+    pub households_reached: Option<Option<i32>>,
     pub outcomes: Option<Vec<NewOutcome>>,
-}
-
-fn merge<T: Clone>(change: &MaybeUndefined<T>, old: &Option<T>) -> Option<T> {
-    match change {
-        MaybeUndefined::Undefined => old.clone(),
-        MaybeUndefined::Null => None,
-        MaybeUndefined::Value(v) => Some(v.clone()),
-    }
 }
 
 /// The reason, cleaned, or a validation problem.
@@ -325,9 +327,11 @@ pub async fn correct(
         occurred_on: changes.occurred_on.unwrap_or(old.occurred_on),
         unit_code: Some(changes.unit_code.unwrap_or_else(|| old.unit_code.clone())),
         title: changes.title.unwrap_or_else(|| old.title.clone()),
-        description: merge(&changes.description, &old.description),
-        participants: merge(&changes.participants, &old.participants),
-        households_reached: merge(&changes.households_reached, &old.households_reached),
+        description: changes
+            .description
+            .unwrap_or_else(|| old.description.clone()),
+        participants: changes.participants.unwrap_or(old.participants),
+        households_reached: changes.households_reached.unwrap_or(old.households_reached),
         outcomes: changes.outcomes.unwrap_or_else(|| {
             old_outcomes
                 .iter()

@@ -376,11 +376,6 @@ pub async fn get(
         })
 }
 
-/// The global id of a lock.
-pub fn global_id(lock: &period_lock::Model) -> async_graphql::ID {
-    ids::encode(ids::PERIOD_LOCK, lock.id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! GraphQL types of period locks and their inputs.
 use crate::error::UserError;
-use crate::graphql::{Date, loaders};
+use crate::graphql::{Date, ids, loaders};
 use crate::units::types::AdminUnit;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -32,7 +32,7 @@ pub struct PeriodLock {
 impl From<period_lock::Model> for PeriodLock {
     fn from(m: period_lock::Model) -> Self {
         Self {
-            id: super::service::global_id(&m),
+            id: ids::encode(ids::PERIOD_LOCK, m.id),
             month: super::service::label(m.period_start, m.period_end),
             unit_code: m.unit_code,
             period_start: m.period_start.into(),
