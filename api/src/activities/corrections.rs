@@ -30,6 +30,8 @@ use sea_orm::{
 use std::collections::BTreeMap;
 
 const MAX_REASON: usize = 500;
+/// Versions an activity's `activityVersions` list is priced at (one per correction).
+const VERSIONS_ESTIMATE: usize = 10;
 
 // ---------------------------------------------------------------------------------------------
 // GraphQL
@@ -76,6 +78,72 @@ pub struct ActivityPayload {
     pub activity: Option<Activity>,
     /// What was wrong with the input; empty on success.
     pub user_errors: Vec<UserError>,
+}
+
+/// The change that ended a version of an activity.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "cnscd_entity::codes::ActivityChange")]
+pub enum ActivityChangeKind {
+    /// Corrected by `correctActivity`.
+    Correct,
+    /// Voided by `voidActivity`.
+    Void,
+}
+
+/// An activity as it was before a correction or a void.
+#[derive(SimpleObject)]
+pub struct ActivityVersion {
+    /// 1 for the activity as first submitted, then one more per change.
+    pub version: i32,
+    /// The change that ended this version.
+    pub ended_by: ActivityChangeKind,
+    /// Why it was changed.
+    pub reason: String,
+    /// Token subject that made the change.
+    pub changed_by: String,
+    /// When it was changed.
+    pub changed_at: chrono::DateTime<Utc>,
+    /// The activity as it was: its fields (snake_case, as in the audit log) and `outcomes`.
+    pub activity: async_graphql::Json<serde_json::Value>,
+}
+
+impl From<activity_version::Model> for ActivityVersion {
+    fn from(m: activity_version::Model) -> Self {
+        Self {
+            version: m.version,
+            ended_by: m.action.into(),
+            reason: m.reason,
+            changed_by: m.changed_by,
+            changed_at: m.changed_at,
+            activity: async_graphql::Json(m.data),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct CorrectionQuery;
+
+#[Object]
+impl CorrectionQuery {
+    /// The earlier versions of an activity the caller may read, oldest first (empty when it
+    /// was never corrected or voided).
+    #[graphql(
+        guard = "Allowed(Action::ReadActivities)",
+        complexity = "crate::graphql::limits::list_complexity(VERSIONS_ESTIMATE, child_complexity)"
+    )]
+    async fn activity_versions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The activity.")] activity_id: ID,
+    ) -> async_graphql::Result<Vec<ActivityVersion>> {
+        let (db, principal) = state(ctx)?;
+        let id = ids::input_id(ids::ACTIVITY, "activityId", &activity_id)?;
+        Ok(versions(db, principal, id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
 }
 
 #[derive(Default)]
@@ -305,6 +373,21 @@ async fn keep_version(
     .insert(txn)
     .await?;
     Ok(version)
+}
+
+/// The kept versions of an activity the caller may read (NOT_FOUND otherwise), oldest first.
+/// At most one per change, and changes stop at a void: a short list.
+pub async fn versions(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    id: i64,
+) -> Result<Vec<activity_version::Model>> {
+    service::get(db, principal, id).await?;
+    Ok(activity_version::Entity::find()
+        .filter(activity_version::Column::ActivityId.eq(id))
+        .order_by_asc(activity_version::Column::Version)
+        .all(db)
+        .await?)
 }
 
 /// Corrects an activity; answers it as it is now.

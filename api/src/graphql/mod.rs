@@ -24,6 +24,7 @@ pub struct Query(
     crate::teams::resolvers::TeamQuery,
     crate::members::resolvers::MemberQuery,
     crate::activities::resolvers::ActivityQuery,
+    crate::activities::corrections::CorrectionQuery,
     crate::catalog::resolvers::CatalogQuery,
     crate::indicators::resolvers::IndicatorQuery,
     crate::indicators::admin::IndicatorTargetQuery,

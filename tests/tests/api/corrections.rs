@@ -131,6 +131,34 @@ async fn a_correction_moves_its_figures_from_the_old_month_and_unit_to_the_new_a
     assert!(r.at("correctActivity.activity.participants").is_null());
     assert_eq!(r.at("correctActivity.activity.occurredOn"), "2024-05-10");
     assert_eq!(versions(&app).await, 2);
+    // The earlier versions, oldest first, for whoever may read the activity.
+    let q = "query($id: ID!) { activityVersions(activityId: $id) { version endedBy reason changedBy activity } }";
+    let r = app
+        .gql(&token(&["VIEWER"], &["169"], &[]), q, json!({ "id": id }))
+        .await
+        .ok();
+    assert_eq!(r.at("activityVersions.0.version"), 1);
+    assert_eq!(r.at("activityVersions.0.endedBy"), "CORRECT");
+    assert_eq!(r.at("activityVersions.0.reason"), "Nhập nhầm ngày");
+    assert_eq!(
+        r.at("activityVersions.0.activity.occurred_on"),
+        "2024-03-05"
+    );
+    assert_eq!(r.at("activityVersions.0.activity.outcomes.0.people"), 7);
+    assert_eq!(
+        r.at("activityVersions.1.activity.occurred_on"),
+        "2024-05-10"
+    );
+    assert_eq!(
+        r.at("activityVersions.1.activity.description"),
+        "Họp tại nhà văn hóa"
+    );
+    let r = app
+        .gql(&token(&["VIEWER"], &["164"], &[]), q, json!({ "id": id }))
+        .await;
+    assert_eq!(r.error_codes(), ["NOT_FOUND"]);
+    let r = app.gql(&admin(), q, json!({ "id": "nope" })).await;
+    assert_eq!(r.error_codes(), ["VALIDATION"]);
 
     // The activity moved with its day and unit for reading too (area.md).
     let r = app
