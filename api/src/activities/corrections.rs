@@ -4,8 +4,9 @@
 //! A correction replaces the fields it names (and the whole list of outcomes when it names
 //! them); a void marks the activity VOIDED: it stays readable (`activities(status: VOIDED)`,
 //! `node`) but leaves the default lists and every indicator. Either keeps the activity as it
-//! was in `activity_version`, and moves the rollups: the old amounts out of the old month and
-//! units, the new ones into the new, in the transaction that changes the row.
+//! was in `activity_version` (read back with `activityVersions`), and moves the rollups: the
+//! old amounts out of the old month and unit, the new ones into the new (one
+//! [`rollup::upsert`]), in the transaction that changes the row.
 //!
 //! The types and the resolver live here with the service, next to `submitActivity`'s, so that
 //! intake and its corrections change apart.
