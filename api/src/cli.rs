@@ -207,8 +207,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 let team = crate::demo::first_team_id(db).await?;
                 println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
                 println!(
-                    "Paste a token into GraphiQL's headers as {{\"Authorization\": \"Bearer <token>\"}}\n"
+                    "            dashboard at http://{}/dashboard",
+                    app.address()
                 );
+                println!("Paste a token into the page's Token field and press \"Use token\"\n");
                 for (role, token) in demo_tokens(&secret, team.as_deref())? {
                     println!("{role:<12} {token}");
                 }

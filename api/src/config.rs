@@ -45,6 +45,10 @@ pub struct Settings {
     /// answered 503.
     #[arg(long, env = "CNSCD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: std::time::Duration,
+    /// Longest a statement waits for a database connection (e.g. `5s`) before the request
+    /// fails with "the database is unavailable"; also the timeout for opening one.
+    #[arg(long, env = "CNSCD_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_acquire_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -59,6 +63,7 @@ impl fmt::Debug for Settings {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("request_timeout", &self.request_timeout)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
             .finish()
     }
 }
@@ -89,6 +94,7 @@ impl Settings {
             jwt_issuer: None,
             jwt_audience: None,
             request_timeout: std::time::Duration::from_secs(30),
+            db_acquire_timeout: crate::db::DEFAULT_ACQUIRE_TIMEOUT,
         }
     }
 }

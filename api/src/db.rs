@@ -5,26 +5,47 @@ use sea_orm::{
 };
 use std::time::Duration;
 
+/// How long a statement waits for a pooled connection (and a new connection for the
+/// database to answer) before failing with "the database is unavailable": short, so that
+/// requests fail fast while the database is away rather than pile up.
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens a pool. SQLite gets WAL and a busy timeout so readers never block the writer, and
 /// foreign keys enforced on every connection of the pool (SQLite's own default is off).
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_pool(url, None).await
+    connect_pool(url, None, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Like [`connect`], waiting at most `acquire_timeout` for a connection.
+pub async fn connect_with(
+    url: &str,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    connect_pool(url, None, acquire_timeout).await
 }
 
 /// A pool of one connection, for tools whose statements depend on per-connection state
 /// (`migrate fresh` turns SQLite's foreign keys off on its connection while it drops tables).
 pub async fn connect_single(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_pool(url, Some(1)).await
+    connect_pool(url, Some(1), DEFAULT_ACQUIRE_TIMEOUT).await
 }
 
-async fn connect_pool(url: &str, size: Option<u32>) -> Result<DatabaseConnection, DbErr> {
+async fn connect_pool(
+    url: &str,
+    size: Option<u32>,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
         opts.map_sqlx_sqlite_opts(|o| o.foreign_keys(true));
     }
-    opts.connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
+    // sqlx reports how long each acquire waited as a TRACE event, which the telemetry layer
+    // turns into the `cnscd_db_pool_acquire_seconds` histogram (logs never show it).
+    opts.map_sqlx_sqlite_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace));
+    opts.map_sqlx_postgres_pool_opts(|o| o.acquire_time_level(log::LevelFilter::Trace));
+    opts.connect_timeout(acquire_timeout)
+        .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
         .max_connections(size.unwrap_or(if sqlite { 4 } else { 16 }));
     let db = Database::connect(opts).await?;

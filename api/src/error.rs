@@ -138,6 +138,9 @@ impl Error {
     }
 }
 
+/// `extensions.reason` of an `INTERNAL` error raised because the database did not answer.
+pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+
 fn is_unavailable(e: &DbErr) -> bool {
     matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
 }
@@ -147,10 +150,19 @@ impl ErrorExtensions for Error {
         if !self.is_user_error() {
             tracing::error!(error = %self.message(), "request failed");
         }
+        if let Self::Db(DbErr::ConnectionAcquire(_)) = self {
+            metrics::counter!("cnscd_db_pool_acquire_timeouts_total").increment(1);
+        }
         async_graphql::Error::new(self.public_message()).extend_with(|_, e| {
             e.set("code", self.code().as_str());
             if let Self::Validation { field, .. } = self {
                 e.set("field", field.clone());
+            }
+            // Lets the HTTP layer answer 503 with Retry-After when nothing could be read.
+            if let Self::Db(d) = self
+                && is_unavailable(d)
+            {
+                e.set("reason", DATABASE_UNAVAILABLE);
             }
         })
     }

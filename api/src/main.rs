@@ -10,6 +10,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cnscd_api::cli::Cli::parse();
-    cnscd_api::telemetry::init(&cli.log, cli.log_format);
+    let _telemetry = cnscd_api::telemetry::init(&cli.log, cli.log_format);
     cnscd_api::cli::run(cli).await
 }

@@ -42,7 +42,15 @@ pub fn verifier(settings: &Settings, demo: bool) -> anyhow::Result<TokenVerifier
 
 /// Connects, brings the schema up to date and seeds the standard catalogues.
 pub async fn prepare_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    let db = crate::db::connect(url)
+    prepare_database_with(url, crate::db::DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// Like [`prepare_database`], waiting at most `acquire_timeout` for a connection.
+pub async fn prepare_database_with(
+    url: &str,
+    acquire_timeout: std::time::Duration,
+) -> anyhow::Result<DatabaseConnection> {
+    let db = crate::db::connect_with(url, acquire_timeout)
         .await
         .with_context(|| format!("Failed to connect to {}", crate::config::redact_url(url)))?;
     Migrator::up(&db, None)
@@ -80,7 +88,7 @@ impl Application {
                 settings.listen
             );
         }
-        let db = prepare_database(&settings.database_url).await?;
+        let db = prepare_database_with(&settings.database_url, settings.db_acquire_timeout).await?;
         if development_secret && !crate::demo::holds_only_demo_data(&db).await? {
             anyhow::bail!(
                 "refusing to use the development secret on {}: the database holds data that is \
@@ -103,6 +111,8 @@ impl Application {
             .await
             .with_context(|| format!("Failed to bind {}", settings.listen))?;
         let address = listener.local_addr()?;
+        // The metrics recorder, before anything records (the first indicator load below).
+        let _ = crate::http::metrics::handle();
         let store = crate::indicators::store::Store::new();
         // Indicators are answered from memory: load the copy now rather than on the first
         // request (a failure here is not fatal: the first request loads it, or says why not).

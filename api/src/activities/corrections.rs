@@ -185,6 +185,7 @@ impl CorrectionMutation {
             };
             correct(
                 db,
+                crate::graphql::store(ctx)?,
                 principal,
                 ctx.data_opt::<RequestId>(),
                 id,
@@ -394,6 +395,7 @@ pub async fn versions(
 /// Corrects an activity; answers it as it is now.
 pub async fn correct(
     db: &DatabaseConnection,
+    store: &crate::indicators::store::Store,
     principal: &Principal,
     request: Option<&RequestId>,
     id: i64,
@@ -429,13 +431,21 @@ pub async fn correct(
     };
     // The new state passes every rule of a submission, the caller's area on the new day
     // included, and its day must not be locked.
-    let checked = service::validate(db, principal, &new).await?;
+    let snap = store.snapshot(db).await?;
+    let (unit_code, since, _) = super::intake::check(
+        &snap,
+        principal,
+        &new,
+        "input",
+        crate::units::service::today(),
+    )?;
+    let cashless = rollup::cashless_services(db).await?;
 
     let txn = crate::db::begin_write(db).await?;
     crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
     // Both days are checked (again) inside the transaction, in turn with lock changes.
-    let new_chain = rollup::ancestors_on(&txn, &checked.unit_code, new.occurred_on).await?;
+    let new_chain = rollup::ancestors_on(&txn, &unit_code, new.occurred_on).await?;
     crate::activities::service::check_unlocked(&txn, &old_chain.codes, old.occurred_on).await?;
     crate::activities::service::check_unlocked(&txn, &new_chain.codes, new.occurred_on).await?;
     let version = keep_version(
@@ -450,7 +460,7 @@ pub async fn correct(
     let mut row: activity::ActiveModel = old.clone().into();
     row.kind_code = Set(new.kind.clone());
     row.occurred_on = Set(new.occurred_on);
-    row.unit_code = Set(checked.unit_code.clone());
+    row.unit_code = Set(unit_code.clone());
     row.title = Set(text::clean(&new.title));
     row.description = Set(new
         .description
@@ -505,17 +515,10 @@ pub async fn correct(
         &old,
         &old_outcomes,
         old_chain.since,
-        &checked.cashless,
+        &cashless,
         -1.0,
     );
-    rollup::add(
-        &mut cells,
-        &updated,
-        &new_outcomes,
-        checked.since,
-        &checked.cashless,
-        1.0,
-    );
+    rollup::add(&mut cells, &updated, &new_outcomes, since, &cashless, 1.0);
     cells.retain(|_, v| *v != 0.0);
     rollup::upsert(&txn, &cells).await?;
     txn.commit().await?;

@@ -110,11 +110,24 @@ impl ActivityMutation {
                     })
                     .collect(),
             };
-            service::submit(db, principal, ctx.data_opt::<RequestId>(), new).await
+            service::submit(
+                db,
+                crate::graphql::store(ctx)?,
+                principal,
+                ctx.data_opt::<RequestId>(),
+                new,
+            )
+            .await
         }
         .await;
         let (done, user_errors) = into_payload(result)?;
         let replayed = done.as_ref().is_some_and(|(_, r)| *r);
+        let counted = match &done {
+            Some(_) if replayed => "replayed",
+            Some(_) => "created",
+            None => "rejected",
+        };
+        metrics::counter!("cnscd_activities_submitted_total", "result" => counted).increment(1);
         Ok(SubmitActivityPayload {
             activity: done.map(|(a, _)| a.into()),
             replayed,

@@ -188,19 +188,37 @@ pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f6
                  DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
             )
         } else {
-            format!(
-                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
-                 SELECT v.unit_code, v.element_code, v.month_start, v.value, \
-                 pg_current_xact_id()::text::bigint \
-                 FROM (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
-                 ORDER BY v.unit_code, v.element_code, v.month_start \
-                 ON CONFLICT (unit_code, element_code, month_start) \
-                 DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
-            )
+            postgres_insert(&rows)
         };
         db.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
+}
+
+/// The PostgreSQL rollup write for `rows` (a `VALUES` list of unit, element, first day and
+/// amount), stamped with the writing transaction's id, in key order.
+fn postgres_insert(rows: &str) -> String {
+    format!(
+        "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
+         SELECT v.unit_code, v.element_code, v.month_start, v.value, \
+         pg_current_xact_id()::text::bigint \
+         FROM (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
+         ORDER BY v.unit_code, v.element_code, v.month_start \
+         ON CONFLICT (unit_code, element_code, month_start) \
+         DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
+    )
+}
+
+/// [`upsert`] of `n` cells on PostgreSQL as one statement (for a `WITH` clause), its values
+/// from [`postgres_upsert_values`].
+pub fn postgres_upsert(n: usize) -> String {
+    postgres_insert(&vec!["(?, ?, ?, ?)"; n].join(", "))
+}
+
+/// The values of [`postgres_upsert`].
+pub fn postgres_upsert_values(cells: &BTreeMap<Cell, f64>) -> Vec<Value> {
+    let entries: Vec<_> = cells.iter().collect();
+    chunk_values(&entries, None).1
 }
 
 /// A chunk of rollup cells as `VALUES` rows and their values: unit, element, month, amount,

@@ -1,19 +1,20 @@
 //! The GraphQL handler: authentication, per-request loaders, GraphQL-over-HTTP status codes
 //! and media types, GraphiQL for browsers, and no mutations over GET.
 use super::AppState;
+use super::metrics;
 use crate::audit::service::RequestId;
 use crate::auth::Principal;
-use crate::error::ErrorCode;
+use crate::error::{DATABASE_UNAVAILABLE, ErrorCode};
 use crate::graphql::limits::with_code;
 use crate::graphql::loaders::Loaders;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -75,11 +76,29 @@ pub(super) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Prin
         .map_err(|e| e.message())
 }
 
+/// Runs a request and labels the response with its operation for the metrics layer.
 async fn execute(
     state: AppState,
     headers: HeaderMap,
     request: async_graphql::Request,
     media: &'static str,
+) -> Response {
+    let operation = OnceLock::new();
+    if let Some(name) = &request.operation_name {
+        let _ = operation.set(name.clone());
+    }
+    let mut resp = run(state, headers, request, media, &operation).await;
+    resp.extensions_mut()
+        .insert(metrics::Operation(operation.into_inner()));
+    resp
+}
+
+async fn run(
+    state: AppState,
+    headers: HeaderMap,
+    request: async_graphql::Request,
+    media: &'static str,
+    operation: &OnceLock<String>,
 ) -> Response {
     let principal = match authenticate(&state, &headers) {
         Ok(p) => p,
@@ -115,6 +134,14 @@ async fn execute(
                 return async_graphql::Response::from_errors(vec![e]);
             }
         };
+        // A document with one named operation names the request even without
+        // `operationName` (the metrics label it by that name).
+        if let async_graphql::parser::types::DocumentOperations::Multiple(ops) = &doc.operations
+            && ops.len() == 1
+            && let Some(name) = ops.keys().next()
+        {
+            let _ = operation.set(name.to_string());
+        }
         if let Err(errors) = state
             .admission
             .check(&doc, request.operation_name.as_deref(), &request.variables)
@@ -159,6 +186,12 @@ async fn execute(
     let mut resp = (status, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    resp.extensions_mut()
+        .insert(metrics::HadErrors(!response.errors.is_empty()));
     resp
 }
 
@@ -217,8 +250,19 @@ fn classify(
     });
     let rejected = !response.errors.is_empty()
         && (!executed || response.data == async_graphql::Value::Null && invalid);
+    // Nothing could be read because the database is away: 503, so that a load balancer or
+    // client retries (with Retry-After) rather than take it as an answer.
+    let unavailable = response.data == async_graphql::Value::Null
+        && response.errors.iter().any(|e| {
+            e.extensions
+                .as_ref()
+                .and_then(|x| x.get("reason"))
+                .is_some_and(|r| *r == async_graphql::Value::from(DATABASE_UNAVAILABLE))
+        });
     if rejected {
         StatusCode::BAD_REQUEST
+    } else if unavailable {
+        StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
     }
@@ -335,13 +379,7 @@ pub async fn get_handler(
     };
     let Some(query) = params.query else {
         if wants_html {
-            return Html(
-                GraphiQLSource::build()
-                    .endpoint("/graphql")
-                    .title("cnscd")
-                    .finish(),
-            )
-            .into_response();
+            return super::graphiql::page();
         }
         return error_response(
             StatusCode::BAD_REQUEST,

@@ -1,7 +1,12 @@
-//! HTTP: the router, the GraphQL handler, the CSV export and health checks.
+//! HTTP: the router, the GraphQL handler, the CSV export, health checks, metrics, and the
+//! browser pages (GraphiQL, the dashboard) with their assets.
+pub mod assets;
+pub mod dashboard;
 pub mod export;
+pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod metrics;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
@@ -70,6 +75,11 @@ pub fn router(state: AppState) -> Router {
         .route("/exports/indicators.csv", get(export::indicators_csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/dashboard", get(dashboard::page))
+        .route("/assets/{file}", get(assets::asset))
+        // On matched routes only, so the `path` label is always a route, never a client's URL.
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(

@@ -39,11 +39,18 @@ pub struct Store {
     current: Arc<RwLock<Option<Arc<Snapshot>>>>,
     /// One load at a time; requests that find a load under way wait for it.
     loading: Arc<tokio::sync::Mutex<()>>,
+    /// Activity ids taken ahead from the database's sequence (PostgreSQL).
+    activity_ids: Arc<crate::activities::intake::Ids>,
 }
 
 impl Store {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Activity ids taken ahead (see [`crate::activities::intake::Ids`]).
+    pub fn activity_ids(&self) -> &crate::activities::intake::Ids {
+        &self.activity_ids
     }
 
     fn current(&self) -> Option<Arc<Snapshot>> {
@@ -70,21 +77,34 @@ impl Store {
             if pending {
                 let _loading = self.loading.lock().await;
                 s.catch_up(db).await?;
+                store_read("catch_up");
+            } else {
+                store_read("hit");
             }
             return Ok(s);
         }
         let _loading = self.loading.lock().await;
         if let Some(s) = self.current().filter(|s| s.generation >= generation) {
             s.catch_up(db).await?;
+            store_read("catch_up");
             return Ok(s);
         }
+        let started = std::time::Instant::now();
         let fresh = Arc::new(Snapshot::load(db).await?);
+        store_read("reload");
+        metrics::histogram!("cnscd_indicator_store_load_seconds")
+            .record(started.elapsed().as_secs_f64());
         tracing::debug!(generation = fresh.generation, "indicator data loaded");
         if let Ok(mut c) = self.current.write() {
             *c = Some(fresh.clone());
         }
         Ok(fresh)
     }
+}
+
+/// Counts a read of the copy by how it was answered (`cnscd_indicator_store_requests_total`).
+fn store_read(result: &'static str) {
+    metrics::counter!("cnscd_indicator_store_requests_total", "result" => result).increment(1);
 }
 
 /// Where a copy's rollups stand: rows stamped from `from` on, or with one of the stamps of
@@ -328,6 +348,29 @@ pub struct Snapshot {
     /// Data element codes by index, for the rollups.
     element_index: HashMap<String, u16>,
     rollups: RwLock<Rollups>,
+    /// What a submitted activity is checked against.
+    pub intake: IntakeData,
+}
+
+/// A team as intake checks it.
+#[derive(Clone, Debug)]
+pub struct TeamDays {
+    pub unit_code: String,
+    pub founded_on: NaiveDate,
+    pub dissolved_on: Option<NaiveDate>,
+}
+
+/// The catalogues, teams and period locks a submitted activity is checked against (see
+/// [`crate::activities::intake`]).
+#[derive(Default)]
+pub struct IntakeData {
+    pub teams: FastMap<i64, TeamDays>,
+    /// Activity kinds: whether each is active.
+    pub kinds: HashMap<String, bool>,
+    /// Digital services: (active, counts as cashless payment).
+    pub services: HashMap<String, (bool, bool)>,
+    /// Locked periods by unit index.
+    locks: FastMap<u32, Vec<(NaiveDate, NaiveDate)>>,
 }
 
 impl Snapshot {
@@ -511,16 +554,55 @@ impl Snapshot {
         )
         .await?;
         let mut team_days: HashMap<i64, (u32, NaiveDate, Option<NaiveDate>)> = HashMap::new();
+        let mut intake = IntakeData::default();
         for r in teams {
             let unit: String = r.try_get("", "unit_code")?;
+            let id: i64 = r.try_get("", "id")?;
+            let days = TeamDays {
+                founded_on: r.try_get("", "founded_on")?,
+                dissolved_on: r.try_get("", "dissolved_on")?,
+                unit_code: unit,
+            };
             team_days.insert(
-                r.try_get("", "id")?,
+                id,
                 (
-                    intern(&unit, &mut codes, &mut versions),
-                    r.try_get("", "founded_on")?,
-                    r.try_get("", "dissolved_on")?,
+                    intern(&days.unit_code, &mut codes, &mut versions),
+                    days.founded_on,
+                    days.dissolved_on,
                 ),
             );
+            intake.teams.insert(id, days);
+        }
+        for r in query(db, "SELECT code, active FROM activity_kind", vec![]).await? {
+            intake
+                .kinds
+                .insert(r.try_get("", "code")?, r.try_get("", "active")?);
+        }
+        for r in query(
+            db,
+            "SELECT code, active, cashless FROM digital_service",
+            vec![],
+        )
+        .await?
+        {
+            intake.services.insert(
+                r.try_get("", "code")?,
+                (r.try_get("", "active")?, r.try_get("", "cashless")?),
+            );
+        }
+        for r in query(
+            db,
+            "SELECT unit_code, period_start, period_end FROM period_lock",
+            vec![],
+        )
+        .await?
+        {
+            let unit: String = r.try_get("", "unit_code")?;
+            intake
+                .locks
+                .entry(intern(&unit, &mut codes, &mut versions))
+                .or_default()
+                .push((r.try_get("", "period_start")?, r.try_get("", "period_end")?));
         }
         let memberships = query(
             db,
@@ -663,6 +745,7 @@ impl Snapshot {
             targets,
             element_index,
             rollups: RwLock::new(Rollups::default()),
+            intake,
         };
         snapshot.shares = snapshot.partial_shares();
         snapshot.index_reported(reported_rows);
@@ -857,6 +940,30 @@ impl Snapshot {
         };
         self.links_up(u).any(|l| {
             l.from <= to && l.to >= from && area.iter().any(|a| self.code(l.ancestor) == a)
+        })
+    }
+
+    /// `unit`'s place in the hierarchy on `day` (as [`crate::activities::rollup::ancestors_on`]
+    /// reads it), if the unit exists then.
+    pub fn chain(&self, unit: &str, day: NaiveDate) -> Option<crate::activities::rollup::Chain> {
+        let u = self.unit(unit)?;
+        let mut chain = crate::activities::rollup::Chain {
+            codes: Vec::new(),
+            since: NaiveDate::MIN,
+        };
+        for l in self.links_up(u).filter(|l| l.on(day)) {
+            chain.codes.push(self.code(l.ancestor).to_owned());
+            chain.since = chain.since.max(l.from);
+        }
+        (!chain.codes.is_empty()).then_some(chain)
+    }
+
+    /// The first of `units` with a locked period containing `day`.
+    pub fn locked<'a>(&self, units: &'a [String], day: NaiveDate) -> Option<&'a str> {
+        units.iter().map(String::as_str).find(|code| {
+            self.unit(code)
+                .and_then(|u| self.intake.locks.get(&u))
+                .is_some_and(|spans| spans.iter().any(|(f, t)| *f <= day && day <= *t))
         })
     }
 

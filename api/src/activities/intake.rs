@@ -1,0 +1,729 @@
+//! Writing submitted activities: checked in memory, written in as few statements as the
+//! database allows.
+//!
+//! A submission is checked against the copy of the catalogues, teams, dated hierarchy and
+//! period locks the indicator store holds ([`crate::indicators::store::IntakeData`]), which is
+//! current as of the one statement that asks for its generation. The idempotency keys are
+//! looked up in one statement for the whole batch. Then the activities, their outcomes,
+//! idempotency records, audit entries and rollups are written:
+//!
+//! - on PostgreSQL in one statement per chunk of up to [`CHUNK`] activities (data-modifying
+//!   `WITH` clauses, one implicit transaction; several chunks share an explicit one), with ids
+//!   taken from the sequence beforehand ([`Ids`]), so a single submission costs three round
+//!   trips (generation, keys, write) instead of a dozen;
+//! - on SQLite, where statements cost no round trip, in one write transaction.
+//!
+//! A key used concurrently by another request fails the write on the unique index; the write
+//! is then retried without the items whose keys are now recorded, which answer as replays.
+use super::rollup;
+use super::service::{NewActivity, request_hash};
+use crate::audit::service::RequestId;
+use crate::auth::{Action, Principal, allows_in_chain};
+use crate::db::{is_unique_violation, placeholders, query, stmt};
+use crate::error::{Error, ErrorCode, Problems, Result, UserError};
+use crate::graphql::ids;
+use crate::indicators::store::{Snapshot, Store};
+use crate::text;
+use chrono::{NaiveDate, Utc};
+use cnscd_entity::codes::ActivityStatus;
+use cnscd_entity::{activity, activity_outcome, idempotency_record};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+pub const MAX_COUNT: i32 = 100_000;
+pub const MAX_OUTCOMES: usize = 20;
+/// Activities per write statement on PostgreSQL (well under its 65,535 parameters).
+const CHUNK: usize = 100;
+
+/// What an item of a submission came to.
+pub type Outcome = Result<(activity::Model, bool)>;
+
+/// Ids taken from PostgreSQL's `activity` sequence ahead of use, a block at a time (a
+/// sequence never hands out a value twice; values taken and not used leave gaps, as
+/// rolled-back inserts do).
+#[derive(Default)]
+pub struct Ids(Mutex<Vec<i64>>);
+
+impl Ids {
+    async fn take(&self, db: &DatabaseConnection, n: usize) -> Result<Vec<i64>> {
+        if let Ok(mut held) = self.0.lock()
+            && held.len() >= n
+        {
+            let rest = held.len() - n;
+            return Ok(held.split_off(rest));
+        }
+        let block = n.max(64);
+        let mut fresh: Vec<i64> = query(
+            db,
+            "SELECT nextval(pg_get_serial_sequence('activity', 'id')) AS id \
+             FROM generate_series(1, ?)",
+            vec![(block as i64).into()],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get::<i64>("", "id"))
+        .collect::<std::result::Result<_, _>>()?;
+        fresh.sort_unstable_by(|a, b| b.cmp(a));
+        let taken = fresh.split_off(fresh.len() - n);
+        if let Ok(mut held) = self.0.lock() {
+            held.extend(fresh);
+        }
+        Ok(taken)
+    }
+}
+
+/// A submission that passed the checks.
+struct Checked {
+    input: NewActivity,
+    key: String,
+    hash: String,
+    unit_code: String,
+    /// Since when the unit has had its units above it (its rollup row starts there).
+    since: NaiveDate,
+    cashless: HashSet<String>,
+}
+
+/// Checks one submission against the copy held in memory; problems are reported under
+/// `prefix` (`input`, or `items.<i>` in a batch). Also the new state of a correction
+/// ([`super::corrections`]).
+pub(super) fn check(
+    snap: &Snapshot,
+    principal: &Principal,
+    input: &NewActivity,
+    prefix: &str,
+    today: NaiveDate,
+) -> Result<(String, NaiveDate, HashSet<String>)> {
+    let mut p = Problems::default();
+    let at = |field: &str| format!("{prefix}.{field}");
+    let key = &input.idempotency_key;
+    if key.trim().is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
+        p.add(
+            &at("idempotencyKey"),
+            "idempotencyKey must be 1 to 200 printable characters",
+        );
+    }
+    let title = text::clean(&input.title);
+    if title.is_empty() {
+        p.add(&at("title"), "title must not be empty");
+    } else if title.chars().count() > 200 {
+        p.add(&at("title"), "title must be at most 200 characters");
+    }
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 5000)
+    {
+        p.add(
+            &at("description"),
+            "description must be at most 5000 characters",
+        );
+    }
+    for (field, v) in [
+        ("participants", input.participants),
+        ("householdsReached", input.households_reached),
+    ] {
+        if let Some(v) = v
+            && !(0..=MAX_COUNT).contains(&v)
+        {
+            p.add(
+                &at(field),
+                format!("must be between 0 and {MAX_COUNT}, not {v}"),
+            );
+        }
+    }
+    if input.occurred_on > today {
+        p.add(
+            &at("occurredOn"),
+            format!("occurredOn {} is in the future", input.occurred_on),
+        );
+    }
+    let catalogue = &snap.intake;
+    if catalogue.kinds.get(&input.kind) != Some(&true) {
+        p.add(
+            &at("kind"),
+            format!(
+                "`{}` is not an activity kind code (see activityKinds)",
+                input.kind
+            ),
+        );
+    }
+    if input.outcomes.len() > MAX_OUTCOMES {
+        p.add(&at("outcomes"), format!("at most {MAX_OUTCOMES} outcomes"));
+    }
+    let mut cashless = HashSet::new();
+    let mut seen = HashSet::new();
+    for (i, o) in input.outcomes.iter().enumerate() {
+        let base = at(&format!("outcomes.{i}"));
+        match catalogue.services.get(&o.service) {
+            Some((true, is_cashless)) => {
+                if !seen.insert(o.service.clone()) {
+                    p.add(
+                        &format!("{base}.service"),
+                        format!("service {} appears twice", o.service),
+                    );
+                } else if *is_cashless {
+                    cashless.insert(o.service.clone());
+                }
+            }
+            _ => p.add(
+                &format!("{base}.service"),
+                format!(
+                    "`{}` is not a digital service code (see digitalServices)",
+                    o.service
+                ),
+            ),
+        }
+        if !(0..=MAX_COUNT).contains(&o.people) {
+            p.add(
+                &format!("{base}.people"),
+                format!("must be between 0 and {MAX_COUNT}, not {}", o.people),
+            );
+        }
+        if let Some(h) = o.households
+            && !(0..=MAX_COUNT).contains(&h)
+        {
+            p.add(
+                &format!("{base}.households"),
+                format!("must be between 0 and {MAX_COUNT}, not {h}"),
+            );
+        }
+    }
+    // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
+    // said: the area rule for teams (any day from founding to dissolution).
+    let team = catalogue.teams.get(&input.team_id).filter(|t| {
+        let scope = principal.scope(Action::ReadTeams);
+        let last = match t.dissolved_on {
+            Some(d) => d.pred_opt().unwrap_or(d),
+            None => today,
+        };
+        scope.all
+            || scope.teams.contains(&input.team_id)
+            || (!scope.units.is_empty()
+                && snap.under_some_day(&scope.units, &t.unit_code, t.founded_on, last))
+    });
+    let Some(team) = team else {
+        return Err(Error::Invalid(vec![UserError::new(
+            &at("teamId"),
+            format!(
+                "no team {} in the caller's area",
+                ids::encode(ids::TEAM, input.team_id).0
+            ),
+            ErrorCode::NotFound,
+        )]));
+    };
+    if input.occurred_on < team.founded_on {
+        p.add(
+            &at("occurredOn"),
+            format!(
+                "occurredOn {} is before the team was founded ({})",
+                input.occurred_on, team.founded_on
+            ),
+        );
+    }
+    if let Some(d) = team.dissolved_on
+        && input.occurred_on >= d
+    {
+        p.add(&at("occurredOn"), format!("the team was dissolved on {d}"));
+    }
+    let unit_code = input
+        .unit_code
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&team.unit_code)
+        .to_owned();
+    // Where the activity may be recorded (the team's unit or a unit containing it), whether
+    // the caller's units cover it, and which rollup row it feeds.
+    let on = input.occurred_on;
+    let above_team = snap.chain(&team.unit_code, on);
+    let position = above_team
+        .as_ref()
+        .and_then(|c| c.codes.iter().position(|a| *a == unit_code));
+    let (ancestors, since) = match (above_team, position) {
+        (Some(c), Some(0)) => (c.codes, c.since),
+        (Some(c), Some(i)) => {
+            // Recorded at a unit above the team's: that unit's own place in the hierarchy.
+            let since = snap.chain(&unit_code, on).map_or(on, |own| own.since);
+            (c.codes[i..].to_vec(), since)
+        }
+        _ => {
+            if p.is_empty() {
+                let message = if snap.chain(&unit_code, on).is_none() {
+                    format!("no administrative unit `{unit_code}` exists on {on}")
+                } else {
+                    format!(
+                        "unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}",
+                        team.unit_code
+                    )
+                };
+                p.add(&at("unitCode"), message);
+            }
+            (Vec::new(), on)
+        }
+    };
+    p.finish()?;
+    // The activity's own unit (the team's, or one above it) must lie in the caller's area on
+    // the day: a token's team grants its own unit only, never the units above it.
+    if !allows_in_chain(
+        &principal.scope(Action::SubmitActivities),
+        Some((input.team_id, &team.unit_code)),
+        &unit_code,
+        &ancestors,
+    ) {
+        return Err(Error::forbidden(format!(
+            "the caller may not submit activities for team {} on {}",
+            ids::encode(ids::TEAM, input.team_id).0,
+            input.occurred_on
+        )));
+    }
+    if let Some(unit) = snap.locked(&ancestors, on) {
+        let month = crate::locks::service::Month {
+            start: rollup::month_start(on),
+        };
+        return Err(Error::PeriodLocked(format!(
+            "{month} is locked for unit {unit} (and everything under it); {on} cannot be \
+             changed until it is unlocked"
+        )));
+    }
+    Ok((unit_code, since, cashless))
+}
+
+/// Stores each of `items` once per idempotency key (their problems reported under `input`
+/// for a single submission, under `items.<i>` in a batch); with `atomic`, nothing unless
+/// every item passes. Answers per item, in input order: the activity and whether it was a
+/// replay, or what is wrong with it.
+pub async fn submit(
+    db: &DatabaseConnection,
+    store: &Store,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    items: Vec<NewActivity>,
+    batch: bool,
+    atomic: bool,
+) -> Result<Vec<Outcome>> {
+    let scope = principal.identity();
+    let prefix = |i: usize| {
+        if batch {
+            format!("items.{i}")
+        } else {
+            "input".to_owned()
+        }
+    };
+    let keyed: Vec<(String, String)> = items
+        .iter()
+        .map(|input| (input.idempotency_key.trim().to_owned(), request_hash(input)))
+        .collect();
+    let mut results: Vec<Option<Outcome>> = (0..items.len()).map(|_| None).collect();
+    // A key twice in one batch: the later items are refused.
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
+    for (i, (key, _)) in keyed.iter().enumerate() {
+        if let Some(first) = first_with.get(key.as_str()) {
+            results[i] = Some(Err(Error::invalid(
+                &format!("{}.idempotencyKey", prefix(i)),
+                format!("idempotencyKey `{key}` is also used by item {first} of this batch"),
+            )));
+        } else {
+            first_with.insert(key, i);
+        }
+    }
+    let snap = store.snapshot(db).await?;
+    let today = crate::units::service::today();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        replays(db, &scope, &keyed, &mut results).await?;
+        let mut checked: Vec<(usize, Checked)> = Vec::new();
+        for (i, input) in items.iter().enumerate() {
+            if results[i].is_some() {
+                continue;
+            }
+            match check(&snap, principal, input, &prefix(i), today) {
+                Ok((unit_code, since, cashless)) => checked.push((
+                    i,
+                    Checked {
+                        input: input.clone(),
+                        key: keyed[i].0.clone(),
+                        hash: keyed[i].1.clone(),
+                        unit_code,
+                        since,
+                        cashless,
+                    },
+                )),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let failed: Vec<usize> = (0..items.len())
+            .filter(|i| matches!(results[*i], Some(Err(_))))
+            .collect();
+        if atomic && !failed.is_empty() {
+            let list = failed
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            for (i, _) in checked {
+                results[i] = Some(Err(Error::Invalid(vec![UserError::new(
+                    &prefix(i),
+                    format!("not stored: the batch is atomic and item(s) {list} failed"),
+                    ErrorCode::Validation,
+                )])));
+            }
+            break;
+        }
+        if checked.is_empty() {
+            break;
+        }
+        match write(db, store, principal, request, &scope, &checked).await {
+            Ok(stored) => {
+                for ((i, _), a) in checked.iter().zip(stored) {
+                    results[*i] = Some(Ok((a, false)));
+                }
+                break;
+            }
+            // A concurrent request recorded one of the keys first: those items answer as
+            // replays on the next round, the others are written again.
+            Err(Error::Db(e)) if is_unique_violation(&e) && attempts < 3 => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Internal("an item was not answered".into()))))
+        .collect())
+}
+
+/// Answers the items whose keys are recorded: the activity (a replay), or a refusal when the
+/// key was used for a different input. One statement for every key still unanswered.
+async fn replays(
+    db: &DatabaseConnection,
+    scope: &str,
+    keyed: &[(String, String)],
+    results: &mut [Option<Outcome>],
+) -> Result<()> {
+    let open: Vec<usize> = (0..keyed.len()).filter(|i| results[*i].is_none()).collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<Value> = vec![scope.into()];
+    values.extend(open.iter().map(|i| Value::from(keyed[*i].0.clone())));
+    let records = idempotency_record::Entity::find()
+        .from_raw_sql(stmt(
+            db.get_database_backend(),
+            &format!(
+                "SELECT * FROM idempotency_record WHERE scope = ? AND idempotency_key IN ({})",
+                placeholders(open.len())
+            ),
+            values,
+        ))
+        .all(db)
+        .await?;
+    if records.is_empty() {
+        return Ok(());
+    }
+    let by_key: HashMap<&str, &idempotency_record::Model> = records
+        .iter()
+        .map(|r| (r.idempotency_key.as_str(), r))
+        .collect();
+    let ids: Vec<Value> = records
+        .iter()
+        .filter_map(|r| r.resource_id.map(Value::from))
+        .collect();
+    let activities: HashMap<i64, activity::Model> = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        activity::Entity::find()
+            .from_raw_sql(stmt(
+                db.get_database_backend(),
+                &format!(
+                    "SELECT * FROM activity WHERE id IN ({})",
+                    placeholders(ids.len())
+                ),
+                ids,
+            ))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect()
+    };
+    for i in open {
+        let (key, hash) = &keyed[i];
+        let Some(rec) = by_key.get(key.as_str()) else {
+            continue;
+        };
+        results[i] = Some(
+            if rec.request_hash != *hash || rec.operation != "submitActivity" {
+                Err(Error::IdempotencyKeyReused(format!(
+                    "idempotency key `{key}` was already used for a different submission; use a \
+                     new key for new input"
+                )))
+            } else {
+                let id = rec.resource_id.unwrap_or_default();
+                activities
+                    .get(&id)
+                    .cloned()
+                    .map(|a| (a, true))
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "idempotency record points to missing activity {id}"
+                        ))
+                    })
+            },
+        );
+    }
+    Ok(())
+}
+
+/// The rows of one write: activities and the rest, as `VALUES` lists with their values.
+#[derive(Default)]
+struct Rows {
+    activities: (Vec<String>, Vec<Value>),
+    outcomes: (Vec<String>, Vec<Value>),
+    keys: (Vec<String>, Vec<Value>),
+    audit: (Vec<String>, Vec<Value>),
+    cells: BTreeMap<rollup::Cell, f64>,
+}
+
+fn row(list: &mut (Vec<String>, Vec<Value>), values: Vec<Value>) {
+    list.0.push(format!("({})", placeholders(values.len())));
+    list.1.extend(values);
+}
+
+/// Writes checked activities with the given ids; answers the stored rows in order.
+async fn write(
+    db: &DatabaseConnection,
+    store: &Store,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    scope: &str,
+    checked: &[(usize, Checked)],
+) -> Result<Vec<activity::Model>> {
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Postgres {
+        let ids = store.activity_ids().take(db, checked.len()).await?;
+        let models = models(principal, checked, &ids);
+        let chunks: Vec<Rows> = checked
+            .chunks(CHUNK)
+            .zip(models.chunks(CHUNK))
+            .map(|(c, m)| rows(principal, request, scope, c, m))
+            .collect();
+        if let [one] = chunks.as_slice() {
+            db.execute_raw(stmt(backend, &with_statement(one), values(one)))
+                .await?;
+        } else {
+            let txn = crate::db::begin_write(db).await?;
+            for chunk in &chunks {
+                txn.execute_raw(stmt(backend, &with_statement(chunk), values(chunk)))
+                    .await?;
+            }
+            txn.commit().await?;
+        }
+        return Ok(models);
+    }
+    // SQLite: one write transaction (which also makes the next ids ours to take).
+    let txn = crate::db::begin_write(db).await?;
+    let next: i64 = query(
+        &txn,
+        "SELECT COALESCE(MAX(id), 0) + 1 AS id FROM activity",
+        vec![],
+    )
+    .await?
+    .first()
+    .map(|r| r.try_get::<i64>("", "id"))
+    .transpose()?
+    .unwrap_or(1);
+    let ids: Vec<i64> = (next..next + checked.len() as i64).collect();
+    let models = models(principal, checked, &ids);
+    for (c, m) in checked.chunks(CHUNK).zip(models.chunks(CHUNK)) {
+        let r = rows(principal, request, scope, c, m);
+        for (table, list) in [
+            (ACTIVITY_INSERT, &r.activities),
+            (OUTCOME_INSERT, &r.outcomes),
+            (KEY_INSERT, &r.keys),
+            (AUDIT_INSERT, &r.audit),
+        ] {
+            if !list.0.is_empty() {
+                txn.execute_raw(stmt(
+                    backend,
+                    &format!("{table} VALUES {}", list.0.join(", ")),
+                    list.1.clone(),
+                ))
+                .await?;
+            }
+        }
+        rollup::upsert(&txn, &r.cells).await?;
+    }
+    txn.commit().await?;
+    Ok(models)
+}
+
+const ACTIVITY_INSERT: &str = "INSERT INTO activity (id, team_id, unit_code, kind_code, \
+     occurred_on, title, description, participants, households_reached, status, submitted_by, \
+     client_id, submitter, created_at, updated_at)";
+const OUTCOME_INSERT: &str =
+    "INSERT INTO activity_outcome (activity_id, service_code, people, households)";
+const KEY_INSERT: &str = "INSERT INTO idempotency_record (scope, idempotency_key, operation, \
+     request_hash, resource_id, created_at)";
+const AUDIT_INSERT: &str = "INSERT INTO audit_entry (occurred_at, subject, client_id, roles, \
+     action, entity_type, entity_id, unit_code, concerns_from, concerns_to, before, after, \
+     request_id)";
+
+/// The activities as they are stored.
+fn models(
+    principal: &Principal,
+    checked: &[(usize, Checked)],
+    ids: &[i64],
+) -> Vec<activity::Model> {
+    let now = Utc::now();
+    checked
+        .iter()
+        .zip(ids)
+        .map(|((_, c), id)| activity::Model {
+            id: *id,
+            team_id: c.input.team_id,
+            unit_code: c.unit_code.clone(),
+            kind_code: c.input.kind.clone(),
+            occurred_on: c.input.occurred_on,
+            title: text::clean(&c.input.title),
+            description: c
+                .input
+                .description
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(text::nfc),
+            participants: c.input.participants,
+            households_reached: c.input.households_reached,
+            status: ActivityStatus::Recorded,
+            submitted_by: principal.subject.clone(),
+            client_id: principal.client_id.clone(),
+            submitter: principal.identity(),
+            created_at: now,
+            updated_at: now,
+        })
+        .collect()
+}
+
+fn rows(
+    principal: &Principal,
+    request: Option<&RequestId>,
+    scope: &str,
+    checked: &[(usize, Checked)],
+    models: &[activity::Model],
+) -> Rows {
+    let mut r = Rows::default();
+    let roles = principal.roles_label();
+    for ((_, c), a) in checked.iter().zip(models) {
+        row(
+            &mut r.activities,
+            vec![
+                a.id.into(),
+                a.team_id.into(),
+                a.unit_code.clone().into(),
+                a.kind_code.clone().into(),
+                a.occurred_on.into(),
+                a.title.clone().into(),
+                a.description.clone().into(),
+                a.participants.into(),
+                a.households_reached.into(),
+                a.status.as_str().into(),
+                a.submitted_by.clone().into(),
+                a.client_id.clone().into(),
+                a.submitter.clone().into(),
+                a.created_at.into(),
+                a.updated_at.into(),
+            ],
+        );
+        let outcomes: Vec<activity_outcome::Model> = c
+            .input
+            .outcomes
+            .iter()
+            .map(|o| activity_outcome::Model {
+                id: 0,
+                activity_id: a.id,
+                service_code: o.service.clone(),
+                people: o.people,
+                households: o.households,
+            })
+            .collect();
+        for o in &outcomes {
+            row(
+                &mut r.outcomes,
+                vec![
+                    o.activity_id.into(),
+                    o.service_code.clone().into(),
+                    o.people.into(),
+                    o.households.into(),
+                ],
+            );
+        }
+        row(
+            &mut r.keys,
+            vec![
+                scope.into(),
+                c.key.clone().into(),
+                "submitActivity".into(),
+                c.hash.clone().into(),
+                a.id.into(),
+                a.created_at.into(),
+            ],
+        );
+        let mut after = serde_json::to_value(a).unwrap_or_default();
+        after["outcomes"] = serde_json::to_value(&c.input.outcomes).unwrap_or_default();
+        row(
+            &mut r.audit,
+            vec![
+                a.created_at.into(),
+                principal.subject.clone().into(),
+                principal.client_id.clone().into(),
+                roles.clone().into(),
+                "submitActivity".into(),
+                "Activity".into(),
+                ids::encode(ids::ACTIVITY, a.id).0.into(),
+                a.unit_code.clone().into(),
+                a.occurred_on.into(),
+                a.occurred_on.into(),
+                Value::Json(None),
+                Value::Json(Some(Box::new(after))),
+                request.map(|r| r.0.clone()).into(),
+            ],
+        );
+        rollup::add(&mut r.cells, a, &outcomes, c.since, &c.cashless, 1.0);
+    }
+    r
+}
+
+/// One PostgreSQL statement writing a chunk: every insert a `WITH` clause of it.
+fn with_statement(r: &Rows) -> String {
+    let mut parts = vec![format!(
+        "a AS ({ACTIVITY_INSERT} VALUES {})",
+        r.activities.0.join(", ")
+    )];
+    if !r.outcomes.0.is_empty() {
+        parts.push(format!(
+            "o AS ({OUTCOME_INSERT} VALUES {})",
+            r.outcomes.0.join(", ")
+        ));
+    }
+    parts.push(format!(
+        "k AS ({KEY_INSERT} VALUES {})",
+        r.keys.0.join(", ")
+    ));
+    parts.push(format!(
+        "e AS ({AUDIT_INSERT} VALUES {})",
+        r.audit.0.join(", ")
+    ));
+    if !r.cells.is_empty() {
+        parts.push(format!("r AS ({})", rollup::postgres_upsert(r.cells.len())));
+    }
+    format!("WITH {} SELECT 1", parts.join(", "))
+}
+
+fn values(r: &Rows) -> Vec<Value> {
+    let mut v = Vec::new();
+    for list in [&r.activities, &r.outcomes, &r.keys, &r.audit] {
+        v.extend(list.1.iter().cloned());
+    }
+    v.extend(rollup::postgres_upsert_values(&r.cells));
+    v
+}
