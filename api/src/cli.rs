@@ -200,19 +200,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let report = crate::demo::seed(db, &data_dir(dir), 1).await?;
                     tracing::info!(?report, "demo data loaded");
                 }
-                let secret = settings
-                    .jwt_secret
-                    .clone()
-                    .unwrap_or_else(|| DEMO_SECRET.to_owned());
+                let identity_provider =
+                    settings.jwt_public_keys.is_some() || settings.jwks_url.is_some();
+                let secret = match (&settings.jwt_secret, identity_provider) {
+                    (Some(s), _) => Some(s.clone()),
+                    // Tokens come from the identity provider: a token signed with the
+                    // development secret would not be accepted.
+                    (None, true) => None,
+                    (None, false) => Some(DEMO_SECRET.to_owned()),
+                };
                 let team = crate::demo::first_team_id(db).await?;
                 println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
                 println!(
                     "            dashboard at http://{}/dashboard",
                     app.address()
                 );
-                println!("Paste a token into the page's Token field and press \"Use token\"\n");
-                for (role, token) in demo_tokens(&secret, team.as_deref())? {
-                    println!("{role:<12} {token}");
+                match secret {
+                    Some(secret) => {
+                        println!(
+                            "Paste a token into the page's Token field and press \"Use token\"\n"
+                        );
+                        for (role, token) in demo_tokens(&secret, team.as_deref())? {
+                            println!("{role:<12} {token}");
+                        }
+                    }
+                    None => println!("Use tokens from your identity provider."),
                 }
                 println!();
             }
@@ -374,8 +386,8 @@ mod tests {
         assert!(err.contains("not a duration"), "{err}");
     }
 
-    #[test]
-    fn demo_tokens_carry_the_demo_area() {
+    #[tokio::test]
+    async fn demo_tokens_carry_the_demo_area() {
         let tokens = demo_tokens(DEMO_SECRET, Some("VGVhbTox")).unwrap_or_default();
         assert_eq!(tokens.len(), 5);
         let verifier =
@@ -384,7 +396,7 @@ mod tests {
             panic!("verifier")
         };
         for (role, token) in tokens {
-            let claims = verifier.verify(&token).map_err(|e| e.message());
+            let claims = verifier.verify(&token).await.map_err(|e| e.message());
             let Ok(claims) = claims else { panic!("{role}") };
             assert_eq!(claims.roles, vec![role.clone()]);
             if role == "TEAM_LEADER" {

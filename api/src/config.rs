@@ -29,18 +29,45 @@ pub struct Settings {
     /// HS256 shared secret for bearer tokens.
     #[arg(long, env = "CNSCD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// File with PEM public keys or a JWKS document (not supported by this version).
+    /// File with PEM public keys or a JWKS document: RS256, ES256 and EdDSA tokens signed by
+    /// them are accepted.
     #[arg(long, env = "CNSCD_JWT_PUBLIC_KEYS")]
     pub jwt_public_keys: Option<String>,
-    /// JWKS endpoint of the identity provider (not supported by this version).
+    /// JWKS endpoint of the identity provider (e.g. Keycloak's
+    /// `https://HOST/realms/REALM/protocol/openid-connect/certs`): fetched at start, cached per
+    /// its Cache-Control max-age, refetched at most once a minute on an unknown `kid`.
     #[arg(long, env = "CNSCD_JWKS_URL")]
     pub jwks_url: Option<String>,
+    /// Shortest time between JWKS refetches (not a setting: tests shorten it).
+    #[arg(skip = crate::auth::jwks::DEFAULT_REFETCH_INTERVAL)]
+    pub jwks_refetch_interval: std::time::Duration,
+    /// Dotted path of the claim holding the caller's roles (Keycloak: `realm_access.roles`).
+    #[arg(long, env = "CNSCD_JWT_ROLES_CLAIM", default_value = "roles")]
+    pub jwt_roles_claim: String,
+    /// Dotted path of the claim holding the caller's administrative-unit codes.
+    #[arg(long, env = "CNSCD_JWT_UNITS_CLAIM", default_value = "units")]
+    pub jwt_units_claim: String,
+    /// Dotted path of the claim holding the caller's team ids.
+    #[arg(long, env = "CNSCD_JWT_TEAMS_CLAIM", default_value = "teams")]
+    pub jwt_teams_claim: String,
+    /// Dotted path of the claim holding the client (application) id (Keycloak: `azp`).
+    #[arg(long, env = "CNSCD_JWT_CLIENT_CLAIM", default_value = "client_id")]
+    pub jwt_client_claim: String,
     /// Required `iss` claim, when set.
     #[arg(long, env = "CNSCD_JWT_ISSUER")]
     pub jwt_issuer: Option<String>,
     /// Required `aud` claim, when set.
     #[arg(long, env = "CNSCD_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+    /// Cost points a client (token client id, else subject) may spend a minute: a token bucket
+    /// holding a minute's worth, refilled continuously; each request costs its query cost (at
+    /// least 1). `0` turns limiting off.
+    #[arg(long, env = "CNSCD_RATE_LIMIT_PER_MINUTE", default_value_t = crate::http::ratelimit::DEFAULT_PER_MINUTE)]
+    pub rate_limit_per_minute: u32,
+    /// Per-role limits overriding CNSCD_RATE_LIMIT_PER_MINUTE, e.g. `VIEWER=120000,ADMIN=0`
+    /// (`0`: unlimited); a caller with several roles gets the most generous.
+    #[arg(long, env = "CNSCD_RATE_LIMIT_PER_ROLE", default_value = "")]
+    pub rate_limit_per_role: crate::http::ratelimit::RoleLimits,
     /// Longest a GraphQL request may run (e.g. `30s`); past it the request is stopped and
     /// answered 503.
     #[arg(long, env = "CNSCD_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -60,10 +87,14 @@ impl fmt::Debug for Settings {
                 "jwt_secret",
                 &self.jwt_secret.as_ref().map(|_| "<redacted>"),
             )
+            .field("jwt_public_keys", &self.jwt_public_keys)
+            .field("jwks_url", &self.jwks_url.as_deref().map(redact_url))
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("request_timeout", &self.request_timeout)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("rate_limit_per_role", &self.rate_limit_per_role)
             .finish()
     }
 }
@@ -91,10 +122,18 @@ impl Settings {
             jwt_secret: Some(secret.to_owned()),
             jwt_public_keys: None,
             jwks_url: None,
+            jwks_refetch_interval: crate::auth::jwks::DEFAULT_REFETCH_INTERVAL,
+            jwt_roles_claim: "roles".to_owned(),
+            jwt_units_claim: "units".to_owned(),
+            jwt_teams_claim: "teams".to_owned(),
+            jwt_client_claim: "client_id".to_owned(),
             jwt_issuer: None,
             jwt_audience: None,
             request_timeout: std::time::Duration::from_secs(30),
             db_acquire_timeout: crate::db::DEFAULT_ACQUIRE_TIMEOUT,
+            // Tests that are not about limits are not limited.
+            rate_limit_per_minute: 0,
+            rate_limit_per_role: crate::http::ratelimit::RoleLimits::default(),
         }
     }
 }

@@ -21,7 +21,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// The period containing the day is locked for the unit or a unit above it.
     PeriodLocked,
-    /// Too many requests; try again later. Reserved: this version does not raise it.
+    /// The client's rate limit is spent (HTTP 429): retry after the `Retry-After` seconds;
+    /// `extensions.cost` shows the bucket.
     RateLimited,
     /// The query exceeds the limits on depth, complexity or size.
     QueryTooComplex,

@@ -1,5 +1,5 @@
 //! Building the application (connect, migrate, schema, bind) and running it until stopped.
-use crate::auth::TokenVerifier;
+use crate::auth::{ClaimPaths, TokenVerifier};
 use crate::config::{DEMO_SECRET, Settings};
 use crate::http::{AppState, router};
 use anyhow::Context;
@@ -14,30 +14,46 @@ pub struct Application {
     state: AppState,
 }
 
-/// The token verifier the settings describe; refuses to go on without one.
-pub fn verifier(settings: &Settings, demo: bool) -> anyhow::Result<TokenVerifier> {
+/// The token verifier the settings describe (HS256 secret, public keys file, JWKS URL, any
+/// together); refuses to go on without one.
+pub async fn verifier(settings: &Settings, demo: bool) -> anyhow::Result<TokenVerifier> {
+    let asymmetric = settings.jwt_public_keys.is_some() || settings.jwks_url.is_some();
     let secret = match (&settings.jwt_secret, demo) {
-        (Some(s), _) => s.clone(),
+        (Some(s), _) => Some(s.clone()),
+        (None, _) if asymmetric => None,
         (None, true) => {
             tracing::warn!(
                 "CNSCD_JWT_SECRET is not set: --demo uses a development secret; never do this in production"
             );
-            DEMO_SECRET.to_owned()
-        }
-        (None, false) if settings.jwt_public_keys.is_some() || settings.jwks_url.is_some() => {
-            anyhow::bail!(
-                "CNSCD_JWT_PUBLIC_KEYS and CNSCD_JWKS_URL are not supported by this version yet: set CNSCD_JWT_SECRET (HS256)"
-            )
+            Some(DEMO_SECRET.to_owned())
         }
         (None, false) => anyhow::bail!(
-            "no way to verify tokens: set CNSCD_JWT_SECRET (an HS256 shared secret), or run with --demo for a development secret"
+            "no way to verify tokens: set CNSCD_JWT_SECRET (an HS256 shared secret), \
+             CNSCD_JWT_PUBLIC_KEYS (a file of PEM public keys or a JWKS document) or \
+             CNSCD_JWKS_URL (the identity provider's JWKS endpoint), or run with --demo for a \
+             development secret"
         ),
     };
-    TokenVerifier::hs256(
-        &secret,
-        settings.jwt_issuer.as_deref(),
-        settings.jwt_audience.as_deref(),
-    )
+    let mut builder = TokenVerifier::builder()
+        .issuer(settings.jwt_issuer.as_deref())
+        .audience(settings.jwt_audience.as_deref())
+        .jwks_refetch_interval(settings.jwks_refetch_interval)
+        .claim_paths(ClaimPaths {
+            roles: settings.jwt_roles_claim.clone(),
+            units: settings.jwt_units_claim.clone(),
+            teams: settings.jwt_teams_claim.clone(),
+            client: settings.jwt_client_claim.clone(),
+        });
+    if let Some(secret) = &secret {
+        builder = builder.hs256(secret)?;
+    }
+    if let Some(path) = &settings.jwt_public_keys {
+        builder = builder.public_keys_file(path)?;
+    }
+    if let Some(url) = &settings.jwks_url {
+        builder = builder.jwks_url(url);
+    }
+    builder.build().await
 }
 
 /// Connects, brings the schema up to date and seeds the standard catalogues.
@@ -78,8 +94,11 @@ impl Application {
     /// development secret: that is refused on a non-loopback address and on a database that
     /// holds anything but the demo data set.
     pub async fn build(settings: &Settings, demo: bool) -> anyhow::Result<Self> {
-        let verifier = verifier(settings, demo)?;
-        let development_secret = demo && settings.jwt_secret.is_none();
+        let verifier = verifier(settings, demo).await?;
+        let development_secret = demo
+            && settings.jwt_secret.is_none()
+            && settings.jwt_public_keys.is_none()
+            && settings.jwks_url.is_none();
         if development_secret && !is_loopback(&settings.listen) {
             anyhow::bail!(
                 "refusing to serve on {} with the development secret: anyone who can reach it \
@@ -125,6 +144,13 @@ impl Application {
             Err(e) => tracing::warn!(error = %e.message(), "indicator data not loaded yet"),
         }
         let schema = crate::graphql::build_schema(db.clone(), store.clone());
+        let limiter = crate::http::ratelimit::RateLimiter::new(
+            crate::http::ratelimit::RateLimits {
+                per_minute: settings.rate_limit_per_minute,
+                per_role: settings.rate_limit_per_role.clone(),
+            },
+            &db,
+        );
         Ok(Self {
             listener,
             address,
@@ -134,6 +160,7 @@ impl Application {
                 db,
                 store,
                 verifier,
+                limiter,
                 request_timeout: settings.request_timeout,
             },
         })

@@ -6,6 +6,7 @@ mod m20261129_000001_integrity;
 mod m20261129_000002_audit_span;
 mod m20261129_000003_indicator_targets;
 mod m20261129_000004_data_generation;
+mod m20261129_000010_rate_limit_bucket;
 mod m20261129_000020_rollup_units;
 mod m20261129_000021_intake_catalogues;
 mod m20261129_000030_intake_history;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_audit_span::Migration),
             Box::new(m20261129_000003_indicator_targets::Migration),
             Box::new(m20261129_000004_data_generation::Migration),
+            Box::new(m20261129_000010_rate_limit_bucket::Migration),
             Box::new(m20261129_000020_rollup_units::Migration),
             Box::new(m20261129_000021_intake_catalogues::Migration),
             Box::new(m20261129_000030_intake_history::Migration),

@@ -5,7 +5,7 @@
 
 pub mod fuzz;
 
-use cnscd_api::auth::{Claims, TokenVerifier, mint};
+use cnscd_api::auth::{Claims, mint};
 use cnscd_api::config::Settings;
 use cnscd_api::startup::{Application, prepare_database};
 use cnscd_api::units::import::{Parsed, RECORDS_BEGIN, apply_successions, apply_units, parse};
@@ -161,12 +161,9 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     db.set_metric_callback(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
     });
-    let verifier = TokenVerifier::hs256(
-        SECRET,
-        settings.jwt_issuer.as_deref(),
-        settings.jwt_audience.as_deref(),
-    )
-    .unwrap();
+    let verifier = cnscd_api::startup::verifier(&settings, false)
+        .await
+        .unwrap();
     let app = Application::with_database(&settings, verifier, db.clone())
         .await
         .unwrap();
@@ -297,7 +294,9 @@ impl TestApp {
     pub async fn replica_with(&self, change: impl FnOnce(&mut Settings)) -> String {
         let mut settings = Settings::for_tests(&self.test_db.url, SECRET);
         change(&mut settings);
-        let verifier = TokenVerifier::hs256(SECRET, None, None).unwrap();
+        let verifier = cnscd_api::startup::verifier(&settings, false)
+            .await
+            .unwrap();
         let db = cnscd_api::db::connect(&self.test_db.url).await.unwrap();
         let app = Application::with_database(&settings, verifier, db)
             .await

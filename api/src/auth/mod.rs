@@ -1,5 +1,7 @@
 //! Authentication (token verification) and authorisation (roles, the caller's area).
 mod area;
+pub mod jwks;
+pub mod keys;
 mod principal;
 pub mod resolvers;
 mod token;
@@ -9,4 +11,4 @@ pub use area::{
     condition_throughout, under,
 };
 pub use principal::{Action, Principal, Role, Scope, identity};
-pub use token::{Claims, TokenVerifier, mint};
+pub use token::{ClaimPaths, Claims, TokenVerifier, VerifierBuilder, mint};

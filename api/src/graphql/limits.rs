@@ -110,11 +110,16 @@ struct Limits;
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension)
+        Arc::new(LimitsExtension::default())
     }
 }
 
-struct LimitsExtension;
+/// One per request (the factory makes one for each): it carries the cost from validation to
+/// the answer of `execute`.
+#[derive(Default)]
+struct LimitsExtension {
+    cost: std::sync::atomic::AtomicUsize,
+}
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for LimitsExtension {
@@ -147,6 +152,8 @@ impl Extension for LimitsExtension {
                 .map(|e| with_code(e, ErrorCode::Validation))
                 .collect::<Vec<_>>()
         })?;
+        self.cost
+            .store(result.complexity, std::sync::atomic::Ordering::Relaxed);
         if result.complexity > MAX_COMPLEXITY {
             return Err(vec![refused(
                 ErrorCode::QueryTooComplex,
@@ -168,8 +175,9 @@ impl Extension for LimitsExtension {
         _operation_name: Option<&str>,
         _next: NextExecute<'_>,
     ) -> Response {
-        // Admitted: the executing schema runs it.
-        Response::new(async_graphql::Value::Null)
+        // Admitted: the executing schema runs it. The answer is the cost.
+        let cost = self.cost.load(std::sync::atomic::Ordering::Relaxed);
+        Response::new(async_graphql::Value::from(cost as u64))
     }
 }
 
@@ -199,14 +207,14 @@ impl Admission {
         )
     }
 
-    /// Admits the document with these variables and operation name, or says why not (every
-    /// error with its `extensions.code`).
+    /// Admits the document with these variables and operation name and gives its cost, or
+    /// says why not (every error with its `extensions.code`).
     pub async fn check(
         &self,
         doc: &ExecutableDocument,
         operation_name: Option<&str>,
         variables: &Variables,
-    ) -> Result<(), Vec<ServerError>> {
+    ) -> Result<usize, Vec<ServerError>> {
         let mut request = async_graphql::Request::new("").variables(variables.clone());
         if let Some(op) = operation_name {
             request = request.operation_name(op);
@@ -214,7 +222,10 @@ impl Admission {
         request.set_parsed_query(doc.clone());
         let response = self.0.execute(request).await;
         if response.errors.is_empty() {
-            Ok(())
+            match response.data {
+                async_graphql::Value::Number(n) => Ok(n.as_u64().unwrap_or(0) as usize),
+                _ => Ok(0),
+            }
         } else {
             // Errors without a code (the operation to run is missing or unknown) are
             // validation errors too.

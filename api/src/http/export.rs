@@ -279,13 +279,32 @@ pub fn write_csv(values: &[Computed]) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
+/// What an export costs the caller's rate-limit bucket: the `indicators` query with the same
+/// arguments selecting every column.
+fn cost(req: &Request) -> usize {
+    use crate::indicators::resolvers::{BASE_COST, CHILDREN_PER_UNIT, LEVEL_PER_UNIT};
+    let per_unit = match req.breakdown {
+        service::Breakdown::Own => 1,
+        service::Breakdown::Children => CHILDREN_PER_UNIT,
+        service::Breakdown::Level(_) => LEVEL_PER_UNIT,
+    };
+    let periods = crate::indicators::periods::count(req.from, req.to, req.granularity).max(1);
+    req.codes
+        .len()
+        .max(1)
+        .saturating_mul(req.unit_codes.len().max(1).saturating_mul(per_unit))
+        .saturating_mul(periods)
+        .saturating_mul(COLUMNS.len())
+        .saturating_add(BASE_COST)
+}
+
 /// `GET /exports/indicators.csv`.
 pub async fn indicators_csv(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let principal: Principal = match super::graphql::authenticate(&state, &headers) {
+    let principal: Principal = match super::graphql::authenticate(&state, &headers).await {
         Ok(p) => p,
         Err(msg) => {
             return error(
@@ -325,6 +344,10 @@ pub async fn indicators_csv(
             );
         }
     };
+    let decision = state.limiter.charge(&principal, cost(&req)).await;
+    if let Some(refused) = decision.refusal("application/json") {
+        return refused;
+    }
     let work = async {
         let values = service::compute(&state.db, &state.store, &principal, &req).await?;
         write_csv(&values).map_err(|e| Error::Internal(format!("writing CSV: {e}")))

@@ -57,7 +57,10 @@ fn media(headers: &HeaderMap) -> &'static str {
 }
 
 /// The caller of a request from its bearer token (also the CSV export's check).
-pub(super) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, String> {
+pub(super) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, String> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or("missing Authorization header: send `Authorization: Bearer <token>`")?;
@@ -72,6 +75,7 @@ pub(super) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Prin
     state
         .verifier
         .verify(token)
+        .await
         .map(Principal::from_claims)
         .map_err(|e| e.message())
 }
@@ -100,7 +104,7 @@ async fn run(
     media: &'static str,
     operation: &OnceLock<String>,
 ) -> Response {
-    let principal = match authenticate(&state, &headers) {
+    let principal = match authenticate(&state, &headers).await {
         Ok(p) => p,
         Err(msg) => {
             return error_response(
@@ -126,12 +130,18 @@ async fn run(
     // The stages, one by one: parse, admission (limits and validation), execution. The
     // timeout covers them all; execution stops at it, the resolvers' futures being dropped at
     // their next await (every statement is one), so no loop outlives the request.
+    // Each stage's outcome is charged to the caller's rate-limit bucket before it is answered:
+    // the query's cost once admitted, 1 for a request refused before it runs.
     let staged = async {
         let doc = match async_graphql::parser::parse_query(&request.query) {
             Ok(doc) => doc,
             Err(e) => {
+                let decision = state.limiter.charge(&principal, 1).await;
+                if let Some(refused) = decision.refusal(media) {
+                    return Err(refused);
+                }
                 let e = with_code(async_graphql::ServerError::from(e), ErrorCode::Validation);
-                return async_graphql::Response::from_errors(vec![e]);
+                return Ok(async_graphql::Response::from_errors(vec![e]));
             }
         };
         // A document with one named operation names the request even without
@@ -142,12 +152,20 @@ async fn run(
         {
             let _ = operation.set(name.to_string());
         }
-        if let Err(errors) = state
+        let (cost, admitted) = match state
             .admission
             .check(&doc, request.operation_name.as_deref(), &request.variables)
             .await
         {
-            return async_graphql::Response::from_errors(errors);
+            Ok(cost) => (cost, Ok(())),
+            Err(errors) => (1, Err(errors)),
+        };
+        let decision = state.limiter.charge(&principal, cost).await;
+        if let Some(refused) = decision.refusal(media) {
+            return Err(refused);
+        }
+        if let Err(errors) = admitted {
+            return Ok(async_graphql::Response::from_errors(errors));
         }
         executed.store(true, Ordering::SeqCst);
         let loaders = Loaders::new(&state.db, &state.store, &principal);
@@ -156,10 +174,15 @@ async fn run(
             .data(loaders)
             .data(RequestId(request_id.clone()));
         request.set_parsed_query(doc);
-        state.schema.execute(request).await
+        let mut response = state.schema.execute(request).await;
+        response
+            .extensions
+            .insert("cost".to_owned(), decision.report());
+        Ok(response)
     };
     let mut response = match tokio::time::timeout(state.request_timeout, staged).await {
-        Ok(r) => r,
+        Ok(Ok(r)) => r,
+        Ok(Err(refused)) => return refused,
         Err(_) => {
             tracing::error!(
                 timeout_ms = state.request_timeout.as_millis() as u64,
@@ -280,7 +303,7 @@ pub async fn post_handler(
     let body = match body {
         Ok(b) => b,
         Err(rejection) => {
-            if let Err(msg) = authenticate(&state, &headers) {
+            if let Err(msg) = authenticate(&state, &headers).await {
                 return error_response(
                     StatusCode::UNAUTHORIZED,
                     ErrorCode::Unauthenticated,

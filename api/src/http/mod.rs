@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod ratelimit;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// The in-memory indicator data of `db`, shared with `schema`.
     pub store: crate::indicators::store::Store,
     pub verifier: TokenVerifier,
+    /// Per-client request limits.
+    pub limiter: ratelimit::RateLimiter,
     /// Longest a GraphQL request may run; past it, it is stopped and answered 503.
     pub request_timeout: Duration,
 }
