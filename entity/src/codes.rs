@@ -94,3 +94,8 @@ impl UnitLevel {
         }
     }
 }
+
+codes!(
+    /// The change that ended a version of an activity.
+    ActivityChange { Correct = "CORRECT", Void = "VOID" }
+);

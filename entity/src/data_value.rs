@@ -15,6 +15,9 @@ pub struct Model {
     pub submitted_by: String,
     pub client_id: Option<String>,
     pub submitted_at: DateTimeUtc,
+    /// The caller identity that sent it: `["subject","client"]` as JSON (as on `activity`).
+    #[serde(skip)]
+    pub submitter: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

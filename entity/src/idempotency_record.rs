@@ -14,6 +14,8 @@ pub struct Model {
     pub request_hash: String,
     pub resource_id: Option<i64>,
     pub created_at: DateTimeUtc,
+    /// The answer given, for operations whose result is not one row (`resource_id`).
+    pub response: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

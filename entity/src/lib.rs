@@ -2,6 +2,7 @@
 pub mod activity;
 pub mod activity_kind;
 pub mod activity_outcome;
+pub mod activity_version;
 pub mod admin_unit;
 pub mod admin_unit_closure;
 pub mod admin_unit_succession;
@@ -10,6 +11,7 @@ pub mod audit_entry;
 pub mod codes;
 pub mod data_element;
 pub mod data_value;
+pub mod data_value_history;
 pub mod digital_service;
 pub mod idempotency_record;
 pub mod indicator_definition;

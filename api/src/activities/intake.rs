@@ -85,8 +85,9 @@ struct Checked {
 }
 
 /// Checks one submission against the copy held in memory; problems are reported under
-/// `prefix` (`input`, or `items.<i>` in a batch).
-fn check(
+/// `prefix` (`input`, or `items.<i>` in a batch). Also the new state of a correction
+/// ([`super::corrections`]).
+pub(super) fn check(
     snap: &Snapshot,
     principal: &Principal,
     input: &NewActivity,
@@ -276,8 +277,12 @@ fn check(
         )));
     }
     if let Some(unit) = snap.locked(&ancestors, on) {
+        let month = crate::locks::service::Month {
+            start: rollup::month_start(on),
+        };
         return Err(Error::PeriodLocked(format!(
-            "the period containing {on} is locked for unit {unit}"
+            "{month} is locked for unit {unit} (and everything under it); {on} cannot be \
+             changed until it is unlocked"
         )));
     }
     Ok((unit_code, since, cashless))

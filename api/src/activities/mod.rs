@@ -1,4 +1,6 @@
-//! Activities: intake (idempotent), reading in the caller's area, and monthly rollups.
+//! Activities: intake (idempotent), corrections and voids, reading in the caller's area, and
+//! monthly rollups.
+pub mod corrections;
 pub mod intake;
 pub mod loaders;
 pub mod resolvers;

@@ -2,14 +2,14 @@
 //! rollups, all in one transaction.
 use crate::audit::service::RequestId;
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
-use crate::db::{Where, placeholders, query};
+use crate::db::Where;
 use crate::error::{Error, Result};
 use crate::graphql::ids;
 use crate::graphql::pagination::{PageArgs, Window};
 use chrono::NaiveDate;
 use cnscd_entity::activity;
 use cnscd_entity::codes::ActivityStatus;
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
 use sha2::{Digest, Sha256};
 
 /// Columns of `activity a` for area conditions: an activity concerns the day it happened.
@@ -57,25 +57,7 @@ pub async fn check_unlocked(
     ancestors: &[String],
     on: NaiveDate,
 ) -> Result<()> {
-    let mut values: Vec<Value> = ancestors.iter().map(|a| Value::from(a.clone())).collect();
-    values.extend([Value::from(on), on.into()]);
-    let rows = query(
-        db,
-        &format!(
-            "SELECT unit_code, period_start, period_end FROM period_lock WHERE unit_code IN ({}) \
-             AND period_start <= ? AND period_end >= ? LIMIT 1",
-            placeholders(ancestors.len())
-        ),
-        values,
-    )
-    .await?;
-    if let Some(r) = rows.first() {
-        let unit: String = r.try_get("", "unit_code").unwrap_or_default();
-        return Err(Error::PeriodLocked(format!(
-            "the period containing {on} is locked for unit {unit}"
-        )));
-    }
-    Ok(())
+    crate::locks::service::ensure_unlocked(db, ancestors, on, on).await
 }
 
 /// Stores an activity once per idempotency key; answers `(activity, replayed)`.

@@ -72,7 +72,7 @@ impl AuditQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(
-            desc = "Only changes to this kind of object: Team, Membership, Activity, IndicatorTarget or IndicatorDefinition."
+            desc = "Only changes to this kind of object: Team, Membership, Activity, IndicatorTarget, IndicatorDefinition, DataValue or PeriodLock."
         )]
         entity_type: Option<String>,
         #[graphql(desc = "Global id of the changed object.")] entity_id: Option<ID>,

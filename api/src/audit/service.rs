@@ -93,6 +93,43 @@ pub async fn record(
     Ok(())
 }
 
+/// Records many changes at once (one statement per 100), in the caller's transaction, for
+/// rows whose days a change never moves (rows keyed by their period, such as reported
+/// figures): earlier entries of the same rows keep their days, so nothing else is updated.
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    changes: Vec<Change<'_>>,
+) -> Result<()> {
+    let now = Utc::now();
+    let rows: Vec<audit_entry::ActiveModel> = changes
+        .into_iter()
+        .map(|change| audit_entry::ActiveModel {
+            occurred_at: Set(now),
+            subject: Set(principal.subject.clone()),
+            client_id: Set(principal.client_id.clone()),
+            roles: Set(principal.roles_label()),
+            action: Set(change.action.to_owned()),
+            entity_type: Set(change.entity_type.to_owned()),
+            entity_id: Set(change.entity_id),
+            unit_code: Set(change.unit_code),
+            concerns_from: Set(change.concerns.map(|c| c.0)),
+            concerns_to: Set(change.concerns.and_then(|c| c.1)),
+            before: Set(change.before),
+            after: Set(change.after),
+            request_id: Set(request_id.map(|r| r.0.clone())),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(100) {
+        audit_entry::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Filters of the audit log.
 #[derive(Default, Debug)]
 pub struct AuditFilter {

@@ -114,6 +114,41 @@ pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value
     Some((format!("({})", parts.join(" OR ")), values))
 }
 
+/// [`condition`] for rows that must lie in the area on *every* day they concern (reported
+/// figures, area.md): one closure row from one of the area's units spans the row's whole
+/// period. `cols.last` must be [`Last::Through`] a non-null column. A unit whose path to the
+/// area's unit changes within the period (a reorganisation inside a year) is left out: the
+/// condition may hide such a row, never show one outside the area.
+pub fn condition_throughout(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value>)> {
+    if scope.all {
+        return None;
+    }
+    let to = match cols.last {
+        Last::Through(to) => to,
+        Last::SameDay | Last::Before(_) => cols.from,
+    };
+    let mut parts = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    if !scope.units.is_empty() {
+        parts.push(format!(
+            "EXISTS (SELECT 1 FROM admin_unit_closure ac WHERE ac.ancestor_code IN ({}) \
+             AND ac.descendant_code = {} AND ac.valid_from <= {} AND ac.valid_to >= {to})",
+            placeholders(scope.units.len()),
+            cols.unit,
+            cols.from,
+        ));
+        values.extend(scope.units.iter().map(|u| Value::from(u.clone())));
+    }
+    if let (Some(col), Some(sub)) = (cols.submitter, &scope.submitter) {
+        parts.push(format!("{col} = ?"));
+        values.push(Value::from(sub.clone()));
+    }
+    if parts.is_empty() {
+        return Some(("1 = 0".to_owned(), Vec::new()));
+    }
+    Some((format!("({})", parts.join(" OR ")), values))
+}
+
 /// Whether `scope` covers data of `unit` (of team `team`, if any) on `on`: the rule for one
 /// row and one day, for changes. A token's teams grant their own unit only.
 pub async fn allows(

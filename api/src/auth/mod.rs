@@ -7,7 +7,8 @@ pub mod resolvers;
 mod token;
 
 pub use area::{
-    Columns, Coverage, Last, allows, allows_in_chain, condition as scope_condition, under,
+    Columns, Coverage, Last, allows, allows_in_chain, condition as scope_condition,
+    condition_throughout, under,
 };
 pub use principal::{Action, Principal, Role, Scope, identity};
 pub use token::{ClaimPaths, Claims, TokenVerifier, VerifierBuilder, mint};

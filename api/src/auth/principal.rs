@@ -59,6 +59,18 @@ pub enum Action {
     SetIndicatorTargets,
     /// Add or revise indicator definitions (ADMIN only).
     ManageIndicators,
+    /// Correct or void an activity: what the caller submitted itself, its teams' activities
+    /// (TEAM_LEADER), or the activities of its area (UNIT_ADMIN).
+    CorrectActivities,
+    /// Send reported figures (ADMIN; UNIT_ADMIN and REPORTER over their units).
+    SubmitDataValues,
+    /// Read reported figures: over the caller's units (UNIT_ADMIN, VIEWER), or what the caller
+    /// sent itself (REPORTER).
+    ReadDataValues,
+    /// Lock and unlock periods (ADMIN; UNIT_ADMIN over its units).
+    LockPeriods,
+    /// Read period locks (every role but TEAM_LEADER, over its units).
+    ReadPeriodLocks,
 }
 
 /// Where an action is allowed: everywhere, or over the token's units (and everything under
@@ -147,11 +159,18 @@ impl Principal {
                     (false, true, false)
                 }
                 (TeamLeader, ManageMembers | SubmitActivities) => (false, true, false),
-                (Reporter, ReadTeams | SubmitActivities) => (true, false, false),
-                (Reporter, ReadActivities) => (false, false, true),
-                (Viewer, ReadTeams | ReadMembers | ReadActivities | ReadIndicators) => {
+                (TeamLeader, CorrectActivities) => (false, true, true),
+                (Reporter, ReadTeams | SubmitActivities | SubmitDataValues | ReadPeriodLocks) => {
                     (true, false, false)
                 }
+                (Reporter, ReadActivities | CorrectActivities | ReadDataValues) => {
+                    (false, false, true)
+                }
+                (
+                    Viewer,
+                    ReadTeams | ReadMembers | ReadActivities | ReadIndicators | ReadDataValues
+                    | ReadPeriodLocks,
+                ) => (true, false, false),
                 _ => (false, false, false),
             };
             if units && scope.units.is_empty() {
@@ -233,6 +252,29 @@ mod tests {
         ] {
             assert_eq!(identity(s, c), cnscd_migration::caller_identity(s, c));
         }
+    }
+
+    #[test]
+    fn corrections_follow_the_submitter_the_team_and_the_area() {
+        let p = principal(&["TEAM_LEADER"]);
+        let s = p.scope(Action::CorrectActivities);
+        assert_eq!(s.teams, vec![7]);
+        assert_eq!(s.submitter.as_deref(), Some(r#"["u",null]"#));
+        let s = principal(&["REPORTER"]).scope(Action::CorrectActivities);
+        assert!(s.units.is_empty() && s.teams.is_empty() && s.submitter.is_some());
+        let s = principal(&["UNIT_ADMIN"]).scope(Action::CorrectActivities);
+        assert_eq!(s.units, vec!["169".to_owned()]);
+        assert!(!principal(&["VIEWER"]).may(Action::CorrectActivities));
+    }
+
+    #[test]
+    fn figures_and_locks_by_role() {
+        assert!(principal(&["REPORTER"]).may(Action::SubmitDataValues));
+        assert!(!principal(&["VIEWER"]).may(Action::SubmitDataValues));
+        assert!(!principal(&["TEAM_LEADER"]).may(Action::SubmitDataValues));
+        assert!(principal(&["UNIT_ADMIN"]).may(Action::LockPeriods));
+        assert!(!principal(&["REPORTER"]).may(Action::LockPeriods));
+        assert!(principal(&["VIEWER"]).may(Action::ReadDataValues));
     }
 
     #[test]

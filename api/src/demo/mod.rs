@@ -447,6 +447,7 @@ async fn insert_figures(db: &impl ConnectionTrait, figs: &[figures::Figure]) -> 
             submitted_by: Set(SUBMITTED_BY.to_owned()),
             client_id: Set(Some(CLIENT_ID.to_owned())),
             submitted_at: Set(stamp(add_days(f.period_end, 5), 3 * 3600)),
+            submitter: Set(crate::auth::identity(SUBMITTED_BY, Some(CLIENT_ID))),
             ..Default::default()
         })
         .collect();

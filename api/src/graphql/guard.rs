@@ -39,5 +39,10 @@ fn describe(action: Action) -> &'static str {
         Action::SubmitActivities => "submit activities",
         Action::SetIndicatorTargets => "set indicator targets",
         Action::ManageIndicators => "add or revise indicator definitions",
+        Action::CorrectActivities => "correct or void activities",
+        Action::SubmitDataValues => "submit reported figures",
+        Action::ReadDataValues => "read reported figures",
+        Action::LockPeriods => "lock or unlock periods",
+        Action::ReadPeriodLocks => "read period locks",
     }
 }

@@ -9,6 +9,7 @@ pub const ACTIVITY: &str = "Activity";
 pub const ADMIN_UNIT: &str = "AdminUnit";
 pub const AUDIT_ENTRY: &str = "AuditEntry";
 pub const INDICATOR: &str = "IndicatorDefinition";
+pub const PERIOD_LOCK: &str = "PeriodLock";
 
 pub fn encode(kind: &str, key: impl std::fmt::Display) -> ID {
     ID(URL_SAFE_NO_PAD.encode(format!("{kind}:{key}")))

@@ -24,10 +24,13 @@ pub struct Query(
     crate::teams::resolvers::TeamQuery,
     crate::members::resolvers::MemberQuery,
     crate::activities::resolvers::ActivityQuery,
+    crate::activities::corrections::CorrectionQuery,
     crate::catalog::resolvers::CatalogQuery,
     crate::indicators::resolvers::IndicatorQuery,
     crate::indicators::admin::IndicatorTargetQuery,
     crate::audit::resolvers::AuditQuery,
+    crate::datavalues::resolvers::DataValueQuery,
+    crate::locks::resolvers::LockQuery,
 );
 
 /// Changing: each mutation takes one `input`, answers problems the caller can fix in
@@ -38,6 +41,9 @@ pub struct Mutation(
     crate::members::resolvers::MemberMutation,
     crate::activities::resolvers::ActivityMutation,
     crate::indicators::admin::IndicatorMutation,
+    crate::activities::corrections::CorrectionMutation,
+    crate::datavalues::resolvers::DataValueMutation,
+    crate::locks::resolvers::LockMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -2,6 +2,7 @@
 use crate::activities::types::Activity;
 use crate::auth::Action;
 use crate::graphql::{ids, state};
+use crate::locks::types::PeriodLock;
 use crate::members::types::Membership;
 use crate::teams::types::Team;
 use crate::units::types::AdminUnit;
@@ -19,6 +20,7 @@ pub enum Node {
     Membership(Membership),
     Activity(Activity),
     AdminUnit(AdminUnit),
+    PeriodLock(PeriodLock),
 }
 
 #[derive(Default)]
@@ -57,6 +59,11 @@ impl NodeQuery {
             ),
             ids::ACTIVITY if principal.may(Action::ReadActivities) => Node::Activity(
                 crate::activities::service::get(db, principal, number()?)
+                    .await?
+                    .into(),
+            ),
+            ids::PERIOD_LOCK if principal.may(Action::ReadPeriodLocks) => Node::PeriodLock(
+                crate::locks::service::get(db, principal, number()?)
                     .await?
                     .into(),
             ),

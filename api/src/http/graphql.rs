@@ -295,9 +295,40 @@ fn classify(
 pub async fn post_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     let media = media(&headers);
+    // A body that cannot be read (over `MAX_BODY`) is answered as GraphQL errors too, after
+    // the token: an unauthenticated caller learns nothing else.
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            if let Err(msg) = authenticate(&state, &headers).await {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorCode::Unauthenticated,
+                    &msg,
+                    media,
+                );
+            }
+            let status = rejection.status();
+            let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                (
+                    ErrorCode::QueryTooComplex,
+                    format!(
+                        "the request body is larger than {} bytes; send less at once",
+                        super::MAX_BODY
+                    ),
+                )
+            } else {
+                (
+                    ErrorCode::Validation,
+                    format!("the request body cannot be read: {}", rejection.body_text()),
+                )
+            };
+            return error_response(status, code, &message, media);
+        }
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

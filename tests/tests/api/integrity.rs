@@ -453,9 +453,9 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     );
 
     // And back down (past the audit-span, indicator-target, data-generation, rate-limit-bucket,
-    // rollup-unit and intake-catalogue migrations that followed): the old scopes return and
-    // the rules are gone.
-    Migrator::down(&db, Some(7)).await.unwrap();
+    // rollup-unit, intake-catalogue and intake-history migrations that followed): the old
+    // scopes return and the rules are gone.
+    Migrator::down(&db, Some(8)).await.unwrap();
     assert_eq!(
         scalar(
             &db,
