@@ -88,6 +88,9 @@ enum Command {
         /// Requests in all (after a warm-up of one per client).
         #[arg(long, default_value_t = 4000)]
         requests: usize,
+        /// Batches of 100 activities for the batched phase (0 skips it).
+        #[arg(long, default_value_t = 60)]
+        batches: usize,
     },
 }
 
@@ -669,7 +672,7 @@ impl Client {
     }
 }
 
-async fn intake(url: &str, clients: usize, requests: usize) -> anyhow::Result<()> {
+async fn intake(url: &str, clients: usize, requests: usize, batches: usize) -> anyhow::Result<()> {
     use cnscd_api::startup::{Application, prepare_database};
     let db = prepare_database(url).await?;
     let teams: Vec<(i64, chrono::NaiveDate)> = cnscd_entity::team::Entity::find()
@@ -753,7 +756,8 @@ async fn intake(url: &str, clients: usize, requests: usize) -> anyhow::Result<()
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     let after = cnscd_api::db::count(&db, "SELECT COUNT(*) AS n FROM activity", vec![]).await?;
     println!(
-        "intake: {} submitActivity from {clients} clients on {} existing activities: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} activities stored",
+        "intake ({}): {} submitActivity from {clients} clients on {} existing activities: {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} activities stored",
+        db.get_database_backend().as_str(),
         latencies.len() + clients,
         before,
         (latencies.len() + clients) as f64 / elapsed.as_secs_f64(),
@@ -761,6 +765,191 @@ async fn intake(url: &str, clients: usize, requests: usize) -> anyhow::Result<()
         pct(0.99).as_secs_f64() * 1e3,
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         after - before
+    );
+    if batches > 0 {
+        batched(&db, addr, &token, &teams, &run, batches).await?;
+    }
+    println!(
+        "  peak RSS of the process (server and clients): {} MB",
+        peak_rss_kb().unwrap_or(0) / 1024
+    );
+    Ok(())
+}
+
+/// The peak resident set size of this process (`VmHWM`), in KiB.
+fn peak_rss_kb() -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Batched intake: `submitActivities` of 100 items from 4 clients, then the same rows (the
+/// activities and their outcomes) written by plain multi-row INSERTs through the same driver
+/// from 4 tasks, alternating three times; rows per second, medians.
+async fn batched(
+    db: &sea_orm::DatabaseConnection,
+    addr: std::net::SocketAddr,
+    token: &str,
+    teams: &[(i64, chrono::NaiveDate)],
+    run: &str,
+    batches: usize,
+) -> anyhow::Result<()> {
+    const SIZE: usize = 100;
+    const TASKS: usize = 4;
+    let item = |n: usize| {
+        let (team, _) = teams[n % teams.len()];
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .map(|d| d + chrono::Duration::days((n % 300) as i64))
+            .unwrap_or_default();
+        (team, day)
+    };
+    let mut ours = Vec::new();
+    let mut reference = Vec::new();
+    for round in 0..3 {
+        // Through the service.
+        let per_task = batches.div_ceil(TASKS);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let token = token.to_owned();
+            let bodies: Vec<String> = (0..per_task)
+                .map(|b| {
+                    let items: Vec<serde_json::Value> = (0..SIZE)
+                        .map(|i| {
+                            let n = ((round * TASKS + t) * per_task + b) * SIZE + i;
+                            let (team, day) = item(n);
+                            serde_json::json!({
+                                "idempotencyKey": format!("{run}-b{n}"),
+                                "teamId": cnscd_api::graphql::ids::encode(cnscd_api::graphql::ids::TEAM, team).0,
+                                "kind": "DOOR_TO_DOOR", "occurredOn": day.to_string(),
+                                "title": "Hướng dẫn kích hoạt VNeID mức 2", "participants": 12, "householdsReached": 8,
+                                "outcomes": [ { "service": "VNEID", "people": 9, "households": 7 },
+                                              { "service": "UTILITY_BILL_PAYMENT", "people": 3 } ]
+                            })
+                        })
+                        .collect();
+                    serde_json::json!({
+                        "query": "mutation($i: SubmitActivitiesInput!) { submitActivities(input: $i) { results { replayed activity { id } userErrors { code message } } userErrors { message } } }",
+                        "variables": { "i": { "items": items } }
+                    })
+                    .to_string()
+                })
+                .collect();
+            tasks.push(tokio::spawn(async move {
+                let mut client = Client::connect(addr).await?;
+                for b in &bodies {
+                    let (status, text) = client.post(&token, b).await?;
+                    if status != 200
+                        || text.contains("\"code\"")
+                        || text.matches("\"id\"").count() != SIZE
+                    {
+                        bail!("batch failed: {status} {}", &text[..text.len().min(400)]);
+                    }
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        ours.push((per_task * TASKS * SIZE) as f64 / started.elapsed().as_secs_f64());
+
+        // The same rows by plain multi-row INSERTs (ids from the table's own default).
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let db = db.clone();
+            let rows: Vec<(i64, chrono::NaiveDate)> = (0..per_task * SIZE)
+                .map(|i| item((round * TASKS + t) * per_task * SIZE + i))
+                .collect();
+            tasks.push(tokio::spawn(async move {
+                let backend = db.get_database_backend();
+                for chunk in rows.chunks(SIZE) {
+                    let now = chrono::Utc::now();
+                    let mut values: Vec<Value> = Vec::new();
+                    for (team, day) in chunk {
+                        values.extend([
+                            Value::from(*team),
+                            "05677-01".into(),
+                            "DOOR_TO_DOOR".into(),
+                            (*day).into(),
+                            "Hướng dẫn kích hoạt VNeID mức 2".into(),
+                            12i32.into(),
+                            8i32.into(),
+                            "RECORDED".into(),
+                            "bench-reference".into(),
+                            "[\"bench-reference\",null]".into(),
+                            now.into(),
+                            now.into(),
+                        ]);
+                    }
+                    let row = format!("({})", placeholders(12));
+                    let ids: Vec<i64> = query(
+                        &db,
+                        &format!(
+                            "INSERT INTO activity (team_id, unit_code, kind_code, occurred_on, title, \
+                             participants, households_reached, status, submitted_by, submitter, \
+                             created_at, updated_at) VALUES {} RETURNING id",
+                            vec![row; chunk.len()].join(", ")
+                        ),
+                        values,
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<i64>("", "id"))
+                    .collect::<Result<_, _>>()?;
+                    let mut values: Vec<Value> = Vec::new();
+                    for id in &ids {
+                        values.extend([
+                            Value::from(*id),
+                            "VNEID".into(),
+                            9i32.into(),
+                            Some(7i32).into(),
+                            (*id).into(),
+                            "UTILITY_BILL_PAYMENT".into(),
+                            3i32.into(),
+                            None::<i32>.into(),
+                        ]);
+                    }
+                    db.execute_raw(cnscd_api::db::stmt(
+                        backend,
+                        &format!(
+                            "INSERT INTO activity_outcome (activity_id, service_code, people, \
+                             households) VALUES {}",
+                            vec!["(?, ?, ?, ?)"; ids.len() * 2].join(", ")
+                        ),
+                        values,
+                    ))
+                    .await?;
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        reference.push((per_task * TASKS * SIZE) as f64 / started.elapsed().as_secs_f64());
+    }
+    // The reference rows are not activities anyone submitted: out again.
+    db.execute_unprepared(
+        "DELETE FROM activity_outcome WHERE activity_id IN \
+         (SELECT id FROM activity WHERE submitted_by = 'bench-reference')",
+    )
+    .await?;
+    db.execute_unprepared("DELETE FROM activity WHERE submitted_by = 'bench-reference'")
+        .await?;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (ours, reference) = (median(&mut ours), median(&mut reference));
+    println!(
+        "  batched: submitActivities of {SIZE} from {TASKS} clients {ours:.0} rows/s; plain \
+         multi-row INSERTs of the same rows (activities and outcomes, same driver, {TASKS} \
+         tasks) {reference:.0} rows/s; ratio {:.2}x (median of 3)",
+        ours / reference
     );
     Ok(())
 }
@@ -931,7 +1120,8 @@ async fn main() -> anyhow::Result<()> {
             database_url,
             clients,
             requests,
-        } => intake(&database_url, clients.max(1), requests.max(1)).await,
+            batches,
+        } => intake(&database_url, clients.max(1), requests.max(1), batches).await,
         Command::Indicators {
             database_url,
             runs,
