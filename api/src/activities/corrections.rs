@@ -431,7 +431,7 @@ pub async fn correct(
     };
     // The new state passes every rule of a submission, the caller's area on the new day
     // included, and its day must not be locked.
-    let snap = store.snapshot(db).await?;
+    let snap = store.catalogues(db).await?;
     let (unit_code, since, _) = super::intake::check(
         &snap,
         principal,

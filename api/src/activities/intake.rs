@@ -346,7 +346,7 @@ pub async fn submit(
             first_with.insert(key, i);
         }
     }
-    let snap = store.snapshot(db).await?;
+    let snap = store.catalogues(db).await?;
     let today = crate::units::service::today();
     let mut attempts = 0;
     loop {

@@ -107,6 +107,22 @@ fn store_read(result: &'static str) {
     metrics::counter!("cnscd_indicator_store_requests_total", "result" => result).increment(1);
 }
 
+impl Store {
+    /// The copy as of what is committed now, for what does not read the activity rollups
+    /// (intake checks): one statement when it is current, and the rollups are not caught up
+    /// (they are, by the next request that reads them).
+    pub async fn catalogues(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+    ) -> Result<Arc<Snapshot>> {
+        let (generation, _) = generations(db, None).await?;
+        if let Some(s) = self.current().filter(|s| s.generation >= generation) {
+            return Ok(s);
+        }
+        self.snapshot(db).await
+    }
+}
+
 /// Where a copy's rollups stand: rows stamped from `from` on, or with one of the stamps of
 /// `running` (PostgreSQL: transactions that were still running), may have changed since it
 /// read; every other row was read as it stays.

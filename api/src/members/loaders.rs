@@ -123,7 +123,7 @@ impl Loader<i64> for MembershipsByTeam {
         let mut snapshot = match (by_units, self.store.held()) {
             (false, _) => None,
             (true, Some(held)) => Some(held),
-            (true, None) => Some(self.store.snapshot(&self.db).await?),
+            (true, None) => Some(self.store.catalogues(&self.db).await?),
         };
         let w = if by_units {
             let mut w = Where::new();
@@ -153,7 +153,7 @@ impl Loader<i64> for MembershipsByTeam {
                 .filter_map(|r| r.try_get_by_index::<i64>(14).ok())
                 .max();
             if newest.is_some_and(|g| g > held.generation) {
-                snapshot = Some(self.store.snapshot(&self.db).await?);
+                snapshot = Some(self.store.catalogues(&self.db).await?);
             }
         }
         let today = crate::units::service::today();
