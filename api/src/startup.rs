@@ -143,7 +143,9 @@ impl Application {
             ),
             Err(e) => tracing::warn!(error = %e.message(), "indicator data not loaded yet"),
         }
-        let schema = crate::graphql::build_schema(db.clone(), store.clone());
+        // The live feed; on PostgreSQL listening before the first request is served.
+        let events = crate::events::Bus::start(&db, &store).await;
+        let schema = crate::graphql::build_schema(db.clone(), store.clone(), events);
         let limiter = crate::http::ratelimit::RateLimiter::new(
             crate::http::ratelimit::RateLimits {
                 per_minute: settings.rate_limit_per_minute,

@@ -122,6 +122,9 @@ impl ActivityMutation {
         .await;
         let (done, user_errors) = into_payload(result)?;
         let replayed = done.as_ref().is_some_and(|(_, r)| *r);
+        if let Some((stored, false)) = &done {
+            crate::events::publish_activities(ctx, &[stored]);
+        }
         let counted = match &done {
             Some(_) if replayed => "replayed",
             Some(_) => "created",

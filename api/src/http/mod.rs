@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod ratelimit;
+pub mod ws;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),
         )
+        .route("/graphql/ws", get(ws::handler))
         .route("/exports/indicators.csv", get(export::indicators_csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -1,0 +1,513 @@
+//! The live feed: subscriptions over graphql-transport-ws at /graphql/ws, through the real
+//! WebSocket endpoint.
+use cnscd_tests::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// What the server sent: a protocol message, or the close code and reason.
+#[derive(Debug)]
+enum Got {
+    Msg(Value),
+    Closed(u16, String),
+    Nothing,
+}
+
+struct Ws(Socket);
+
+impl Ws {
+    async fn open(address: &str) -> Self {
+        let url = format!("{}/graphql/ws", address.replace("http://", "ws://"));
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (socket, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+        assert_eq!(
+            resp.headers()["sec-websocket-protocol"],
+            "graphql-transport-ws"
+        );
+        Self(socket)
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.0
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next message within `wait` (pings answered on the way).
+    async fn next(&mut self, wait: Duration) -> Got {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let Ok(m) = tokio::time::timeout_at(deadline, self.0.next()).await else {
+                return Got::Nothing;
+            };
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    if v["type"] == "ping" {
+                        self.send(json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return Got::Msg(v);
+                }
+                Some(Ok(Message::Close(f))) => {
+                    return f
+                        .map(|f| Got::Closed(f.code.into(), f.reason.to_string()))
+                        .unwrap_or(Got::Closed(1005, String::new()));
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Got::Closed(1006, e.to_string()),
+                None => return Got::Closed(1006, "ended".into()),
+            }
+        }
+    }
+
+    async fn msg(&mut self) -> Value {
+        match self.next(Duration::from_secs(10)).await {
+            Got::Msg(v) => v,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    async fn closed(&mut self, wait: Duration) -> (u16, String) {
+        match self.next(wait).await {
+            Got::Closed(code, reason) => (code, reason),
+            other => panic!("expected the socket closed, got {other:?}"),
+        }
+    }
+
+    /// Opens a connection acknowledged for `token` (sent as `Authorization: Bearer`).
+    async fn ready(address: &str, token: &str) -> Self {
+        let mut ws = Self::open(address).await;
+        ws.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+            .await;
+        assert_eq!(ws.msg().await["type"], "connection_ack");
+        ws
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } }))
+            .await;
+    }
+}
+
+const ACTIVITIES: &str = "subscription($u: String) { activitySubmitted(under: $u) { id unitCode occurredOn team { id } } }";
+
+/// Submits as ADMIN; the activity id, or `None` when it is refused.
+async fn try_submit(
+    app: &TestApp,
+    team: &str,
+    unit: Option<&str>,
+    on: &str,
+    kind: &str,
+) -> Option<String> {
+    let mut i = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": team,
+        "kind": kind, "occurredOn": on, "title": "Hướng dẫn cài VNeID",
+        "outcomes": [ { "service": "ONLINE_PUBLIC_SERVICE", "people": 3 } ] });
+    if let Some(u) = unit {
+        i["unitCode"] = json!(u);
+    }
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } userErrors { message } } }",
+            json!({ "i": i }),
+        )
+        .await
+        .ok();
+    r.at("submitActivity.activity.id")
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The ids of the `activities` list the caller sees among `ids` (the oracle).
+async fn visible(app: &TestApp, token: &str, ids: &[String]) -> BTreeSet<String> {
+    let r = app
+        .gql(
+            token,
+            "{ activities(first: 100, from: \"2000-01-01\") { edges { node { id } } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    r.at("activities.edges")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_owned())
+        .filter(|id| ids.contains(id))
+        .collect()
+}
+
+/// Reads `next` events of subscription `id` until every one of `expected` came, then a little
+/// longer for anything that should not come; the ids received.
+async fn received(ws: &mut Ws, id: &str, expected: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut got = BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let wait = if expected.is_subset(&got) {
+            Duration::from_millis(300)
+        } else {
+            deadline.saturating_duration_since(tokio::time::Instant::now())
+        };
+        match ws.next(wait).await {
+            Got::Msg(v) => {
+                assert_eq!(v["type"], "next", "{v}");
+                assert_eq!(v["id"], id, "{v}");
+                assert!(v["payload"].get("errors").is_none(), "{v}");
+                got.insert(
+                    v["payload"]["data"]["activitySubmitted"]["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            Got::Nothing => return got,
+            Got::Closed(c, r) => panic!("closed {c} {r}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_subscriber_receives_exactly_the_activities_of_its_area_on_their_day() {
+    let app = spawn_app().await;
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let town = app
+        .create_team("05692", "Tổ Hóa Thượng", "2022-05-01")
+        .await;
+    let far = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-05-01")
+        .await;
+    let callers = [
+        token(&["VIEWER"], &["05677"], &[]),
+        // District 169 ceased on 2025-06-30: its area holds nothing after.
+        token(&["VIEWER"], &["169"], &[]),
+        token(&["UNIT_ADMIN"], &["05692"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&far]),
+        admin(),
+    ];
+    let mut sockets = Vec::new();
+    for t in &callers {
+        let mut ws = Ws::ready(&app.address, t).await;
+        ws.subscribe("1", ACTIVITIES, json!({})).await;
+        sockets.push(ws);
+    }
+    // A subscription starts when its request has been read: give the server a moment.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ids = Vec::new();
+    for (team, unit, on) in [
+        (&cafe, None, "2024-03-05"),
+        (&cafe, Some("05677"), "2025-02-01"),
+        (&town, None, "2025-03-10"),
+        (&town, None, "2025-08-10"),
+        (&far, None, "2024-11-20"),
+        (&far, None, "2025-09-01"),
+        (&cafe, None, "2025-06-30"),
+    ] {
+        if let Some(id) = try_submit(&app, team, unit, on, "DOOR_TO_DOOR").await {
+            ids.push(id);
+        }
+    }
+    assert!(ids.len() >= 5, "most submissions should be stored: {ids:?}");
+    for (t, ws) in callers.iter().zip(sockets.iter_mut()) {
+        let expected = visible(&app, t, &ids).await;
+        let got = received(ws, "1", &expected).await;
+        assert_eq!(got, expected, "the feed disagrees with the activities list");
+    }
+    // The oracle is not trivial: the commune's viewer sees some and not all.
+    let commune = visible(&app, &callers[0], &ids).await;
+    assert!(!commune.is_empty() && commune.len() < ids.len());
+}
+
+#[tokio::test]
+async fn under_narrows_the_feed_and_must_lie_in_the_area() {
+    let app = spawn_app().await;
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let other = app.create_team("05677-02", "Tổ Na Lay", "2022-05-01").await;
+    let viewer = token(&["VIEWER"], &["05677"], &[]);
+    let mut ws = Ws::ready(&app.address, &viewer).await;
+    ws.subscribe("narrow", ACTIVITIES, json!({ "u": "05677-01" }))
+        .await;
+    for (id, under, code) in [
+        ("above", "169", "FORBIDDEN"),
+        ("beside", "05659", "FORBIDDEN"),
+        ("unknown", "99999", "VALIDATION"),
+    ] {
+        ws.subscribe(id, ACTIVITIES, json!({ "u": under })).await;
+        let v = ws.msg().await;
+        assert_eq!(v["type"], "next", "{v}");
+        assert_eq!(v["id"], id);
+        assert_eq!(v["payload"]["errors"][0]["extensions"]["code"], code, "{v}");
+        let v = ws.msg().await;
+        assert_eq!(
+            (v["type"].as_str(), v["id"].as_str()),
+            (Some("complete"), Some(id))
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let wanted = try_submit(&app, &cafe, None, "2024-05-05", "TRAINING")
+        .await
+        .unwrap();
+    try_submit(&app, &other, None, "2024-05-05", "TRAINING")
+        .await
+        .unwrap();
+    let got = received(&mut ws, "narrow", &BTreeSet::from([wanted.clone()])).await;
+    assert_eq!(got, BTreeSet::from([wanted]));
+}
+
+#[tokio::test]
+async fn a_retried_submission_is_not_told_twice() {
+    let app = spawn_app().await;
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let mut ws = Ws::ready(&app.address, &admin()).await;
+    ws.subscribe("1", ACTIVITIES, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let i = json!({ "i": { "idempotencyKey": "once", "teamId": cafe, "kind": "TRAINING",
+        "occurredOn": "2024-05-05", "title": "Tập huấn" } });
+    let q = "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { replayed activity { id } } }";
+    let first = app.gql(&admin(), q, i.clone()).await.ok();
+    let again = app.gql(&admin(), q, i).await.ok();
+    assert_eq!(again.at("submitActivity.replayed"), true);
+    let id = first
+        .at("submitActivity.activity.id")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = BTreeSet::from([id]);
+    assert_eq!(received(&mut ws, "1", &expected).await, expected);
+}
+
+#[tokio::test]
+async fn the_token_is_checked_in_connection_init() {
+    let app = spawn_app().await;
+    let good = token(&["VIEWER"], &["05677"], &[]);
+    let mut expired = claims("old", &["VIEWER"], &["05677"], &[]);
+    expired.exp = chrono::Utc::now().timestamp() - 3600;
+    let expired = cnscd_api::auth::mint(SECRET, &expired).unwrap();
+    let forged = cnscd_api::auth::mint(
+        "another-secret-0123456789",
+        &claims("x", &["ADMIN"], &[], &[]),
+    )
+    .unwrap();
+    for (payload, code) in [
+        (json!({ "Authorization": "Bearer not-a-jwt" }), 4401),
+        (json!({ "token": forged }), 4401),
+        (json!({ "token": expired }), 4401),
+        (json!({}), 4401),
+        (json!({ "Authorization": good.clone() }), 4401),
+        (json!({ "token": 42 }), 4401),
+        // A role that would read only over units or teams the token does not name.
+        (json!({ "token": token(&["TEAM_LEADER"], &[], &[]) }), 4403),
+        (json!({ "token": token(&["VIEWER"], &[], &[]) }), 4403),
+        // A role this service does not know.
+        (
+            json!({ "token": token(&["SUPERUSER"], &["05677"], &[]) }),
+            4401,
+        ),
+    ] {
+        let mut ws = Ws::open(&app.address).await;
+        ws.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        let (got, reason) = ws.closed(Duration::from_secs(10)).await;
+        assert_eq!(got, code, "{payload}: {reason}");
+        assert!(!reason.is_empty());
+    }
+    // Both forms of the payload are accepted.
+    for payload in [
+        json!({ "Authorization": format!("Bearer {good}") }),
+        json!({ "token": good }),
+    ] {
+        let mut ws = Ws::open(&app.address).await;
+        ws.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
+        assert_eq!(ws.msg().await["type"], "connection_ack");
+        ws.send(json!({ "type": "ping" })).await;
+        assert_eq!(ws.msg().await["type"], "pong");
+    }
+    // A subscribe before connection_init: 4401.
+    let mut ws = Ws::open(&app.address).await;
+    ws.subscribe("1", ACTIVITIES, json!({})).await;
+    assert_eq!(ws.closed(Duration::from_secs(10)).await.0, 4401);
+    // Not the protocol: 4400.
+    let mut ws = Ws::open(&app.address).await;
+    ws.0.send(Message::Text("{\"hello\": 1}".into()))
+        .await
+        .unwrap();
+    assert_eq!(ws.closed(Duration::from_secs(10)).await.0, 4400);
+}
+
+#[tokio::test]
+async fn the_socket_is_closed_when_the_token_expires() {
+    let app = spawn_app().await;
+    let mut c = claims("brief", &["VIEWER"], &["05677"], &[]);
+    c.exp = chrono::Utc::now().timestamp() + 2;
+    let brief = cnscd_api::auth::mint(SECRET, &c).unwrap();
+    let started = std::time::Instant::now();
+    let mut ws = Ws::ready(&app.address, &brief).await;
+    ws.subscribe("1", ACTIVITIES, json!({})).await;
+    let (code, reason) = ws.closed(Duration::from_secs(6)).await;
+    assert_eq!(code, 4401, "{reason}");
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "closed too early"
+    );
+}
+
+#[tokio::test]
+async fn only_subscriptions_run_over_the_socket_and_plain_http_is_refused() {
+    let app = spawn_app().await;
+    let mut ws = Ws::ready(&app.address, &admin()).await;
+    for (id, query) in [
+        ("query", "{ me { subject } }"),
+        (
+            "mutation",
+            "mutation { dissolveTeam(input: {teamId: \"x\", dissolvedOn: \"2024-01-01\"}) { userErrors { message } } }",
+        ),
+        (
+            "unknown field",
+            "subscription { activitySubmitted { nope } }",
+        ),
+        ("not parsed", "subscription { activitySubmitted { "),
+    ] {
+        ws.subscribe(id, query, json!({})).await;
+        let v = ws.msg().await;
+        assert_eq!(v["type"], "next", "{v}");
+        assert_eq!(
+            v["payload"]["errors"][0]["extensions"]["code"], "VALIDATION",
+            "{id}: {v}"
+        );
+        assert_eq!(ws.msg().await["type"], "complete");
+    }
+    // A plain GET: 400 (no upgrade), naming what is wrong.
+    let r = app
+        .client
+        .get(format!("{}/graphql/ws", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION");
+    // Over POST a subscription is not run.
+    let r = app.gql(&admin(), ACTIVITIES, json!({})).await;
+    assert!(r.body.get("errors").is_some(), "{:?}", r.body);
+}
+
+#[tokio::test]
+async fn an_activity_written_through_one_replica_reaches_subscribers_of_another() {
+    let app = spawn_app().await;
+    if !app.test_db.is_postgres() {
+        // Replicas share events through PostgreSQL's LISTEN/NOTIFY; SQLite serves one server.
+        return;
+    }
+    let replica = app.replica().await;
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let far = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-05-01")
+        .await;
+    let viewer = token(&["VIEWER"], &["05677"], &[]);
+    let mut there = Ws::ready(&replica, &viewer).await;
+    there.subscribe("1", ACTIVITIES, json!({})).await;
+    let mut here = Ws::ready(&app.address, &viewer).await;
+    here.subscribe("1", ACTIVITIES, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let id = try_submit(&app, &cafe, None, "2024-06-01", "TRAINING")
+        .await
+        .unwrap();
+    try_submit(&app, &far, None, "2024-06-01", "TRAINING")
+        .await
+        .unwrap();
+    let expected = BTreeSet::from([id]);
+    assert_eq!(received(&mut there, "1", &expected).await, expected);
+    assert_eq!(received(&mut here, "1", &expected).await, expected);
+}
+
+#[tokio::test]
+async fn indicator_changed_sends_the_value_the_indicators_query_gives() {
+    let app = spawn_app().await;
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let far = app
+        .create_team("05659-01", "Tổ Chùa Hang", "2022-05-01")
+        .await;
+    let viewer = token(&["VIEWER"], &["05677"], &[]);
+    let mut ws = Ws::ready(&app.address, &viewer).await;
+    let sub = "subscription($c: [String!]!, $u: [String!]!) { indicatorChanged(codes: $c, unitCodes: $u) { indicator { code } unit { code } period { label start end } numerator value status } }";
+    ws.subscribe("i", sub, json!({ "c": ["CNS05", "CNS07"], "u": ["05677"] }))
+        .await;
+    // Outside the area, and unknown codes, are refused.
+    ws.subscribe("far", sub, json!({ "c": ["CNS05"], "u": ["05659"] }))
+        .await;
+    let v = ws.msg().await;
+    assert_eq!(
+        v["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{v}"
+    );
+    assert_eq!(ws.msg().await["type"], "complete");
+    ws.subscribe("bad", sub, json!({ "c": ["NOPE"], "u": ["05677"] }))
+        .await;
+    let v = ws.msg().await;
+    assert_eq!(
+        v["payload"]["errors"][0]["extensions"]["code"], "VALIDATION",
+        "{v}"
+    );
+    assert_eq!(ws.msg().await["type"], "complete");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Outside the units asked for: nothing.
+    try_submit(&app, &far, None, "2024-04-02", "COMMUNITY_MEETING")
+        .await
+        .unwrap();
+    assert!(matches!(
+        ws.next(Duration::from_millis(300)).await,
+        Got::Nothing
+    ));
+    try_submit(&app, &cafe, None, "2024-04-02", "COMMUNITY_MEETING")
+        .await
+        .unwrap();
+    try_submit(&app, &cafe, None, "2024-04-20", "COMMUNITY_MEETING")
+        .await
+        .unwrap();
+    // The latest value of each code, as sent.
+    let mut latest: std::collections::BTreeMap<String, Value> = Default::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let numerator = |l: &std::collections::BTreeMap<String, Value>, code: &str| {
+        l.get(code).and_then(|v| v["numerator"].as_f64())
+    };
+    while numerator(&latest, "CNS05") != Some(2.0) || numerator(&latest, "CNS07") != Some(6.0) {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Got::Msg(v) = ws.next(wait).await else {
+            panic!("no value with both meetings: {latest:?}")
+        };
+        assert_eq!(v["id"], "i", "{v}");
+        let value = v["payload"]["data"]["indicatorChanged"].clone();
+        assert_eq!(value["unit"]["code"], "05677");
+        assert_eq!(value["period"]["label"], "2024-04");
+        latest.insert(
+            value["indicator"]["code"].as_str().unwrap().to_owned(),
+            value,
+        );
+    }
+    let r = app
+        .gql(
+            &viewer,
+            "{ indicators(codes: [\"CNS05\", \"CNS07\"], unitCodes: [\"05677\"], from: \"2024-04-01\", to: \"2024-04-30\") { indicator { code } numerator } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    for row in r.at("indicators").as_array().unwrap() {
+        let code = row["indicator"]["code"].as_str().unwrap();
+        assert_eq!(latest[code]["numerator"], row["numerator"], "{code}");
+    }
+    assert_eq!(r.at("indicators").as_array().unwrap().len(), 2);
+}
