@@ -32,6 +32,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -40,6 +41,8 @@ use tokio::time::Instant;
 pub const PROTOCOL: &str = "graphql-transport-ws";
 /// How long a client has to send `connection_init` after the upgrade.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most subscriptions running at once on one connection.
+pub const MAX_SUBSCRIPTIONS: usize = 50;
 
 /// Where the connection stands with its token.
 #[derive(Clone, Debug)]
@@ -158,6 +161,18 @@ struct Admitted {
     principal: Arc<OnceLock<Principal>>,
     /// Quoted in `INTERNAL` errors, as a request id is over HTTP.
     id: String,
+    /// Subscriptions running on the connection.
+    running: Arc<AtomicUsize>,
+}
+
+/// Counts a running subscription until its stream is dropped (completed, stopped, or the
+/// connection gone).
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn refused(code: ErrorCode, message: impl Into<String>) -> async_graphql::Response {
@@ -237,9 +252,28 @@ impl Executor for Admitted {
         request: async_graphql::Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, async_graphql::Response> {
+        // The slot is taken here, in the order the client sent its messages (what follows
+        // runs concurrently), and given back when the stream is dropped.
+        let taken = self.running.fetch_add(1, Ordering::SeqCst);
+        let running = Running(self.running.clone());
+        let id = self.id.clone();
+        let classify = move |mut response: async_graphql::Response| {
+            let _running = &running;
+            super::graphql::classify(&mut response, true, &id);
+            response
+        };
+        if taken >= MAX_SUBSCRIPTIONS {
+            let answer = refused(
+                ErrorCode::QueryTooComplex,
+                format!(
+                    "at most {MAX_SUBSCRIPTIONS} subscriptions at once on one connection: \
+                     complete one first, or open another connection"
+                ),
+            );
+            return stream::once(future::ready(answer)).map(classify).boxed();
+        }
         let this = self.clone();
         let schema = self.state.schema.clone();
-        let id = self.id.clone();
         stream::once(async move { this.admit(request).await })
             .flat_map(move |admitted| match admitted {
                 Ok(request) => schema.execute_stream_with_session_data(
@@ -248,16 +282,20 @@ impl Executor for Admitted {
                 ),
                 Err(answer) => stream::once(future::ready(answer)).boxed(),
             })
-            .map(move |mut response| {
-                super::graphql::classify(&mut response, true, &id);
-                response
-            })
+            .map(classify)
             .boxed()
     }
 }
 
 /// Runs one connection to its end.
 async fn serve(state: AppState, socket: WebSocket) {
+    metrics::gauge!("cnscd_live_connections").increment(1.0);
+    run(state, socket).await;
+    metrics::gauge!("cnscd_live_connections").decrement(1.0);
+}
+
+/// The connection's loop: the protocol's messages out, its close codes, the timers.
+async fn run(state: AppState, socket: WebSocket) {
     let (mut sink, source) = socket.split();
     let auth = Arc::new(Mutex::new(Auth::Waiting));
     let principal = Arc::new(OnceLock::new());
@@ -297,6 +335,7 @@ async fn serve(state: AppState, socket: WebSocket) {
         state: state.clone(),
         principal,
         id: uuid::Uuid::new_v4().to_string(),
+        running: Arc::new(AtomicUsize::new(0)),
     };
     let mut protocol = Box::pin(
         Protocol::new(executor, input, WebSocketProtocols::GraphQLWS).on_connection_init(on_init),

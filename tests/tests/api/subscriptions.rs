@@ -511,3 +511,66 @@ async fn indicator_changed_sends_the_value_the_indicators_query_gives() {
     }
     assert_eq!(r.at("indicators").as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn subscriptions_are_limited_per_connection_and_charged_to_the_rate_limit() {
+    let app = spawn_app().await;
+    let mut ws = Ws::ready(&app.address, &admin()).await;
+    for i in 0..50 {
+        ws.subscribe(&i.to_string(), ACTIVITIES, json!({})).await;
+    }
+    ws.subscribe("one too many", ACTIVITIES, json!({})).await;
+    let v = ws.msg().await;
+    assert_eq!(v["id"], "one too many", "{v}");
+    assert_eq!(
+        v["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{v}"
+    );
+    assert_eq!(ws.msg().await["type"], "complete");
+    // Completing one makes room.
+    ws.send(json!({ "id": "0", "type": "complete" })).await;
+    assert_eq!(ws.msg().await["type"], "complete");
+    ws.subscribe("again", ACTIVITIES, json!({})).await;
+    assert!(matches!(
+        ws.next(Duration::from_millis(200)).await,
+        Got::Nothing
+    ));
+
+    let app = spawn_app_with(|s| s.rate_limit_per_minute = 2).await;
+    let mut ws = Ws::ready(&app.address, &admin()).await;
+    for id in ["a", "b", "c"] {
+        ws.subscribe(id, ACTIVITIES, json!({})).await;
+    }
+    // Two points a minute: one of the three (admitted concurrently) is refused.
+    let v = ws.msg().await;
+    assert!(["a", "b", "c"].contains(&v["id"].as_str().unwrap()), "{v}");
+    assert_eq!(
+        v["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{v}"
+    );
+    assert_eq!(ws.msg().await["type"], "complete");
+    assert!(matches!(
+        ws.next(Duration::from_millis(200)).await,
+        Got::Nothing
+    ));
+}
+
+#[tokio::test]
+async fn the_socket_needs_the_graphql_transport_ws_subprotocol() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 400);
+            let body: Value = serde_json::from_slice(resp.body().as_deref().unwrap()).unwrap();
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("graphql-transport-ws"),
+                "{body}"
+            );
+        }
+        other => panic!("expected 400, got {other:?}"),
+    }
+}
