@@ -42,6 +42,8 @@ pub struct AppState {
     pub limiter: ratelimit::RateLimiter,
     /// Longest a GraphQL request may run; past it, it is stopped and answered 503.
     pub request_timeout: Duration,
+    /// Tells open subscription sockets that the server is stopping.
+    pub closing: ws::Closing,
 }
 
 /// A panic in a handler is answered 500 `INTERNAL` (and logged), never a dropped connection.

@@ -44,6 +44,41 @@ pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most subscriptions running at once on one connection.
 pub const MAX_SUBSCRIPTIONS: usize = 50;
 
+/// The server's stop, as the sockets see it; cheap to clone.
+#[derive(Clone)]
+pub struct Closing {
+    tx: Arc<tokio::sync::watch::Sender<bool>>,
+    open: Arc<AtomicUsize>,
+}
+
+impl Default for Closing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Closing {
+    pub fn new() -> Self {
+        Self {
+            tx: Arc::new(tokio::sync::watch::channel(false).0),
+            open: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Tells every open socket to close (1001).
+    pub fn start(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Waits until every socket has closed, or `at_most`.
+    pub async fn drained(&self, at_most: Duration) {
+        let deadline = Instant::now() + at_most;
+        while self.open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// Where the connection stands with its token.
 #[derive(Clone, Debug)]
 enum Auth {
@@ -290,7 +325,10 @@ impl Executor for Admitted {
 /// Runs one connection to its end.
 async fn serve(state: AppState, socket: WebSocket) {
     metrics::gauge!("cnscd_live_connections").increment(1.0);
+    let open = state.closing.open.clone();
+    open.fetch_add(1, Ordering::SeqCst);
     run(state, socket).await;
+    open.fetch_sub(1, Ordering::SeqCst);
     metrics::gauge!("cnscd_live_connections").decrement(1.0);
 }
 
@@ -341,6 +379,7 @@ async fn run(state: AppState, socket: WebSocket) {
         Protocol::new(executor, input, WebSocketProtocols::GraphQLWS).on_connection_init(on_init),
     );
     let init_deadline = Instant::now() + INIT_TIMEOUT;
+    let mut stopping = state.closing.tx.subscribe();
     loop {
         let auth_now = auth.lock().map(|a| a.clone()).unwrap_or(Auth::Waiting);
         let deadline = match &auth_now {
@@ -375,6 +414,9 @@ async fn run(state: AppState, socket: WebSocket) {
                     }
                 }
             },
+            () = stopped(&mut stopping) => {
+                (1001, "the server is shutting down: connect again".to_owned())
+            }
             () = timer => {
                 let (_, code, reason) = deadline.unwrap_or((init_deadline, 4401, "Unauthorized"));
                 (code, reason.to_owned())
@@ -390,6 +432,15 @@ async fn run(state: AppState, socket: WebSocket) {
             })))
             .await;
         break;
+    }
+}
+
+/// Completes when the server stops.
+async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let gone = rx.wait_for(|s| *s).await.is_err();
+    if gone {
+        // No server to stop (cannot happen while the connection holds the state): never.
+        std::future::pending::<()>().await;
     }
 }
 

@@ -649,3 +649,34 @@ async fn the_socket_needs_the_graphql_transport_ws_subprotocol() {
         other => panic!("expected 400, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn stopping_the_server_closes_the_sockets_with_1001() {
+    let test_db = TestDb::new().await;
+    let settings = cnscd_api::Settings::for_tests(&test_db.url, SECRET);
+    let db = cnscd_api::startup::prepare_database(&settings.database_url)
+        .await
+        .unwrap();
+    load_units(&db).await;
+    let verifier = cnscd_api::startup::verifier(&settings, false)
+        .await
+        .unwrap();
+    let app = cnscd_api::Application::with_database(&settings, verifier, db)
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.address());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let mut ws = Ws::ready(&address, &admin()).await;
+    ws.subscribe("1", ACTIVITIES, json!({})).await;
+    stop.send(()).unwrap();
+    let (code, reason) = ws.closed(Duration::from_secs(10)).await;
+    assert_eq!(code, 1001, "{reason}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stopped")
+        .unwrap()
+        .unwrap();
+}
