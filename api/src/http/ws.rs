@@ -41,6 +41,8 @@ use tokio::time::Instant;
 pub const PROTOCOL: &str = "graphql-transport-ws";
 /// How long a client has to send `connection_init` after the upgrade.
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a message may wait for the client to take it before the connection is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most subscriptions running at once on one connection.
 pub const MAX_SUBSCRIPTIONS: usize = 50;
 
@@ -83,7 +85,10 @@ impl Closing {
 #[derive(Clone, Debug)]
 enum Auth {
     Waiting,
-    Accepted { expires: Instant },
+    /// Until the token's `exp` (`None`: too far off to matter).
+    Accepted {
+        expires: Option<Instant>,
+    },
     Refused(u16, String),
 }
 
@@ -164,7 +169,7 @@ fn token_of(payload: &serde_json::Value) -> Result<&str, String> {
 async fn accept(
     state: &AppState,
     payload: &serde_json::Value,
-) -> Result<(Principal, Instant), (u16, String)> {
+) -> Result<(Principal, Option<Instant>), (u16, String)> {
     let token = token_of(payload).map_err(|m| (4401, m))?;
     let claims = state
         .verifier
@@ -175,7 +180,8 @@ async fn accept(
         .exp
         .saturating_mul(1000)
         .saturating_sub(chrono::Utc::now().timestamp_millis());
-    let expires = Instant::now() + Duration::from_millis(left_ms.max(0) as u64);
+    // An `exp` too far off for the clock to hold sets no timer.
+    let expires = Instant::now().checked_add(Duration::from_millis(left_ms.max(0) as u64));
     let principal = Principal::from_claims(claims);
     if !principal.may(Action::ReadActivities) && !principal.may(Action::ReadIndicators) {
         return Err((
@@ -384,7 +390,9 @@ async fn run(state: AppState, socket: WebSocket) {
         let auth_now = auth.lock().map(|a| a.clone()).unwrap_or(Auth::Waiting);
         let deadline = match &auth_now {
             Auth::Waiting => Some((init_deadline, 4408, "Connection initialisation timeout")),
-            Auth::Accepted { expires } => Some((*expires, 4401, "Unauthorized: the token expired")),
+            Auth::Accepted { expires } => {
+                expires.map(|at| (at, 4401, "Unauthorized: the token expired"))
+            }
             Auth::Refused(..) => None,
         };
         let timer = async {
@@ -397,7 +405,10 @@ async fn run(state: AppState, socket: WebSocket) {
             msg = protocol.next() => match msg {
                 None => break,
                 Some(WsMessage::Text(text)) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
+                    // A client that stops reading is dropped rather than left to block the
+                    // timers.
+                    let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Text(text.into())));
+                    if !matches!(sent.await, Ok(Ok(()))) {
                         break;
                     }
                     continue;
@@ -425,12 +436,11 @@ async fn run(state: AppState, socket: WebSocket) {
         let (code, reason) = close;
         let reason = fit(reason);
         tracing::info!(code, reason = %reason, "live feed: connection closed");
-        let _ = sink
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })))
-            .await;
+        let close = sink.send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })));
+        let _ = tokio::time::timeout(SEND_TIMEOUT, close).await;
         break;
     }
 }

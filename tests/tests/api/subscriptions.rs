@@ -380,10 +380,14 @@ async fn the_token_is_checked_in_connection_init() {
         assert_eq!(got, code, "{payload}: {reason}");
         assert!(!reason.is_empty());
     }
-    // Both forms of the payload are accepted.
+    // Both forms of the payload are accepted; an `exp` in the year 9999 sets no timer to trip.
+    let mut lasting = claims("lasting", &["VIEWER"], &["05677"], &[]);
+    lasting.exp = 253_402_300_799;
+    let lasting = cnscd_api::auth::mint(SECRET, &lasting).unwrap();
     for payload in [
         json!({ "Authorization": format!("Bearer {good}") }),
         json!({ "token": good }),
+        json!({ "token": lasting }),
     ] {
         let mut ws = Ws::open(&app.address).await;
         ws.send(json!({ "type": "connection_init", "payload": payload }))
@@ -679,4 +683,47 @@ async fn stopping_the_server_closes_the_sockets_with_1001() {
         .expect("the server stopped")
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn each_subscription_needs_its_role() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    // A team leader reads its team's activities, not indicators.
+    let mut ws = Ws::ready(&app.address, &token(&["TEAM_LEADER"], &[], &[&team])).await;
+    ws.subscribe(
+        "i",
+        "subscription { indicatorChanged(codes: [\"CNS05\"], unitCodes: [\"05677\"]) { value } }",
+        json!({}),
+    )
+    .await;
+    let v = ws.msg().await;
+    assert_eq!(
+        v["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{v}"
+    );
+    assert_eq!(ws.msg().await["type"], "complete");
+    ws.subscribe("a", ACTIVITIES, json!({})).await;
+    until_live(&app, &mut ws, "a", &team).await;
+    // Empty or oversized lists are refused, naming the argument.
+    let mut ws = Ws::ready(&app.address, &admin()).await;
+    let many: Vec<String> = (0..51).map(|i| format!("C{i}")).collect();
+    for (vars, field) in [
+        (json!({ "c": [], "u": ["05677"] }), "codes"),
+        (json!({ "c": ["CNS05"], "u": [] }), "unitCodes"),
+        (json!({ "c": many, "u": ["05677"] }), "codes"),
+        (json!({ "c": ["CNS05"], "u": ["nope"] }), "unitCodes"),
+    ] {
+        ws.subscribe(
+            "x",
+            "subscription($c: [String!]!, $u: [String!]!) { indicatorChanged(codes: $c, unitCodes: $u) { value } }",
+            vars.clone(),
+        )
+        .await;
+        let v = ws.msg().await;
+        let e = &v["payload"]["errors"][0];
+        assert_eq!(e["extensions"]["code"], "VALIDATION", "{vars}: {v}");
+        assert_eq!(e["extensions"]["field"][0], field, "{vars}: {v}");
+        assert_eq!(ws.msg().await["type"], "complete");
+    }
 }
