@@ -9,6 +9,7 @@ pub mod datavalues;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod indicators;

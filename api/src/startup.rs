@@ -143,7 +143,9 @@ impl Application {
             ),
             Err(e) => tracing::warn!(error = %e.message(), "indicator data not loaded yet"),
         }
-        let schema = crate::graphql::build_schema(db.clone(), store.clone());
+        // The live feed; on PostgreSQL listening before the first request is served.
+        let events = crate::events::Bus::start(&db, &store).await;
+        let schema = crate::graphql::build_schema(db.clone(), store.clone(), events);
         let limiter = crate::http::ratelimit::RateLimiter::new(
             crate::http::ratelimit::RateLimits {
                 per_minute: settings.rate_limit_per_minute,
@@ -162,6 +164,7 @@ impl Application {
                 verifier,
                 limiter,
                 request_timeout: settings.request_timeout,
+                closing: crate::http::ws::Closing::new(),
             },
         })
     }
@@ -176,11 +179,32 @@ impl Application {
 
     /// Serves until SIGINT or SIGTERM, then drains in-flight requests.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then drains in-flight requests and closes subscription
+    /// sockets (1001, so that clients reconnect, to another replica if need be).
+    pub async fn run_until(
+        self,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, "listening; GraphiQL at http://{}/graphql", self.address);
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown_signal())
+        let closing = self.state.closing.clone();
+        let signal = {
+            let closing = closing.clone();
+            async move {
+                stop.await;
+                closing.start();
+            }
+        };
+        let served = axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(signal)
             .await
-            .context("server failed")
+            .context("server failed");
+        // Upgraded connections are not drained by the server: wait for the sockets to send
+        // their close frames.
+        closing.drained(std::time::Duration::from_secs(5)).await;
+        served
     }
 }
 

@@ -196,6 +196,9 @@ impl CorrectionMutation {
         }
         .await;
         let (activity, user_errors) = into_payload(result)?;
+        if let (Some(a), Ok(bus)) = (&activity, crate::events::bus(ctx)) {
+            bus.figures_changed(&a.unit_code, a.occurred_on);
+        }
         Ok(ActivityPayload {
             activity: activity.map(Into::into),
             user_errors,
@@ -225,6 +228,9 @@ impl CorrectionMutation {
         }
         .await;
         let (activity, user_errors) = into_payload(result)?;
+        if let (Some(a), Ok(bus)) = (&activity, crate::events::bus(ctx)) {
+            bus.figures_changed(&a.unit_code, a.occurred_on);
+        }
         Ok(ActivityPayload {
             activity: activity.map(Into::into),
             user_errors,

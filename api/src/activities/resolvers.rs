@@ -105,6 +105,9 @@ impl ActivityMutation {
         .await;
         let (done, user_errors) = into_payload(result)?;
         let replayed = done.as_ref().is_some_and(|(_, r)| *r);
+        if let Some((stored, false)) = &done {
+            crate::events::publish_activities(ctx, &[stored]);
+        }
         let counted = match &done {
             Some(_) if replayed => "replayed",
             Some(_) => "created",
@@ -156,6 +159,16 @@ impl ActivityMutation {
             input.atomic,
         )
         .await?;
+        let fresh: Vec<&cnscd_entity::activity::Model> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Ok((a, false)) => Some(a),
+                _ => None,
+            })
+            .collect();
+        if !fresh.is_empty() {
+            crate::events::publish_activities(ctx, &fresh);
+        }
         let mut results = Vec::with_capacity(outcomes.len());
         for (i, outcome) in outcomes.into_iter().enumerate() {
             let (done, mut user_errors) = into_payload(outcome)?;

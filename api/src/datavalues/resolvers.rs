@@ -103,6 +103,11 @@ impl DataValueMutation {
         let result = service::submit(db, principal, ctx.data_opt::<RequestId>(), new).await;
         let (done, user_errors) = into_payload(result)?;
         let replayed = done.as_ref().is_some_and(|(_, r)| *r);
+        if let (Some((values, false)), Ok(bus)) = (&done, crate::events::bus(ctx)) {
+            for v in values {
+                bus.figures_changed(&v.unit_code, v.period_start);
+            }
+        }
         Ok(SubmitDataValuesPayload {
             values: done
                 .map(|(v, _)| v.into_iter().map(Into::into).collect())

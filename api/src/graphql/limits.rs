@@ -29,8 +29,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
-    EmptySubscription, Name, Response, Schema, ServerError, ServerResult, ValidationResult,
-    Variables,
+    Name, Response, Schema, ServerError, ServerResult, ValidationResult, Variables,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -184,7 +183,7 @@ impl Extension for LimitsExtension {
 /// Admission: parses nothing itself (it is given the document), runs the limits and the
 /// validation rules, executes nothing.
 #[derive(Clone)]
-pub struct Admission(Schema<super::Query, super::Mutation, EmptySubscription>);
+pub struct Admission(Schema<super::Query, super::Mutation, super::Subscription>);
 
 impl Default for Admission {
     fn default() -> Self {
@@ -198,7 +197,7 @@ impl Admission {
             Schema::build(
                 super::Query::default(),
                 super::Mutation::default(),
-                EmptySubscription,
+                super::Subscription::default(),
             )
             .extension(Limits)
             .limit_recursive_depth(RECURSIVE_DEPTH)

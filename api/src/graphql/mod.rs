@@ -9,7 +9,7 @@ pub mod scalars;
 
 use crate::auth::Principal;
 use crate::error::Error;
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
 use sea_orm::DatabaseConnection;
 
 pub use scalars::Date;
@@ -46,29 +46,47 @@ pub struct Mutation(
     crate::locks::resolvers::LockMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+/// The live feed, over `graphql-transport-ws` at `/graphql/ws` with the token in
+/// `connection_init`: events limited to the caller's area on their day.
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(crate::events::resolvers::EventSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 
-/// Builds the schema; `db` and `store` (the in-memory indicator data of that database) are
-/// shared, everything per caller is added per request.
-pub fn build_schema(db: DatabaseConnection, store: crate::indicators::store::Store) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(db)
-        .data(store)
-        // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
-        // validation rules), so it skips the rules and carries no extension.
-        .validation_mode(async_graphql::ValidationMode::Fast)
-        .limit_recursive_depth(limits::RECURSIVE_DEPTH)
-        .limit_directives(limits::MAX_DIRECTIVES)
-        .finish()
+/// Builds the schema; `db`, `store` (the in-memory indicator data of that database) and
+/// `events` (the live feed) are shared, everything per caller is added per request.
+pub fn build_schema(
+    db: DatabaseConnection,
+    store: crate::indicators::store::Store,
+    events: crate::events::Bus,
+) -> AppSchema {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(db)
+    .data(store)
+    .data(events)
+    // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
+    // validation rules), so it skips the rules and carries no extension.
+    .validation_mode(async_graphql::ValidationMode::Fast)
+    .limit_recursive_depth(limits::RECURSIVE_DEPTH)
+    .limit_directives(limits::MAX_DIRECTIVES)
+    .finish()
 }
 
 /// The schema without a database, to print the SDL.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
 }
 
 /// The database and the caller of this request.

@@ -231,7 +231,7 @@ async fn run(
 ///   every error is `VALIDATION` (nothing could run);
 /// - `INTERNAL` errors get the request id, so a caller can quote it and the log (which has the
 ///   cause under the same id) can be searched.
-fn classify(
+pub(super) fn classify(
     response: &mut async_graphql::Response,
     executed: bool,
     request_id: &str,

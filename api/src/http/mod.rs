@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod ratelimit;
+pub mod ws;
 
 use crate::auth::TokenVerifier;
 use crate::graphql::AppSchema;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub limiter: ratelimit::RateLimiter,
     /// Longest a GraphQL request may run; past it, it is stopped and answered 503.
     pub request_timeout: Duration,
+    /// Tells open subscription sockets that the server is stopping.
+    pub closing: ws::Closing,
 }
 
 /// A panic in a handler is answered 500 `INTERNAL` (and logged), never a dropped connection.
@@ -75,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             "/graphql",
             get(graphql::get_handler).post(graphql::post_handler),
         )
+        .route("/graphql/ws", get(ws::handler))
         .route("/exports/indicators.csv", get(export::indicators_csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -24,5 +24,6 @@ mod members;
 mod ops;
 mod ratelimit;
 mod schema;
+mod subscriptions;
 mod targets;
 mod teams;
