@@ -243,6 +243,8 @@ struct Seen {
     ids: HashMap<usize, String>,
     /// Answers per item (first acknowledgements, duplicate deliveries, final replays).
     answers: usize,
+    /// Answers per item that said the item was newly stored (not a replay).
+    fresh: HashMap<usize, usize>,
     /// Unacknowledged attempts by cause.
     retries: BTreeMap<&'static str, usize>,
     /// Items first acknowledged by a retried request, as replays: stored before the crash,
@@ -361,7 +363,7 @@ async fn deliver(
             },
         };
         let (wait, cause) = match request.abandon_after {
-            Some(d) if attempts == 0 => (d, "answer not awaited (client timeout)"),
+            Some(d) if attempts == 0 && !final_pass => (d, "answer not awaited (client timeout)"),
             _ => (REQUEST_TIMEOUT, "timeout"),
         };
         shared.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -388,9 +390,6 @@ async fn deliver(
                             );
                             seen.problems.push(p);
                         }
-                        Some(_) if !replayed => seen.problems.push(format!(
-                            "item {item}: stored again (answered as new after an acknowledgement)"
-                        )),
                         Some(_) => {}
                         None => {
                             if final_pass {
@@ -409,6 +408,16 @@ async fn deliver(
                             }
                             seen.ids.insert(item, id);
                             shared.acknowledged.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    if !replayed {
+                        // At most one answer says "newly stored" (whichever of two duplicate
+                        // deliveries is recorded first).
+                        let fresh = seen.fresh.entry(item).or_default();
+                        *fresh += 1;
+                        if *fresh == 2 {
+                            seen.problems
+                                .push(format!("item {item}: answered as newly stored twice"));
                         }
                     }
                     if final_pass && !replayed {
@@ -590,7 +599,11 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         .seed
         .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
     let mut rng = Rng(seed);
-    let run = format!("{seed:016x}");
+    // Keys of their own even when a seed is given again on the same database.
+    let run = format!(
+        "{seed:016x}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
     let (items, requests) = plan(&mut rng, &run, &teams, o.items, o.batch, (from, to));
     let requests: Vec<Arc<Planned>> = requests.into_iter().map(Arc::new).collect();
     let batches = requests.iter().filter(|r| r.batch).count();
