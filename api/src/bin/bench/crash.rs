@@ -1215,3 +1215,68 @@ pub fn default_server() -> PathBuf {
         .filter(|p| Path::new(p).exists())
         .unwrap_or_else(|| PathBuf::from("target/release/cnscd"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_classified_as_acknowledged_retried_or_wrong() {
+        let single = r#"{"data":{"submitActivity":{"replayed":true,"activity":{"id":"QWN0aXZpdHk6Nw"},"userErrors":[]}}}"#;
+        assert!(
+            matches!(classify(200, single, 1), Answer::Acknowledged(v) if v == [("QWN0aXZpdHk6Nw".to_owned(), true)])
+        );
+        let batch = r#"{"data":{"submitActivities":{"userErrors":[],"results":[
+            {"replayed":false,"activity":{"id":"a"},"userErrors":[]},
+            {"replayed":true,"activity":{"id":"b"},"userErrors":[]}]}}}"#;
+        assert!(matches!(classify(200, batch, 2), Answer::Acknowledged(v) if v.len() == 2));
+        // One result short, an item refused, a refused batch: wrong answers, never retried.
+        assert!(matches!(classify(200, batch, 3), Answer::Wrong(_)));
+        let refused = r#"{"data":{"submitActivity":{"replayed":false,"activity":null,"userErrors":[{"code":"VALIDATION","message":"x"}]}}}"#;
+        assert!(matches!(classify(200, refused, 1), Answer::Wrong(_)));
+        let reused =
+            r#"{"errors":[{"message":"m","extensions":{"code":"IDEMPOTENCY_KEY_REUSED"}}]}"#;
+        assert!(matches!(classify(200, reused, 1), Answer::Wrong(_)));
+        // Faults of the server: sent again.
+        let internal =
+            r#"{"data":null,"errors":[{"message":"m","extensions":{"code":"INTERNAL"}}]}"#;
+        assert!(matches!(classify(200, internal, 1), Answer::Retry(_)));
+        assert!(matches!(classify(503, "unavailable", 1), Answer::Retry(_)));
+        assert!(matches!(classify(401, "{}", 1), Answer::Wrong(_)));
+        assert!(matches!(classify(200, "<html>", 1), Answer::Wrong(_)));
+    }
+
+    #[test]
+    fn the_plan_sends_every_item_once_in_the_window() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 15).unwrap_or_default();
+        let (from, to) = window(today).unwrap_or((today, today));
+        assert_eq!(
+            from,
+            NaiveDate::from_ymd_opt(2025, 4, 1).unwrap_or_default()
+        );
+        assert_eq!(
+            to,
+            NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default()
+        );
+        let (items, requests) = plan(&mut Rng(7), "t", &[1, 2, 3], 500, 25, (from, to));
+        let mut sent: Vec<usize> = requests.iter().flat_map(|r| r.items.clone()).collect();
+        sent.sort_unstable();
+        assert_eq!(sent, (0..500).collect::<Vec<_>>());
+        assert!(requests.iter().any(|r| r.batch && r.items.len() == 25));
+        assert!(requests.iter().any(|r| !r.batch));
+        let keys: BTreeSet<&str> = items.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys.len(), 500);
+        assert!(
+            items
+                .iter()
+                .all(|i| i.occurred_on >= from && i.occurred_on <= to)
+        );
+        // The same seed draws the same plan.
+        let (_, again) = plan(&mut Rng(7), "t", &[1, 2, 3], 500, 25, (from, to));
+        assert_eq!(
+            requests.iter().map(|r| &r.body).collect::<Vec<_>>(),
+            again.iter().map(|r| &r.body).collect::<Vec<_>>()
+        );
+        assert_eq!(months(from, to).len(), 9);
+    }
+}
