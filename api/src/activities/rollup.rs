@@ -260,6 +260,16 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
         db.execute_unprepared("LOCK TABLE unit_month_fact IN EXCLUSIVE MODE")
             .await?;
     }
+    let (read, cells) = recount(db).await?;
+    db.execute_unprepared("DELETE FROM unit_month_fact").await?;
+    upsert(db, &cells).await?;
+    Ok(read)
+}
+
+/// Every rollup cell as the raw rows make it (recorded activities and their outcomes, on the
+/// dated hierarchy), computed in memory: what [`rebuild`] writes, and what a check compares
+/// the stored rollups with. Returns the number of activities read and the cells.
+pub async fn recount(db: &impl ConnectionTrait) -> Result<(u64, BTreeMap<Cell, f64>)> {
     let cashless = cashless_services(db).await?;
     // When each unit's place in the hierarchy began: the days its closure rows run.
     let mut closure: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
@@ -312,7 +322,5 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
             add(&mut cells, a, outs, since, &cashless, 1.0);
         }
     }
-    db.execute_unprepared("DELETE FROM unit_month_fact").await?;
-    upsert(db, &cells).await?;
-    Ok(read)
+    Ok((read, cells))
 }

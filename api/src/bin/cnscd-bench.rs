@@ -14,6 +14,11 @@
 //! `cnscd-bench intake --database-url URL`: `submitActivity` over HTTP from concurrent clients
 //! against the service started in-process on that database (demo data loaded): requests per
 //! second and latency percentiles (see bench/intake.sh).
+//!
+//! `cnscd-bench crash --database-url URL --server PATH`: batched and single intake from
+//! concurrent clients while the server (the `cnscd` binary at PATH, a child process) is killed
+//! with SIGKILL and restarted; proves every acknowledged item stored exactly once and the
+//! rollups and indicators equal to a recount from the raw rows (see bench/crash.sh).
 use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
@@ -24,6 +29,9 @@ use cnscd_api::indicators::service::{Breakdown, Request, compute};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+#[path = "bench/crash.rs"]
+mod crash;
 
 /// mimalloc rather than the system allocator: a GraphQL response is built from many small
 /// short-lived values, and glibc's malloc spent about a third of the nested-list benchmark's
@@ -91,6 +99,32 @@ enum Command {
         /// Batches of 100 activities for the batched phase (0 skips it).
         #[arg(long, default_value_t = 60)]
         batches: usize,
+    },
+    /// Exactly-once intake through SIGKILLs of the server, checked against the raw rows.
+    Crash {
+        #[arg(long, env = "CNSCD_DATABASE_URL")]
+        database_url: String,
+        /// The `cnscd` binary to run as the server (default: the one beside this binary).
+        #[arg(long)]
+        server: Option<std::path::PathBuf>,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Activities submitted in all (each with its own idempotency key).
+        #[arg(long, default_value_t = 2000)]
+        items: usize,
+        /// Times the server is killed (SIGKILL) and started again.
+        #[arg(long, default_value_t = 3)]
+        kills: usize,
+        /// Items per submitActivities batch.
+        #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=500))]
+        batch: u16,
+        /// Seed of the plan (items, batches, kill points); random when not given.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Longest the whole run may take, e.g. 10m.
+        #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+        timeout: Duration,
     },
 }
 
@@ -1116,6 +1150,28 @@ async fn lists(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Crash {
+            database_url,
+            server,
+            clients,
+            items,
+            kills,
+            batch,
+            seed,
+            timeout,
+        } => {
+            crash::run(crash::Options {
+                database_url,
+                server: server.unwrap_or_else(crash::default_server),
+                clients: clients.max(1),
+                items: items.max(1),
+                kills,
+                batch: batch.into(),
+                seed,
+                timeout,
+            })
+            .await
+        }
         Command::Intake {
             database_url,
             clients,
