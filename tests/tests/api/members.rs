@@ -558,3 +558,170 @@ async fn plain_member_lists_answer_as_the_normal_resolution_does() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn plain_team_pages_answer_as_the_normal_resolution_does() {
+    // `Query.teams` answers plain selections of the page, its edges, teams and member lists in
+    // one step from the rows; a directive on any field of the page sends it through the normal
+    // resolution. Both must give the same bytes (values, nulls, aliases, fragments,
+    // `__typename`, cursors, field order, errors) and cost the same statements.
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let far = app.create_team("05692-01", "Tổ xa", "2022-05-01").await;
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } } }",
+            json!({ "i": { "unitCode": "05677-01", "name": "Tổ cũ", "foundedOn": "2021-01-01", "decisionNumber": "12/QĐ-UBND", "decisionDate": "2021-01-02" } }),
+        )
+        .await
+        .ok();
+    let old = r.at("createTeam.team.id").as_str().unwrap().to_owned();
+    for (t, name, role) in [
+        (&team, "Nguyễn Văn An", "MEMBER"),
+        (&team, "Trần Thị Lệ", "LEADER"),
+        (&far, "Lò Văn Minh", "DEPUTY"),
+        (&old, "Hà Thị Mai", "MEMBER"),
+    ] {
+        app.gql(&admin(), ADD, member(t, name, role)).await.ok();
+    }
+    app.add_member(&team, "Vàng A Dế", "MEMBER", "YOUTH_UNION", "2022-06-01")
+        .await;
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: DissolveTeamInput!) { dissolveTeam(input: $i) { userErrors { code } } }",
+            json!({ "i": { "teamId": old, "dissolvedOn": "2024-03-01", "reason": "merged" } }),
+        )
+        .await
+        .ok();
+    assert!(
+        r.user_error_codes("dissolveTeam").is_empty(),
+        "{:?}",
+        r.body
+    );
+
+    // `{D}` is where the directive goes; then what follows the operation (fragments).
+    const T: &str = "fragment T on Team { id members(includeEnded: true) { ...M } }";
+    const M: &str = "fragment M on Membership { role person { fullName } }";
+    let queries = [
+        (
+            "{ teams(first: 100) { edges { node { id code name{D} members(includeEnded: true) { role person { fullName } } } } } }",
+            String::new(),
+        ),
+        (
+            "{ teams(first: 2) { __typename totalCount{D} pageInfo { __typename hasPreviousPage hasNextPage startCursor endCursor } edges { __typename cursor node { __typename id code name unitCode foundedOn decisionNumber decisionDate status dissolvedOn dissolutionReason createdAt updatedAt } } nodes { name } } }",
+            String::new(),
+        ),
+        (
+            "{ teams(last: 2, status: ACTIVE) { pageInfo { hasPreviousPage{D} hasNextPage startCursor endCursor } nodes { code members { id active } } } }",
+            String::new(),
+        ),
+        (
+            "{ teams(first: 10) { ...C{D} ... on TeamConnection { pageInfo { endCursor } } ... { totalCount } } }",
+            format!(
+                "fragment C on TeamConnection {{ edges {{ ...E }} }} fragment E on TeamEdge {{ node {{ ...T name }} }} {T} {M}"
+            ),
+        ),
+        (
+            "{ teams { a: edges { n: node { x: name m1: members(includeEnded: true) { role } m2: members{D} { id endedOn } } } b: edges { cursor } } }",
+            String::new(),
+        ),
+        (
+            "query($e: Boolean = true) { teams { edges { node { name{D} members(includeEnded: $e) { role endReason } } } } }",
+            String::new(),
+        ),
+        // Not plain in the page: both ways resolve it normally (and agree on errors). Where
+        // several fields of an object wait for loaders, async-graphql's normal resolution
+        // orders them as they complete (`unit { ... }` below): that query is compared as JSON.
+        (
+            "query($e: Boolean) { teams { edges { node { name{D} members(includeEnded: $e) { role } } } } }",
+            String::new(),
+        ),
+        ("{ teams { edges { node { id id{D} } } } }", String::new()),
+        (
+            "{ teams { edges { node { name{D} unit { code } memberCount latestActivity { id } } } } }",
+            String::new(),
+        ),
+        (
+            "{ teams { edges { node { ... on Node { id{D} } members { person { fullName phone } } } } } }",
+            String::new(),
+        ),
+        ("{ teams(first: 101) { totalCount{D} } }", String::new()),
+    ];
+    let callers = [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["VIEWER"], &["19"], &[]),
+        token(&["VIEWER"], &["169"], &[]),
+        token(&["VIEWER"], &["01"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+        token(&["REPORTER"], &["169"], &[]),
+    ];
+    // Once first: the first request after the changes above loads the in-memory hierarchy
+    // again (both ways then run the same statements).
+    app.gql(
+        &callers[2],
+        "{ teams(first: 10) { edges { node { members { role } } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    const DIRECTIVE: &str = " @include(if: true)";
+    let blanks = " ".repeat(DIRECTIVE.len());
+    for (query, fragments) in &queries {
+        let query = |directive: &str| format!("{} {fragments}", query.replace("{D}", directive));
+        for caller in &callers {
+            let (fast_statements, fast) = raw(&app, caller, &query(&blanks)).await;
+            let (normal_statements, normal) = raw(&app, caller, &query(DIRECTIVE)).await;
+            let parsed = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+            assert_eq!(parsed(&fast), parsed(&normal), "{}", query(""));
+            if !query("").contains("unit {") {
+                assert_eq!(fast, normal, "{}", query(""));
+            }
+            assert_eq!(fast_statements, normal_statements, "{}", query(""));
+        }
+    }
+
+    // What the answers hold, for the bench's selection.
+    let q = "{ teams(first: 100) { edges { node { id code name members(includeEnded: true) { role person { fullName } } } } } }";
+    let (statements, body) = raw(&app, &admin(), q).await;
+    assert_eq!(statements, 2);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let teams = body["data"]["teams"]["edges"].as_array().unwrap();
+    assert_eq!(teams.len(), 3);
+    let ours = teams
+        .iter()
+        .find(|t| t["node"]["id"] == team.as_str())
+        .unwrap();
+    assert_eq!(ours["node"]["name"], "Tổ");
+    let members = ours["node"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[0]["role"], "LEADER");
+    let (statements, body) = raw(&app, &token(&["VIEWER"], &["19"], &[]), q).await;
+    assert_eq!(statements, 2);
+    assert!(
+        body.contains("Tổ xa") && body.contains("Lò Văn Minh"),
+        "{body}"
+    );
+    let (_, body) = raw(&app, &token(&["VIEWER"], &["01"], &[]), q).await;
+    assert!(body.contains("\"edges\":[]"), "{body}");
+    let (_, body) = raw(&app, &token(&["REPORTER"], &["169"], &[]), q).await;
+    assert!(
+        body.contains("FORBIDDEN") && !body.contains("\"role\""),
+        "{body}"
+    );
+    // A page of teams and one of team codes, pages, and cursors that move on.
+    let (_, body) = raw(
+        &app,
+        &admin(),
+        "{ teams(first: 1) { pageInfo { hasNextPage endCursor } edges { cursor } } }",
+    )
+    .await;
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["data"]["teams"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        body["data"]["teams"]["pageInfo"]["endCursor"],
+        body["data"]["teams"]["edges"][0]["cursor"]
+    );
+}
