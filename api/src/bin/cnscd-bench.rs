@@ -86,6 +86,11 @@ enum Command {
         /// Runs of each side, alternating; the median is reported.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// Also time the same request with the teams' `name` asked twice, which sends the page
+        /// of teams through async-graphql's normal resolution instead of the one-step path (the
+        /// answer is the same, checked), to measure what that path saves.
+        #[arg(long)]
+        normal: bool,
     },
     /// submitActivity requests per second from concurrent clients.
     Intake {
@@ -1026,6 +1031,18 @@ async fn load(
     Ok((rate, latencies))
 }
 
+/// User and system CPU time of this process so far (Linux: /proc/self/stat, in clock ticks of
+/// 1/100 s); `None` elsewhere.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which may hold spaces, inside parentheses).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split(' ');
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted
         .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
@@ -1043,6 +1060,7 @@ async fn lists(
     clients: usize,
     requests: usize,
     runs: usize,
+    normal: bool,
 ) -> anyhow::Result<()> {
     use cnscd_api::startup::{Application, prepare_database};
     const OURS: &str = "{ teams(first: 100) { edges { node { id code name \
@@ -1112,13 +1130,48 @@ async fn lists(
     if let Some(addr) = peer_addr {
         sides.push(("PostGraphile v5", addr, String::new(), peer_body));
     }
+    if normal {
+        // `name` asked twice (merged into one answer): async-graphql drops `@include` before
+        // resolving, so only a selection that is not plain sends the page the normal way.
+        let normal_body =
+            serde_json::json!({ "query": OURS.replace("name", "name name") }).to_string();
+        let (_, normal_text) = probe.post(&admin, &normal_body).await?;
+        let data = |t: &str| {
+            t.split(",\"extensions\"")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        };
+        if data(&normal_text) != data(&ours_text) {
+            bail!("the normal resolution answers otherwise than the one-step path");
+        }
+        sides.push((
+            "cnscd (ADMIN), normal resolution",
+            ours,
+            admin.clone(),
+            normal_body.clone(),
+        ));
+        sides.push((
+            "cnscd (VIEWER of 19), normal resolution",
+            ours,
+            sides[1].2.clone(),
+            normal_body,
+        ));
+    }
     for (_, addr, token, body) in &sides {
         load(*addr, token, body, clients, clients * 10, check).await?;
     }
     let mut results: Vec<Vec<(f64, Vec<Duration>)>> = vec![Vec::new(); sides.len()];
+    // CPU time of this process (the cnscd server and the clients) per request: far less
+    // sensitive than requests/s to the other work of a shared machine.
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); sides.len()];
     for _ in 0..runs {
         for (i, (_, addr, token, body)) in sides.iter().enumerate() {
+            let before = process_cpu_seconds();
             results[i].push(load(*addr, token, body, clients, requests, check).await?);
+            if let (Some(a), Some(b)) = (before, process_cpu_seconds()) {
+                cpu[i].push((b - a) * 1e3 / requests as f64);
+            }
         }
     }
     println!(
@@ -1127,21 +1180,34 @@ async fn lists(
          run, median of {runs} runs"
     );
     let mut medians = Vec::new();
-    for ((name, ..), mut rs) in sides.iter().zip(results) {
+    for (((name, ..), mut rs), mut cpu) in sides.iter().zip(results).zip(cpu) {
         rs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (rate, lat) = &rs[rs.len() / 2];
+        cpu.sort_by(f64::total_cmp);
+        let cpu = cpu
+            .get(cpu.len() / 2)
+            .map(|c| format!("   cpu here {c:>5.2} ms/req"))
+            .unwrap_or_default();
         println!(
-            "  {name:<36} {rate:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms",
+            "  {name:<40} {rate:>8.0} req/s   p50 {:>6.1} ms   p99 {:>6.1} ms{cpu}",
             percentile(lat, 0.5),
             percentile(lat, 0.99)
         );
         medians.push(*rate);
     }
-    if medians.len() == 3 {
+    if peer_addr.is_some() {
         println!(
             "  ratio cnscd / PostGraphile: {:.2}x (ADMIN), {:.2}x (VIEWER)",
             medians[0] / medians[2],
             medians[1] / medians[2]
+        );
+    }
+    if normal {
+        let n = medians.len();
+        println!(
+            "  one-step / normal resolution: {:.2}x (ADMIN), {:.2}x (VIEWER)",
+            medians[0] / medians[n - 2],
+            medians[1] / medians[n - 1]
         );
     }
     Ok(())
@@ -1202,6 +1268,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             requests,
             runs,
+            normal,
         } => {
             lists(
                 &database_url,
@@ -1209,6 +1276,7 @@ async fn main() -> anyhow::Result<()> {
                 clients.max(1),
                 requests.max(1),
                 runs.max(1),
+                normal,
             )
             .await
         }

@@ -34,7 +34,8 @@ pub struct PageArgs {
     pub before: Option<String>,
 }
 
-fn cursor(offset: u64) -> String {
+/// The cursor of the item at `offset` of a list.
+pub fn cursor(offset: u64) -> String {
     URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
 }
 

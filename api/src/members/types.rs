@@ -323,7 +323,7 @@ impl MemberList {
 }
 
 /// A field of a membership the one-step path answers.
-enum MemberField {
+pub(crate) enum MemberField {
     Typename,
     Id,
     Role,
@@ -336,15 +336,17 @@ enum MemberField {
 }
 
 /// A public field of a person the one-step path answers.
-enum PersonField {
+pub(crate) enum PersonField {
     Typename,
     FullName,
     Gender,
 }
 
 /// The fields of `set` (fragments on `type_name` flattened), by response key in order; `None`
-/// when the set is not plain (see [`MemberList`]).
-fn plain_fields<'a, T>(
+/// when the set is not plain (see [`MemberList`]): a directive anywhere, a fragment on another
+/// type (or an interface), a response key used twice, or a field `field` does not take. The
+/// fields' arguments are for `field` to judge (see [`no_arguments`]).
+pub(crate) fn plain_fields<'a, T>(
     ctx: &ContextSelectionSet<'a>,
     set: &'a SelectionSet,
     type_name: &str,
@@ -354,7 +356,7 @@ fn plain_fields<'a, T>(
     for selection in &set.items {
         match &selection.node {
             Selection::Field(f) => {
-                if !f.node.arguments.is_empty() || !f.node.directives.is_empty() {
+                if !f.node.directives.is_empty() {
                     return None;
                 }
                 let key = f.node.response_key().node.clone();
@@ -401,9 +403,20 @@ fn plain_fields<'a, T>(
     Some(())
 }
 
-/// The plan of the one-step path for a selection on `Membership`, if it is plain.
-fn member_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, MemberField)>> {
+/// `Some(())` when the field has no arguments: most fields the one-step paths answer take
+/// none, and a field given arguments it does not take is left to the normal resolution (and
+/// its error).
+pub(crate) fn no_arguments(f: &Positioned<Field>) -> Option<()> {
+    f.node.arguments.is_empty().then_some(())
+}
+
+/// The plan of the one-step path for a plain selection on `Membership` (see [`MemberList`]).
+pub(crate) struct MemberPlan(Vec<(Name, MemberField)>);
+
+/// The plan of the one-step path for the selection `ctx` holds on `Membership`, if it is plain.
+pub(crate) fn member_plan(ctx: &ContextSelectionSet<'_>) -> Option<MemberPlan> {
     let person_field = |f: &Positioned<Field>| {
+        no_arguments(f)?;
         Some(match f.node.name.node.as_str() {
             "__typename" => PersonField::Typename,
             "fullName" => PersonField::FullName,
@@ -412,6 +425,7 @@ fn member_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, MemberField)>
         })
     };
     let member_field = |f: &Positioned<Field>| {
+        no_arguments(f)?;
         Some(match f.node.name.node.as_str() {
             "__typename" => MemberField::Typename,
             "id" => MemberField::Id,
@@ -437,7 +451,7 @@ fn member_plan(ctx: &ContextSelectionSet<'_>) -> Option<Vec<(Name, MemberField)>
     };
     let mut plan = Vec::new();
     plain_fields(ctx, &ctx.item.node, "Membership", &member_field, &mut plan)?;
-    Some(plan)
+    Some(MemberPlan(plan))
 }
 
 fn optional(v: Option<Value>) -> Value {
@@ -462,7 +476,6 @@ impl async_graphql::OutputType for MemberList {
         ctx: &ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> async_graphql::ServerResult<Value> {
-        use async_graphql::InputType;
         let Some(plan) = member_plan(ctx) else {
             let list: Vec<Membership> = self
                 .listed()
@@ -470,44 +483,54 @@ impl async_graphql::OutputType for MemberList {
                 .collect();
             return async_graphql::OutputType::resolve(&list, ctx, field).await;
         };
+        Ok(self.render(&plan))
+    }
+}
+
+impl MemberList {
+    /// The answer to a plain selection (see [`member_plan`]), built from the rows.
+    pub(crate) fn render(&self, plan: &MemberPlan) -> Value {
+        use async_graphql::InputType;
         let membership_type = Value::String("Membership".to_owned());
         let person_type = Value::String("Person".to_owned());
         let date = |d: chrono::NaiveDate| Date(d).to_value();
-        let items = self
-            .listed()
-            .map(|(m, p)| {
-                let mut object = async_graphql::indexmap::IndexMap::with_capacity(plan.len());
-                for (key, f) in &plan {
-                    let value = match f {
-                        MemberField::Typename => membership_type.clone(),
-                        MemberField::Id => Value::String(ids::encode(ids::MEMBERSHIP, m.id).0),
-                        MemberField::Role => MemberRole::from(m.role).to_value(),
-                        MemberField::Affiliation => Value::String(m.affiliation.clone()),
-                        MemberField::StartedOn => date(m.started_on),
-                        MemberField::EndedOn => optional(m.ended_on.map(date)),
-                        MemberField::EndReason => optional(m.end_reason.clone().map(Value::String)),
-                        MemberField::Active => Value::Boolean(m.ended_on.is_none()),
-                        MemberField::Person(fields) => {
-                            let mut person =
-                                async_graphql::indexmap::IndexMap::with_capacity(fields.len());
-                            for (key, f) in fields {
-                                let value = match f {
-                                    PersonField::Typename => person_type.clone(),
-                                    PersonField::FullName => Value::String(p.full_name.clone()),
-                                    PersonField::Gender => {
-                                        optional(p.gender.map(|g| Gender::from(g).to_value()))
-                                    }
-                                };
-                                person.insert(key.clone(), value);
+        Value::List(
+            self.listed()
+                .map(|(m, p)| {
+                    let mut object = async_graphql::indexmap::IndexMap::with_capacity(plan.0.len());
+                    for (key, f) in &plan.0 {
+                        let value = match f {
+                            MemberField::Typename => membership_type.clone(),
+                            MemberField::Id => Value::String(ids::encode(ids::MEMBERSHIP, m.id).0),
+                            MemberField::Role => MemberRole::from(m.role).to_value(),
+                            MemberField::Affiliation => Value::String(m.affiliation.clone()),
+                            MemberField::StartedOn => date(m.started_on),
+                            MemberField::EndedOn => optional(m.ended_on.map(date)),
+                            MemberField::EndReason => {
+                                optional(m.end_reason.clone().map(Value::String))
                             }
-                            Value::Object(person)
-                        }
-                    };
-                    object.insert(key.clone(), value);
-                }
-                Value::Object(object)
-            })
-            .collect();
-        Ok(Value::List(items))
+                            MemberField::Active => Value::Boolean(m.ended_on.is_none()),
+                            MemberField::Person(fields) => {
+                                let mut person =
+                                    async_graphql::indexmap::IndexMap::with_capacity(fields.len());
+                                for (key, f) in fields {
+                                    let value = match f {
+                                        PersonField::Typename => person_type.clone(),
+                                        PersonField::FullName => Value::String(p.full_name.clone()),
+                                        PersonField::Gender => {
+                                            optional(p.gender.map(|g| Gender::from(g).to_value()))
+                                        }
+                                    };
+                                    person.insert(key.clone(), value);
+                                }
+                                Value::Object(person)
+                            }
+                        };
+                        object.insert(key.clone(), value);
+                    }
+                    Value::Object(object)
+                })
+                .collect(),
+        )
     }
 }

@@ -1,13 +1,13 @@
 //! Team queries and mutations: guard, convert, delegate.
 use super::service::{self, NewTeam, TeamChanges, TeamFilter};
 use super::types::{
-    CreateTeamInput, DissolveTeamInput, Team, TeamPayload, TeamStatus, UpdateTeamInput,
+    CreateTeamInput, DissolveTeamInput, Team, TeamPage, TeamPayload, TeamStatus, UpdateTeamInput,
 };
 use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::PageArgs;
 use crate::graphql::{Date, ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
@@ -58,7 +58,7 @@ impl TeamQuery {
         )]
         last: Option<i32>,
         #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<Team>> {
+    ) -> Result<TeamPage> {
         let (db, principal) = state(ctx)?;
         let filter = TeamFilter {
             under,
@@ -67,16 +67,19 @@ impl TeamQuery {
             search,
             active_on: active_on.map(|d| d.0),
         };
-        Ok(connection(
-            service::list(
-                db,
-                principal,
-                &filter,
-                &PageArgs::new(first, after, last, before),
-                ctx.look_ahead().field("totalCount").exists(),
-            )
-            .await?,
-        ))
+        let (rows, window, total) = service::list(
+            db,
+            principal,
+            &filter,
+            &PageArgs::new(first, after, last, before),
+            ctx.look_ahead().field("totalCount").exists(),
+        )
+        .await?;
+        Ok(TeamPage {
+            rows,
+            window,
+            total,
+        })
     }
 }
 

@@ -438,10 +438,40 @@ async fn raw(app: &TestApp, token: &str, query: &str) -> (usize, String) {
     )
 }
 
+/// The two ways of a query whose `{D}` follows a field or fragment spread: asked once (the
+/// one-step path when the rest is plain), and asked twice under the same response key, which
+/// the one-step paths leave to async-graphql's normal resolution (it merges the two into the
+/// same answer). Blanks keep the rest of the query in place, so errors' locations match.
+/// (`@include(if: true)` would not do: async-graphql drops `@include` and `@skip` before
+/// resolving.)
+fn both_ways(query: &str) -> (String, String) {
+    let at = query.find("{D}").expect("a query with {D}");
+    let start = query[..at]
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .map_or(0, |i| i + 1);
+    let repeated = format!(" {}", &query[start..at]);
+    (
+        query.replacen("{D}", &" ".repeat(repeated.len()), 1),
+        query.replacen("{D}", &repeated, 1),
+    )
+}
+
+/// An answer without its `extensions.cost` (a field asked twice costs twice).
+fn without_cost(body: &str) -> String {
+    const COST: &str = ",\"extensions\":{\"cost\":{\"requestedQueryCost\":";
+    match body.find(COST) {
+        Some(at) => {
+            let end = at + body[at..].find("}}").expect("the end of the cost") + 2;
+            format!("{}{}", &body[..at], &body[end..])
+        }
+        None => body.to_owned(),
+    }
+}
+
 #[tokio::test]
 async fn plain_member_lists_answer_as_the_normal_resolution_does() {
-    // `Team.members` answers plain selections in one step from the rows; a directive on any
-    // field sends the same selection through async-graphql's normal resolution. Both must give
+    // `Team.members` answers plain selections in one step from the rows; a field asked twice
+    // under one key sends the same selection through async-graphql's normal resolution. Both must give
     // the same bytes: values, nulls, aliases, fragments, `__typename`, field order, errors.
     let app = spawn_app().await;
     let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
@@ -470,7 +500,8 @@ async fn plain_member_lists_answer_as_the_normal_resolution_does() {
         r.body
     );
 
-    // `{D}` is where the directive goes; then the fragments the selection uses.
+    // `{D}` follows the field or spread asked twice the normal way (see `both_ways`); then
+    // the fragments the selection uses.
     const P: &str = "fragment P on Person { fullName gender __typename }";
     const M: &str = "fragment M on Membership { id endedOn person { ...P } }";
     let selections = [
@@ -511,20 +542,15 @@ async fn plain_member_lists_answer_as_the_normal_resolution_does() {
         "current: members(includeEnded: false)",
     ] {
         for (selection, fragments) in &selections {
-            let query = |directive: &str| {
-                let selection = selection.replace("{D}", directive);
-                format!(
-                    "{{ teams(first: 10) {{ edges {{ node {{ name {members} {{ {selection} }} }} }} }} }} {fragments}"
-                )
-            };
-            // As many blanks as the directive has characters, so errors' locations match.
-            const DIRECTIVE: &str = " @include(if: true)";
-            let blanks = " ".repeat(DIRECTIVE.len());
+            let (one_step, normal) = both_ways(&format!(
+                "{{ teams(first: 10) {{ edges {{ node {{ name {members} {{ {selection} }} }} }} }} }} {fragments}"
+            ));
             for caller in &callers {
-                let (fast_statements, fast) = raw(&app, caller, &query(&blanks)).await;
-                let (normal_statements, normal) = raw(&app, caller, &query(DIRECTIVE)).await;
-                assert_eq!(fast, normal, "{}", query(""));
-                assert_eq!(fast_statements, normal_statements, "{}", query(""));
+                let (fast_statements, fast) = raw(&app, caller, &one_step).await;
+                let (normal_statements, normal) = raw(&app, caller, &normal).await;
+                let (fast, normal) = (without_cost(&fast), without_cost(&normal));
+                assert_eq!(fast, normal, "{one_step}");
+                assert_eq!(fast_statements, normal_statements, "{one_step}");
                 assert!(fast.contains("\"name\""), "{fast}");
             }
         }
@@ -556,5 +582,192 @@ async fn plain_member_lists_answer_as_the_normal_resolution_does() {
     assert!(
         body.contains("FORBIDDEN") && !body.contains("\"role\""),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn plain_team_pages_answer_as_the_normal_resolution_does() {
+    // `Query.teams` answers plain selections of the page, its edges, teams and member lists in
+    // one step from the rows; a field asked twice under one key anywhere in the page sends it
+    // through the normal resolution. Both must give the same bytes (values, nulls, aliases, fragments,
+    // `__typename`, cursors, field order, errors) and cost the same statements.
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let far = app.create_team("05692-01", "Tổ xa", "2022-05-01").await;
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } } }",
+            json!({ "i": { "unitCode": "05677-01", "name": "Tổ cũ", "foundedOn": "2021-01-01", "decisionNumber": "12/QĐ-UBND", "decisionDate": "2021-01-02" } }),
+        )
+        .await
+        .ok();
+    let old = r.at("createTeam.team.id").as_str().unwrap().to_owned();
+    for (t, name, role) in [
+        (&team, "Nguyễn Văn An", "MEMBER"),
+        (&team, "Trần Thị Lệ", "LEADER"),
+        (&far, "Lò Văn Minh", "DEPUTY"),
+        (&old, "Hà Thị Mai", "MEMBER"),
+    ] {
+        app.gql(&admin(), ADD, member(t, name, role)).await.ok();
+    }
+    app.add_member(&team, "Vàng A Dế", "MEMBER", "YOUTH_UNION", "2022-06-01")
+        .await;
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: DissolveTeamInput!) { dissolveTeam(input: $i) { userErrors { code } } }",
+            json!({ "i": { "teamId": old, "dissolvedOn": "2024-03-01", "reason": "merged" } }),
+        )
+        .await
+        .ok();
+    assert!(
+        r.user_error_codes("dissolveTeam").is_empty(),
+        "{:?}",
+        r.body
+    );
+
+    // `{D}` follows the field or spread asked twice the normal way (see `both_ways`); then
+    // what follows the operation (fragments); then whether the bytes must be the same, or only
+    // the JSON values. async-graphql's normal resolution puts an object's fields in the order
+    // they complete, so a field that waits for a loader (`members`, `edges` above it, `unit`)
+    // comes after those that follow it in the query, or in any order among several such
+    // fields; the one-step answer keeps the query's order, as the GraphQL spec asks. The two
+    // agree byte for byte where the waiting field comes last (the usual shape, the bench's).
+    const T: &str = "fragment T on Team { id members(includeEnded: true) { ...M } }";
+    const M: &str = "fragment M on Membership { role person { fullName } }";
+    let queries = [
+        (
+            "{ teams(first: 100) { edges { node { id code name{D} members(includeEnded: true) { role person { fullName } } } } } }",
+            String::new(),
+            true,
+        ),
+        (
+            "{ teams(first: 2) { __typename totalCount{D} pageInfo { __typename hasPreviousPage hasNextPage startCursor endCursor } edges { __typename cursor node { __typename id code name unitCode foundedOn decisionNumber decisionDate status dissolvedOn dissolutionReason createdAt updatedAt } } nodes { name } } }",
+            String::new(),
+            true,
+        ),
+        (
+            "{ teams(last: 2, status: ACTIVE) { pageInfo { hasPreviousPage{D} hasNextPage startCursor endCursor } nodes { code members { id active } } } }",
+            String::new(),
+            true,
+        ),
+        (
+            "{ teams(first: 10) { ...C ... on TeamConnection { pageInfo { endCursor{D} } } ... { totalCount } } }",
+            format!(
+                "fragment C on TeamConnection {{ edges {{ ...E }} }} fragment E on TeamEdge {{ node {{ ...T name }} }} {T} {M}"
+            ),
+            false,
+        ),
+        (
+            "{ teams { a: edges { n: node { x: name m1: members(includeEnded: true) { role } m2: members { id endedOn } } } b: edges { cursor{D} } } }",
+            String::new(),
+            false,
+        ),
+        (
+            "query($e: Boolean = true) { teams { edges { node { name{D} members(includeEnded: $e) { role endReason } } } } }",
+            String::new(),
+            true,
+        ),
+        // Not plain in the page: both ways resolve it normally (and agree on errors).
+        (
+            "query($e: Boolean) { teams { edges { node { name{D} members(includeEnded: $e) { role } } } } }",
+            String::new(),
+            true,
+        ),
+        (
+            "{ teams { edges { node { id id{D} } } } }",
+            String::new(),
+            true,
+        ),
+        (
+            "{ teams { edges { node { name{D} unit { code } memberCount latestActivity { id } } } } }",
+            String::new(),
+            false,
+        ),
+        (
+            "{ teams { edges { node { ... on Node { id{D} } members { person { fullName phone } } } } } }",
+            String::new(),
+            true,
+        ),
+        (
+            "{ teams(first: 101) { totalCount{D} } }",
+            String::new(),
+            true,
+        ),
+    ];
+    let callers = [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["VIEWER"], &["19"], &[]),
+        token(&["VIEWER"], &["169"], &[]),
+        token(&["VIEWER"], &["01"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+        token(&["REPORTER"], &["169"], &[]),
+    ];
+    // Once first: the first request after the changes above loads the in-memory hierarchy
+    // again (both ways then run the same statements).
+    app.gql(
+        &callers[2],
+        "{ teams(first: 10) { edges { node { members { role } } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+    for (query, fragments, exact) in &queries {
+        let (one_step, normal) = both_ways(&format!("{query} {fragments}"));
+        for caller in &callers {
+            let (fast_statements, fast) = raw(&app, caller, &one_step).await;
+            let (normal_statements, normal) = raw(&app, caller, &normal).await;
+            let (fast, normal) = (without_cost(&fast), without_cost(&normal));
+            let parsed = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+            assert_eq!(parsed(&fast), parsed(&normal), "{one_step}");
+            if *exact {
+                assert_eq!(fast, normal, "{one_step}");
+            }
+            assert_eq!(fast_statements, normal_statements, "{one_step}");
+        }
+    }
+
+    // What the answers hold, for the bench's selection.
+    let q = "{ teams(first: 100) { edges { node { id code name members(includeEnded: true) { role person { fullName } } } } } }";
+    let (statements, body) = raw(&app, &admin(), q).await;
+    assert_eq!(statements, 2);
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let teams = body["data"]["teams"]["edges"].as_array().unwrap();
+    assert_eq!(teams.len(), 3);
+    let ours = teams
+        .iter()
+        .find(|t| t["node"]["id"] == team.as_str())
+        .unwrap();
+    assert_eq!(ours["node"]["name"], "Tổ");
+    let members = ours["node"]["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[0]["role"], "LEADER");
+    let (statements, body) = raw(&app, &token(&["VIEWER"], &["19"], &[]), q).await;
+    assert_eq!(statements, 2);
+    assert!(
+        body.contains("Tổ xa") && body.contains("Lò Văn Minh"),
+        "{body}"
+    );
+    let (_, body) = raw(&app, &token(&["VIEWER"], &["01"], &[]), q).await;
+    assert!(body.contains("\"edges\":[]"), "{body}");
+    let (_, body) = raw(&app, &token(&["REPORTER"], &["169"], &[]), q).await;
+    assert!(
+        body.contains("FORBIDDEN") && !body.contains("\"role\""),
+        "{body}"
+    );
+    // A page of teams and one of team codes, pages, and cursors that move on.
+    let (_, body) = raw(
+        &app,
+        &admin(),
+        "{ teams(first: 1) { pageInfo { hasNextPage endCursor } edges { cursor } } }",
+    )
+    .await;
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["data"]["teams"]["pageInfo"]["hasNextPage"], true);
+    assert_eq!(
+        body["data"]["teams"]["pageInfo"]["endCursor"],
+        body["data"]["teams"]["edges"][0]["cursor"]
     );
 }
