@@ -19,6 +19,7 @@ use crate::db::query;
 use crate::error::{Error, ErrorCode, Problems, Result, UserError, into_payload};
 use crate::graphql::guard::Allowed;
 use crate::graphql::{Date, ids, state};
+use crate::locks::service::ensure_unlocked;
 use crate::text;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::Utc;
@@ -452,8 +453,8 @@ pub async fn correct(
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
     // Both days are checked (again) inside the transaction, in turn with lock changes.
     let new_chain = rollup::ancestors_on(&txn, &unit_code, new.occurred_on).await?;
-    crate::activities::service::check_unlocked(&txn, &old_chain.codes, old.occurred_on).await?;
-    crate::activities::service::check_unlocked(&txn, &new_chain.codes, new.occurred_on).await?;
+    ensure_unlocked(&txn, &old_chain.codes, old.occurred_on, old.occurred_on).await?;
+    ensure_unlocked(&txn, &new_chain.codes, new.occurred_on, new.occurred_on).await?;
     let version = keep_version(
         &txn,
         principal,
@@ -514,7 +515,8 @@ pub async fn correct(
         },
     )
     .await?;
-    // The rollups last (see `service::insert`): the old amounts out, the new in, one write.
+    // The rollups last (their rows are held until commit): the old amounts out, the new in,
+    // one write.
     let mut cells = BTreeMap::new();
     rollup::add(
         &mut cells,
@@ -547,7 +549,7 @@ pub async fn void(
     let txn = crate::db::begin_write(db).await?;
     crate::locks::service::take_turn(&txn).await?;
     let old = reread(&txn, activity::Entity::find_by_id(id), &old, "activity").await?;
-    crate::activities::service::check_unlocked(&txn, &chain.codes, old.occurred_on).await?;
+    ensure_unlocked(&txn, &chain.codes, old.occurred_on, old.occurred_on).await?;
     let version = keep_version(
         &txn,
         principal,

@@ -117,21 +117,6 @@ pub fn span_start(day: NaiveDate, since: NaiveDate) -> NaiveDate {
     month_start(day).max(since.min(day))
 }
 
-/// Adds `sign` × the activity's contributions to the rollups of its unit (whose place in the
-/// hierarchy on the activity's day holds `since`, see [`Chain`]).
-pub async fn apply(
-    db: &sea_orm::DatabaseTransaction,
-    a: &activity::Model,
-    outcomes: &[activity_outcome::Model],
-    since: NaiveDate,
-    cashless: &HashSet<String>,
-    sign: f64,
-) -> Result<()> {
-    let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
-    add(&mut cells, a, outcomes, since, cashless, sign);
-    upsert(db, &cells).await
-}
-
 /// Adds `sign` × the activity's contributions to `cells` (for writing several activities, or
 /// an activity's old and new versions, in one [`upsert`]).
 pub fn add(

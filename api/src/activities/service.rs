@@ -50,16 +50,6 @@ pub(super) fn request_hash(input: &NewActivity) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Refuses a change to a day whose period is locked for a unit or a unit above it (`ancestors`
-/// lists the unit and all above it on that day).
-pub async fn check_unlocked(
-    db: &impl ConnectionTrait,
-    ancestors: &[String],
-    on: NaiveDate,
-) -> Result<()> {
-    crate::locks::service::ensure_unlocked(db, ancestors, on, on).await
-}
-
 /// Stores an activity once per idempotency key; answers `(activity, replayed)`.
 pub async fn submit(
     db: &DatabaseConnection,
