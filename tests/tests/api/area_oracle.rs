@@ -266,6 +266,7 @@ const ADD: &str = "mutation($i: AddMemberInput!) { addMember(input: $i) { member
 const UPDATE_MEMBER: &str = "mutation($i: UpdateMembershipInput!) { updateMembership(input: $i) { membership { id } userErrors { code message } } }";
 const END_MEMBER: &str = "mutation($i: EndMembershipInput!) { endMembership(input: $i) { membership { id } userErrors { code message } } }";
 const SUBMIT: &str = "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } userErrors { code message } } }";
+const SUBMIT_BATCH: &str = "mutation($i: SubmitActivitiesInput!) { submitActivities(input: $i) { results { activity { id } userErrors { code message } } } }";
 
 fn payload_id(r: &Gql, path: &str) -> String {
     r.at(path)
@@ -1834,6 +1835,12 @@ enum Op {
         on: &'static str,
         at: Option<&'static str>,
     },
+    /// The same submission as the one item of a `submitActivities` batch.
+    SubmitBatch {
+        unit: &'static str,
+        on: &'static str,
+        at: Option<&'static str>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -1983,10 +1990,21 @@ fn ops() -> Vec<Op> {
                 on,
                 at: Some(commune),
             });
+            ops.push(SubmitBatch { unit, on, at: None });
+            ops.push(SubmitBatch {
+                unit,
+                on,
+                at: Some(commune),
+            });
         }
     }
     for on in [BEFORE, AFTER] {
         ops.push(Submit {
+            unit: S,
+            on,
+            at: None,
+        });
+        ops.push(SubmitBatch {
             unit: S,
             on,
             at: None,
@@ -1999,7 +2017,7 @@ fn whos(op: &Op) -> Vec<Who> {
     let mut out = vec![Who::Admin];
     out.extend(["169", "05677", "05692", "05677-01", "19", "05710", "164"].map(Who::UnitAdmin));
     out.push(Who::Viewer("19"));
-    if matches!(op, Op::Submit { .. }) {
+    if matches!(op, Op::Submit { .. } | Op::SubmitBatch { .. }) {
         out.extend(["169", "05677", "05692", "05677-01", "19", "05710"].map(Who::Reporter));
     } else {
         out.push(Who::Reporter("19"));
@@ -2040,6 +2058,11 @@ fn may(who: &Who, op: &Op) -> bool {
         }
         Op::EndMembership { unit, on, .. } => leader || manages_teams && at(unit, on),
         Op::Submit {
+            unit,
+            on,
+            at: place,
+        }
+        | Op::SubmitBatch {
             unit,
             on,
             at: place,
@@ -2166,7 +2189,9 @@ async fn run_case(
         Op::DissolveTeam { unit, founded, .. } => {
             (Some(fresh_team(app, unit, founded, n).await), None)
         }
-        Op::AddMember { unit, .. } | Op::Submit { unit, .. } => (Some(shared_team(unit)), None),
+        Op::AddMember { unit, .. } | Op::Submit { unit, .. } | Op::SubmitBatch { unit, .. } => {
+            (Some(shared_team(unit)), None)
+        }
         Op::UpdateMembership { unit, started } | Op::EndMembership { unit, started, .. } => {
             let t = shared_team(unit);
             let m = fresh_member(app, &t, started, n).await;
@@ -2272,8 +2297,32 @@ async fn run_case(
             }
             (SUBMIT, i, "submitActivity", "activity")
         }
+        Op::SubmitBatch { on, at, .. } => {
+            let mut i = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": team, "kind": "TRAINING", "occurredOn": on, "title": title });
+            if let Some(at) = at {
+                i["unitCode"] = json!(at);
+            }
+            (
+                SUBMIT_BATCH,
+                json!({ "items": [i] }),
+                "submitActivity",
+                "activity",
+            )
+        }
     };
     let r = app.gql(&token, q, json!({ "i": input })).await;
+    // A batch's one result is judged as a single submission's payload.
+    let r = if matches!(op, Op::SubmitBatch { .. }) {
+        Gql {
+            status: r.status,
+            body: json!({
+                "data": { "submitActivity": r.body["data"]["submitActivities"]["results"][0] },
+                "errors": r.body["errors"],
+            }),
+        }
+    } else {
+        r
+    };
     let expected = may(who, op);
     let label = format!("{} | {op:?}", who_label(who));
     let got = outcome(&r, field, object);
@@ -2313,7 +2362,7 @@ async fn run_case(
                 .iter()
                 .any(|e| e["node"]["name"] == team_name.as_str())
         }
-        Op::Submit { .. } => {
+        Op::Submit { .. } | Op::SubmitBatch { .. } => {
             let r = app.gql(&admin(), "query($t: ID, $s: String) { activities(teamId: $t, search: $s, first: 100) { edges { node { title } } } }", json!({ "t": team, "s": title })).await;
             !r.body["data"]["activities"]["edges"]
                 .as_array()
