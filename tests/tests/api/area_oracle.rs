@@ -266,6 +266,7 @@ const ADD: &str = "mutation($i: AddMemberInput!) { addMember(input: $i) { member
 const UPDATE_MEMBER: &str = "mutation($i: UpdateMembershipInput!) { updateMembership(input: $i) { membership { id } userErrors { code message } } }";
 const END_MEMBER: &str = "mutation($i: EndMembershipInput!) { endMembership(input: $i) { membership { id } userErrors { code message } } }";
 const SUBMIT: &str = "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } userErrors { code message } } }";
+const VOID: &str = "mutation($i: VoidActivityInput!) { voidActivity(input: $i) { activity { id } userErrors { code message } } }";
 const SUBMIT_BATCH: &str = "mutation($i: SubmitActivitiesInput!) { submitActivities(input: $i) { results { activity { id } userErrors { code message } } } }";
 
 fn payload_id(r: &Gql, path: &str) -> String {
@@ -1841,6 +1842,11 @@ enum Op {
         on: &'static str,
         at: Option<&'static str>,
     },
+    /// `voidActivity` of an activity ADMIN recorded for the team on `on`.
+    Void {
+        unit: &'static str,
+        on: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -1860,6 +1866,7 @@ fn ops() -> Vec<Op> {
         for on in [BEFORE, AFTER] {
             ops.push(CreateTeam { unit, on });
             ops.push(AddMember { unit, on });
+            ops.push(Void { unit, on });
         }
     }
     ops.extend([
@@ -2071,6 +2078,9 @@ fn may(who: &Who, op: &Op) -> bool {
             Who::Admin | Who::UnitAdmin(_) | Who::Reporter(_) => at(place.unwrap_or(unit), on),
             _ => false,
         },
+        // The submitter (ADMIN here), the team's leader, or an admin of the activity's unit on
+        // its day.
+        Op::Void { unit, on } => leader || manages_teams && at(unit, on),
     }
 }
 
@@ -2192,6 +2202,12 @@ async fn run_case(
         Op::AddMember { unit, .. } | Op::Submit { unit, .. } | Op::SubmitBatch { unit, .. } => {
             (Some(shared_team(unit)), None)
         }
+        // The activity stands where a membership would.
+        Op::Void { unit, on } => {
+            let t = shared_team(unit);
+            let a = app.submit(&t, "TRAINING", on, json!({})).await;
+            (Some(t), Some(a))
+        }
         Op::UpdateMembership { unit, started } | Op::EndMembership { unit, started, .. } => {
             let t = shared_team(unit);
             let m = fresh_member(app, &t, started, n).await;
@@ -2309,6 +2325,12 @@ async fn run_case(
                 "activity",
             )
         }
+        Op::Void { .. } => (
+            VOID,
+            json!({ "activityId": member, "reason": "ghi nhầm" }),
+            "voidActivity",
+            "activity",
+        ),
     };
     let r = app.gql(&token, q, json!({ "i": input })).await;
     // A batch's one result is judged as a single submission's payload.
@@ -2379,6 +2401,16 @@ async fn run_case(
             after["members"]
                 .as_array()
                 .is_some_and(|a| !a.iter().any(|m| m["person"]["fullName"] == person.as_str()))
+        }
+        Op::Void { .. } => {
+            let r = app
+                .gql(
+                    &admin(),
+                    "query($id: ID!) { node(id: $id) { ... on Activity { status } } }",
+                    json!({ "id": member }),
+                )
+                .await;
+            r.body["data"]["node"]["status"] == "RECORDED"
         }
         Op::UpdateMembership { .. } | Op::EndMembership { .. } => {
             let r = app.gql(&admin(), "query($id: ID!) { node(id: $id) { ... on Membership { affiliation endedOn } } }", json!({ "id": member })).await;
