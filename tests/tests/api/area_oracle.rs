@@ -33,7 +33,7 @@
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 use cnscd_api::auth::mint;
 use cnscd_tests::*;
 use futures::stream::{self, StreamExt};
@@ -87,7 +87,7 @@ static TABLE: LazyLock<Vec<Version>> = LazyLock::new(|| {
 });
 
 fn today() -> NaiveDate {
-    Utc::now().date_naive()
+    cnscd_api::units::service::today()
 }
 
 /// The version of `code` valid on `day`, if the unit exists then.

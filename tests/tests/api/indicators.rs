@@ -481,7 +481,7 @@ async fn bad_indicator_queries_name_what_is_wrong() {
 #[tokio::test]
 async fn future_periods_have_no_data_and_the_current_one_is_partial() {
     let app = fixture().await;
-    let today = chrono::Utc::now().date_naive();
+    let today = cnscd_api::units::service::today();
     let next_year = format!("{}", chrono::Datelike::year(&today) + 1);
     let r = app
         .gql(
