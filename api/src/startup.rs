@@ -78,6 +78,7 @@ pub async fn prepare_database_with(
     // Rollups are derived: none while activities exist means a migration changed their form.
     let any = |table: &str| format!("SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} LIMIT 1) t");
     if crate::db::count(&db, &any("unit_month_fact"), vec![]).await? == 0
+        && crate::db::count(&db, &any("unit_month_delta"), vec![]).await? == 0
         && crate::db::count(&db, &any("activity"), vec![]).await? > 0
     {
         let read = crate::activities::rollup::rebuild(&db)
@@ -197,14 +198,35 @@ impl Application {
                 closing.start();
             }
         };
+        let compaction = tokio::spawn(compact_rollups(self.state.db.clone()));
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(signal)
             .await
             .context("server failed");
+        compaction.abort();
         // Upgraded connections are not drained by the server: wait for the sockets to send
         // their close frames.
         closing.drained(std::time::Duration::from_secs(5)).await;
         served
+    }
+}
+
+/// How often a server folds the rollup deltas into the rollup rows.
+const COMPACT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Folds the rollup deltas intake appends into the rollup rows every [`COMPACT_EVERY`] (see
+/// [`crate::activities::rollup::compact`]; on PostgreSQL one replica at a time), so that they
+/// stay few whatever the intake.
+async fn compact_rollups(db: DatabaseConnection) {
+    let mut every = tokio::time::interval(COMPACT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match crate::activities::rollup::compact(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(deltas = n, "rollup deltas folded"),
+            Err(e) => tracing::warn!(error = %e.message(), "rollup deltas not folded"),
+        }
     }
 }
 

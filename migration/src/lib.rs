@@ -10,6 +10,7 @@ mod m20261129_000010_rate_limit_bucket;
 mod m20261129_000020_rollup_units;
 mod m20261129_000021_intake_catalogues;
 mod m20261129_000030_intake_history;
+mod m20261129_000040_rollup_deltas;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000020_rollup_units::Migration),
             Box::new(m20261129_000021_intake_catalogues::Migration),
             Box::new(m20261129_000030_intake_history::Migration),
+            Box::new(m20261129_000040_rollup_deltas::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@
 //! `node`) but leaves the default lists and every indicator. Either keeps the activity as it
 //! was in `activity_version` (read back with `activityVersions`), and moves the rollups: the
 //! old amounts out of the old month and unit, the new ones into the new (one
-//! [`rollup::upsert`]), in the transaction that changes the row.
+//! [`rollup::record`]), in the transaction that changes the row.
 //!
 //! The types and the resolver live here with the service, next to `submitActivity`'s, so that
 //! intake and its corrections change apart.
@@ -528,7 +528,7 @@ pub async fn correct(
     );
     rollup::add(&mut cells, &updated, &new_outcomes, since, &cashless, 1.0);
     cells.retain(|_, v| *v != 0.0);
-    rollup::upsert(&txn, &cells).await?;
+    rollup::record(&txn, &cells).await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -583,7 +583,7 @@ pub async fn void(
     .await?;
     let mut cells = BTreeMap::new();
     rollup::add(&mut cells, &old, &outcomes, chain.since, &cashless, -1.0);
-    rollup::upsert(&txn, &cells).await?;
+    rollup::record(&txn, &cells).await?;
     txn.commit().await?;
     Ok(updated)
 }

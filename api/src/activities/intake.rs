@@ -502,6 +502,8 @@ struct Rows {
     keys: (Vec<String>, Vec<Value>),
     audit: (Vec<String>, Vec<Value>),
     cells: BTreeMap<rollup::Cell, f64>,
+    /// The rollup deltas' insert and values (PostgreSQL).
+    deltas: Option<(String, Vec<Value>)>,
 }
 
 fn row(list: &mut (Vec<String>, Vec<Value>), values: Vec<Value>) {
@@ -522,19 +524,22 @@ async fn write(
     if backend == DbBackend::Postgres {
         let ids = store.activity_ids().take(db, checked.len()).await?;
         let models = models(principal, checked, &ids);
-        let chunks: Vec<Rows> = checked
+        let mut chunks: Vec<(String, Vec<Value>)> = checked
             .chunks(CHUNK)
             .zip(models.chunks(CHUNK))
-            .map(|(c, m)| rows(principal, request, scope, c, m))
+            .map(|(c, m)| {
+                let mut r = rows(principal, request, scope, c, m);
+                r.deltas = rollup::postgres_record(&r.cells);
+                (with_statement(&r), values(r))
+            })
             .collect();
-        if let [one] = chunks.as_slice() {
-            db.execute_raw(stmt(backend, &with_statement(one), values(one)))
-                .await?;
+        if chunks.len() == 1 {
+            let (sql, values) = chunks.remove(0);
+            db.execute_raw(stmt(backend, &sql, values)).await?;
         } else {
             let txn = crate::db::begin_write(db).await?;
-            for chunk in &chunks {
-                txn.execute_raw(stmt(backend, &with_statement(chunk), values(chunk)))
-                    .await?;
+            for (sql, values) in chunks {
+                txn.execute_raw(stmt(backend, &sql, values)).await?;
             }
             txn.commit().await?;
         }
@@ -554,25 +559,29 @@ async fn write(
     .unwrap_or(1);
     let ids: Vec<i64> = (next..next + checked.len() as i64).collect();
     let models = models(principal, checked, &ids);
+    let mut cells = BTreeMap::new();
     for (c, m) in checked.chunks(CHUNK).zip(models.chunks(CHUNK)) {
         let r = rows(principal, request, scope, c, m);
         for (table, list) in [
-            (ACTIVITY_INSERT, &r.activities),
-            (OUTCOME_INSERT, &r.outcomes),
-            (KEY_INSERT, &r.keys),
-            (AUDIT_INSERT, &r.audit),
+            (ACTIVITY_INSERT, r.activities),
+            (OUTCOME_INSERT, r.outcomes),
+            (KEY_INSERT, r.keys),
+            (AUDIT_INSERT, r.audit),
         ] {
             if !list.0.is_empty() {
                 txn.execute_raw(stmt(
                     backend,
                     &format!("{table} VALUES {}", list.0.join(", ")),
-                    list.1.clone(),
+                    list.1,
                 ))
                 .await?;
             }
         }
-        rollup::upsert(&txn, &r.cells).await?;
+        for (cell, v) in r.cells {
+            *cells.entry(cell).or_insert(0.0) += v;
+        }
     }
+    rollup::record(&txn, &cells).await?;
     txn.commit().await?;
     Ok(models)
 }
@@ -733,17 +742,19 @@ fn with_statement(r: &Rows) -> String {
         "e AS ({AUDIT_INSERT} VALUES {})",
         r.audit.0.join(", ")
     ));
-    if !r.cells.is_empty() {
-        parts.push(format!("r AS ({})", rollup::postgres_upsert(r.cells.len())));
+    if let Some((deltas, _)) = &r.deltas {
+        parts.push(format!("r AS ({deltas})"));
     }
     format!("WITH {} SELECT 1", parts.join(", "))
 }
 
-fn values(r: &Rows) -> Vec<Value> {
+fn values(r: Rows) -> Vec<Value> {
     let mut v = Vec::new();
-    for list in [&r.activities, &r.outcomes, &r.keys, &r.audit] {
-        v.extend(list.1.iter().cloned());
+    for list in [r.activities, r.outcomes, r.keys, r.audit] {
+        v.extend(list.1);
     }
-    v.extend(rollup::postgres_upsert_values(&r.cells));
+    if let Some((_, values)) = r.deltas {
+        v.extend(values);
+    }
     v
 }

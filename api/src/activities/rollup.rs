@@ -3,25 +3,28 @@
 //! The units above are summed in memory ([`crate::indicators::store`]), following the dated
 //! hierarchy: a rollup row is keyed by the first day from which its unit sat where it sits for
 //! the rest of the month (the month's first day, unless the unit moved in the hierarchy within
-//! the month), so every activity it counts had the same units above it. Writing only the
-//! activity's own unit keeps concurrent submissions apart: two transactions wait for each other
-//! only when they add to the same unit, element and month, never on a province-wide row.
-//! They are written in the same transaction as the activity, and can be rebuilt from scratch.
+//! the month), so every activity it counts had the same units above it.
+//!
+//! They are written in the same transaction as the activity, as deltas (`unit_month_delta`,
+//! one row per unit and month a transaction adds to, every element's amount in it) appended
+//! without touching any existing row, so concurrent writers never wait for each other; a
+//! compaction ([`compact`]) folds them into `unit_month_fact` now and then. A cell is its
+//! `unit_month_fact` value plus its deltas. Everything can be rebuilt from scratch.
 //!
 //! A rebuild is one transaction that intake cannot interleave with: on SQLite it is a write
 //! transaction (`BEGIN IMMEDIATE`, so writers queue behind it); on PostgreSQL it first locks
-//! `unit_month_fact` in EXCLUSIVE mode, which waits for intake transactions that already added
-//! to the rollups and makes new ones wait at their rollup upsert until the rebuild commits
-//! (readers are not blocked; they see the old rollups until then). An activity whose
-//! transaction is still open when the rebuild reads is not counted by it, and adds its own
-//! amounts after the rebuild commits; one that committed before is counted: never both,
-//! never neither.
+//! `unit_month_fact` and `unit_month_delta` in EXCLUSIVE mode, which waits for intake
+//! transactions that already added deltas and makes new ones wait at their delta insert until
+//! the rebuild commits (readers are not blocked; they see the old rollups until then). An
+//! activity whose transaction is still open when the rebuild reads is not counted by it, and
+//! adds its own delta after the rebuild commits; one that committed before is counted: never
+//! both, never neither.
 //!
-//! Every row written is stamped (`seq`) so that the in-memory copy can catch up with what
-//! changed: on SQLite with the rollup generation (`data_generation` row 2, bumped by each write:
-//! SQLite has one writer at a time, so stamps follow commit order); on PostgreSQL with the
-//! writing transaction's id, which needs no shared counter (see the migration
-//! `m20261130_000005_rollup_units`).
+//! Every row written (delta or rollup row) is stamped (`seq`) so that the in-memory copy can
+//! catch up with what changed: on SQLite with the rollup generation (`data_generation` row 2,
+//! bumped by each write: SQLite has one writer at a time, so stamps follow commit order); on
+//! PostgreSQL with the writing transaction's id, which needs no shared counter (see the
+//! migrations `m20261129_000020_rollup_units` and `m20261129_000040_rollup_deltas`).
 use crate::db::{placeholders, query, stmt};
 use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
@@ -118,7 +121,7 @@ pub fn span_start(day: NaiveDate, since: NaiveDate) -> NaiveDate {
 }
 
 /// Adds `sign` × the activity's contributions to `cells` (for writing several activities, or
-/// an activity's old and new versions, in one [`upsert`]).
+/// an activity's old and new versions, in one [`record`]).
 pub fn add(
     cells: &mut BTreeMap<Cell, f64>,
     a: &activity::Model,
@@ -135,95 +138,267 @@ pub fn add(
     }
 }
 
-/// Adds amounts to rollup cells (one statement per 500 cells, in key order to avoid
-/// deadlocks between concurrent writers), inside the caller's transaction (the type says so:
-/// the stamp and the rows must commit together).
+/// The rollup generation, bumped (SQLite, whose one writer at a time makes generations follow
+/// commit order): the stamp of what the caller's write transaction writes.
+async fn bump(db: &sea_orm::DatabaseTransaction) -> Result<i64> {
+    Ok(query(
+        db,
+        "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",
+        vec![],
+    )
+    .await?
+    .first()
+    .map(|r| r.try_get::<i64>("", "n"))
+    .transpose()?
+    .unwrap_or(1))
+}
+
+/// Cells grouped as delta rows: unit, first day, and the amounts of its elements as text
+/// (`{"ACTIVITIES":1.0,...}`); cells that add nothing are left out.
+fn delta_rows(cells: &BTreeMap<Cell, f64>) -> Vec<(String, NaiveDate, String)> {
+    let mut rows: BTreeMap<(&str, NaiveDate), BTreeMap<&str, f64>> = BTreeMap::new();
+    for ((unit, element, day), v) in cells {
+        if *v != 0.0 {
+            rows.entry((unit, *day)).or_default().insert(element, *v);
+        }
+    }
+    rows.into_iter()
+        .map(|((unit, day), amounts)| {
+            let text = serde_json::to_string(&amounts).unwrap_or_default();
+            (unit.to_owned(), day, text)
+        })
+        .collect()
+}
+
+/// Reads the `amounts` of a delta row.
+pub fn amounts(text: &str) -> Option<BTreeMap<String, f64>> {
+    serde_json::from_str(text).ok()
+}
+
+/// Records amounts added to rollup cells as delta rows (one per unit and first day, one
+/// statement per 500 rows), inside the caller's transaction (the type says so: the stamp and
+/// the rows must commit together). Appending conflicts with no other writer.
 ///
 /// The rows are stamped for the in-memory copy to catch up (see the module's documentation):
-/// on PostgreSQL with the transaction's id, on SQLite with a new rollup generation.
-pub async fn upsert(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f64>) -> Result<()> {
-    if cells.is_empty() {
+/// on PostgreSQL with the transaction's id (the column's default), on SQLite with a new rollup
+/// generation.
+pub async fn record(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f64>) -> Result<()> {
+    let rows = delta_rows(cells);
+    if rows.is_empty() {
         return Ok(());
     }
     let backend = db.get_database_backend();
     let seq = if backend == sea_orm::DbBackend::Postgres {
         None
     } else {
-        // SQLite has one writer at a time: the bump, then the rows.
-        Some(
-            query(
-                db,
-                "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",
-                vec![],
-            )
-            .await?
-            .first()
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(1),
-        )
+        Some(bump(db).await?)
+    };
+    for chunk in rows.chunks(500) {
+        let (sql, values) = delta_insert(chunk, seq);
+        db.execute_raw(stmt(backend, &sql, values)).await?;
+    }
+    Ok(())
+}
+
+/// The insert of delta rows (with their stamp when given, else the column's default).
+fn delta_insert(rows: &[(String, NaiveDate, String)], seq: Option<i64>) -> (String, Vec<Value>) {
+    let width = if seq.is_some() { 4 } else { 3 };
+    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * width);
+    for (unit, day, text) in rows {
+        values.extend([
+            Value::from(unit.clone()),
+            (*day).into(),
+            text.clone().into(),
+        ]);
+        if let Some(seq) = seq {
+            values.push(seq.into());
+        }
+    }
+    let columns = if seq.is_some() {
+        "unit_code, month_start, amounts, seq"
+    } else {
+        "unit_code, month_start, amounts"
+    };
+    let row = format!("({})", placeholders(width));
+    (
+        format!(
+            "INSERT INTO unit_month_delta ({columns}) VALUES {}",
+            vec![row; rows.len()].join(", ")
+        ),
+        values,
+    )
+}
+
+/// [`record`] on PostgreSQL as one statement (for a `WITH` clause) and its values; `None`
+/// when the cells add nothing.
+pub fn postgres_record(cells: &BTreeMap<Cell, f64>) -> Option<(String, Vec<Value>)> {
+    let rows = delta_rows(cells);
+    (!rows.is_empty()).then(|| delta_insert(&rows, None))
+}
+
+/// Adds amounts to the rollup rows themselves (`unit_month_fact`; one statement per 500
+/// cells, in key order to avoid deadlocks between concurrent writers), recording that every
+/// delta stamped below `horizon` is in them: for [`rebuild`] and [`compact`].
+async fn add_to_rollups(
+    db: &sea_orm::DatabaseTransaction,
+    cells: &BTreeMap<Cell, f64>,
+    horizon: i64,
+) -> Result<()> {
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let postgres = backend == sea_orm::DbBackend::Postgres;
+    let seq = if postgres {
+        None
+    } else {
+        Some(bump(db).await?)
     };
     let entries: Vec<_> = cells.iter().collect();
     for chunk in entries.chunks(500) {
-        let (rows, values) = chunk_values(chunk, seq);
-        let sql = if seq.is_some() {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for ((unit, element, month), v) in chunk {
+            values.extend([
+                Value::from(unit.clone()),
+                element.clone().into(),
+                (*month).into(),
+                (**v).into(),
+                horizon.into(),
+            ]);
+            if let Some(seq) = seq {
+                values.push(seq.into());
+            }
+        }
+        let row = format!("({})", placeholders(if postgres { 5 } else { 6 }));
+        let rows = vec![row; chunk.len()].join(", ");
+        let sql = if postgres {
+            // Stamped with the writing transaction's id.
             format!(
-                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
-                 VALUES {rows} ON CONFLICT (unit_code, element_code, month_start) \
-                 DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
+                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, \
+                 horizon, seq) \
+                 SELECT v.unit_code, v.element_code, v.month_start, v.value, v.horizon, \
+                 pg_current_xact_id()::text::bigint \
+                 FROM (VALUES {rows}) AS v(unit_code, element_code, month_start, value, horizon) \
+                 ORDER BY v.unit_code, v.element_code, v.month_start \
+                 ON CONFLICT (unit_code, element_code, month_start) \
+                 DO UPDATE SET value = unit_month_fact.value + excluded.value, \
+                 horizon = excluded.horizon, seq = excluded.seq"
             )
         } else {
-            postgres_insert(&rows)
+            format!(
+                "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, \
+                 horizon, seq) VALUES {rows} \
+                 ON CONFLICT (unit_code, element_code, month_start) \
+                 DO UPDATE SET value = unit_month_fact.value + excluded.value, \
+                 horizon = excluded.horizon, seq = excluded.seq"
+            )
         };
         db.execute_raw(stmt(backend, &sql, values)).await?;
     }
     Ok(())
 }
 
-/// The PostgreSQL rollup write for `rows` (a `VALUES` list of unit, element, first day and
-/// amount), stamped with the writing transaction's id, in key order.
-fn postgres_insert(rows: &str) -> String {
-    format!(
-        "INSERT INTO unit_month_fact (unit_code, element_code, month_start, value, seq) \
-         SELECT v.unit_code, v.element_code, v.month_start, v.value, \
-         pg_current_xact_id()::text::bigint \
-         FROM (VALUES {rows}) AS v(unit_code, element_code, month_start, value) \
-         ORDER BY v.unit_code, v.element_code, v.month_start \
-         ON CONFLICT (unit_code, element_code, month_start) \
-         DO UPDATE SET value = unit_month_fact.value + excluded.value, seq = excluded.seq"
+/// Folds the deltas into the rollup rows, in one transaction that deletes the deltas it
+/// folds, adds them to their rows and sets the rows' `horizon`: every delta stamped below it
+/// is in the row (on PostgreSQL the oldest transaction still running, so no delta below it
+/// can still come; on SQLite, inside the write transaction, all of them). Readers see the
+/// deltas or the rows they went into, never both. On PostgreSQL one replica at a time
+/// (a transaction-scoped advisory lock; the others skip). Returns the deltas folded.
+pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
+    let txn = crate::db::begin_write(db).await?;
+    let postgres = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let horizon: i64 = if postgres {
+        let row = query(
+            &txn,
+            "SELECT pg_try_advisory_xact_lock(?) AS got, \
+             pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon",
+            vec![COMPACTION_LOCK.into()],
+        )
+        .await?;
+        let Some(row) = row.first() else {
+            return Ok(0);
+        };
+        if !row.try_get::<bool>("", "got")? {
+            return Ok(0);
+        }
+        row.try_get("", "horizon")?
+    } else {
+        i64::MAX
+    };
+    let deleted = query(
+        &txn,
+        "DELETE FROM unit_month_delta WHERE seq < ? RETURNING unit_code, month_start, amounts",
+        vec![horizon.into()],
     )
-}
-
-/// [`upsert`] of `n` cells on PostgreSQL as one statement (for a `WITH` clause), its values
-/// from [`postgres_upsert_values`].
-pub fn postgres_upsert(n: usize) -> String {
-    postgres_insert(&vec!["(?, ?, ?, ?)"; n].join(", "))
-}
-
-/// The values of [`postgres_upsert`].
-pub fn postgres_upsert_values(cells: &BTreeMap<Cell, f64>) -> Vec<Value> {
-    let entries: Vec<_> = cells.iter().collect();
-    chunk_values(&entries, None).1
-}
-
-/// A chunk of rollup cells as `VALUES` rows and their values: unit, element, month, amount,
-/// and the stamp when given.
-fn chunk_values(chunk: &[(&Cell, &f64)], seq: Option<i64>) -> (String, Vec<Value>) {
-    let width = if seq.is_some() { 5 } else { 4 };
-    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * width);
-    for ((unit, element, month), v) in chunk {
-        values.extend([
-            Value::from(unit.clone()),
-            element.clone().into(),
-            (*month).into(),
-            (**v).into(),
-        ]);
-        if let Some(seq) = seq {
-            values.push(seq.into());
+    .await?;
+    if deleted.is_empty() {
+        return Ok(0);
+    }
+    let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
+    for r in &deleted {
+        let unit: String = r.try_get("", "unit_code")?;
+        let day: NaiveDate = r.try_get("", "month_start")?;
+        let text: String = r.try_get("", "amounts")?;
+        for (element, v) in amounts(&text).unwrap_or_default() {
+            *cells.entry((unit.clone(), element, day)).or_default() += v;
         }
     }
-    let row = format!("({})", vec!["?"; width].join(", "));
-    (vec![row; chunk.len()].join(", "), values)
+    // On SQLite the rows' stamp (a new generation) is the horizon: every delta is below it.
+    let horizon = if postgres {
+        horizon
+    } else {
+        query(
+            &txn,
+            "SELECT n + 1 AS n FROM data_generation WHERE id = 2",
+            vec![],
+        )
+        .await?
+        .first()
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(1)
+    };
+    add_to_rollups(&txn, &cells, horizon).await?;
+    txn.commit().await?;
+    Ok(deleted.len() as u64)
+}
+
+/// Key of the advisory lock one compaction at a time holds (PostgreSQL).
+const COMPACTION_LOCK: i64 = 0x636e_7363_6400_0001;
+
+/// Every rollup cell as stored: the rollup rows plus their deltas (for checks).
+pub async fn stored(db: &impl ConnectionTrait) -> Result<BTreeMap<Cell, f64>> {
+    let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
+    for r in query(
+        db,
+        "SELECT unit_code, element_code, month_start, value FROM unit_month_fact",
+        vec![],
+    )
+    .await?
+    {
+        *cells
+            .entry((
+                r.try_get("", "unit_code")?,
+                r.try_get("", "element_code")?,
+                r.try_get("", "month_start")?,
+            ))
+            .or_default() += r.try_get::<f64>("", "value")?;
+    }
+    for r in query(
+        db,
+        "SELECT unit_code, month_start, amounts FROM unit_month_delta",
+        vec![],
+    )
+    .await?
+    {
+        let unit: String = r.try_get("", "unit_code")?;
+        let day: NaiveDate = r.try_get("", "month_start")?;
+        let text: String = r.try_get("", "amounts")?;
+        for (element, v) in amounts(&text).unwrap_or_default() {
+            *cells.entry((unit.clone(), element, day)).or_default() += v;
+        }
+    }
+    Ok(cells)
 }
 
 /// Recomputes every rollup from the raw activities (after a unit import changed the
@@ -242,12 +417,18 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Outside a transaction PostgreSQL refuses LOCK TABLE: the rebuild cannot run
         // unprotected by mistake.
-        db.execute_unprepared("LOCK TABLE unit_month_fact IN EXCLUSIVE MODE")
+        db.execute_unprepared("LOCK TABLE unit_month_fact, unit_month_delta IN EXCLUSIVE MODE")
             .await?;
     }
     let (read, cells) = recount(db).await?;
     db.execute_unprepared("DELETE FROM unit_month_fact").await?;
-    upsert(db, &cells).await?;
+    db.execute_unprepared("DELETE FROM unit_month_delta")
+        .await?;
+    // Every copy loads afresh (the deltas it holds are gone), even where no rollup row was
+    // there to delete (SQLite's row triggers would not fire).
+    db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 1")
+        .await?;
+    add_to_rollups(db, &cells, 0).await?;
     Ok(read)
 }
 

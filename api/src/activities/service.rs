@@ -46,8 +46,7 @@ pub struct NewOutcome {
 
 pub(super) fn request_hash(input: &NewActivity) -> String {
     let canonical = serde_json::to_string(input).unwrap_or_default();
-    let digest = Sha256::digest(canonical.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:x}", Sha256::digest(canonical.as_bytes()))
 }
 
 /// Stores an activity once per idempotency key; answers `(activity, replayed)`.

@@ -82,10 +82,7 @@ impl From<data_value::Model> for StoredValue {
 
 fn request_hash(input: &NewValues) -> String {
     let canonical = serde_json::to_string(input).unwrap_or_default();
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", Sha256::digest(canonical.as_bytes()))
 }
 
 /// The answer already given to this key, if any, or a refusal when the key was used for

@@ -8,15 +8,16 @@
 //! the copy when it is current, or loads a new one first, so every replica answers from what
 //! is committed: a change made through one replica (or by hand in the database) is seen by the
 //! others on their next request. The monthly activity rollups (`unit_month_fact`, one row per
-//! unit where activities were recorded, element and month) are held too, summed up the
-//! hierarchy as of their days, and kept current from their stamps (see
-//! [`crate::activities::rollup`]): a copy remembers a [`Mark`] past which stamps may still
-//! change, and catches up by reading the rows stamped past it (one more statement, only when
-//! activities came in). On SQLite the mark is the rollup generation (`data_generation` row 2);
-//! on PostgreSQL it is the snapshot the copy last read with: the transactions still running
-//! then and those started since (`pg_current_snapshot()`). Any other stamp belongs to a
-//! transaction that had ended, so its rows were read as they stay. Reading a row again is
-//! harmless: it holds its current value, not an increment.
+//! unit where activities were recorded, element and month, plus the deltas in
+//! `unit_month_delta` not yet folded into them) are held too, summed up the hierarchy as of
+//! their days, and kept current from their stamps (see [`crate::activities::rollup`]): a copy
+//! remembers a [`Mark`] past which stamps may still change, and catches up by reading the rows
+//! and deltas stamped past it (one more statement, only when activities came in). On SQLite
+//! the mark is the rollup generation (`data_generation` row 2); on PostgreSQL it is the
+//! snapshot the copy last read with: the transactions still running then and those started
+//! since (`pg_current_snapshot()`). Any other stamp belongs to a transaction that had ended,
+//! so its rows were read as they stay. The mark is taken by the statement that reads, so each
+//! delta (an increment) is read exactly once.
 //!
 //! States are kept as timelines (the count on every day, as steps) per unit where teams and
 //! memberships sit; reference figures per day looked at are computed once per copy and kept.
@@ -169,10 +170,16 @@ pub async fn generations(
                 db,
                 &format!(
                     "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
-                     SELECT 2, COUNT(*) FROM (SELECT 1 FROM unit_month_fact \
+                     SELECT 2, COUNT(*) FROM (SELECT 1 FROM unit_month_delta \
+                     WHERE {PAST_MARK} UNION ALL SELECT 1 FROM unit_month_fact \
                      WHERE {PAST_MARK} LIMIT 1) p"
                 ),
-                vec![mark.from.into(), mark.running.clone().into()],
+                vec![
+                    mark.from.into(),
+                    mark.running.clone().into(),
+                    mark.from.into(),
+                    mark.running.clone().into(),
+                ],
             )
             .await?
         }
@@ -191,34 +198,40 @@ pub async fn generations(
     Ok((data, pending))
 }
 
-/// The mark to label a full read of the rollups taken after it.
-async fn rollup_mark(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Mark> {
-    if ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres {
-        let rows = query(db, "SELECT pg_current_snapshot()::text AS s", vec![]).await?;
-        let snapshot: String = match rows.first() {
-            Some(r) => r.try_get("", "s")?,
-            None => String::new(),
-        };
-        return Mark::of_snapshot(&snapshot).ok_or_else(|| {
-            crate::error::Error::Internal(format!("unexpected snapshot `{snapshot}`"))
-        });
-    }
-    let rows = query(db, "SELECT n FROM data_generation WHERE id = 2", vec![]).await?;
-    Ok(Mark::of_generation(match rows.first() {
-        Some(r) => r.try_get("", "n")?,
-        None => 0,
-    }))
-}
-
 /// Monthly rollups of derived flow elements: by unit, element and month.
 #[derive(Default)]
 struct Rollups {
     /// Rows stamped past this may have changed since they were read.
     mark: Mark,
-    /// The rows as read: by the unit they were recorded at, element, and first day.
-    own: FastMap<(u32, u16, NaiveDate), f64>,
+    /// The cells as read: by the unit they were recorded at, element, and first day.
+    own: FastMap<(u32, u16, NaiveDate), Held>,
     /// By unit index, then element: a month series each, summed over the units under it.
     units: Vec<FastMap<u16, Series>>,
+}
+
+/// A rollup cell as read: its rollup row and the deltas read since (see
+/// [`crate::activities::rollup`]).
+#[derive(Default)]
+struct Held {
+    /// The rollup row's value.
+    base: f64,
+    /// Every delta stamped below this is in `base`.
+    horizon: i64,
+    /// Deltas not in `base`: stamp and amount.
+    pending: Vec<(i64, f64)>,
+}
+
+impl Held {
+    fn value(&self) -> f64 {
+        self.base + self.pending.iter().map(|(_, v)| v).sum::<f64>()
+    }
+}
+
+/// What a read found for a rollup cell: its rollup row (value, horizon) or a delta (amount,
+/// stamp).
+enum Read {
+    Row(f64, i64),
+    Delta(f64, i64),
 }
 
 /// Months counted from year 0.
@@ -398,13 +411,9 @@ impl Snapshot {
             attempt += 1;
             let (before, _) = generations(db, None).await?;
             let mut snapshot = Self::read(db).await?;
-            // Every rollup row stamped short of the mark is committed, so the full read sees
-            // it; rows stamped past it may have been read too, and are read again.
-            let mark = rollup_mark(db).await?;
+            // The rows and deltas with the mark of the same statement: each delta is counted
+            // once.
             snapshot.read_rollups(db, None).await?;
-            if let Ok(mut r) = snapshot.rollups.write() {
-                r.mark = mark;
-            }
             let (after, _) = generations(db, None).await?;
             // Labelled with the earlier generation: if a change came in between, the next
             // request loads again.
@@ -428,37 +437,54 @@ impl Snapshot {
         self.read_rollups(db, Some(mark)).await
     }
 
-    /// Reads rollup rows (all, or those stamped past `mark`, with the new mark) into the copy:
-    /// each replaces what was held for its unit, element and day, and the units above it on
-    /// that day move by the difference.
+    /// Reads rollup rows and deltas (all, or those stamped past `mark`) and the new mark, in
+    /// one statement (one snapshot), into the copy: a rollup row replaces what was held for
+    /// its unit, element and day with its value plus the deltas read that it does not hold
+    /// yet, a delta adds to it, and the units above it on that day move by the difference.
+    /// A delta is read once: the mark moves past exactly what the statement saw.
     async fn read_rollups(
         &self,
         db: &(impl ConnectionTrait + StreamTrait),
         mark: Option<Mark>,
     ) -> Result<()> {
         let postgres = ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres;
-        let rows = "SELECT unit_code, element_code, month_start, value FROM unit_month_fact";
-        // The new mark first, from the statement's own snapshot (a row without a unit), then
-        // the rows.
-        let (sql, values) = match mark {
-            None => (rows.to_owned(), vec![]),
-            Some(mark) if postgres => (
-                format!(
-                    "SELECT NULL AS unit_code, pg_current_snapshot()::text AS element_code, \
-                     NULL::date AS month_start, NULL::float8 AS value \
-                     UNION ALL {rows} WHERE {PAST_MARK}"
-                ),
-                vec![mark.from.into(), mark.running.into()],
-            ),
-            Some(mark) => (
-                format!(
-                    "SELECT NULL AS unit_code, CAST(n AS TEXT) AS element_code, \
-                     NULL AS month_start, NULL AS value FROM data_generation WHERE id = 2 \
-                     UNION ALL {rows} WHERE seq >= ?"
-                ),
-                vec![mark.from.into()],
-            ),
+        let (mark_row, past) = if postgres {
+            (
+                "SELECT NULL AS unit_code, pg_current_snapshot()::text AS element_code, \
+                 NULL::date AS month_start, NULL::float8 AS value, NULL::bigint AS stamp, \
+                 NULL::text AS amounts",
+                PAST_MARK,
+            )
+        } else {
+            (
+                "SELECT NULL AS unit_code, CAST(n AS TEXT) AS element_code, NULL AS month_start, \
+                 NULL AS value, NULL AS stamp, NULL AS amounts FROM data_generation WHERE id = 2",
+                "seq >= ?",
+            )
         };
+        let filter = |on: bool| {
+            if on {
+                format!(" WHERE {past}")
+            } else {
+                String::new()
+            }
+        };
+        let sql = format!(
+            "{mark_row} UNION ALL \
+             SELECT unit_code, element_code, month_start, value, horizon, NULL \
+             FROM unit_month_fact{f} UNION ALL \
+             SELECT unit_code, NULL, month_start, NULL, seq, amounts FROM unit_month_delta{f}",
+            f = filter(mark.is_some())
+        );
+        let mut values: Vec<sea_orm::Value> = Vec::new();
+        if let Some(mark) = &mark {
+            for _ in 0..2 {
+                values.push(mark.from.into());
+                if postgres {
+                    values.push(mark.running.clone().into());
+                }
+            }
+        }
         // Streamed: a full load reads every rollup row, and holding them all as driver rows
         // would cost several times what they take decoded.
         let rows = db
@@ -469,13 +495,14 @@ impl Snapshot {
             ))
             .await?;
         let mut rows = std::pin::pin!(rows);
-        let mut decoded = Vec::new();
+        let mut decoded: Vec<((u32, u16, NaiveDate), Read)> = Vec::new();
         let mut new_mark = None;
         while let Some(r) = rows.next().await {
             let r = r?;
             let unit: Option<String> = r.try_get_by_index(0)?;
-            let element: String = r.try_get_by_index(1)?;
+            let element: Option<String> = r.try_get_by_index(1)?;
             let Some(unit) = unit else {
+                let element = element.unwrap_or_default();
                 new_mark = if postgres {
                     Mark::of_snapshot(&element)
                 } else {
@@ -484,11 +511,28 @@ impl Snapshot {
                 continue;
             };
             let day: NaiveDate = r.try_get_by_index(2)?;
-            let value: f64 = r.try_get_by_index(3)?;
-            // Every rollup row's unit and element are known (foreign keys); a unit added
-            // since this copy was loaded bumped the data generation, and is loaded next time.
-            if let (Some(u), Some(e)) = (self.unit(&unit), self.element_index.get(&element)) {
-                decoded.push(((u, *e, day), value));
+            let stamp: i64 = r.try_get_by_index(4)?;
+            // Every rollup row's and delta's unit and elements are known (foreign keys, the
+            // writer's checks); a unit added since this copy was loaded bumped the data
+            // generation, and is loaded next time.
+            let Some(u) = self.unit(&unit) else { continue };
+            match element {
+                Some(element) => {
+                    let value: f64 = r.try_get_by_index(3)?;
+                    if let Some(e) = self.element_index.get(&element) {
+                        decoded.push(((u, *e, day), Read::Row(value, stamp)));
+                    }
+                }
+                None => {
+                    let text: String = r.try_get_by_index(5)?;
+                    for (element, v) in
+                        crate::activities::rollup::amounts(&text).unwrap_or_default()
+                    {
+                        if let Some(e) = self.element_index.get(&element) {
+                            decoded.push(((u, *e, day), Read::Delta(v, stamp)));
+                        }
+                    }
+                }
             }
         }
         if let Ok(mut r) = self.rollups.write() {
@@ -496,8 +540,19 @@ impl Snapshot {
             if r.units.len() < self.codes.len() {
                 r.units.resize_with(self.codes.len(), FastMap::default);
             }
-            for (key @ (unit, element, day), value) in decoded {
-                let delta = value - r.own.insert(key, value).unwrap_or(0.0);
+            for (key @ (unit, element, day), read) in decoded {
+                let held = r.own.entry(key).or_default();
+                let before = held.value();
+                match read {
+                    Read::Row(value, horizon) => {
+                        held.base = value;
+                        held.horizon = horizon;
+                        held.pending.retain(|(stamp, _)| *stamp >= horizon);
+                    }
+                    Read::Delta(v, stamp) if stamp >= held.horizon => held.pending.push((stamp, v)),
+                    Read::Delta(..) => {}
+                }
+                let delta = held.value() - before;
                 if delta == 0.0 {
                     continue;
                 }

@@ -941,7 +941,10 @@ async fn every_replica_answers_from_what_is_committed() {
         (Some(2.0), Some(1.0), Some(7.0), Some(2.0))
     );
     // A rollup corrected by hand (the row of the hamlet the activity was recorded at, which
-    // the commune sums): both follow.
+    // the commune sums, once the deltas are folded in): both follow.
+    cnscd_api::activities::rollup::compact(&app.db)
+        .await
+        .unwrap();
     cnscd_api::db::query(
         &app.db,
         "UPDATE unit_month_fact SET value = value + 5 WHERE unit_code = '05677-02' \
@@ -992,4 +995,89 @@ async fn every_replica_answers_from_what_is_committed() {
         (1, 1),
         "statements for a small and a large request"
     );
+}
+
+/// Intake appends rollup deltas and a compaction folds them into the rollup rows while
+/// replicas hold them: at every step, on both replicas, each answer equals what was submitted
+/// (no delta counted twice, none dropped), whether the copy read a delta before it was folded
+/// or only the row it went into.
+#[tokio::test]
+async fn folding_rollup_deltas_changes_no_answer_on_any_replica() {
+    let app = fixture().await;
+    let other = app.replica().await;
+    let team = app.create_team("05677-01", "Tổ Gộp", "2024-01-01").await;
+    let ask = |address: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .gql_at(
+                    &address,
+                    &admin(),
+                    Q,
+                    vars(
+                        &["CNS05", "CNS09"],
+                        &["05677-01"],
+                        "2024-01-01",
+                        "2024-12-31",
+                        "YEAR",
+                        "SELF",
+                        None,
+                    ),
+                )
+                .await
+                .ok();
+            let rows = r.at("indicators").clone();
+            let n = |code: &str| {
+                find(&rows, code, "05677-01", "2024")["numerator"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+            };
+            (n("CNS05"), n("CNS09"))
+        }
+    };
+    let (mut meetings, mut people) = ask(app.address.clone()).await;
+    let mut rng = cnscd_tests::fuzz::Rng::new(11);
+    let mut folds = 0;
+    for _ in 0..14 {
+        for _ in 0..rng.below(4) {
+            let k = 1 + rng.below(9);
+            let day = format!("2024-{:02}-10", 1 + rng.below(12));
+            app.submit(
+                &team,
+                "COMMUNITY_MEETING",
+                &day,
+                json!({ "outcomes": [{ "service": "VNEID", "people": k }] }),
+            )
+            .await;
+            meetings += 1.0;
+            people += k as f64;
+        }
+        // One replica reads before the fold, sometimes; both after.
+        if rng.chance(50) {
+            assert_eq!(ask(other.clone()).await, (meetings, people));
+        }
+        if rng.chance(60) {
+            folds += cnscd_api::activities::rollup::compact(&app.db)
+                .await
+                .unwrap();
+        }
+        for address in [app.address.clone(), other.clone()] {
+            assert_eq!(ask(address).await, (meetings, people));
+        }
+    }
+    assert!(folds > 0, "no delta was folded");
+    // Folded or not, the stored rollups are the recount from the raw rows.
+    let (_, recount) = cnscd_api::activities::rollup::recount(&app.db)
+        .await
+        .unwrap();
+    let stored = cnscd_api::activities::rollup::stored(&app.db)
+        .await
+        .unwrap();
+    let nonzero = |m: &std::collections::BTreeMap<cnscd_api::activities::rollup::Cell, f64>| {
+        m.iter()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<Vec<(cnscd_api::activities::rollup::Cell, f64)>>()
+    };
+    assert_eq!(nonzero(&stored), nonzero(&recount));
 }

@@ -453,9 +453,9 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     );
 
     // And back down (past the audit-span, indicator-target, data-generation, rate-limit-bucket,
-    // rollup-unit, intake-catalogue and intake-history migrations that followed): the old
-    // scopes return and the rules are gone.
-    Migrator::down(&db, Some(8)).await.unwrap();
+    // rollup-unit, intake-catalogue, intake-history and rollup-delta migrations that
+    // followed): the old scopes return and the rules are gone.
+    Migrator::down(&db, Some(9)).await.unwrap();
     assert_eq!(
         scalar(
             &db,
@@ -502,22 +502,23 @@ async fn a_rollup_rebuild_never_loses_or_doubles_concurrent_intake() {
         c.await.unwrap();
     }
     rebuilds.await.unwrap();
+    // Rollup rows and deltas, before and after folding the deltas in.
     let total = |element: &'static str| {
         let db = app.db.clone();
         async move {
-            let row = db
-                .query_one_raw(stmt(
-                    db.get_database_backend(),
-                    "SELECT SUM(value) AS n FROM unit_month_fact WHERE unit_code = '05677-01' \
-                     AND element_code = ?",
-                    vec![element.into()],
-                ))
-                .await
-                .unwrap()
-                .unwrap();
-            row.try_get::<Option<f64>>("", "n").unwrap().unwrap_or(0.0)
+            let cells = cnscd_api::activities::rollup::stored(&db).await.unwrap();
+            cells
+                .iter()
+                .filter(|((unit, e, _), _)| unit == "05677-01" && e == element)
+                .map(|(_, v)| v)
+                .sum::<f64>()
         }
     };
+    assert_eq!(total("ACTIVITIES").await, 32.0);
+    assert_eq!(total("PARTICIPANTS").await, 64.0);
+    cnscd_api::activities::rollup::compact(&app.db)
+        .await
+        .unwrap();
     assert_eq!(total("ACTIVITIES").await, 32.0);
     assert_eq!(total("PARTICIPANTS").await, 64.0);
     // And a rebuild from scratch agrees.

@@ -990,13 +990,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
 
     // The rollups against a recount from the raw rows.
     let (counted, expected) = cnscd_api::activities::rollup::recount(&db).await?;
-    let mut stored: BTreeMap<(String, String, NaiveDate), f64> = BTreeMap::new();
-    for f in cnscd_entity::unit_month_fact::Entity::find()
-        .all(&db)
-        .await?
-    {
-        stored.insert((f.unit_code, f.element_code, f.month_start), f.value);
-    }
+    let stored = cnscd_api::activities::rollup::stored(&db).await?;
     let cells: BTreeSet<_> = expected.keys().chain(stored.keys()).collect();
     for cell in &cells {
         let want = expected.get(*cell).copied().unwrap_or(0.0);
