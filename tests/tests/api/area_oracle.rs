@@ -47,9 +47,11 @@
 //! the unit in the area on every day of the period); lockPeriod and unlockPeriod (in a test of
 //! their own, callers in turn: the unit in the area on every day of the month it exists).
 //!
-//! Each new check was seen to fail with the oracle's rule inverted (correctActivity's "before"
-//! and "after", submitDataValues' "every day" made "some day", the lock rule, the figure, lock
-//! and version visibility) before the rule was restored.
+//! Each of these later checks was seen to fail with the oracle's rule broken, then restored:
+//! correctActivity with only the "before" or only the "after" half; submitDataValues and
+//! `dataValues` with "every day of the period" made "some day"; lockPeriod, unlockPeriod and
+//! `periodLocks` decided on today's hierarchy instead of the month's; `activityVersions` with
+//! visibility inverted; `auditLog` without the days the row concerns.
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
@@ -887,7 +889,7 @@ async fn build(app: &TestApp) -> Fx {
     .await;
     // Corrections: moved across 2025-07-01 (at the hamlet, and from the old commune to the
     // new one), by the reporter that sent it, twice (the kind too), the outsider's.
-    let r19 = vec!["19".to_owned()];
+    let r19 = ["19".to_owned()];
     fx.correct(app, "A1", None, Some("2025-08-05"), None, None)
         .await;
     fx.correct(app, "A3", None, Some("2025-09-03"), Some("05692"), None)
