@@ -144,8 +144,14 @@ pub async fn count(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> 
     })
 }
 
-/// Counts the rows of `table` matching `w`, then fetches the window `args` select
-/// (the columns of `alias`).
+/// Counts the rows of `table` matching `w`, and fetches the window `args` select (the
+/// columns of `alias`).
+///
+/// The count and the rows are two statements, which need not see the same rows when another
+/// request writes in between. A forward page (`first`/`after`, no `last` nor `before`) is
+/// therefore fetched by its size alone, never cut to a count that may be behind a row inserted
+/// meanwhile (that row, and the last of the page, would be missing from it and from the next
+/// page); the total answered is at least what the page shows.
 pub async fn page<E>(
     db: &impl ConnectionTrait,
     alias: &str,
@@ -158,6 +164,26 @@ where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,
 {
+    if args.last.is_none() && args.before.is_none() {
+        let window = args.window(u64::MAX)?;
+        let rows = if window.limit == 0 {
+            Vec::new()
+        } else {
+            rows::<E>(db, alias, table, order, w, window.limit, window.offset).await?
+        };
+        let total = count(
+            db,
+            &format!("SELECT COUNT(*) AS n FROM {table}{}", w.sql()),
+            w.values.clone(),
+        )
+        .await?;
+        if rows.is_empty() {
+            // Nothing from the offset on: the window as the count places it.
+            return Ok((rows, args.window(total)?, total));
+        }
+        let total = total.max(window.offset + rows.len() as u64);
+        return Ok((rows, window, total));
+    }
     let total = count(
         db,
         &format!("SELECT COUNT(*) AS n FROM {table}{}", w.sql()),

@@ -115,11 +115,17 @@ pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value
 }
 
 /// [`condition`] for rows that must lie in the area on *every* day they concern (reported
-/// figures, area.md): one closure row from one of the area's units spans the row's whole
-/// period. `cols.last` must be [`Last::Through`] a non-null column. A unit whose path to the
-/// area's unit changes within the period (a reorganisation inside a year) is left out: the
-/// condition may hide such a row, never show one outside the area.
-pub fn condition_throughout(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value>)> {
+/// figures, area.md): the closure rows from the area's units to the row's unit cover the row's
+/// first day, and every such closure row that ends inside the row's span is followed, the next
+/// day, by another. Exact however many closure rows the span needs: a figure of a year across a
+/// reorganisation (2025-07-01) is covered by one row up to the change and another after it.
+/// `cols.last` must be [`Last::Through`] a non-null column; `backend` says how to name the day
+/// after a date.
+pub fn condition_throughout(
+    scope: &Scope,
+    cols: &Columns<'_>,
+    backend: sea_orm::DbBackend,
+) -> Option<(String, Vec<Value>)> {
     if scope.all {
         return None;
     }
@@ -127,17 +133,29 @@ pub fn condition_throughout(scope: &Scope, cols: &Columns<'_>) -> Option<(String
         Last::Through(to) => to,
         Last::SameDay | Last::Before(_) => cols.from,
     };
+    let next_day = match backend {
+        sea_orm::DbBackend::Postgres => "(ae.valid_to + 1)",
+        _ => "date(ae.valid_to, '+1 day')",
+    };
     let mut parts = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     if !scope.units.is_empty() {
+        let units = placeholders(scope.units.len());
+        let unit = cols.unit;
+        let from = cols.from;
         parts.push(format!(
-            "EXISTS (SELECT 1 FROM admin_unit_closure ac WHERE ac.ancestor_code IN ({}) \
-             AND ac.descendant_code = {} AND ac.valid_from <= {} AND ac.valid_to >= {to})",
-            placeholders(scope.units.len()),
-            cols.unit,
-            cols.from,
+            "(EXISTS (SELECT 1 FROM admin_unit_closure ac WHERE ac.ancestor_code IN ({units}) \
+             AND ac.descendant_code = {unit} AND ac.valid_from <= {from} \
+             AND ac.valid_to >= {from}) \
+             AND NOT EXISTS (SELECT 1 FROM admin_unit_closure ae WHERE ae.ancestor_code IN \
+             ({units}) AND ae.descendant_code = {unit} AND ae.valid_to >= {from} \
+             AND ae.valid_to < {to} AND NOT EXISTS (SELECT 1 FROM admin_unit_closure an \
+             WHERE an.ancestor_code IN ({units}) AND an.descendant_code = {unit} \
+             AND an.valid_from <= {next_day} AND an.valid_to > ae.valid_to)))"
         ));
-        values.extend(scope.units.iter().map(|u| Value::from(u.clone())));
+        for _ in 0..3 {
+            values.extend(scope.units.iter().map(|u| Value::from(u.clone())));
+        }
     }
     if let (Some(col), Some(sub)) = (cols.submitter, &scope.submitter) {
         parts.push(format!("{col} = ?"));

@@ -614,9 +614,11 @@ pub async fn list(
     args: &PageArgs,
 ) -> Result<(Vec<data_value::Model>, Window, u64)> {
     let mut w = Where::new();
-    if let Some((sql, values)) =
-        condition_throughout(&principal.scope(Action::ReadDataValues), &VALUE_COLUMNS)
-    {
+    if let Some((sql, values)) = condition_throughout(
+        &principal.scope(Action::ReadDataValues),
+        &VALUE_COLUMNS,
+        db.get_database_backend(),
+    ) {
         w.and(sql, values);
     }
     if let Some(u) = &filter.under {
@@ -624,7 +626,9 @@ pub async fn list(
             units: vec![u.clone()],
             ..Default::default()
         };
-        if let Some((sql, values)) = condition_throughout(&only, &VALUE_COLUMNS) {
+        if let Some((sql, values)) =
+            condition_throughout(&only, &VALUE_COLUMNS, db.get_database_backend())
+        {
             w.and(sql, values);
         }
     }

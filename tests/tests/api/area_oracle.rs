@@ -22,14 +22,36 @@
 //! never in the area; values checked against the oracle's own count where the unit existed),
 //! the same as `indicatorTable` (entries outside the area hold nothing), and `indicators` in
 //! REBASED mode (no rows for units that are gone; readable where today's unit is in the area
-//! today).
+//! today); `dataValues` (ids and totalCount, unfiltered and filtered by `under`, `from`, `to`:
+//! the unit in the area on every day of the figure's period, a REPORTER what it sent; FORBIDDEN
+//! to TEAM_LEADER), `periodLocks` (the same filters: the unit in the area during the month;
+//! FORBIDDEN to TEAM_LEADER) and `activityVersions(activityId:)` (the versions kept, with their
+//! day, unit and changer, where the activity is visible as it is now; NOT_FOUND otherwise). The
+//! fixture corrects activities (across 2025-07-01, by the reporter that sent one, twice), so
+//! the lists, indicators and `auditLog` follow an activity to its new day and unit; an audit
+//! entry of such a row is read where the row's unit is in the area on the day of the change
+//! and on some day the row concerns now.
 //!
 //! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
 //! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
 //! a `unitCode` above the team's hamlet), on dates before and after 2025-07-01, in a hamlet that
 //! moves, one that stays and an outsider, for ADMIN, UNIT_ADMIN of seven units, VIEWER,
 //! REPORTERs and the team's own and another team's TEAM_LEADER: allowed exactly when the oracle
-//! says so, and when refused (FORBIDDEN or NOT_FOUND) the database is unchanged.
+//! says so, and when refused (FORBIDDEN or NOT_FOUND) the database is unchanged. Also
+//! submitActivities (each submission as a batch's one item), voidActivity, correctActivity
+//! (moved across 2025-07-01 both ways, to and from a commune above the team, title only; the
+//! oracle: the caller's right over the activity as it was, as its submitter, its team's leader
+//! or an admin of its unit on its day, and over it as it will be, as one who may record that),
+//! including the REPORTER that recorded it; submitDataValues (months, quarters and years on
+//! either side and across 2025-07-01, a ceased commune's last quarter, a new commune's first:
+//! the unit in the area on every day of the period); lockPeriod and unlockPeriod (in a test of
+//! their own, callers in turn: the unit in the area on every day of the month it exists).
+//!
+//! Each of these later checks was seen to fail with the oracle's rule broken, then restored:
+//! correctActivity with only the "before" or only the "after" half; submitDataValues and
+//! `dataValues` with "every day of the period" made "some day"; lockPeriod, unlockPeriod and
+//! `periodLocks` decided on today's hierarchy instead of the month's; `activityVersions` with
+//! visibility inverted; `auditLog` without the days the row concerns.
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
@@ -149,6 +171,24 @@ fn under_every_existing_day(unit: &str, area: &[String], from: NaiveDate, to: Na
         .all(|d| !exists(unit, d) || under(unit, area, d))
 }
 
+/// Under the area on every day of `[from, to]` (the unit existing on each).
+fn under_every_day(unit: &str, area: &[String], from: NaiveDate, to: NaiveDate) -> bool {
+    probe_days(from, to)
+        .into_iter()
+        .all(|d| under(unit, area, d))
+}
+
+/// First and last day of a month written `YYYY-MM`.
+fn month_span(month: &str) -> (NaiveDate, NaiveDate) {
+    let start = date(&format!("{month}-01"));
+    let end = start
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap()
+        .pred_opt()
+        .unwrap();
+    (start, end)
+}
+
 fn exists_every_day(unit: &str, from: NaiveDate, to: NaiveDate) -> bool {
     probe_days(from, to).into_iter().all(|d| exists(unit, d))
 }
@@ -241,6 +281,9 @@ struct FAct {
     kind: &'static str,
     sub: String,
     client: String,
+    /// The versions kept by corrections, oldest first: the day and unit the activity had,
+    /// and the subject that changed it.
+    history: Vec<(NaiveDate, &'static str, String)>,
 }
 
 struct FAudit {
@@ -248,6 +291,28 @@ struct FAudit {
     entity: String,
     unit: &'static str,
     day: NaiveDate,
+    /// The days the changed row concerns now, where the fixture knows them (activities,
+    /// figures, locks): a correction that moves an activity moves them for its earlier entries.
+    concerns: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// A reported figure (`dataValues`), keyed as `element:unit:start:end:source`.
+struct FValue {
+    key: String,
+    label: String,
+    unit: &'static str,
+    start: NaiveDate,
+    end: NaiveDate,
+    sub: String,
+    client: String,
+}
+
+/// A period lock (`periodLocks`), keyed as `unit:YYYY-MM`.
+struct FLock {
+    key: String,
+    unit: &'static str,
+    start: NaiveDate,
+    end: NaiveDate,
 }
 
 #[derive(Default)]
@@ -256,6 +321,8 @@ struct Fx {
     members: Vec<FMember>,
     acts: Vec<FAct>,
     audits: Vec<FAudit>,
+    values: Vec<FValue>,
+    locks: Vec<FLock>,
     last_audit: i64,
 }
 
@@ -268,6 +335,10 @@ const END_MEMBER: &str = "mutation($i: EndMembershipInput!) { endMembership(inpu
 const SUBMIT: &str = "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } userErrors { code message } } }";
 const VOID: &str = "mutation($i: VoidActivityInput!) { voidActivity(input: $i) { activity { id } userErrors { code message } } }";
 const SUBMIT_BATCH: &str = "mutation($i: SubmitActivitiesInput!) { submitActivities(input: $i) { results { activity { id } userErrors { code message } } } }";
+const CORRECT: &str = "mutation($i: CorrectActivityInput!) { correctActivity(input: $i) { activity { id } userErrors { code message } } }";
+const SUBMIT_VALUES: &str = "mutation($i: SubmitDataValuesInput!) { submitDataValues(input: $i) { values { unitCode } userErrors { code message } } }";
+const LOCK: &str = "mutation($i: LockPeriodInput!) { lockPeriod(input: $i) { lock { unitCode month } userErrors { code message } } }";
+const UNLOCK: &str = "mutation($i: UnlockPeriodInput!) { unlockPeriod(input: $i) { lock { unitCode month } userErrors { code message } } }";
 
 fn payload_id(r: &Gql, path: &str) -> String {
     r.at(path)
@@ -279,6 +350,17 @@ fn payload_id(r: &Gql, path: &str) -> String {
 impl Fx {
     /// Backdates the audit entries written since the last call to `day` and records them.
     async fn stamp(&mut self, app: &TestApp, day: &str, unit: &'static str) {
+        self.stamp_concerning(app, day, unit, None).await;
+    }
+
+    /// [`Fx::stamp`] for entries of a row whose days the fixture knows.
+    async fn stamp_concerning(
+        &mut self,
+        app: &TestApp,
+        day: &str,
+        unit: &'static str,
+        concerns: Option<(NaiveDate, NaiveDate)>,
+    ) {
         use cnscd_entity::audit_entry::{Column, Entity};
         use sea_orm::sea_query::Expr;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -306,6 +388,7 @@ impl Fx {
                 entity,
                 unit,
                 day: date(day),
+                concerns,
             });
         }
     }
@@ -444,8 +527,133 @@ impl Fx {
             kind,
             sub,
             client,
+            history: Vec::new(),
         });
-        self.stamp(app, on, unit).await;
+        self.stamp_concerning(app, on, unit, Some((date(on), date(on))))
+            .await;
+    }
+
+    /// Corrects activity `key` (ADMIN, or the reporter that sent it): a new title, and the
+    /// day, the unit and the kind when given. Its audit entries then concern the new day; the
+    /// correction's own entry is dated `on` the new day.
+    async fn correct(
+        &mut self,
+        app: &TestApp,
+        key: &str,
+        by: Option<&[String]>,
+        on: Option<&str>,
+        at: Option<&'static str>,
+        kind: Option<&'static str>,
+    ) {
+        let a = self
+            .acts
+            .iter()
+            .position(|a| a.label.starts_with(&format!("{key}(")))
+            .unwrap();
+        let act = &self.acts[a];
+        let token = match by {
+            None => admin(),
+            Some(units) => mint_token(Role::Reporter, units, &[], &act.sub, &act.client),
+        };
+        let changer = match by {
+            None => "admin-".to_owned(),
+            Some(_) => act.sub.clone(),
+        };
+        let mut input = json!({ "activityId": act.id, "reason": "ghi nhầm", "title": format!("Hoạt động {key} (sửa {})", act.history.len() + 1) });
+        if let Some(on) = on {
+            input["occurredOn"] = json!(on);
+        }
+        if let Some(at) = at {
+            input["unitCode"] = json!(at);
+        }
+        if let Some(kind) = kind {
+            input["kind"] = json!(kind);
+        }
+        let r = app.gql(&token, CORRECT, json!({ "i": input })).await;
+        payload_id(&r, "correctActivity.activity.id");
+        let act = &mut self.acts[a];
+        act.history.push((act.on, act.unit, changer));
+        act.on = on.map_or(act.on, date);
+        act.unit = at.unwrap_or(act.unit);
+        act.kind = kind.unwrap_or(act.kind);
+        act.label = format!(
+            "{key}({} {} @{} {} by {}/{}, corrected {}x)",
+            self.teams[act.team].label,
+            act.kind,
+            act.unit,
+            act.on,
+            act.sub,
+            act.client,
+            act.history.len()
+        );
+        let (id, unit, day) = (act.id.clone(), act.unit, act.on);
+        for e in self.audits.iter_mut().filter(|e| e.entity == id) {
+            e.concerns = Some((day, day));
+        }
+        self.stamp_concerning(app, &day.to_string(), unit, Some((day, day)))
+            .await;
+    }
+
+    /// A reported figure of POPULATION, sent by ADMIN or by a reporter (subject, client,
+    /// units); its audit entry is dated on the period's first day.
+    async fn value(
+        &mut self,
+        app: &TestApp,
+        by: Option<(&str, &str, &[String])>,
+        unit: &'static str,
+        start: &str,
+        end: &str,
+        source: &str,
+    ) {
+        let (sub, client, token) = match by {
+            None => ("admin-".to_owned(), "test-app".to_owned(), admin()),
+            Some((sub, client, units)) => (
+                sub.to_owned(),
+                client.to_owned(),
+                mint_token(Role::Reporter, units, &[], sub, client),
+            ),
+        };
+        let input = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "sourceSystem": source, "values": [{ "element": "POPULATION", "unitCode": unit, "periodStart": start, "periodEnd": end, "value": 100.0 + self.values.len() as f64 }] });
+        let r = app.gql(&token, SUBMIT_VALUES, json!({ "i": input })).await;
+        if r.body["data"]["submitDataValues"]["values"][0].is_null() {
+            panic!("fixture figure refused: {}", r.body);
+        }
+        let key = format!("POPULATION:{unit}:{start}:{end}:{source}");
+        self.values.push(FValue {
+            label: format!("figure({unit} {start}..{end} {source} by {sub}/{client})"),
+            key,
+            unit,
+            start: date(start),
+            end: date(end),
+            sub,
+            client,
+        });
+        self.stamp_concerning(app, start, unit, Some((date(start), date(end))))
+            .await;
+    }
+
+    /// A lock of `month` (`YYYY-MM`) for `unit`, by ADMIN; its audit entry is dated on the
+    /// month's first day.
+    async fn lock(&mut self, app: &TestApp, unit: &'static str, month: &str) {
+        let r = app
+            .gql(
+                &admin(),
+                LOCK,
+                json!({ "i": { "unitCode": unit, "month": month } }),
+            )
+            .await;
+        if r.body["data"]["lockPeriod"]["lock"].is_null() {
+            panic!("fixture lock refused: {}", r.body);
+        }
+        let (start, end) = month_span(month);
+        self.locks.push(FLock {
+            key: format!("{unit}:{month}"),
+            unit,
+            start,
+            end,
+        });
+        self.stamp_concerning(app, &start.to_string(), unit, Some((start, end)))
+            .await;
     }
 
     fn label(&self, id: &str) -> String {
@@ -454,6 +662,8 @@ impl Fx {
             .map(|t| (&t.id, &t.label))
             .chain(self.members.iter().map(|m| (&m.id, &m.label)))
             .chain(self.acts.iter().map(|a| (&a.id, &a.label)))
+            .chain(self.values.iter().map(|v| (&v.key, &v.label)))
+            .chain(self.locks.iter().map(|l| (&l.key, &l.key)))
             .find(|(i, _)| i.as_str() == id)
             .map(|(_, l)| l.clone())
             .unwrap_or_else(|| format!("<unknown {id}>"))
@@ -519,11 +729,41 @@ impl Fx {
             .max_by_key(|&a| (self.acts[a].on, a))
     }
 
+    /// The changed row's unit in the area on the day of the change, and (area.rs) on some
+    /// day the row concerns now: an entry says nothing of a row the caller may not see.
     fn audit_visible(&self, c: &Caller, e: &FAudit) -> bool {
         match c.role {
             Role::Admin => true,
-            Role::UnitAdmin => under(e.unit, &c.units, e.day),
+            Role::UnitAdmin => {
+                under(e.unit, &c.units, e.day)
+                    && e.concerns
+                        .is_none_or(|(from, to)| under_some_day(e.unit, &c.units, from, to))
+            }
             _ => false,
+        }
+    }
+
+    /// A figure concerns every day of its period: its unit must be in the area on each
+    /// (ADMIN everything; a REPORTER reads what it sent itself, subject and client together).
+    fn value_visible(&self, c: &Caller, v: usize) -> bool {
+        let v = &self.values[v];
+        match c.role {
+            Role::Admin => true,
+            Role::UnitAdmin | Role::Viewer => under_every_day(v.unit, &c.units, v.start, v.end),
+            Role::Reporter => v.sub == c.sub && v.client == c.client,
+            Role::TeamLeader => false,
+        }
+    }
+
+    /// A lock of a month is in the area when its unit is during the month.
+    fn lock_visible(&self, c: &Caller, l: usize) -> bool {
+        let l = &self.locks[l];
+        match c.role {
+            Role::Admin => true,
+            Role::UnitAdmin | Role::Viewer | Role::Reporter => {
+                under_some_day(l.unit, &c.units, l.start, l.end)
+            }
+            Role::TeamLeader => false,
         }
     }
 
@@ -647,12 +887,95 @@ async fn build(app: &TestApp) -> Fx {
         None,
     )
     .await;
+    // Corrections: moved across 2025-07-01 (at the hamlet, and from the old commune to the
+    // new one), by the reporter that sent it, twice (the kind too), the outsider's.
+    let r19 = ["19".to_owned()];
+    fx.correct(app, "A1", None, Some("2025-08-05"), None, None)
+        .await;
+    fx.correct(app, "A3", None, Some("2025-09-03"), Some("05692"), None)
+        .await;
+    fx.correct(app, "R1", Some(&r169), None, None, None).await;
+    fx.correct(app, "A7", None, None, None, None).await;
+    fx.correct(app, "A7", None, None, None, Some(cm)).await;
+    fx.correct(app, "A11", None, Some("2025-07-20"), None, None)
+        .await;
     // Ends and dissolutions on both sides.
     fx.end(app, m3, "2025-09-30").await;
     fx.end(app, m11, "2023-05-01").await;
     fx.end(app, m8b, "2025-02-28").await;
     fx.dissolve(app, nalay_old, "2024-09-01").await;
     fx.dissolve(app, nalay, "2025-10-01").await;
+    // Reported figures: months, quarters and years on either side, years across 2025-07-01,
+    // a ceased commune's last quarter, a new commune's first; some sent by reporters.
+    for (unit, start, end) in [
+        ("05677-01", "2024-03-01", "2024-03-31"),
+        ("05677-01", "2025-07-01", "2025-09-30"),
+        ("05677-01", "2025-01-01", "2025-12-31"),
+        ("05677-01", "2024-01-01", "2024-12-31"),
+        ("05677", "2025-04-01", "2025-06-30"),
+        ("05692", "2025-01-01", "2025-12-31"),
+        ("05692", "2025-08-01", "2025-08-31"),
+        ("05692-01", "2025-01-01", "2025-12-31"),
+        ("05692-01", "2024-06-01", "2024-06-30"),
+        ("05659-01", "2024-01-01", "2024-03-31"),
+        ("05659-01", "2025-01-01", "2025-12-31"),
+        ("05710", "2025-07-01", "2025-09-30"),
+        ("169", "2024-01-01", "2024-12-31"),
+        ("19", "2025-01-01", "2025-12-31"),
+    ] {
+        fx.value(app, None, unit, start, end, "DVCQG").await;
+    }
+    fx.value(
+        app,
+        Some(("reporter-169", "test-app", &r169[..])),
+        "05677-01",
+        "2024-05-01",
+        "2024-05-31",
+        "APP1",
+    )
+    .await;
+    fx.value(
+        app,
+        Some(("reporter-05692", "test-app", &r5692[..])),
+        "05692-01",
+        "2025-10-01",
+        "2025-10-31",
+        "APP1",
+    )
+    .await;
+    fx.value(
+        app,
+        Some(("reporter-05692", "other-app", &r5692[..])),
+        "05692-01",
+        "2025-10-01",
+        "2025-10-31",
+        "APP2",
+    )
+    .await;
+    fx.value(
+        app,
+        Some(("reporter-19", "test-app", &r19[..])),
+        "05677-02",
+        "2025-01-01",
+        "2025-12-31",
+        "APP1",
+    )
+    .await;
+    // Locks last (they would refuse the writes above): units on either side, the province,
+    // the old district, the new commune.
+    for (unit, month) in [
+        ("05677", "2024-02"),
+        ("05692", "2025-02"),
+        ("05692", "2025-09"),
+        ("05677-01", "2025-10"),
+        ("05659-01", "2024-01"),
+        ("19", "2023-12"),
+        ("169", "2023-11"),
+        ("05710", "2025-11"),
+        ("05692-01", "2024-06"),
+    ] {
+        fx.lock(app, unit, month).await;
+    }
     fx
 }
 
@@ -822,7 +1145,77 @@ enum Probe {
     TeamById(usize),
     Node(String),
     Indicators(&'static str, &'static str, &'static str),
+    /// `dataValues` unfiltered and with each filter of [`VALUE_FILTERS`], in one request.
+    DataValues,
+    /// `periodLocks` unfiltered and with each filter of [`LOCK_FILTERS`], in one request.
+    PeriodLocks,
+    /// `activityVersions(activityId:)` of one activity.
+    Versions(usize),
 }
+
+/// Filters of `dataValues` (under, from, to) checked for every caller.
+const VALUE_FILTERS: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
+    (None, None, None),
+    (Some("169"), None, None),
+    (Some("05677"), None, None),
+    (Some("05692"), None, None),
+    (Some("05677-01"), None, None),
+    (Some("19"), None, None),
+    (Some("05710"), None, None),
+    (Some("05692-01"), None, None),
+    (None, Some("2025-07-01"), None),
+    (None, None, Some("2025-06-30")),
+    (None, Some("2025-02-01"), Some("2025-08-31")),
+    (Some("19"), Some("2025-10-01"), None),
+];
+
+/// Filters of `periodLocks` (under, from, to) checked for every caller.
+const LOCK_FILTERS: &[(Option<&str>, Option<&str>, Option<&str>)] = &[
+    (None, None, None),
+    (Some("169"), None, None),
+    (Some("05677"), None, None),
+    (Some("05692"), None, None),
+    (Some("05677-01"), None, None),
+    (Some("19"), None, None),
+    (Some("05710"), None, None),
+    (None, Some("2025-07"), None),
+    (None, None, Some("2025-06")),
+    (Some("19"), Some("2024-01"), Some("2025-09")),
+];
+
+/// One request selecting `field` once per filter, aliased `f0`, `f1`, …
+fn filtered_query(
+    field: &str,
+    filters: &[(Option<&str>, Option<&str>, Option<&str>)],
+    node: &str,
+) -> String {
+    let arg =
+        |name: &str, v: &Option<&str>| v.map(|v| format!("{name}: \"{v}\", ")).unwrap_or_default();
+    let lists: Vec<String> = filters
+        .iter()
+        .enumerate()
+        .map(|(i, (u, f, t))| {
+            format!(
+                "f{i}: {field}({}{}{}first: 40) {{ totalCount edges {{ node {{ {node} }} }} }}",
+                arg("under", u),
+                arg("from", f),
+                arg("to", t)
+            )
+        })
+        .collect();
+    format!("{{ {} }}", lists.join(" "))
+}
+
+fn filter_label(field: &str, (u, f, t): &(Option<&str>, Option<&str>, Option<&str>)) -> String {
+    let parts: Vec<String> = [("under", u), ("from", f), ("to", t)]
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}: {v}")))
+        .collect();
+    format!("{field}({})", parts.join(", "))
+}
+
+const Q_VERSIONS: &str =
+    "query($id: ID!) { activityVersions(activityId: $id) { version changedBy activity } }";
 
 async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
     let mut rep = Report {
@@ -1306,6 +1699,157 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                 }
             }
         }
+        Probe::DataValues => {
+            let q = filtered_query(
+                "dataValues",
+                VALUE_FILTERS,
+                "element unitCode periodStart periodEnd sourceSystem",
+            );
+            let r = app.gql(&c.token, &q, json!({})).await;
+            if c.role == Role::TeamLeader {
+                forbidden_whole(&mut rep, c, "dataValues", &r);
+                return rep.failures;
+            }
+            for (i, filter) in VALUE_FILTERS.iter().enumerate() {
+                let (u, f, t) = filter;
+                let path = filter_label("dataValues", filter);
+                let list = &r.body["data"][format!("f{i}")];
+                let got: Vec<String> = list["edges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| {
+                        let n = &e["node"];
+                        let s = |k: &str| n[k].as_str().unwrap_or("?").to_owned();
+                        format!(
+                            "{}:{}:{}:{}:{}",
+                            s("element"),
+                            s("unitCode"),
+                            s("periodStart"),
+                            s("periodEnd"),
+                            s("sourceSystem")
+                        )
+                    })
+                    .collect();
+                let expected: Vec<String> = (0..fx.values.len())
+                    .filter(|&v| fx.value_visible(c, v))
+                    .filter(|&v| {
+                        let v = &fx.values[v];
+                        u.is_none_or(|u| under_every_day(v.unit, &[u.to_owned()], v.start, v.end))
+                            && f.is_none_or(|f| v.end >= date(f))
+                            && t.is_none_or(|t| v.start <= date(t))
+                    })
+                    .map(|v| fx.values[v].key.clone())
+                    .collect();
+                if list.is_null() {
+                    rep.fail(c, &path, format!("no answer: {}", r.body));
+                    continue;
+                }
+                rep.ids(c, &format!("{path}.edges"), &got, &expected);
+                rep.count(
+                    c,
+                    &format!("{path}.totalCount"),
+                    &list["totalCount"],
+                    expected.len(),
+                );
+            }
+        }
+        Probe::PeriodLocks => {
+            let q = filtered_query("periodLocks", LOCK_FILTERS, "unitCode month");
+            let r = app.gql(&c.token, &q, json!({})).await;
+            if c.role == Role::TeamLeader {
+                forbidden_whole(&mut rep, c, "periodLocks", &r);
+                return rep.failures;
+            }
+            for (i, filter) in LOCK_FILTERS.iter().enumerate() {
+                let (u, f, t) = filter;
+                let path = filter_label("periodLocks", filter);
+                let list = &r.body["data"][format!("f{i}")];
+                let got: Vec<String> = list["edges"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| {
+                        let n = &e["node"];
+                        format!(
+                            "{}:{}",
+                            n["unitCode"].as_str().unwrap_or("?"),
+                            n["month"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                let expected: Vec<String> = (0..fx.locks.len())
+                    .filter(|&l| fx.lock_visible(c, l))
+                    .filter(|&l| {
+                        let l = &fx.locks[l];
+                        u.is_none_or(|u| under_some_day(l.unit, &[u.to_owned()], l.start, l.end))
+                            && f.is_none_or(|f| l.end >= month_span(f).0)
+                            && t.is_none_or(|t| l.start <= month_span(t).1)
+                    })
+                    .map(|l| fx.locks[l].key.clone())
+                    .collect();
+                if list.is_null() {
+                    rep.fail(c, &path, format!("no answer: {}", r.body));
+                    continue;
+                }
+                rep.ids(c, &format!("{path}.edges"), &got, &expected);
+                rep.count(
+                    c,
+                    &format!("{path}.totalCount"),
+                    &list["totalCount"],
+                    expected.len(),
+                );
+            }
+        }
+        Probe::Versions(a) => {
+            let act = &fx.acts[*a];
+            let path = format!("activityVersions(activityId: {})", act.label);
+            let r = app.gql(&c.token, Q_VERSIONS, json!({ "id": act.id })).await;
+            let list = &r.body["data"]["activityVersions"];
+            if !fx.act_visible(c, *a) {
+                if !list.is_null() || top_codes(&r.body) != ["NOT_FOUND"] {
+                    rep.fail(
+                        c,
+                        &path,
+                        format!("outside the area: expected NOT_FOUND, got {}", r.body),
+                    );
+                }
+                return rep.failures;
+            }
+            let got: Vec<String> = list
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|v| {
+                    format!(
+                        "v{} {} @{} by {}",
+                        v["version"],
+                        v["activity"]["occurred_on"].as_str().unwrap_or("?"),
+                        v["activity"]["unit_code"].as_str().unwrap_or("?"),
+                        v["changedBy"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            let expected: Vec<String> = act
+                .history
+                .iter()
+                .enumerate()
+                .map(|(i, (on, unit, by))| format!("v{} {on} @{unit} by {by}", i + 1))
+                .collect();
+            if got != expected || !top_codes(&r.body).is_empty() {
+                rep.fail(
+                    c,
+                    &path,
+                    format!(
+                        "got {got:?}, oracle says {expected:?} (errors {:?})",
+                        top_codes(&r.body)
+                    ),
+                );
+            }
+        }
         Probe::Indicators(unit, g, b) => {
             let r = app
                 .gql(
@@ -1326,6 +1870,17 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
         }
     }
     rep.failures
+}
+
+/// A role without the right at all: the whole request FORBIDDEN, nothing answered.
+fn forbidden_whole(rep: &mut Report<'_>, c: &Caller, path: &str, r: &Gql) {
+    if !r.body["data"].is_null() || !top_codes(&r.body).contains(&"FORBIDDEN".to_owned()) {
+        rep.fail(
+            c,
+            path,
+            format!("role may not read it: expected FORBIDDEN, got {}", r.body),
+        );
+    }
 }
 
 fn check_phone(
@@ -1757,6 +2312,17 @@ async fn every_read_path_answers_what_the_area_oracle_says() {
         for id in ids {
             probes.push((ci, Probe::Node(id)));
         }
+        probes.push((ci, Probe::DataValues));
+        probes.push((ci, Probe::PeriodLocks));
+        for (a, act) in fx.acts.iter().enumerate() {
+            // Every corrected activity, and two that never were.
+            if !act.history.is_empty()
+                || act.label.starts_with("A2(")
+                || act.label.starts_with("R2(")
+            {
+                probes.push((ci, Probe::Versions(a)));
+            }
+        }
         let units: &[&'static str] =
             if matches!(c.role, Role::Admin | Role::UnitAdmin | Role::Viewer) {
                 &AREAS
@@ -1847,6 +2413,20 @@ enum Op {
         unit: &'static str,
         on: &'static str,
     },
+    /// `correctActivity` of an activity of the team at `unit`, recorded at `from` (unit, day)
+    /// by ADMIN (or by the caller, when it is a [`Who::Submitter`]): a new title, and moved to
+    /// `to` (unit, day) when given.
+    Correct {
+        unit: &'static str,
+        from: (&'static str, &'static str),
+        to: Option<(&'static str, &'static str)>,
+    },
+    /// `submitDataValues` of one figure of `unit` for `start..=end`.
+    SubmitValues {
+        unit: &'static str,
+        start: &'static str,
+        end: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -1855,6 +2435,8 @@ enum Who {
     UnitAdmin(&'static str),
     Viewer(&'static str),
     Reporter(&'static str),
+    /// The REPORTER (of this unit) that recorded the activity a correction changes.
+    Submitter(&'static str),
     LeaderOfTheTeam,
     LeaderOfAnotherTeam,
 }
@@ -2017,6 +2599,50 @@ fn ops() -> Vec<Op> {
             at: None,
         });
     }
+    let correct = |unit, from, to| Correct { unit, from, to };
+    ops.extend([
+        // Moved across 2025-07-01 at the hamlet that moves, both ways.
+        correct(H, (H, BEFORE), Some((H, AFTER))),
+        correct(H, (H, AFTER), Some((H, BEFORE))),
+        // From the old commune to the new one, and the unit raised or lowered on one day.
+        correct(H, ("05677", BEFORE), Some(("05692", AFTER))),
+        correct(H, (H, BEFORE), Some(("05677", BEFORE))),
+        correct(H, ("05692", AFTER), Some((H, AFTER))),
+        // Only the title: on either side, and recorded above the team.
+        correct(H, (H, BEFORE), None),
+        correct(H, (H, AFTER), None),
+        correct(H, ("05677", BEFORE), None),
+        // The hamlet that stays, and the outsider, moved across.
+        correct(S, (S, BEFORE), Some((S, AFTER))),
+        correct(O, (O, AFTER), Some((O, BEFORE))),
+        correct(O, ("05659", BEFORE), Some(("05710", AFTER))),
+    ]);
+    for (unit, start, end) in [
+        (H, "2024-05-01", "2024-05-31"),
+        (H, "2025-08-01", "2025-08-31"),
+        (H, "2025-04-01", "2025-06-30"),
+        (H, "2025-07-01", "2025-09-30"),
+        (H, "2024-01-01", "2024-12-31"),
+        (H, "2025-01-01", "2025-12-31"),
+        ("05677", "2025-04-01", "2025-06-30"),
+        ("05677", "2024-01-01", "2024-12-31"),
+        ("05692", "2024-01-01", "2024-12-31"),
+        ("05692", "2025-01-01", "2025-12-31"),
+        ("05692", "2025-07-01", "2025-07-31"),
+        (S, "2025-01-01", "2025-12-31"),
+        (S, "2024-10-01", "2024-12-31"),
+        (O, "2025-01-01", "2025-12-31"),
+        (O, "2025-10-01", "2025-10-31"),
+        ("05710", "2025-07-01", "2025-09-30"),
+        ("169", "2025-01-01", "2025-03-31"),
+        ("19", "2025-01-01", "2025-12-31"),
+    ] {
+        assert!(
+            exists_every_day(unit, date(start), date(end)),
+            "{unit} {start}"
+        );
+        ops.push(SubmitValues { unit, start, end });
+    }
     ops
 }
 
@@ -2024,12 +2650,29 @@ fn whos(op: &Op) -> Vec<Who> {
     let mut out = vec![Who::Admin];
     out.extend(["169", "05677", "05692", "05677-01", "19", "05710", "164"].map(Who::UnitAdmin));
     out.push(Who::Viewer("19"));
-    if matches!(op, Op::Submit { .. } | Op::SubmitBatch { .. }) {
+    if matches!(
+        op,
+        Op::Submit { .. } | Op::SubmitBatch { .. } | Op::Correct { .. } | Op::SubmitValues { .. }
+    ) {
         out.extend(["169", "05677", "05692", "05677-01", "19", "05710"].map(Who::Reporter));
     } else {
         out.push(Who::Reporter("19"));
     }
-    out.extend([Who::LeaderOfTheTeam, Who::LeaderOfAnotherTeam]);
+    if let Op::Correct {
+        from: (place, on), ..
+    } = op
+    {
+        // The reporters that could record the activity.
+        for a in ["169", "05677", "05692", "05677-01", "19", "05710", "164"] {
+            if under(place, &[a.to_owned()], date(on)) {
+                out.push(Who::Submitter(a));
+            }
+        }
+    }
+    if !matches!(op, Op::SubmitValues { .. }) {
+        out.push(Who::LeaderOfTheTeam);
+    }
+    out.push(Who::LeaderOfAnotherTeam);
     out
 }
 
@@ -2081,6 +2724,33 @@ fn may(who: &Who, op: &Op) -> bool {
         // The submitter (ADMIN here), the team's leader, or an admin of the activity's unit on
         // its day.
         Op::Void { unit, on } => leader || manages_teams && at(unit, on),
+        // The caller's right over the activity as it was (it recorded it, leads its team, or
+        // administers its unit on its day) and over it as it will be (it may record that: its
+        // unit on its day in the caller's area, or, for the team's leader, at the team's own
+        // unit on any day).
+        Op::Correct { unit, from, to } => {
+            let (place, on) = to.unwrap_or(*from);
+            let before = match who {
+                Who::Admin | Who::Submitter(_) | Who::LeaderOfTheTeam => true,
+                Who::UnitAdmin(a) => under(from.0, &[a.to_string()], d(from.1)),
+                _ => false,
+            };
+            let after = match who {
+                Who::Admin => true,
+                Who::UnitAdmin(a) | Who::Submitter(a) => under(place, &[a.to_string()], d(on)),
+                Who::LeaderOfTheTeam => place == *unit,
+                _ => false,
+            };
+            before && after
+        }
+        // The unit in the area on every day of the period.
+        Op::SubmitValues { unit, start, end } => match who {
+            Who::Admin => true,
+            Who::UnitAdmin(a) | Who::Reporter(a) => {
+                under_every_day(unit, &[a.to_string()], d(start), d(end))
+            }
+            _ => false,
+        },
     }
 }
 
@@ -2090,6 +2760,7 @@ fn who_label(who: &Who) -> String {
         Who::UnitAdmin(a) => format!("UNIT_ADMIN[{a}]"),
         Who::Viewer(a) => format!("VIEWER[{a}]"),
         Who::Reporter(a) => format!("REPORTER[{a}]"),
+        Who::Submitter(a) => format!("REPORTER[{a}] (its submitter)"),
         Who::LeaderOfTheTeam => "TEAM_LEADER[the team]".into(),
         Who::LeaderOfAnotherTeam => "TEAM_LEADER[another team]".into(),
     }
@@ -2104,6 +2775,16 @@ fn alpha(mut n: usize) -> String {
             return s;
         }
     }
+}
+
+fn submitter_token(a: &str) -> String {
+    mint_token(
+        Role::Reporter,
+        &[a.to_string()],
+        &[],
+        &format!("s-{a}"),
+        "test-app",
+    )
 }
 
 async fn admin_ok(app: &TestApp, q: &str, input: Value, path: &str) -> String {
@@ -2213,6 +2894,26 @@ async fn run_case(
             let m = fresh_member(app, &t, started, n).await;
             (Some(t), Some(m))
         }
+        // The activity stands where a membership would, recorded by its submitter.
+        Op::Correct {
+            unit,
+            from: (place, on),
+            ..
+        } => {
+            let t = shared_team(unit);
+            let token = match who {
+                Who::Submitter(a) => submitter_token(a),
+                _ => admin(),
+            };
+            let mut i = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": t, "kind": "TRAINING", "occurredOn": on, "title": format!("Ca gốc {n}") });
+            if place != unit {
+                i["unitCode"] = json!(place);
+            }
+            let r = app.gql(&token, SUBMIT, json!({ "i": i })).await;
+            let a = payload_id(&r, "submitActivity.activity.id");
+            (Some(t), Some(a))
+        }
+        Op::SubmitValues { .. } => (None, None),
     };
     let token = match who {
         Who::Admin => admin(),
@@ -2237,6 +2938,7 @@ async fn run_case(
             &format!("r-{a}"),
             "test-app",
         ),
+        Who::Submitter(a) => submitter_token(a),
         Who::LeaderOfTheTeam => mint_token(
             Role::TeamLeader,
             &[],
@@ -2331,6 +3033,20 @@ async fn run_case(
             "voidActivity",
             "activity",
         ),
+        Op::Correct { to, .. } => {
+            let mut i = json!({ "activityId": member, "reason": "ghi nhầm", "title": title });
+            if let Some((place, on)) = to {
+                i["unitCode"] = json!(place);
+                i["occurredOn"] = json!(on);
+            }
+            (CORRECT, i, "correctActivity", "activity")
+        }
+        Op::SubmitValues { unit, start, end } => (
+            SUBMIT_VALUES,
+            json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "sourceSystem": format!("ORC-{n}"), "values": [{ "element": "POPULATION", "unitCode": unit, "periodStart": start, "periodEnd": end, "value": 7.0 }] }),
+            "submitDataValues",
+            "value",
+        ),
     };
     let r = app.gql(&token, q, json!({ "i": input })).await;
     // A batch's one result is judged as a single submission's payload.
@@ -2339,6 +3055,16 @@ async fn run_case(
             status: r.status,
             body: json!({
                 "data": { "submitActivity": r.body["data"]["submitActivities"]["results"][0] },
+                "errors": r.body["errors"],
+            }),
+        }
+    } else if matches!(op, Op::SubmitValues { .. }) {
+        // The one figure stands for the payload's object.
+        let p = &r.body["data"]["submitDataValues"];
+        Gql {
+            status: r.status,
+            body: json!({
+                "data": if p.is_null() { Value::Null } else { json!({ "submitDataValues": { "value": p["values"][0], "userErrors": p["userErrors"] } }) },
                 "errors": r.body["errors"],
             }),
         }
@@ -2412,6 +3138,34 @@ async fn run_case(
                 .await;
             r.body["data"]["node"]["status"] == "RECORDED"
         }
+        Op::Correct {
+            from: (place, on), ..
+        } => {
+            let r = app
+                .gql(
+                    &admin(),
+                    "query($id: ID!) { node(id: $id) { ... on Activity { title occurredOn unitCode } } activityVersions(activityId: $id) { version } }",
+                    json!({ "id": member }),
+                )
+                .await;
+            let a = &r.body["data"]["node"];
+            a["title"] == format!("Ca gốc {n}").as_str()
+                && a["occurredOn"] == *on
+                && a["unitCode"] == *place
+                && r.body["data"]["activityVersions"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+        }
+        Op::SubmitValues { .. } => {
+            let r = app
+                .gql(
+                    &admin(),
+                    "query($s: String) { dataValues(sourceSystem: $s) { totalCount } }",
+                    json!({ "s": format!("ORC-{n}") }),
+                )
+                .await;
+            r.body["data"]["dataValues"]["totalCount"] == 0
+        }
         Op::UpdateMembership { .. } | Op::EndMembership { .. } => {
             let r = app.gql(&admin(), "query($id: ID!) { node(id: $id) { ... on Membership { affiliation endedOn } } }", json!({ "id": member })).await;
             r.body["data"]["node"]["affiliation"] == "VOLUNTEER"
@@ -2480,4 +3234,222 @@ async fn every_mutation_is_allowed_exactly_where_the_area_oracle_says() {
     }
     failures.sort();
     finish(&format!("mutations ({} cases)", cases.len()), failures);
+}
+
+// ------------------------------------------------------------------------------------------
+// Locks: lockPeriod and unlockPeriod of a unit's month, on either side of 2025-07-01.
+
+/// `lockPeriod` (or, with `unlock`, `unlockPeriod` of a lock ADMIN set) of `unit` in `month`.
+#[derive(Clone, Debug)]
+struct LockOp {
+    unit: &'static str,
+    month: &'static str,
+    unlock: bool,
+}
+
+fn lock_ops() -> Vec<LockOp> {
+    let mut out = Vec::new();
+    for (unlock, before, after) in [(false, "2024-11", "2025-11"), (true, "2024-12", "2025-12")] {
+        for (unit, month) in [
+            (H, before),
+            (H, after),
+            ("05677", before),
+            ("05692", before),
+            ("05692", after),
+            (S, before),
+            (S, after),
+            (O, before),
+            (O, after),
+            ("169", before),
+            ("19", after),
+        ] {
+            out.push(LockOp {
+                unit,
+                month,
+                unlock,
+            });
+        }
+    }
+    // The last month of a commune that ceases, the first of one that begins.
+    out.extend([
+        LockOp {
+            unit: "05677",
+            month: "2025-06",
+            unlock: false,
+        },
+        LockOp {
+            unit: "05710",
+            month: "2025-07",
+            unlock: false,
+        },
+        LockOp {
+            unit: "164",
+            month: "2025-05",
+            unlock: true,
+        },
+        LockOp {
+            unit: "05710",
+            month: "2025-08",
+            unlock: true,
+        },
+    ]);
+    out
+}
+
+/// The oracle for locks: ADMIN, or UNIT_ADMIN whose area holds the unit on every day of the
+/// month on which the unit exists.
+fn may_lock(who: &Who, op: &LockOp) -> bool {
+    let (start, end) = month_span(op.month);
+    assert!(exists(op.unit, start), "{op:?}");
+    match who {
+        Who::Admin => true,
+        Who::UnitAdmin(a) => under_every_existing_day(op.unit, &[a.to_string()], start, end),
+        _ => false,
+    }
+}
+
+const Q_LOCKED: &str = "query($u: String, $m: String) { periodLocks(under: $u, from: $m, to: $m) { edges { node { unitCode month } } } }";
+
+/// Whether `unit` itself has a lock of `month`, as ADMIN reads it.
+async fn locked(app: &TestApp, unit: &str, month: &str) -> bool {
+    let r = app
+        .gql(&admin(), Q_LOCKED, json!({ "u": unit, "m": month }))
+        .await;
+    r.body["data"]["periodLocks"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", r.body))
+        .iter()
+        .any(|e| e["node"]["unitCode"] == unit && e["node"]["month"] == month)
+}
+
+async fn admin_lock(app: &TestApp, op: &LockOp, unlock: bool) {
+    let (q, field) = if unlock {
+        (UNLOCK, "unlockPeriod")
+    } else {
+        (LOCK, "lockPeriod")
+    };
+    let r = app
+        .gql(
+            &admin(),
+            q,
+            json!({ "i": { "unitCode": op.unit, "month": op.month, "reason": "kiểm thử" } }),
+        )
+        .await;
+    assert!(
+        r.body["data"][field]["lock"].is_object(),
+        "{op:?}: {}",
+        r.body
+    );
+}
+
+/// Every caller of one operation, in turn (the lock is set again, or removed, after each
+/// caller allowed to change it).
+async fn run_lock_op(app: &TestApp, other: &str, op: &LockOp) -> Vec<String> {
+    let mut failures = Vec::new();
+    if op.unlock {
+        admin_lock(app, op, false).await;
+    }
+    let mut whos = vec![Who::Admin];
+    whos.extend(["169", "05677", "05692", "05677-01", "19", "05710", "164"].map(Who::UnitAdmin));
+    whos.extend([
+        Who::Viewer("19"),
+        Who::Reporter("19"),
+        Who::LeaderOfAnotherTeam,
+    ]);
+    for who in &whos {
+        let token = match who {
+            Who::Admin => admin(),
+            Who::UnitAdmin(a) => mint_token(
+                Role::UnitAdmin,
+                &[a.to_string()],
+                &[],
+                &format!("ua-{a}"),
+                "test-app",
+            ),
+            Who::Viewer(a) => mint_token(
+                Role::Viewer,
+                &[a.to_string()],
+                &[],
+                &format!("v-{a}"),
+                "test-app",
+            ),
+            Who::Reporter(a) => mint_token(
+                Role::Reporter,
+                &[a.to_string()],
+                &[],
+                &format!("r-{a}"),
+                "test-app",
+            ),
+            _ => mint_token(
+                Role::TeamLeader,
+                &[],
+                &[other.to_owned()],
+                "tl-other",
+                "test-app",
+            ),
+        };
+        let (q, field) = if op.unlock {
+            (UNLOCK, "unlockPeriod")
+        } else {
+            (LOCK, "lockPeriod")
+        };
+        let r = app
+            .gql(
+                &token,
+                q,
+                json!({ "i": { "unitCode": op.unit, "month": op.month, "reason": "kiểm thử" } }),
+            )
+            .await;
+        let expected = may_lock(who, op);
+        let label = format!("{} | {op:?}", who_label(who));
+        match (outcome(&r, field, "lock"), expected) {
+            (Outcome::Allowed, true) => {
+                // Back as it was for the next caller.
+                admin_lock(app, op, !op.unlock).await;
+                continue;
+            }
+            (Outcome::Refused, false) => {}
+            (Outcome::Allowed, false) => {
+                failures.push(format!(
+                    "{label} | oracle: refused, service: ALLOWED (a write outside the area)"
+                ));
+                admin_lock(app, op, !op.unlock).await;
+                continue;
+            }
+            (Outcome::Refused, true) => failures.push(format!(
+                "{label} | oracle: allowed, service: refused {:?} {:?}",
+                r.error_codes(),
+                r.user_error_codes(field)
+            )),
+            (Outcome::RefusedAs(codes), _) => failures.push(format!(
+                "{label} | oracle: {}, service: refused as {codes:?}: {}",
+                if expected { "allowed" } else { "refused" },
+                r.body
+            )),
+            (Outcome::Other(body), _) => failures.push(format!(
+                "{label} | oracle: {}, service answered neither: {body}",
+                if expected { "allowed" } else { "refused" }
+            )),
+        }
+        // Refused: the lock is as it was.
+        if locked(app, op.unit, op.month).await != op.unlock {
+            failures.push(format!("{label} | refused, but the database changed"));
+        }
+    }
+    failures
+}
+
+#[tokio::test]
+async fn every_lock_and_unlock_is_allowed_exactly_where_the_area_oracle_says() {
+    let app = spawn_app().await;
+    let other = fresh_team(&app, S, "2022-05-01", 99).await;
+    let ops = lock_ops();
+    let results: Vec<Vec<String>> = stream::iter(ops.iter())
+        .map(|op| run_lock_op(&app, &other, op))
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let mut failures: Vec<String> = results.into_iter().flatten().collect();
+    failures.sort();
+    finish(&format!("locks ({} operations)", ops.len()), failures);
 }
