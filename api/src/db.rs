@@ -10,8 +10,8 @@ use std::time::Duration;
 /// requests fail fast while the database is away rather than pile up.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens a pool. SQLite gets WAL and a busy timeout so readers never block the writer, and
-/// foreign keys enforced on every connection of the pool (SQLite's own default is off).
+/// Opens a pool. SQLite gets WAL, NORMAL synchronous, a busy timeout and foreign keys on
+/// every connection of the pool.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_pool(url, None, DEFAULT_ACQUIRE_TIMEOUT).await
 }
@@ -38,7 +38,18 @@ async fn connect_pool(
     let mut opts = ConnectOptions::new(url.to_owned());
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
-        opts.map_sqlx_sqlite_opts(|o| o.foreign_keys(true));
+        // Per connection, so every connection of the pool gets them (a PRAGMA run through
+        // the pool reaches one connection only): WAL, so readers never block the writer;
+        // commits that wait for the disk only at checkpoints (an application crash loses
+        // nothing committed; a power cut may lose the last commits); a busy timeout for
+        // writers of other processes; foreign keys enforced (SQLite's own default is off).
+        opts.map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            o.foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(5))
+        });
     }
     // sqlx reports how long each acquire waited as a TRACE event, which the telemetry layer
     // turns into the `cnscd_db_pool_acquire_seconds` histogram (logs never show it).
@@ -48,14 +59,7 @@ async fn connect_pool(
         .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
         .max_connections(size.unwrap_or(if sqlite { 4 } else { 16 }));
-    let db = Database::connect(opts).await?;
-    if sqlite {
-        db.execute_unprepared(
-            "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
-        )
-        .await?;
-    }
-    Ok(db)
+    Database::connect(opts).await
 }
 
 /// Builds a statement from SQL written with `?` placeholders, numbering them for PostgreSQL.
