@@ -424,17 +424,35 @@ async fn replays(
     if open.is_empty() {
         return Ok(());
     }
-    let mut values: Vec<Value> = vec![scope.into()];
-    values.extend(open.iter().map(|i| Value::from(keyed[*i].0.clone())));
-    let records = idempotency_record::Entity::find()
-        .from_raw_sql(stmt(
-            db.get_database_backend(),
+    let backend = db.get_database_backend();
+    let keys = open.iter().map(|i| keyed[*i].0.as_str());
+    let lookup = if backend == DbBackend::Postgres {
+        // One unique-index probe per key, whatever the planner knows of the table: a cached
+        // generic plan for `key IN (…)`, or a join, may probe the index by scope alone and
+        // filter every record of the caller, which grows with every submission (a batch took
+        // 0.1 s and more). `OFFSET 0` keeps the lookup a subquery run per key.
+        let keys: Vec<&str> = keys.collect();
+        stmt(
+            backend,
+            "SELECT r.* FROM json_array_elements_text(CAST(? AS json)) AS k(key) \
+             CROSS JOIN LATERAL (SELECT * FROM idempotency_record \
+             WHERE scope = ? AND idempotency_key = k.key OFFSET 0) r",
+            vec![to_json(&keys)?.into(), scope.into()],
+        )
+    } else {
+        let mut values: Vec<Value> = vec![scope.into()];
+        values.extend(keys.map(Value::from));
+        stmt(
+            backend,
             &format!(
                 "SELECT * FROM idempotency_record WHERE scope = ? AND idempotency_key IN ({})",
                 placeholders(open.len())
             ),
             values,
-        ))
+        )
+    };
+    let records = idempotency_record::Entity::find()
+        .from_raw_sql(lookup)
         .all(db)
         .await?;
     if records.is_empty() {
@@ -494,7 +512,8 @@ async fn replays(
     Ok(())
 }
 
-/// The rows of one write: activities and the rest, as `VALUES` lists with their values.
+/// The rows of one write on SQLite: activities and the rest, as `VALUES` lists with their
+/// values.
 #[derive(Default)]
 struct Rows {
     activities: (Vec<String>, Vec<Value>),
@@ -502,8 +521,6 @@ struct Rows {
     keys: (Vec<String>, Vec<Value>),
     audit: (Vec<String>, Vec<Value>),
     cells: BTreeMap<rollup::Cell, f64>,
-    /// The rollup deltas' insert and values (PostgreSQL).
-    deltas: Option<(String, Vec<Value>)>,
 }
 
 fn row(list: &mut (Vec<String>, Vec<Value>), values: Vec<Value>) {
@@ -524,22 +541,19 @@ async fn write(
     if backend == DbBackend::Postgres {
         let ids = store.activity_ids().take(db, checked.len()).await?;
         let models = models(principal, checked, &ids);
-        let mut chunks: Vec<(String, Vec<Value>)> = checked
+        let mut chunks: Vec<Vec<Value>> = checked
             .chunks(CHUNK)
             .zip(models.chunks(CHUNK))
-            .map(|(c, m)| {
-                let mut r = rows(principal, request, scope, c, m);
-                r.deltas = rollup::postgres_record(&r.cells);
-                (with_statement(&r), values(r))
-            })
-            .collect();
+            .map(|(c, m)| postgres_values(principal, request, scope, c, m))
+            .collect::<Result<_>>()?;
         if chunks.len() == 1 {
-            let (sql, values) = chunks.remove(0);
-            db.execute_raw(stmt(backend, &sql, values)).await?;
+            db.execute_raw(stmt(backend, POSTGRES_WRITE, chunks.remove(0)))
+                .await?;
         } else {
             let txn = crate::db::begin_write(db).await?;
-            for (sql, values) in chunks {
-                txn.execute_raw(stmt(backend, &sql, values)).await?;
+            for values in chunks {
+                txn.execute_raw(stmt(backend, POSTGRES_WRITE, values))
+                    .await?;
             }
             txn.commit().await?;
         }
@@ -663,18 +677,7 @@ fn rows(
                 a.updated_at.into(),
             ],
         );
-        let outcomes: Vec<activity_outcome::Model> = c
-            .input
-            .outcomes
-            .iter()
-            .map(|o| activity_outcome::Model {
-                id: 0,
-                activity_id: a.id,
-                service_code: o.service.clone(),
-                people: o.people,
-                households: o.households,
-            })
-            .collect();
+        let outcomes = outcomes_of(c, a);
         for o in &outcomes {
             row(
                 &mut r.outcomes,
@@ -722,39 +725,203 @@ fn rows(
     r
 }
 
-/// One PostgreSQL statement writing a chunk: every insert a `WITH` clause of it.
-fn with_statement(r: &Rows) -> String {
-    let mut parts = vec![format!(
-        "a AS ({ACTIVITY_INSERT} VALUES {})",
-        r.activities.0.join(", ")
-    )];
-    if !r.outcomes.0.is_empty() {
-        parts.push(format!(
-            "o AS ({OUTCOME_INSERT} VALUES {})",
-            r.outcomes.0.join(", ")
-        ));
-    }
-    parts.push(format!(
-        "k AS ({KEY_INSERT} VALUES {})",
-        r.keys.0.join(", ")
-    ));
-    parts.push(format!(
-        "e AS ({AUDIT_INSERT} VALUES {})",
-        r.audit.0.join(", ")
-    ));
-    if let Some((deltas, _)) = &r.deltas {
-        parts.push(format!("r AS ({deltas})"));
-    }
-    format!("WITH {} SELECT 1", parts.join(", "))
+/// The PostgreSQL write of a chunk: one statement, every insert a `WITH` clause of it, the
+/// rows of each table passed as one JSON array (`json_to_recordset`). The text never changes,
+/// so each connection prepares it once; a chunk binds eleven values, however many rows.
+const POSTGRES_WRITE: &str = "WITH \
+a AS (INSERT INTO activity (id, team_id, unit_code, kind_code, occurred_on, title, description, \
+  participants, households_reached, status, submitted_by, client_id, submitter, created_at, \
+  updated_at) \
+  SELECT x.id, x.team_id, x.unit_code, x.kind_code, x.occurred_on, x.title, x.description, \
+  x.participants, x.households_reached, x.status, x.submitted_by, x.client_id, x.submitter, \
+  x.created_at, x.created_at \
+  FROM json_to_recordset(?::json) AS x(id bigint, team_id bigint, unit_code text, \
+  kind_code text, occurred_on date, title text, description text, participants int, \
+  households_reached int, status text, submitted_by text, client_id text, submitter text, \
+  created_at timestamptz)), \
+o AS (INSERT INTO activity_outcome (activity_id, service_code, people, households) \
+  SELECT x.activity_id, x.service_code, x.people, x.households \
+  FROM json_to_recordset(?::json) AS x(activity_id bigint, service_code text, people int, \
+  households int)), \
+k AS (INSERT INTO idempotency_record (scope, idempotency_key, operation, request_hash, \
+  resource_id, created_at) \
+  SELECT ?, x.key, 'submitActivity', x.hash, x.id, ? \
+  FROM json_to_recordset(?::json) AS x(key text, hash text, id bigint)), \
+e AS (INSERT INTO audit_entry (occurred_at, subject, client_id, roles, action, entity_type, \
+  entity_id, unit_code, concerns_from, concerns_to, before, after, request_id) \
+  SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.day, x.day, \
+  NULL, x.after, ? \
+  FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day date, after json)), \
+r AS (INSERT INTO unit_month_delta (unit_code, month_start, amounts) \
+  SELECT x.unit_code, x.month_start, x.amounts \
+  FROM json_to_recordset(?::json) AS x(unit_code text, month_start date, amounts text)) \
+SELECT 1";
+
+/// An activity row of [`POSTGRES_WRITE`].
+#[derive(serde::Serialize)]
+struct ActivityRow<'a> {
+    id: i64,
+    team_id: i64,
+    unit_code: &'a str,
+    kind_code: &'a str,
+    occurred_on: NaiveDate,
+    title: &'a str,
+    description: Option<&'a str>,
+    participants: Option<i32>,
+    households_reached: Option<i32>,
+    status: &'a str,
+    submitted_by: &'a str,
+    client_id: Option<&'a str>,
+    submitter: &'a str,
+    created_at: chrono::DateTime<Utc>,
 }
 
-fn values(r: Rows) -> Vec<Value> {
-    let mut v = Vec::new();
-    for list in [r.activities, r.outcomes, r.keys, r.audit] {
-        v.extend(list.1);
+#[derive(serde::Serialize)]
+struct OutcomeRow<'a> {
+    activity_id: i64,
+    service_code: &'a str,
+    people: i32,
+    households: Option<i32>,
+}
+
+#[derive(serde::Serialize)]
+struct KeyRow<'a> {
+    key: &'a str,
+    hash: &'a str,
+    id: i64,
+}
+
+#[derive(serde::Serialize)]
+struct AuditRow<'a> {
+    entity_id: String,
+    unit_code: &'a str,
+    day: NaiveDate,
+    after: AuditAfter<'a>,
+}
+
+/// What an audit entry records of a submission: the activity as stored, with its outcomes.
+#[derive(serde::Serialize)]
+struct AuditAfter<'a> {
+    #[serde(flatten)]
+    activity: &'a activity::Model,
+    outcomes: &'a [super::service::NewOutcome],
+}
+
+#[derive(serde::Serialize)]
+struct DeltaRow<'a> {
+    unit_code: &'a str,
+    month_start: NaiveDate,
+    amounts: &'a str,
+}
+
+/// Rows as a JSON array.
+fn to_json<T: serde::Serialize>(rows: &T) -> Result<String> {
+    serde_json::to_string(rows)
+        .map_err(|e| Error::Internal(format!("intake rows not written as JSON: {e}")))
+}
+
+/// The outcomes of a checked submission as stored for activity `a`.
+fn outcomes_of(c: &Checked, a: &activity::Model) -> Vec<activity_outcome::Model> {
+    c.input
+        .outcomes
+        .iter()
+        .map(|o| activity_outcome::Model {
+            id: 0,
+            activity_id: a.id,
+            service_code: o.service.clone(),
+            people: o.people,
+            households: o.households,
+        })
+        .collect()
+}
+
+/// The values of [`POSTGRES_WRITE`] for a chunk.
+fn postgres_values(
+    principal: &Principal,
+    request: Option<&RequestId>,
+    scope: &str,
+    checked: &[(usize, Checked)],
+    models: &[activity::Model],
+) -> Result<Vec<Value>> {
+    let activities: Vec<ActivityRow> = models
+        .iter()
+        .map(|a| ActivityRow {
+            id: a.id,
+            team_id: a.team_id,
+            unit_code: &a.unit_code,
+            kind_code: &a.kind_code,
+            occurred_on: a.occurred_on,
+            title: &a.title,
+            description: a.description.as_deref(),
+            participants: a.participants,
+            households_reached: a.households_reached,
+            status: a.status.as_str(),
+            submitted_by: &a.submitted_by,
+            client_id: a.client_id.as_deref(),
+            submitter: &a.submitter,
+            created_at: a.created_at,
+        })
+        .collect();
+    let outcomes: Vec<OutcomeRow> = checked
+        .iter()
+        .zip(models)
+        .flat_map(|((_, c), a)| {
+            c.input.outcomes.iter().map(|o| OutcomeRow {
+                activity_id: a.id,
+                service_code: &o.service,
+                people: o.people,
+                households: o.households,
+            })
+        })
+        .collect();
+    let keys: Vec<KeyRow> = checked
+        .iter()
+        .zip(models)
+        .map(|((_, c), a)| KeyRow {
+            key: &c.key,
+            hash: &c.hash,
+            id: a.id,
+        })
+        .collect();
+    let audit: Vec<AuditRow> = checked
+        .iter()
+        .zip(models)
+        .map(|((_, c), a)| AuditRow {
+            entity_id: ids::encode(ids::ACTIVITY, a.id).0,
+            unit_code: &a.unit_code,
+            day: a.occurred_on,
+            after: AuditAfter {
+                activity: a,
+                outcomes: &c.input.outcomes,
+            },
+        })
+        .collect();
+    let mut cells = BTreeMap::new();
+    for ((_, c), a) in checked.iter().zip(models) {
+        rollup::add(&mut cells, a, &outcomes_of(c, a), c.since, &c.cashless, 1.0);
     }
-    if let Some((_, values)) = r.deltas {
-        v.extend(values);
-    }
-    v
+    let deltas = rollup::delta_rows(&cells);
+    let deltas: Vec<DeltaRow> = deltas
+        .iter()
+        .map(|(unit, day, amounts)| DeltaRow {
+            unit_code: unit,
+            month_start: *day,
+            amounts,
+        })
+        .collect();
+    let now = models.first().map_or_else(Utc::now, |a| a.created_at);
+    Ok(vec![
+        to_json(&activities)?.into(),
+        to_json(&outcomes)?.into(),
+        scope.into(),
+        now.into(),
+        to_json(&keys)?.into(),
+        now.into(),
+        principal.subject.clone().into(),
+        principal.client_id.clone().into(),
+        principal.roles_label().into(),
+        request.map(|r| r.0.clone()).into(),
+        to_json(&audit)?.into(),
+        to_json(&deltas)?.into(),
+    ])
 }

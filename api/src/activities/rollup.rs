@@ -155,7 +155,7 @@ async fn bump(db: &sea_orm::DatabaseTransaction) -> Result<i64> {
 
 /// Cells grouped as delta rows: unit, first day, and the amounts of its elements as text
 /// (`{"ACTIVITIES":1.0,...}`); cells that add nothing are left out.
-fn delta_rows(cells: &BTreeMap<Cell, f64>) -> Vec<(String, NaiveDate, String)> {
+pub fn delta_rows(cells: &BTreeMap<Cell, f64>) -> Vec<(String, NaiveDate, String)> {
     let mut rows: BTreeMap<(&str, NaiveDate), BTreeMap<&str, f64>> = BTreeMap::new();
     for ((unit, element, day), v) in cells {
         if *v != 0.0 {
@@ -227,13 +227,6 @@ fn delta_insert(rows: &[(String, NaiveDate, String)], seq: Option<i64>) -> (Stri
         ),
         values,
     )
-}
-
-/// [`record`] on PostgreSQL as one statement (for a `WITH` clause) and its values; `None`
-/// when the cells add nothing.
-pub fn postgres_record(cells: &BTreeMap<Cell, f64>) -> Option<(String, Vec<Value>)> {
-    let rows = delta_rows(cells);
-    (!rows.is_empty()).then(|| delta_insert(&rows, None))
 }
 
 /// Adds amounts to the rollup rows themselves (`unit_month_fact`; one statement per 500
@@ -315,13 +308,14 @@ pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
             vec![COMPACTION_LOCK.into()],
         )
         .await?;
-        let Some(row) = row.first() else {
-            return Ok(0);
-        };
-        if !row.try_get::<bool>("", "got")? {
-            return Ok(0);
+        match row.first() {
+            Some(row) if row.try_get::<bool>("", "got")? => row.try_get("", "horizon")?,
+            // Another replica is folding.
+            _ => {
+                txn.rollback().await?;
+                return Ok(0);
+            }
         }
-        row.try_get("", "horizon")?
     } else {
         i64::MAX
     };
@@ -332,6 +326,7 @@ pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     )
     .await?;
     if deleted.is_empty() {
+        txn.rollback().await?;
         return Ok(0);
     }
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
