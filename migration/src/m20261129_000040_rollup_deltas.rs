@@ -4,9 +4,9 @@
 //! element and month, each an index probe, a new row version and three index entries, and
 //! concurrent submissions over the same unit and month waited for each other's rows until they
 //! committed. That was most of what a batch of 100 activities cost the database (eight rows
-//! per activity). From here on intake appends one row per unit and month it adds to
-//! (`unit_month_delta`: the amounts of every element in one `amounts` text, stamped like the
-//! rollup rows), which conflicts with nothing; a compaction folds the deltas into
+//! per activity). From here on a write appends one row (`unit_month_delta`: every unit, month
+//! and element amount it adds, as one `cells` text, stamped like the rollup rows), which
+//! conflicts with nothing; a compaction folds the deltas into
 //! `unit_month_fact` now and then, in one transaction that deletes the deltas it folds and
 //! records on each rollup row the stamp below which every delta is in it (`horizon`). A rollup
 //! cell is always its `unit_month_fact` value plus its deltas.
@@ -30,8 +30,7 @@ impl MigrationTrait for Migration {
         // No key and no foreign keys: rows are only ever appended, read by stamp, and deleted
         // by the compaction; the units and elements were checked by the writer.
         db.execute_unprepared(&format!(
-            "CREATE TABLE unit_month_delta (unit_code VARCHAR NOT NULL, month_start DATE NOT NULL, \
-             amounts TEXT NOT NULL, seq BIGINT NOT NULL {stamp})"
+            "CREATE TABLE unit_month_delta (cells TEXT NOT NULL, seq BIGINT NOT NULL {stamp})"
         ))
         .await?;
         db.execute_unprepared("CREATE INDEX ix_delta_seq ON unit_month_delta (seq)")

@@ -727,7 +727,7 @@ fn rows(
 
 /// The PostgreSQL write of a chunk: one statement, every insert a `WITH` clause of it, the
 /// rows of each table passed as one JSON array (`json_to_recordset`). The text never changes,
-/// so each connection prepares it once; a chunk binds eleven values, however many rows.
+/// so each connection prepares it once; a chunk binds twelve values, however many rows.
 const POSTGRES_WRITE: &str = "WITH \
 a AS (INSERT INTO activity (id, team_id, unit_code, kind_code, occurred_on, title, description, \
   participants, households_reached, status, submitted_by, client_id, submitter, created_at, \
@@ -752,9 +752,7 @@ e AS (INSERT INTO audit_entry (occurred_at, subject, client_id, roles, action, e
   SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.day, x.day, \
   NULL, x.after, ? \
   FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day date, after json)), \
-r AS (INSERT INTO unit_month_delta (unit_code, month_start, amounts) \
-  SELECT x.unit_code, x.month_start, x.amounts \
-  FROM json_to_recordset(?::json) AS x(unit_code text, month_start date, amounts text)) \
+r AS (INSERT INTO unit_month_delta (cells) VALUES (?)) \
 SELECT 1";
 
 /// An activity row of [`POSTGRES_WRITE`].
@@ -805,13 +803,6 @@ struct AuditAfter<'a> {
     #[serde(flatten)]
     activity: &'a activity::Model,
     outcomes: &'a [super::service::NewOutcome],
-}
-
-#[derive(serde::Serialize)]
-struct DeltaRow<'a> {
-    unit_code: &'a str,
-    month_start: NaiveDate,
-    amounts: &'a str,
 }
 
 /// Rows as a JSON array.
@@ -900,15 +891,8 @@ fn postgres_values(
     for ((_, c), a) in checked.iter().zip(models) {
         rollup::add(&mut cells, a, &outcomes_of(c, a), c.since, &c.cashless, 1.0);
     }
-    let deltas = rollup::delta_rows(&cells);
-    let deltas: Vec<DeltaRow> = deltas
-        .iter()
-        .map(|(unit, day, amounts)| DeltaRow {
-            unit_code: unit,
-            month_start: *day,
-            amounts,
-        })
-        .collect();
+    // Every submission adds to some cell (ACTIVITIES at least).
+    let delta = rollup::delta_text(&cells).unwrap_or_else(|| "[]".to_owned());
     let now = models.first().map_or_else(Utc::now, |a| a.created_at);
     Ok(vec![
         to_json(&activities)?.into(),
@@ -922,6 +906,6 @@ fn postgres_values(
         principal.roles_label().into(),
         request.map(|r| r.0.clone()).into(),
         to_json(&audit)?.into(),
-        to_json(&deltas)?.into(),
+        delta.into(),
     ])
 }

@@ -6,8 +6,8 @@
 //! the month), so every activity it counts had the same units above it.
 //!
 //! They are written in the same transaction as the activity, as deltas (`unit_month_delta`,
-//! one row per unit and month a transaction adds to, every element's amount in it) appended
-//! without touching any existing row, so concurrent writers never wait for each other; a
+//! one row per write, holding every unit, month and element amount it adds) appended without
+//! touching any existing row, so concurrent writers never wait for each other; a
 //! compaction ([`compact`]) folds them into `unit_month_fact` now and then. A cell is its
 //! `unit_month_fact` value plus its deltas. Everything can be rebuilt from scratch.
 //!
@@ -153,80 +153,69 @@ async fn bump(db: &sea_orm::DatabaseTransaction) -> Result<i64> {
     .unwrap_or(1))
 }
 
-/// Cells grouped as delta rows: unit, first day, and the amounts of its elements as text
-/// (`{"ACTIVITIES":1.0,...}`); cells that add nothing are left out.
-pub fn delta_rows(cells: &BTreeMap<Cell, f64>) -> Vec<(String, NaiveDate, String)> {
+/// One delta: the cells a write adds to, as text (`[["05677-01","2024-03-01",
+/// {"ACTIVITIES":1.0,...}],...]`: unit, first day, amount by element); `None` when they add
+/// nothing.
+pub fn delta_text(cells: &BTreeMap<Cell, f64>) -> Option<String> {
     let mut rows: BTreeMap<(&str, NaiveDate), BTreeMap<&str, f64>> = BTreeMap::new();
     for ((unit, element, day), v) in cells {
         if *v != 0.0 {
             rows.entry((unit, *day)).or_default().insert(element, *v);
         }
     }
-    rows.into_iter()
-        .map(|((unit, day), amounts)| {
-            let text = serde_json::to_string(&amounts).unwrap_or_default();
-            (unit.to_owned(), day, text)
-        })
-        .collect()
+    if rows.is_empty() {
+        return None;
+    }
+    let rows: Vec<(&str, NaiveDate, BTreeMap<&str, f64>)> = rows
+        .into_iter()
+        .map(|((unit, day), amounts)| (unit, day, amounts))
+        .collect();
+    serde_json::to_string(&rows).ok()
 }
 
-/// Reads the `amounts` of a delta row.
-pub fn amounts(text: &str) -> Option<BTreeMap<String, f64>> {
-    serde_json::from_str(text).ok()
+/// The cells of a delta ([`delta_text`]).
+pub fn delta_cells(text: &str) -> Vec<(String, NaiveDate, BTreeMap<String, f64>)> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
-/// Records amounts added to rollup cells as delta rows (one per unit and first day, one
-/// statement per 500 rows), inside the caller's transaction (the type says so: the stamp and
-/// the rows must commit together). Appending conflicts with no other writer.
+/// Adds a delta's cells to `cells`.
+fn add_delta(cells: &mut BTreeMap<Cell, f64>, text: &str) {
+    for (unit, day, amounts) in delta_cells(text) {
+        for (element, v) in amounts {
+            *cells.entry((unit.clone(), element, day)).or_default() += v;
+        }
+    }
+}
+
+/// Records amounts added to rollup cells as one delta row, inside the caller's transaction
+/// (the type says so: the stamp and the row must commit together). Appending conflicts with
+/// no other writer.
 ///
-/// The rows are stamped for the in-memory copy to catch up (see the module's documentation):
+/// The row is stamped for the in-memory copy to catch up (see the module's documentation):
 /// on PostgreSQL with the transaction's id (the column's default), on SQLite with a new rollup
 /// generation.
 pub async fn record(db: &sea_orm::DatabaseTransaction, cells: &BTreeMap<Cell, f64>) -> Result<()> {
-    let rows = delta_rows(cells);
-    if rows.is_empty() {
+    let Some(text) = delta_text(cells) else {
         return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let seq = if backend == sea_orm::DbBackend::Postgres {
-        None
-    } else {
-        Some(bump(db).await?)
     };
-    for chunk in rows.chunks(500) {
-        let (sql, values) = delta_insert(chunk, seq);
-        db.execute_raw(stmt(backend, &sql, values)).await?;
+    let backend = db.get_database_backend();
+    if backend == sea_orm::DbBackend::Postgres {
+        db.execute_raw(stmt(
+            backend,
+            "INSERT INTO unit_month_delta (cells) VALUES (?)",
+            vec![text.into()],
+        ))
+        .await?;
+    } else {
+        let seq = bump(db).await?;
+        db.execute_raw(stmt(
+            backend,
+            "INSERT INTO unit_month_delta (cells, seq) VALUES (?, ?)",
+            vec![text.into(), seq.into()],
+        ))
+        .await?;
     }
     Ok(())
-}
-
-/// The insert of delta rows (with their stamp when given, else the column's default).
-fn delta_insert(rows: &[(String, NaiveDate, String)], seq: Option<i64>) -> (String, Vec<Value>) {
-    let width = if seq.is_some() { 4 } else { 3 };
-    let mut values: Vec<Value> = Vec::with_capacity(rows.len() * width);
-    for (unit, day, text) in rows {
-        values.extend([
-            Value::from(unit.clone()),
-            (*day).into(),
-            text.clone().into(),
-        ]);
-        if let Some(seq) = seq {
-            values.push(seq.into());
-        }
-    }
-    let columns = if seq.is_some() {
-        "unit_code, month_start, amounts, seq"
-    } else {
-        "unit_code, month_start, amounts"
-    };
-    let row = format!("({})", placeholders(width));
-    (
-        format!(
-            "INSERT INTO unit_month_delta ({columns}) VALUES {}",
-            vec![row; rows.len()].join(", ")
-        ),
-        values,
-    )
 }
 
 /// Adds amounts to the rollup rows themselves (`unit_month_fact`; one statement per 500
@@ -321,7 +310,7 @@ pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     };
     let deleted = query(
         &txn,
-        "DELETE FROM unit_month_delta WHERE seq < ? RETURNING unit_code, month_start, amounts",
+        "DELETE FROM unit_month_delta WHERE seq < ? RETURNING cells",
         vec![horizon.into()],
     )
     .await?;
@@ -331,12 +320,7 @@ pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     }
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     for r in &deleted {
-        let unit: String = r.try_get("", "unit_code")?;
-        let day: NaiveDate = r.try_get("", "month_start")?;
-        let text: String = r.try_get("", "amounts")?;
-        for (element, v) in amounts(&text).unwrap_or_default() {
-            *cells.entry((unit.clone(), element, day)).or_default() += v;
-        }
+        add_delta(&mut cells, &r.try_get::<String>("", "cells")?);
     }
     // On SQLite the rows' stamp (a new generation) is the horizon: every delta is below it.
     let horizon = if postgres {
@@ -379,19 +363,8 @@ pub async fn stored(db: &impl ConnectionTrait) -> Result<BTreeMap<Cell, f64>> {
             ))
             .or_default() += r.try_get::<f64>("", "value")?;
     }
-    for r in query(
-        db,
-        "SELECT unit_code, month_start, amounts FROM unit_month_delta",
-        vec![],
-    )
-    .await?
-    {
-        let unit: String = r.try_get("", "unit_code")?;
-        let day: NaiveDate = r.try_get("", "month_start")?;
-        let text: String = r.try_get("", "amounts")?;
-        for (element, v) in amounts(&text).unwrap_or_default() {
-            *cells.entry((unit.clone(), element, day)).or_default() += v;
-        }
+    for r in query(db, "SELECT cells FROM unit_month_delta", vec![]).await? {
+        add_delta(&mut cells, &r.try_get::<String>("", "cells")?);
     }
     Ok(cells)
 }

@@ -452,13 +452,13 @@ impl Snapshot {
             (
                 "SELECT NULL AS unit_code, pg_current_snapshot()::text AS element_code, \
                  NULL::date AS month_start, NULL::float8 AS value, NULL::bigint AS stamp, \
-                 NULL::text AS amounts",
+                 NULL::text AS cells",
                 PAST_MARK,
             )
         } else {
             (
                 "SELECT NULL AS unit_code, CAST(n AS TEXT) AS element_code, NULL AS month_start, \
-                 NULL AS value, NULL AS stamp, NULL AS amounts FROM data_generation WHERE id = 2",
+                 NULL AS value, NULL AS stamp, NULL AS cells FROM data_generation WHERE id = 2",
                 "seq >= ?",
             )
         };
@@ -473,7 +473,7 @@ impl Snapshot {
             "{mark_row} UNION ALL \
              SELECT unit_code, element_code, month_start, value, horizon, NULL \
              FROM unit_month_fact{f} UNION ALL \
-             SELECT unit_code, NULL, month_start, NULL, seq, amounts FROM unit_month_delta{f}",
+             SELECT NULL, NULL, NULL, NULL, seq, cells FROM unit_month_delta{f}",
             f = filter(mark.is_some())
         );
         let mut values: Vec<sea_orm::Value> = Vec::new();
@@ -501,38 +501,44 @@ impl Snapshot {
             let r = r?;
             let unit: Option<String> = r.try_get_by_index(0)?;
             let element: Option<String> = r.try_get_by_index(1)?;
-            let Some(unit) = unit else {
-                let element = element.unwrap_or_default();
-                new_mark = if postgres {
-                    Mark::of_snapshot(&element)
-                } else {
-                    element.parse().ok().map(Mark::of_generation)
-                };
-                continue;
-            };
-            let day: NaiveDate = r.try_get_by_index(2)?;
-            let stamp: i64 = r.try_get_by_index(4)?;
-            // Every rollup row's and delta's unit and elements are known (foreign keys, the
-            // writer's checks); a unit added since this copy was loaded bumped the data
-            // generation, and is loaded next time.
-            let Some(u) = self.unit(&unit) else { continue };
-            match element {
-                Some(element) => {
-                    let value: f64 = r.try_get_by_index(3)?;
-                    if let Some(e) = self.element_index.get(&element) {
-                        decoded.push(((u, *e, day), Read::Row(value, stamp)));
-                    }
-                }
-                None => {
-                    let text: String = r.try_get_by_index(5)?;
-                    for (element, v) in
-                        crate::activities::rollup::amounts(&text).unwrap_or_default()
-                    {
-                        if let Some(e) = self.element_index.get(&element) {
-                            decoded.push(((u, *e, day), Read::Delta(v, stamp)));
+            let stamp: Option<i64> = r.try_get_by_index(4)?;
+            let (Some(unit), Some(stamp)) = (unit, stamp) else {
+                match stamp {
+                    // A delta: every cell it adds to.
+                    Some(stamp) => {
+                        let text: String = r.try_get_by_index(5)?;
+                        for (unit, day, amounts) in crate::activities::rollup::delta_cells(&text) {
+                            // Every delta's unit and elements are known (the writer's checks);
+                            // a unit added since this copy was loaded bumped the data
+                            // generation, and is loaded next time.
+                            let Some(u) = self.unit(&unit) else { continue };
+                            for (element, v) in amounts {
+                                if let Some(e) = self.element_index.get(&element) {
+                                    decoded.push(((u, *e, day), Read::Delta(v, stamp)));
+                                }
+                            }
                         }
                     }
+                    // The mark.
+                    None => {
+                        let element = element.unwrap_or_default();
+                        new_mark = if postgres {
+                            Mark::of_snapshot(&element)
+                        } else {
+                            element.parse().ok().map(Mark::of_generation)
+                        };
+                    }
                 }
+                continue;
+            };
+            // A rollup row (its unit and element are known: foreign keys).
+            let day: NaiveDate = r.try_get_by_index(2)?;
+            let value: f64 = r.try_get_by_index(3)?;
+            if let (Some(u), Some(e)) = (
+                self.unit(&unit),
+                element.and_then(|e| self.element_index.get(&e).copied()),
+            ) {
+                decoded.push(((u, e, day), Read::Row(value, stamp)));
             }
         }
         if let Ok(mut r) = self.rollups.write() {
