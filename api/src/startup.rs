@@ -198,35 +198,14 @@ impl Application {
                 closing.start();
             }
         };
-        let compaction = tokio::spawn(compact_rollups(self.state.db.clone()));
         let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(signal)
             .await
             .context("server failed");
-        compaction.abort();
         // Upgraded connections are not drained by the server: wait for the sockets to send
         // their close frames.
         closing.drained(std::time::Duration::from_secs(5)).await;
         served
-    }
-}
-
-/// How often a server folds the rollup deltas into the rollup rows.
-const COMPACT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Folds the rollup deltas intake appends into the rollup rows every [`COMPACT_EVERY`] (see
-/// [`crate::activities::rollup::compact`]; on PostgreSQL one replica at a time), so that they
-/// stay few whatever the intake.
-async fn compact_rollups(db: DatabaseConnection) {
-    let mut every = tokio::time::interval(COMPACT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        match crate::activities::rollup::compact(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(deltas = n, "rollup deltas folded"),
-            Err(e) => tracing::warn!(error = %e.message(), "rollup deltas not folded"),
-        }
     }
 }
 

@@ -395,6 +395,7 @@ pub async fn submit(
         }
         match write(db, store, principal, request, &scope, &checked).await {
             Ok(stored) => {
+                store.wrote_deltas(db, checked.len().div_ceil(CHUNK));
                 for ((i, _), a) in checked.iter().zip(stored) {
                     results[*i] = Some(Ok((a, false)));
                 }

@@ -42,7 +42,14 @@ pub struct Store {
     loading: Arc<tokio::sync::Mutex<()>>,
     /// Activity ids taken ahead from the database's sequence (PostgreSQL).
     activity_ids: Arc<crate::activities::intake::Ids>,
+    /// Rollup deltas this process wrote since it last had them folded.
+    deltas: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Deltas a process writes before it has the rollup deltas folded into the rollup rows
+/// ([`crate::activities::rollup::compact`], which folds every replica's): so they stay few
+/// whatever the intake, and a server that writes nothing runs no statement for it.
+const FOLD_AFTER: usize = 1000;
 
 impl Store {
     pub fn new() -> Self {
@@ -52,6 +59,23 @@ impl Store {
     /// Activity ids taken ahead (see [`crate::activities::intake::Ids`]).
     pub fn activity_ids(&self) -> &crate::activities::intake::Ids {
         &self.activity_ids
+    }
+
+    /// Counts `n` rollup deltas written; every [`FOLD_AFTER`], folds the deltas in the
+    /// background.
+    pub fn wrote_deltas(&self, db: &sea_orm::DatabaseConnection, n: usize) {
+        use std::sync::atomic::Ordering;
+        let before = self.deltas.fetch_add(n, Ordering::Relaxed);
+        if before / FOLD_AFTER == (before + n) / FOLD_AFTER {
+            return;
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            match crate::activities::rollup::compact(&db).await {
+                Ok(n) => tracing::debug!(deltas = n, "rollup deltas folded"),
+                Err(e) => tracing::warn!(error = %e.message(), "rollup deltas not folded"),
+            }
+        });
     }
 
     fn current(&self) -> Option<Arc<Snapshot>> {
