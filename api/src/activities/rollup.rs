@@ -280,16 +280,35 @@ async fn add_to_rollups(
     Ok(())
 }
 
-/// Folds the deltas into the rollup rows, in one transaction that deletes the deltas it
-/// folds, adds them to their rows and sets the rows' `horizon`: every delta stamped below it
-/// is in the row (on PostgreSQL the oldest transaction still running, so no delta below it
-/// can still come; on SQLite, inside the write transaction, all of them). Readers see the
-/// deltas or the rows they went into, never both. On PostgreSQL one replica at a time
-/// (a transaction-scoped advisory lock; the others skip). Returns the deltas folded.
+/// Folds the deltas into the rollup rows, a slice at a time, until fewer than a slice are
+/// left to fold. Returns the deltas folded.
 pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
+    let mut folded = 0;
+    loop {
+        let n = compact_slice(db).await?;
+        folded += n;
+        if n < SLICE as u64 {
+            return Ok(folded);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Deltas folded by one transaction: each holds the writers (SQLite's, one at a time) for a
+/// few milliseconds only.
+const SLICE: i64 = 100;
+
+/// Folds the oldest deltas in one transaction that deletes them, adds them to their rollup
+/// rows and sets the rows' `horizon`: every delta stamped below it is in the row. The slice
+/// is every delta stamped up to the [`SLICE`]-th lowest stamp (a write's deltas fold
+/// together), among those that can no longer be joined by another (on PostgreSQL stamped
+/// below the oldest transaction still running; on SQLite, inside the write transaction, all).
+/// Readers see the deltas or the rows they went into, never both. On PostgreSQL one replica
+/// at a time (a transaction-scoped advisory lock; the others skip). Returns the deltas folded.
+async fn compact_slice(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     let txn = crate::db::begin_write(db).await?;
     let postgres = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
-    let horizon: i64 = if postgres {
+    let below: i64 = if postgres {
         let row = query(
             &txn,
             "SELECT pg_try_advisory_xact_lock(?) AS got, \
@@ -308,36 +327,33 @@ pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     } else {
         i64::MAX
     };
-    let deleted = query(
+    let last: Option<i64> = query(
         &txn,
-        "DELETE FROM unit_month_delta WHERE seq < ? RETURNING cells",
-        vec![horizon.into()],
+        "SELECT MAX(seq) AS seq FROM (SELECT seq FROM unit_month_delta WHERE seq < ? \
+         ORDER BY seq LIMIT ?) t",
+        vec![below.into(), SLICE.into()],
     )
-    .await?;
-    if deleted.is_empty() {
+    .await?
+    .first()
+    .map(|r| r.try_get::<Option<i64>>("", "seq"))
+    .transpose()?
+    .flatten();
+    let Some(last) = last else {
         txn.rollback().await?;
         return Ok(0);
-    }
+    };
+    let deleted = query(
+        &txn,
+        "DELETE FROM unit_month_delta WHERE seq <= ? RETURNING cells",
+        vec![last.into()],
+    )
+    .await?;
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     for r in &deleted {
         add_delta(&mut cells, &r.try_get::<String>("", "cells")?);
     }
-    // On SQLite the rows' stamp (a new generation) is the horizon: every delta is below it.
-    let horizon = if postgres {
-        horizon
-    } else {
-        query(
-            &txn,
-            "SELECT n + 1 AS n FROM data_generation WHERE id = 2",
-            vec![],
-        )
-        .await?
-        .first()
-        .map(|r| r.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(1)
-    };
-    add_to_rollups(&txn, &cells, horizon).await?;
+    // Every delta stamped up to `last` is in the rows now; any other is stamped past it.
+    add_to_rollups(&txn, &cells, last + 1).await?;
     txn.commit().await?;
     Ok(deleted.len() as u64)
 }

@@ -49,7 +49,7 @@ pub struct Store {
 /// Deltas a process writes before it has the rollup deltas folded into the rollup rows
 /// ([`crate::activities::rollup::compact`], which folds every replica's): so they stay few
 /// whatever the intake, and a server that writes nothing runs no statement for it.
-const FOLD_AFTER: usize = 1000;
+const FOLD_AFTER: usize = 10_000;
 
 impl Store {
     pub fn new() -> Self {
