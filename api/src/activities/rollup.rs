@@ -285,7 +285,7 @@ async fn add_to_rollups(
 pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     let mut folded = 0;
     loop {
-        let n = compact_slice(db).await?;
+        let n = fold_slice(db, SLICE).await?;
         folded += n;
         if n < SLICE as u64 {
             return Ok(folded);
@@ -300,12 +300,12 @@ const SLICE: i64 = 100;
 
 /// Folds the oldest deltas in one transaction that deletes them, adds them to their rollup
 /// rows and sets the rows' `horizon`: every delta stamped below it is in the row. The slice
-/// is every delta stamped up to the [`SLICE`]-th lowest stamp (a write's deltas fold
+/// is every delta stamped up to the `slice`-th lowest stamp (a write's deltas fold
 /// together), among those that can no longer be joined by another (on PostgreSQL stamped
 /// below the oldest transaction still running; on SQLite, inside the write transaction, all).
 /// Readers see the deltas or the rows they went into, never both. On PostgreSQL one replica
 /// at a time (a transaction-scoped advisory lock; the others skip). Returns the deltas folded.
-async fn compact_slice(db: &sea_orm::DatabaseConnection) -> Result<u64> {
+pub async fn fold_slice(db: &sea_orm::DatabaseConnection, slice: i64) -> Result<u64> {
     let txn = crate::db::begin_write(db).await?;
     let postgres = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
     let below: i64 = if postgres {
@@ -331,7 +331,7 @@ async fn compact_slice(db: &sea_orm::DatabaseConnection) -> Result<u64> {
         &txn,
         "SELECT MAX(seq) AS seq FROM (SELECT seq FROM unit_month_delta WHERE seq < ? \
          ORDER BY seq LIMIT ?) t",
-        vec![below.into(), SLICE.into()],
+        vec![below.into(), slice.into()],
     )
     .await?
     .first()

@@ -1038,7 +1038,7 @@ async fn folding_rollup_deltas_changes_no_answer_on_any_replica() {
     let (mut meetings, mut people) = ask(app.address.clone()).await;
     let mut rng = cnscd_tests::fuzz::Rng::new(11);
     let mut folds = 0;
-    for _ in 0..14 {
+    for _ in 0..20 {
         for _ in 0..rng.below(4) {
             let k = 1 + rng.below(9);
             let day = format!("2024-{:02}-10", 1 + rng.below(12));
@@ -1056,8 +1056,14 @@ async fn folding_rollup_deltas_changes_no_answer_on_any_replica() {
         if rng.chance(50) {
             assert_eq!(ask(other.clone()).await, (meetings, people));
         }
-        if rng.chance(60) {
+        // All of them, or only the oldest few (a slice: the rest stay deltas).
+        if rng.chance(30) {
             folds += cnscd_api::activities::rollup::compact(&app.db)
+                .await
+                .unwrap();
+        } else if rng.chance(50) {
+            let slice = 1 + rng.below(3) as i64;
+            folds += cnscd_api::activities::rollup::fold_slice(&app.db, slice)
                 .await
                 .unwrap();
         }
