@@ -196,12 +196,16 @@ impl CorrectionMutation {
             .await
         }
         .await;
-        let (activity, user_errors) = into_payload(result)?;
-        if let (Some(a), Ok(bus)) = (&activity, crate::events::bus(ctx)) {
+        let (changed, user_errors) = into_payload(result)?;
+        // The figures of the activity's day and unit before the correction move too.
+        if let (Some((a, was)), Ok(bus)) = (&changed, crate::events::bus(ctx)) {
             bus.figures_changed(&a.unit_code, a.occurred_on);
+            if (&was.unit_code, was.occurred_on) != (&a.unit_code, a.occurred_on) {
+                bus.figures_changed(&was.unit_code, was.occurred_on);
+            }
         }
         Ok(ActivityPayload {
-            activity: activity.map(Into::into),
+            activity: changed.map(|(a, _)| a.into()),
             user_errors,
         })
     }
@@ -399,7 +403,7 @@ pub async fn versions(
         .await?)
 }
 
-/// Corrects an activity; answers it as it is now.
+/// Corrects an activity; answers it as it is now and as it was.
 pub async fn correct(
     db: &DatabaseConnection,
     store: &crate::indicators::store::Store,
@@ -408,7 +412,7 @@ pub async fn correct(
     id: i64,
     reason: &str,
     changes: Changes,
-) -> Result<activity::Model> {
+) -> Result<(activity::Model, activity::Model)> {
     let reason = check_reason(reason)?;
     let (old, old_chain) = changeable(db, principal, id).await?;
     let old_outcomes = outcomes_of(db, id).await?;
@@ -530,7 +534,7 @@ pub async fn correct(
     cells.retain(|_, v| *v != 0.0);
     rollup::record(&txn, &cells).await?;
     txn.commit().await?;
-    Ok(updated)
+    Ok((updated, old))
 }
 
 /// Voids an activity; answers it as it is now.

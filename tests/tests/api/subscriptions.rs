@@ -589,6 +589,49 @@ async fn indicator_changed_sends_the_value_the_indicators_query_gives() {
         assert_eq!(latest[code]["numerator"], row["numerator"], "{code}");
     }
     assert_eq!(r.at("indicators").as_array().unwrap().len(), 2);
+
+    // A meeting corrected to another month: the month it left is told its new value too.
+    let moved = try_submit(&app, &cafe, None, "2024-04-25", "COMMUNITY_MEETING")
+        .await
+        .unwrap();
+    let mut april = None;
+    while april != Some(3.0) {
+        let Got::Msg(v) = ws.next(Duration::from_secs(10)).await else {
+            panic!("no April value with the third meeting")
+        };
+        let value = &v["payload"]["data"]["indicatorChanged"];
+        if value["indicator"]["code"] == "CNS05" && value["period"]["label"] == "2024-04" {
+            april = value["numerator"].as_f64();
+        }
+    }
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: CorrectActivityInput!) { correctActivity(input: $i) { activity { id } userErrors { message } } }",
+            json!({ "i": { "activityId": moved, "reason": "Nhập nhầm tháng", "occurredOn": "2024-05-03" } }),
+        )
+        .await
+        .ok();
+    assert!(
+        r.at("correctActivity.activity.id").is_string(),
+        "{:?}",
+        r.body
+    );
+    let (mut april, mut may) = (None, None);
+    while april != Some(2.0) || may != Some(1.0) {
+        let Got::Msg(v) = ws.next(Duration::from_secs(10)).await else {
+            panic!("after the correction: April {april:?}, May {may:?}")
+        };
+        let value = &v["payload"]["data"]["indicatorChanged"];
+        if value["indicator"]["code"] != "CNS05" {
+            continue;
+        }
+        match value["period"]["label"].as_str() {
+            Some("2024-04") => april = value["numerator"].as_f64(),
+            Some("2024-05") => may = value["numerator"].as_f64(),
+            _ => {}
+        }
+    }
 }
 
 #[tokio::test]
