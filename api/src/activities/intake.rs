@@ -395,7 +395,6 @@ pub async fn submit(
         }
         match write(db, store, principal, request, &scope, &checked).await {
             Ok(stored) => {
-                store.wrote_deltas(db, checked.len().div_ceil(CHUNK));
                 for ((i, _), a) in checked.iter().zip(stored) {
                     results[*i] = Some(Ok((a, false)));
                 }
@@ -547,7 +546,9 @@ async fn write(
             .zip(models.chunks(CHUNK))
             .map(|(c, m)| postgres_values(principal, request, scope, c, m))
             .collect::<Result<_>>()?;
-        if chunks.len() == 1 {
+        // One rollup delta per chunk.
+        let deltas = chunks.len();
+        if deltas == 1 {
             db.execute_raw(stmt(backend, POSTGRES_WRITE, chunks.remove(0)))
                 .await?;
         } else {
@@ -558,6 +559,7 @@ async fn write(
             }
             txn.commit().await?;
         }
+        store.wrote_deltas(db, deltas);
         return Ok(models);
     }
     // SQLite: one write transaction (which also makes the next ids ours to take).
@@ -598,6 +600,7 @@ async fn write(
     }
     rollup::record(&txn, &cells).await?;
     txn.commit().await?;
+    store.wrote_deltas(db, 1);
     Ok(models)
 }
 
@@ -776,14 +779,6 @@ struct ActivityRow<'a> {
 }
 
 #[derive(serde::Serialize)]
-struct OutcomeRow<'a> {
-    activity_id: i64,
-    service_code: &'a str,
-    people: i32,
-    households: Option<i32>,
-}
-
-#[derive(serde::Serialize)]
 struct KeyRow<'a> {
     key: &'a str,
     hash: &'a str,
@@ -854,18 +849,15 @@ fn postgres_values(
             created_at: a.created_at,
         })
         .collect();
-    let outcomes: Vec<OutcomeRow> = checked
-        .iter()
-        .zip(models)
-        .flat_map(|((_, c), a)| {
-            c.input.outcomes.iter().map(|o| OutcomeRow {
-                activity_id: a.id,
-                service_code: &o.service,
-                people: o.people,
-                households: o.households,
-            })
-        })
-        .collect();
+    // The outcomes as stored (their `id` key is not a column the statement reads), and the
+    // rollup cells they and the activities add to.
+    let mut outcomes: Vec<activity_outcome::Model> = Vec::new();
+    let mut cells = BTreeMap::new();
+    for ((_, c), a) in checked.iter().zip(models) {
+        let of = outcomes_of(c, a);
+        rollup::add(&mut cells, a, &of, c.since, &c.cashless, 1.0);
+        outcomes.extend(of);
+    }
     let keys: Vec<KeyRow> = checked
         .iter()
         .zip(models)
@@ -888,10 +880,6 @@ fn postgres_values(
             },
         })
         .collect();
-    let mut cells = BTreeMap::new();
-    for ((_, c), a) in checked.iter().zip(models) {
-        rollup::add(&mut cells, a, &outcomes_of(c, a), c.since, &c.cashless, 1.0);
-    }
     // Every submission adds to some cell (ACTIVITIES at least).
     let delta = rollup::delta_text(&cells).unwrap_or_else(|| "[]".to_owned());
     let now = models.first().map_or_else(Utc::now, |a| a.created_at);
