@@ -258,8 +258,9 @@ pub async fn create(
         input.founded_on,
     )
     .await?;
-    // A generated code can be taken by a concurrent request between reading and inserting:
-    // then the whole transaction is tried again with the next free code.
+    // A generated code can be taken by a concurrent request between reading and inserting
+    // (a code given by hand, say): then the whole transaction is tried again with the next
+    // free code.
     let mut attempt = 0;
     let (txn, model) = loop {
         attempt += 1;
@@ -267,7 +268,20 @@ pub async fn create(
         let now = Utc::now();
         let code = match input.code.as_deref() {
             Some(c) => c.trim().to_owned(),
-            None => next_code(&txn, &unit.code).await?,
+            None => {
+                // On PostgreSQL requests generating a code in the same unit take turns until
+                // commit (SQLite's write transactions already do), so the next one reads the
+                // code just taken instead of failing on it.
+                if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+                    crate::db::query(
+                        &txn,
+                        "SELECT pg_advisory_xact_lock(hashtextextended(?, 0)) IS NULL AS x",
+                        vec![format!("team code in {}", unit.code).into()],
+                    )
+                    .await?;
+                }
+                next_code(&txn, &unit.code).await?
+            }
         };
         let inserted = team::ActiveModel {
             code: Set(code.clone()),
