@@ -23,6 +23,13 @@ pub struct Model {
     pub submitter: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The key the submitter chose (`idempotencyKey`), unique per submitter; none for
+    /// activities that did not come through intake (the demo seed).
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+    /// A hash of the submission as received, to tell a retry from a reuse of the key.
+    #[serde(skip)]
+    pub request_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,8 @@ mod m20261129_000020_rollup_units;
 mod m20261129_000021_intake_catalogues;
 mod m20261129_000030_intake_history;
 mod m20261129_000040_rollup_deltas;
+mod m20261129_000050_activity_keys;
+mod m20261129_000051_intake_storage;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -31,6 +33,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000021_intake_catalogues::Migration),
             Box::new(m20261129_000030_intake_history::Migration),
             Box::new(m20261129_000040_rollup_deltas::Migration),
+            Box::new(m20261129_000050_activity_keys::Migration),
+            Box::new(m20261129_000051_intake_storage::Migration),
         ]
     }
 }

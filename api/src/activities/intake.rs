@@ -3,18 +3,21 @@
 //!
 //! A submission is checked against the copy of the catalogues, teams, dated hierarchy and
 //! period locks the indicator store holds ([`crate::indicators::store::IntakeData`]), which is
-//! current as of the one statement that asks for its generation. The idempotency keys are
-//! looked up in one statement for the whole batch. Then the activities, their outcomes,
-//! idempotency records, audit entries and rollups are written:
+//! current as of the one statement that asks for its generation. An activity holds its own
+//! idempotency key, unique per submitter: a submission is written straight away, and only when
+//! the unique index refuses a key (a retry) or an item fails the checks are the keys looked up,
+//! in one statement for the whole batch. The activities, their outcomes, audit entries and
+//! rollups are written:
 //!
 //! - on PostgreSQL in one statement per chunk of up to [`CHUNK`] activities (data-modifying
 //!   `WITH` clauses, one implicit transaction; several chunks share an explicit one), with ids
-//!   taken from the sequence beforehand ([`Ids`]), so a single submission costs three round
-//!   trips (generation, keys, write) instead of a dozen;
+//!   taken from the sequence a thousand at a time beforehand ([`Ids`]), so a submission costs
+//!   two round trips (generation, write) instead of a dozen;
 //! - on SQLite, where statements cost no round trip, in one write transaction.
 //!
-//! A key used concurrently by another request fails the write on the unique index; the write
-//! is then retried without the items whose keys are now recorded, which answer as replays.
+//! A key stored before, or concurrently by another request, fails the write on the unique
+//! index; the write is then retried without the items whose keys are now held, which answer as
+//! replays.
 use super::rollup;
 use super::service::{NewActivity, request_hash};
 use crate::audit::service::RequestId;
@@ -26,8 +29,8 @@ use crate::indicators::store::{Snapshot, Store};
 use crate::text;
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::codes::ActivityStatus;
-use cnscd_entity::{activity, activity_outcome, idempotency_record};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Value};
+use cnscd_entity::{activity, activity_outcome};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -39,35 +42,65 @@ const CHUNK: usize = 100;
 /// What an item of a submission came to.
 pub type Outcome = Result<(activity::Model, bool)>;
 
-/// Ids taken from PostgreSQL's `activity` sequence ahead of use, a block at a time (a
-/// sequence never hands out a value twice; values taken and not used leave gaps, as
-/// rolled-back inserts do).
+/// Ids taken from PostgreSQL's `activity` sequence ahead of use, a block at a time. The
+/// sequence counts in steps of a block (`INCREMENT BY 1000`, as set by the migrations): each
+/// value it hands out is the first of a block of ids no other caller is given, so a process
+/// asks the database once per thousand submissions (a "pooled" id generator). Values taken and
+/// not used leave gaps, as rolled-back inserts do.
 #[derive(Default)]
-pub struct Ids(Mutex<Vec<i64>>);
+pub struct Ids(Mutex<Held>);
+
+#[derive(Default)]
+struct Held {
+    /// Free ids, the next one last.
+    ids: Vec<i64>,
+    /// The sequence's step, once read.
+    step: Option<i64>,
+}
 
 impl Ids {
     async fn take(&self, db: &DatabaseConnection, n: usize) -> Result<Vec<i64>> {
-        if let Ok(mut held) = self.0.lock()
-            && held.len() >= n
-        {
-            let rest = held.len() - n;
-            return Ok(held.split_off(rest));
-        }
-        let block = n.max(64);
-        let mut fresh: Vec<i64> = query(
+        let step = match self.0.lock() {
+            Ok(mut held) if held.ids.len() >= n => {
+                let rest = held.ids.len() - n;
+                return Ok(held.ids.split_off(rest));
+            }
+            Ok(held) => held.step,
+            Err(_) => None,
+        };
+        let step = match step {
+            Some(step) => step,
+            None => query(
+                db,
+                "SELECT seqincrement AS step FROM pg_sequence \
+                 WHERE seqrelid = CAST(pg_get_serial_sequence('activity', 'id') AS regclass)",
+                vec![],
+            )
+            .await?
+            .first()
+            .map(|r| r.try_get::<i64>("", "step"))
+            .transpose()?
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| Error::Internal("the activity id sequence was not found".into()))?,
+        };
+        let values = (n as u64).div_ceil(step as u64).max(1) as i64;
+        let firsts: Vec<i64> = query(
             db,
             "SELECT nextval(pg_get_serial_sequence('activity', 'id')) AS id \
              FROM generate_series(1, ?)",
-            vec![(block as i64).into()],
+            vec![values.into()],
         )
         .await?
         .iter()
         .map(|r| r.try_get::<i64>("", "id"))
         .collect::<std::result::Result<_, _>>()?;
+        let mut fresh: Vec<i64> = firsts.iter().flat_map(|f| *f..*f + step).collect();
         fresh.sort_unstable_by(|a, b| b.cmp(a));
         let taken = fresh.split_off(fresh.len() - n);
         if let Ok(mut held) = self.0.lock() {
-            held.extend(fresh);
+            held.step = Some(step);
+            held.ids.extend(fresh);
+            held.ids.sort_unstable_by(|a, b| b.cmp(a));
         }
         Ok(taken)
     }
@@ -348,11 +381,18 @@ pub async fn submit(
     }
     let snap = store.catalogues(db).await?;
     let today = crate::units::service::today();
-    let mut attempts = 0;
+    // Most submissions are new: the first round writes without looking the keys up, and the
+    // unique index on the keys refuses the write if one was stored before. Then (or when an
+    // item fails the checks, which a retry of an item stored before it was locked, say, must
+    // not) the keys are looked up first.
+    let mut lookup = false;
+    let mut conflicts = 0;
     loop {
-        attempts += 1;
-        replays(db, &scope, &keyed, &mut results).await?;
+        if lookup {
+            replays(db, &scope, &keyed, &mut results).await?;
+        }
         let mut checked: Vec<(usize, Checked)> = Vec::new();
+        let mut refused: Vec<(usize, Error)> = Vec::new();
         for (i, input) in items.iter().enumerate() {
             let Some(input) = input.as_ref().filter(|_| results[i].is_none()) else {
                 continue;
@@ -369,8 +409,15 @@ pub async fn submit(
                         cashless,
                     },
                 )),
-                Err(e) => results[i] = Some(Err(e)),
+                Err(e) => refused.push((i, e)),
             }
+        }
+        if !refused.is_empty() && !lookup {
+            lookup = true;
+            continue;
+        }
+        for (i, e) in refused {
+            results[i] = Some(Err(e));
         }
         let failed: Vec<usize> = (0..items.len())
             .filter(|i| matches!(results[*i], Some(Err(_))))
@@ -393,16 +440,19 @@ pub async fn submit(
         if checked.is_empty() {
             break;
         }
-        match write(db, store, principal, request, &scope, &checked).await {
+        match write(db, store, principal, request, &checked).await {
             Ok(stored) => {
                 for ((i, _), a) in checked.iter().zip(stored) {
                     results[*i] = Some(Ok((a, false)));
                 }
                 break;
             }
-            // A concurrent request recorded one of the keys first: those items answer as
+            // A key was stored before, or by a concurrent request: those items answer as
             // replays on the next round, the others are written again.
-            Err(Error::Db(e)) if is_unique_violation(&e) && attempts < 3 => continue,
+            Err(Error::Db(e)) if is_unique_violation(&e) && conflicts < 3 => {
+                conflicts += 1;
+                lookup = true;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -413,7 +463,10 @@ pub async fn submit(
 }
 
 /// Answers the items whose keys are recorded: the activity (a replay), or a refusal when the
-/// key was used for a different input. One statement for every key still unanswered.
+/// key was used for a different input or another operation. One statement for every key still
+/// unanswered: the activities that hold the keys, and the keys other operations recorded
+/// (`idempotency_record`, which also holds the keys of submissions stored before activities
+/// held their own).
 async fn replays(
     db: &DatabaseConnection,
     scope: &str,
@@ -427,87 +480,74 @@ async fn replays(
     let backend = db.get_database_backend();
     let keys = open.iter().map(|i| keyed[*i].0.as_str());
     let lookup = if backend == DbBackend::Postgres {
-        // One unique-index probe per key, whatever the planner knows of the table: a cached
-        // generic plan for `key IN (…)`, or a join, may probe the index by scope alone and
-        // filter every record of the caller, which grows with every submission (a batch took
-        // 0.1 s and more). `OFFSET 0` keeps the lookup a subquery run per key.
+        // One unique-index probe per key, whatever the planner knows of the tables: a cached
+        // generic plan for `key IN (…)`, or a join, may probe the index by the caller alone
+        // and filter every row of the caller, which grows with every submission (a batch took
+        // 0.1 s and more). `OFFSET 0` keeps each lookup a subquery run per key.
         let keys: Vec<&str> = keys.collect();
         stmt(
             backend,
-            "SELECT r.* FROM json_array_elements_text(CAST(? AS json)) AS k(key) \
-             CROSS JOIN LATERAL (SELECT * FROM idempotency_record \
-             WHERE scope = ? AND idempotency_key = k.key OFFSET 0) r",
-            vec![to_json(&keys)?.into(), scope.into()],
+            "WITH k(key) AS (SELECT * FROM json_array_elements_text(CAST(? AS json))) \
+             SELECT a.idempotency_key AS found_key, a.request_hash AS found_hash, \
+             'submitActivity' AS found_operation, a.* FROM k CROSS JOIN LATERAL \
+             (SELECT * FROM activity WHERE submitter = ? AND idempotency_key = k.key OFFSET 0) a \
+             UNION ALL \
+             SELECT r.idempotency_key, r.request_hash, r.operation, a.* FROM k CROSS JOIN LATERAL \
+             (SELECT * FROM idempotency_record WHERE scope = ? AND idempotency_key = k.key \
+             OFFSET 0) r LEFT JOIN activity a ON a.id = r.resource_id \
+             AND r.operation = 'submitActivity'",
+            vec![to_json(&keys)?.into(), scope.into(), scope.into()],
         )
     } else {
+        let keys: Vec<Value> = keys.map(Value::from).collect();
+        let list = placeholders(keys.len());
         let mut values: Vec<Value> = vec![scope.into()];
-        values.extend(keys.map(Value::from));
+        values.extend(keys.iter().cloned());
+        values.push(scope.into());
+        values.extend(keys);
         stmt(
             backend,
             &format!(
-                "SELECT * FROM idempotency_record WHERE scope = ? AND idempotency_key IN ({})",
-                placeholders(open.len())
+                "SELECT a.idempotency_key AS found_key, a.request_hash AS found_hash, \
+                 'submitActivity' AS found_operation, a.* FROM activity a \
+                 WHERE a.submitter = ? AND a.idempotency_key IN ({list}) \
+                 UNION ALL \
+                 SELECT r.idempotency_key, r.request_hash, r.operation, a.* \
+                 FROM idempotency_record r LEFT JOIN activity a ON a.id = r.resource_id \
+                 AND r.operation = 'submitActivity' \
+                 WHERE r.scope = ? AND r.idempotency_key IN ({list})"
             ),
             values,
         )
     };
-    let records = idempotency_record::Entity::find()
-        .from_raw_sql(lookup)
-        .all(db)
-        .await?;
-    if records.is_empty() {
-        return Ok(());
+    let rows = db.query_all_raw(lookup).await?;
+    let mut found: HashMap<String, (String, String, Option<activity::Model>)> = HashMap::new();
+    for row in &rows {
+        let key: String = row.try_get("", "found_key")?;
+        let hash: String = row.try_get("", "found_hash")?;
+        let operation: String = row.try_get("", "found_operation")?;
+        let stored = if operation == "submitActivity" {
+            activity::Model::from_query_result(row, "").ok()
+        } else {
+            None
+        };
+        found.insert(key, (hash, operation, stored));
     }
-    let by_key: HashMap<&str, &idempotency_record::Model> = records
-        .iter()
-        .map(|r| (r.idempotency_key.as_str(), r))
-        .collect();
-    let ids: Vec<Value> = records
-        .iter()
-        .filter_map(|r| r.resource_id.map(Value::from))
-        .collect();
-    let activities: HashMap<i64, activity::Model> = if ids.is_empty() {
-        HashMap::new()
-    } else {
-        activity::Entity::find()
-            .from_raw_sql(stmt(
-                db.get_database_backend(),
-                &format!(
-                    "SELECT * FROM activity WHERE id IN ({})",
-                    placeholders(ids.len())
-                ),
-                ids,
-            ))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect()
-    };
     for i in open {
         let (key, hash) = &keyed[i];
-        let Some(rec) = by_key.get(key.as_str()) else {
+        let Some((found_hash, operation, stored)) = found.get(key) else {
             continue;
         };
-        results[i] = Some(
-            if rec.request_hash != *hash || rec.operation != "submitActivity" {
-                Err(Error::IdempotencyKeyReused(format!(
-                    "idempotency key `{key}` was already used for a different submission; use a \
-                     new key for new input"
-                )))
-            } else {
-                let id = rec.resource_id.unwrap_or_default();
-                activities
-                    .get(&id)
-                    .cloned()
-                    .map(|a| (a, true))
-                    .ok_or_else(|| {
-                        Error::Internal(format!(
-                            "idempotency record points to missing activity {id}"
-                        ))
-                    })
-            },
-        );
+        results[i] = Some(if found_hash != hash || operation != "submitActivity" {
+            Err(Error::IdempotencyKeyReused(format!(
+                "idempotency key `{key}` was already used for a different submission; use a \
+                 new key for new input"
+            )))
+        } else {
+            stored.clone().map(|a| (a, true)).ok_or_else(|| {
+                Error::Internal(format!("the activity recorded for key `{key}` is missing"))
+            })
+        });
     }
     Ok(())
 }
@@ -518,7 +558,6 @@ async fn replays(
 struct Rows {
     activities: (Vec<String>, Vec<Value>),
     outcomes: (Vec<String>, Vec<Value>),
-    keys: (Vec<String>, Vec<Value>),
     audit: (Vec<String>, Vec<Value>),
     cells: BTreeMap<rollup::Cell, f64>,
 }
@@ -534,7 +573,6 @@ async fn write(
     store: &Store,
     principal: &Principal,
     request: Option<&RequestId>,
-    scope: &str,
     checked: &[(usize, Checked)],
 ) -> Result<Vec<activity::Model>> {
     let backend = db.get_database_backend();
@@ -544,7 +582,7 @@ async fn write(
         let mut chunks: Vec<Vec<Value>> = checked
             .chunks(CHUNK)
             .zip(models.chunks(CHUNK))
-            .map(|(c, m)| postgres_values(principal, request, scope, c, m))
+            .map(|(c, m)| postgres_values(principal, request, c, m))
             .collect::<Result<_>>()?;
         // One rollup delta per chunk.
         let deltas = chunks.len();
@@ -578,11 +616,10 @@ async fn write(
     let models = models(principal, checked, &ids);
     let mut cells = BTreeMap::new();
     for (c, m) in checked.chunks(CHUNK).zip(models.chunks(CHUNK)) {
-        let r = rows(principal, request, scope, c, m);
+        let r = rows(principal, request, c, m);
         for (table, list) in [
             (ACTIVITY_INSERT, r.activities),
             (OUTCOME_INSERT, r.outcomes),
-            (KEY_INSERT, r.keys),
             (AUDIT_INSERT, r.audit),
         ] {
             if !list.0.is_empty() {
@@ -598,6 +635,16 @@ async fn write(
             *cells.entry(cell).or_insert(0.0) += v;
         }
     }
+    for c in checked.chunks(CHUNK) {
+        let mut values: Vec<Value> = vec![principal.identity().into()];
+        values.extend(c.iter().map(|(_, c)| Value::from(c.key.clone())));
+        txn.execute_raw(stmt(
+            backend,
+            &format!("{GUARD} ({})", placeholders(c.len())),
+            values,
+        ))
+        .await?;
+    }
     rollup::record(&txn, &cells).await?;
     txn.commit().await?;
     store.wrote_deltas(db, 1);
@@ -606,11 +653,14 @@ async fn write(
 
 const ACTIVITY_INSERT: &str = "INSERT INTO activity (id, team_id, unit_code, kind_code, \
      occurred_on, title, description, participants, households_reached, status, submitted_by, \
-     client_id, submitter, created_at, updated_at)";
+     client_id, submitter, created_at, updated_at, idempotency_key, request_hash)";
+/// The guard of [`POSTGRES_WRITE`]'s clause `g` on SQLite, for the keys `IN (…)`.
+const GUARD: &str = "INSERT INTO idempotency_record (scope, idempotency_key, operation, \
+     request_hash, resource_id, created_at) SELECT scope, idempotency_key, operation, \
+     request_hash, resource_id, created_at FROM idempotency_record WHERE scope = ? AND \
+     idempotency_key IN";
 const OUTCOME_INSERT: &str =
     "INSERT INTO activity_outcome (activity_id, service_code, people, households)";
-const KEY_INSERT: &str = "INSERT INTO idempotency_record (scope, idempotency_key, operation, \
-     request_hash, resource_id, created_at)";
 const AUDIT_INSERT: &str = "INSERT INTO audit_entry (occurred_at, subject, client_id, roles, \
      action, entity_type, entity_id, unit_code, concerns_from, concerns_to, before, after, \
      request_id)";
@@ -647,6 +697,8 @@ fn models(
             submitter: principal.identity(),
             created_at: now,
             updated_at: now,
+            idempotency_key: Some(c.key.clone()),
+            request_hash: Some(c.hash.clone()),
         })
         .collect()
 }
@@ -654,7 +706,6 @@ fn models(
 fn rows(
     principal: &Principal,
     request: Option<&RequestId>,
-    scope: &str,
     checked: &[(usize, Checked)],
     models: &[activity::Model],
 ) -> Rows {
@@ -679,6 +730,8 @@ fn rows(
                 a.submitter.clone().into(),
                 a.created_at.into(),
                 a.updated_at.into(),
+                a.idempotency_key.clone().into(),
+                a.request_hash.clone().into(),
             ],
         );
         let outcomes = outcomes_of(c, a);
@@ -693,17 +746,6 @@ fn rows(
                 ],
             );
         }
-        row(
-            &mut r.keys,
-            vec![
-                scope.into(),
-                c.key.clone().into(),
-                "submitActivity".into(),
-                c.hash.clone().into(),
-                a.id.into(),
-                a.created_at.into(),
-            ],
-        );
         let mut after = serde_json::to_value(a).unwrap_or_default();
         after["outcomes"] = serde_json::to_value(&c.input.outcomes).unwrap_or_default();
         row(
@@ -731,26 +773,33 @@ fn rows(
 
 /// The PostgreSQL write of a chunk: one statement, every insert a `WITH` clause of it, the
 /// rows of each table passed as one JSON array (`json_to_recordset`). The text never changes,
-/// so each connection prepares it once; a chunk binds twelve values, however many rows.
+/// so each connection prepares it once; a chunk binds nine values, however many rows.
+///
+/// A key can also have been used by another operation (`submitDataValues`, whose keys are
+/// idempotency records): clause `g` copies any such record onto itself, which its unique
+/// index refuses, so the write fails as on a key an activity holds, and the next round looks
+/// the keys up and refuses the item ([`GUARD`] on SQLite).
 const POSTGRES_WRITE: &str = "WITH \
 a AS (INSERT INTO activity (id, team_id, unit_code, kind_code, occurred_on, title, description, \
   participants, households_reached, status, submitted_by, client_id, submitter, created_at, \
-  updated_at) \
+  updated_at, idempotency_key, request_hash) \
   SELECT x.id, x.team_id, x.unit_code, x.kind_code, x.occurred_on, x.title, x.description, \
   x.participants, x.households_reached, x.status, x.submitted_by, x.client_id, x.submitter, \
-  x.created_at, x.created_at \
+  x.created_at, x.created_at, x.key, x.hash \
   FROM json_to_recordset(?::json) AS x(id bigint, team_id bigint, unit_code text, \
   kind_code text, occurred_on date, title text, description text, participants int, \
   households_reached int, status text, submitted_by text, client_id text, submitter text, \
-  created_at timestamptz)), \
+  created_at timestamptz, key text, hash text) \
+  RETURNING submitter, idempotency_key), \
+g AS (INSERT INTO idempotency_record (scope, idempotency_key, operation, request_hash, \
+  resource_id, created_at) \
+  SELECT r.scope, r.idempotency_key, r.operation, r.request_hash, r.resource_id, r.created_at \
+  FROM a CROSS JOIN LATERAL (SELECT * FROM idempotency_record \
+  WHERE scope = a.submitter AND idempotency_key = a.idempotency_key OFFSET 0) r), \
 o AS (INSERT INTO activity_outcome (activity_id, service_code, people, households) \
   SELECT x.activity_id, x.service_code, x.people, x.households \
   FROM json_to_recordset(?::json) AS x(activity_id bigint, service_code text, people int, \
   households int)), \
-k AS (INSERT INTO idempotency_record (scope, idempotency_key, operation, request_hash, \
-  resource_id, created_at) \
-  SELECT ?, x.key, 'submitActivity', x.hash, x.id, ? \
-  FROM json_to_recordset(?::json) AS x(key text, hash text, id bigint)), \
 e AS (INSERT INTO audit_entry (occurred_at, subject, client_id, roles, action, entity_type, \
   entity_id, unit_code, concerns_from, concerns_to, before, after, request_id) \
   SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.day, x.day, \
@@ -776,13 +825,8 @@ struct ActivityRow<'a> {
     client_id: Option<&'a str>,
     submitter: &'a str,
     created_at: chrono::DateTime<Utc>,
-}
-
-#[derive(serde::Serialize)]
-struct KeyRow<'a> {
     key: &'a str,
     hash: &'a str,
-    id: i64,
 }
 
 #[derive(serde::Serialize)]
@@ -826,7 +870,6 @@ fn outcomes_of(c: &Checked, a: &activity::Model) -> Vec<activity_outcome::Model>
 fn postgres_values(
     principal: &Principal,
     request: Option<&RequestId>,
-    scope: &str,
     checked: &[(usize, Checked)],
     models: &[activity::Model],
 ) -> Result<Vec<Value>> {
@@ -847,6 +890,8 @@ fn postgres_values(
             client_id: a.client_id.as_deref(),
             submitter: &a.submitter,
             created_at: a.created_at,
+            key: a.idempotency_key.as_deref().unwrap_or_default(),
+            hash: a.request_hash.as_deref().unwrap_or_default(),
         })
         .collect();
     // The outcomes as stored (their `id` key is not a column the statement reads), and the
@@ -858,15 +903,6 @@ fn postgres_values(
         rollup::add(&mut cells, a, &of, c.since, &c.cashless, 1.0);
         outcomes.extend(of);
     }
-    let keys: Vec<KeyRow> = checked
-        .iter()
-        .zip(models)
-        .map(|((_, c), a)| KeyRow {
-            key: &c.key,
-            hash: &c.hash,
-            id: a.id,
-        })
-        .collect();
     let audit: Vec<AuditRow> = checked
         .iter()
         .zip(models)
@@ -886,9 +922,6 @@ fn postgres_values(
     Ok(vec![
         to_json(&activities)?.into(),
         to_json(&outcomes)?.into(),
-        scope.into(),
-        now.into(),
-        to_json(&keys)?.into(),
         now.into(),
         principal.subject.clone().into(),
         principal.client_id.clone().into(),

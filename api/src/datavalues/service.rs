@@ -11,7 +11,7 @@ use crate::graphql::pagination::{PageArgs, Window};
 use crate::indicators::targets::whole_period;
 use chrono::{DateTime, NaiveDate, Utc};
 use cnscd_entity::codes::ElementSource;
-use cnscd_entity::{data_element, data_value, data_value_history, idempotency_record};
+use cnscd_entity::{activity, data_element, data_value, data_value_history, idempotency_record};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
     EntityTrait, QueryFilter, Set, Value,
@@ -93,23 +93,36 @@ async fn replay(
     key: &str,
     hash: &str,
 ) -> Result<Option<Vec<StoredValue>>> {
-    let Some(rec) = idempotency_record::Entity::find()
-        .filter(idempotency_record::Column::Scope.eq(scope))
-        .filter(idempotency_record::Column::IdempotencyKey.eq(key))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if rec.request_hash != hash || rec.operation != OPERATION {
-        return Err(Error::Invalid(vec![UserError::new(
+    let reused = || {
+        Error::Invalid(vec![UserError::new(
             "idempotencyKey",
             format!(
                 "idempotency key `{key}` was already used for a different submission; use a \
                  new key for new input"
             ),
             ErrorCode::IdempotencyKeyReused,
-        )]));
+        )])
+    };
+    let Some(rec) = idempotency_record::Entity::find()
+        .filter(idempotency_record::Column::Scope.eq(scope))
+        .filter(idempotency_record::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+    else {
+        // Submitted activities hold their keys themselves.
+        let held = activity::Entity::find()
+            .filter(activity::Column::Submitter.eq(scope))
+            .filter(activity::Column::IdempotencyKey.eq(key))
+            .one(db)
+            .await?;
+        return if held.is_some() {
+            Err(reused())
+        } else {
+            Ok(None)
+        };
+    };
+    if rec.request_hash != hash || rec.operation != OPERATION {
+        return Err(reused());
     }
     let values = rec
         .response

@@ -394,6 +394,9 @@ async fn insert_activities(
                 submitter: Set(crate::auth::identity(SUBMITTED_BY, Some(CLIENT_ID))),
                 created_at: Set(at),
                 updated_at: Set(at),
+                // The demo's activities were not submitted through intake: no key.
+                idempotency_key: Set(None),
+                request_hash: Set(None),
             });
             for (service, people, households) in a.outcomes {
                 outs.push(activity_outcome::ActiveModel {

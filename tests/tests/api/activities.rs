@@ -431,3 +431,104 @@ async fn a_locked_period_refuses_new_activities() {
     let r = app.gql(&admin(), SUBMIT, april).await.ok();
     assert_eq!(r.at("submitActivity.userErrors"), &json!([]));
 }
+
+/// A key belongs to one submission of its caller, whichever operation used it first: the
+/// other operation refuses it, and a retry of a stored activity answers as a replay even
+/// after its month was locked.
+#[tokio::test]
+async fn a_key_is_one_submission_across_operations_and_locks() {
+    use sea_orm::{ActiveModelTrait, Set};
+    const FIGURES: &str = "mutation($i: SubmitDataValuesInput!) { submitDataValues(input: $i) { replayed userErrors { field code } } }";
+    let figures = |key: &str| {
+        json!({ "i": { "idempotencyKey": key, "sourceSystem": "DVCQG", "values": [
+            { "element": "DOSSIERS_TOTAL", "unitCode": "05677", "periodStart": "2024-01-01",
+              "periodEnd": "2024-12-31", "value": 10.0 } ] } })
+    };
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let reporter = token(&["REPORTER"], &["169"], &[]);
+
+    let r = app.gql(&reporter, FIGURES, figures("shared-1")).await.ok();
+    assert_eq!(
+        r.at("submitDataValues.userErrors"),
+        &json!([]),
+        "{}",
+        r.body
+    );
+    let r = app
+        .gql(&reporter, SUBMIT, input(&team, "shared-1"))
+        .await
+        .ok();
+    assert_eq!(
+        r.user_error_codes("submitActivity"),
+        ["IDEMPOTENCY_KEY_REUSED"],
+        "{}",
+        r.body
+    );
+    // In a batch too, where the other items are stored.
+    let r = app
+        .gql(
+            &reporter,
+            "mutation($i: SubmitActivitiesInput!) { submitActivities(input: $i) { results { replayed activity { id } userErrors { field code } } } }",
+            json!({ "i": { "items": [input(&team, "shared-1")["i"], input(&team, "own-1")["i"]] } }),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        r.at("submitActivities.results.0.userErrors.0.code"),
+        "IDEMPOTENCY_KEY_REUSED",
+        "{}",
+        r.body
+    );
+    assert!(r.at("submitActivities.results.1.activity.id").is_string());
+
+    let first = app
+        .gql(&reporter, SUBMIT, input(&team, "activity-1"))
+        .await
+        .ok();
+    assert_eq!(first.at("submitActivity.replayed"), false, "{}", first.body);
+    let r = app
+        .gql(&reporter, FIGURES, figures("activity-1"))
+        .await
+        .ok();
+    assert_eq!(
+        r.user_error_codes("submitDataValues"),
+        ["IDEMPOTENCY_KEY_REUSED"],
+        "{}",
+        r.body
+    );
+
+    // The month is locked; a retry of what was stored before still answers as a replay, a
+    // new submission is refused.
+    cnscd_entity::period_lock::ActiveModel {
+        unit_code: Set("169".into()),
+        period_start: Set(date("2024-03-01")),
+        period_end: Set(date("2024-03-31")),
+        locked_by: Set("admin".into()),
+        locked_at: Set(chrono::Utc::now()),
+        reason: Set(None),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let again = app
+        .gql(&reporter, SUBMIT, input(&team, "activity-1"))
+        .await
+        .ok();
+    assert_eq!(again.at("submitActivity.replayed"), true, "{}", again.body);
+    assert_eq!(
+        again.at("submitActivity.activity.id"),
+        first.at("submitActivity.activity.id")
+    );
+    let r = app
+        .gql(&reporter, SUBMIT, input(&team, "activity-2"))
+        .await
+        .ok();
+    assert_eq!(r.user_error_codes("submitActivity"), ["PERIOD_LOCKED"]);
+    let r = app
+        .gql(&admin(), "{ activities { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 2);
+}

@@ -355,23 +355,27 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
             Some(cnscd_api::auth::identity(sub, client))
         );
     }
+    // The keys of submissions moved onto their activities (whose submitters are the callers
+    // that used them).
+    for id in [1, 3] {
+        assert_eq!(
+            scalar(
+                &db,
+                "SELECT idempotency_key FROM activity WHERE id = ?",
+                vec![id.into()]
+            )
+            .await,
+            Some("k1".to_owned())
+        );
+    }
     assert_eq!(
         scalar(
             &db,
-            "SELECT scope FROM idempotency_record WHERE resource_id = 1",
+            "SELECT CAST(COUNT(*) AS TEXT) FROM idempotency_record",
             vec![]
         )
         .await,
-        Some(cnscd_api::auth::identity("a|b", Some("c")))
-    );
-    assert_eq!(
-        scalar(
-            &db,
-            "SELECT scope FROM idempotency_record WHERE resource_id = 3",
-            vec![]
-        )
-        .await,
-        Some(cnscd_api::auth::identity("v", None))
+        Some("0".to_owned())
     );
     // The rules hold on the upgraded tables, and the indexes came back.
     refused(
@@ -453,9 +457,9 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     );
 
     // And back down (past the audit-span, indicator-target, data-generation, rate-limit-bucket,
-    // rollup-unit, intake-catalogue, intake-history and rollup-delta migrations that
-    // followed): the old scopes return and the rules are gone.
-    Migrator::down(&db, Some(9)).await.unwrap();
+    // rollup-unit, intake-catalogue, intake-history, rollup-delta, activity-key and intake-storage
+    // migrations that followed): the records and their old scopes return and the rules are gone.
+    Migrator::down(&db, Some(11)).await.unwrap();
     assert_eq!(
         scalar(
             &db,

@@ -12,7 +12,7 @@
 //!
 //! - every planned item acknowledged, with the same activity id in every answer for its key
 //!   (retries, duplicate deliveries, the final replays), which answer as replays;
-//! - one idempotency record, one activity row (fields and outcomes as submitted) and one audit
+//! - one activity row holding the key (fields and outcomes as submitted) and one audit
 //!   entry per key: none lost, none doubled, nothing else stored under the run's caller;
 //! - the stored rollups (`unit_month_fact`) equal a recount from the raw rows, cell by cell;
 //! - the indicators the server answers (`indicatorTable`, CNS01-CNS10 for the province and each
@@ -827,47 +827,55 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         }
     }
     let scope = cnscd_api::auth::identity(&subject, Some(client_id));
-    let records = query(
+    // Each key is held by one activity (the acknowledged one), and no other record holds it.
+    let held = query(
         &db,
-        "SELECT idempotency_key, resource_id, operation FROM idempotency_record WHERE scope = ?",
+        "SELECT idempotency_key, id FROM activity WHERE submitter = ? \
+         AND idempotency_key IS NOT NULL",
         vec![scope.clone().into()],
     )
     .await?;
+    let records = query(
+        &db,
+        "SELECT idempotency_key FROM idempotency_record WHERE scope = ?",
+        vec![scope.clone().into()],
+    )
+    .await?;
+    for r in &records {
+        let key: String = r.try_get("", "idempotency_key")?;
+        problems.push(format!("an idempotency record also holds {key}"));
+    }
     let by_key: HashMap<&str, usize> = items
         .iter()
         .enumerate()
         .map(|(i, it)| (it.key.as_str(), i))
         .collect();
     let mut keys_seen = BTreeSet::new();
-    for r in &records {
+    for r in &held {
         let key: String = r.try_get("", "idempotency_key")?;
-        let resource: Option<i64> = r.try_get("", "resource_id")?;
-        let operation: String = r.try_get("", "operation")?;
+        let id: i64 = r.try_get("", "id")?;
         let Some(&item) = by_key.get(key.as_str()) else {
-            problems.push(format!(
-                "idempotency record for a key not in the plan: {key}"
-            ));
+            problems.push(format!("activity {id} holds a key not in the plan: {key}"));
             continue;
         };
         if !keys_seen.insert(item) {
-            problems.push(format!("two idempotency records for {key}"));
+            problems.push(format!("two activities hold {key}"));
         }
         let expected = seen
             .ids
             .get(&item)
             .and_then(|id| ids::decode_as(ids::ACTIVITY, id).ok());
-        if resource != expected || operation != "submitActivity" {
+        if Some(id) != expected {
             problems.push(format!(
-                "{key}: record of {operation} points at {resource:?}, acknowledged {expected:?}"
+                "{key}: held by activity {id}, acknowledged {expected:?}"
             ));
         }
     }
     verdict.check(
-        records.len() == o.items && problems.is_empty(),
+        held.len() == o.items && problems.is_empty(),
         format!(
-            "one idempotency record per key, pointing at the acknowledged activity ({} records \
-             for {} keys)",
-            records.len(),
+            "each key held by one activity, the acknowledged one ({} keys held, {} planned)",
+            held.len(),
             o.items
         ),
         &std::mem::take(&mut problems),
