@@ -379,14 +379,14 @@ pub async fn submit(
             first_with.insert(key, i);
         }
     }
-    let snap = store.catalogues(db).await?;
+    let mut snap = store.catalogues(db).await?;
     let today = crate::units::service::today();
     // Most submissions are new: the first round writes without looking the keys up, and the
     // unique index on the keys refuses the write if one was stored before. Then (or when an
     // item fails the checks, which a retry of an item stored before it was locked, say, must
     // not) the keys are looked up first.
     let mut lookup = false;
-    let mut conflicts = 0;
+    let (mut conflicts, mut stale) = (0, 0);
     loop {
         if lookup {
             replays(db, &scope, &keyed, &mut results).await?;
@@ -416,6 +416,7 @@ pub async fn submit(
             lookup = true;
             continue;
         }
+        let refused_now: Vec<usize> = refused.iter().map(|(i, _)| *i).collect();
         for (i, e) in refused {
             results[i] = Some(Err(e));
         }
@@ -440,8 +441,8 @@ pub async fn submit(
         if checked.is_empty() {
             break;
         }
-        match write(db, store, principal, request, &checked).await {
-            Ok(stored) => {
+        match write(db, store, principal, request, snap.generation, &checked).await {
+            Ok(Some(stored)) => {
                 for ((i, _), a) in checked.iter().zip(stored) {
                     results[*i] = Some(Ok((a, false)));
                 }
@@ -452,6 +453,22 @@ pub async fn submit(
             Err(Error::Db(e)) if is_unique_violation(&e) && conflicts < 3 => {
                 conflicts += 1;
                 lookup = true;
+            }
+            // The data changed since the copy the items were checked against (a lock, say):
+            // nothing was written; every item is checked again against a fresh copy.
+            Ok(None) if stale < 10 => {
+                stale += 1;
+                for i in refused_now {
+                    results[i] = None;
+                }
+                snap = store.catalogues(db).await?;
+            }
+            Ok(None) => {
+                return Err(Error::Conflict(
+                    "the teams, units, catalogues or locks kept changing while this submission \
+                     was written; nothing was stored, send it again"
+                        .into(),
+                ));
             }
             Err(e) => return Err(e),
         }
@@ -573,45 +590,64 @@ async fn write(
     store: &Store,
     principal: &Principal,
     request: Option<&RequestId>,
+    generation: i64,
     checked: &[(usize, Checked)],
-) -> Result<Vec<activity::Model>> {
+) -> Result<Option<Vec<activity::Model>>> {
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
         let ids = store.activity_ids().take(db, checked.len()).await?;
         let models = models(principal, checked, &ids);
-        let mut chunks: Vec<Vec<Value>> = checked
+        let chunks: Vec<Vec<Value>> = checked
             .chunks(CHUNK)
             .zip(models.chunks(CHUNK))
-            .map(|(c, m)| postgres_values(principal, request, c, m))
+            .map(|(c, m)| postgres_values(principal, request, generation, c, m))
             .collect::<Result<_>>()?;
         // One rollup delta per chunk.
         let deltas = chunks.len();
+        let current = |row: Option<sea_orm::QueryResult>| -> Result<bool> {
+            Ok(row.map(|r| r.try_get::<bool>("", "current")).transpose()? == Some(true))
+        };
         if deltas == 1 {
-            db.execute_raw(stmt(backend, POSTGRES_WRITE, chunks.remove(0)))
-                .await?;
+            let values = chunks.into_iter().next().unwrap_or_default();
+            if !current(
+                db.query_one_raw(stmt(backend, POSTGRES_WRITE, values))
+                    .await?,
+            )? {
+                return Ok(None);
+            }
         } else {
             let txn = crate::db::begin_write(db).await?;
             for values in chunks {
-                txn.execute_raw(stmt(backend, POSTGRES_WRITE, values))
-                    .await?;
+                // A stale chunk wrote nothing; the earlier ones roll back with the transaction.
+                if !current(
+                    txn.query_one_raw(stmt(backend, POSTGRES_WRITE, values))
+                        .await?,
+                )? {
+                    return Ok(None);
+                }
             }
             txn.commit().await?;
         }
         store.wrote_deltas(db, deltas);
-        return Ok(models);
+        return Ok(Some(models));
     }
-    // SQLite: one write transaction (which also makes the next ids ours to take).
+    // SQLite: one write transaction (which also makes the next ids ours to take, and keeps
+    // out every other writer, a lock among them, until it ends).
     let txn = crate::db::begin_write(db).await?;
-    let next: i64 = query(
+    let row = query(
         &txn,
-        "SELECT COALESCE(MAX(id), 0) + 1 AS id FROM activity",
+        "SELECT COALESCE(MAX(id), 0) + 1 AS id, \
+         (SELECT n FROM data_generation WHERE id = 1) AS generation FROM activity",
         vec![],
     )
-    .await?
-    .first()
-    .map(|r| r.try_get::<i64>("", "id"))
-    .transpose()?
-    .unwrap_or(1);
+    .await?;
+    let row = row
+        .first()
+        .ok_or_else(|| Error::Internal("no next activity id".into()))?;
+    if row.try_get::<i64>("", "generation")? != generation {
+        return Ok(None);
+    }
+    let next: i64 = row.try_get("", "id")?;
     let ids: Vec<i64> = (next..next + checked.len() as i64).collect();
     let models = models(principal, checked, &ids);
     let mut cells = BTreeMap::new();
@@ -648,7 +684,7 @@ async fn write(
     rollup::record(&txn, &cells).await?;
     txn.commit().await?;
     store.wrote_deltas(db, 1);
-    Ok(models)
+    Ok(Some(models))
 }
 
 const ACTIVITY_INSERT: &str = "INSERT INTO activity (id, team_id, unit_code, kind_code, \
@@ -773,13 +809,21 @@ fn rows(
 
 /// The PostgreSQL write of a chunk: one statement, every insert a `WITH` clause of it, the
 /// rows of each table passed as one JSON array (`json_to_recordset`). The text never changes,
-/// so each connection prepares it once; a chunk binds nine values, however many rows.
+/// so each connection prepares it once; a chunk binds ten values, however many rows.
+///
+/// The checks were made against the in-memory copy at data generation `n` (clause `v`): the
+/// statement writes only if that is still the current generation, holding the generation row
+/// (`FOR KEY SHARE`) until it commits. A lock, which takes that row `FOR UPDATE` before it
+/// writes ([`crate::locks::service::take_turn`]), thus either waits for this write to commit
+/// or, committed first, has moved the generation: the statement writes nothing and answers
+/// `false`, and the submission is checked again against a fresh copy.
 ///
 /// A key can also have been used by another operation (`submitDataValues`, whose keys are
 /// idempotency records): clause `g` copies any such record onto itself, which its unique
 /// index refuses, so the write fails as on a key an activity holds, and the next round looks
 /// the keys up and refuses the item ([`GUARD`] on SQLite).
 const POSTGRES_WRITE: &str = "WITH \
+v AS (SELECT n = ? AS current FROM data_generation WHERE id = 1 FOR KEY SHARE), \
 a AS (INSERT INTO activity (id, team_id, unit_code, kind_code, occurred_on, title, description, \
   participants, households_reached, status, submitted_by, client_id, submitter, created_at, \
   updated_at, idempotency_key, request_hash) \
@@ -790,6 +834,7 @@ a AS (INSERT INTO activity (id, team_id, unit_code, kind_code, occurred_on, titl
   kind_code text, occurred_on date, title text, description text, participants int, \
   households_reached int, status text, submitted_by text, client_id text, submitter text, \
   created_at timestamptz, key text, hash text) \
+  WHERE (SELECT current FROM v) \
   RETURNING submitter, idempotency_key), \
 g AS (INSERT INTO idempotency_record (scope, idempotency_key, operation, request_hash, \
   resource_id, created_at) \
@@ -799,14 +844,15 @@ g AS (INSERT INTO idempotency_record (scope, idempotency_key, operation, request
 o AS (INSERT INTO activity_outcome (activity_id, service_code, people, households) \
   SELECT x.activity_id, x.service_code, x.people, x.households \
   FROM json_to_recordset(?::json) AS x(activity_id bigint, service_code text, people int, \
-  households int)), \
+  households int) WHERE (SELECT current FROM v)), \
 e AS (INSERT INTO audit_entry (occurred_at, subject, client_id, roles, action, entity_type, \
   entity_id, unit_code, concerns_from, concerns_to, before, after, request_id) \
   SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.day, x.day, \
   NULL, x.after, ? \
-  FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day date, after json)), \
-r AS (INSERT INTO unit_month_delta (cells) VALUES (?)) \
-SELECT 1";
+  FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day date, after json) \
+  WHERE (SELECT current FROM v)), \
+r AS (INSERT INTO unit_month_delta (cells) SELECT ? WHERE (SELECT current FROM v)) \
+SELECT current FROM v";
 
 /// An activity row of [`POSTGRES_WRITE`].
 #[derive(serde::Serialize)]
@@ -870,6 +916,7 @@ fn outcomes_of(c: &Checked, a: &activity::Model) -> Vec<activity_outcome::Model>
 fn postgres_values(
     principal: &Principal,
     request: Option<&RequestId>,
+    generation: i64,
     checked: &[(usize, Checked)],
     models: &[activity::Model],
 ) -> Result<Vec<Value>> {
@@ -920,6 +967,7 @@ fn postgres_values(
     let delta = rollup::delta_text(&cells).unwrap_or_else(|| "[]".to_owned());
     let now = models.first().map_or_else(Utc::now, |a| a.created_at);
     Ok(vec![
+        generation.into(),
         to_json(&activities)?.into(),
         to_json(&outcomes)?.into(),
         now.into(),

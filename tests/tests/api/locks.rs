@@ -376,3 +376,80 @@ async fn period_locks_lists_locks_in_the_area_with_filters() {
         .await;
     assert_eq!(r.error_codes(), ["FORBIDDEN"]);
 }
+
+/// A submission checked before a lock committed, and written after, must not slip into the
+/// locked month: it waits for the lock's transaction, finds the data changed since its checks
+/// and is checked again (PERIOD_LOCKED). The lock is held open by hand, as `lockPeriod` holds
+/// it between taking its turn and committing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_racing_a_lock_does_not_slip_into_the_locked_month() {
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    // The service's copy is current before the lock begins.
+    app.submit(&team, "COMMUNITY_MEETING", "2024-03-04", json!({}))
+        .await;
+
+    let txn = cnscd_api::db::begin_write(&app.db).await.unwrap();
+    cnscd_api::locks::service::take_turn(&txn).await.unwrap();
+    cnscd_entity::period_lock::ActiveModel {
+        unit_code: Set("169".into()),
+        period_start: Set(date("2024-03-01")),
+        period_end: Set(date("2024-03-31")),
+        locked_by: Set("admin".into()),
+        locked_at: Set(chrono::Utc::now()),
+        reason: Set(None),
+        ..Default::default()
+    }
+    .insert(&*txn)
+    .await
+    .unwrap();
+
+    let commit_when_waited_for = async {
+        if app.test_db.is_postgres() {
+            // Until the submission's write waits for the lock's transaction.
+            let mut waited = false;
+            for _ in 0..500 {
+                let row = app
+                    .db
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        app.db.get_database_backend(),
+                        "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = \
+                         current_database() AND wait_event_type = 'Lock' \
+                         AND query LIKE '%INSERT INTO activity%'",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if row.try_get::<i64>("", "n").unwrap() > 0 {
+                    waited = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            assert!(waited, "the submission never waited for the lock");
+        } else {
+            // SQLite shows no waiters: time enough for the submission to be checked and to
+            // queue for the writer's turn.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        txn.commit().await.unwrap();
+    };
+    let token = unit_admin();
+    let (r, ()) = tokio::join!(
+        app.gql(&token, SUBMIT, activity(&team, "racing", "2024-03-20")),
+        commit_when_waited_for
+    );
+    let r = r.ok();
+    assert_eq!(
+        r.user_error_codes("submitActivity"),
+        ["PERIOD_LOCKED"],
+        "{}",
+        r.body
+    );
+    let r = app
+        .gql(&admin(), "{ activities { totalCount } }", json!({}))
+        .await
+        .ok();
+    assert_eq!(r.at("activities.totalCount"), 1, "{}", r.body);
+}
