@@ -31,6 +31,7 @@ use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{
     Name, Response, Schema, ServerError, ServerResult, ValidationResult, Variables,
 };
+use async_graphql_value::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -365,59 +366,90 @@ fn check_shape(doc: &ExecutableDocument) -> ServerResult<()> {
 
 /// A problem with an argument's size, found walking its value.
 struct Oversize {
-    /// Path inside the argument, e.g. `input.outcomes`.
+    /// Path inside the argument, e.g. `input.outcomes`: built on the way out of the walk, so
+    /// that a value that passes costs no path at all.
     path: String,
     message: String,
 }
 
-fn join(path: &str, part: &str) -> String {
-    if path.is_empty() {
-        part.to_owned()
-    } else {
-        format!("{path}.{part}")
+impl Oversize {
+    fn new(message: String) -> Self {
+        Self {
+            path: String::new(),
+            message,
+        }
+    }
+
+    /// The same problem, one level further out (inside `part`).
+    fn under(mut self, part: &str) -> Self {
+        self.path = if self.path.is_empty() {
+            part.to_owned()
+        } else {
+            format!("{part}.{}", self.path)
+        };
+        self
     }
 }
 
-fn check_string(path: &str, s: &str, max: usize) -> Result<(), Oversize> {
+fn check_string(s: &str, max: usize) -> Result<(), Oversize> {
     // No database stores a NUL in text (PostgreSQL refuses it), and no input needs one.
     if s.contains('\0') {
-        return Err(Oversize {
-            path: path.to_owned(),
-            message: "contains the NUL character (U+0000), which no text may hold".to_owned(),
-        });
+        return Err(Oversize::new(
+            "contains the NUL character (U+0000), which no text may hold".to_owned(),
+        ));
     }
     // Bytes bound characters from above: count only when it could matter.
     if s.len() > max && s.chars().count() > max {
-        return Err(Oversize {
-            path: path.to_owned(),
-            message: format!("is {} characters long; at most {max}", s.chars().count()),
-        });
+        return Err(Oversize::new(format!(
+            "is {} characters long; at most {max}",
+            s.chars().count()
+        )));
     }
     Ok(())
 }
 
-fn check_list(path: &str, len: usize) -> Result<(), Oversize> {
+fn check_list(len: usize) -> Result<(), Oversize> {
     if len > MAX_LIST_ITEMS {
-        return Err(Oversize {
-            path: path.to_owned(),
-            message: format!("has {len} items; at most {MAX_LIST_ITEMS}"),
-        });
+        return Err(Oversize::new(format!(
+            "has {len} items; at most {MAX_LIST_ITEMS}"
+        )));
     }
     Ok(())
 }
 
-fn walk_const(path: &str, v: &ConstValue, max_string: usize) -> Result<(), Oversize> {
+fn walk_const(v: &ConstValue, max_string: usize) -> Result<(), Oversize> {
     match v {
-        ConstValue::String(s) => check_string(path, s, max_string),
+        ConstValue::String(s) => check_string(s, max_string),
         ConstValue::List(items) => {
-            check_list(path, items.len())?;
+            check_list(items.len())?;
             items
                 .iter()
-                .try_for_each(|i| walk_const(path, i, MAX_STRING_CHARS))
+                .try_for_each(|i| walk_const(i, MAX_STRING_CHARS))
         }
         ConstValue::Object(fields) => fields
             .iter()
-            .try_for_each(|(k, v)| walk_const(&join(path, k), v, limit_for(k))),
+            .try_for_each(|(k, v)| walk_const(v, limit_for(k)).map_err(|o| o.under(k))),
+        _ => Ok(()),
+    }
+}
+
+/// [`walk_const`] over an argument as written, reading its variables where they stand (an
+/// undefined one is left to validation).
+fn walk_value(v: &Value, variables: &Variables, max_string: usize) -> Result<(), Oversize> {
+    match v {
+        Value::Variable(name) => variables
+            .get(name)
+            .map_or(Ok(()), |c| walk_const(c, max_string)),
+        Value::String(s) => check_string(s, max_string),
+        Value::List(items) => {
+            check_list(items.len())?;
+            items
+                .iter()
+                .try_for_each(|i| walk_value(i, variables, MAX_STRING_CHARS))
+        }
+        Value::Object(fields) => fields
+            .iter()
+            .try_for_each(|(k, v)| walk_value(v, variables, limit_for(k)).map_err(|o| o.under(k))),
         _ => Ok(()),
     }
 }
@@ -437,15 +469,8 @@ fn check_set(set: &SelectionSet, variables: &Variables) -> ServerResult<()> {
             Selection::Field(f) => {
                 for (name, value) in &f.node.arguments {
                     let arg = name.node.as_str();
-                    // Variables substituted; an undefined one is left to validation.
-                    let Ok(value_const) = value
-                        .node
-                        .clone()
-                        .into_const_with(|name| variables.get(&name).cloned().ok_or(()))
-                    else {
-                        continue;
-                    };
-                    walk_const(arg, &value_const, limit_for(arg)).map_err(|o| {
+                    walk_value(&value.node, variables, limit_for(arg)).map_err(|o| {
+                        let o = o.under(arg);
                         let field = f.node.name.node.as_str();
                         let mut e = ServerError::new(
                             format!("`{field}` argument `{}` {}", o.path, o.message),
@@ -480,7 +505,8 @@ fn check_arguments(doc: &ExecutableDocument, variables: &Variables) -> ServerRes
         check_set(&def.node.selection_set.node, variables)?;
     }
     for (name, value) in variables.iter() {
-        walk_const(&format!("${name}"), value, MAX_STRING_CHARS).map_err(|o| {
+        walk_const(value, MAX_STRING_CHARS).map_err(|o| {
+            let o = o.under(&format!("${name}"));
             refused(
                 ErrorCode::Validation,
                 format!("variable `{}` {}", o.path, o.message),
