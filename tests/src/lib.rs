@@ -50,6 +50,21 @@ pub fn date(s: &str) -> chrono::NaiveDate {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
+/// A period lock of `unit` from `start` to `end`, to insert straight into the database (by
+/// tests that hold the locking transaction open or need a lock `lockPeriod` would not take).
+pub fn period_lock(unit: &str, start: &str, end: &str) -> cnscd_entity::period_lock::ActiveModel {
+    use sea_orm::Set;
+    cnscd_entity::period_lock::ActiveModel {
+        unit_code: Set(unit.into()),
+        period_start: Set(date(start)),
+        period_end: Set(date(end)),
+        locked_by: Set("admin".into()),
+        locked_at: Set(chrono::Utc::now()),
+        reason: Set(None),
+        ..Default::default()
+    }
+}
+
 /// A fresh database: SQLite file or PostgreSQL database, removed when dropped.
 pub struct TestDb {
     pub url: String,

@@ -584,7 +584,8 @@ fn row(list: &mut (Vec<String>, Vec<Value>), values: Vec<Value>) {
     list.1.extend(values);
 }
 
-/// Writes checked activities with the given ids; answers the stored rows in order.
+/// Writes checked activities; answers the stored rows in order, or `None` (nothing written)
+/// when the data is no longer at `generation`, the one the checks were made against.
 async fn write(
     db: &DatabaseConnection,
     store: &Store,

@@ -409,21 +409,13 @@ async fn the_benchmarked_nested_list_costs_two_statements_whatever_the_page_size
 
 #[tokio::test]
 async fn a_locked_period_refuses_new_activities() {
-    use sea_orm::{ActiveModelTrait, Set};
+    use sea_orm::ActiveModelTrait;
     let app = spawn_app().await;
     let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
-    cnscd_entity::period_lock::ActiveModel {
-        unit_code: Set("169".into()),
-        period_start: Set(date("2024-01-01")),
-        period_end: Set(date("2024-03-31")),
-        locked_by: Set("admin".into()),
-        locked_at: Set(chrono::Utc::now()),
-        reason: Set(Some("Q1 report sent".into())),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    period_lock("169", "2024-01-01", "2024-03-31")
+        .insert(&app.db)
+        .await
+        .unwrap();
     let r = app.gql(&admin(), SUBMIT, input(&team, "locked")).await.ok();
     assert_eq!(r.user_error_codes("submitActivity"), ["PERIOD_LOCKED"]);
     let mut april = input(&team, "open");
@@ -437,7 +429,7 @@ async fn a_locked_period_refuses_new_activities() {
 /// after its month was locked.
 #[tokio::test]
 async fn a_key_is_one_submission_across_operations_and_locks() {
-    use sea_orm::{ActiveModelTrait, Set};
+    use sea_orm::ActiveModelTrait;
     const FIGURES: &str = "mutation($i: SubmitDataValuesInput!) { submitDataValues(input: $i) { replayed userErrors { field code } } }";
     let figures = |key: &str| {
         json!({ "i": { "idempotencyKey": key, "sourceSystem": "DVCQG", "values": [
@@ -500,18 +492,10 @@ async fn a_key_is_one_submission_across_operations_and_locks() {
 
     // The month is locked; a retry of what was stored before still answers as a replay, a
     // new submission is refused.
-    cnscd_entity::period_lock::ActiveModel {
-        unit_code: Set("169".into()),
-        period_start: Set(date("2024-03-01")),
-        period_end: Set(date("2024-03-31")),
-        locked_by: Set("admin".into()),
-        locked_at: Set(chrono::Utc::now()),
-        reason: Set(None),
-        ..Default::default()
-    }
-    .insert(&app.db)
-    .await
-    .unwrap();
+    period_lock("169", "2024-03-01", "2024-03-31")
+        .insert(&app.db)
+        .await
+        .unwrap();
     let again = app
         .gql(&reporter, SUBMIT, input(&team, "activity-1"))
         .await

@@ -383,7 +383,7 @@ async fn period_locks_lists_locks_in_the_area_with_filters() {
 /// it between taking its turn and committing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submission_racing_a_lock_does_not_slip_into_the_locked_month() {
-    use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+    use sea_orm::{ActiveModelTrait, ConnectionTrait};
     let app = spawn_app().await;
     let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
     // The service's copy is current before the lock begins.
@@ -392,18 +392,10 @@ async fn a_submission_racing_a_lock_does_not_slip_into_the_locked_month() {
 
     let txn = cnscd_api::db::begin_write(&app.db).await.unwrap();
     cnscd_api::locks::service::take_turn(&txn).await.unwrap();
-    cnscd_entity::period_lock::ActiveModel {
-        unit_code: Set("169".into()),
-        period_start: Set(date("2024-03-01")),
-        period_end: Set(date("2024-03-31")),
-        locked_by: Set("admin".into()),
-        locked_at: Set(chrono::Utc::now()),
-        reason: Set(None),
-        ..Default::default()
-    }
-    .insert(&*txn)
-    .await
-    .unwrap();
+    period_lock("169", "2024-03-01", "2024-03-31")
+        .insert(&*txn)
+        .await
+        .unwrap();
 
     let commit_when_waited_for = async {
         if app.test_db.is_postgres() {
