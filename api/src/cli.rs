@@ -30,6 +30,35 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the process's command line and environment, a variable set to the empty string
+    /// counting as unset (operators write `NAME=` in env files and compose files to leave one
+    /// out), and exits with clap's message when they do not parse.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = unset_empty_env(Self::command()).get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// `cmd` with every argument whose environment variable is set but empty read as if the
+/// variable were not set (its default, or absent), in every subcommand.
+fn unset_empty_env(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .is_some_and(|name| std::env::var_os(name).is_some_and(|v| v.is_empty()));
+        if empty { arg.env(None) } else { arg }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    names
+        .into_iter()
+        .fold(cmd, |cmd, name| cmd.mut_subcommand(name, unset_empty_env))
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the HTTP server.

@@ -76,6 +76,15 @@ pub struct Settings {
     /// fails with "the database is unavailable"; also the timeout for opening one.
     #[arg(long, env = "CNSCD_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_acquire_timeout: std::time::Duration,
+    /// Subscription sockets that may wait for `connection_init` at once; more are answered 503.
+    #[arg(long, env = "CNSCD_WS_MAX_UNAUTHENTICATED", default_value_t = crate::http::ws::DEFAULT_MAX_UNAUTHENTICATED)]
+    pub ws_max_unauthenticated: usize,
+    /// Subscription sockets one caller (token subject and client) may hold at once.
+    #[arg(long, env = "CNSCD_WS_MAX_SOCKETS_PER_CALLER", default_value_t = crate::http::ws::DEFAULT_MAX_SOCKETS_PER_CALLER)]
+    pub ws_max_sockets_per_caller: usize,
+    /// Subscriptions one caller may run at once, over all its sockets.
+    #[arg(long, env = "CNSCD_WS_MAX_SUBSCRIPTIONS_PER_CALLER", default_value_t = crate::http::ws::DEFAULT_MAX_SUBSCRIPTIONS_PER_CALLER)]
+    pub ws_max_subscriptions_per_caller: usize,
 }
 
 impl fmt::Debug for Settings {
@@ -95,6 +104,12 @@ impl fmt::Debug for Settings {
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_per_role", &self.rate_limit_per_role)
+            .field("ws_max_unauthenticated", &self.ws_max_unauthenticated)
+            .field("ws_max_sockets_per_caller", &self.ws_max_sockets_per_caller)
+            .field(
+                "ws_max_subscriptions_per_caller",
+                &self.ws_max_subscriptions_per_caller,
+            )
             .finish()
     }
 }
@@ -134,6 +149,9 @@ impl Settings {
             // Tests that are not about limits are not limited.
             rate_limit_per_minute: 0,
             rate_limit_per_role: crate::http::ratelimit::RoleLimits::default(),
+            ws_max_unauthenticated: crate::http::ws::DEFAULT_MAX_UNAUTHENTICATED,
+            ws_max_sockets_per_caller: crate::http::ws::DEFAULT_MAX_SOCKETS_PER_CALLER,
+            ws_max_subscriptions_per_caller: crate::http::ws::DEFAULT_MAX_SUBSCRIPTIONS_PER_CALLER,
         }
     }
 }

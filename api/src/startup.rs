@@ -166,6 +166,11 @@ impl Application {
                 limiter,
                 request_timeout: settings.request_timeout,
                 closing: crate::http::ws::Closing::new(),
+                sockets: crate::http::ws::Sockets::new(crate::http::ws::SocketLimits {
+                    max_unauthenticated: settings.ws_max_unauthenticated,
+                    max_sockets_per_caller: settings.ws_max_sockets_per_caller,
+                    max_subscriptions_per_caller: settings.ws_max_subscriptions_per_caller,
+                }),
             },
         })
     }

@@ -3,6 +3,7 @@ pub mod guard;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
+pub mod nesting;
 pub mod node;
 pub mod pagination;
 pub mod scalars;

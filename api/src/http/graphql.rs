@@ -7,8 +7,8 @@ use crate::auth::Principal;
 use crate::error::{DATABASE_UNAVAILABLE, ErrorCode};
 use crate::graphql::limits::with_code;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::nesting;
 use async_graphql::parser::types::OperationType;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -80,9 +80,11 @@ pub(super) async fn authenticate(
         .map_err(|e| e.message())
 }
 
-/// Runs a request and labels the response with its operation for the metrics layer.
+/// Runs a request of an authenticated caller and labels the response with its operation for
+/// the metrics layer.
 async fn execute(
     state: AppState,
+    principal: Principal,
     headers: HeaderMap,
     request: async_graphql::Request,
     media: &'static str,
@@ -91,30 +93,44 @@ async fn execute(
     if let Some(name) = &request.operation_name {
         let _ = operation.set(name.clone());
     }
-    let mut resp = run(state, headers, request, media, &operation).await;
+    let mut resp = run(state, principal, headers, request, media, &operation).await;
     resp.extensions_mut()
-        .insert(metrics::Operation(operation.into_inner()));
+        .insert(metrics::Operation::Named(operation.into_inner()));
     resp
+}
+
+/// The 401 of a request without a valid token, before anything it sent but its headers was
+/// read; labelled for the metrics without any name the caller chose.
+fn unauthenticated(msg: &str, media: &'static str) -> Response {
+    let mut resp = error_response(
+        StatusCode::UNAUTHORIZED,
+        ErrorCode::Unauthenticated,
+        msg,
+        media,
+    );
+    resp.extensions_mut()
+        .insert(metrics::Operation::Unauthenticated);
+    resp
+}
+
+/// A 400 for a document or JSON text nested past [`nesting::MAX_NESTING`].
+fn too_deep(e: nesting::TooDeep, what: &str, media: &'static str) -> Response {
+    error_response(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::QueryTooComplex,
+        &e.message(what),
+        media,
+    )
 }
 
 async fn run(
     state: AppState,
+    principal: Principal,
     headers: HeaderMap,
     request: async_graphql::Request,
     media: &'static str,
     operation: &OnceLock<String>,
 ) -> Response {
-    let principal = match authenticate(&state, &headers).await {
-        Ok(p) => p,
-        Err(msg) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                ErrorCode::Unauthenticated,
-                &msg,
-                media,
-            );
-        }
-    };
     let span = tracing::Span::current();
     span.record("subject", principal.subject.as_str());
     span.record("roles", principal.roles_label().as_str());
@@ -133,6 +149,13 @@ async fn run(
     // Each stage's outcome is charged to the caller's rate-limit bucket before it is answered:
     // the query's cost once admitted, 1 for a request refused before it runs.
     let staged = async {
+        if let Err(e) = nesting::check_document(&request.query) {
+            let decision = state.limiter.charge(&principal, 1).await;
+            if let Some(refused) = decision.refusal(media) {
+                return Err(refused);
+            }
+            return Err(too_deep(e, "the query", media));
+        }
         let doc = match async_graphql::parser::parse_query(&request.query) {
             Ok(doc) => doc,
             Err(e) => {
@@ -291,29 +314,28 @@ pub(super) fn classify(
     }
 }
 
-/// `POST /graphql` with `application/json` or `application/graphql` bodies.
+/// `POST /graphql` with `application/json` or `application/graphql` bodies. The token is
+/// checked from the headers before the body is read: an unauthenticated request costs what its
+/// headers cost.
 pub async fn post_handler(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Response {
     let media = media(&headers);
-    // A body that cannot be read (over `MAX_BODY`) is answered as GraphQL errors too, after
-    // the token: an unauthenticated caller learns nothing else.
-    let body = match body {
+    let principal = match authenticate(&state, &headers).await {
+        Ok(p) => p,
+        Err(msg) => return unauthenticated(&msg, media),
+    };
+    let body = match axum::body::to_bytes(body, super::MAX_BODY).await {
         Ok(b) => b,
-        Err(rejection) => {
-            if let Err(msg) = authenticate(&state, &headers).await {
-                return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    ErrorCode::Unauthenticated,
-                    &msg,
-                    media,
-                );
-            }
-            let status = rejection.status();
-            let (code, message) = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Err(e) => {
+            // `to_bytes` stops at the limit with a length-limit error in its source chain.
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let (status, code, message) = if too_large {
                 (
+                    StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::QueryTooComplex,
                     format!(
                         "the request body is larger than {} bytes; send less at once",
@@ -322,8 +344,9 @@ pub async fn post_handler(
                 )
             } else {
                 (
+                    StatusCode::BAD_REQUEST,
                     ErrorCode::Validation,
-                    format!("the request body cannot be read: {}", rejection.body_text()),
+                    format!("the request body cannot be read: {e}"),
                 )
             };
             return error_response(status, code, &message, media);
@@ -348,6 +371,9 @@ pub async fn post_handler(
             }
         }
     } else if content_type.starts_with(JSON) || content_type.is_empty() {
+        if let Err(e) = nesting::check_json(&body) {
+            return too_deep(e, "the JSON body", media);
+        }
         match serde_json::from_slice::<async_graphql::Request>(&body) {
             Ok(r) => r,
             Err(e) => {
@@ -365,7 +391,7 @@ pub async fn post_handler(
             media,
         );
     };
-    execute(state, headers, request, media).await
+    execute(state, principal, headers, request, media).await
 }
 
 /// Query-string parameters of `GET /graphql`.
@@ -411,6 +437,14 @@ pub async fn get_handler(
             media,
         );
     };
+    // The token first: nothing but the headers is looked at for a stranger.
+    let principal = match authenticate(&state, &headers).await {
+        Ok(p) => p,
+        Err(msg) => return unauthenticated(&msg, media),
+    };
+    if let Err(e) = nesting::check_document(&query) {
+        return too_deep(e, "the query", media);
+    }
     if let Ok(doc) = async_graphql::parser::parse_query(&query) {
         let is_mutation = doc.operations.iter().any(|(name, op)| {
             let selected = match (&params.operation_name, name) {
@@ -441,6 +475,9 @@ pub async fn get_handler(
         ("extensions", params.extensions),
     ] {
         let Some(raw) = raw else { continue };
+        if let Err(e) = nesting::check_json(raw.as_bytes()) {
+            return too_deep(e, &format!("`{name}`"), media);
+        }
         match serde_json::from_str::<serde_json::Value>(&raw) {
             Ok(v) if name == "variables" => {
                 request = request.variables(async_graphql::Variables::from_json(v))
@@ -456,5 +493,5 @@ pub async fn get_handler(
             }
         }
     }
-    execute(state, headers, request, media).await
+    execute(state, principal, headers, request, media).await
 }

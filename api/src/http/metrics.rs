@@ -21,10 +21,13 @@
 //!
 //! `outcome` is one of `ok`, `partial` (data with errors), `invalid` (400), `unauthenticated`,
 //! `forbidden`, `rate_limited`, `unavailable` (503: stopped at the request timeout, or the
-//! database did not answer), `error`. `operation` is the GraphQL operation name
-//! (`anonymous` without one); a client picks it, so only names of at most 64 characters made
-//! of letters, digits and `_` are used, and only the first [`MAX_OPERATIONS`] distinct ones:
-//! later ones are counted as `other`, so a client cannot grow the exposition without bound.
+//! database did not answer), `error`. Every label comes from a closed set or is bounded:
+//! `method` is one of the methods HTTP defines, else `other`; `path` is a route of the
+//! router; `operation` is the GraphQL operation name of an *authenticated* caller (`anonymous`
+//! without one, `unauthenticated` for a request without a valid token, whatever it named), and
+//! only names of at most 64 characters made of letters, `_` and at most four digits are used
+//! (no phone numbers or ids), and only the first [`MAX_OPERATIONS`] distinct ones: later ones
+//! are counted as `other`, so nobody can grow the exposition without bound.
 use super::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -170,16 +173,47 @@ fn record_pool(db: &sea_orm::DatabaseConnection) {
 
 /// The GraphQL operation a response answered, set by the GraphQL handler for [`track`].
 #[derive(Clone, Debug)]
-pub struct Operation(pub Option<String>);
+pub enum Operation {
+    /// An authenticated caller's request, with the operation name it gave, if any.
+    Named(Option<String>),
+    /// A request without a valid token: nothing it chose is recorded.
+    Unauthenticated,
+}
 
-/// The label for an operation name: the name when it is short and plain and among the first
-/// [`MAX_OPERATIONS`] seen, `other` past them, `anonymous` without one.
+/// The label for an HTTP method: one of the methods HTTP defines, else `other` (HTTP allows
+/// any token as a method, and a label may not grow with what strangers send).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Most digits an operation name may hold to be used as a label: a phone number (10 digits),
+/// a citizen id (12) or a date with a serial are data, not names of operations.
+const MAX_OPERATION_DIGITS: usize = 4;
+
+/// The label for an operation name of an authenticated caller: the name when it is short and
+/// plain (letters, `_`, at most [`MAX_OPERATION_DIGITS`] digits) and among the first
+/// [`MAX_OPERATIONS`] seen, `other` past them, `anonymous` without one. Requests without a
+/// valid token are labelled `unauthenticated`, whatever name they gave.
 pub fn operation_label(name: Option<&str>) -> String {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         return "anonymous".to_owned();
     };
-    let plain = name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let plain = name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().filter(char::is_ascii_digit).count() <= MAX_OPERATION_DIGITS;
     if !plain {
         return "other".to_owned();
     }
@@ -225,14 +259,14 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let response = next.run(request).await;
     let elapsed = started.elapsed().as_secs_f64();
     let status = response.status();
     metrics::counter!(
         "cnscd_http_requests_total",
         "path" => path.clone(),
-        "method" => method.clone(),
+        "method" => method,
         "status" => status.as_str().to_owned()
     )
     .increment(1);
@@ -242,12 +276,15 @@ pub async fn track(request: Request, next: Next) -> Response {
         "method" => method
     )
     .record(elapsed);
-    if let Some(Operation(name)) = response.extensions().get::<Operation>() {
+    if let Some(op) = response.extensions().get::<Operation>() {
         let with_errors = response
             .extensions()
             .get::<HadErrors>()
             .is_some_and(|h| h.0);
-        let operation = operation_label(name.as_deref());
+        let operation = match op {
+            Operation::Named(name) => operation_label(name.as_deref()),
+            Operation::Unauthenticated => "unauthenticated".to_owned(),
+        };
         let outcome = outcome(status, with_errors);
         metrics::counter!(
             "cnscd_graphql_requests_total",
@@ -276,12 +313,24 @@ mod tests {
         assert_eq!(operation_label(Some("TeamsPage")), "TeamsPage");
         assert_eq!(operation_label(Some("a\"b")), "other");
         assert_eq!(operation_label(Some(&"x".repeat(65))), "other");
+        assert_eq!(operation_label(Some("Phone0912345000")), "other");
+        assert_eq!(operation_label(Some("Report2025")), "Report2025");
         for i in 0..MAX_OPERATIONS + 5 {
             operation_label(Some(&format!("Op{i}")));
         }
         assert_eq!(operation_label(Some("OneTooMany")), "other");
         // Names seen before the cap keep their label.
         assert_eq!(operation_label(Some("TeamsPage")), "TeamsPage");
+    }
+
+    #[test]
+    fn methods_are_labelled_from_a_closed_set() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        let invented = Method::from_bytes("X".repeat(1_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&invented), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// Tells open subscription sockets that the server is stopping.
     pub closing: ws::Closing,
+    /// Subscription sockets open now, and their bounds.
+    pub sockets: ws::Sockets,
 }
 
 /// A panic in a handler is answered 500 `INTERNAL` (and logged), never a dropped connection.
@@ -111,8 +113,8 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!(
                         "request",
                         request_id = %id,
-                        method = %req.method(),
-                        path = %req.uri().path(),
+                        method = metrics::method_label(req.method()),
+                        path = %bounded_path(req.uri().path()),
                         operation = tracing::field::Empty,
                         subject = tracing::field::Empty,
                         roles = tracing::field::Empty,
@@ -120,4 +122,40 @@ pub fn router(state: AppState) -> Router {
                 }),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
+}
+
+/// Longest request path written to the log; the rest is cut (a path is the caller's text).
+const MAX_LOGGED_PATH: usize = 128;
+
+/// A request path as the log shows it: at most [`MAX_LOGGED_PATH`] bytes.
+fn bounded_path(path: &str) -> &str {
+    let mut end = path.len().min(MAX_LOGGED_PATH);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    &path[..end]
+}
+
+/// Whether a caller's `x-request-id` may be kept: it is logged, quoted in errors and stored in
+/// audit entries, so only a short plain token (a UUID, a load balancer's id) is.
+fn usable_request_id(value: &axum::http::HeaderValue) -> bool {
+    let v = value.as_bytes();
+    (1..=64).contains(&v.len())
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Drops an `x-request-id` that is not [`usable_request_id`], so that the service gives the
+/// request one of its own.
+async fn drop_unusable_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let bad = req
+        .headers()
+        .get_all("x-request-id")
+        .iter()
+        .any(|v| !usable_request_id(v));
+    if bad {
+        req.headers_mut().remove("x-request-id");
+    }
+    req
 }

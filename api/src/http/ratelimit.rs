@@ -1,6 +1,8 @@
-//! Per-client request limits: a token bucket per client, charged by each request's cost.
+//! Per-caller request limits: a token bucket per caller, charged by each request's cost.
 //!
-//! A client is the token's client id (`CNSCD_JWT_CLIENT_CLAIM`), else its subject. Its bucket
+//! A bucket belongs to one caller: the token's subject and client id (`CNSCD_JWT_CLIENT_CLAIM`)
+//! together, so that the users of one shared client (the dashboard's `azp`) do not spend each
+//! other's points, and a user signed in through two clients has a bucket in each. Its bucket
 //! holds at most one minute's worth of points (`CNSCD_RATE_LIMIT_PER_MINUTE`, or the caller's
 //! role's limit from `CNSCD_RATE_LIMIT_PER_ROLE`) and refills continuously at that many points
 //! a minute. Each GraphQL request costs its query cost as admission computed it (at least 1; a
@@ -10,7 +12,7 @@
 //! replica draws on the same bucket; one statement per request (an `INSERT … ON CONFLICT DO
 //! UPDATE` that refills, charges and says whether it could, atomically under the row lock),
 //! with the database's clock so replicas' clocks do not matter. On SQLite (one process) in
-//! memory. Buckets are keyed by a hash of the client, so the table holds no identifiers.
+//! memory. Buckets are keyed by a hash of the caller, so the table holds no identifiers.
 use crate::auth::{Principal, Role};
 use crate::error::ErrorCode;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -311,13 +313,10 @@ impl RateLimiter {
     }
 }
 
-/// The client a bucket belongs to: the client id, else the subject, hashed.
+/// The caller a bucket belongs to: subject and client together ([`Principal::identity`]),
+/// hashed.
 fn bucket_key(principal: &Principal) -> [u8; 16] {
-    let who = match &principal.client_id {
-        Some(client) => format!("client\u{0}{client}"),
-        None => format!("subject\u{0}{}", principal.subject),
-    };
-    let digest = Sha256::digest(who.as_bytes());
+    let digest = Sha256::digest(principal.identity().as_bytes());
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest[..16]);
     key

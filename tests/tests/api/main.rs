@@ -12,6 +12,7 @@ mod browser;
 mod corrections;
 mod datavalues;
 mod demo;
+mod edge;
 mod export;
 mod fuzz;
 mod http;

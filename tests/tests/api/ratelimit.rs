@@ -1,4 +1,4 @@
-//! Per-client rate limits: a token bucket charged by each request's cost, 429 with
+//! Per-caller rate limits (subject and client together): a token bucket charged by each request's cost, 429 with
 //! Retry-After when empty, its state in `extensions.cost`, per-role limits, shared by replicas
 //! on PostgreSQL.
 use cnscd_api::auth::mint;
@@ -134,7 +134,7 @@ async fn an_empty_bucket_answers_429_with_retry_after_and_rate_limited_then_refi
 }
 
 #[tokio::test]
-async fn each_client_has_its_own_bucket_keyed_by_client_id_else_subject() {
+async fn each_caller_has_its_own_bucket_keyed_by_subject_and_client_together() {
     // 60 points a minute, and a query costing about half of it: once a bucket is spent it takes
     // half a minute to pay for the next one, however slow the machine is.
     let app = spawn_app_with(limited(60)).await;
@@ -155,10 +155,13 @@ async fn each_client_has_its_own_bucket_keyed_by_client_id_else_subject() {
     };
     let a = client_token("alice", Some("app-a"), &["VIEWER"]);
     assert_eq!(drain_costly(&a).await.status, 429);
-    // Another user of the same client shares its bucket.
+    // The same user again through the same client: the same bucket.
+    let a_again = client_token("alice", Some("app-a"), &["VIEWER"]);
+    assert_eq!(ask(&app, &app.address, &a_again, &costly).await.status, 429);
+    // Another user of the same shared client (a dashboard's `azp`) is not locked out by her.
     let a2 = client_token("bob", Some("app-a"), &["VIEWER"]);
-    assert_eq!(ask(&app, &app.address, &a2, &costly).await.status, 429);
-    // Another client, and callers without a client id, have their own.
+    assert_eq!(ask(&app, &app.address, &a2, &costly).await.status, 200);
+    // The same user through another client, and without a client id, has other buckets.
     let b = client_token("alice", Some("app-b"), &["VIEWER"]);
     assert_eq!(ask(&app, &app.address, &b, &costly).await.status, 200);
     let alice = client_token("alice", None, &["VIEWER"]);

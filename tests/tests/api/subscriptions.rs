@@ -658,12 +658,14 @@ async fn subscriptions_are_limited_per_connection_and_charged_to_the_rate_limit(
         Got::Nothing
     ));
 
-    let app = spawn_app_with(|s| s.rate_limit_per_minute = 2).await;
+    // Each subscription is charged its admission cost when it starts (`ACTIVITIES` costs
+    // 6 points), so a bucket of 15 admits two of three.
+    let app = spawn_app_with(|s| s.rate_limit_per_minute = 15).await;
     let mut ws = Ws::ready(&app.address, &admin()).await;
     for id in ["a", "b", "c"] {
         ws.subscribe(id, ACTIVITIES, json!({})).await;
     }
-    // Two points a minute: one of the three (admitted concurrently) is refused.
+    // One of the three (admitted concurrently) is refused.
     let v = ws.msg().await;
     assert!(["a", "b", "c"].contains(&v["id"].as_str().unwrap()), "{v}");
     assert_eq!(
@@ -673,6 +675,219 @@ async fn subscriptions_are_limited_per_connection_and_charged_to_the_rate_limit(
     assert_eq!(ws.msg().await["type"], "complete");
     assert!(matches!(
         ws.next(Duration::from_millis(200)).await,
+        Got::Nothing
+    ));
+}
+
+/// The selection of an activity that costs more than a 600-point bucket (and less than the
+/// 20,000 any request may cost): its unit's children, priced at 100.
+const HEAVY_SELECTION: &str =
+    "id unit { children { code name type level parentCode validFrom validTo } }";
+
+#[tokio::test]
+async fn a_subscription_is_priced_like_the_query_post_would_run() {
+    let app = spawn_app_with(|s| s.rate_limit_per_minute = 600).await;
+    let viewer = token(&["VIEWER"], &["169"], &[]);
+    // Over POST the same selection of an activity (here under `activities`) is refused as
+    // too costly for the bucket.
+    let post = app
+        .gql(
+            &viewer,
+            &format!("{{ activities(first: 1) {{ nodes {{ {HEAVY_SELECTION} }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(post.status, 400, "{}", post.body);
+    assert_eq!(post.error_codes(), ["QUERY_TOO_COMPLEX"]);
+    // Over the socket, 50 of them are refused alike, and none runs.
+    let mut ws = Ws::ready(&app.address, &viewer).await;
+    for i in 0..50 {
+        ws.subscribe(
+            &format!("heavy{i}"),
+            &format!("subscription {{ activitySubmitted {{ {HEAVY_SELECTION} }} }}"),
+            json!({}),
+        )
+        .await;
+    }
+    let (mut refused, mut completed) = (0, 0);
+    while refused + completed < 100 {
+        let v = ws.msg().await;
+        if v["type"] == "complete" {
+            completed += 1;
+            continue;
+        }
+        assert_eq!(
+            v["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+            "{v}"
+        );
+        let message = v["payload"]["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("600"), "{message}");
+        refused += 1;
+    }
+    assert_eq!(refused, 50);
+    // The socket still runs what the bucket can pay for.
+    ws.subscribe("light", ACTIVITIES, json!({})).await;
+    assert!(matches!(
+        ws.next(Duration::from_millis(300)).await,
+        Got::Nothing
+    ));
+}
+
+#[tokio::test]
+async fn connection_init_is_read_only_up_to_a_few_kilobytes_before_the_token_is_checked() {
+    let app = spawn_app().await;
+    let good = token(&["VIEWER"], &["05677"], &[]);
+    let init = |pad: usize| json!({ "type": "connection_init", "payload": { "token": good, "pad": "x".repeat(pad) } });
+    // Within the bound: accepted.
+    let mut ws = Ws::open(&app.address).await;
+    ws.send(init(12 * 1024)).await;
+    assert_eq!(ws.msg().await["type"], "connection_ack");
+    // Past it, even with a good token: never acknowledged; the socket is closed (1009 naming
+    // the bound, or reset when the rest was left unread).
+    for pad in [20 * 1024, 60 * 1024 * 1024] {
+        let mut ws = Ws::open(&app.address).await;
+        let sent = ws.0.send(Message::Text(init(pad).to_string().into())).await;
+        if sent.is_ok() {
+            match ws.next(Duration::from_secs(10)).await {
+                Got::Closed(code, reason) => assert!(
+                    code == 1006 || code == 1009 && reason.contains("16384"),
+                    "{code} {reason}"
+                ),
+                other => panic!("{pad} bytes: expected the socket closed, got {other:?}"),
+            }
+        }
+    }
+    // After the token, a message may be as large as a POST body, not larger.
+    let mut ws = Ws::ready(&app.address, &good).await;
+    let big = json!({ "type": "ping", "payload": { "pad": "x".repeat(900 * 1024) } });
+    ws.send(big).await;
+    assert_eq!(ws.msg().await["type"], "pong");
+    let huge = json!({ "type": "ping", "payload": { "pad": "x".repeat(1100 * 1024) } });
+    let _ = ws.0.send(Message::Text(huge.to_string().into())).await;
+    let (code, reason) = ws.closed(Duration::from_secs(10)).await;
+    assert!(code == 1009 || code == 1006, "{code} {reason}");
+    // The server still takes connections.
+    Ws::ready(&app.address, &good).await;
+}
+
+#[tokio::test]
+async fn deep_nesting_on_the_socket_is_refused_before_it_is_parsed() {
+    let app = spawn_app().await;
+    let n = 10 * cnscd_api::graphql::nesting::MAX_NESTING;
+    let deep_json = format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
+    // A message nested too deeply, before and after the token: closed with 4400, naming it.
+    for ready in [false, true] {
+        let mut ws = if ready {
+            Ws::ready(&app.address, &admin()).await
+        } else {
+            Ws::open(&app.address).await
+        };
+        let text = format!("{{\"type\": \"connection_init\", \"payload\": {deep_json}}}");
+        ws.0.send(Message::Text(text.into())).await.unwrap();
+        let (code, reason) = ws.closed(Duration::from_secs(10)).await;
+        assert_eq!(code, 4400, "{reason}");
+        assert!(reason.contains("deeper than"), "{reason}");
+    }
+    // A subscription document nested too deeply: an error naming the bound, the socket open.
+    let mut ws = Ws::ready(&app.address, &admin()).await;
+    for value in [
+        format!("{}1{}", "[".repeat(n), "]".repeat(n)),
+        format!("{}1{}", "{a:".repeat(n), "}".repeat(n)),
+    ] {
+        ws.subscribe(
+            "deep",
+            &format!("subscription {{ activitySubmitted(under: {value}) {{ id }} }}"),
+            json!({}),
+        )
+        .await;
+        let v = ws.msg().await;
+        assert_eq!(
+            v["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+            "{v}"
+        );
+        assert_eq!(ws.msg().await["type"], "complete");
+    }
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.msg().await["type"], "pong");
+}
+
+#[tokio::test]
+async fn sockets_are_bounded_while_they_wait_and_per_caller_after() {
+    let app = spawn_app_with(|s| {
+        s.ws_max_unauthenticated = 2;
+        s.ws_max_sockets_per_caller = 2;
+        s.ws_max_subscriptions_per_caller = 3;
+    })
+    .await;
+    let viewer = token(&["VIEWER"], &["05677"], &[]);
+    // Two sockets wait for connection_init; a third is refused before the upgrade.
+    let mut a = Ws::open(&app.address).await;
+    let _b = Ws::open(&app.address).await;
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut req = url.clone().into_client_request().unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), 503);
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        other => panic!("expected 503, got {other:?}"),
+    }
+    // Once one authenticates, its place is free again.
+    a.send(json!({ "type": "connection_init", "payload": { "token": viewer } }))
+        .await;
+    assert_eq!(a.msg().await["type"], "connection_ack");
+    let mut c = Ws::open(&app.address).await;
+    // One caller holds two sockets at most; another caller is not held back by it.
+    c.send(json!({ "type": "connection_init", "payload": { "token": viewer } }))
+        .await;
+    assert_eq!(c.msg().await["type"], "connection_ack");
+    let mut d = Ws::open(&app.address).await;
+    d.send(json!({ "type": "connection_init", "payload": { "token": viewer } }))
+        .await;
+    let (code, reason) = d.closed(Duration::from_secs(10)).await;
+    assert_eq!(code, 4429, "{reason}");
+    assert!(reason.contains("at most 2"), "{reason}");
+    Ws::ready(&app.address, &token(&["VIEWER"], &["05692"], &[])).await;
+    // Three subscriptions over both sockets; the fourth is refused.
+    a.subscribe("1", ACTIVITIES, json!({})).await;
+    a.subscribe("2", ACTIVITIES, json!({})).await;
+    c.subscribe("3", ACTIVITIES, json!({})).await;
+    assert!(matches!(
+        c.next(Duration::from_millis(300)).await,
+        Got::Nothing
+    ));
+    c.subscribe("4", ACTIVITIES, json!({})).await;
+    let v = c.msg().await;
+    assert_eq!(v["id"], "4", "{v}");
+    assert_eq!(
+        v["payload"]["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{v}"
+    );
+    // Closing a socket gives its sockets and subscriptions back.
+    drop(a);
+    let mut e = Ws::open(&app.address).await;
+    let mut tries = 0;
+    loop {
+        e.send(json!({ "type": "connection_init", "payload": { "token": viewer } }))
+            .await;
+        match e.next(Duration::from_secs(10)).await {
+            Got::Msg(v) if v["type"] == "connection_ack" => break,
+            // The server may not have seen the close yet.
+            Got::Closed(4429, _) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                e = Ws::open(&app.address).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    e.subscribe("5", ACTIVITIES, json!({})).await;
+    assert!(matches!(
+        e.next(Duration::from_millis(300)).await,
         Got::Nothing
     ));
 }
