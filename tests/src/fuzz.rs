@@ -5,7 +5,10 @@
 //! plausible arguments (codes and ids of the fixture), wrong types, out-of-range numbers,
 //! huge strings and lists, random and out-of-range dates, missing required arguments, unknown
 //! fields, deep nesting, many aliases, variables (sometimes declared with the wrong type) and
-//! plain syntax noise.
+//! plain syntax noise. Some hostile requests nest values, selections or variables thousands of
+//! levels deep ([`Generator::deeply_nested`]); [`Generator::frame`] makes WebSocket frames for
+//! `/graphql/ws`: protocol messages in and out of order, generated subscriptions, tokens,
+//! noise, deep JSON and oversized messages.
 //!
 //! The random numbers come from SplitMix64, written out here rather than taken from a crate,
 //! so that a seed names the same requests on every machine and every version of the tests.
@@ -112,6 +115,7 @@ pub struct Schema {
     pub types: HashMap<String, TypeDef>,
     pub query: String,
     pub mutation: Option<String>,
+    pub subscription: Option<String>,
 }
 
 fn inputs(v: &Value) -> Vec<InputDef> {
@@ -180,6 +184,9 @@ impl Schema {
                 .unwrap_or("Query")
                 .to_owned(),
             mutation: schema["mutationType"]["name"].as_str().map(str::to_owned),
+            subscription: schema["subscriptionType"]["name"]
+                .as_str()
+                .map(str::to_owned),
         }
     }
 }
@@ -269,7 +276,30 @@ impl Pools {
 pub struct Request {
     pub query: String,
     pub variables: Value,
+    /// The whole JSON body to send instead of `query` and `variables`, when they could not be
+    /// held as a `Value` (variables nested thousands deep).
+    pub raw_body: Option<String>,
 }
+
+impl Request {
+    /// The JSON body of a POST.
+    pub fn body(&self) -> String {
+        self.raw_body.clone().unwrap_or_else(|| {
+            json!({ "query": self.query, "variables": self.variables }).to_string()
+        })
+    }
+}
+
+/// One WebSocket frame to send.
+#[derive(Clone, Debug)]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// Nesting depths the deep generator draws from: around the service's bound, and the
+/// thousands that once overflowed a stack.
+const DEPTHS: &[usize] = &[31, 32, 33, 64, 320, 2_000, 6_000];
 
 /// Builds requests from a schema.
 pub struct Generator<'a> {
@@ -304,6 +334,10 @@ impl<'a> Generator<'a> {
     pub fn request(&mut self) -> Request {
         self.vars.clear();
         self.hostile = self.rng.chance(50);
+        if self.hostile && self.rng.chance(6) {
+            let root = self.schema.query.clone();
+            return self.deeply_nested("query", &root);
+        }
         self.depth_budget = if self.rng.chance(5) { 16 } else { 4 };
         let mutation = self.schema.mutation.clone().filter(|_| self.rng.chance(30));
         let (keyword, root) = match &mutation {
@@ -342,7 +376,166 @@ impl<'a> Generator<'a> {
         Request {
             query,
             variables: Value::Object(variables),
+            raw_body: None,
         }
+    }
+
+    /// A request that nests deeply: a list or object value, a mix of both, selection sets, or
+    /// the variables' JSON, on a real field of `root`, to a depth drawn from [`DEPTHS`].
+    pub fn deeply_nested(&mut self, keyword: &str, root: &str) -> Request {
+        let depth = *self.rng.pick(DEPTHS);
+        let field = self
+            .schema
+            .types
+            .get(root)
+            .filter(|t| !t.fields.is_empty())
+            .map(|t| self.rng.pick(&t.fields).clone());
+        let (name, arg) = match &field {
+            Some(f) => (
+                f.name.clone(),
+                f.args
+                    .first()
+                    .map_or_else(|| "a".to_owned(), |a| a.name.clone()),
+            ),
+            None => ("a".to_owned(), "a".to_owned()),
+        };
+        let mut value = String::with_capacity(depth * 4);
+        let mut closes = Vec::with_capacity(depth);
+        let shape = self.rng.below(5);
+        for _ in 0..depth {
+            let list = match shape {
+                0 => true,
+                1 => false,
+                _ => self.rng.chance(50),
+            };
+            if list {
+                value.push('[');
+                closes.push(']');
+            } else {
+                value.push_str("{a: ");
+                closes.push('}');
+            }
+        }
+        value.push('1');
+        value.extend(closes.iter().rev());
+        let query = match shape {
+            3 => format!(
+                "{keyword} Deep {{ {name} {}__typename{} }}",
+                "{ a ".repeat(depth),
+                " }".repeat(depth)
+            ),
+            4 => {
+                let vars = format!("{}1{}", "{\"a\": ".repeat(depth), "}".repeat(depth));
+                let query =
+                    format!("{keyword} Deep($v: String) {{ {name}(a: $v) {{ __typename }} }}");
+                let body = format!(
+                    "{{\"query\": {}, \"variables\": {{\"v\": {vars}}}}}",
+                    serde_json::to_string(&query).unwrap_or_default()
+                );
+                return Request {
+                    query,
+                    variables: json!({}),
+                    raw_body: Some(body),
+                };
+            }
+            _ => format!("{keyword} Deep {{ {name}({arg}: {value}) {{ __typename }} }}"),
+        };
+        Request {
+            query,
+            variables: json!({}),
+            raw_body: None,
+        }
+    }
+
+    /// A subscription over the schema's subscription root (a deep one now and then), or
+    /// `None` without one.
+    pub fn subscription(&mut self) -> Option<Request> {
+        let root = self.schema.subscription.clone()?;
+        self.vars.clear();
+        self.hostile = self.rng.chance(50);
+        if self.hostile && self.rng.chance(10) {
+            return Some(self.deeply_nested("subscription", &root));
+        }
+        self.depth_budget = 4;
+        let mut body = String::new();
+        self.field_selection(&root, 0, &mut body);
+        let defs = if self.vars.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = self
+                .vars
+                .iter()
+                .map(|(name, ty, _)| format!("${name}: {ty}"))
+                .collect();
+            format!("({})", list.join(", "))
+        };
+        let variables: serde_json::Map<String, Value> = self
+            .vars
+            .iter()
+            .map(|(n, _, v)| (n.clone(), v.clone()))
+            .collect();
+        Some(Request {
+            query: format!("subscription Fuzz{defs} {{ {body}}}"),
+            variables: Value::Object(variables),
+            raw_body: None,
+        })
+    }
+
+    /// A WebSocket frame for `/graphql/ws`: mostly messages of the protocol (with one of
+    /// `tokens` in `connection_init`, or a bad one), in any order, and hostile ones: noise,
+    /// JSON nested thousands deep, binary, a message past the size bounds.
+    pub fn frame(&mut self, tokens: &[String]) -> Frame {
+        let id = format!("{}", self.rng.below(8));
+        let text = match self.rng.below(12) {
+            0..=2 => {
+                let payload = match self.rng.below(6) {
+                    0 if !tokens.is_empty() => {
+                        json!({ "Authorization": format!("Bearer {}", self.rng.pick(tokens)) })
+                    }
+                    1 if !tokens.is_empty() => json!({ "token": self.rng.pick(tokens) }),
+                    2 => json!({ "token": "not.a.jwt" }),
+                    3 => json!({ "token": "x".repeat(self.rng.below(40_000)) }),
+                    4 => json!([1, 2, 3]),
+                    _ => json!(null),
+                };
+                json!({ "type": "connection_init", "payload": payload }).to_string()
+            }
+            3..=5 => match self.subscription() {
+                Some(r) => match r.raw_body {
+                    Some(body) => format!(
+                        "{{\"id\": \"{id}\", \"type\": \"subscribe\", \"payload\": {body}}}"
+                    ),
+                    None => json!({ "id": id, "type": "subscribe", "payload": { "query": r.query, "variables": r.variables } }).to_string(),
+                },
+                None => json!({ "type": "ping" }).to_string(),
+            },
+            6 => json!({ "id": id, "type": *self.rng.pick(&["complete", "next", "error"]) })
+                .to_string(),
+            7 => json!({ "type": *self.rng.pick(&["ping", "pong", "connection_ack", "start", "stop", "connection_terminate"]), "payload": { "x": 1 } }).to_string(),
+            8 => {
+                let depth = *self.rng.pick(DEPTHS);
+                format!(
+                    "{{\"type\": \"connection_init\", \"payload\": {}1{}}}",
+                    "{\"a\": [".repeat(depth),
+                    "]}".repeat(depth)
+                )
+            }
+            9 => {
+                let len = self.rng.below(300);
+                (0..len)
+                    .map(|_| *self.rng.pick(&['{', '}', '[', ']', '"', ':', ',', 'a', '1', ' ', '\\', 'ệ']))
+                    .collect()
+            }
+            10 => {
+                let len = *self.rng.pick(&[10usize, 20_000, 1_100_000]);
+                json!({ "type": "ping", "payload": { "pad": "x".repeat(len) } }).to_string()
+            }
+            _ => {
+                let len = self.rng.below(200);
+                return Frame::Binary((0..len).map(|_| self.rng.below(256) as u8).collect());
+            }
+        };
+        Frame::Text(text)
     }
 
     /// Truncates, duplicates or scrambles part of a query.

@@ -329,8 +329,10 @@ impl TokenVerifier {
                     "; the identity provider's keys were refetched less than {} ago",
                     humantime::format_duration(remote.interval())
                 ),
-                (Some(Refetch::Failed(e)), _) => {
-                    format!("; the identity provider's keys could not be fetched ({e})")
+                // Why is in the log (`refetch_for_unknown_kid`): the provider's address and
+                // answer are no business of an unauthenticated caller.
+                (Some(Refetch::Failed(_)), _) => {
+                    "; the identity provider's keys could not be fetched just now".to_owned()
                 }
                 _ => String::new(),
             };

@@ -223,8 +223,23 @@ fn request(params: &HashMap<String, String>) -> Result<Request, Bad> {
     })
 }
 
+/// A number cell: empty without a value, and for a value out of the range of floats (never
+/// `inf` or `NaN`).
 fn number(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
+    v.filter(|x| x.is_finite())
+        .map(|x| x.to_string())
+        .unwrap_or_default()
+}
+
+/// A text cell as a spreadsheet shows it: text. A cell that starts like a formula (`=`, `+`,
+/// `-`, `@`, a tab or a carriage return) is prefixed with `'` (the OWASP rule against CSV
+/// injection); names come from ADMIN input and catalogue imports.
+fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{s}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 fn status(s: Status) -> &'static str {
@@ -257,11 +272,11 @@ pub fn write_csv(values: &[Computed]) -> Result<Vec<u8>, csv::Error> {
         let start = c.period.start.to_string();
         let end = c.period.end.to_string();
         w.write_record([
-            c.definition.code.as_str(),
-            c.definition.name_vi.as_str(),
-            c.unit.code.as_str(),
-            c.unit.name.as_str(),
-            c.period.label.as_str(),
+            &*text(&c.definition.code),
+            &*text(&c.definition.name_vi),
+            &*text(&c.unit.code),
+            &*text(&c.unit.name),
+            &*text(&c.period.label),
             start.as_str(),
             end.as_str(),
             &number(value),
@@ -450,6 +465,29 @@ mod tests {
             readable,
             target: readable.then_some(80.0),
         }
+    }
+
+    #[test]
+    fn text_that_starts_like_a_formula_stays_text_and_numbers_stay_finite() {
+        for (name, cell) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+84", "'+84"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("Xã Đồng Hỷ", "Xã Đồng Hỷ"),
+        ] {
+            let body = write_csv(&[value(name, true)]).unwrap_or_default();
+            let text = String::from_utf8(body).unwrap_or_default();
+            let row = text.lines().nth(1).unwrap_or_default().to_owned();
+            assert!(row.contains(&format!(",05692,{cell},")), "{name}: {row}");
+        }
+        assert_eq!(number(Some(f64::INFINITY)), "");
+        assert_eq!(number(Some(f64::NAN)), "");
+        assert_eq!(number(Some(-2.5)), "-2.5");
     }
 
     #[test]

@@ -17,6 +17,9 @@ use sea_orm::{
 };
 use std::collections::{HashMap, HashSet};
 
+/// Largest factor a definition may have: beyond it a value could overflow to infinity.
+pub const MAX_FACTOR: f64 = 1e9;
+
 /// Every active version of each indicator, by code, ordered by `valid_from` (then version).
 pub async fn versions(
     db: &impl ConnectionTrait,
@@ -148,11 +151,12 @@ pub async fn save(
     if let Some(d) = &denominator {
         check_formula(&mut problems, "input.denominator", d, &elements);
     }
-    if !new.factor.is_finite() || new.factor <= 0.0 {
+    if !(new.factor > 0.0 && new.factor <= MAX_FACTOR) {
         problems.add(
             "input.factor",
             format!(
-                "`factor` must be a finite number above 0, not {}",
+                "`factor` must be above 0 and at most {MAX_FACTOR:e} (100 for a percentage, \
+                 1000 per thousand, 1 for a count), not {}",
                 new.factor
             ),
         );

@@ -149,15 +149,24 @@ pub struct IndicatorValue {
 }
 
 impl IndicatorValue {
-    fn readable<T>(&self, v: T) -> async_graphql::Result<T> {
-        if self.readable {
-            Ok(v)
-        } else {
-            Err(crate::error::Error::forbidden(format!(
+    /// A number the caller may read and that is a number: a value out of the range of floats
+    /// (a huge numerator over a tiny target) is null with an error, never `inf` or `NaN`.
+    fn readable(&self, v: Option<f64>) -> async_graphql::Result<Option<f64>> {
+        if !self.readable {
+            return Err(crate::error::Error::forbidden(format!(
                 "unit {} is not in the caller's area on every day of {}",
                 self.unit.code, self.period.label
             ))
-            .into())
+            .into());
+        }
+        match v {
+            Some(x) if !x.is_finite() => Err(crate::error::Error::Internal(format!(
+                "the figure of {} for unit {} in {} is out of range ({x}): check its figures \
+                 and target",
+                self.indicator.code, self.unit.code, self.period.label
+            ))
+            .into()),
+            v => Ok(v),
         }
     }
 }
@@ -357,14 +366,50 @@ macro_rules! column {
     };
 }
 
-column!(
-    Option<f64>,
-    Option<f64>,
-    |v| match v.and_then(async_graphql::Number::from_f64) {
-        Some(n) => async_graphql::Value::Number(n),
-        None => async_graphql::Value::Null,
+/// `[Float]!`: a number out of the range of floats is null with an error on its entry, as
+/// `IndicatorValue` answers it, never `inf` or `NaN`.
+impl async_graphql::OutputType for Column<Option<f64>> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        <Vec<Option<f64>> as async_graphql::OutputType>::type_name()
     }
-);
+
+    fn qualified_type_name() -> String {
+        <Vec<Option<f64>> as async_graphql::OutputType>::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        <Vec<Option<f64>> as async_graphql::OutputType>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        let mut out = Vec::with_capacity(self.0.len());
+        for (i, v) in self.0.iter().enumerate() {
+            out.push(match v {
+                Some(x) if !x.is_finite() => {
+                    let e = async_graphql::ServerError::new(
+                        format!("entry {i} is out of range ({x}): check its figures and target"),
+                        Some(field.pos),
+                    );
+                    let mut e = ctx.with_index(i).set_error_path(e);
+                    e.extensions
+                        .get_or_insert_with(Default::default)
+                        .set("code", crate::error::ErrorCode::Internal.as_str());
+                    ctx.add_error(e);
+                    async_graphql::Value::Null
+                }
+                v => match v.and_then(async_graphql::Number::from_f64) {
+                    Some(n) => async_graphql::Value::Number(n),
+                    None => async_graphql::Value::Null,
+                },
+            });
+        }
+        Ok(async_graphql::Value::List(out))
+    }
+}
 column!(IndicatorStatus, IndicatorStatus, |s| {
     async_graphql::Value::Enum(async_graphql::Name::new(match s {
         IndicatorStatus::Ok => "OK",

@@ -272,3 +272,117 @@ async fn bad_parameters_are_answered_400_naming_the_parameter() {
     assert_eq!(csv.status, 200);
     assert_eq!(records(&csv.body).len(), 12);
 }
+
+#[tokio::test]
+async fn cells_that_start_like_formulas_stay_text_in_the_file() {
+    let app = fixture().await;
+    // An indicator whose names an ADMIN wrote like formulas.
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: SaveIndicatorDefinitionInput!) { saveIndicatorDefinition(input: $i) { userErrors { message } } }",
+            json!({ "i": { "code": "CNS05", "nameVi": "=HYPERLINK(\"http://evil.example\",\"Bấm\")", "nameEn": "@SUM(A1)",
+                           "numerator": "ACTIVITIES", "validFrom": "2023-01-01" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        r.at("saveIndicatorDefinition.userErrors"),
+        &json!([]),
+        "{}",
+        r.body
+    );
+    let csv = export(
+        &app,
+        Some(&admin()),
+        "codes=CNS05&unitCodes=05677&from=2023-01-01&to=2023-03-31&granularity=QUARTER",
+    )
+    .await;
+    assert_eq!(csv.status, 200);
+    let rows = records(&csv.body);
+    assert_eq!(&rows[0][1], "'=HYPERLINK(\"http://evil.example\",\"Bấm\")");
+    // Every text cell of every row: nothing a spreadsheet would run.
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            assert!(
+                !cell.starts_with(['=', '+', '@', '\t', '\r'])
+                    && (!cell.starts_with('-') || cell.parse::<f64>().is_ok()),
+                "column {i}: {cell}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn numbers_out_of_range_are_refused_or_answered_null_never_inf() {
+    let app = fixture().await;
+    // A factor that would overflow: refused, naming it.
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: SaveIndicatorDefinitionInput!) { saveIndicatorDefinition(input: $i) { userErrors { field message code } } }",
+            json!({ "i": { "code": "CNS05", "nameVi": "x", "nameEn": "x", "numerator": "ACTIVITIES",
+                           "factor": 1.7e308, "validFrom": "2023-01-01" } }),
+        )
+        .await
+        .ok();
+    let errors = r.at("saveIndicatorDefinition.userErrors");
+    assert_eq!(errors[0]["field"], json!(["input", "factor"]), "{}", r.body);
+    assert_eq!(errors[0]["code"], "VALIDATION");
+    // A target so small that value ÷ target overflows: the attainment is null with an error,
+    // in every form the values take, and an empty cell in the file.
+    app.gql(
+        &admin(),
+        "mutation($i: SetIndicatorTargetInput!) { setIndicatorTarget(input: $i) { userErrors { message } } }",
+        json!({ "i": { "indicator": "CNS05", "unitCode": "05677", "periodStart": "2023-01-01", "periodEnd": "2023-03-31", "target": 1e-310 } }),
+    )
+    .await
+    .ok();
+    let args = "codes: [\"CNS05\"], unitCodes: [\"05677\"], from: \"2023-01-01\", to: \"2023-03-31\", granularity: QUARTER";
+    let r = app
+        .gql(
+            &admin(),
+            &format!("{{ indicators({args}) {{ value attainment }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.at("indicators.0.value"), 2.0, "{}", r.body);
+    assert!(!r.body.to_string().contains("inf"), "{}", r.body);
+    assert_eq!(
+        r.body["errors"][0]["path"],
+        json!(["indicators", 0, "attainment"]),
+        "{}",
+        r.body
+    );
+    let r = app
+        .gql(
+            &admin(),
+            &format!("{{ indicatorTable({args}) {{ values attainments }} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.at("indicatorTable.attainments"),
+        &json!([null]),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.body["errors"][0]["path"],
+        json!(["indicatorTable", "attainments", 0]),
+        "{}",
+        r.body
+    );
+    let csv = export(
+        &app,
+        Some(&admin()),
+        "codes=CNS05&unitCodes=05677&from=2023-01-01&to=2023-03-31&granularity=QUARTER",
+    )
+    .await;
+    let rows = records(&csv.body);
+    assert_eq!(&rows[0][7], "2");
+    assert_eq!(&rows[0][12], "", "{:?}", rows[0]);
+    assert!(!String::from_utf8_lossy(&csv.body).contains("inf"));
+}

@@ -1,12 +1,16 @@
-//! Fuzzing: requests generated from the schema's introspection, valid and invalid, with a
-//! token of each role and without one, never get a server error, a panic or an INTERNAL
-//! error. A short seeded run here; `bench/fuzz.sh N` runs the same with more iterations
+//! Fuzzing: requests generated from the schema's introspection, valid and invalid (deeply
+//! nested ones among them), with a token of each role and without one, never get a server
+//! error, a panic or an INTERNAL error; WebSocket frames generated the same way never take the
+//! server down. A short seeded run here; `bench/fuzz.sh N` runs the same with more iterations
 //! (`CNSCD_FUZZ_ITERATIONS`, `CNSCD_FUZZ_SEED`).
 use cnscd_tests::fuzz::{Generator, Pools, Schema};
 use cnscd_tests::*;
+use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const CODES: &[&str] = &[
     "UNAUTHENTICATED",
@@ -158,7 +162,8 @@ async fn generated_requests_never_get_a_server_error() {
         let mut post = app
             .client
             .post(&url)
-            .json(&json!({ "query": request.query, "variables": request.variables }));
+            .header("Content-Type", "application/json")
+            .body(request.body());
         if let Some(t) = bearer {
             post = post.bearer_auth(t);
         }
@@ -233,4 +238,110 @@ async fn generated_requests_never_get_a_server_error() {
     );
     // The generator reaches past validation: some requests run and succeed.
     assert!(statuses.get(&200).copied().unwrap_or(0) > iterations as usize / 10);
+}
+
+/// Close codes the live feed may end a socket with (README, "The live feed").
+const CLOSE_CODES: &[u16] = &[1000, 1001, 1002, 1007, 1009, 4400, 4401, 4403, 4408, 4429];
+
+#[tokio::test]
+async fn generated_socket_frames_never_take_the_server_down() {
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let introspection = app
+        .gql(&admin(), &introspection_query(), json!({}))
+        .await
+        .ok();
+    let schema = Schema::from_introspection(&introspection.body["data"]);
+    assert!(schema.subscription.is_some());
+    let pools = Pools::with_ids(vec![team.clone()]);
+    let tokens = vec![
+        admin(),
+        token(&["VIEWER"], &["05677"], &[]),
+        token(&["REPORTER"], &["05692"], &[]),
+        token(&["TEAM_LEADER"], &[], &[&team]),
+    ];
+    let iterations = env_number("CNSCD_FUZZ_ITERATIONS", 600) / 5;
+    let seed = env_number("CNSCD_FUZZ_SEED", 0x0C5C_D5EE_D001);
+    let mut generator = Generator::new(&schema, &pools, seed);
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut closes: BTreeMap<u16, usize> = BTreeMap::new();
+    let started = Instant::now();
+    for i in 0..iterations {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .unwrap_or_else(|e| panic!("#{i} (seed {seed}): no socket: {e}"));
+        // Usually a real connection_init first, so that later frames reach the subscriptions.
+        if generator.rng.chance(70) {
+            let t = generator.rng.pick(&tokens).clone();
+            let init = json!({ "type": "connection_init", "payload": { "token": t } });
+            let _ = ws.send(Message::Text(init.to_string().into())).await;
+        }
+        let mut sent = Vec::new();
+        for _ in 0..1 + generator.rng.below(6) {
+            let frame = generator.frame(&tokens);
+            sent.push(format!("{:.200?}", frame));
+            let message = match frame {
+                cnscd_tests::fuzz::Frame::Text(t) => Message::Text(t.into()),
+                cnscd_tests::fuzz::Frame::Binary(b) => Message::Binary(b.into()),
+            };
+            if ws.send(message).await.is_err() {
+                break;
+            }
+        }
+        // Then a ping: the socket answers (pong, or its other messages first) or is closed
+        // with one of the protocol's codes; it never just hangs.
+        let _ = ws
+            .send(Message::Text(json!({ "type": "ping" }).to_string().into()))
+            .await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let next = tokio::time::timeout_at(deadline, ws.next()).await;
+            let context = || format!("#{i} (seed {seed}), frames {sent:?}");
+            match next {
+                Err(_) => panic!("no answer and no close: {}", context()),
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t)
+                        .unwrap_or_else(|e| panic!("not JSON ({e}): {t}: {}", context()));
+                    for e in v["payload"]["errors"].as_array().into_iter().flatten() {
+                        let code = e["extensions"]["code"].as_str().unwrap_or("(none)");
+                        assert!(CODES.contains(&code), "error code {code}: {}", context());
+                    }
+                    if v["type"] == "pong" {
+                        *closes.entry(0).or_default() += 1;
+                        break;
+                    }
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let code = frame.map_or(1005, |f| u16::from(f.code));
+                    assert!(
+                        CLOSE_CODES.contains(&code),
+                        "closed with {code}: {}",
+                        context()
+                    );
+                    *closes.entry(code).or_default() += 1;
+                    break;
+                }
+                Ok(Some(Ok(_))) => {}
+                // Dropped after a message past a bound that was left unread.
+                Ok(Some(Err(_)) | None) => {
+                    *closes.entry(1006).or_default() += 1;
+                    break;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "fuzz: {iterations} sockets (seed {seed}) in {:.1} s; endings (0: answered) {closes:?}",
+        started.elapsed().as_secs_f64()
+    );
+    // The server is still there and still serves.
+    app.gql(&admin(), "{ me { subject } }", json!({}))
+        .await
+        .ok();
+    assert!(closes.get(&0).copied().unwrap_or(0) > iterations as usize / 20);
 }
