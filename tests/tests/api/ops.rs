@@ -491,3 +491,28 @@ fn env_example_lists_every_variable() {
         .collect();
     assert!(missing.is_empty(), ".env.example lacks {missing:?}");
 }
+
+/// docker compose starts with any one way to verify tokens: none of them is required by the
+/// compose file, each is passed through (empty when unset, which the service reads as unset),
+/// and the keys' folder is mounted.
+#[test]
+fn compose_starts_with_the_secret_or_the_identity_providers_keys() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    assert!(
+        !compose.contains(":?"),
+        "no variable may be required by the compose file"
+    );
+    for name in [
+        "CNSCD_JWT_SECRET",
+        "CNSCD_JWKS_URL",
+        "CNSCD_JWT_PUBLIC_KEYS",
+    ] {
+        assert!(
+            compose.contains(&format!("{name}: ${{{name}:-}}")),
+            "{name} is passed through"
+        );
+    }
+    assert!(compose.contains("./deploy/keys:/etc/cnscd/keys:ro"));
+    assert!(root.join("deploy/keys/README.md").exists());
+}
