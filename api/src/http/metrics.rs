@@ -328,9 +328,10 @@ mod tests {
         use axum::http::Method;
         assert_eq!(method_label(&Method::GET), "GET");
         assert_eq!(method_label(&Method::DELETE), "DELETE");
-        let invented = Method::from_bytes("X".repeat(1_000).as_bytes()).unwrap();
-        assert_eq!(method_label(&invented), "other");
-        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "other");
+        let invented = Method::from_bytes("X".repeat(1_000).as_bytes()).ok();
+        assert_eq!(invented.as_ref().map(method_label), Some("other"));
+        let lower = Method::from_bytes(b"get").ok();
+        assert_eq!(lower.as_ref().map(method_label), Some("other"));
     }
 
     #[test]
