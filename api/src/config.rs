@@ -76,6 +76,10 @@ pub struct Settings {
     /// fails with "the database is unavailable"; also the timeout for opening one.
     #[arg(long, env = "CNSCD_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_acquire_timeout: std::time::Duration,
+    /// Longest a client may take to send a request's head (request line and headers), e.g.
+    /// `10s`; past it the connection is closed.
+    #[arg(long, env = "CNSCD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: std::time::Duration,
     /// Subscription sockets that may wait for `connection_init` at once; more are answered 503.
     #[arg(long, env = "CNSCD_WS_MAX_UNAUTHENTICATED", default_value_t = crate::http::ws::DEFAULT_MAX_UNAUTHENTICATED)]
     pub ws_max_unauthenticated: usize,
@@ -104,6 +108,7 @@ impl fmt::Debug for Settings {
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_per_role", &self.rate_limit_per_role)
+            .field("header_read_timeout", &self.header_read_timeout)
             .field("ws_max_unauthenticated", &self.ws_max_unauthenticated)
             .field("ws_max_sockets_per_caller", &self.ws_max_sockets_per_caller)
             .field(
@@ -149,6 +154,7 @@ impl Settings {
             // Tests that are not about limits are not limited.
             rate_limit_per_minute: 0,
             rate_limit_per_role: crate::http::ratelimit::RoleLimits::default(),
+            header_read_timeout: crate::http::serve::DEFAULT_HEADER_READ_TIMEOUT,
             ws_max_unauthenticated: crate::http::ws::DEFAULT_MAX_UNAUTHENTICATED,
             ws_max_sockets_per_caller: crate::http::ws::DEFAULT_MAX_SOCKETS_PER_CALLER,
             ws_max_subscriptions_per_caller: crate::http::ws::DEFAULT_MAX_SUBSCRIPTIONS_PER_CALLER,

@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 
 pub struct Application {
     listener: TcpListener,
+    /// Longest a client may take to send a request's head.
+    header_read_timeout: std::time::Duration,
     address: SocketAddr,
     state: AppState,
 }
@@ -156,6 +158,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            header_read_timeout: settings.header_read_timeout,
             address,
             state: AppState {
                 schema,
@@ -203,14 +206,18 @@ impl Application {
                 closing.start();
             }
         };
-        let served = axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(signal)
-            .await
-            .context("server failed");
+        let header_read_timeout = self.header_read_timeout;
+        crate::http::serve::serve(
+            self.listener,
+            router(self.state),
+            header_read_timeout,
+            signal,
+        )
+        .await;
         // Upgraded connections are not drained by the server: wait for the sockets to send
         // their close frames.
         closing.drained(std::time::Duration::from_secs(5)).await;
-        served
+        Ok(())
     }
 }
 

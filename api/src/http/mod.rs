@@ -8,6 +8,7 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod ratelimit;
+pub mod serve;
 pub mod ws;
 
 use crate::auth::TokenVerifier;

@@ -278,3 +278,28 @@ async fn metrics_labels_come_from_closed_sets_whatever_strangers_send() {
     );
     assert!(page.contains("operation=\"unauthenticated\""));
 }
+
+#[tokio::test]
+async fn a_request_head_sent_too_slowly_loses_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app =
+        spawn_app_with(|s| s.header_read_timeout = std::time::Duration::from_millis(300)).await;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // Half a request head, and then nothing: closed once the timeout passes.
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buf))
+        .await
+        .expect("the connection is still open");
+    assert!(
+        matches!(read, Ok(0) | Err(_)) || buf.starts_with(b"HTTP/1.1 408"),
+        "{read:?} {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    // A whole request on a new connection is served as ever.
+    still_answers(&app).await;
+}
