@@ -17,20 +17,34 @@
 //! `members(active: true | false | null)` (ids, totalCount), `activities` (ids, totalCount),
 //! nested `Team.members` (current and `includeEnded`), `Team.memberCount`, `Team.latestActivity`,
 //! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
-//! (entries and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05 and CNS02, YEAR and
-//! MONTH over 2024–2025, SELF and CHILDREN, per value; whole request FORBIDDEN when the unit is
-//! never in the area; values checked against the oracle's own count where the unit existed),
+//! (entries, page by page, and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05
+//! and CNS02, YEAR and MONTH over 2024–2025, SELF and CHILDREN, per value; whole request
+//! FORBIDDEN when the unit is never in the area; values checked against the oracle's own count
+//! where the unit existed),
 //! the same as `indicatorTable` (entries outside the area hold nothing), and `indicators` in
 //! REBASED mode (no rows for units that are gone; readable where today's unit is in the area
 //! today); `dataValues` (ids and totalCount, unfiltered and filtered by `under`, `from`, `to`:
 //! the unit in the area on every day of the figure's period, a REPORTER what it sent; FORBIDDEN
 //! to TEAM_LEADER), `periodLocks` (the same filters: the unit in the area during the month;
-//! FORBIDDEN to TEAM_LEADER) and `activityVersions(activityId:)` (the versions kept, with their
-//! day, unit and changer, where the activity is visible as it is now; NOT_FOUND otherwise). The
-//! fixture corrects activities (across 2025-07-01, by the reporter that sent one, twice), so
-//! the lists, indicators and `auditLog` follow an activity to its new day and unit; an audit
-//! entry of such a row is read where the row's unit is in the area on the day of the change
-//! and on some day the row concerns now.
+//! FORBIDDEN to TEAM_LEADER), `indicatorTargets` (the unit in the area on every day of the
+//! target's period on which it existed, as an indicator value; FORBIDDEN to REPORTER and
+//! TEAM_LEADER) and `activityVersions(activityId:)` (each version kept, with its day, unit and
+//! changer, where the version is visible by the activity rule on its own day and unit: its
+//! unit on its day, the activity's team, the activity's submitter; NOT_FOUND when neither the
+//! activity as it is now nor any version is). The fixture corrects activities (across
+//! 2025-07-01, by the reporter that sent one, twice), so the lists, indicators, `auditLog` and
+//! `activityVersions` follow an activity to its new day and unit while each side of a move
+//! keeps its own versions.
+//!
+//! An audit entry is read where the changed row's unit was in the area on the day of the
+//! change and the row is visible by its own kind's rule (area.md): a team's, membership's or
+//! activity's entry where the entry's unit is in the area on some day the row concerns now; a
+//! figure's as `dataValues` shows the figure (every day of its period), a lock's as
+//! `periodLocks` (during its month), a target's as the indicator value it belongs to (every day
+//! of the period the unit existed); an indicator definition's (no unit) by ADMIN only. The
+//! fixture holds figures, locks, CNS05 targets (set, changed and cleared, on days either side of
+//! 2025-07-01, for a hamlet that moves, a ceased commune and district, a new commune) and a
+//! definition, with their entries dated on days that make the rules differ.
 //!
 //! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
 //! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
@@ -52,6 +66,16 @@
 //! `dataValues` with "every day of the period" made "some day"; lockPeriod, unlockPeriod and
 //! `periodLocks` decided on today's hierarchy instead of the month's; `activityVersions` with
 //! visibility inverted; `auditLog` without the days the row concerns.
+//!
+//! And with the service's rule broken (issue 15, item 4), on SQLite and on PostgreSQL: the
+//! audit log's rule of before (one "some day the row concerns" for every kind: figures' and
+//! targets' entries leak, e.g. to UNIT_ADMIN[05692] the moving hamlet's 2025 figure and target
+//! changed after July); targets' entries by "every day" instead of "every day the unit existed"
+//! (a ceased commune's, a district's and a new commune's 2025 targets go missing) or by "some
+//! day"; figures' entries by "some day"; locks' entries dropped; a definition's entry shown to
+//! every UNIT_ADMIN; `activityVersions` as before (every version where the activity is visible
+//! now: both sides of a move wrong); versions by unit and day only (the team's leader and the
+//! submitting reporter lose them). Each failed this test, and passes with the rule restored.
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
@@ -1339,7 +1363,7 @@ const Q_MEMBERS: &str = "query($a: Boolean) { members(active: $a, first: 100) { 
 const Q_ACTIVITIES: &str =
     "{ activities(first: 100) { totalCount edges { node { id team { id } } } } }";
 const Q_OF_TEAM: &str = "query($t: ID) { members(teamId: $t, first: 100) { totalCount edges { node { id } } } activities(teamId: $t, first: 100) { totalCount edges { node { id } } } }";
-const Q_AUDIT: &str = "query($after: String) { auditLog(first: 100, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { action entityId occurredAt } } } }";
+const Q_AUDIT: &str = "query($after: String) { auditLog(first: 40, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { action entityId occurredAt } } } }";
 const Q_TEAM: &str = "query($id: ID!) { team(id: $id) { id } }";
 const Q_NODE: &str = "query($id: ID!) { node(id: $id) { id ... on Membership { team { id } person { phone } } ... on Activity { team { id } } } }";
 const Q_INDICATORS: &str = "query($u: [String!]!, $g: PeriodGranularity!, $b: UnitBreakdown!) { indicators(codes: [\"CNS05\", \"CNS02\"], unitCodes: $u, from: \"2024-01-01\", to: \"2025-12-31\", granularity: $g, breakdown: $b) { indicator { code } unit { code } period { label start end } value numerator denominator status } }";
@@ -1765,7 +1789,7 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
             let r = app.gql(&c.token, Q_AUDIT, json!({})).await;
             let list = &r.body["data"]["auditLog"];
             if matches!(c.role, Role::Admin | Role::UnitAdmin) {
-                // Every page (the fixture holds more entries than one page).
+                // Every page (pages of 40: the fixture holds over 80 entries).
                 let mut edges = list["edges"].as_array().cloned().unwrap_or_default();
                 let mut page = list.clone();
                 while page["pageInfo"]["hasNextPage"] == true {
