@@ -409,7 +409,7 @@ pub async fn versions(
 ) -> Result<Vec<activity_version::Model>> {
     let hidden = match service::get(db, principal, id).await {
         Ok(_) => None,
-        Err(Error::NotFound(message)) => Some(Error::NotFound(message)),
+        Err(not_found @ Error::NotFound(_)) => Some(not_found),
         Err(e) => return Err(e),
     };
     let kept = activity_version::Entity::find()
