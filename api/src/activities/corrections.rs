@@ -127,8 +127,11 @@ pub struct CorrectionQuery;
 
 #[Object]
 impl CorrectionQuery {
-    /// The earlier versions of an activity the caller may read, oldest first (empty when it
-    /// was never corrected or voided).
+    /// The earlier versions of an activity that the caller may read, oldest first (empty when
+    /// it was never corrected or voided). Each version is read by the activity rule on its own
+    /// day and unit: after a correction that moved the activity across areas, each side reads
+    /// only the versions that lay in its area. NOT_FOUND when the caller may read neither the
+    /// activity nor any of its versions.
     #[graphql(
         guard = "Allowed(Action::ReadActivities)",
         complexity = "crate::graphql::limits::list_complexity(VERSIONS_ESTIMATE, child_complexity)"
@@ -388,19 +391,71 @@ async fn keep_version(
     Ok(version)
 }
 
-/// The kept versions of an activity the caller may read (NOT_FOUND otherwise), oldest first.
-/// At most one per change, and changes stop at a void: a short list.
+/// The kept versions of an activity that the caller may read, oldest first. At most one per
+/// change, and changes stop at a void: a short list.
+///
+/// Each version is read by the activity rule (area.md) on its own day and unit, as the version
+/// held them: a caller of the unit's area on that day, or the activity's team's leader, or the
+/// REPORTER that submitted it (a correction changes neither the team nor the submitter, so
+/// those are the activity's own). A correction that moved the activity across areas thus shows
+/// each side only its own versions: a caller that no longer sees the activity (it was moved
+/// out of the caller's area) still reads the versions that lay in its area, and nothing of the
+/// activity as it is now; one that sees the activity only as it is now reads an empty list.
+/// NOT_FOUND when the caller sees neither the activity now nor any of its versions.
 pub async fn versions(
     db: &impl ConnectionTrait,
     principal: &Principal,
     id: i64,
 ) -> Result<Vec<activity_version::Model>> {
-    service::get(db, principal, id).await?;
-    Ok(activity_version::Entity::find()
+    let hidden = match service::get(db, principal, id).await {
+        Ok(_) => None,
+        Err(not_found @ Error::NotFound(_)) => Some(not_found),
+        Err(e) => return Err(e),
+    };
+    let kept = activity_version::Entity::find()
         .filter(activity_version::Column::ActivityId.eq(id))
         .order_by_asc(activity_version::Column::Version)
         .all(db)
-        .await?)
+        .await?;
+    let scope = principal.scope(Action::ReadActivities);
+    let whole = match activity::Entity::find_by_id(id).one(db).await? {
+        Some(a) => {
+            scope.all
+                || scope.teams.contains(&a.team_id)
+                || scope.submitter.as_deref() == Some(a.submitter.as_str())
+        }
+        None => false,
+    };
+    let mut shown = Vec::new();
+    let mut decided: BTreeMap<(String, chrono::NaiveDate), bool> = BTreeMap::new();
+    for v in kept {
+        let visible = whole
+            || match version_place(&v) {
+                Some(place) => match decided.get(&place) {
+                    Some(&seen) => seen,
+                    None => {
+                        let seen = crate::auth::allows(db, &scope, None, &place.0, place.1).await?;
+                        decided.insert(place, seen);
+                        seen
+                    }
+                },
+                None => false,
+            };
+        if visible {
+            shown.push(v);
+        }
+    }
+    match hidden {
+        Some(not_found) if shown.is_empty() => Err(not_found),
+        _ => Ok(shown),
+    }
+}
+
+/// The unit and day a kept version held (`unit_code`, `occurred_on` of its snapshot).
+fn version_place(v: &activity_version::Model) -> Option<(String, chrono::NaiveDate)> {
+    let unit = v.data.get("unit_code")?.as_str()?.to_owned();
+    let day = v.data.get("occurred_on")?.as_str()?.parse().ok()?;
+    Some((unit, day))
 }
 
 /// Corrects an activity; answers it as it is now and as it was.

@@ -23,12 +23,13 @@ pub struct AuditEntry {
     pub roles: String,
     /// What was done, e.g. `createTeam`.
     pub action: String,
-    /// Kind of object changed: Team, Membership, Activity, IndicatorTarget or IndicatorDefinition.
+    /// Kind of object changed: Team, Membership, Activity, DataValue, IndicatorTarget,
+    /// PeriodLock or IndicatorDefinition.
     pub entity_type: String,
     /// Global id of the changed object.
     pub entity_id: String,
-    /// Unit of the changed object (the team's unit, or where the activity happened); the
-    /// audit log is limited to the caller's area by it.
+    /// Unit of the changed object (the team's unit, where the activity happened, the unit of
+    /// the figure, target or lock; null for an indicator definition).
     pub unit_code: Option<String>,
     /// State before the change; null for a creation. Personal contact data is never recorded.
     pub before: Option<Json<serde_json::Value>>,
@@ -62,7 +63,12 @@ pub struct AuditQuery;
 
 #[Object]
 impl AuditQuery {
-    /// Changes recorded in the caller's area, newest first (ADMIN, UNIT_ADMIN).
+    /// Changes recorded in the caller's area, newest first (ADMIN, UNIT_ADMIN): an entry is
+    /// listed when the changed object's unit was in the area on the day of the change, and the
+    /// object is one the caller may read by its own rule (a team or membership on some day of
+    /// it, an activity on its day, a figure on every day of its period, a target as the
+    /// indicator value it belongs to, a lock during its month; an indicator definition's
+    /// entries only to ADMIN).
     #[graphql(
         guard = "Allowed(Action::ReadAudit)",
         complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"

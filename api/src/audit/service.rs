@@ -1,5 +1,8 @@
 //! Writing and reading audit entries.
-use crate::auth::{Action, Columns, Last, Principal, scope_condition};
+use crate::auth::{
+    Action, Columns, Last, Principal, condition_every_existing_day, condition_throughout,
+    scope_condition,
+};
 use crate::db::Where;
 use crate::error::{Error, Result};
 use crate::graphql::pagination::{PageArgs, Window};
@@ -140,6 +143,36 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// How the row an entry records is read (area.md, row by row): the action that reads such rows
+/// (whose area applies), and on which of the days the row concerns now
+/// (`concerns_from ..= concerns_to`) its unit must be under that area.
+#[derive(Copy, Clone, Debug)]
+enum Rule {
+    /// On some day of them (teams, memberships, activities, period locks).
+    SomeDay(Action),
+    /// On every day of them (reported figures).
+    EveryDay(Action),
+    /// On every day of them on which the unit existed (targets, as indicator values).
+    EveryDayItExisted(Action),
+    /// The row has no unit (indicator definitions): only a caller whose area is everything.
+    NoUnit,
+}
+
+/// Every kind of row the log records, with its rule. An entry of a kind not listed here is
+/// read only by callers whose area is everything.
+const KINDS: &[(&str, Rule)] = &[
+    ("Team", Rule::SomeDay(Action::ReadTeams)),
+    ("Membership", Rule::SomeDay(Action::ReadMembers)),
+    ("Activity", Rule::SomeDay(Action::ReadActivities)),
+    ("DataValue", Rule::EveryDay(Action::ReadDataValues)),
+    (
+        "IndicatorTarget",
+        Rule::EveryDayItExisted(Action::ReadIndicators),
+    ),
+    ("PeriodLock", Rule::SomeDay(Action::ReadPeriodLocks)),
+    ("IndicatorDefinition", Rule::NoUnit),
+];
+
 /// Audit entries in the caller's area, newest first.
 pub async fn list(
     db: &impl ConnectionTrait,
@@ -148,37 +181,7 @@ pub async fn list(
     args: &PageArgs,
 ) -> Result<(Vec<audit_entry::Model>, Window, u64)> {
     let mut w = Where::new();
-    // An entry is in the area when the changed row's unit is, on the day the change was made
-    // (Vietnam's day, as everywhere in the service), and on some day the row concerns: an
-    // entry says nothing about a row the caller may not see.
-    let day = match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => {
-            "CAST((e.occurred_at AT TIME ZONE 'UTC') + INTERVAL '7 hours' AS DATE)"
-        }
-        _ => "date(e.occurred_at, '+7 hours')",
-    };
-    let concerns_from = format!("COALESCE(e.concerns_from, {day})");
-    let scope = principal.scope(Action::ReadAudit);
-    for cols in [
-        Columns {
-            unit: "e.unit_code",
-            from: day,
-            last: Last::SameDay,
-            team: None,
-            submitter: None,
-        },
-        Columns {
-            unit: "e.unit_code",
-            from: &concerns_from,
-            last: Last::Through("e.concerns_to"),
-            team: None,
-            submitter: None,
-        },
-    ] {
-        if let Some((sql, values)) = scope_condition(&scope, &cols) {
-            w.and(sql, values);
-        }
-    }
+    scope(&mut w, principal, db.get_database_backend());
     if let Some(t) = &filter.entity_type {
         w.and("e.entity_type = ?", [t.clone().into()]);
     }
@@ -195,4 +198,82 @@ pub async fn list(
         w.and("e.occurred_at <= ?", [t.into()]);
     }
     crate::db::page::<audit_entry::Entity>(db, "e", "audit_entry e", "e.id DESC", &w, args).await
+}
+
+/// Limits a query over `audit_entry e` to what the caller may read: an entry says nothing of a
+/// row the caller may not see. The changed row's unit is under the caller's area for the audit
+/// log on the day the change was made (Vietnam's day, as everywhere in the service), and the
+/// row is visible to the caller as it is now, by its own kind's rule and the caller's right to
+/// read that kind ([`KINDS`]): a figure's entry only where `dataValues` shows the figure, a
+/// target's where the value it belongs to is readable.
+fn scope(w: &mut Where, principal: &Principal, backend: sea_orm::DbBackend) {
+    let day = match backend {
+        sea_orm::DbBackend::Postgres => {
+            "CAST((e.occurred_at AT TIME ZONE 'UTC') + INTERVAL '7 hours' AS DATE)"
+        }
+        _ => "date(e.occurred_at, '+7 hours')",
+    };
+    let on_the_day = Columns {
+        unit: "e.unit_code",
+        from: day,
+        last: Last::SameDay,
+        team: None,
+        submitter: None,
+    };
+    let Some((sql, values)) = scope_condition(&principal.scope(Action::ReadAudit), &on_the_day)
+    else {
+        return;
+    };
+    w.and(sql, values);
+    // The days the row concerns now: an entry without them (none is written so) concerns the
+    // day of the change; figures and targets always end on a day.
+    let concerns_from = format!("COALESCE(e.concerns_from, {day})");
+    let concerns_to = format!("COALESCE(e.concerns_to, {concerns_from})");
+    let mut kinds = Vec::new();
+    let mut values = Vec::new();
+    for (kind, rule) in KINDS {
+        let every_day = Columns {
+            unit: "e.unit_code",
+            from: &concerns_from,
+            last: Last::Through(&concerns_to),
+            team: None,
+            submitter: None,
+        };
+        let condition = match *rule {
+            Rule::SomeDay(action) => scope_condition(
+                &principal.scope(action),
+                &Columns {
+                    unit: "e.unit_code",
+                    from: &concerns_from,
+                    last: Last::Through("e.concerns_to"),
+                    team: None,
+                    submitter: None,
+                },
+            ),
+            Rule::EveryDay(action) => {
+                condition_throughout(&principal.scope(action), &every_day, backend)
+            }
+            Rule::EveryDayItExisted(action) => {
+                condition_every_existing_day(&principal.scope(action), &every_day, backend)
+            }
+            // The caller's area for the audit log is not everything (above).
+            Rule::NoUnit => continue,
+        };
+        match condition {
+            Some((sql, v)) => {
+                kinds.push(format!("(e.entity_type = ? AND {sql})"));
+                values.push(sea_orm::Value::from(*kind));
+                values.extend(v);
+            }
+            None => {
+                kinds.push("e.entity_type = ?".to_owned());
+                values.push(sea_orm::Value::from(*kind));
+            }
+        }
+    }
+    if kinds.is_empty() {
+        w.and("1 = 0", []);
+    } else {
+        w.and(kinds.join(" OR "), values);
+    }
 }

@@ -16,8 +16,11 @@
 //! | activity | its unit | its `occurred_on` | the rule holds on that day |
 //! | membership, its person | its team's unit | `started_on` ..= `ended_on` (open: today) | on some day of the span |
 //! | team | its unit | `founded_on` .. `dissolved_on` (exclusive; open: today) | on some day of the span |
-//! | audit entry | the changed row's unit | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | on that day, and on some day of those |
-//! | indicator value | its unit | the period's days on which the unit existed | on every one of them ([`Coverage`]) |
+//! | audit entry | the changed row's unit | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | on that day, and on those by the changed row's own rule |
+//! | activity version | the version's unit | the version's day | the rule holds on that day |
+//! | reported figure | its unit | its period | on every day of it ([`condition_throughout`]) |
+//! | period lock | its unit | its month | on some day of it |
+//! | indicator value, target | its unit | the period's days on which the unit existed | on every one of them ([`Coverage`], [`condition_every_existing_day`]) |
 //! | re-based indicator value | today's unit | today | today |
 //! | changes | the unit named or concerned | every date set, and every date moved | on each ([`allows`]) |
 //!
@@ -126,33 +129,56 @@ pub fn condition_throughout(
     cols: &Columns<'_>,
     backend: sea_orm::DbBackend,
 ) -> Option<(String, Vec<Value>)> {
-    if scope.all {
-        return None;
-    }
     let to = match cols.last {
         Last::Through(to) => to,
         Last::SameDay | Last::Before(_) => cols.from,
     };
-    let next_day = match backend {
-        sea_orm::DbBackend::Postgres => "(ae.valid_to + 1)",
-        _ => "date(ae.valid_to, '+1 day')",
+    every_day_condition(scope, cols, |units| {
+        covered_throughout(units, cols.unit, cols.from, to, backend)
+    })
+}
+
+/// [`condition_throughout`] counting only the days of the row's span on which its unit existed
+/// (indicator values and targets, area.md; the rule [`Coverage::every_day`] decides in Rust):
+/// for each version of the unit (its depth-0 closure rows) that overlaps the span, the part of
+/// the span it covers is covered throughout. A span on no day of which the unit existed holds
+/// nothing to show and passes. The same contract on `cols` as [`condition_throughout`].
+pub fn condition_every_existing_day(
+    scope: &Scope,
+    cols: &Columns<'_>,
+    backend: sea_orm::DbBackend,
+) -> Option<(String, Vec<Value>)> {
+    let (from, to) = match cols.last {
+        Last::Through(to) => (cols.from, to),
+        Last::SameDay | Last::Before(_) => (cols.from, cols.from),
     };
+    let unit = cols.unit;
+    // The part of the span that version `x` of the unit covers.
+    let first = format!("(CASE WHEN x.valid_from > {from} THEN x.valid_from ELSE {from} END)");
+    let last = format!("(CASE WHEN x.valid_to < {to} THEN x.valid_to ELSE {to} END)");
+    every_day_condition(scope, cols, |units| {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM admin_unit_closure x WHERE x.descendant_code = {unit} \
+             AND x.depth = 0 AND x.valid_from <= {to} AND x.valid_to >= {from} AND NOT {})",
+            covered_throughout(units, unit, &first, &last, backend)
+        )
+    })
+}
+
+/// The area's units (in `scope`) as an every-day condition built by `covered` from their
+/// placeholders (which must use them three times), or the caller's own submissions.
+fn every_day_condition(
+    scope: &Scope,
+    cols: &Columns<'_>,
+    covered: impl FnOnce(&str) -> String,
+) -> Option<(String, Vec<Value>)> {
+    if scope.all {
+        return None;
+    }
     let mut parts = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     if !scope.units.is_empty() {
-        let units = placeholders(scope.units.len());
-        let unit = cols.unit;
-        let from = cols.from;
-        parts.push(format!(
-            "(EXISTS (SELECT 1 FROM admin_unit_closure ac WHERE ac.ancestor_code IN ({units}) \
-             AND ac.descendant_code = {unit} AND ac.valid_from <= {from} \
-             AND ac.valid_to >= {from}) \
-             AND NOT EXISTS (SELECT 1 FROM admin_unit_closure ae WHERE ae.ancestor_code IN \
-             ({units}) AND ae.descendant_code = {unit} AND ae.valid_to >= {from} \
-             AND ae.valid_to < {to} AND NOT EXISTS (SELECT 1 FROM admin_unit_closure an \
-             WHERE an.ancestor_code IN ({units}) AND an.descendant_code = {unit} \
-             AND an.valid_from <= {next_day} AND an.valid_to > ae.valid_to)))"
-        ));
+        parts.push(covered(&placeholders(scope.units.len())));
         for _ in 0..3 {
             values.extend(scope.units.iter().map(|u| Value::from(u.clone())));
         }
@@ -165,6 +191,32 @@ pub fn condition_throughout(
         return Some(("1 = 0".to_owned(), Vec::new()));
     }
     Some((format!("({})", parts.join(" OR ")), values))
+}
+
+/// SQL: the closure rows from `units` (placeholders, used three times) to `unit` cover every
+/// day of `from ..= to`: one covers `from`, and every one that ends inside the span is
+/// followed, the next day, by another.
+fn covered_throughout(
+    units: &str,
+    unit: &str,
+    from: &str,
+    to: &str,
+    backend: sea_orm::DbBackend,
+) -> String {
+    let next_day = match backend {
+        sea_orm::DbBackend::Postgres => "(ae.valid_to + 1)",
+        _ => "date(ae.valid_to, '+1 day')",
+    };
+    format!(
+        "(EXISTS (SELECT 1 FROM admin_unit_closure ac WHERE ac.ancestor_code IN ({units}) \
+         AND ac.descendant_code = {unit} AND ac.valid_from <= {from} \
+         AND ac.valid_to >= {from}) \
+         AND NOT EXISTS (SELECT 1 FROM admin_unit_closure ae WHERE ae.ancestor_code IN \
+         ({units}) AND ae.descendant_code = {unit} AND ae.valid_to >= {from} \
+         AND ae.valid_to < {to} AND NOT EXISTS (SELECT 1 FROM admin_unit_closure an \
+         WHERE an.ancestor_code IN ({units}) AND an.descendant_code = {unit} \
+         AND an.valid_from <= {next_day} AND an.valid_to > ae.valid_to)))"
+    )
 }
 
 /// Whether `scope` covers data of `unit` (of team `team`, if any) on `on`: the rule for one

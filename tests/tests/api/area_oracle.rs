@@ -17,20 +17,34 @@
 //! `members(active: true | false | null)` (ids, totalCount), `activities` (ids, totalCount),
 //! nested `Team.members` (current and `includeEnded`), `Team.memberCount`, `Team.latestActivity`,
 //! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
-//! (entries and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05 and CNS02, YEAR and
-//! MONTH over 2024–2025, SELF and CHILDREN, per value; whole request FORBIDDEN when the unit is
-//! never in the area; values checked against the oracle's own count where the unit existed),
+//! (entries, page by page, and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05
+//! and CNS02, YEAR and MONTH over 2024–2025, SELF and CHILDREN, per value; whole request
+//! FORBIDDEN when the unit is never in the area; values checked against the oracle's own count
+//! where the unit existed),
 //! the same as `indicatorTable` (entries outside the area hold nothing), and `indicators` in
 //! REBASED mode (no rows for units that are gone; readable where today's unit is in the area
 //! today); `dataValues` (ids and totalCount, unfiltered and filtered by `under`, `from`, `to`:
 //! the unit in the area on every day of the figure's period, a REPORTER what it sent; FORBIDDEN
 //! to TEAM_LEADER), `periodLocks` (the same filters: the unit in the area during the month;
-//! FORBIDDEN to TEAM_LEADER) and `activityVersions(activityId:)` (the versions kept, with their
-//! day, unit and changer, where the activity is visible as it is now; NOT_FOUND otherwise). The
-//! fixture corrects activities (across 2025-07-01, by the reporter that sent one, twice), so
-//! the lists, indicators and `auditLog` follow an activity to its new day and unit; an audit
-//! entry of such a row is read where the row's unit is in the area on the day of the change
-//! and on some day the row concerns now.
+//! FORBIDDEN to TEAM_LEADER), `indicatorTargets` (the unit in the area on every day of the
+//! target's period on which it existed, as an indicator value; FORBIDDEN to REPORTER and
+//! TEAM_LEADER) and `activityVersions(activityId:)` (each version kept, with its day, unit and
+//! changer, where the version is visible by the activity rule on its own day and unit: its
+//! unit on its day, the activity's team, the activity's submitter; NOT_FOUND when neither the
+//! activity as it is now nor any version is). The fixture corrects activities (across
+//! 2025-07-01, by the reporter that sent one, twice), so the lists, indicators, `auditLog` and
+//! `activityVersions` follow an activity to its new day and unit while each side of a move
+//! keeps its own versions.
+//!
+//! An audit entry is read where the changed row's unit was in the area on the day of the
+//! change and the row is visible by its own kind's rule (area.md): a team's, membership's or
+//! activity's entry where the entry's unit is in the area on some day the row concerns now; a
+//! figure's as `dataValues` shows the figure (every day of its period), a lock's as
+//! `periodLocks` (during its month), a target's as the indicator value it belongs to (every day
+//! of the period the unit existed); an indicator definition's (no unit) by ADMIN only. The
+//! fixture holds figures, locks, CNS05 targets (set, changed and cleared, on days either side of
+//! 2025-07-01, for a hamlet that moves, a ceased commune and district, a new commune) and a
+//! definition, with their entries dated on days that make the rules differ.
 //!
 //! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
 //! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
@@ -52,6 +66,16 @@
 //! `dataValues` with "every day of the period" made "some day"; lockPeriod, unlockPeriod and
 //! `periodLocks` decided on today's hierarchy instead of the month's; `activityVersions` with
 //! visibility inverted; `auditLog` without the days the row concerns.
+//!
+//! And with the service's rule broken (issue 15, item 4), on SQLite and on PostgreSQL: the
+//! audit log's rule of before (one "some day the row concerns" for every kind: figures' and
+//! targets' entries leak, e.g. to UNIT_ADMIN[05692] the moving hamlet's 2025 figure and target
+//! changed after July); targets' entries by "every day" instead of "every day the unit existed"
+//! (a ceased commune's, a district's and a new commune's 2025 targets go missing) or by "some
+//! day"; figures' entries by "some day"; locks' entries dropped; a definition's entry shown to
+//! every UNIT_ADMIN; `activityVersions` as before (every version where the activity is visible
+//! now: both sides of a move wrong); versions by unit and day only (the team's leader and the
+//! submitting reporter lose them). Each failed this test, and passes with the rule restored.
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
@@ -288,11 +312,15 @@ struct FAct {
 
 struct FAudit {
     action: String,
+    /// The kind of row changed, as the entry names it (`Team`, `DataValue`, ...).
+    kind: String,
     entity: String,
-    unit: &'static str,
+    /// The changed row's unit (none for an indicator definition).
+    unit: Option<&'static str>,
     day: NaiveDate,
     /// The days the changed row concerns now, where the fixture knows them (activities,
-    /// figures, locks): a correction that moves an activity moves them for its earlier entries.
+    /// figures, locks, targets): a correction that moves an activity moves them for its
+    /// earlier entries.
     concerns: Option<(NaiveDate, NaiveDate)>,
 }
 
@@ -305,6 +333,17 @@ struct FValue {
     end: NaiveDate,
     sub: String,
     client: String,
+}
+
+/// An indicator target (`indicatorTargets`), keyed as `indicator:unit:start:end`.
+struct FTarget {
+    key: String,
+    label: String,
+    unit: &'static str,
+    start: NaiveDate,
+    end: NaiveDate,
+    /// Cleared since (its entries stay).
+    cleared: bool,
 }
 
 /// A period lock (`periodLocks`), keyed as `unit:YYYY-MM`.
@@ -323,6 +362,9 @@ struct Fx {
     audits: Vec<FAudit>,
     values: Vec<FValue>,
     locks: Vec<FLock>,
+    targets: Vec<FTarget>,
+    /// Codes of the indicator definitions the fixture saved.
+    definitions: Vec<String>,
     last_audit: i64,
 }
 
@@ -339,6 +381,8 @@ const CORRECT: &str = "mutation($i: CorrectActivityInput!) { correctActivity(inp
 const SUBMIT_VALUES: &str = "mutation($i: SubmitDataValuesInput!) { submitDataValues(input: $i) { values { unitCode } userErrors { code message } } }";
 const LOCK: &str = "mutation($i: LockPeriodInput!) { lockPeriod(input: $i) { lock { unitCode month } userErrors { code message } } }";
 const UNLOCK: &str = "mutation($i: UnlockPeriodInput!) { unlockPeriod(input: $i) { lock { unitCode month } userErrors { code message } } }";
+const SET_TARGET: &str = "mutation($i: SetIndicatorTargetInput!) { setIndicatorTarget(input: $i) { indicator { code } userErrors { code message } } }";
+const SAVE_DEFINITION: &str = "mutation($i: SaveIndicatorDefinitionInput!) { saveIndicatorDefinition(input: $i) { indicator { code } userErrors { code message } } }";
 
 fn payload_id(r: &Gql, path: &str) -> String {
     r.at(path)
@@ -350,7 +394,7 @@ fn payload_id(r: &Gql, path: &str) -> String {
 impl Fx {
     /// Backdates the audit entries written since the last call to `day` and records them.
     async fn stamp(&mut self, app: &TestApp, day: &str, unit: &'static str) {
-        self.stamp_concerning(app, day, unit, None).await;
+        self.stamp_concerning(app, day, Some(unit), None).await;
     }
 
     /// [`Fx::stamp`] for entries of a row whose days the fixture knows.
@@ -358,7 +402,7 @@ impl Fx {
         &mut self,
         app: &TestApp,
         day: &str,
-        unit: &'static str,
+        unit: Option<&'static str>,
         concerns: Option<(NaiveDate, NaiveDate)>,
     ) {
         use cnscd_entity::audit_entry::{Column, Entity};
@@ -371,20 +415,22 @@ impl Fx {
             .exec(&app.db)
             .await
             .unwrap();
-        let rows: Vec<(i64, String, String)> = Entity::find()
+        let rows: Vec<(i64, String, String, String)> = Entity::find()
             .select_only()
             .column(Column::Id)
             .column(Column::Action)
+            .column(Column::EntityType)
             .column(Column::EntityId)
             .filter(Column::Id.gt(self.last_audit))
             .into_tuple()
             .all(&app.db)
             .await
             .unwrap();
-        for (id, action, entity) in rows {
+        for (id, action, kind, entity) in rows {
             self.last_audit = self.last_audit.max(id);
             self.audits.push(FAudit {
                 action,
+                kind,
                 entity,
                 unit,
                 day: date(day),
@@ -529,7 +575,7 @@ impl Fx {
             client,
             history: Vec::new(),
         });
-        self.stamp_concerning(app, on, unit, Some((date(on), date(on))))
+        self.stamp_concerning(app, on, Some(unit), Some((date(on), date(on))))
             .await;
     }
 
@@ -590,7 +636,7 @@ impl Fx {
         for e in self.audits.iter_mut().filter(|e| e.entity == id) {
             e.concerns = Some((day, day));
         }
-        self.stamp_concerning(app, &day.to_string(), unit, Some((day, day)))
+        self.stamp_concerning(app, &day.to_string(), Some(unit), Some((day, day)))
             .await;
     }
 
@@ -604,6 +650,22 @@ impl Fx {
         start: &str,
         end: &str,
         source: &str,
+    ) {
+        self.value_sent_on(app, by, unit, start, end, source, start)
+            .await;
+    }
+
+    /// [`Fx::value`] with its audit entry dated `day`.
+    #[allow(clippy::too_many_arguments)]
+    async fn value_sent_on(
+        &mut self,
+        app: &TestApp,
+        by: Option<(&str, &str, &[String])>,
+        unit: &'static str,
+        start: &str,
+        end: &str,
+        source: &str,
+        day: &str,
     ) {
         let (sub, client, token) = match by {
             None => ("admin-".to_owned(), "test-app".to_owned(), admin()),
@@ -628,8 +690,61 @@ impl Fx {
             sub,
             client,
         });
-        self.stamp_concerning(app, start, unit, Some((date(start), date(end))))
+        self.stamp_concerning(app, day, Some(unit), Some((date(start), date(end))))
             .await;
+    }
+
+    /// Sets (or, with `None`, clears) the CNS05 target of `unit` for `start ..= end`, as
+    /// ADMIN; its audit entry is dated `day`.
+    async fn target(
+        &mut self,
+        app: &TestApp,
+        unit: &'static str,
+        start: &str,
+        end: &str,
+        target: Option<f64>,
+        day: &str,
+    ) {
+        let r = app
+            .gql(
+                &admin(),
+                SET_TARGET,
+                json!({ "i": { "indicator": "CNS05", "unitCode": unit, "periodStart": start, "periodEnd": end, "target": target } }),
+            )
+            .await;
+        if r.body["data"]["setIndicatorTarget"]["indicator"].is_null() {
+            panic!("fixture target refused: {}", r.body);
+        }
+        let key = format!("CNS05:{unit}:{start}:{end}");
+        match self.targets.iter_mut().find(|t| t.key == key) {
+            Some(t) => t.cleared = target.is_none(),
+            None => self.targets.push(FTarget {
+                label: format!("target(CNS05 {unit} {start}..{end})"),
+                key,
+                unit,
+                start: date(start),
+                end: date(end),
+                cleared: target.is_none(),
+            }),
+        }
+        self.stamp_concerning(app, day, Some(unit), Some((date(start), date(end))))
+            .await;
+    }
+
+    /// Saves a new indicator definition `code` (no unit), as ADMIN; its entry is dated `day`.
+    async fn definition(&mut self, app: &TestApp, code: &str, day: &str) {
+        let r = app
+            .gql(
+                &admin(),
+                SAVE_DEFINITION,
+                json!({ "i": { "code": code, "nameVi": "Dân số (kiểm tra)", "nameEn": "Population (check)", "numerator": "POPULATION", "validFrom": "2024-01-01" } }),
+            )
+            .await;
+        if r.body["data"]["saveIndicatorDefinition"]["indicator"].is_null() {
+            panic!("fixture definition refused: {}", r.body);
+        }
+        self.definitions.push(code.to_owned());
+        self.stamp_concerning(app, day, None, None).await;
     }
 
     /// A lock of `month` (`YYYY-MM`) for `unit`, by ADMIN; its audit entry is dated on the
@@ -652,7 +767,7 @@ impl Fx {
             start,
             end,
         });
-        self.stamp_concerning(app, &start.to_string(), unit, Some((start, end)))
+        self.stamp_concerning(app, &start.to_string(), Some(unit), Some((start, end)))
             .await;
     }
 
@@ -664,6 +779,8 @@ impl Fx {
             .chain(self.acts.iter().map(|a| (&a.id, &a.label)))
             .chain(self.values.iter().map(|v| (&v.key, &v.label)))
             .chain(self.locks.iter().map(|l| (&l.key, &l.key)))
+            .chain(self.targets.iter().map(|t| (&t.key, &t.label)))
+            .chain(self.definitions.iter().map(|d| (d, d)))
             .find(|(i, _)| i.as_str() == id)
             .map(|(_, l)| l.clone())
             .unwrap_or_else(|| format!("<unknown {id}>"))
@@ -729,17 +846,67 @@ impl Fx {
             .max_by_key(|&a| (self.acts[a].on, a))
     }
 
-    /// The changed row's unit in the area on the day of the change, and (area.rs) on some
-    /// day the row concerns now: an entry says nothing of a row the caller may not see.
+    /// The changed row's unit in the area on the day of the change, and the row visible to
+    /// the caller by its own kind's rule (area.md): an entry says nothing of a row the caller
+    /// may not see. Teams, memberships and activities: the entry's unit on some day the row
+    /// concerns now; a figure, a lock, a target: as `dataValues`, `periodLocks` and
+    /// `indicatorTargets` show that row (the oracle's own rules below); an indicator
+    /// definition has no unit, and only ADMIN reads its entries.
     fn audit_visible(&self, c: &Caller, e: &FAudit) -> bool {
         match c.role {
-            Role::Admin => true,
-            Role::UnitAdmin => {
-                under(e.unit, &c.units, e.day)
-                    && e.concerns
-                        .is_none_or(|(from, to)| under_some_day(e.unit, &c.units, from, to))
+            Role::Admin => return true,
+            Role::UnitAdmin => {}
+            _ => return false,
+        }
+        let Some(unit) = e.unit else {
+            return false;
+        };
+        let row = |keys: Vec<&String>| -> usize {
+            keys.iter()
+                .position(|k| **k == e.entity)
+                .unwrap_or_else(|| panic!("fixture: no {} {}", e.kind, e.entity))
+        };
+        under(unit, &c.units, e.day)
+            && match e.kind.as_str() {
+                "Team" | "Membership" | "Activity" => e
+                    .concerns
+                    .is_none_or(|(from, to)| under_some_day(unit, &c.units, from, to)),
+                "DataValue" => {
+                    self.value_visible(c, row(self.values.iter().map(|v| &v.key).collect()))
+                }
+                "PeriodLock" => {
+                    self.lock_visible(c, row(self.locks.iter().map(|l| &l.key).collect()))
+                }
+                "IndicatorTarget" => {
+                    self.target_visible(c, row(self.targets.iter().map(|t| &t.key).collect()))
+                }
+                _ => false,
             }
-            _ => false,
+    }
+
+    /// A target is read as the indicator value of its unit and period: the unit in the area
+    /// on every day of the period on which it existed (ADMIN, UNIT_ADMIN, VIEWER).
+    fn target_visible(&self, c: &Caller, t: usize) -> bool {
+        let t = &self.targets[t];
+        match c.role {
+            Role::Admin => true,
+            Role::UnitAdmin | Role::Viewer => {
+                under_every_existing_day(t.unit, &c.units, t.start, t.end)
+            }
+            Role::Reporter | Role::TeamLeader => false,
+        }
+    }
+
+    /// Version `v` (0-based) of activity `a` is read by the activity rule on its own day and
+    /// unit: the team and the submitter are the activity's (a correction changes neither).
+    fn version_visible(&self, c: &Caller, a: usize, v: usize) -> bool {
+        let act = &self.acts[a];
+        let (on, unit, _) = &act.history[v];
+        match c.role {
+            Role::Admin => true,
+            Role::TeamLeader => c.teams.contains(&act.team),
+            Role::Reporter => act.sub == c.sub && act.client == c.client,
+            Role::UnitAdmin | Role::Viewer => under(unit, &c.units, *on),
         }
     }
 
@@ -961,6 +1128,76 @@ async fn build(app: &TestApp) -> Fx {
         "APP1",
     )
     .await;
+    // A figure of a hamlet's 2025 sent after the reorganisation: the commune that holds it
+    // now may not read the figure (it held the hamlet from July only), nor its entry.
+    fx.value_sent_on(
+        app,
+        None,
+        "05677-01",
+        "2025-01-01",
+        "2025-12-31",
+        "LATE",
+        "2025-12-20",
+    )
+    .await;
+    // Targets (CNS05), set on days on either side of 2025-07-01: the moving hamlet's 2025
+    // (set before, changed after), its third quarter, a ceased commune's and district's 2025
+    // (they existed in its first half only), the new commune's 2025 (its second half only),
+    // a merged commune's 2025, a hamlet's month (set, then cleared), an outsider's 2024, the
+    // moving hamlet's 2024 (set after the reorganisation).
+    for (unit, start, end, target, day) in [
+        (
+            "05677-01",
+            "2025-01-01",
+            "2025-12-31",
+            Some(777.0),
+            "2025-03-01",
+        ),
+        (
+            "05677-01",
+            "2025-01-01",
+            "2025-12-31",
+            Some(778.0),
+            "2025-10-15",
+        ),
+        (
+            "05677-01",
+            "2025-07-01",
+            "2025-09-30",
+            Some(88.0),
+            "2025-10-15",
+        ),
+        ("05677", "2025-01-01", "2025-12-31", Some(5.0), "2025-03-01"),
+        ("169", "2025-01-01", "2025-12-31", Some(50.0), "2025-02-01"),
+        ("05710", "2025-01-01", "2025-12-31", Some(7.0), "2025-11-01"),
+        ("05692", "2025-01-01", "2025-12-31", Some(9.0), "2025-12-01"),
+        (
+            "05692-01",
+            "2024-06-01",
+            "2024-06-30",
+            Some(2.0),
+            "2024-06-15",
+        ),
+        ("05692-01", "2024-06-01", "2024-06-30", None, "2024-07-01"),
+        (
+            "05659-01",
+            "2024-01-01",
+            "2024-12-31",
+            Some(3.0),
+            "2024-05-01",
+        ),
+        (
+            "05677-01",
+            "2024-01-01",
+            "2024-12-31",
+            Some(4.0),
+            "2025-08-01",
+        ),
+    ] {
+        fx.target(app, unit, start, end, target, day).await;
+    }
+    // An indicator definition (no unit): its entry is ADMIN's only.
+    fx.definition(app, "ORACLE01", "2025-08-01").await;
     // Locks last (they would refuse the writes above): units on either side, the province,
     // the old district, the new commune.
     for (unit, month) in [
@@ -1126,8 +1363,7 @@ const Q_MEMBERS: &str = "query($a: Boolean) { members(active: $a, first: 100) { 
 const Q_ACTIVITIES: &str =
     "{ activities(first: 100) { totalCount edges { node { id team { id } } } } }";
 const Q_OF_TEAM: &str = "query($t: ID) { members(teamId: $t, first: 100) { totalCount edges { node { id } } } activities(teamId: $t, first: 100) { totalCount edges { node { id } } } }";
-const Q_AUDIT: &str =
-    "{ auditLog(first: 100) { totalCount edges { node { action entityId occurredAt } } } }";
+const Q_AUDIT: &str = "query($after: String) { auditLog(first: 40, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { action entityId occurredAt } } } }";
 const Q_TEAM: &str = "query($id: ID!) { team(id: $id) { id } }";
 const Q_NODE: &str = "query($id: ID!) { node(id: $id) { id ... on Membership { team { id } person { phone } } ... on Activity { team { id } } } }";
 const Q_INDICATORS: &str = "query($u: [String!]!, $g: PeriodGranularity!, $b: UnitBreakdown!) { indicators(codes: [\"CNS05\", \"CNS02\"], unitCodes: $u, from: \"2024-01-01\", to: \"2025-12-31\", granularity: $g, breakdown: $b) { indicator { code } unit { code } period { label start end } value numerator denominator status } }";
@@ -1151,6 +1387,8 @@ enum Probe {
     PeriodLocks,
     /// `activityVersions(activityId:)` of one activity.
     Versions(usize),
+    /// `indicatorTargets` of every unit of the fixture's targets.
+    Targets,
 }
 
 /// Filters of `dataValues` (under, from, to) checked for every caller.
@@ -1213,6 +1451,8 @@ fn filter_label(field: &str, (u, f, t): &(Option<&str>, Option<&str>, Option<&st
         .collect();
     format!("{field}({})", parts.join(", "))
 }
+
+const Q_TARGETS: &str = "query($u: [String!]!) { indicatorTargets(unitCodes: $u, from: \"2023-01-01\", to: \"2026-12-31\") { indicator unitCode periodStart periodEnd } }";
 
 const Q_VERSIONS: &str =
     "query($id: ID!) { activityVersions(activityId: $id) { version changedBy activity } }";
@@ -1549,10 +1789,25 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
             let r = app.gql(&c.token, Q_AUDIT, json!({})).await;
             let list = &r.body["data"]["auditLog"];
             if matches!(c.role, Role::Admin | Role::UnitAdmin) {
-                let mut got: Vec<String> = list["edges"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
+                // Every page (pages of 40: the fixture holds over 80 entries).
+                let mut edges = list["edges"].as_array().cloned().unwrap_or_default();
+                let mut page = list.clone();
+                while page["pageInfo"]["hasNextPage"] == true {
+                    let next = app
+                        .gql(
+                            &c.token,
+                            Q_AUDIT,
+                            json!({ "after": page["pageInfo"]["endCursor"] }),
+                        )
+                        .await;
+                    page = next.body["data"]["auditLog"].clone();
+                    if page.is_null() {
+                        rep.fail(c, "auditLog(after:)", format!("no answer: {}", next.body));
+                        break;
+                    }
+                    edges.extend(page["edges"].as_array().cloned().unwrap_or_default());
+                }
+                let mut got: Vec<String> = edges
                     .iter()
                     .map(|e| {
                         let n = &e["node"];
@@ -1803,12 +2058,51 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                 );
             }
         }
+        Probe::Targets => {
+            let units: BTreeSet<&str> = fx.targets.iter().map(|t| t.unit).collect();
+            let r = app.gql(&c.token, Q_TARGETS, json!({ "u": units })).await;
+            if matches!(c.role, Role::Reporter | Role::TeamLeader) {
+                forbidden_whole(&mut rep, c, "indicatorTargets", &r);
+                return rep.failures;
+            }
+            let list = &r.body["data"]["indicatorTargets"];
+            if list.is_null() {
+                rep.fail(c, "indicatorTargets", format!("no answer: {}", r.body));
+                return rep.failures;
+            }
+            let got: Vec<String> = list
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|t| {
+                    let s = |k: &str| t[k].as_str().unwrap_or("?").to_owned();
+                    format!(
+                        "{}:{}:{}:{}",
+                        s("indicator"),
+                        s("unitCode"),
+                        s("periodStart"),
+                        s("periodEnd")
+                    )
+                })
+                .collect();
+            let expected: Vec<String> = (0..fx.targets.len())
+                .filter(|&t| !fx.targets[t].cleared && fx.target_visible(c, t))
+                .map(|t| fx.targets[t].key.clone())
+                .collect();
+            rep.ids(c, "indicatorTargets", &got, &expected);
+        }
         Probe::Versions(a) => {
             let act = &fx.acts[*a];
             let path = format!("activityVersions(activityId: {})", act.label);
             let r = app.gql(&c.token, Q_VERSIONS, json!({ "id": act.id })).await;
             let list = &r.body["data"]["activityVersions"];
-            if !fx.act_visible(c, *a) {
+            // Each version by its own day and unit; NOT_FOUND when neither the activity now
+            // nor any version is visible.
+            let visible: Vec<usize> = (0..act.history.len())
+                .filter(|&v| fx.version_visible(c, *a, v))
+                .collect();
+            if visible.is_empty() && !fx.act_visible(c, *a) {
                 if !list.is_null() || top_codes(&r.body) != ["NOT_FOUND"] {
                     rep.fail(
                         c,
@@ -1833,11 +2127,12 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                     )
                 })
                 .collect();
-            let expected: Vec<String> = act
-                .history
+            let expected: Vec<String> = visible
                 .iter()
-                .enumerate()
-                .map(|(i, (on, unit, by))| format!("v{} {on} @{unit} by {by}", i + 1))
+                .map(|&i| {
+                    let (on, unit, by) = &act.history[i];
+                    format!("v{} {on} @{unit} by {by}", i + 1)
+                })
                 .collect();
             if got != expected || !top_codes(&r.body).is_empty() {
                 rep.fail(
@@ -2314,6 +2609,7 @@ async fn every_read_path_answers_what_the_area_oracle_says() {
         }
         probes.push((ci, Probe::DataValues));
         probes.push((ci, Probe::PeriodLocks));
+        probes.push((ci, Probe::Targets));
         for (a, act) in fx.acts.iter().enumerate() {
             // Every corrected activity, and two that never were.
             if !act.history.is_empty()

@@ -92,3 +92,98 @@ async fn refused_mutations_leave_no_audit_entry() {
     let r = app.gql(&admin(), LOG, json!({})).await.ok();
     assert_eq!(r.at("auditLog.totalCount"), 0);
 }
+
+const FIGURE: &str = "mutation($i: SubmitDataValuesInput!) { submitDataValues(input: $i) { userErrors { code message } } }";
+const TARGET: &str = "mutation($i: SetIndicatorTargetInput!) { setIndicatorTarget(input: $i) { userErrors { code message } } }";
+
+/// The figures (`after.value`) or targets (`after.target`) whose entries `t` reads.
+async fn audited(app: &TestApp, t: &str, kind: &str, field: &str) -> Vec<f64> {
+    let r = app.gql(t, LOG, json!({ "t": kind })).await.ok();
+    let mut out: Vec<f64> = r
+        .at("auditLog.edges")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["after"][field].as_f64().unwrap())
+        .collect();
+    out.sort_by(f64::total_cmp);
+    assert_eq!(r.at("auditLog.totalCount"), out.len(), "{}", r.body);
+    out
+}
+
+#[tokio::test]
+async fn a_figure_or_target_is_audited_only_to_those_who_may_read_it() {
+    let app = spawn_app().await;
+    // Hamlet 05677-01 lay under district 169 until 2025-06-30 and under commune 05692 from
+    // 2025-07-01; hamlet 05692-01 lay under 05692 all along.
+    for (unit, start, end, value) in [
+        ("05677-01", "2025-01-01", "2025-12-31", 4321.0),
+        ("05677-01", "2025-07-01", "2025-09-30", 55.0),
+        ("05692-01", "2025-01-01", "2025-12-31", 66.0),
+    ] {
+        let input = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "sourceSystem": "DVCQG", "values": [{ "element": "POPULATION", "unitCode": unit, "periodStart": start, "periodEnd": end, "value": value }] });
+        let r = app.gql(&admin(), FIGURE, json!({ "i": input })).await.ok();
+        assert_eq!(
+            r.at("submitDataValues.userErrors"),
+            &json!([]),
+            "{}",
+            r.body
+        );
+    }
+    for (start, end, value) in [
+        ("2025-01-01", "2025-12-31", 777.0),
+        ("2025-07-01", "2025-09-30", 88.0),
+    ] {
+        let input = json!({ "indicator": "CNS05", "unitCode": "05677-01", "periodStart": start, "periodEnd": end, "target": value });
+        let r = app.gql(&admin(), TARGET, json!({ "i": input })).await.ok();
+        assert_eq!(
+            r.at("setIndicatorTarget.userErrors"),
+            &json!([]),
+            "{}",
+            r.body
+        );
+    }
+    let unit_admin = token(&["UNIT_ADMIN"], &["05692"], &[]);
+    // What the rows' own lists show the commune's admin: not the hamlet's 2025 figure and
+    // target, which concern days it did not hold the hamlet.
+    let r = app
+        .gql(
+            &unit_admin,
+            "{ dataValues(element: \"POPULATION\") { edges { node { value } } } indicatorTargets(unitCodes: [\"05677-01\"], from: \"2025-01-01\", to: \"2025-12-31\") { target } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let mut values: Vec<f64> = r
+        .at("dataValues.edges")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["value"].as_f64().unwrap())
+        .collect();
+    values.sort_by(f64::total_cmp);
+    assert_eq!(values, [55.0, 66.0]);
+    assert_eq!(r.at("indicatorTargets"), &json!([{ "target": 88.0 }]));
+    // The audit log shows it the entries of those rows, and no more.
+    assert_eq!(
+        audited(&app, &unit_admin, "DataValue", "value").await,
+        [55.0, 66.0]
+    );
+    assert_eq!(
+        audited(&app, &unit_admin, "IndicatorTarget", "target").await,
+        [88.0]
+    );
+    let r = app.gql(&unit_admin, LOG, json!({})).await.ok();
+    assert_eq!(r.at("auditLog.totalCount"), 3, "{}", r.body);
+    let text = r.body.to_string();
+    assert!(!text.contains("4321") && !text.contains("777"), "{text}");
+    // ADMIN reads every entry.
+    assert_eq!(
+        audited(&app, &admin(), "DataValue", "value").await,
+        [55.0, 66.0, 4321.0]
+    );
+    assert_eq!(
+        audited(&app, &admin(), "IndicatorTarget", "target").await,
+        [88.0, 777.0]
+    );
+}

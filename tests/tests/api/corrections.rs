@@ -563,3 +563,106 @@ async fn concurrent_changes_to_one_activity_apply_once_and_rollups_match_a_recou
         "the corrected activity counts once, the voided one not at all"
     );
 }
+
+const VERSIONS: &str =
+    "query($id: ID!) { activityVersions(activityId: $id) { version changedBy activity } }";
+
+/// The versions `t` reads (number, day, unit) and whether it sees the activity now; `None`
+/// for NOT_FOUND.
+async fn readable_versions(
+    app: &TestApp,
+    t: &str,
+    id: &str,
+) -> Option<(Vec<(i64, String, String)>, bool)> {
+    let node = app
+        .gql(
+            t,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let visible = !node.at("node").is_null();
+    let r = app.gql(t, VERSIONS, json!({ "id": id })).await;
+    if r.at("activityVersions").is_null() {
+        assert_eq!(r.error_codes(), ["NOT_FOUND"], "{}", r.body);
+        assert!(!visible);
+        return None;
+    }
+    assert!(r.body["errors"].is_null(), "{}", r.body);
+    let versions = r
+        .at("activityVersions")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["activity"]["occurred_on"].as_str().unwrap().to_owned(),
+                v["activity"]["unit_code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    Some((versions, visible))
+}
+
+#[tokio::test]
+async fn each_version_of_an_activity_is_read_by_its_own_day_and_unit() {
+    let app = spawn_app().await;
+    // Hamlet 05677-01 lay under district 169 until 2025-06-30 and under commune 05692 from
+    // 2025-07-01.
+    let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let id = app
+        .submit(&team, "COMMUNITY_MEETING", "2025-06-10", json!({}))
+        .await;
+    let r = app
+        .gql(
+            &admin(),
+            CORRECT,
+            correct(
+                &id,
+                json!({ "occurredOn": "2025-08-12", "title": "Họp xóm tháng 8" }),
+            ),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("correctActivity.userErrors"), &json!([]), "{}", r.body);
+    let v1 = (1, "2025-06-10".to_owned(), "05677-01".to_owned());
+    let viewer_05692 = token(&["VIEWER"], &["05692"], &[]);
+    let viewer_169 = token(&["VIEWER"], &["169"], &[]);
+    // The commune sees the activity as it is now (August), not version 1 (June, under 169).
+    assert_eq!(
+        readable_versions(&app, &viewer_05692, &id).await,
+        Some((vec![], true))
+    );
+    // The district sees version 1, not the activity as it is now.
+    assert_eq!(
+        readable_versions(&app, &viewer_169, &id).await,
+        Some((vec![v1.clone()], false))
+    );
+    // Back to June: version 2 (August) is the commune's, version 1 and now the district's.
+    let r = app
+        .gql(
+            &admin(),
+            CORRECT,
+            correct(&id, json!({ "occurredOn": "2025-06-20" })),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("correctActivity.userErrors"), &json!([]), "{}", r.body);
+    let v2 = (2, "2025-08-12".to_owned(), "05677-01".to_owned());
+    assert_eq!(
+        readable_versions(&app, &viewer_05692, &id).await,
+        Some((vec![v2.clone()], false))
+    );
+    assert_eq!(
+        readable_versions(&app, &viewer_169, &id).await,
+        Some((vec![v1.clone()], true))
+    );
+    assert_eq!(
+        readable_versions(&app, &admin(), &id).await,
+        Some((vec![v1, v2], true))
+    );
+    // An area that held it on no day of any version: NOT_FOUND.
+    let outsider = token(&["VIEWER"], &["05710"], &[]);
+    assert_eq!(readable_versions(&app, &outsider, &id).await, None);
+}
