@@ -21,6 +21,7 @@ mod integrity;
 mod limits;
 mod locks;
 mod members;
+mod nulls;
 mod ops;
 mod ratelimit;
 mod schema;

@@ -6,8 +6,8 @@ use futures_util::{Future, FutureExt, future::BoxFuture};
 use indexmap::IndexMap;
 
 use crate::{
-    Context, ContextSelectionSet, Error, IntrospectionMode, Name, SDLExportOptions, ServerError,
-    ServerResult, Value,
+    Context, ContextBase, ContextSelectionSet, Error, IntrospectionMode, Name, SDLExportOptions,
+    ServerError, ServerResult, Value,
     dynamic::{
         FieldFuture, FieldValue, Object, ObjectAccessor, ResolverContext, Schema, Type, TypeRef,
         field::FieldValueInner,
@@ -36,7 +36,39 @@ pub(crate) async fn resolve_container(
     let mut fields = Vec::new();
     collect_fields(&mut fields, schema, object, ctx, parent_value)?;
 
-    Ok(Some(do_resolve_container(ctx, !serial, fields).await))
+    Ok(Some(do_resolve_container(ctx, !serial, fields).await?))
+}
+
+// cnscd patch (PATCHES.md): the GraphQL spec's "Handling Field Errors", as in
+// `resolver_utils::container`: a nullable field (or list item) whose resolution failed answers
+// `null` with its error added to the response; a non-null one's error propagates.
+fn null_on_error<C, T: Default>(
+    ctx: &ContextBase<'_, C>,
+    type_ref: &TypeRef,
+    res: ServerResult<T>,
+) -> ServerResult<T> {
+    match res {
+        Err(err) if !matches!(type_ref, TypeRef::NonNull(_)) => {
+            ctx.add_error(err);
+            Ok(T::default())
+        }
+        res => res,
+    }
+}
+
+// cnscd patch (PATCHES.md): `null_on_error` for a field of an object.
+async fn null_on_field_error<'a>(
+    ctx: ContextSelectionSet<'a>,
+    type_ref: &'a TypeRef,
+    field: &'a Positioned<Field>,
+    resolve: impl Future<Output = ServerResult<(Name, Value)>>,
+) -> ServerResult<(Name, Value)> {
+    let res = resolve.await;
+    if res.is_err() && !matches!(type_ref, TypeRef::NonNull(_)) {
+        null_on_error(&ctx, type_ref, res.map(|_| ()))?;
+        return Ok((field.node.response_key().node.clone(), Value::Null));
+    }
+    res
 }
 
 fn collect_typename_field<'a>(
@@ -209,8 +241,9 @@ fn collect_field<'a>(
     field: &'a Positioned<Field>,
 ) {
     let ctx = ctx.clone();
+    let error_ctx = ctx.clone();
     fields.push(
-        async move {
+        null_on_field_error(error_ctx, &field_def.ty, field, async move {
             let ctx_field = ctx.with_field(field);
             let arguments = ObjectAccessor(Cow::Owned({
                 let mut args = field
@@ -270,7 +303,7 @@ fn collect_field<'a>(
                 .await?
                 .unwrap_or_default();
             Ok((field.node.response_key().node.clone(), res_value))
-        }
+        })
         .boxed(),
     );
 }
@@ -468,7 +501,8 @@ async fn resolve_list<'a>(
                 .query_env
                 .extensions
                 .resolve(resolve_info, &mut resolve_fut)
-                .await?;
+                .await;
+            let res_value = null_on_error(&ctx_item, type_ref, res_value)?;
             Ok::<_, ServerError>(res_value.unwrap_or_default())
         });
     }

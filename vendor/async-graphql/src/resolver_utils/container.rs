@@ -4,8 +4,10 @@ use futures_util::{FutureExt, StreamExt as _, stream::FuturesUnordered};
 use indexmap::IndexMap;
 
 use crate::{
-    Context, ContextBase, ContextSelectionSet, Error, Name, OutputType, ServerError, ServerResult,
-    Value, extensions::ResolveInfo, parser::types::Selection,
+    Context, ContextBase, ContextSelectionSet, Error, Name, OutputType, Positioned, ServerError,
+    ServerResult, Value,
+    extensions::ResolveInfo,
+    parser::types::{Field, Selection},
 };
 
 /// Represents a GraphQL container object.
@@ -174,36 +176,68 @@ async fn resolve_container_inner<'a, T: ContainerType + ?Sized>(
     let mut fields = Fields(Vec::new());
     fields.add_set(ctx, root)?;
 
-    Ok(do_resolve_container(ctx, parallel, fields.0).await)
+    do_resolve_container(ctx, parallel, fields.0).await
 }
 
+// cnscd patch (PATCHES.md): a field future answers `Err` only for an error that must propagate
+// (a non-null field's, see `null_on_error`), which nulls this object in its parent; an object
+// whose fields were all skipped is `{}`, not `null`.
 pub(crate) async fn do_resolve_container<'a>(
-    ctx: &ContextSelectionSet<'a>,
+    _ctx: &ContextSelectionSet<'a>,
     parallel: bool,
     futures: Vec<BoxFieldFuture<'a>>,
-) -> Value {
+) -> ServerResult<Value> {
     let mut results = IndexMap::new();
-    let mut handle = |res| match res {
-        Ok((name, value)) => insert_value(&mut results, name, value),
-        Err(e) => ctx.add_error(e),
-    };
 
     if parallel {
         let mut set = FuturesUnordered::new();
         set.extend(futures);
         while let Some(field) = set.next().await {
-            handle(field);
+            let (name, value) = field?;
+            insert_value(&mut results, name, value);
         }
     } else {
         for fut in futures {
-            handle(fut.await);
+            let (name, value) = fut.await?;
+            insert_value(&mut results, name, value);
         }
     }
 
-    if results.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(results)
+    Ok(Value::Object(results))
+}
+
+// cnscd patch (PATCHES.md): whether a type as the registry writes it (`Int`, `[Team!]!`) admits
+// `null`; a type the registry does not know is taken as nullable.
+pub(crate) fn is_nullable(ty: Option<&str>) -> bool {
+    ty.is_none_or(|ty| !ty.ends_with('!'))
+}
+
+// cnscd patch (PATCHES.md): the GraphQL spec's "Handling Field Errors". A nullable field whose
+// resolution failed answers `null` with its error added to the response; a non-null field's
+// error is returned, to null the nearest nullable parent.
+async fn null_on_error<'a, T: ContainerType + ?Sized>(
+    ctx: ContextSelectionSet<'a>,
+    root: &'a T,
+    field: &'a Positioned<Field>,
+    resolve: impl Future<Output = ServerResult<(Name, Value)>>,
+) -> ServerResult<(Name, Value)> {
+    match resolve.await {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let ty = ctx
+                .schema_env
+                .registry
+                .types
+                .get(root.introspection_type_name().as_ref())
+                .and_then(|ty| ty.field_by_name(field.node.name.node.as_str()))
+                .map(|field| field.ty.as_str());
+            if is_nullable(ty) {
+                ctx.add_error(err);
+                Ok((field.node.response_key().node.clone(), Value::Null))
+            } else {
+                Err(err)
+            }
+        }
     }
 }
 
@@ -237,7 +271,8 @@ impl<'a> Fields<'a> {
 
                     let resolve_fut = Box::pin({
                         let ctx = ctx.clone();
-                        async move {
+                        let error_ctx = ctx.clone();
+                        null_on_error(error_ctx, root, field, async move {
                             let ctx_field = ctx.with_field(field);
                             let field_name = ctx_field.item.node.response_key().node.clone();
                             let extensions = &ctx.query_env.extensions;
@@ -333,7 +368,7 @@ impl<'a> Fields<'a> {
                                     ))
                                 }
                             }
-                        }
+                        })
                     });
 
                     self.0.push(resolve_fut);

@@ -1,7 +1,23 @@
 use crate::{
     ContextSelectionSet, OutputType, Positioned, ServerResult, Value, extensions::ResolveInfo,
-    parser::types::Field,
+    parser::types::Field, resolver_utils::container::is_nullable,
 };
+
+// cnscd patch (PATCHES.md): an item of a nullable type whose resolution failed answers `null`
+// with its error added to the response; a non-null item's error propagates (nulling the list,
+// or further up).
+fn null_on_error<T: OutputType>(
+    ctx: &ContextSelectionSet<'_>,
+    res: ServerResult<Value>,
+) -> ServerResult<Value> {
+    match res {
+        Err(err) if is_nullable(Some(&T::qualified_type_name())) => {
+            ctx.add_error(err);
+            Ok(Value::Null)
+        }
+        res => res,
+    }
+}
 
 /// Resolve an list by executing each of the items concurrently.
 pub async fn resolve_list<'a, T: OutputType + 'a>(
@@ -36,10 +52,11 @@ pub async fn resolve_list<'a, T: OutputType + 'a>(
                             .map_err(|err| ctx_idx.set_error_path(err))
                     };
                     futures_util::pin_mut!(resolve_fut);
-                    extensions
+                    let res = extensions
                         .resolve(resolve_info, &mut resolve_fut)
                         .await
-                        .map(|value| value.expect("You definitely encountered a bug!"))
+                        .map(|value| value.expect("You definitely encountered a bug!"));
+                    null_on_error::<T>(&ctx, res)
                 }
             });
         }
@@ -51,9 +68,10 @@ pub async fn resolve_list<'a, T: OutputType + 'a>(
         for (idx, item) in iter.into_iter().enumerate() {
             let ctx_idx = ctx.with_index(idx);
             futures.push(async move {
-                OutputType::resolve(&item, &ctx_idx, field)
+                let res = OutputType::resolve(&item, &ctx_idx, field)
                     .await
-                    .map_err(|err| ctx_idx.set_error_path(err))
+                    .map_err(|err| ctx_idx.set_error_path(err));
+                null_on_error::<T>(&ctx_idx, res)
             });
         }
         Ok(Value::List(
