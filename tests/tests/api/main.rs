@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod batches;
 mod browser;
+mod clients;
 mod corrections;
 mod datavalues;
 mod demo;

@@ -7,11 +7,12 @@
 //! reachable from `Query` (along the shortest path of list fields to it) that selects every
 //! field of the type, and one level of fields under each of its object fields; it runs each
 //! for every role over a fixture with data of every kind, once with good arguments and once
-//! with bad ones, and checks each answer: no key that was asked for is missing, no non-null
+//! with bad ones; then every mutation, with inputs generated from the schema, selecting its
+//! payload's fields and one level under them. It checks each answer: no key that was asked for is missing, no non-null
 //! field is null, every error with a path points at a `null` (the field itself, or for a
 //! non-null field an ancestor), and a FORBIDDEN error below the root points at the field
 //! itself, answered `null`. The smaller tests name the cases product.md names.
-use cnscd_tests::fuzz::{Schema, TypeRef};
+use cnscd_tests::fuzz::{Generator, Pools, Schema, TypeRef};
 use cnscd_tests::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -427,6 +428,7 @@ fn check(body: &Value, sels: &[Sel], f: &mut Findings) {
 /// submitted by the reporter, one corrected), reported figures, a target and a period lock.
 struct Fixture {
     team: String,
+    membership: String,
     activity: String,
     ids: Vec<String>,
 }
@@ -512,8 +514,9 @@ async fn fixture(app: &TestApp) -> Fixture {
         .ok();
     let unit = units.at("adminUnit.id").as_str().unwrap().to_owned();
     Fixture {
-        ids: vec![team.clone(), other, leader, activity.clone(), unit],
+        ids: vec![team.clone(), other, leader.clone(), activity.clone(), unit],
         team,
+        membership: leader,
         activity,
     }
 }
@@ -624,6 +627,75 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
             findings.errors_checked.extend(f.errors_checked);
         }
     }
+    // Mutations: each with inputs generated from the schema (fixture ids and codes where an
+    // input field names one, three seeds), every field of its payload and one level under.
+    let mutation = schema.mutation.clone().unwrap();
+    let mut pools = Pools::with_ids(fx.ids.clone());
+    for (name, values) in [
+        ("teamId", json!([fx.team])),
+        ("membershipId", json!([fx.membership])),
+        ("activityId", json!([fx.activity])),
+        ("unitCode", json!(["05677-01", "05677", "05659-01"])),
+        ("kind", json!(["COMMUNITY_MEETING", "HELP_DESK"])),
+        ("service", json!(["VNEID"])),
+        ("affiliation", json!(["YOUTH_UNION"])),
+        ("indicator", json!(["CNS05"])),
+        ("element", json!(["DOSSIERS_ONLINE"])),
+        ("idempotencyKey", json!(["{unique}"])),
+        ("month", json!(["2024-06"])),
+        ("occurredOn", json!(["2024-06-15", "2025-08-20"])),
+        ("startedOn", json!(["2024-05-01"])),
+        ("foundedOn", json!(["2023-06-01"])),
+        ("periodStart", json!(["2024-01-01"])),
+        ("periodEnd", json!(["2024-12-31"])),
+    ] {
+        pools
+            .hints
+            .insert(name.to_owned(), values.as_array().cloned().unwrap());
+    }
+    for (role, tok) in roles(&fx.team) {
+        for (i, m) in schema.types[&mutation].fields.iter().enumerate() {
+            let [input] = m.args.as_slice() else {
+                panic!("{} takes one `input`", m.name);
+            };
+            let sel = Sel {
+                key: m.name.clone(),
+                args: "(input: $i)".into(),
+                ty: Some(m.ty.clone()),
+                on: None,
+                children: all_fields(&schema, m.ty.named(), 1, &hints, false),
+            };
+            for seed in 0..3 {
+                let mut generator = Generator::new(&schema, &pools, (i * 10 + seed) as u64);
+                let value = generator.json_value(&input.ty, 0);
+                let mut query = format!("mutation($i: {}) ", input.ty.sdl());
+                query.push_str(&render(std::slice::from_ref(&sel)));
+                let r = app.gql(&tok, &query, json!({ "i": value })).await;
+                assert!(
+                    r.status == 200 || r.status == 400,
+                    "{role} {}: HTTP {} for {query} {value}: {}",
+                    m.name,
+                    r.status,
+                    r.body
+                );
+                assert!(
+                    !r.error_codes().iter().any(|c| c == "INTERNAL"),
+                    "{role} {}: {query} {value}: {}",
+                    m.name,
+                    r.body
+                );
+                let mut f = Findings::default();
+                check(&r.body, std::slice::from_ref(&sel), &mut f);
+                for p in f.problems {
+                    findings.problems.push(format!(
+                        "{role} {}: {p}\n    query: {query} {value}",
+                        m.name
+                    ));
+                }
+                findings.errors_checked.extend(f.errors_checked);
+            }
+        }
+    }
     assert!(
         findings.problems.is_empty(),
         "{} problems:\n{}",
@@ -646,6 +718,7 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
         ("FORBIDDEN", "members"),
         ("FORBIDDEN", "value"),
         ("FORBIDDEN", "auditLog"),
+        ("FORBIDDEN", "createTeam"),
         ("VALIDATION", "teams"),
     ] {
         assert!(
