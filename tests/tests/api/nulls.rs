@@ -3,15 +3,17 @@
 //! non-null field nulls its nearest nullable parent. Typed clients (Apollo, Relay, generated
 //! TypeScript) fail on a missing key, and a dashboard must tell "withheld" from "not asked".
 //!
-//! The schema walk builds, from the service's own introspection, a query per object type
-//! reachable from `Query` (along the shortest path of list fields to it) that selects every
-//! field of the type, and one level of fields under each of its object fields; it runs each
-//! for every role over a fixture with data of every kind, once with good arguments and once
-//! with bad ones; then every mutation, with inputs generated from the schema, selecting its
-//! payload's fields and one level under them. It checks each answer: no key that was asked for is missing, no non-null
-//! field is null, every error with a path points at a `null` (the field itself, or for a
-//! non-null field an ancestor), and a FORBIDDEN error below the root points at the field
-//! itself, answered `null`. The smaller tests name the cases product.md names.
+//! The schema walk builds queries from the service's own introspection. There is one per object
+//! type reachable from `Query` (along the shortest path of fields to it), selecting every field
+//! of the type and one level of fields under each of its object fields. There is one per root
+//! field, and `node` for each kind of id. The test asserts that every field of every reachable
+//! type is asked. It runs each query for every role over a fixture with data of every kind,
+//! once with good arguments and once with bad ones. Then it runs every mutation, with inputs
+//! generated from the schema, selecting its payload's fields and one level under them. It checks
+//! each answer: no key that was asked for is missing, and no non-null field is null. Every error
+//! with a path points at a `null`: the field itself, or for a non-null field an ancestor. A
+//! FORBIDDEN error below the root points at the field itself, answered `null`. The smaller tests
+//! name the cases product.md names.
 use cnscd_tests::fuzz::{Generator, Pools, Schema, TypeRef};
 use cnscd_tests::*;
 use serde_json::{Value, json};
@@ -77,9 +79,9 @@ struct Hints {
 }
 
 impl Hints {
-    /// The literal for argument `name` of type `ty`: for a required argument always (a new
-    /// required argument needs a line here), for an optional one when it bounds the answer or
-    /// picks the interesting case.
+    /// The literal for `arg`, good or `bad`: for a required argument without a default always
+    /// (a new one needs a line here), for an optional one when it bounds the answer or picks
+    /// the interesting case.
     fn literal(&self, arg: &cnscd_tests::fuzz::InputDef, bad: bool) -> Option<String> {
         let (name, ty) = (arg.name.as_str(), &arg.ty);
         let named = ty.named();
@@ -125,6 +127,18 @@ fn args(schema_args: &[cnscd_tests::fuzz::InputDef], hints: &Hints, bad: bool) -
         String::new()
     } else {
         format!("({})", given.join(", "))
+    }
+}
+
+/// The (type, field) pairs a selection on `type_name` asks for, fragments and nesting included.
+fn selected(schema: &Schema, type_name: &str, sels: &[Sel], out: &mut BTreeSet<(String, String)>) {
+    for s in sels {
+        if let Some(on) = &s.on {
+            selected(schema, on, &s.children, out);
+        } else if let Some(ty) = &s.ty {
+            out.insert((type_name.to_owned(), s.key.clone()));
+            selected(schema, ty.named(), &s.children, out);
+        }
     }
 }
 
@@ -548,10 +562,9 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
     let schema = Schema::from_introspection(&introspection.body["data"]);
     let paths = shortest_paths(&schema);
 
-    // The queries: one per type reachable from the root, with good and with bad arguments;
-    // and `node` with every kind of id of the fixture.
+    // The queries: one per type reachable from the root and one per root field, with good and
+    // with bad arguments; and `node` with every kind of id of the fixture.
     let mut queries: Vec<(String, bool, Vec<Sel>)> = Vec::new();
-    let mut selected: BTreeSet<(String, String)> = BTreeSet::new();
     for (target, path) in &paths {
         if target == &schema.query || schema.types[target].kind != "OBJECT" {
             continue;
@@ -563,8 +576,30 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
                 query_for(&schema, path, target, &hints, bad),
             ));
         }
-        for f in &schema.types[target].fields {
-            selected.insert((target.clone(), f.name.clone()));
+    }
+    // Every root field with its own fields and one level under them (a root field whose type
+    // another path reaches first, like `affiliations`, is asked here).
+    for f in &schema.types[&schema.query].fields {
+        if f.name == "node" || f.name.starts_with("__") {
+            continue;
+        }
+        for bad in [false, true] {
+            let composite = is_composite(&schema, f.ty.named());
+            queries.push((
+                format!("Query.{}", f.name),
+                bad,
+                vec![Sel {
+                    key: f.name.clone(),
+                    args: args(&f.args, &hints, bad),
+                    ty: Some(f.ty.clone()),
+                    on: None,
+                    children: if composite {
+                        all_fields(&schema, f.ty.named(), 1, &hints, bad)
+                    } else {
+                        Vec::new()
+                    },
+                }],
+            ));
         }
     }
     for id in &fx.ids {
@@ -586,10 +621,18 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
         ));
     }
     // Every field of every object type reachable from the root is asked for.
+    let mut asked = BTreeSet::new();
+    for (_, _, sels) in &queries {
+        selected(&schema, &schema.query, sels, &mut asked);
+    }
     for target in paths.keys() {
-        if schema.types[target].kind == "OBJECT" && target != &schema.query {
+        if schema.types[target].kind == "OBJECT" {
             for f in &schema.types[target].fields {
-                assert!(selected.contains(&(target.clone(), f.name.clone())));
+                assert!(
+                    asked.contains(&(target.clone(), f.name.clone())),
+                    "{target}.{} is asked by no query",
+                    f.name
+                );
             }
         }
     }
@@ -792,39 +835,42 @@ async fn personal_data_withheld_from_viewers_and_reporters_answers_null_with_for
     let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
     app.add_member(&team, "Trần Thị Lệ", "LEADER", "HAMLET_HEAD", "2022-05-01")
         .await;
+    // A viewer reads names, not personal data: each personal field is a key with null, and a
+    // FORBIDDEN error points at it, in the members list and under a team alike.
     let q = "{ members { nodes { person { fullName phone email birthYear } } } \
                team: teams { nodes { members { person { fullName phone } } } } }";
-    {
-        let role = "VIEWER";
-        let r = app.gql(&token(&[role], &["169"], &[]), q, json!({})).await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        let person = [json!("members"), json!("nodes"), json!(0), json!("person")];
-        assert_eq!(present(&r.body, &person)["fullName"], "Trần Thị Lệ");
-        let forbidden = error_paths(&r.body, "FORBIDDEN");
-        for field in ["phone", "email", "birthYear"] {
-            let mut path = person.to_vec();
-            path.push(json!(field));
-            assert_eq!(present(&r.body, &path), &Value::Null, "{}", r.body);
-            assert!(forbidden.contains(&path), "{role} {field}: {}", r.body);
-        }
-        let phone = [
-            json!("team"),
-            json!("nodes"),
-            json!(0),
-            json!("members"),
-            json!(0),
-            json!("person"),
-            json!("phone"),
-        ];
-        assert_eq!(present(&r.body, &phone), &Value::Null, "{}", r.body);
-        assert!(forbidden.contains(&phone.to_vec()), "{}", r.body);
-        assert_eq!(forbidden.len(), 4, "{}", r.body);
+    let r = app
+        .gql(&token(&["VIEWER"], &["169"], &[]), q, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let person = [json!("members"), json!("nodes"), json!(0), json!("person")];
+    assert_eq!(present(&r.body, &person)["fullName"], "Trần Thị Lệ");
+    let forbidden = error_paths(&r.body, "FORBIDDEN");
+    for field in ["phone", "email", "birthYear"] {
+        let mut path = person.to_vec();
+        path.push(json!(field));
+        assert_eq!(present(&r.body, &path), &Value::Null, "{}", r.body);
+        assert!(forbidden.contains(&path), "{field}: {}", r.body);
     }
-    // A reporter reads no members at all: the root list is refused, so `data` is null (the
-    // field is non-null); the team's list of members answers null where it stands.
+    let phone = [
+        json!("team"),
+        json!("nodes"),
+        json!(0),
+        json!("members"),
+        json!(0),
+        json!("person"),
+        json!("phone"),
+    ];
+    assert_eq!(present(&r.body, &phone), &Value::Null, "{}", r.body);
+    assert!(forbidden.contains(&phone.to_vec()), "{}", r.body);
+    assert_eq!(forbidden.len(), 4, "{}", r.body);
+
+    // A reporter reads no members at all. Under a team, the list answers null where it stands;
+    // the root list is non-null, so its error nulls `data` (with the error), as the spec says.
+    let reporter = token(&["REPORTER"], &["169"], &[]);
     let r = app
         .gql(
-            &token(&["REPORTER"], &["169"], &[]),
+            &reporter,
             "{ teams { nodes { code members { person { phone } } } } }",
             json!({}),
         )
@@ -832,6 +878,12 @@ async fn personal_data_withheld_from_viewers_and_reporters_answers_null_with_for
     let path = [json!("teams"), json!("nodes"), json!(0), json!("members")];
     assert_eq!(present(&r.body, &path), &Value::Null, "{}", r.body);
     assert_eq!(error_paths(&r.body, "FORBIDDEN"), [path.to_vec()]);
+    let r = app
+        .gql(&reporter, "{ members { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.get("data"), Some(&Value::Null), "{}", r.body);
+    assert_eq!(error_paths(&r.body, "FORBIDDEN"), [vec![json!("members")]]);
 }
 
 #[tokio::test]
