@@ -131,13 +131,13 @@ fn args(schema_args: &[cnscd_tests::fuzz::InputDef], hints: &Hints, bad: bool) -
 }
 
 /// The (type, field) pairs a selection on `type_name` asks for, fragments and nesting included.
-fn selected(schema: &Schema, type_name: &str, sels: &[Sel], out: &mut BTreeSet<(String, String)>) {
+fn selected(type_name: &str, sels: &[Sel], out: &mut BTreeSet<(String, String)>) {
     for s in sels {
         if let Some(on) = &s.on {
-            selected(schema, on, &s.children, out);
+            selected(on, &s.children, out);
         } else if let Some(ty) = &s.ty {
             out.insert((type_name.to_owned(), s.key.clone()));
-            selected(schema, ty.named(), &s.children, out);
+            selected(ty.named(), &s.children, out);
         }
     }
 }
@@ -623,7 +623,7 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
     // Every field of every object type reachable from the root is asked for.
     let mut asked = BTreeSet::new();
     for (_, _, sels) in &queries {
-        selected(&schema, &schema.query, sels, &mut asked);
+        selected(&schema.query, sels, &mut asked);
     }
     for target in paths.keys() {
         if schema.types[target].kind == "OBJECT" {
