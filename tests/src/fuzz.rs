@@ -91,6 +91,8 @@ impl TypeRef {
 pub struct InputDef {
     pub name: String,
     pub ty: TypeRef,
+    /// The default value, as introspection writes it (`false`, `MONTH`).
+    pub default_value: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +128,7 @@ fn inputs(v: &Value) -> Vec<InputDef> {
                     Some(InputDef {
                         name: i["name"].as_str()?.to_owned(),
                         ty: TypeRef::from_json(&i["type"])?,
+                        default_value: i["defaultValue"].as_str().map(str::to_owned),
                     })
                 })
                 .collect()

@@ -250,8 +250,8 @@ async fn run(
 ///   An error without a code either wraps a Rust error converted with `?` (it has a `source`,
 ///   e.g. a database error in a loader): `INTERNAL`, its message replaced and logged; or was
 ///   raised by async-graphql itself while coercing a field's arguments or variables (no
-///   source): `VALIDATION`. The status is 200 when there is data, 400 when there is none and
-///   every error is `VALIDATION` (nothing could run);
+///   source): `VALIDATION`. The status is 200 when there is data, 400 when nothing answered
+///   (see [`nothing_answered`]) and every error is `VALIDATION` (nothing could run);
 /// - `INTERNAL` errors get the request id, so a caller can quote it and the log (which has the
 ///   cause under the same id) can be searched.
 pub(super) fn classify(
@@ -294,11 +294,11 @@ pub(super) fn classify(
                     || *c == async_graphql::Value::from(ErrorCode::QueryTooComplex.as_str())
             })
     });
-    let rejected = !response.errors.is_empty()
-        && (!executed || response.data == async_graphql::Value::Null && invalid);
+    let nothing = nothing_answered(response);
+    let rejected = !response.errors.is_empty() && (!executed || nothing && invalid);
     // Nothing could be read because the database is away: 503, so that a load balancer or
     // client retries (with Retry-After) rather than take it as an answer.
-    let unavailable = response.data == async_graphql::Value::Null
+    let unavailable = nothing
         && response.errors.iter().any(|e| {
             e.extensions
                 .as_ref()
@@ -311,6 +311,26 @@ pub(super) fn classify(
         StatusCode::SERVICE_UNAVAILABLE
     } else {
         StatusCode::OK
+    }
+}
+
+/// Whether no field of the operation answered: `data` is null (a non-null root field failed),
+/// or each root field is null with an error of its own (a field error answers null in place,
+/// as the GraphQL spec says, so `data` holds the keys asked for).
+fn nothing_answered(response: &async_graphql::Response) -> bool {
+    match &response.data {
+        async_graphql::Value::Null => true,
+        async_graphql::Value::Object(fields) => {
+            !fields.is_empty()
+                && fields.iter().all(|(key, value)| {
+                    *value == async_graphql::Value::Null
+                        && response.errors.iter().any(|e| {
+                            matches!(e.path.as_slice(),
+                                [async_graphql::PathSegment::Field(f)] if f == key.as_str())
+                        })
+                })
+        }
+        _ => false,
     }
 }
 

@@ -298,8 +298,8 @@ pub struct MembershipPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// A team's memberships as `Team.members` lists them (`[Membership!]!` in the schema), read
-/// with their persons.
+/// A team's memberships as `Team.members` lists them (`[Membership!]` in the schema: null, with
+/// FORBIDDEN, for a caller that may not read members), read with their persons.
 ///
 /// Resolved in one step when the selection is plain: fields without arguments or directives
 /// (possibly inside fragments on `Membership` or `Person` without directives), no field asked

@@ -90,7 +90,8 @@ impl Team {
             .map(Into::into))
     }
 
-    /// Memberships of the team, current ones first; ended ones only with `includeEnded`.
+    /// Memberships of the team, current ones first; ended ones only with `includeEnded`. Null
+    /// (FORBIDDEN) for callers that may not read members.
     #[graphql(
         complexity = "crate::graphql::limits::list_complexity(crate::graphql::limits::MEMBERS_ESTIMATE, child_complexity)"
     )]
@@ -98,7 +99,7 @@ impl Team {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false, desc = "Also list ended memberships.")] include_ended: bool,
-    ) -> Result<MemberList> {
+    ) -> Result<Option<MemberList>> {
         let (_, principal) = state(ctx)?;
         if !principal.may(Action::ReadMembers) {
             return Err(Error::forbidden("the caller may not read teams' members").into());
@@ -108,10 +109,10 @@ impl Team {
             .load_one(self.model.id)
             .await?
             .unwrap_or_default();
-        Ok(MemberList {
+        Ok(Some(MemberList {
             rows,
             include_ended,
-        })
+        }))
     }
 
     /// Number of current members the caller may read; null (FORBIDDEN) for callers that may
