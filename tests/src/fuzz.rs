@@ -357,22 +357,9 @@ impl<'a> Generator<'a> {
             self.field_selection(&root, 0, &mut body);
             body.push(' ');
         }
-        let defs = if self.vars.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = self
-                .vars
-                .iter()
-                .map(|(name, ty, _)| format!("${name}: {ty}"))
-                .collect();
-            format!("({})", list.join(", "))
-        };
+        let defs = self.variable_definitions();
         let mut query = format!("{keyword} Fuzz{defs} {{ {body}}}");
-        let variables: serde_json::Map<String, Value> = self
-            .vars
-            .iter()
-            .map(|(n, _, v)| (n.clone(), v.clone()))
-            .collect();
+        let variables = self.variable_values();
         if self.bad(8) {
             query = self.noise(query);
         }
@@ -462,21 +449,8 @@ impl<'a> Generator<'a> {
         self.depth_budget = 4;
         let mut body = String::new();
         self.field_selection(&root, 0, &mut body);
-        let defs = if self.vars.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = self
-                .vars
-                .iter()
-                .map(|(name, ty, _)| format!("${name}: {ty}"))
-                .collect();
-            format!("({})", list.join(", "))
-        };
-        let variables: serde_json::Map<String, Value> = self
-            .vars
-            .iter()
-            .map(|(n, _, v)| (n.clone(), v.clone()))
-            .collect();
+        let defs = self.variable_definitions();
+        let variables = self.variable_values();
         Some(Request {
             query: format!("subscription Fuzz{defs} {{ {body}}}"),
             variables: Value::Object(variables),
@@ -539,6 +513,27 @@ impl<'a> Generator<'a> {
             }
         };
         Frame::Text(text)
+    }
+
+    /// `($v0: Int, …)` for the variables the request uses, or nothing.
+    fn variable_definitions(&self) -> String {
+        if self.vars.is_empty() {
+            return String::new();
+        }
+        let list: Vec<String> = self
+            .vars
+            .iter()
+            .map(|(name, ty, _)| format!("${name}: {ty}"))
+            .collect();
+        format!("({})", list.join(", "))
+    }
+
+    /// The values of the variables the request uses.
+    fn variable_values(&self) -> serde_json::Map<String, Value> {
+        self.vars
+            .iter()
+            .map(|(n, _, v)| (n.clone(), v.clone()))
+            .collect()
     }
 
     /// Truncates, duplicates or scrambles part of a query.

@@ -193,6 +193,24 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+/// The app on a fresh database holding the demo data set (the repository's `data/` catalogues,
+/// scale 1), as `serve --demo` starts it: its database (dropped with it), what the seed
+/// reported, and its address.
+pub async fn spawn_demo_app() -> (TestDb, cnscd_api::demo::DemoReport, String) {
+    let test_db = TestDb::new().await;
+    let db = prepare_database(&test_db.url).await.unwrap();
+    let data = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data"));
+    let report = cnscd_api::demo::seed(&db, &data, 1).await.unwrap();
+    let settings = Settings::for_tests(&test_db.url, SECRET);
+    let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
+    let app = Application::with_database(&settings, verifier, db)
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    (test_db, report, address)
+}
+
 /// Claims for a caller with `roles` over `units` and `teams`.
 pub fn claims(sub: &str, roles: &[&str], units: &[&str], teams: &[&str]) -> Claims {
     Claims {

@@ -42,20 +42,7 @@ async fn graphiql_and_the_dashboard_work_in_headless_chromium_on_the_demo_data()
         return;
     }
 
-    let test_db = TestDb::new().await;
-    let db = cnscd_api::startup::prepare_database(&test_db.url)
-        .await
-        .unwrap();
-    cnscd_api::demo::seed(&db, &root.join("data"), 1)
-        .await
-        .unwrap();
-    let settings = cnscd_api::config::Settings::for_tests(&test_db.url, SECRET);
-    let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
-    let app = cnscd_api::startup::Application::with_database(&settings, verifier, db)
-        .await
-        .unwrap();
-    let address = format!("http://{}", app.address());
-    tokio::spawn(app.run_until_stopped());
+    let (_db, _, address) = spawn_demo_app().await;
 
     let shots = root.join("target/browser");
     std::fs::create_dir_all(&shots).unwrap();

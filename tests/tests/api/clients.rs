@@ -54,20 +54,7 @@ async fn apollo_client_and_graphql_ws_read_withheld_fields_as_null_on_the_demo_d
         return;
     }
 
-    let test_db = TestDb::new().await;
-    let db = cnscd_api::startup::prepare_database(&test_db.url)
-        .await
-        .unwrap();
-    cnscd_api::demo::seed(&db, &root.join("data"), 1)
-        .await
-        .unwrap();
-    let settings = cnscd_api::config::Settings::for_tests(&test_db.url, SECRET);
-    let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
-    let app = cnscd_api::startup::Application::with_database(&settings, verifier, db)
-        .await
-        .unwrap();
-    let address = format!("http://{}", app.address());
-    tokio::spawn(app.run_until_stopped());
+    let (_db, _, address) = spawn_demo_app().await;
 
     let viewer = token(&["VIEWER"], &["169"], &[]);
     let reporter = token(&["REPORTER"], &["169"], &[]);

@@ -4,21 +4,9 @@ use serde_json::json;
 
 #[tokio::test]
 async fn demo_data_reproduces_dong_hys_2023_figures() {
-    let test_db = TestDb::new().await;
-    let db = cnscd_api::startup::prepare_database(&test_db.url)
-        .await
-        .unwrap();
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data"));
-    let report = cnscd_api::demo::seed(&db, &dir, 1).await.unwrap();
+    let (test_db, report, address) = spawn_demo_app().await;
     assert_eq!(report.teams, 143);
     assert!((700..=900).contains(&report.members), "{report:?}");
-    let settings = cnscd_api::config::Settings::for_tests(&test_db.url, SECRET);
-    let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
-    let app = cnscd_api::startup::Application::with_database(&settings, verifier, db)
-        .await
-        .unwrap();
-    let address = format!("http://{}", app.address());
-    tokio::spawn(app.run_until_stopped());
     let viewer = token(&["VIEWER"], &["19"], &[]);
     let body: serde_json::Value = reqwest::Client::new()
         .post(format!("{address}/graphql"))
