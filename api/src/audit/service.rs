@@ -240,42 +240,53 @@ async fn withheld(
     entries: Vec<audit_entry::Model>,
 ) -> Result<Vec<Listed>> {
     let scope = principal.scope(Action::ReadActivities);
-    // For each side of an activity's entry: readable whatever its place (`None`), or only if
-    // its place (when it names one) is covered.
-    let place = |side: &Option<serde_json::Value>| -> Option<Option<(String, NaiveDate)>> {
-        let state = side.as_ref()?;
+    let side = |state: &Option<serde_json::Value>| -> Side {
+        let Some(state) = state else {
+            return Side::Readable;
+        };
         let own = scope.all
             || state
                 .get("team_id")
                 .and_then(serde_json::Value::as_i64)
                 .is_some_and(|t| scope.teams.contains(&t))
-            || state
-                .get("submitter")
-                .and_then(serde_json::Value::as_str)
-                .is_some_and(|s| scope.submitter.as_deref() == Some(s));
-        (!own).then(|| crate::activities::corrections::state_place(state))
+            || scope.submitter.as_deref().is_some_and(|own| {
+                // The snapshot names who submitted (subject and client), not the identity.
+                state
+                    .get("submitted_by")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|by| {
+                        let client = state.get("client_id").and_then(serde_json::Value::as_str);
+                        crate::auth::identity(by, client) == own
+                    })
+            });
+        if own {
+            Side::Readable
+        } else {
+            Side::At(crate::activities::corrections::state_place(state))
+        }
     };
-    let sides: Vec<[Option<Option<(String, NaiveDate)>>; 2]> = entries
+    let sides: Vec<[Side; 2]> = entries
         .iter()
         .map(|e| {
             if e.entity_type == ACTIVITY {
-                [place(&e.before), place(&e.after)]
+                [side(&e.before), side(&e.after)]
             } else {
-                [None, None]
+                [Side::Readable, Side::Readable]
             }
         })
         .collect();
     let places: BTreeSet<(String, NaiveDate)> = sides
         .iter()
         .flatten()
-        .flatten()
-        .flatten()
-        .cloned()
+        .filter_map(|s| match s {
+            Side::At(place) => place.clone(),
+            Side::Readable => None,
+        })
         .collect();
     let covered = covered_places(db, &scope, &places).await?;
-    let withheld = |side: &Option<Option<(String, NaiveDate)>>| match side {
-        None => false,
-        Some(place) => !place.as_ref().is_some_and(|p| covered.contains(p)),
+    let withheld = |side: &Side| match side {
+        Side::Readable => false,
+        Side::At(place) => !place.as_ref().is_some_and(|p| covered.contains(p)),
     };
     Ok(entries
         .into_iter()
@@ -286,6 +297,16 @@ async fn withheld(
             after_withheld: withheld(after),
         })
         .collect())
+}
+
+/// A side of an entry, before the caller's area is consulted.
+enum Side {
+    /// Readable whatever its place: not a state of an activity, absent, or one of the caller's
+    /// own (its area is everything, the activity's team is its, it submitted the activity).
+    Readable,
+    /// A state of an activity, readable where the area covers the unit and day it names (none
+    /// named: withheld).
+    At(Option<(String, NaiveDate)>),
 }
 
 /// The kind of row an activity's entries name (`entity_type`).

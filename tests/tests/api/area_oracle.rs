@@ -327,8 +327,11 @@ struct FAudit {
     concerns: Option<(NaiveDate, NaiveDate)>,
     /// For an activity's entry: the activity (fixture index) and the day and unit it had in
     /// the entry's `before` and `after` (each a version of it, read by the version rule).
-    states: Option<(usize, [Option<(NaiveDate, &'static str)>; 2])>,
+    states: Option<(usize, [Option<State>; 2])>,
 }
+
+/// The day and unit an activity had in a version of it.
+type State = (NaiveDate, &'static str);
 
 /// A reported figure (`dataValues`), keyed as `element:unit:start:end:source`.
 struct FValue {

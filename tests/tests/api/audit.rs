@@ -317,12 +317,24 @@ fn forbidden_paths(r: &Gql) -> Vec<String> {
 async fn an_entry_withholds_the_activity_as_it_was_where_the_caller_may_not_read_that_version() {
     let app = spawn_app().await;
     // Hamlet 05677-01 lay under district 169 until 2025-06-30 and under commune 05692 from
-    // 2025-07-01. The activity happened in March, then was corrected to August, then voided:
-    // the commune reads it now, not as it was in March (its first version).
+    // 2025-07-01. The activity happened in March (sent by the district's reporter), then was
+    // corrected to August, then voided: the commune reads it now, not as it was in March (its
+    // first version).
     let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
-    let a = app
-        .submit(&cafe, "COMMUNITY_MEETING", "2025-03-01", json!({}))
-        .await;
+    let input = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": cafe, "kind": "COMMUNITY_MEETING", "occurredOn": "2025-03-01", "title": "Họp xóm" });
+    let r = app
+        .gql(
+            &token(&["REPORTER"], &["169"], &[]),
+            "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } } }",
+            json!({ "i": input }),
+        )
+        .await
+        .ok();
+    let a = r
+        .at("submitActivity.activity.id")
+        .as_str()
+        .unwrap()
+        .to_owned();
     correct(&app, &a, json!({ "occurredOn": "2025-08-01" })).await;
     let r = app
         .gql(
@@ -371,8 +383,24 @@ async fn an_entry_withholds_the_activity_as_it_was_where_the_caller_may_not_read
     assert!(node(2)["after"].is_null(), "{}", r.body);
     assert!(node(2)["before"].is_null());
     assert!(!r.body.to_string().contains("2025-03-01"), "{}", r.body);
-    // The province reads every side, and so does ADMIN.
-    for t in [token(&["UNIT_ADMIN"], &["19"], &[]), admin()] {
+    // The province reads every side, and so do ADMIN, the commune's admin that leads the team
+    // and the one that sent the activity (subject and client together), as activityVersions
+    // reads the versions.
+    let own = |client: &str| {
+        let mut c = claims("reporter-169", &["UNIT_ADMIN", "REPORTER"], &["05692"], &[]);
+        c.client_id = Some(client.to_owned());
+        cnscd_api::auth::mint(SECRET, &c).unwrap()
+    };
+    let r = app
+        .gql(&own("other-app"), ENTRIES, json!({ "id": a }))
+        .await;
+    assert_eq!(forbidden_paths(&r).len(), 2, "{}", r.body);
+    for t in [
+        token(&["UNIT_ADMIN"], &["19"], &[]),
+        admin(),
+        token(&["UNIT_ADMIN", "TEAM_LEADER"], &["05692"], &[&cafe]),
+        own("test-app"),
+    ] {
         let r = app.gql(&t, ENTRIES, json!({ "id": a })).await.ok();
         assert_eq!(
             r.at("auditLog.edges.1.node.before.occurred_on"),
