@@ -16,8 +16,8 @@
 //! | activity | its unit | its `occurred_on` | the rule holds on that day |
 //! | membership, its person | its team's unit | `started_on` ..= `ended_on` (open: today) | on some day of the span |
 //! | team | its unit | `founded_on` .. `dissolved_on` (exclusive; open: today) | on some day of the span |
-//! | audit entry | the changed row's unit | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | on that day, and on those by the changed row's own rule |
-//! | activity version | the version's unit | the version's day | the rule holds on that day |
+//! | audit entry | the changed row's unit when the change was made (`unit_code`), and its unit now (`concerns_unit`) | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | the first on that day, and the second on those by the changed row's own rule |
+//! | activity version, and an activity entry's `before` or `after` | the version's unit | the version's day | the rule holds on that day ([`covered_places`]), or the activity is the caller's team's or its own submission |
 //! | reported figure | its unit | its period | on every day of it ([`condition_throughout`]) |
 //! | period lock | its unit | its month | on some day of it |
 //! | indicator value, target | its unit | the period's days on which the unit existed | on every one of them ([`Coverage`], [`condition_every_existing_day`]) |

@@ -17,7 +17,8 @@
 //! `members(active: true | false | null)` (ids, totalCount), `activities` (ids, totalCount),
 //! nested `Team.members` (current and `includeEnded`), `Team.memberCount`, `Team.latestActivity`,
 //! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
-//! (entries, page by page, and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05
+//! (entries, page by page, totalCount, and each activity entry's `before` and `after`;
+//! FORBIDDEN to other roles) and `indicators` (CNS05
 //! and CNS02, YEAR and MONTH over 2024–2025, SELF and CHILDREN, per value; whole request
 //! FORBIDDEN when the unit is never in the area; values checked against the oracle's own count
 //! where the unit existed),
@@ -32,19 +33,28 @@
 //! changer, where the version is visible by the activity rule on its own day and unit: its
 //! unit on its day, the activity's team, the activity's submitter; NOT_FOUND when neither the
 //! activity as it is now nor any version is). The fixture corrects activities (across
-//! 2025-07-01, by the reporter that sent one, twice), so the lists, indicators, `auditLog` and
+//! 2025-07-01, from the ceased commune to the new one, up from a hamlet to its commune, by the
+//! reporter that sent one, twice), so the lists, indicators, `auditLog` and
 //! `activityVersions` follow an activity to its new day and unit while each side of a move
 //! keeps its own versions.
 //!
-//! An audit entry is read where the changed row's unit was in the area on the day of the
-//! change and the row is visible by its own kind's rule (area.md): a team's, membership's or
-//! activity's entry where the entry's unit is in the area on some day the row concerns now; a
-//! figure's as `dataValues` shows the figure (every day of its period), a lock's as
-//! `periodLocks` (during its month), a target's as the indicator value it belongs to (every day
-//! of the period the unit existed); an indicator definition's (no unit) by ADMIN only. The
-//! fixture holds figures, locks, CNS05 targets (set, changed and cleared, on days either side of
-//! 2025-07-01, for a hamlet that moves, a ceased commune and district, a new commune) and a
-//! definition, with their entries dated on days that make the rules differ.
+//! An audit entry is read where the changed row's unit (as the change left it) was in the area
+//! on the day of the change and the row as it is now is visible by its own kind's rule
+//! (area.md): a team's, membership's or activity's entry where the row's unit now is in the
+//! area on some day the row concerns now (a correction that moves an activity to other days
+//! or another unit moves them for all its entries); a figure's as `dataValues` shows the
+//! figure (every day of its period), a lock's as `periodLocks` (during its month), a target's as
+//! the indicator value it belongs to (every day of the period the unit existed); an indicator
+//! definition's (no unit) by ADMIN only. The fixture holds figures, locks, CNS05 targets (set,
+//! changed and cleared, on days either side of 2025-07-01, for a hamlet that moves, a ceased
+//! commune and district, a new commune) and a definition, with their entries dated on days that
+//! make the rules differ. An activity entry's `before` and `after` hold the activity as it was
+//! before and after the change (a submission's `after`, a correction's both): each is checked
+//! per caller by the version rule of `activityVersions` (the activity rule on that state's own
+//! day and unit), null with a FORBIDDEN error on its path where the caller may not read that
+//! version and present where it may; one activity (A14) is sent after the reorganisation about
+//! a day before it, then corrected into July, so that its submission's `after` is withheld from
+//! the commune that reads the entry now.
 //!
 //! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
 //! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
@@ -76,6 +86,16 @@
 //! every UNIT_ADMIN; `activityVersions` as before (every version where the activity is visible
 //! now: both sides of a move wrong); versions by unit and day only (the team's leader and the
 //! submitting reporter lose them). Each failed this test, and passes with the rule restored.
+//!
+//! And (issue 15, item 4, the row's unit now and the versions in an entry), on SQLite and on
+//! PostgreSQL: the row's rule taken on the entry's unit at the change (`unit_code`) instead of
+//! the row's unit now (`concerns_unit`), or that unit not brought forward onto the row's earlier
+//! entries by a correction: UNIT_ADMIN[19] misses the entry of A3's submission at the ceased
+//! commune (A3 now lies at the new one), UNIT_ADMIN[05677-01] still reads the entry of A2's
+//! submission after A2 moved up to the commune; no side withheld: UNIT_ADMIN[05692] reads the
+//! `before` of the corrections of A1, A3 and A14 and the `after` of A14's submission,
+//! UNIT_ADMIN[05710] the `before` of A11's correction; every activity side withheld: the sides
+//! each admin may read answer null. Each failed this test, and passes with the rule restored.
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
