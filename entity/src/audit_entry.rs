@@ -13,12 +13,17 @@ pub struct Model {
     pub action: String,
     pub entity_type: String,
     pub entity_id: String,
-    /// The unit the change concerns, for area-scoped reading of the log.
+    /// The changed row's unit when the change was made (after the change; before it, for a
+    /// removal).
     pub unit_code: Option<String>,
-    /// First and last day the changed row concerns (its life, its dates, its day) after the
-    /// change (before it, for a removal); the last is null while the row goes on.
+    /// First and last day the changed row concerns now (its life, its dates, its day): as the
+    /// latest change left them (before it, for a removal); the last is null while the row goes
+    /// on. A change that moves the row's days moves them on all its entries.
     pub concerns_from: Option<Date>,
     pub concerns_to: Option<Date>,
+    /// The changed row's unit now, as the latest change left it: a change that moves the row to
+    /// another unit (a correction of an activity) brings it forward on all its entries.
+    pub concerns_unit: Option<String>,
     pub before: Option<Json>,
     pub after: Option<Json>,
     pub request_id: Option<String>,

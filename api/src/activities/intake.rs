@@ -699,8 +699,8 @@ const GUARD: &str = "INSERT INTO idempotency_record (scope, idempotency_key, ope
 const OUTCOME_INSERT: &str =
     "INSERT INTO activity_outcome (activity_id, service_code, people, households)";
 const AUDIT_INSERT: &str = "INSERT INTO audit_entry (occurred_at, subject, client_id, roles, \
-     action, entity_type, entity_id, unit_code, concerns_from, concerns_to, before, after, \
-     request_id)";
+     action, entity_type, entity_id, unit_code, concerns_unit, concerns_from, concerns_to, \
+     before, after, request_id)";
 
 /// The activities as they are stored.
 fn models(
@@ -796,6 +796,7 @@ fn rows(
                 "Activity".into(),
                 ids::encode(ids::ACTIVITY, a.id).0.into(),
                 a.unit_code.clone().into(),
+                a.unit_code.clone().into(),
                 a.occurred_on.into(),
                 a.occurred_on.into(),
                 Value::Json(None),
@@ -847,9 +848,9 @@ o AS (INSERT INTO activity_outcome (activity_id, service_code, people, household
   FROM json_to_recordset(?::json) AS x(activity_id bigint, service_code text, people int, \
   households int) WHERE (SELECT current FROM v)), \
 e AS (INSERT INTO audit_entry (occurred_at, subject, client_id, roles, action, entity_type, \
-  entity_id, unit_code, concerns_from, concerns_to, before, after, request_id) \
-  SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.day, x.day, \
-  NULL, x.after, ? \
+  entity_id, unit_code, concerns_unit, concerns_from, concerns_to, before, after, request_id) \
+  SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.unit_code, \
+  x.day, x.day, NULL, x.after, ? \
   FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day date, after json) \
   WHERE (SELECT current FROM v)), \
 r AS (INSERT INTO unit_month_delta (cells) SELECT ? WHERE (SELECT current FROM v)) \

@@ -1,15 +1,15 @@
 //! The `auditLog` query.
-use super::service::{self, AuditFilter};
+use super::service::{self, AuditFilter, Listed};
 use crate::auth::Action;
 use crate::graphql::guard::Allowed;
 use crate::graphql::pagination::{Conn, PageArgs, connection};
 use crate::graphql::{ids, state};
-use async_graphql::{Context, ID, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use cnscd_entity::audit_entry;
 
 /// One recorded change.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct AuditEntry {
     /// Id of the entry.
     pub id: ID,
@@ -28,19 +28,71 @@ pub struct AuditEntry {
     pub entity_type: String,
     /// Global id of the changed object.
     pub entity_id: String,
-    /// Unit of the changed object (the team's unit, where the activity happened, the unit of
-    /// the figure, target or lock; null for an indicator definition).
+    /// Unit of the changed object when the change was made (the team's unit, where the
+    /// activity happened, the unit of the figure, target or lock; null for an indicator
+    /// definition).
     pub unit_code: Option<String>,
-    /// State before the change; null for a creation. Personal contact data is never recorded.
-    pub before: Option<Json<serde_json::Value>>,
-    /// State after the change (personal contact data is never recorded).
-    pub after: Option<Json<serde_json::Value>>,
+    /// Unit of the changed object now (as its latest change left it): a correction that moved
+    /// an activity to another unit moves it for all the activity's entries. Null for an
+    /// indicator definition.
+    pub current_unit_code: Option<String>,
     /// Id of the HTTP request that made the change (`x-request-id`).
     pub request_id: Option<String>,
+    #[graphql(skip)]
+    pub before: Side,
+    #[graphql(skip)]
+    pub after: Side,
 }
 
-impl From<audit_entry::Model> for AuditEntry {
-    fn from(m: audit_entry::Model) -> Self {
+/// One side (before or after) of an entry, as the caller may read it.
+pub enum Side {
+    Shown(Option<serde_json::Value>),
+    /// A state of the row the caller may not read (an activity where it lay outside the
+    /// caller's area).
+    Withheld,
+}
+
+impl Side {
+    fn of(state: Option<serde_json::Value>, withheld: bool) -> Self {
+        if withheld {
+            Self::Withheld
+        } else {
+            Self::Shown(state)
+        }
+    }
+
+    fn read(&self) -> Result<Option<Json<serde_json::Value>>> {
+        match self {
+            Self::Shown(state) => Ok(state.clone().map(Json)),
+            Self::Withheld => Err(crate::error::Error::forbidden(
+                "the caller may not read the activity as it was here (a version is read on \
+                 its own day and unit, as activityVersions reads it)",
+            )
+            .into()),
+        }
+    }
+}
+
+#[ComplexObject]
+impl AuditEntry {
+    /// State before the change; null for a creation. Personal contact data is never recorded.
+    /// An activity's state is read by the rule of `activityVersions` (its own day and unit):
+    /// null with a FORBIDDEN error where the caller may not read the activity as it was.
+    async fn before(&self) -> Result<Option<Json<serde_json::Value>>> {
+        self.before.read()
+    }
+
+    /// State after the change (personal contact data is never recorded). An activity's state is
+    /// read by the rule of `activityVersions` (its own day and unit): null with a FORBIDDEN
+    /// error where the caller may not read the activity as it was after this change.
+    async fn after(&self) -> Result<Option<Json<serde_json::Value>>> {
+        self.after.read()
+    }
+}
+
+impl From<Listed> for AuditEntry {
+    fn from(l: Listed) -> Self {
+        let m = l.entry;
         Self {
             id: ids::encode(ids::AUDIT_ENTRY, m.id),
             occurred_at: m.occurred_at,
@@ -51,9 +103,10 @@ impl From<audit_entry::Model> for AuditEntry {
             entity_type: m.entity_type,
             entity_id: m.entity_id,
             unit_code: m.unit_code,
-            before: m.before.map(Json),
-            after: m.after.map(Json),
+            current_unit_code: m.concerns_unit,
             request_id: m.request_id,
+            before: Side::of(m.before, l.before_withheld),
+            after: Side::of(m.after, l.after_withheld),
         }
     }
 }
@@ -65,10 +118,12 @@ pub struct AuditQuery;
 impl AuditQuery {
     /// Changes recorded in the caller's area, newest first (ADMIN, UNIT_ADMIN): an entry is
     /// listed when the changed object's unit was in the area on the day of the change, and the
-    /// object is one the caller may read by its own rule (a team or membership on some day of
-    /// it, an activity on its day, a figure on every day of its period, a target as the
-    /// indicator value it belongs to, a lock during its month; an indicator definition's
-    /// entries only to ADMIN).
+    /// object as it is now is one the caller may read by its own rule (a team or membership on
+    /// some day of it, an activity on its day and at its unit, wherever a correction moved it,
+    /// a figure on every day of its period, a target as the indicator value it belongs to, a
+    /// lock during its month; an indicator definition's entries only to ADMIN). An activity's
+    /// `before` and `after` are read as its versions are (`activityVersions`): null with a
+    /// FORBIDDEN error on that path where the activity lay outside the caller's area.
     #[graphql(
         guard = "Allowed(Action::ReadAudit)",
         complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"

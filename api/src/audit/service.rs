@@ -1,7 +1,7 @@
 //! Writing and reading audit entries.
 use crate::auth::{
     Action, Columns, Last, Principal, condition_every_existing_day, condition_throughout,
-    scope_condition,
+    covered_places, scope_condition,
 };
 use crate::db::Where;
 use crate::error::{Error, Result};
@@ -9,6 +9,7 @@ use crate::graphql::pagination::{PageArgs, Window};
 use chrono::{DateTime, NaiveDate, Utc};
 use cnscd_entity::audit_entry;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Select, Set};
+use std::collections::BTreeSet;
 
 /// The request a change was made in.
 #[derive(Clone, Debug, Default)]
@@ -19,6 +20,8 @@ pub struct Change<'a> {
     pub action: &'a str,
     pub entity_type: &'a str,
     pub entity_id: String,
+    /// The changed row's unit after the change, or before it for a removal; earlier entries of
+    /// the row are brought to the same unit (`concerns_unit`) when the change has a `before`.
     pub unit_code: Option<String>,
     /// First and last day (null: still going) the changed row concerns after the change, or
     /// before it for a removal; earlier entries of the row are brought to the same days.
@@ -59,21 +62,24 @@ pub async fn record(
     request_id: Option<&RequestId>,
     change: Change<'_>,
 ) -> Result<()> {
-    // The days an entry concerns are the row's current days: a change that moves them moves
-    // them for the row's earlier entries too (their before and after stay as written).
-    if let (Some((from, to)), Some(_)) = (change.concerns, &change.before) {
-        db.execute_raw(crate::db::stmt(
-            db.get_database_backend(),
-            "UPDATE audit_entry SET concerns_from = ?, concerns_to = ? \
-             WHERE entity_type = ? AND entity_id = ?",
-            vec![
-                from.into(),
-                to.into(),
-                change.entity_type.into(),
-                change.entity_id.clone().into(),
-            ],
-        ))
-        .await?;
+    // The unit and days an entry concerns are the row's current ones: a change that moves the
+    // row (to other days, or another unit) moves them for the row's earlier entries too (their
+    // unit_code, before and after stay as written).
+    if change.before.is_some() {
+        let (sql, mut values) = match change.concerns {
+            Some((from, to)) => (
+                "UPDATE audit_entry SET concerns_unit = ?, concerns_from = ?, concerns_to = ? \
+                 WHERE entity_type = ? AND entity_id = ?",
+                vec![change.unit_code.clone().into(), from.into(), to.into()],
+            ),
+            None => (
+                "UPDATE audit_entry SET concerns_unit = ? WHERE entity_type = ? AND entity_id = ?",
+                vec![change.unit_code.clone().into()],
+            ),
+        };
+        values.extend([change.entity_type.into(), change.entity_id.clone().into()]);
+        db.execute_raw(crate::db::stmt(db.get_database_backend(), sql, values))
+            .await?;
     }
     audit_entry::ActiveModel {
         occurred_at: Set(Utc::now()),
@@ -83,6 +89,7 @@ pub async fn record(
         action: Set(change.action.to_owned()),
         entity_type: Set(change.entity_type.to_owned()),
         entity_id: Set(change.entity_id),
+        concerns_unit: Set(change.unit_code.clone()),
         unit_code: Set(change.unit_code),
         concerns_from: Set(change.concerns.map(|c| c.0)),
         concerns_to: Set(change.concerns.and_then(|c| c.1)),
@@ -97,8 +104,8 @@ pub async fn record(
 }
 
 /// Records many changes at once (one statement per 100), in the caller's transaction, for
-/// rows whose days a change never moves (rows keyed by their period, such as reported
-/// figures): earlier entries of the same rows keep their days, so nothing else is updated.
+/// rows whose unit and days a change never moves (rows keyed by their unit and period, such as
+/// reported figures): earlier entries of the same rows keep them, so nothing else is updated.
 pub async fn record_many(
     db: &impl ConnectionTrait,
     principal: &Principal,
@@ -116,6 +123,7 @@ pub async fn record_many(
             action: Set(change.action.to_owned()),
             entity_type: Set(change.entity_type.to_owned()),
             entity_id: Set(change.entity_id),
+            concerns_unit: Set(change.unit_code.clone()),
             unit_code: Set(change.unit_code),
             concerns_from: Set(change.concerns.map(|c| c.0)),
             concerns_to: Set(change.concerns.and_then(|c| c.1)),
@@ -163,7 +171,7 @@ enum Rule {
 const KINDS: &[(&str, Rule)] = &[
     ("Team", Rule::SomeDay(Action::ReadTeams)),
     ("Membership", Rule::SomeDay(Action::ReadMembers)),
-    ("Activity", Rule::SomeDay(Action::ReadActivities)),
+    (ACTIVITY, Rule::SomeDay(Action::ReadActivities)),
     ("DataValue", Rule::EveryDay(Action::ReadDataValues)),
     (
         "IndicatorTarget",
@@ -173,13 +181,24 @@ const KINDS: &[(&str, Rule)] = &[
     ("IndicatorDefinition", Rule::NoUnit),
 ];
 
-/// Audit entries in the caller's area, newest first.
+/// An entry of the log as the caller reads it.
+#[derive(Clone, Debug)]
+pub struct Listed {
+    pub entry: audit_entry::Model,
+    /// Its `before` holds a state of the row that the caller may not read.
+    pub before_withheld: bool,
+    /// Its `after` holds a state of the row that the caller may not read.
+    pub after_withheld: bool,
+}
+
+/// Audit entries in the caller's area, newest first, with the sides each withholds
+/// ([`withheld`]).
 pub async fn list(
     db: &impl ConnectionTrait,
     principal: &Principal,
     filter: &AuditFilter,
     args: &PageArgs,
-) -> Result<(Vec<audit_entry::Model>, Window, u64)> {
+) -> Result<(Vec<Listed>, Window, u64)> {
     let mut w = Where::new();
     scope(&mut w, principal, db.get_database_backend());
     if let Some(t) = &filter.entity_type {
@@ -197,15 +216,110 @@ pub async fn list(
     if let Some(t) = filter.until {
         w.and("e.occurred_at <= ?", [t.into()]);
     }
-    crate::db::page::<audit_entry::Entity>(db, "e", "audit_entry e", "e.id DESC", &w, args).await
+    let (entries, window, total) =
+        crate::db::page::<audit_entry::Entity>(db, "e", "audit_entry e", "e.id DESC", &w, args)
+            .await?;
+    Ok((withheld(db, principal, entries).await?, window, total))
 }
 
+/// Which sides of each entry hold a state of its row that the caller may not read, decided for
+/// a page in one statement at most.
+///
+/// An activity's entry carries the activity as it was before the change and as it was after
+/// it: each side is a version of the activity, read by the rule of `activityVersions` (area.md:
+/// the activity rule on that state's own day and unit, or the activity's team, or the caller's
+/// own submission). The entry itself is read by the activity as it is now, so after a
+/// correction that moved the activity into the caller's area the caller reads the entries but
+/// not the sides that hold the activity where it lay outside its area (a correction's
+/// `before`, the submission's `after`). A side that names no unit and day is withheld. The
+/// other kinds' rows never move to another unit, and their sides are the row the entry is read
+/// by.
+async fn withheld(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    entries: Vec<audit_entry::Model>,
+) -> Result<Vec<Listed>> {
+    let scope = principal.scope(Action::ReadActivities);
+    let side = |state: &Option<serde_json::Value>| -> Side {
+        let Some(state) = state else {
+            return Side::Readable;
+        };
+        let own = scope.all
+            || state
+                .get("team_id")
+                .and_then(serde_json::Value::as_i64)
+                .is_some_and(|t| scope.teams.contains(&t))
+            || scope.submitter.as_deref().is_some_and(|own| {
+                // The snapshot names who submitted (subject and client), not the identity.
+                state
+                    .get("submitted_by")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|by| {
+                        let client = state.get("client_id").and_then(serde_json::Value::as_str);
+                        crate::auth::identity(by, client) == own
+                    })
+            });
+        if own {
+            Side::Readable
+        } else {
+            Side::At(crate::activities::corrections::state_place(state))
+        }
+    };
+    let sides: Vec<[Side; 2]> = entries
+        .iter()
+        .map(|e| {
+            if e.entity_type == ACTIVITY {
+                [side(&e.before), side(&e.after)]
+            } else {
+                [Side::Readable, Side::Readable]
+            }
+        })
+        .collect();
+    let places: BTreeSet<(String, NaiveDate)> = sides
+        .iter()
+        .flatten()
+        .filter_map(|s| match s {
+            Side::At(place) => place.clone(),
+            Side::Readable => None,
+        })
+        .collect();
+    let covered = covered_places(db, &scope, &places).await?;
+    let withheld = |side: &Side| match side {
+        Side::Readable => false,
+        Side::At(place) => !place.as_ref().is_some_and(|p| covered.contains(p)),
+    };
+    Ok(entries
+        .into_iter()
+        .zip(&sides)
+        .map(|(entry, [before, after])| Listed {
+            entry,
+            before_withheld: withheld(before),
+            after_withheld: withheld(after),
+        })
+        .collect())
+}
+
+/// A side of an entry, before the caller's area is consulted.
+enum Side {
+    /// Readable whatever its place: not a state of an activity, absent, or one of the caller's
+    /// own (its area is everything, the activity's team is its, it submitted the activity).
+    Readable,
+    /// A state of an activity, readable where the area covers the unit and day it names (none
+    /// named: withheld).
+    At(Option<(String, NaiveDate)>),
+}
+
+/// The kind of row an activity's entries name (`entity_type`).
+const ACTIVITY: &str = "Activity";
+
 /// Limits a query over `audit_entry e` to what the caller may read: an entry says nothing of a
-/// row the caller may not see. The changed row's unit is under the caller's area for the audit
-/// log on the day the change was made (Vietnam's day, as everywhere in the service), and the
-/// row is visible to the caller as it is now, by its own kind's rule and the caller's right to
-/// read that kind ([`KINDS`]): a figure's entry only where `dataValues` shows the figure, a
-/// target's where the value it belongs to is readable.
+/// row the caller may not see. The changed row's unit when the change was made (`unit_code`) is
+/// under the caller's area for the audit log on the day the change was made (Vietnam's day, as
+/// everywhere in the service), and the row is visible to the caller as it is now, by its own
+/// kind's rule on its current unit and days (`concerns_unit`, `concerns_from ..= concerns_to`)
+/// and the caller's right to read that kind ([`KINDS`]): an activity's entry where the activity
+/// is visible on its day, wherever a correction has moved it since; a figure's entry only
+/// where `dataValues` shows the figure; a target's where the value it belongs to is readable.
 fn scope(w: &mut Where, principal: &Principal, backend: sea_orm::DbBackend) {
     let day = match backend {
         sea_orm::DbBackend::Postgres => {
@@ -233,7 +347,7 @@ fn scope(w: &mut Where, principal: &Principal, backend: sea_orm::DbBackend) {
     let mut values = Vec::new();
     for (kind, rule) in KINDS {
         let every_day = Columns {
-            unit: "e.unit_code",
+            unit: "e.concerns_unit",
             from: &concerns_from,
             last: Last::Through(&concerns_to),
             team: None,
@@ -243,7 +357,7 @@ fn scope(w: &mut Where, principal: &Principal, backend: sea_orm::DbBackend) {
             Rule::SomeDay(action) => scope_condition(
                 &principal.scope(action),
                 &Columns {
-                    unit: "e.unit_code",
+                    unit: "e.concerns_unit",
                     from: &concerns_from,
                     last: Last::Through("e.concerns_to"),
                     team: None,

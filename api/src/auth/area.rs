@@ -16,8 +16,8 @@
 //! | activity | its unit | its `occurred_on` | the rule holds on that day |
 //! | membership, its person | its team's unit | `started_on` ..= `ended_on` (open: today) | on some day of the span |
 //! | team | its unit | `founded_on` .. `dissolved_on` (exclusive; open: today) | on some day of the span |
-//! | audit entry | the changed row's unit | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | on that day, and on those by the changed row's own rule |
-//! | activity version | the version's unit | the version's day | the rule holds on that day |
+//! | audit entry | the changed row's unit when the change was made (`unit_code`), and its unit now (`concerns_unit`) | the day the change was made, and the days the row concerns now (`concerns_from` ..= `concerns_to`) | the first on that day, and the second on those by the changed row's own rule |
+//! | activity version, and an activity entry's `before` or `after` | the version's unit | the version's day | the rule holds on that day ([`covered_places`]), or the activity is the caller's team's or its own submission |
 //! | reported figure | its unit | its period | on every day of it ([`condition_throughout`]) |
 //! | period lock | its unit | its month | on some day of it |
 //! | indicator value, target | its unit | the period's days on which the unit existed | on every one of them ([`Coverage`], [`condition_every_existing_day`]) |
@@ -35,7 +35,7 @@ use super::Scope;
 use crate::db::{placeholders, query};
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// The last day a row concerns.
 #[derive(Copy, Clone, Debug)]
@@ -250,6 +250,65 @@ pub async fn allows(
     values.splice(n..n, [Value::from(unit), day.clone(), day]);
     let rows = query(db, &format!("SELECT 1 AS one WHERE {cond}"), values).await?;
     Ok(!rows.is_empty())
+}
+
+/// Which of `places` (a unit and a day each) the area's units cover by the rule for one row and
+/// one day (as [`allows`] without a team), in one statement however many places: the closure
+/// rows from the area's units to the places' units over their days, compared with each day
+/// here. For states of a row read by their own unit and day (the versions of an activity, the
+/// sides of its audit entries); teams and submissions are the caller's to compare.
+pub async fn covered_places(
+    db: &impl ConnectionTrait,
+    scope: &Scope,
+    places: &BTreeSet<(String, NaiveDate)>,
+) -> crate::error::Result<BTreeSet<(String, NaiveDate)>> {
+    if scope.all {
+        return Ok(places.clone());
+    }
+    let (Some(first), Some(last)) = (
+        places.iter().map(|p| p.1).min(),
+        places.iter().map(|p| p.1).max(),
+    ) else {
+        return Ok(BTreeSet::new());
+    };
+    if scope.units.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let codes: BTreeSet<&String> = places.iter().map(|p| &p.0).collect();
+    let mut values: Vec<Value> = scope.units.iter().map(|u| Value::from(u.clone())).collect();
+    values.extend(codes.iter().map(|c| Value::from((*c).clone())));
+    values.extend([Value::from(last), Value::from(first)]);
+    let rows = query(
+        db,
+        &format!(
+            "SELECT descendant_code, valid_from, valid_to FROM admin_unit_closure \
+             WHERE ancestor_code IN ({}) AND descendant_code IN ({}) AND valid_from <= ? \
+             AND valid_to >= ?",
+            placeholders(scope.units.len()),
+            placeholders(codes.len())
+        ),
+        values,
+    )
+    .await?;
+    let mut spans: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+    for r in rows {
+        spans
+            .entry(r.try_get("", "descendant_code")?)
+            .or_default()
+            .push((
+                r.try_get::<NaiveDate>("", "valid_from")?,
+                r.try_get::<NaiveDate>("", "valid_to")?,
+            ));
+    }
+    Ok(places
+        .iter()
+        .filter(|(unit, day)| {
+            spans
+                .get(unit)
+                .is_some_and(|s| s.iter().any(|(f, t)| f <= day && day <= t))
+        })
+        .cloned()
+        .collect())
 }
 
 /// [`allows`] when the unit's chain on the day is at hand: `chain` is the unit and every unit

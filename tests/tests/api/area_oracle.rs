@@ -17,7 +17,8 @@
 //! `members(active: true | false | null)` (ids, totalCount), `activities` (ids, totalCount),
 //! nested `Team.members` (current and `includeEnded`), `Team.memberCount`, `Team.latestActivity`,
 //! `Membership.person.phone` (on three paths), `Membership.team`, `Activity.team`, `auditLog`
-//! (entries, page by page, and totalCount; FORBIDDEN to other roles) and `indicators` (CNS05
+//! (entries, page by page, totalCount, and each activity entry's `before` and `after`;
+//! FORBIDDEN to other roles) and `indicators` (CNS05
 //! and CNS02, YEAR and MONTH over 2024–2025, SELF and CHILDREN, per value; whole request
 //! FORBIDDEN when the unit is never in the area; values checked against the oracle's own count
 //! where the unit existed),
@@ -32,19 +33,28 @@
 //! changer, where the version is visible by the activity rule on its own day and unit: its
 //! unit on its day, the activity's team, the activity's submitter; NOT_FOUND when neither the
 //! activity as it is now nor any version is). The fixture corrects activities (across
-//! 2025-07-01, by the reporter that sent one, twice), so the lists, indicators, `auditLog` and
+//! 2025-07-01, from the ceased commune to the new one, up from a hamlet to its commune, by the
+//! reporter that sent one, twice), so the lists, indicators, `auditLog` and
 //! `activityVersions` follow an activity to its new day and unit while each side of a move
 //! keeps its own versions.
 //!
-//! An audit entry is read where the changed row's unit was in the area on the day of the
-//! change and the row is visible by its own kind's rule (area.md): a team's, membership's or
-//! activity's entry where the entry's unit is in the area on some day the row concerns now; a
-//! figure's as `dataValues` shows the figure (every day of its period), a lock's as
-//! `periodLocks` (during its month), a target's as the indicator value it belongs to (every day
-//! of the period the unit existed); an indicator definition's (no unit) by ADMIN only. The
-//! fixture holds figures, locks, CNS05 targets (set, changed and cleared, on days either side of
-//! 2025-07-01, for a hamlet that moves, a ceased commune and district, a new commune) and a
-//! definition, with their entries dated on days that make the rules differ.
+//! An audit entry is read where the changed row's unit (as the change left it) was in the area
+//! on the day of the change and the row as it is now is visible by its own kind's rule
+//! (area.md): a team's, membership's or activity's entry where the row's unit now is in the
+//! area on some day the row concerns now (a correction that moves an activity to other days
+//! or another unit moves them for all its entries); a figure's as `dataValues` shows the
+//! figure (every day of its period), a lock's as `periodLocks` (during its month), a target's as
+//! the indicator value it belongs to (every day of the period the unit existed); an indicator
+//! definition's (no unit) by ADMIN only. The fixture holds figures, locks, CNS05 targets (set,
+//! changed and cleared, on days either side of 2025-07-01, for a hamlet that moves, a ceased
+//! commune and district, a new commune) and a definition, with their entries dated on days that
+//! make the rules differ. An activity entry's `before` and `after` hold the activity as it was
+//! before and after the change (a submission's `after`, a correction's both): each is checked
+//! per caller by the version rule of `activityVersions` (the activity rule on that state's own
+//! day and unit), null with a FORBIDDEN error on its path where the caller may not read that
+//! version and present where it may; one activity (A14) is sent after the reorganisation about
+//! a day before it, then corrected into July, so that its submission's `after` is withheld from
+//! the commune that reads the entry now.
 //!
 //! Writes: createTeam, updateTeam (name; foundedOn moved across 2025-07-01 and not),
 //! dissolveTeam, addMember, updateMembership, endMembership and submitActivity (with and without
@@ -76,6 +86,16 @@
 //! every UNIT_ADMIN; `activityVersions` as before (every version where the activity is visible
 //! now: both sides of a move wrong); versions by unit and day only (the team's leader and the
 //! submitting reporter lose them). Each failed this test, and passes with the rule restored.
+//!
+//! And (issue 15, item 4, the row's unit now and the versions in an entry), on SQLite and on
+//! PostgreSQL: the row's rule taken on the entry's unit at the change (`unit_code`) instead of
+//! the row's unit now (`concerns_unit`), or that unit not brought forward onto the row's earlier
+//! entries by a correction: UNIT_ADMIN[19] misses the entry of A3's submission at the ceased
+//! commune (A3 now lies at the new one), UNIT_ADMIN[05677-01] still reads the entry of A2's
+//! submission after A2 moved up to the commune; no side withheld: UNIT_ADMIN[05692] reads the
+//! `before` of the corrections of A1, A3 and A14 and the `after` of A14's submission,
+//! UNIT_ADMIN[05710] the `before` of A11's correction; every activity side withheld: the sides
+//! each admin may read answer null. Each failed this test, and passes with the rule restored.
 //!
 //! Run: `cargo test -p cnscd-tests --test api area_oracle`, and with
 //! `CNSCD_TEST_DATABASE=postgres://...` for PostgreSQL.
@@ -315,14 +335,23 @@ struct FAudit {
     /// The kind of row changed, as the entry names it (`Team`, `DataValue`, ...).
     kind: String,
     entity: String,
-    /// The changed row's unit (none for an indicator definition).
+    /// The changed row's unit when the change was made (none for an indicator definition).
     unit: Option<&'static str>,
     day: NaiveDate,
+    /// The changed row's unit now: a correction that moves an activity to another unit moves
+    /// it for the activity's earlier entries.
+    now_unit: Option<&'static str>,
     /// The days the changed row concerns now, where the fixture knows them (activities,
     /// figures, locks, targets): a correction that moves an activity moves them for its
     /// earlier entries.
     concerns: Option<(NaiveDate, NaiveDate)>,
+    /// For an activity's entry: the activity (fixture index) and the day and unit it had in
+    /// the entry's `before` and `after` (each a version of it, read by the version rule).
+    states: Option<(usize, [Option<State>; 2])>,
 }
+
+/// The day and unit an activity had in a version of it.
+type State = (NaiveDate, &'static str);
 
 /// A reported figure (`dataValues`), keyed as `element:unit:start:end:source`.
 struct FValue {
@@ -434,7 +463,9 @@ impl Fx {
                 entity,
                 unit,
                 day: date(day),
+                now_unit: unit,
                 concerns,
+                states: None,
             });
         }
     }
@@ -577,6 +608,38 @@ impl Fx {
         });
         self.stamp_concerning(app, on, Some(unit), Some((date(on), date(on))))
             .await;
+        let a = self.acts.len() - 1;
+        if let Some(e) = self.audits.last_mut() {
+            e.states = Some((a, [None, Some((date(on), unit))]));
+        }
+    }
+
+    /// Dates the submission entry of activity `key` on `day` (sent later than it happened).
+    async fn sent_on(&mut self, app: &TestApp, key: &str, day: &str) {
+        use cnscd_entity::audit_entry::{Column, Entity};
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let id = self
+            .acts
+            .iter()
+            .find(|a| a.label.starts_with(&format!("{key}(")))
+            .map(|a| a.id.clone())
+            .unwrap();
+        let at = date(day).and_hms_opt(10, 0, 0).unwrap().and_utc();
+        Entity::update_many()
+            .col_expr(Column::OccurredAt, Expr::value(at))
+            .filter(Column::EntityId.eq(id.as_str()))
+            .filter(Column::Action.eq("submitActivity"))
+            .exec(&app.db)
+            .await
+            .unwrap();
+        for e in self
+            .audits
+            .iter_mut()
+            .filter(|e| e.entity == id && e.action == "submitActivity")
+        {
+            e.day = date(day);
+        }
     }
 
     /// Corrects activity `key` (ADMIN, or the reporter that sent it): a new title, and the
@@ -618,6 +681,7 @@ impl Fx {
         let r = app.gql(&token, CORRECT, json!({ "i": input })).await;
         payload_id(&r, "correctActivity.activity.id");
         let act = &mut self.acts[a];
+        let was = (act.on, act.unit);
         act.history.push((act.on, act.unit, changer));
         act.on = on.map_or(act.on, date);
         act.unit = at.unwrap_or(act.unit);
@@ -635,9 +699,13 @@ impl Fx {
         let (id, unit, day) = (act.id.clone(), act.unit, act.on);
         for e in self.audits.iter_mut().filter(|e| e.entity == id) {
             e.concerns = Some((day, day));
+            e.now_unit = Some(unit);
         }
         self.stamp_concerning(app, &day.to_string(), Some(unit), Some((day, day)))
             .await;
+        if let Some(e) = self.audits.last_mut() {
+            e.states = Some((a, [Some(was), Some((day, unit))]));
+        }
     }
 
     /// A reported figure of POPULATION, sent by ADMIN or by a reporter (subject, client,
@@ -846,10 +914,11 @@ impl Fx {
             .max_by_key(|&a| (self.acts[a].on, a))
     }
 
-    /// The changed row's unit in the area on the day of the change, and the row visible to
-    /// the caller by its own kind's rule (area.md): an entry says nothing of a row the caller
-    /// may not see. Teams, memberships and activities: the entry's unit on some day the row
-    /// concerns now; a figure, a lock, a target: as `dataValues`, `periodLocks` and
+    /// The changed row's unit (as the change left it) in the area on the day of the change,
+    /// and the row visible to the caller by its own kind's rule (area.md): an entry says
+    /// nothing of a row the caller may not see. Teams, memberships and activities: the row's
+    /// unit now on some day the row concerns now (an activity moved by a correction takes its
+    /// earlier entries with it); a figure, a lock, a target: as `dataValues`, `periodLocks` and
     /// `indicatorTargets` show that row (the oracle's own rules below); an indicator
     /// definition has no unit, and only ADMIN reads its entries.
     fn audit_visible(&self, c: &Caller, e: &FAudit) -> bool {
@@ -866,11 +935,12 @@ impl Fx {
                 .position(|k| **k == e.entity)
                 .unwrap_or_else(|| panic!("fixture: no {} {}", e.kind, e.entity))
         };
+        let now_unit = e.now_unit.unwrap_or(unit);
         under(unit, &c.units, e.day)
             && match e.kind.as_str() {
                 "Team" | "Membership" | "Activity" => e
                     .concerns
-                    .is_none_or(|(from, to)| under_some_day(unit, &c.units, from, to)),
+                    .is_none_or(|(from, to)| under_some_day(now_unit, &c.units, from, to)),
                 "DataValue" => {
                     self.value_visible(c, row(self.values.iter().map(|v| &v.key).collect()))
                 }
@@ -900,14 +970,34 @@ impl Fx {
     /// Version `v` (0-based) of activity `a` is read by the activity rule on its own day and
     /// unit: the team and the submitter are the activity's (a correction changes neither).
     fn version_visible(&self, c: &Caller, a: usize, v: usize) -> bool {
+        let (on, unit, _) = &self.acts[a].history[v];
+        self.state_visible(c, a, *on, unit)
+    }
+
+    /// Activity `a` as it was on day `on` at `unit` (a version, a side of an audit entry): the
+    /// activity rule on that day and unit.
+    fn state_visible(&self, c: &Caller, a: usize, on: NaiveDate, unit: &str) -> bool {
         let act = &self.acts[a];
-        let (on, unit, _) = &act.history[v];
         match c.role {
             Role::Admin => true,
             Role::TeamLeader => c.teams.contains(&act.team),
             Role::Reporter => act.sub == c.sub && act.client == c.client,
-            Role::UnitAdmin | Role::Viewer => under(unit, &c.units, *on),
+            Role::UnitAdmin | Role::Viewer => under(unit, &c.units, on),
         }
+    }
+
+    /// The sides (`before`, `after`) of an activity's entry that `c` may not read: each holds
+    /// the activity as it was, read by the version rule ([`Fx::state_visible`]).
+    fn withheld_sides(&self, c: &Caller, e: &FAudit) -> Vec<&'static str> {
+        let Some((a, states)) = &e.states else {
+            return Vec::new();
+        };
+        ["before", "after"]
+            .into_iter()
+            .zip(states)
+            .filter(|(_, s)| s.is_some_and(|(on, unit)| !self.state_visible(c, *a, on, unit)))
+            .map(|(side, _)| side)
+            .collect()
     }
 
     /// A figure concerns every day of its period: its unit must be in the area on each
@@ -1023,6 +1113,9 @@ async fn build(app: &TestApp) -> Fx {
         .await;
     fx.act(app, "A13", None, nalay_old, cm, "2024-08-20", Some("05677"))
         .await;
+    // Sent after the reorganisation, about a day before it (then corrected into July).
+    fx.act(app, "A14", None, cafe, cm, "2025-06-20", None).await;
+    fx.sent_on(app, "A14", "2025-07-05").await;
     // What reporters submitted (subject and client together).
     fx.act(
         app,
@@ -1055,11 +1148,15 @@ async fn build(app: &TestApp) -> Fx {
     )
     .await;
     // Corrections: moved across 2025-07-01 (at the hamlet, and from the old commune to the
-    // new one), by the reporter that sent it, twice (the kind too), the outsider's.
+    // new one), up from the hamlet to its commune, by the reporter that sent it, twice (the
+    // kind too), the outsider's.
     let r19 = ["19".to_owned()];
     fx.correct(app, "A1", None, Some("2025-08-05"), None, None)
         .await;
     fx.correct(app, "A3", None, Some("2025-09-03"), Some("05692"), None)
+        .await;
+    fx.correct(app, "A2", None, None, Some("05692"), None).await;
+    fx.correct(app, "A14", None, Some("2025-07-02"), None, None)
         .await;
     fx.correct(app, "R1", Some(&r169), None, None, None).await;
     fx.correct(app, "A7", None, None, None, None).await;
@@ -1369,7 +1466,7 @@ const Q_MEMBERS_OF_TEAM: &str =
     "query($t: ID) { members(teamId: $t, first: 100) { totalCount edges { node { id } } } }";
 const Q_ACTIVITIES_OF_TEAM: &str =
     "query($t: ID) { activities(teamId: $t, first: 100) { totalCount edges { node { id } } } }";
-const Q_AUDIT: &str = "query($after: String) { auditLog(first: 40, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { action entityId occurredAt } } } }";
+const Q_AUDIT: &str = "query($after: String) { auditLog(first: 40, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { action entityId occurredAt before after } } } }";
 const Q_TEAM: &str = "query($id: ID!) { team(id: $id) { id } }";
 const Q_NODE: &str = "query($id: ID!) { node(id: $id) { id ... on Membership { team { id } person { phone } } ... on Activity { team { id } } } }";
 const Q_INDICATORS: &str = "query($u: [String!]!, $g: PeriodGranularity!, $b: UnitBreakdown!) { indicators(codes: [\"CNS05\", \"CNS02\"], unitCodes: $u, from: \"2024-01-01\", to: \"2025-12-31\", granularity: $g, breakdown: $b) { indicator { code } unit { code } period { label start end } value numerator denominator status } }";
@@ -1802,8 +1899,16 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
             let r = app.gql(&c.token, Q_AUDIT, json!({})).await;
             let list = &r.body["data"]["auditLog"];
             if matches!(c.role, Role::Admin | Role::UnitAdmin) {
-                // Every page (pages of 40: the fixture holds over 80 entries).
+                // Every page (pages of 40: the fixture holds over 80 entries), with the errors
+                // each answered, by the index of their edge among all pages.
                 let mut edges = list["edges"].as_array().cloned().unwrap_or_default();
+                let mut errors: Vec<(usize, Value)> = r.body["errors"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|e| (0, e))
+                    .collect();
                 let mut page = list.clone();
                 while page["pageInfo"]["hasNextPage"] == true {
                     let next = app
@@ -1818,30 +1923,37 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                         rep.fail(c, "auditLog(after:)", format!("no answer: {}", next.body));
                         break;
                     }
+                    let offset = edges.len();
+                    errors.extend(
+                        next.body["errors"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|e| (offset, e)),
+                    );
                     edges.extend(page["edges"].as_array().cloned().unwrap_or_default());
                 }
-                let mut got: Vec<String> = edges
-                    .iter()
-                    .map(|e| {
-                        let n = &e["node"];
-                        format!(
-                            "{} {} {}",
-                            n["action"].as_str().unwrap_or("?"),
-                            fx.label(n["entityId"].as_str().unwrap_or("?")),
-                            n["occurredAt"]
-                                .as_str()
-                                .unwrap_or("?")
-                                .get(..10)
-                                .unwrap_or("?")
-                        )
-                    })
-                    .collect();
-                let mut expected: Vec<String> = fx
+                let entry = |n: &Value| {
+                    format!(
+                        "{} {} {}",
+                        n["action"].as_str().unwrap_or("?"),
+                        fx.label(n["entityId"].as_str().unwrap_or("?")),
+                        n["occurredAt"]
+                            .as_str()
+                            .unwrap_or("?")
+                            .get(..10)
+                            .unwrap_or("?")
+                    )
+                };
+                let mut got: Vec<String> = edges.iter().map(|e| entry(&e["node"])).collect();
+                let visible: Vec<&FAudit> = fx
                     .audits
                     .iter()
                     .filter(|e| fx.audit_visible(c, e))
-                    .map(|e| format!("{} {} {}", e.action, fx.label(&e.entity), e.day))
                     .collect();
+                let key = |e: &FAudit| format!("{} {} {}", e.action, fx.label(&e.entity), e.day);
+                let mut expected: Vec<String> = visible.iter().map(|e| key(e)).collect();
                 got.sort();
                 expected.sort();
                 if got != expected {
@@ -1864,6 +1976,78 @@ async fn probe(app: &TestApp, fx: &Fx, c: &Caller, p: &Probe) -> Vec<String> {
                     &list["totalCount"],
                     expected.len(),
                 );
+                // An activity's entry holds the activity as it was before and after the
+                // change: each side null with FORBIDDEN on its path where the caller may not
+                // read that version, and shown otherwise.
+                let mut got_withheld: Vec<String> = Vec::new();
+                for (offset, e) in &errors {
+                    let path = e["path"].as_array().cloned().unwrap_or_default();
+                    let side = path.get(4).and_then(Value::as_str).unwrap_or("?");
+                    let at = path
+                        .get(2)
+                        .and_then(Value::as_u64)
+                        .map(|i| offset + i as usize);
+                    match at.and_then(|i| edges.get(i)) {
+                        Some(edge)
+                            if path.len() == 5
+                                && path[0] == "auditLog"
+                                && e["extensions"]["code"] == "FORBIDDEN"
+                                && matches!(side, "before" | "after")
+                                && edge["node"][side].is_null() =>
+                        {
+                            got_withheld.push(format!("{} {side}", entry(&edge["node"])));
+                        }
+                        _ => rep.fail(c, "auditLog", format!("unexpected error {e}")),
+                    }
+                }
+                let mut expected_withheld: Vec<String> = visible
+                    .iter()
+                    .flat_map(|e| {
+                        fx.withheld_sides(c, e)
+                            .into_iter()
+                            .map(move |side| format!("{} {side}", key(e)))
+                    })
+                    .collect();
+                got_withheld.sort();
+                expected_withheld.sort();
+                if got_withheld != expected_withheld {
+                    let extra: Vec<&String> = got_withheld
+                        .iter()
+                        .filter(|g| !expected_withheld.contains(g))
+                        .collect();
+                    let missing: Vec<&String> = expected_withheld
+                        .iter()
+                        .filter(|g| !got_withheld.contains(g))
+                        .collect();
+                    rep.fail(
+                        c,
+                        "auditLog.edges.node.before/after",
+                        format!("withheld (FORBIDDEN) but readable {extra:?}; shown but not readable {missing:?}"),
+                    );
+                }
+                // A side the caller may read is there (an activity's entry always has an
+                // `after`, a correction's a `before`).
+                for e in &visible {
+                    let Some((_, states)) = &e.states else {
+                        continue;
+                    };
+                    let withheld = fx.withheld_sides(c, e);
+                    for (side, state) in ["before", "after"].into_iter().zip(states) {
+                        if state.is_none() || withheld.contains(&side) {
+                            continue;
+                        }
+                        let shown = edges.iter().any(|edge| {
+                            entry(&edge["node"]) == key(e) && !edge["node"][side].is_null()
+                        });
+                        if !shown {
+                            rep.fail(
+                                c,
+                                "auditLog.edges.node.before/after",
+                                format!("{} {side}: null, the caller may read it", key(e)),
+                            );
+                        }
+                    }
+                }
             } else if !edge_ids(list).is_empty()
                 || list["edges"].as_array().is_some_and(|a| !a.is_empty())
                 || top_codes(&r.body) != ["FORBIDDEN"]

@@ -190,3 +190,228 @@ async fn a_figure_or_target_is_audited_only_to_those_who_may_read_it() {
         [88.0, 777.0]
     );
 }
+
+const CORRECT: &str = "mutation($i: CorrectActivityInput!) { correctActivity(input: $i) { userErrors { code message } } }";
+const VOID: &str =
+    "mutation($i: VoidActivityInput!) { voidActivity(input: $i) { userErrors { code message } } }";
+const ENTRIES: &str = "query($id: String) { auditLog(entityId: $id, first: 50) { totalCount edges { node { action unitCode currentUnitCode before after } } } }";
+
+/// Corrects activity `id` as ADMIN with `change`.
+async fn correct(app: &TestApp, id: &str, change: serde_json::Value) {
+    let mut input = json!({ "activityId": id, "reason": "ghi nhầm" });
+    if let (Some(obj), Some(change)) = (input.as_object_mut(), change.as_object()) {
+        obj.extend(change.clone());
+    }
+    let r = app.gql(&admin(), CORRECT, json!({ "i": input })).await.ok();
+    assert_eq!(r.at("correctActivity.userErrors"), &json!([]), "{}", r.body);
+}
+
+/// Dates every audit entry written so far on `day` (10:00 in Vietnam), as if each change had
+/// been made then.
+async fn made_on(app: &TestApp, day: &str) {
+    use cnscd_entity::audit_entry::{Column, Entity};
+    use sea_orm::EntityTrait;
+    use sea_orm::sea_query::Expr;
+    let at = date(day).and_hms_opt(3, 0, 0).unwrap().and_utc();
+    Entity::update_many()
+        .col_expr(Column::OccurredAt, Expr::value(at))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+/// The actions of the entries of `id` that `t` reads, newest first.
+async fn actions_read(app: &TestApp, t: &str, id: &str) -> Vec<String> {
+    let r = app.gql(t, ENTRIES, json!({ "id": id })).await.ok();
+    let edges = r.at("auditLog.edges").as_array().unwrap().clone();
+    assert_eq!(r.at("auditLog.totalCount"), edges.len(), "{}", r.body);
+    edges
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_activitys_entries_follow_it_to_the_unit_a_correction_moved_it_to() {
+    let app = spawn_app().await;
+    // Commune 05677 (under district 169) ceased on 2025-06-30; commune 05692 lies under the
+    // province 19 from 2025-07-01. Activity A was recorded at 05677 in March 2025 (its entry
+    // made then) and moved to 05692 in September.
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let a = app
+        .submit(
+            &cafe,
+            "TRAINING",
+            "2025-03-01",
+            json!({ "unitCode": "05677" }),
+        )
+        .await;
+    made_on(&app, "2025-03-01").await;
+    correct(
+        &app,
+        &a,
+        json!({ "occurredOn": "2025-09-03", "unitCode": "05692" }),
+    )
+    .await;
+    // The province's admin reads A now, and so its creation entry too: the entry's unit
+    // (05677) lay under 19 on the day it was made, and A lies under 19 on its day now.
+    let province = token(&["UNIT_ADMIN"], &["19"], &[]);
+    assert_eq!(
+        actions_read(&app, &province, &a).await,
+        ["correctActivity", "submitActivity"]
+    );
+    let r = app.gql(&province, ENTRIES, json!({ "id": a })).await.ok();
+    let created = &r.at("auditLog.edges.1.node");
+    assert_eq!(created["unitCode"], "05677");
+    assert_eq!(created["currentUnitCode"], "05692");
+    assert_eq!(created["after"]["unit_code"], "05677");
+    assert_eq!(r.at("auditLog.edges.0.node.before.unit_code"), "05677");
+    assert_eq!(r.at("auditLog.edges.0.node.after.unit_code"), "05692");
+
+    // Activity B was recorded at hamlet 05692-01 and moved up to its commune: the hamlet's
+    // admin no longer reads B, nor any of its entries.
+    let tdp = app.create_team("05692-01", "Tổ TDP 1", "2023-06-15").await;
+    let b = app
+        .submit(&tdp, "COMMUNITY_MEETING", "2025-08-01", json!({}))
+        .await;
+    let hamlet = token(&["UNIT_ADMIN"], &["05692-01"], &[]);
+    assert_eq!(actions_read(&app, &hamlet, &b).await, ["submitActivity"]);
+    correct(&app, &b, json!({ "unitCode": "05692" })).await;
+    let r = app
+        .gql(
+            &hamlet,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({ "id": b }),
+        )
+        .await;
+    assert_eq!(r.error_codes(), ["NOT_FOUND"], "{}", r.body);
+    assert_eq!(actions_read(&app, &hamlet, &b).await, Vec::<String>::new());
+    // The commune's admin reads both.
+    assert_eq!(
+        actions_read(&app, &token(&["UNIT_ADMIN"], &["05692"], &[]), &b).await,
+        ["correctActivity", "submitActivity"]
+    );
+}
+
+/// The FORBIDDEN errors of `r`, as their paths (`auditLog.edges.0.node.before`).
+fn forbidden_paths(r: &Gql) -> Vec<String> {
+    r.body["errors"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["extensions"]["code"], "FORBIDDEN", "{e}");
+            e["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| match p {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_entry_withholds_the_activity_as_it_was_where_the_caller_may_not_read_that_version() {
+    let app = spawn_app().await;
+    // Hamlet 05677-01 lay under district 169 until 2025-06-30 and under commune 05692 from
+    // 2025-07-01. The activity happened in March (sent by the district's reporter), then was
+    // corrected to August, then voided: the commune reads it now, not as it was in March (its
+    // first version).
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    let input = json!({ "idempotencyKey": uuid::Uuid::new_v4().to_string(), "teamId": cafe, "kind": "COMMUNITY_MEETING", "occurredOn": "2025-03-01", "title": "Họp xóm" });
+    let r = app
+        .gql(
+            &token(&["REPORTER"], &["169"], &[]),
+            "mutation($i: SubmitActivityInput!) { submitActivity(input: $i) { activity { id } } }",
+            json!({ "i": input }),
+        )
+        .await
+        .ok();
+    let a = r
+        .at("submitActivity.activity.id")
+        .as_str()
+        .unwrap()
+        .to_owned();
+    correct(&app, &a, json!({ "occurredOn": "2025-08-01" })).await;
+    let r = app
+        .gql(
+            &admin(),
+            VOID,
+            json!({ "i": { "activityId": a, "reason": "trùng" } }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("voidActivity.userErrors"), &json!([]), "{}", r.body);
+    let commune = token(&["UNIT_ADMIN"], &["05692"], &[]);
+    let r = app
+        .gql(
+            &commune,
+            "query($id: ID!) { activityVersions(activityId: $id) { version } }",
+            json!({ "id": a }),
+        )
+        .await
+        .ok();
+    assert_eq!(r.at("activityVersions"), &json!([{ "version": 2 }]));
+    // Newest first: the void (before and after in August), the correction (before in March,
+    // withheld), the submission (after in March, withheld); the rest of each entry answered.
+    let r = app.gql(&commune, ENTRIES, json!({ "id": a })).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.at("auditLog.totalCount"), 3, "{}", r.body);
+    let mut paths = forbidden_paths(&r);
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "auditLog.edges.1.node.before",
+            "auditLog.edges.2.node.after"
+        ],
+        "{}",
+        r.body
+    );
+    let node = |i: usize| r.at(&format!("auditLog.edges.{i}.node")).clone();
+    assert_eq!(node(0)["action"], "voidActivity");
+    assert_eq!(node(0)["before"]["occurred_on"], "2025-08-01");
+    assert_eq!(node(0)["after"]["status"], "VOIDED");
+    assert_eq!(node(1)["action"], "correctActivity");
+    assert!(node(1)["before"].is_null(), "{}", r.body);
+    assert_eq!(node(1)["after"]["occurred_on"], "2025-08-01");
+    assert_eq!(node(1)["unitCode"], "05677-01");
+    assert_eq!(node(2)["action"], "submitActivity");
+    assert!(node(2)["after"].is_null(), "{}", r.body);
+    assert!(node(2)["before"].is_null());
+    assert!(!r.body.to_string().contains("2025-03-01"), "{}", r.body);
+    // The province reads every side, and so do ADMIN, the commune's admin that leads the team
+    // and the one that sent the activity (subject and client together), as activityVersions
+    // reads the versions.
+    let own = |client: &str| {
+        let mut c = claims("reporter-169", &["UNIT_ADMIN", "REPORTER"], &["05692"], &[]);
+        c.client_id = Some(client.to_owned());
+        cnscd_api::auth::mint(SECRET, &c).unwrap()
+    };
+    let r = app
+        .gql(&own("other-app"), ENTRIES, json!({ "id": a }))
+        .await;
+    assert_eq!(forbidden_paths(&r).len(), 2, "{}", r.body);
+    for t in [
+        token(&["UNIT_ADMIN"], &["19"], &[]),
+        admin(),
+        token(&["UNIT_ADMIN", "TEAM_LEADER"], &["05692"], &[&cafe]),
+        own("test-app"),
+    ] {
+        let r = app.gql(&t, ENTRIES, json!({ "id": a })).await.ok();
+        assert_eq!(
+            r.at("auditLog.edges.1.node.before.occurred_on"),
+            "2025-03-01"
+        );
+        assert_eq!(
+            r.at("auditLog.edges.2.node.after.occurred_on"),
+            "2025-03-01"
+        );
+    }
+}

@@ -335,6 +335,27 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     )
     .await
     .unwrap();
+    // An activity's entries, the later one after a correction moved it to another unit, and a
+    // definition's (no unit).
+    for (entity, unit) in [
+        ("Activity:1", Some("05677")),
+        ("Activity:1", Some("169")),
+        ("Def", None),
+    ] {
+        run(
+            &db,
+            "INSERT INTO audit_entry (occurred_at, subject, roles, action, entity_type, \
+             entity_id, unit_code) VALUES (?, 'admin', 'ADMIN', 'change', ?, ?, ?)",
+            vec![
+                now.clone(),
+                entity.split(':').next().unwrap_or_default().into(),
+                entity.into(),
+                unit.map(str::to_owned).into(),
+            ],
+        )
+        .await
+        .unwrap();
+    }
 
     Migrator::up(&db, None).await.unwrap();
     cnscd_api::activities::rollup::rebuild(&db).await.unwrap();
@@ -404,6 +425,27 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
         "the partial unique indexes came back"
     );
 
+    // Every entry of a row takes the unit of the row's latest entry (the row's unit now).
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT CAST(COUNT(*) AS TEXT) FROM audit_entry WHERE entity_id = 'Activity:1' \
+             AND concerns_unit = '169'",
+            vec![]
+        )
+        .await,
+        Some("2".to_owned())
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT concerns_unit FROM audit_entry WHERE entity_id = 'Def'",
+            vec![]
+        )
+        .await,
+        None
+    );
+
     // The service reads the upgraded data: each caller sees its own activity, and an old key
     // still belongs to the caller that used it.
     let settings = cnscd_api::config::Settings::for_tests(&test_db.url, SECRET);
@@ -457,9 +499,10 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     );
 
     // And back down (past the audit-span, indicator-target, data-generation, rate-limit-bucket,
-    // rollup-unit, intake-catalogue, intake-history, rollup-delta, activity-key and intake-storage
-    // migrations that followed): the records and their old scopes return and the rules are gone.
-    Migrator::down(&db, Some(11)).await.unwrap();
+    // rollup-unit, intake-catalogue, intake-history, rollup-delta, activity-key, intake-storage
+    // and audit-concerns-unit migrations that followed): the records and their old scopes
+    // return and the rules are gone.
+    Migrator::down(&db, Some(12)).await.unwrap();
     assert_eq!(
         scalar(
             &db,
