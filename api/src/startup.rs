@@ -135,7 +135,7 @@ impl Application {
         let address = listener.local_addr()?;
         // The metrics recorder, before anything records (the first indicator load below).
         let _ = crate::http::metrics::handle();
-        let store = crate::indicators::store::Store::new();
+        let store = crate::memory::Store::for_database(&db);
         // Indicators are answered from memory: load the copy now rather than on the first
         // request (a failure here is not fatal: the first request loads it, or says why not).
         let started = std::time::Instant::now();

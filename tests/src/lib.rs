@@ -339,6 +339,35 @@ impl TestApp {
         address
     }
 
+    /// Waits until the server answers indicators from data that holds everything committed
+    /// before this call (a change to the unit catalogues is loaded in the background, and the
+    /// copy held answers meanwhile): asks until `extensions.dataAsOf` is past the call.
+    pub async fn wait_for_data(&self) {
+        let since = chrono::Utc::now();
+        let started = std::time::Instant::now();
+        loop {
+            let r = self
+                .gql(
+                    &admin(),
+                    "{ indicators(codes: [\"CNS02\"], unitCodes: [\"19\"], from: \"2024-01-01\", to: \"2024-01-31\") { value } }",
+                    json!({}),
+                )
+                .await;
+            let at = r.body["extensions"]["dataAsOf"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            if at.is_some_and(|t| t >= since) {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "the data never caught up: {}",
+                r.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Creates a team as ADMIN and returns its global id.
     pub async fn create_team(&self, unit: &str, name: &str, founded_on: &str) -> String {
         let r = self

@@ -454,7 +454,7 @@ pub(crate) fn state_place(data: &serde_json::Value) -> Option<(String, chrono::N
 /// Corrects an activity; answers it as it is now and as it was.
 pub async fn correct(
     db: &DatabaseConnection,
-    store: &crate::indicators::store::Store,
+    store: &crate::memory::Store,
     principal: &Principal,
     request: Option<&RequestId>,
     id: i64,
@@ -492,7 +492,7 @@ pub async fn correct(
     // included, and its day must not be locked.
     let snap = store.catalogues(db).await?;
     let (unit_code, since, _) = super::intake::check(
-        &snap,
+        &snap.view(),
         principal,
         &new,
         "input",

@@ -2,7 +2,7 @@
 //! database allows.
 //!
 //! A submission is checked against the copy of the catalogues, teams, dated hierarchy and
-//! period locks the indicator store holds ([`crate::indicators::store::IntakeData`]), which is
+//! period locks the indicator store holds ([`crate::memory::IntakeData`]), which is
 //! current as of the one statement that asks for its generation. An activity holds its own
 //! idempotency key, unique per submitter: a submission is written straight away, and only when
 //! the unique index refuses a key (a retry) or an item fails the checks are the keys looked up,
@@ -25,7 +25,7 @@ use crate::auth::{Action, Principal, allows_in_chain};
 use crate::db::{is_unique_violation, placeholders, query, stmt};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::graphql::ids;
-use crate::indicators::store::{Snapshot, Store};
+use crate::memory::{Store, View};
 use crate::text;
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::codes::ActivityStatus;
@@ -41,6 +41,43 @@ const CHUNK: usize = 100;
 
 /// What an item of a submission came to.
 pub type Outcome = Result<(activity::Model, bool)>;
+
+/// What intake keeps between submissions, one per application (in the schema's data): the
+/// activity ids taken ahead, and the rollup deltas written since they were last folded.
+#[derive(Clone, Default)]
+pub struct Pool {
+    ids: std::sync::Arc<Ids>,
+    /// Rollup deltas this process wrote since it last had them folded.
+    deltas: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Deltas a process writes before it has the rollup deltas folded into the rollup rows
+/// ([`rollup::compact`], which folds every replica's): so they stay few whatever the intake,
+/// and a server that writes nothing runs no statement for it.
+const FOLD_AFTER: usize = 10_000;
+
+impl Pool {
+    /// Counts `n` rollup deltas written; every [`FOLD_AFTER`], folds the deltas in the
+    /// background.
+    pub fn wrote_deltas(&self, db: &DatabaseConnection, n: usize) {
+        use std::sync::atomic::Ordering;
+        let before = self.deltas.fetch_add(n, Ordering::Relaxed);
+        if before / FOLD_AFTER == (before + n) / FOLD_AFTER {
+            return;
+        }
+        let db = db.clone();
+        tokio::spawn(async move {
+            match rollup::compact(&db).await {
+                Ok(n) => tracing::debug!(deltas = n, "rollup deltas folded"),
+                Err(e) => tracing::warn!(error = %e.message(), "rollup deltas not folded"),
+            }
+            // The data change log is pruned on the same occasion.
+            if let Err(e) = crate::memory::changes::prune(&db).await {
+                tracing::warn!(error = %e.message(), "data change log not pruned");
+            }
+        });
+    }
+}
 
 /// Ids taken from PostgreSQL's `activity` sequence ahead of use, a block at a time. The
 /// sequence counts in steps of a block (`INCREMENT BY 1000`, as set by the migrations): each
@@ -121,7 +158,7 @@ struct Checked {
 /// `prefix` (`input`, or `items.<i>` in a batch). Also the new state of a correction
 /// ([`super::corrections`]).
 pub(super) fn check(
-    snap: &Snapshot,
+    snap: &View<'_>,
     principal: &Principal,
     input: &NewActivity,
     prefix: &str,
@@ -171,7 +208,7 @@ pub(super) fn check(
             format!("occurredOn {} is in the future", input.occurred_on),
         );
     }
-    let catalogue = &snap.intake;
+    let catalogue = &snap.live.intake;
     if catalogue.kinds.get(&input.kind) != Some(&true) {
         p.add(
             &at("kind"),
@@ -328,7 +365,7 @@ pub(super) fn check(
 /// wrong with it.
 pub async fn submit(
     db: &DatabaseConnection,
-    store: &Store,
+    (store, pool): (&Store, &Pool),
     principal: &Principal,
     request: Option<&RequestId>,
     items: Vec<Result<NewActivity>>,
@@ -391,27 +428,33 @@ pub async fn submit(
         if lookup {
             replays(db, &scope, &keyed, &mut results).await?;
         }
-        let mut checked: Vec<(usize, Checked)> = Vec::new();
-        let mut refused: Vec<(usize, Error)> = Vec::new();
-        for (i, input) in items.iter().enumerate() {
-            let Some(input) = input.as_ref().filter(|_| results[i].is_none()) else {
-                continue;
-            };
-            match check(&snap, principal, input, &prefix(i), today) {
-                Ok((unit_code, since, cashless)) => checked.push((
-                    i,
-                    Checked {
-                        input: input.clone(),
-                        key: keyed[i].0.clone(),
-                        hash: keyed[i].1.clone(),
-                        unit_code,
-                        since,
-                        cashless,
-                    },
-                )),
-                Err(e) => refused.push((i, e)),
+        // The checks and the generation they were made at, read under one lock: the write
+        // goes through only while the data is still at that generation.
+        let (checked, refused, generation) = {
+            let view = snap.view();
+            let mut checked: Vec<(usize, Checked)> = Vec::new();
+            let mut refused: Vec<(usize, Error)> = Vec::new();
+            for (i, input) in items.iter().enumerate() {
+                let Some(input) = input.as_ref().filter(|_| results[i].is_none()) else {
+                    continue;
+                };
+                match check(&view, principal, input, &prefix(i), today) {
+                    Ok((unit_code, since, cashless)) => checked.push((
+                        i,
+                        Checked {
+                            input: input.clone(),
+                            key: keyed[i].0.clone(),
+                            hash: keyed[i].1.clone(),
+                            unit_code,
+                            since,
+                            cashless,
+                        },
+                    )),
+                    Err(e) => refused.push((i, e)),
+                }
             }
-        }
+            (checked, refused, view.live.generation)
+        };
         if !refused.is_empty() && !lookup {
             lookup = true;
             continue;
@@ -441,7 +484,7 @@ pub async fn submit(
         if checked.is_empty() {
             break;
         }
-        match write(db, store, principal, request, snap.generation, &checked).await {
+        match write(db, pool, principal, request, generation, &checked).await {
             Ok(Some(stored)) => {
                 for ((i, _), a) in checked.iter().zip(stored) {
                     results[*i] = Some(Ok((a, false)));
@@ -588,7 +631,7 @@ fn row(list: &mut (Vec<String>, Vec<Value>), values: Vec<Value>) {
 /// when the data is no longer at `generation`, the one the checks were made against.
 async fn write(
     db: &DatabaseConnection,
-    store: &Store,
+    pool: &Pool,
     principal: &Principal,
     request: Option<&RequestId>,
     generation: i64,
@@ -596,7 +639,7 @@ async fn write(
 ) -> Result<Option<Vec<activity::Model>>> {
     let backend = db.get_database_backend();
     if backend == DbBackend::Postgres {
-        let ids = store.activity_ids().take(db, checked.len()).await?;
+        let ids = pool.ids.take(db, checked.len()).await?;
         let models = models(principal, checked, &ids);
         let chunks: Vec<Vec<Value>> = checked
             .chunks(CHUNK)
@@ -629,7 +672,7 @@ async fn write(
             }
             txn.commit().await?;
         }
-        store.wrote_deltas(db, deltas);
+        pool.wrote_deltas(db, deltas);
         return Ok(Some(models));
     }
     // SQLite: one write transaction (which also makes the next ids ours to take, and keeps
@@ -684,7 +727,7 @@ async fn write(
     }
     rollup::record(&txn, &cells).await?;
     txn.commit().await?;
-    store.wrote_deltas(db, 1);
+    pool.wrote_deltas(db, 1);
     Ok(Some(models))
 }
 

@@ -96,6 +96,7 @@ impl ActivityMutation {
             service::submit(
                 db,
                 crate::graphql::store(ctx)?,
+                crate::graphql::intake_pool(ctx)?,
                 principal,
                 ctx.data_opt::<RequestId>(),
                 new,
@@ -151,7 +152,10 @@ impl ActivityMutation {
             .collect();
         let outcomes = intake::submit(
             db,
-            crate::graphql::store(ctx)?,
+            (
+                crate::graphql::store(ctx)?,
+                crate::graphql::intake_pool(ctx)?,
+            ),
             principal,
             ctx.data_opt::<RequestId>(),
             items,

@@ -1,6 +1,6 @@
 //! Monthly rollups of derived data elements, kept per unit where activities were recorded (its
 //! own activities only), so indicator queries read units × months instead of raw activities.
-//! The units above are summed in memory ([`crate::indicators::store`]), following the dated
+//! The units above are summed in memory ([`crate::memory`]), following the dated
 //! hierarchy: a rollup row is keyed by the first day from which its unit sat where it sits for
 //! the rest of the month (the month's first day, unless the unit moved in the hierarchy within
 //! the month), so every activity it counts had the same units above it.
@@ -27,20 +27,14 @@
 //! migrations `m20261129_000020_rollup_units` and `m20261129_000040_rollup_deltas`).
 use crate::db::{placeholders, query, stmt};
 use crate::error::Result;
-use chrono::{Datelike, NaiveDate};
+pub use crate::memory::Chain;
+pub use crate::memory::rollups::{Cell, delta_cells, delta_text, month_start};
+use chrono::NaiveDate;
 use cnscd_entity::{activity, activity_outcome, admin_unit_closure, digital_service};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// Key of one rollup cell.
-pub type Cell = (String, String, NaiveDate);
-
-/// First day of the month of `d`.
-pub fn month_start(d: NaiveDate) -> NaiveDate {
-    d.with_day(1).unwrap_or(d)
-}
 
 /// The data element amounts one activity contributes.
 pub fn contributions(
@@ -83,15 +77,6 @@ pub async fn cashless_services(db: &impl ConnectionTrait) -> Result<HashSet<Stri
         .into_iter()
         .map(|s| s.code)
         .collect())
-}
-
-/// A unit's place in the hierarchy on a day.
-#[derive(Clone, Debug)]
-pub struct Chain {
-    /// Codes of the unit and every unit above it, nearest first.
-    pub codes: Vec<String>,
-    /// The first day from which the unit has had exactly these units above it.
-    pub since: NaiveDate,
 }
 
 /// `unit`'s place in the hierarchy on `on` (no codes when it does not exist then).
@@ -151,31 +136,6 @@ async fn bump(db: &sea_orm::DatabaseTransaction) -> Result<i64> {
     .map(|r| r.try_get::<i64>("", "n"))
     .transpose()?
     .unwrap_or(1))
-}
-
-/// One delta: the cells a write adds to, as text (`[["05677-01","2024-03-01",
-/// {"ACTIVITIES":1.0,...}],...]`: unit, first day, amount by element); `None` when they add
-/// nothing.
-pub fn delta_text(cells: &BTreeMap<Cell, f64>) -> Option<String> {
-    let mut rows: BTreeMap<(&str, NaiveDate), BTreeMap<&str, f64>> = BTreeMap::new();
-    for ((unit, element, day), v) in cells {
-        if *v != 0.0 {
-            rows.entry((unit, *day)).or_default().insert(element, *v);
-        }
-    }
-    if rows.is_empty() {
-        return None;
-    }
-    let rows: Vec<(&str, NaiveDate, BTreeMap<&str, f64>)> = rows
-        .into_iter()
-        .map(|((unit, day), amounts)| (unit, day, amounts))
-        .collect();
-    serde_json::to_string(&rows).ok()
-}
-
-/// The cells of a delta ([`delta_text`]).
-pub fn delta_cells(text: &str) -> Vec<(String, NaiveDate, BTreeMap<String, f64>)> {
-    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// Adds a delta's cells to `cells`.
@@ -411,6 +371,8 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
     // Every copy loads afresh (the deltas it holds are gone), even where no rollup row was
     // there to delete (SQLite's row triggers would not fire).
     db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 1")
+        .await?;
+    db.execute_unprepared("INSERT INTO data_change (kind, key) VALUES ('reload', '')")
         .await?;
     add_to_rollups(db, &cells, 0).await?;
     Ok(read)

@@ -52,15 +52,24 @@ pub(super) fn request_hash(input: &NewActivity) -> String {
 /// Stores an activity once per idempotency key; answers `(activity, replayed)`.
 pub async fn submit(
     db: &DatabaseConnection,
-    store: &crate::indicators::store::Store,
+    store: &crate::memory::Store,
+    pool: &super::intake::Pool,
     principal: &Principal,
     request: Option<&RequestId>,
     input: NewActivity,
 ) -> Result<(activity::Model, bool)> {
-    super::intake::submit(db, store, principal, request, vec![Ok(input)], false, false)
-        .await?
-        .pop()
-        .unwrap_or_else(|| Err(Error::Internal("no answer for the submission".into())))
+    super::intake::submit(
+        db,
+        (store, pool),
+        principal,
+        request,
+        vec![Ok(input)],
+        false,
+        false,
+    )
+    .await?
+    .pop()
+    .unwrap_or_else(|| Err(Error::Internal("no answer for the submission".into())))
 }
 
 /// Filters of the `activities` list.

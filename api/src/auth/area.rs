@@ -327,7 +327,7 @@ pub fn allows_in_chain(
 /// For indicator values: on which days each unit existed and on which it lay under the area,
 /// to tell whether the area covers a unit on every day of a period on which the unit existed.
 /// Read in one statement ([`Coverage::load`]), or built from the same closure rows held in
-/// memory ([`crate::indicators::store::Snapshot::coverage`]).
+/// memory ([`crate::memory::Snapshot::coverage`]).
 pub struct Coverage {
     all: bool,
     existed: HashMap<String, Vec<(NaiveDate, NaiveDate)>>,

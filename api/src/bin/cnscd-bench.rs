@@ -187,7 +187,7 @@ fn numbers(values: Vec<cnscd_api::indicators::service::Computed>) -> Numbers {
 /// The values of `request`, as the service computes them (what is timed).
 async fn service_side(
     db: &sea_orm::DatabaseConnection,
-    store: &cnscd_api::indicators::store::Store,
+    store: &cnscd_api::memory::Store,
     request: &Request,
 ) -> anyhow::Result<Vec<cnscd_api::indicators::service::Computed>> {
     compute(db, store, &bench_admin(), request)
@@ -506,7 +506,7 @@ async fn indicators(
     if explain {
         reference.explain(&db, &communes, year).await?;
     }
-    let store = cnscd_api::indicators::store::Store::new();
+    let store = cnscd_api::memory::Store::new();
     let request = province_request(province, from, to);
     // Warm up both sides (the in-memory copy, caches, prepared statements), then alternate.
     let ours = numbers(service_side(&db, &store, &request).await?);

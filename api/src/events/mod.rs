@@ -59,14 +59,14 @@ pub struct Bus {
     tx: broadcast::Sender<Arc<Event>>,
     /// PostgreSQL: the queue of the task that NOTIFYs; `None` on SQLite.
     outbox: Option<publish::Outbox>,
-    store: crate::indicators::store::Store,
+    store: crate::memory::Store,
     db: DatabaseConnection,
 }
 
 impl Bus {
     /// The feed of `db`: on PostgreSQL it starts listening (before it returns, so that nothing
     /// published after is missed) and starts the publishing task.
-    pub async fn start(db: &DatabaseConnection, store: &crate::indicators::store::Store) -> Self {
+    pub async fn start(db: &DatabaseConnection, store: &crate::memory::Store) -> Self {
         let (tx, _) = broadcast::channel(CAPACITY);
         let mut bus = Self {
             tx,

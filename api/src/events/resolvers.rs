@@ -59,7 +59,14 @@ impl EventSubscription {
             let mut team_units: Vec<String> = principal
                 .teams
                 .iter()
-                .filter_map(|t| snap.intake.teams.get(t).map(|t| t.unit_code.clone()))
+                .filter_map(|t| {
+                    snap.view()
+                        .live
+                        .intake
+                        .teams
+                        .get(t)
+                        .map(|t| t.unit_code.clone())
+                })
                 .collect();
             if scope.submitter.is_some() {
                 // A REPORTER reads what it submitted, which lies in the units it reports for.
@@ -134,7 +141,7 @@ impl EventSubscription {
         let snap = store.snapshot(db).await?;
         let unknown: Vec<&str> = codes
             .iter()
-            .filter(|c| !snap.definitions.contains_key(*c))
+            .filter(|c| !snap.view().live.definitions.contains_key(*c))
             .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
@@ -194,7 +201,7 @@ struct Watch {
     rx: Receiver<Arc<Event>>,
     pending: VecDeque<IndicatorValue>,
     db: DatabaseConnection,
-    store: crate::indicators::store::Store,
+    store: crate::memory::Store,
     principal: Principal,
     codes: Vec<String>,
     units: Vec<String>,

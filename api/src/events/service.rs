@@ -3,7 +3,7 @@
 use super::Event;
 use crate::auth::Scope;
 use crate::error::{Error, Result};
-use crate::indicators::store::Snapshot;
+use crate::memory::Snapshot;
 use chrono::NaiveDate;
 use cnscd_entity::activity;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};

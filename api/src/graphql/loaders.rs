@@ -27,7 +27,7 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(
         db: &DatabaseConnection,
-        store: &crate::indicators::store::Store,
+        store: &crate::memory::Store,
         principal: &Principal,
     ) -> Self {
         use crate::{activities, members, teams, units};

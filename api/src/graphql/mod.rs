@@ -60,7 +60,7 @@ pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
 /// `events` (the live feed) are shared, everything per caller is added per request.
 pub fn build_schema(
     db: DatabaseConnection,
-    store: crate::indicators::store::Store,
+    store: crate::memory::Store,
     events: crate::events::Bus,
 ) -> AppSchema {
     Schema::build(
@@ -70,6 +70,7 @@ pub fn build_schema(
     )
     .data(db)
     .data(store)
+    .data(crate::activities::intake::Pool::default())
     .data(events)
     // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
     // validation rules), so it skips the rules and carries no extension.
@@ -102,9 +103,36 @@ pub fn state<'a>(ctx: &Context<'a>) -> Result<(&'a DatabaseConnection, &'a Princ
 }
 
 /// The in-memory indicator data of the schema's database.
-pub fn store<'a>(ctx: &Context<'a>) -> Result<&'a crate::indicators::store::Store, Error> {
-    ctx.data::<crate::indicators::store::Store>()
+pub fn store<'a>(ctx: &Context<'a>) -> Result<&'a crate::memory::Store, Error> {
+    ctx.data::<crate::memory::Store>()
         .map_err(|_| Error::Internal("no indicator store in the schema".into()))
+}
+
+/// Which data the answers of a request reflect (`extensions.dataAsOf`): the oldest time up to
+/// which the in-memory data it was computed from held what was committed. One per request.
+#[derive(Default)]
+pub struct DataAsOf(std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>);
+
+impl DataAsOf {
+    /// The time noted, if any answer was computed from the in-memory data.
+    pub fn get(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.lock().ok().and_then(|t| *t)
+    }
+}
+
+/// Notes that an answer of this request reflects the data as of `at`.
+pub fn note_data_as_of(ctx: &Context<'_>, at: chrono::DateTime<chrono::Utc>) {
+    if let Some(noted) = ctx.data_opt::<std::sync::Arc<DataAsOf>>()
+        && let Ok(mut t) = noted.0.lock()
+    {
+        *t = Some(t.map_or(at, |old| old.min(at)));
+    }
+}
+
+/// Intake's pool of the application (activity ids taken ahead, deltas written).
+pub fn intake_pool<'a>(ctx: &Context<'a>) -> Result<&'a crate::activities::intake::Pool, Error> {
+    ctx.data::<crate::activities::intake::Pool>()
+        .map_err(|_| Error::Internal("no intake pool in the schema".into()))
 }
 
 /// The per-request loaders.

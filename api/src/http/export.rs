@@ -364,8 +364,10 @@ pub async fn indicators_csv(
         return refused;
     }
     let work = async {
-        let values = service::compute(&state.db, &state.store, &principal, &req).await?;
-        write_csv(&values).map_err(|e| Error::Internal(format!("writing CSV: {e}")))
+        let (values, as_of) =
+            service::compute_as_of(&state.db, &state.store, &principal, &req).await?;
+        let body = write_csv(&values).map_err(|e| Error::Internal(format!("writing CSV: {e}")))?;
+        Ok::<_, Error>((body, as_of))
     };
     let result = match tokio::time::timeout(state.request_timeout, work).await {
         Ok(r) => r,
@@ -382,9 +384,15 @@ pub async fn indicators_csv(
         }
     };
     match result {
-        Ok(body) => {
+        Ok((body, as_of)) => {
             let mut resp = (StatusCode::OK, body).into_response();
             let h = resp.headers_mut();
+            // Which data the file reflects, as `extensions.dataAsOf` says it over GraphQL.
+            if let Ok(v) =
+                HeaderValue::from_str(&as_of.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            {
+                h.insert("x-data-as-of", v);
+            }
             h.insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/csv; charset=utf-8"),

@@ -192,12 +192,22 @@ async fn run(
         }
         executed.store(true, Ordering::SeqCst);
         let loaders = Loaders::new(&state.db, &state.store, &principal);
+        let as_of = std::sync::Arc::new(crate::graphql::DataAsOf::default());
         let mut request = request
             .data(principal.clone())
             .data(loaders)
-            .data(RequestId(request_id.clone()));
+            .data(RequestId(request_id.clone()))
+            .data(as_of.clone());
         request.set_parsed_query(doc);
         let mut response = state.schema.execute(request).await;
+        if let Some(at) = as_of.get() {
+            response.extensions.insert(
+                "dataAsOf".to_owned(),
+                async_graphql::Value::String(
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                ),
+            );
+        }
         response
             .extensions
             .insert("cost".to_owned(), decision.report());

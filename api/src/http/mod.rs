@@ -37,7 +37,7 @@ pub struct AppState {
     pub admission: Admission,
     pub db: DatabaseConnection,
     /// The in-memory indicator data of `db`, shared with `schema`.
-    pub store: crate::indicators::store::Store,
+    pub store: crate::memory::Store,
     pub verifier: TokenVerifier,
     /// Per-client request limits.
     pub limiter: ratelimit::RateLimiter,

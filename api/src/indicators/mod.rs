@@ -3,9 +3,7 @@
 pub mod admin;
 pub mod definitions;
 pub mod periods;
-pub mod rebase;
 pub mod resolvers;
 pub mod service;
-pub mod store;
 pub mod targets;
 pub mod types;

@@ -135,7 +135,9 @@ impl IndicatorQuery {
             level,
             mode,
         )?;
-        let values = service::compute(db, crate::graphql::store(ctx)?, principal, &request).await?;
+        let (values, as_of) =
+            service::compute_as_of(db, crate::graphql::store(ctx)?, principal, &request).await?;
+        crate::graphql::note_data_as_of(ctx, as_of);
         Ok(values.into_iter().map(Into::into).collect())
     }
 
@@ -183,7 +185,9 @@ impl IndicatorQuery {
             level,
             mode,
         )?;
-        let values = service::compute(db, crate::graphql::store(ctx)?, principal, &request).await?;
+        let (values, as_of) =
+            service::compute_as_of(db, crate::graphql::store(ctx)?, principal, &request).await?;
+        crate::graphql::note_data_as_of(ctx, as_of);
         Ok(IndicatorTable::build(&request, values))
     }
 }

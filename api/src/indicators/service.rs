@@ -2,9 +2,9 @@
 //! period. Flow elements come from the monthly rollups, state elements are counted at the
 //! period's end, reported figures come from data values.
 use super::periods::{self, Granularity, Span};
-use super::store::{DayReferences, FastMap, FastSet, Store};
 use crate::auth::{Action, Principal};
 use crate::error::{Error, Result};
+use crate::memory::{DayReferences, FastMap, FastSet, Store};
 use chrono::NaiveDate;
 use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, indicator_definition};
@@ -153,6 +153,17 @@ pub async fn compute(
     principal: &Principal,
     req: &Request,
 ) -> Result<Vec<Computed>> {
+    Ok(compute_as_of(db, store, principal, req).await?.0)
+}
+
+/// Computes the values asked for, and says which data they reflect: what was committed up to
+/// that time ([`crate::memory::Snapshot::as_of`]).
+pub async fn compute_as_of(
+    db: &(impl ConnectionTrait + sea_orm::StreamTrait),
+    store: &Store,
+    principal: &Principal,
+    req: &Request,
+) -> Result<(Vec<Computed>, chrono::DateTime<chrono::Utc>)> {
     if req.from > req.to {
         return Err(Error::invalid(
             "from",
@@ -160,13 +171,16 @@ pub async fn compute(
         ));
     }
     if req.codes.is_empty() || req.unit_codes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), chrono::Utc::now()));
     }
     // The hierarchy, catalogues, definitions, states, reported figures and activity rollups as
     // committed now (one statement when the in-memory copy is current).
-    let snap = store.snapshot(db).await?;
+    let held = store.snapshot(db).await?;
+    let as_of = held.as_of();
+    // Read-locked from here on (nothing below awaits): routine changes wait for the answer.
+    let snap = held.view();
     // Every active version of each definition; the latest of each answers for a code.
-    let versions = &snap.definitions;
+    let versions = &snap.live.definitions;
     let defs_by_code: HashMap<&String, &indicator_definition::Model> = versions
         .iter()
         .filter_map(|(code, vs)| vs.iter().max_by_key(|v| v.version).map(|v| (code, v)))
@@ -417,7 +431,10 @@ pub async fn compute(
                 .into_iter()
                 .map(|(sign, code)| Term {
                     sign,
-                    kind: snap.elements.get(&code).map(|m| (m.source, m.aggregation)),
+                    kind: snap
+                        .elements()
+                        .get(&code)
+                        .map(|m| (m.source, m.aggregation)),
                     rollup: snap.element_index(&code),
                     code,
                 })
@@ -433,7 +450,7 @@ pub async fn compute(
         }
         formulas.insert(d.id, (num, den, Arc::new((*d).clone())));
     }
-    let elements = &snap.elements;
+    let elements = snap.elements();
     let kind = |e: &str| elements.get(e).map(|m| (m.source, m.aggregation));
     let of_kind = |source, aggregation| -> Vec<String> {
         needed
@@ -637,7 +654,7 @@ pub async fn compute(
             out.push(computed);
         }
     }
-    Ok(out)
+    Ok((out, as_of))
 }
 
 /// A signed data element of a formula, with what evaluation needs of it.

@@ -1,7 +1,7 @@
 //! Indicator targets: one per indicator, unit and calendar period (a whole month, quarter or
 //! year), set by ADMIN anywhere and by UNIT_ADMIN for units under its area on every day of the
 //! period. Values carry their targets: the indicator service reads them from its in-memory copy
-//! ([`super::store`]), where a change to a target shows at once.
+//! ([`crate::memory`]), where a change to a target shows at once.
 use super::periods::{self, Granularity};
 use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Coverage, Principal};

@@ -247,7 +247,7 @@ pub struct IndicatorTable {
 
 impl IndicatorTable {
     pub fn build(request: &crate::indicators::service::Request, values: Vec<Computed>) -> Self {
-        use crate::indicators::store::FastMap;
+        use crate::memory::FastMap;
         let mut codes: Vec<String> = Vec::new();
         for c in &request.codes {
             if !codes.contains(c) {

@@ -102,7 +102,7 @@ pub type MemberRow = (ListedMembership, Arc<PersonData>);
 pub struct MembershipsByTeam {
     pub db: DatabaseConnection,
     /// The in-memory hierarchy, to apply the area rule to the rows read (see below).
-    pub store: crate::indicators::store::Store,
+    pub store: crate::memory::Store,
     pub scope: Scope,
 }
 
@@ -152,7 +152,7 @@ impl Loader<i64> for MembershipsByTeam {
                 .iter()
                 .filter_map(|r| r.try_get_by_index::<i64>(14).ok())
                 .max();
-            if newest.is_some_and(|g| g > held.generation) {
+            if newest.is_some_and(|g| g > held.generation()) {
                 snapshot = Some(self.store.catalogues(&self.db).await?);
             }
         }

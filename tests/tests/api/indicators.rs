@@ -697,6 +697,8 @@ async fn partial_successions_split_by_the_hamlets_taken_and_are_estimates() {
     cnscd_api::units::service::rebuild_closure(&app.db)
         .await
         .unwrap();
+    // The catalogue changed: the server loads it anew in the background.
+    app.wait_for_data().await;
     let na_lay = app.create_team("05677-02", "Tổ Na Lay", "2022-05-01").await;
     app.submit(
         &na_lay,

@@ -1,4 +1,4 @@
-//! Re-based mode: a period expressed in today's units. Each unit of today stands for itself and
+//! Successions and re-based mode: a period expressed in today's units. Each unit of today stands for itself and
 //! for every unit that went into it through the successions, followed back in time: Minh Lập's
 //! 2023 activities count toward 05692, which succeeded it FULLy on 2025-07-01.
 //!

@@ -1,0 +1,433 @@
+//! The data change log: what changed in the tables the copy holds, read past the copy's mark
+//! and applied as changes.
+//!
+//! Triggers (migration `m20261207_000002_data_changes`) write one row per changed key in the
+//! transaction of the change, stamped as the rollups are ([`super::marks`]):
+//!
+//! | kind | key | applied by reading again |
+//! |---|---|---|
+//! | `team` | a team id (a team, or one of its memberships, changed) | the team and its memberships: its unit's timelines are rebuilt |
+//! | `data_value` | element, period start and end | the figures of that element and period (flows) or year (reference figures), summed again |
+//! | `target` | indicator, unit, period start and end | that target |
+//! | `definition` | indicator code | the code's active versions |
+//! | `lock` | unit code | the unit's period locks |
+//! | `kinds`, `services` | — | the (small) catalogue |
+//! | `rollup` | unit, element, first day | a rollup row written without a stamp (by hand, a rebuild) |
+//! | `reload` | — | everything: a unit catalogue or data element changed; a new copy is loaded |
+//!
+//! A change is applied by reading its rows as they are now, so applying one twice, or after a
+//! later change to the same rows, gives the same copy: the log needs no order within a read.
+//! Old rows are pruned ([`prune`]); a copy whose mark lies before what was pruned loads anew.
+use super::hierarchy::Hierarchy;
+use super::marks::{Mark, past_mark};
+use super::rollups::Read;
+use super::{Live, Snapshot, load};
+use crate::db::query;
+use crate::error::Result;
+use chrono::{Datelike, NaiveDate};
+use cnscd_entity::codes::Aggregation;
+use sea_orm::{ConnectionTrait, StreamTrait};
+use std::collections::BTreeSet;
+
+/// Most changes applied one by one; a bulk operation (a rebuild of the rollups, an import of
+/// figures) past it loads a new copy instead.
+pub const MAX_CHANGES: usize = 2_000;
+
+/// How long change rows are kept; a replica that has not read the log for longer loads anew.
+pub const KEEP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// What applying the log found.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Changes read (distinct keys).
+    pub changes: usize,
+    /// Something the copy cannot take as a change: a new copy must be loaded.
+    pub reload: bool,
+}
+
+/// The data generation and the change log's mark, read in one statement: a copy loaded after
+/// it holds every change up to the generation, and reads the log from the mark on.
+pub(super) async fn current_mark(db: &impl ConnectionTrait) -> Result<(i64, Mark)> {
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let sql = if postgres {
+        "SELECT n, pg_current_snapshot()::text AS mark FROM data_generation WHERE id = 1"
+    } else {
+        "SELECT n, CAST((SELECT COALESCE(MAX(stamp), 0) FROM data_change) AS TEXT) AS mark \
+         FROM data_generation WHERE id = 1"
+    };
+    let rows = query(db, sql, vec![]).await?;
+    let Some(r) = rows.first() else {
+        return Ok((0, Mark::default()));
+    };
+    let n: i64 = r.try_get("", "n")?;
+    let mark: String = r.try_get("", "mark")?;
+    let mark = if postgres {
+        Mark::of_snapshot(&mark)
+    } else {
+        mark.parse().ok().map(Mark::of_counter)
+    };
+    Ok((n, mark.unwrap_or_default()))
+}
+
+/// One change row: kind and key.
+type Change = (String, String);
+
+/// Reads the log past `mark`, with the new mark, the generation and what was pruned, in one
+/// statement.
+async fn read(
+    db: &impl ConnectionTrait,
+    mark: &Mark,
+) -> Result<(BTreeSet<Change>, Mark, i64, i64)> {
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let head = if postgres {
+        "SELECT '' AS kind, pg_current_snapshot()::text AS key, n AS stamp FROM data_generation \
+         WHERE id = 1 UNION ALL SELECT '', 'pruned', below FROM data_change_pruned"
+    } else {
+        "SELECT '' AS kind, CAST((SELECT COALESCE(MAX(stamp), 0) FROM data_change) AS TEXT) \
+         AS key, n AS stamp FROM data_generation WHERE id = 1 UNION ALL \
+         SELECT '', 'pruned', below FROM data_change_pruned"
+    };
+    let (past, values) = past_mark("kind, key, stamp", "data_change", "stamp", mark, postgres);
+    let rows = query(db, &format!("{head} UNION ALL {past}"), values).await?;
+    let (mut changes, mut new_mark, mut generation, mut pruned) =
+        (BTreeSet::new(), mark.clone(), 0, 0);
+    for r in rows {
+        let kind: String = r.try_get("", "kind")?;
+        let key: String = r.try_get("", "key")?;
+        let stamp: i64 = r.try_get("", "stamp")?;
+        match (kind.as_str(), key.as_str()) {
+            ("", "pruned") => pruned = stamp,
+            ("", m) => {
+                generation = stamp;
+                let read = if postgres {
+                    Mark::of_snapshot(m)
+                } else {
+                    m.parse().ok().map(Mark::of_counter)
+                };
+                if let Some(read) = read {
+                    new_mark = read;
+                }
+            }
+            _ => {
+                changes.insert((kind, key));
+            }
+        }
+    }
+    Ok((changes, new_mark, generation, pruned))
+}
+
+/// A change as it will be applied, its rows read.
+enum Step {
+    Team(
+        i64,
+        Option<(super::catalogues::TeamDays, super::states::TeamShare)>,
+    ),
+    Flows((String, NaiveDate, NaiveDate), Vec<(u32, f64)>),
+    References(String, i32, Vec<(u32, NaiveDate, NaiveDate, f64)>),
+    Target(String, u32, NaiveDate, NaiveDate, Option<f64>),
+    Definition(String, Vec<cnscd_entity::indicator_definition::Model>),
+    Lock(u32, Vec<(NaiveDate, NaiveDate)>),
+    Kinds(std::collections::HashMap<String, bool>),
+    Services(std::collections::HashMap<String, (bool, bool)>),
+    Rollup(u32, u16, NaiveDate, Read),
+}
+
+fn date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+impl Snapshot {
+    /// Reads the change log past the copy's mark and applies every change: the rows of each
+    /// are read again (statements grow with the changes, not with the data), then applied at
+    /// once under the write lock, with the new mark and generation. Says when a change needs a
+    /// new copy.
+    pub(super) async fn apply_changes(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+    ) -> Result<Applied> {
+        let mark = self.view().live.changes.clone();
+        let (changes, new_mark, generation, pruned) = read(db, &mark).await?;
+        let mut applied = Applied {
+            changes: changes.len(),
+            reload: pruned > mark.lowest_unread() || changes.len() > MAX_CHANGES,
+        };
+        let mut steps = Vec::new();
+        if !applied.reload {
+            // Teams in one read (memberships change the most, often many of one team).
+            let teams: Vec<i64> = changes
+                .iter()
+                .filter(|(kind, _)| kind == "team")
+                .filter_map(|(_, key)| key.parse().ok())
+                .collect();
+            match self.team_steps(db, &teams).await? {
+                Some(mut s) => steps.append(&mut s),
+                None => applied.reload = true,
+            }
+        }
+        if !applied.reload {
+            for (kind, key) in changes.iter().filter(|(kind, _)| kind != "team") {
+                match self.step(db, kind, key).await? {
+                    Some(mut s) => steps.append(&mut s),
+                    None => {
+                        applied.reload = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if applied.reload {
+            self.needs_reload
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let mut live = match self.live.write() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut rollup_reads = Vec::new();
+        for step in steps {
+            match step {
+                Step::Rollup(u, e, day, read) => rollup_reads.push(((u, e, day), read)),
+                step => apply(&self.hierarchy, &mut live, step),
+            }
+        }
+        live.changes = new_mark;
+        live.generation = live.generation.max(generation);
+        drop(live);
+        if !rollup_reads.is_empty()
+            && let Ok(mut r) = self.rollups.write()
+        {
+            r.apply(&self.hierarchy, rollup_reads, None);
+        }
+        if applied.changes > 0 {
+            tracing::debug!(
+                changes = applied.changes,
+                reload = applied.reload,
+                "data changes applied"
+            );
+        }
+        Ok(applied)
+    }
+
+    /// Reads changed teams with their memberships (one statement each); `None` when one sits
+    /// in a unit this copy does not know (it came with a catalogue import).
+    async fn team_steps(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+        ids: &[i64],
+    ) -> Result<Option<Vec<Step>>> {
+        if ids.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut found: super::FastMap<i64, _> = load::teams(db, &self.hierarchy, Some(ids))
+            .await?
+            .into_iter()
+            .map(|(id, days, share)| (id, (days, share)))
+            .collect();
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !found.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            // Gone, or in a unit this copy does not know yet.
+            let present = query(
+                db,
+                &format!(
+                    "SELECT id FROM team WHERE id IN ({})",
+                    crate::db::placeholders(missing.len())
+                ),
+                missing.iter().map(|i| sea_orm::Value::from(*i)).collect(),
+            )
+            .await?;
+            if !present.is_empty() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(
+            ids.iter()
+                .map(|id| Step::Team(*id, found.remove(id)))
+                .collect(),
+        ))
+    }
+
+    /// Reads the rows one change needs; `None` when the copy cannot take it as a change.
+    async fn step(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<Vec<Step>>> {
+        let h: &Hierarchy = &self.hierarchy;
+        let parts: Vec<&str> = key.split('|').collect();
+        Ok(Some(match (kind, parts.as_slice()) {
+            ("data_value", [element, start, end]) => {
+                let (Some(start), Some(end)) = (date(start), date(end)) else {
+                    return Ok(None);
+                };
+                let Some(e) = self.elements.get(*element) else {
+                    return Ok(None);
+                };
+                if e.aggregation == Aggregation::Reference {
+                    let year = start.year();
+                    let (first, last) = (
+                        NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(start),
+                        NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(end),
+                    );
+                    let rows = load::figures(
+                        db,
+                        h,
+                        " WHERE v.element_code = ? AND v.period_start >= ? AND v.period_end <= ?",
+                        vec![(*element).into(), first.into(), last.into()],
+                    )
+                    .await?;
+                    vec![Step::References(
+                        (*element).to_owned(),
+                        year,
+                        rows.into_iter().map(|r| (r.0, r.2, r.3, r.4)).collect(),
+                    )]
+                } else {
+                    let rows = load::figures(
+                        db,
+                        h,
+                        " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ?",
+                        vec![(*element).into(), start.into(), end.into()],
+                    )
+                    .await?;
+                    vec![Step::Flows(
+                        ((*element).to_owned(), start, end),
+                        rows.into_iter().map(|r| (r.0, r.4)).collect(),
+                    )]
+                }
+            }
+            ("target", [code, unit, start, end]) => {
+                let (Some(start), Some(end), Some(u)) = (date(start), date(end), h.unit(unit))
+                else {
+                    return Ok(None);
+                };
+                let rows = load::targets(
+                    db,
+                    h,
+                    " WHERE indicator_code = ? AND unit_code = ? AND period_start = ? AND period_end = ?",
+                    vec![(*code).into(), (*unit).into(), start.into(), end.into()],
+                )
+                .await?;
+                vec![Step::Target(
+                    (*code).to_owned(),
+                    u,
+                    start,
+                    end,
+                    rows.first().map(|r| r.4),
+                )]
+            }
+            ("definition", [code]) => {
+                let mut found = load::definitions(db, Some(code)).await?;
+                vec![Step::Definition(
+                    (*code).to_owned(),
+                    found.remove(*code).unwrap_or_default(),
+                )]
+            }
+            ("lock", [unit]) => {
+                let Some(u) = h.unit(unit) else {
+                    return Ok(None);
+                };
+                let mut found = load::locks(db, h, Some(unit)).await?;
+                vec![Step::Lock(u, found.remove(&u).unwrap_or_default())]
+            }
+            ("kinds", _) => vec![Step::Kinds(load::kinds(db).await?)],
+            ("services", _) => vec![Step::Services(load::services(db).await?)],
+            ("rollup", [unit, element, day]) => {
+                let (Some(u), Some(e), Some(day)) =
+                    (h.unit(unit), self.element_index(element), date(day))
+                else {
+                    return Ok(None);
+                };
+                let rows = query(
+                    db,
+                    "SELECT value, horizon FROM unit_month_fact WHERE unit_code = ? \
+                     AND element_code = ? AND month_start = ?",
+                    vec![(*unit).into(), (*element).into(), day.into()],
+                )
+                .await?;
+                let read = match rows.first() {
+                    Some(r) => Read::Row(r.try_get("", "value")?, r.try_get("", "horizon")?),
+                    // Deleted: nothing is left of the cell but the deltas not yet in it.
+                    None => Read::Row(0.0, i64::MIN),
+                };
+                vec![Step::Rollup(u, e, day, read)]
+            }
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// Applies one step to what routine changes move.
+fn apply(h: &Hierarchy, live: &mut Live, step: Step) {
+    match step {
+        Step::Team(id, Some((days, share))) => {
+            live.intake.teams.insert(id, days);
+            live.states.set_team(id, Some(share));
+        }
+        Step::Team(id, None) => {
+            live.intake.teams.remove(&id);
+            live.states.set_team(id, None);
+        }
+        Step::Flows(group, values) => live.figures.set_flows(h, group, values),
+        Step::References(element, year, values) => {
+            live.figures.set_references(&element, year, values)
+        }
+        Step::Target(code, unit, start, end, target) => {
+            live.targets.set(&code, unit, start, end, target)
+        }
+        Step::Definition(code, versions) => {
+            if versions.is_empty() {
+                live.definitions.remove(&code);
+            } else {
+                live.definitions.insert(code, versions);
+            }
+        }
+        Step::Lock(unit, spans) => {
+            if spans.is_empty() {
+                live.intake.locks.remove(&unit);
+            } else {
+                live.intake.locks.insert(unit, spans);
+            }
+        }
+        Step::Kinds(kinds) => live.intake.kinds = kinds,
+        Step::Services(services) => live.intake.services = services,
+        Step::Rollup(..) => {}
+    }
+}
+
+/// Deletes change rows older than [`KEEP`] and notes the highest stamp deleted, so that a copy
+/// that has not read past it loads anew. Returns the rows deleted.
+pub async fn prune(db: &sea_orm::DatabaseConnection) -> Result<u64> {
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or_default();
+    let txn = crate::db::begin_write(db).await?;
+    let rows = query(
+        &txn,
+        "SELECT MAX(stamp) AS top FROM data_change WHERE created_at < ?",
+        vec![cutoff.into()],
+    )
+    .await?;
+    let top: Option<i64> = rows.first().and_then(|r| r.try_get("", "top").ok());
+    let Some(top) = top else {
+        txn.rollback().await?;
+        return Ok(0);
+    };
+    let deleted = txn
+        .execute_raw(crate::db::stmt(
+            txn.get_database_backend(),
+            "DELETE FROM data_change WHERE stamp <= ?",
+            vec![top.into()],
+        ))
+        .await?
+        .rows_affected();
+    txn.execute_raw(crate::db::stmt(
+        txn.get_database_backend(),
+        "UPDATE data_change_pruned SET below = ? WHERE id = 1 AND below < ?",
+        vec![(top + 1).into(), (top + 1).into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(deleted)
+}

@@ -1,0 +1,384 @@
+//! The dated hierarchy held in memory: every unit version, the closure (which unit lay under
+//! which, on which days), the successions of 2025 and the shares of PARTIAL ones. It changes
+//! only with a unit catalogue import, which loads the whole copy again.
+use super::successions::{self, Part};
+use crate::auth::{Coverage, Scope};
+use crate::error::Result;
+use chrono::NaiveDate;
+use cnscd_entity::codes::{SuccessionKind, UnitLevel};
+use cnscd_entity::{admin_unit, admin_unit_closure, admin_unit_succession};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub ancestor: u32,
+    pub descendant: u32,
+    pub depth: i32,
+    pub level: UnitLevel,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Link {
+    pub fn on(&self, day: NaiveDate) -> bool {
+        self.from <= day && day <= self.to
+    }
+}
+
+/// A unit's place in the hierarchy on a day.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    /// Codes of the unit and every unit above it, nearest first.
+    pub codes: Vec<String>,
+    /// The first day from which the unit has had exactly these units above it.
+    pub since: NaiveDate,
+}
+
+/// Units by a small index, their versions, the closure between them and the successions.
+#[derive(Default)]
+pub struct Hierarchy {
+    codes: Vec<String>,
+    index: HashMap<String, u32>,
+    /// Every version of each unit, oldest first, by unit index.
+    versions: Vec<Vec<Arc<admin_unit::Model>>>,
+    links: Vec<Link>,
+    /// Links by ancestor, and by descendant (nearest ancestor first).
+    down: Vec<Vec<u32>>,
+    up: Vec<Vec<u32>>,
+    successions: Vec<admin_unit_succession::Model>,
+    shares: HashMap<(String, String), f64>,
+}
+
+impl Hierarchy {
+    /// Reads the units, the closure and the successions.
+    pub(super) async fn read(db: &impl ConnectionTrait) -> Result<Self> {
+        let units = admin_unit::Entity::find()
+            .order_by_asc(admin_unit::Column::Code)
+            .order_by_asc(admin_unit::Column::ValidFrom)
+            .all(db)
+            .await?;
+        let closure = admin_unit_closure::Entity::find().all(db).await?;
+        let successions = admin_unit_succession::Entity::find().all(db).await?;
+        let mut h = Self::default();
+        for u in units {
+            let i = h.intern(&u.code);
+            h.versions[i as usize].push(Arc::new(u));
+        }
+        let mut links = Vec::with_capacity(closure.len());
+        for c in closure {
+            links.push(Link {
+                ancestor: h.intern(&c.ancestor_code),
+                descendant: h.intern(&c.descendant_code),
+                depth: c.depth,
+                level: c.descendant_level,
+                from: c.valid_from,
+                to: c.valid_to,
+            });
+        }
+        h.set_links(links);
+        h.successions = successions;
+        h.shares = h.partial_shares();
+        Ok(h)
+    }
+
+    /// A hierarchy of the given versions and closure rows (for tests and tools that build a
+    /// copy by hand).
+    pub fn from_parts(
+        units: Vec<admin_unit::Model>,
+        closure: Vec<(&str, &str, i32, UnitLevel, NaiveDate, NaiveDate)>,
+    ) -> Self {
+        let mut h = Self::default();
+        for u in units {
+            let i = h.intern(&u.code);
+            h.versions[i as usize].push(Arc::new(u));
+        }
+        let links = closure
+            .into_iter()
+            .map(|(a, d, depth, level, from, to)| Link {
+                ancestor: h.intern(a),
+                descendant: h.intern(d),
+                depth,
+                level,
+                from,
+                to,
+            })
+            .collect();
+        h.set_links(links);
+        h
+    }
+
+    /// The index of `code`, added when new.
+    fn intern(&mut self, code: &str) -> u32 {
+        if let Some(i) = self.index.get(code) {
+            return *i;
+        }
+        let i = self.codes.len() as u32;
+        self.codes.push(code.to_owned());
+        self.versions.push(Vec::new());
+        self.index.insert(code.to_owned(), i);
+        i
+    }
+
+    fn set_links(&mut self, links: Vec<Link>) {
+        let n = self.codes.len();
+        let mut down: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (i, l) in links.iter().enumerate() {
+            down[l.ancestor as usize].push(i as u32);
+            up[l.descendant as usize].push(i as u32);
+        }
+        for u in &mut up {
+            u.sort_by_key(|i| links[*i as usize].depth);
+        }
+        self.links = links;
+        self.down = down;
+        self.up = up;
+    }
+
+    /// How many units there are (indexes are below it).
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The index of a unit code.
+    pub fn unit(&self, code: &str) -> Option<u32> {
+        self.index.get(code).copied()
+    }
+
+    pub fn code(&self, unit: u32) -> &str {
+        &self.codes[unit as usize]
+    }
+
+    pub(super) fn links_down(&self, unit: u32) -> impl Iterator<Item = &Link> {
+        self.down[unit as usize]
+            .iter()
+            .map(|i| &self.links[*i as usize])
+    }
+
+    pub(super) fn links_up(&self, unit: u32) -> impl Iterator<Item = &Link> {
+        self.up[unit as usize]
+            .iter()
+            .map(|i| &self.links[*i as usize])
+    }
+
+    /// Every version of each of `codes` (those that exist), oldest first.
+    pub fn all_versions(&self, codes: &[String]) -> HashMap<String, Vec<Arc<admin_unit::Model>>> {
+        codes
+            .iter()
+            .filter_map(|c| {
+                let i = self.unit(c)?;
+                let v = &self.versions[i as usize];
+                (!v.is_empty()).then(|| (c.clone(), v.clone()))
+            })
+            .collect()
+    }
+
+    /// Units under any of `codes` on some day of `[from, to]`: their direct children, or with
+    /// `level` every unit of that level below them, with the days each was: `(ancestor, unit,
+    /// first day, last day)`, one per closure row.
+    pub fn below_between(
+        &self,
+        codes: &[String],
+        level: Option<UnitLevel>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<(String, String, NaiveDate, NaiveDate)> {
+        let mut out = Vec::new();
+        for code in codes {
+            let Some(a) = self.unit(code) else { continue };
+            for l in self.links_down(a) {
+                let which = match level {
+                    Some(lv) => l.level == lv && l.depth > 0,
+                    None => l.depth == 1,
+                };
+                if which && l.from <= to && l.to >= from {
+                    out.push((
+                        code.clone(),
+                        self.code(l.descendant).to_owned(),
+                        l.from,
+                        l.to,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Codes of the units under any of `codes` on `on` (direct children, or every unit of
+    /// `level` below them), sorted and distinct.
+    pub fn below_on(
+        &self,
+        codes: &[String],
+        level: Option<UnitLevel>,
+        on: NaiveDate,
+    ) -> Vec<String> {
+        let mut out = BTreeSet::new();
+        for code in codes {
+            let Some(a) = self.unit(code) else { continue };
+            for l in self.links_down(a) {
+                let which = match level {
+                    Some(lv) => l.level == lv,
+                    None => l.depth == 1,
+                };
+                if which && l.on(on) {
+                    out.insert(self.code(l.descendant).to_owned());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// Days in `(from, to]` on which the version or the territory of each of `codes` changed
+    /// (a version began, or a unit came under it or left it): the first day of the new state.
+    pub fn changes_between(
+        &self,
+        codes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> HashMap<String, Vec<NaiveDate>> {
+        let mut out: HashMap<String, Vec<NaiveDate>> = HashMap::new();
+        for code in codes {
+            let Some(a) = self.unit(code) else { continue };
+            // On each day, the units that came under the code and those that left it; a day
+            // where the same units leave and come back (a new version below) changes nothing.
+            type Moves = (BTreeSet<u32>, BTreeSet<u32>);
+            let mut moves: HashMap<NaiveDate, Moves> = HashMap::new();
+            for l in self.links_down(a) {
+                if l.from > from && l.from <= to {
+                    moves.entry(l.from).or_default().0.insert(l.descendant);
+                }
+                if let Some(next) = l.to.succ_opt().filter(|n| *n > from && *n <= to) {
+                    moves.entry(next).or_default().1.insert(l.descendant);
+                }
+            }
+            for (day, (came, left)) in moves {
+                if came != left {
+                    out.entry(code.clone()).or_default().push(day);
+                }
+            }
+        }
+        out
+    }
+
+    /// The caller's area over `codes` between `from` and `to` (see [`Coverage`]).
+    pub fn coverage(
+        &self,
+        scope: &Scope,
+        codes: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Coverage {
+        if scope.all {
+            return Coverage::everything();
+        }
+        let area: HashSet<u32> = scope.units.iter().filter_map(|u| self.unit(u)).collect();
+        let mut existed: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+        let mut covered: HashMap<String, Vec<(NaiveDate, NaiveDate)>> = HashMap::new();
+        for code in codes {
+            let Some(u) = self.unit(code) else { continue };
+            for l in self.links_up(u) {
+                if l.from > to || l.to < from {
+                    continue;
+                }
+                if area.contains(&l.ancestor) {
+                    covered
+                        .entry(code.clone())
+                        .or_default()
+                        .push((l.from, l.to));
+                }
+                if l.depth == 0 {
+                    existed
+                        .entry(code.clone())
+                        .or_default()
+                        .push((l.from, l.to));
+                }
+            }
+        }
+        Coverage::from_spans(existed, covered)
+    }
+
+    /// The area rule ([`crate::auth::area`]) for one row from the closure held here: whether
+    /// `unit` lies under one of `area` (or is one) on some day of `from ..= to`.
+    pub fn under_some_day(
+        &self,
+        area: &[String],
+        unit: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> bool {
+        let Some(u) = self.unit(unit) else {
+            return false;
+        };
+        self.links_up(u).any(|l| {
+            l.from <= to && l.to >= from && area.iter().any(|a| self.code(l.ancestor) == a)
+        })
+    }
+
+    /// `unit`'s place in the hierarchy on `day` (as `activities::rollup::ancestors_on` reads it
+    /// from the database), if the unit exists then.
+    pub fn chain(&self, unit: &str, day: NaiveDate) -> Option<Chain> {
+        let u = self.unit(unit)?;
+        let mut chain = Chain {
+            codes: Vec::new(),
+            since: NaiveDate::MIN,
+        };
+        for l in self.links_up(u).filter(|l| l.on(day)) {
+            chain.codes.push(self.code(l.ancestor).to_owned());
+            chain.since = chain.since.max(l.from);
+        }
+        (!chain.codes.is_empty()).then_some(chain)
+    }
+
+    /// For each of `targets`, the units whose figures make it up: the unit itself and its
+    /// predecessors, transitively (see [`successions`]).
+    pub fn contributors(&self, targets: &[String]) -> HashMap<String, Vec<Part>> {
+        successions::contributors(&self.successions, &self.shares, targets)
+    }
+
+    fn partial_shares(&self) -> HashMap<(String, String), f64> {
+        let partial: Vec<&admin_unit_succession::Model> = self
+            .successions
+            .iter()
+            .filter(|s| s.kind == SuccessionKind::Partial && s.old_code != s.new_code)
+            .collect();
+        let under = |unit: &str, on: NaiveDate| -> HashSet<u32> {
+            self.unit(unit)
+                .into_iter()
+                .flat_map(|u| self.links_down(u))
+                .filter(|l| l.level == UnitLevel::Hamlet && l.on(on))
+                .map(|l| l.descendant)
+                .collect()
+        };
+        successions::partial_shares(&partial, under)
+    }
+
+    /// The units a figure reported by `source` counts for on `day`: the unit and the units
+    /// above it, nearest first, up to (not including) the first that reported the same figure
+    /// itself — its own figure stands for the units below it, so no figure is summed twice.
+    pub(super) fn counted_for(
+        &self,
+        source: u32,
+        day: NaiveDate,
+        reported_itself: impl Fn(u32) -> bool,
+    ) -> impl Iterator<Item = u32> {
+        self.links_up(source)
+            .filter(move |l| l.on(day))
+            .map(|l| l.ancestor)
+            .take_while(move |a| *a == source || !reported_itself(*a))
+    }
+
+    /// The direct children of `unit` on `day`.
+    pub(super) fn children_on(&self, unit: u32, day: NaiveDate) -> Vec<u32> {
+        self.links_down(unit)
+            .filter(|l| l.depth == 1 && l.on(day))
+            .map(|l| l.descendant)
+            .collect()
+    }
+}

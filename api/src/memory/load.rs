@@ -1,0 +1,297 @@
+//! A full load: every table the copy holds, read into a new copy. Done once at start, and again
+//! only for what reshapes everything (a unit catalogue import); routine changes are applied as
+//! changes ([`super::changes`]).
+use super::catalogues::{Definitions, IntakeData, Targets, TeamDays};
+use super::hierarchy::Hierarchy;
+use super::reported::{FigureRow, Figures};
+use super::states::{Member, States, TeamShare};
+use super::{FastMap, Live, Snapshot, rollups};
+use crate::db::query;
+use crate::error::Result;
+use chrono::NaiveDate;
+use cnscd_entity::{data_element, indicator_definition};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, StreamTrait};
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
+
+/// Every active version of each indicator (of `code` only, when given), by code, ordered by
+/// `valid_from` (then version).
+pub async fn definitions(db: &impl ConnectionTrait, code: Option<&str>) -> Result<Definitions> {
+    let mut select =
+        indicator_definition::Entity::find().filter(indicator_definition::Column::Active.eq(true));
+    if let Some(code) = code {
+        select = select.filter(indicator_definition::Column::Code.eq(code));
+    }
+    let mut out: Definitions = HashMap::new();
+    for d in select
+        .order_by_asc(indicator_definition::Column::Code)
+        .order_by_asc(indicator_definition::Column::ValidFrom)
+        .order_by_asc(indicator_definition::Column::Version)
+        .all(db)
+        .await?
+    {
+        out.entry(d.code.clone()).or_default().push(d);
+    }
+    Ok(out)
+}
+
+/// Activity kinds: whether each is active.
+pub(super) async fn kinds(db: &impl ConnectionTrait) -> Result<HashMap<String, bool>> {
+    let mut out = HashMap::new();
+    for r in query(db, "SELECT code, active FROM activity_kind", vec![]).await? {
+        out.insert(r.try_get("", "code")?, r.try_get("", "active")?);
+    }
+    Ok(out)
+}
+
+/// Digital services: (active, counts as cashless payment).
+pub(super) async fn services(db: &impl ConnectionTrait) -> Result<HashMap<String, (bool, bool)>> {
+    let mut out = HashMap::new();
+    for r in query(
+        db,
+        "SELECT code, active, cashless FROM digital_service",
+        vec![],
+    )
+    .await?
+    {
+        out.insert(
+            r.try_get("", "code")?,
+            (r.try_get("", "active")?, r.try_get("", "cashless")?),
+        );
+    }
+    Ok(out)
+}
+
+/// Teams (all, or those of `ids`) with their memberships: the days intake checks, and what
+/// the states count. A team whose unit the hierarchy does not know is left out (its unit came
+/// with a catalogue import, which loads the copy again).
+pub(super) async fn teams(
+    db: &impl ConnectionTrait,
+    hierarchy: &Hierarchy,
+    ids: Option<&[i64]>,
+) -> Result<Vec<(i64, TeamDays, TeamShare)>> {
+    let (filter, mfilter, values) = match ids {
+        Some(ids) => {
+            let list = crate::db::placeholders(ids.len());
+            (
+                format!(" WHERE id IN ({list})"),
+                format!(" WHERE team_id IN ({list})"),
+                ids.iter()
+                    .map(|i| sea_orm::Value::from(*i))
+                    .collect::<Vec<_>>(),
+            )
+        }
+        None => (String::new(), String::new(), Vec::new()),
+    };
+    let teams = query(
+        db,
+        &format!("SELECT id, unit_code, founded_on, dissolved_on FROM team{filter}"),
+        values.clone(),
+    )
+    .await?;
+    let memberships = query(
+        db,
+        &format!(
+            "SELECT team_id, affiliation, started_on, ended_on FROM membership{mfilter} \
+             ORDER BY id"
+        ),
+        values,
+    )
+    .await?;
+    let mut members: FastMap<i64, Vec<Member>> = FastMap::default();
+    for r in memberships {
+        members
+            .entry(r.try_get("", "team_id")?)
+            .or_default()
+            .push(Member {
+                affiliation: r.try_get("", "affiliation")?,
+                started_on: r.try_get("", "started_on")?,
+                ended_on: r.try_get("", "ended_on")?,
+            });
+    }
+    let mut out = Vec::with_capacity(teams.len());
+    for r in teams {
+        let id: i64 = r.try_get("", "id")?;
+        let days = TeamDays {
+            unit_code: r.try_get("", "unit_code")?,
+            founded_on: r.try_get("", "founded_on")?,
+            dissolved_on: r.try_get("", "dissolved_on")?,
+        };
+        let Some(unit) = hierarchy.unit(&days.unit_code) else {
+            continue;
+        };
+        let share = TeamShare {
+            unit,
+            founded_on: days.founded_on,
+            dissolved_on: days.dissolved_on,
+            members: members.remove(&id).unwrap_or_default(),
+        };
+        out.push((id, days, share));
+    }
+    Ok(out)
+}
+
+/// Period locks (all, or those of `unit`), by unit index.
+pub(super) async fn locks(
+    db: &impl ConnectionTrait,
+    hierarchy: &Hierarchy,
+    unit: Option<&str>,
+) -> Result<FastMap<u32, Vec<(NaiveDate, NaiveDate)>>> {
+    let (filter, values) = match unit {
+        Some(u) => (" WHERE unit_code = ?", vec![sea_orm::Value::from(u)]),
+        None => ("", vec![]),
+    };
+    let mut out: FastMap<u32, Vec<(NaiveDate, NaiveDate)>> = FastMap::default();
+    for r in query(
+        db,
+        &format!("SELECT unit_code, period_start, period_end FROM period_lock{filter}"),
+        values,
+    )
+    .await?
+    {
+        let unit: String = r.try_get("", "unit_code")?;
+        if let Some(u) = hierarchy.unit(&unit) {
+            out.entry(u)
+                .or_default()
+                .push((r.try_get("", "period_start")?, r.try_get("", "period_end")?));
+        }
+    }
+    Ok(out)
+}
+
+/// Reported figures matching `filter` (SQL on `v`, with its values), in submission order.
+pub(super) async fn figures(
+    db: &impl ConnectionTrait,
+    hierarchy: &Hierarchy,
+    filter: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<FigureRow>> {
+    let rows = query(
+        db,
+        &format!(
+            "SELECT v.unit_code, v.element_code, v.period_start, v.period_end, v.value, \
+             e.aggregation FROM data_value v JOIN data_element e ON e.code = v.element_code{filter} \
+             ORDER BY v.id"
+        ),
+        values,
+    )
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let unit: String = r.try_get("", "unit_code")?;
+        let Some(u) = hierarchy.unit(&unit) else {
+            continue;
+        };
+        out.push((
+            u,
+            r.try_get("", "element_code")?,
+            r.try_get("", "period_start")?,
+            r.try_get("", "period_end")?,
+            r.try_get("", "value")?,
+            r.try_get("", "aggregation")?,
+        ));
+    }
+    Ok(out)
+}
+
+/// Targets matching `filter` (SQL, with its values): `(indicator, unit index, start, end,
+/// target)`.
+pub(super) async fn targets(
+    db: &impl ConnectionTrait,
+    hierarchy: &Hierarchy,
+    filter: &str,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<(String, u32, NaiveDate, NaiveDate, f64)>> {
+    let mut out = Vec::new();
+    for r in query(
+        db,
+        &format!(
+            "SELECT indicator_code, unit_code, period_start, period_end, target \
+             FROM indicator_target{filter}"
+        ),
+        values,
+    )
+    .await?
+    {
+        let unit: String = r.try_get("", "unit_code")?;
+        if let Some(u) = hierarchy.unit(&unit) {
+            out.push((
+                r.try_get("", "indicator_code")?,
+                u,
+                r.try_get("", "period_start")?,
+                r.try_get("", "period_end")?,
+                r.try_get("", "target")?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+impl Snapshot {
+    /// Loads everything: the change log's mark and the generation first (one statement), then
+    /// the tables, then the rollups with their own mark. A change committed while the tables
+    /// are read is in the log past the mark, and applied by the next request that sees the
+    /// generation move (applying a change reads its rows again, so applying it twice is
+    /// harmless).
+    pub(super) async fn load(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
+        // What the copy reflects: what was committed when its mark was read.
+        let started = chrono::Utc::now();
+        let (generation, changes) = super::changes::current_mark(db).await?;
+        let hierarchy = Hierarchy::read(db).await?;
+        let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|e| (e.code.clone(), e))
+            .collect();
+        let mut element_codes: Vec<&String> = elements.keys().collect();
+        element_codes.sort();
+        let element_index: HashMap<String, u16> = element_codes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u16))
+            .collect();
+        let mut intake = IntakeData {
+            kinds: kinds(db).await?,
+            services: services(db).await?,
+            locks: locks(db, &hierarchy, None).await?,
+            ..IntakeData::default()
+        };
+        let mut shares: FastMap<i64, TeamShare> = FastMap::default();
+        for (id, days, share) in teams(db, &hierarchy, None).await? {
+            intake.teams.insert(id, days);
+            shares.insert(id, share);
+        }
+        let states = States::build(hierarchy.len(), shares);
+        let figures = Figures::build(&hierarchy, figures(db, &hierarchy, "", vec![]).await?);
+        let mut targets_held = Targets::default();
+        for (code, unit, start, end, t) in targets(db, &hierarchy, "", vec![]).await? {
+            targets_held.set(&code, unit, start, end, Some(t));
+        }
+        let definitions = definitions(db, None).await?;
+        let snapshot = Self {
+            hierarchy,
+            elements,
+            element_index,
+            live: RwLock::new(Live {
+                generation,
+                changes,
+                definitions,
+                intake,
+                states,
+                figures,
+                targets: targets_held,
+            }),
+            rollups: RwLock::new(rollups::Rollups::default()),
+            as_of: Mutex::new(started),
+            needs_reload: std::sync::atomic::AtomicBool::new(false),
+        };
+        // The rows and deltas with the mark of the same statement: each delta is counted once.
+        let (decoded, mark) =
+            rollups::read(db, &snapshot.hierarchy, &snapshot.element_index, None).await?;
+        if let Ok(mut r) = snapshot.rollups.write() {
+            r.apply(&snapshot.hierarchy, decoded, mark);
+        }
+        Ok(snapshot)
+    }
+}

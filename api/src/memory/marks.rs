@@ -1,0 +1,159 @@
+//! Marks: how far a copy has read a log of stamped rows (the rollup rows and deltas, the data
+//! change log), and the one statement a request runs to learn whether the copy is current.
+//!
+//! A row is stamped by the transaction that writes it: on PostgreSQL with the transaction's id
+//! (the columns' default), on SQLite with a counter its one writer at a time takes. A mark is
+//! taken by the statement that reads: rows stamped from `from` on, or with one of the stamps
+//! of `running` (PostgreSQL: transactions still running when the statement read), may still
+//! appear; every other row was read as it stays. So each row is read exactly once, and a copy
+//! catches up by reading the rows past its mark.
+use crate::db::query;
+use crate::error::Result;
+use sea_orm::{ConnectionTrait, StreamTrait};
+
+/// Where a copy stands in a stamped log (see the module's documentation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub(crate) from: i64,
+    /// Comma-separated stamps.
+    pub(crate) running: String,
+}
+
+impl Mark {
+    /// The mark of a read done with the PostgreSQL snapshot `xmin:xmax:xip,...`.
+    pub(crate) fn of_snapshot(snapshot: &str) -> Option<Self> {
+        let mut parts = snapshot.split(':');
+        let (_xmin, xmax, xip) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+        Some(Self {
+            from: xmax.parse().ok()?,
+            running: xip.to_owned(),
+        })
+    }
+
+    /// The mark of a read that saw the counter at `n` (SQLite).
+    pub(crate) fn of_counter(n: i64) -> Self {
+        Self {
+            from: n + 1,
+            running: String::new(),
+        }
+    }
+
+    /// The lowest stamp a row not yet read may have.
+    pub(crate) fn lowest_unread(&self) -> i64 {
+        self.running
+            .split(',')
+            .filter_map(|s| s.trim().parse::<i64>().ok())
+            .chain(std::iter::once(self.from))
+            .min()
+            .unwrap_or(self.from)
+    }
+
+    /// The condition "stamped past this mark" on `column`, as two branches an index serves
+    /// under a generic plan too (an `OR` of the two is a sequential scan there), and their
+    /// values in order: `(sql with {c} for the column, values)`. The branches are written as
+    /// `{c} >= ?` and `{c} IN (…)` over the running stamps, below `from`.
+    pub(crate) fn past(&self, postgres: bool) -> (String, String, Vec<sea_orm::Value>) {
+        if !postgres {
+            return ("{c} >= ?".to_owned(), String::new(), vec![self.from.into()]);
+        }
+        (
+            "{c} >= ?".to_owned(),
+            "{c} = ANY(string_to_array(?, ',')::bigint[]) AND {c} < ?".to_owned(),
+            vec![
+                self.from.into(),
+                self.running.clone().into(),
+                self.from.into(),
+            ],
+        )
+    }
+}
+
+/// `SELECT … FROM {table} WHERE <past the mark>` as one statement (two index-served branches
+/// on PostgreSQL), with `{select}` the column list, and its values.
+pub(crate) fn past_mark(
+    select: &str,
+    table: &str,
+    column: &str,
+    mark: &Mark,
+    postgres: bool,
+) -> (String, Vec<sea_orm::Value>) {
+    let (first, second, values) = mark.past(postgres);
+    let sql = if second.is_empty() {
+        format!(
+            "SELECT {select} FROM {table} WHERE {}",
+            first.replace("{c}", column)
+        )
+    } else {
+        format!(
+            "SELECT {select} FROM {table} WHERE {} UNION ALL SELECT {select} FROM {table} WHERE {}",
+            first.replace("{c}", column),
+            second.replace("{c}", column)
+        )
+    };
+    (sql, values)
+}
+
+/// The database's data generation, and whether rollup rows may have changed past `mark`
+/// (the copy's, if there is one), in one statement.
+pub async fn generations(
+    db: &(impl ConnectionTrait + StreamTrait),
+    mark: Option<&Mark>,
+) -> Result<(i64, bool)> {
+    let postgres = ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres;
+    let rows = match mark {
+        Some(mark) if postgres => {
+            let (deltas, mut values) = past_mark("1", "unit_month_delta", "seq", mark, true);
+            let (facts, more) = past_mark("1", "unit_month_fact", "seq", mark, true);
+            values.extend(more);
+            query(
+                db,
+                &format!(
+                    "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
+                     SELECT 2, COUNT(*) FROM ({deltas} UNION ALL {facts} LIMIT 1) p"
+                ),
+                values,
+            )
+            .await?
+        }
+        _ => query(db, "SELECT id, n FROM data_generation", vec![]).await?,
+    };
+    let (mut data, mut pending) = (0, false);
+    for r in rows {
+        let n: i64 = r.try_get("", "n")?;
+        match (r.try_get::<i32>("", "id")?, mark) {
+            (1, _) => data = n,
+            (_, None) => {}
+            (_, Some(_)) if postgres => pending = n > 0,
+            (_, Some(mark)) => pending = n >= mark.from,
+        }
+    }
+    Ok((data, pending))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mark_knows_the_lowest_stamp_it_has_not_read() {
+        let m = Mark::of_snapshot("100:120:105,111").unwrap_or_default();
+        assert_eq!(m.from, 120);
+        assert_eq!(m.lowest_unread(), 105);
+        assert_eq!(Mark::of_counter(7).lowest_unread(), 8);
+    }
+
+    #[test]
+    fn past_a_mark_is_two_branches_on_postgres() {
+        let m = Mark::of_snapshot("1:9:3").unwrap_or_default();
+        let (sql, values) = past_mark("a", "t", "s", &m, true);
+        assert_eq!(
+            sql,
+            "SELECT a FROM t WHERE s >= ? UNION ALL SELECT a FROM t WHERE \
+             s = ANY(string_to_array(?, ',')::bigint[]) AND s < ?"
+        );
+        assert_eq!(values.len(), 3);
+        let (sql, values) = past_mark("a", "t", "s", &Mark::of_counter(4), false);
+        assert_eq!(sql, "SELECT a FROM t WHERE s >= ?");
+        assert_eq!(values, vec![sea_orm::Value::from(5i64)]);
+    }
+}
