@@ -182,6 +182,11 @@ impl Application {
         self.address
     }
 
+    /// The in-memory indicator data the application answers from.
+    pub fn store(&self) -> &crate::memory::Store {
+        &self.state.store
+    }
+
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db
     }

@@ -136,6 +136,8 @@ pub struct TestApp {
     pub statements: Arc<AtomicUsize>,
     pub client: reqwest::Client,
     pub test_db: TestDb,
+    /// The server's in-memory indicator data (to count its full loads).
+    pub store: cnscd_api::memory::Store,
 }
 
 /// Loads the unit fixture (old catalogue with hamlets, new catalogue, successions).
@@ -183,6 +185,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .unwrap();
     let address = format!("http://{}", app.address());
+    let store = app.store().clone();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -190,6 +193,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
         statements,
         client: reqwest::Client::new(),
         test_db,
+        store,
     }
 }
 
@@ -325,6 +329,14 @@ impl TestApp {
 
     /// Like [`TestApp::replica`], with changed settings.
     pub async fn replica_with(&self, change: impl FnOnce(&mut Settings)) -> String {
+        self.replica_with_store(change).await.0
+    }
+
+    /// Like [`TestApp::replica_with`], with the replica's in-memory indicator data.
+    pub async fn replica_with_store(
+        &self,
+        change: impl FnOnce(&mut Settings),
+    ) -> (String, cnscd_api::memory::Store) {
         let mut settings = Settings::for_tests(&self.test_db.url, SECRET);
         change(&mut settings);
         let verifier = cnscd_api::startup::verifier(&settings, false)
@@ -335,8 +347,9 @@ impl TestApp {
             .await
             .unwrap();
         let address = format!("http://{}", app.address());
+        let store = app.store().clone();
         tokio::spawn(app.run_until_stopped());
-        address
+        (address, store)
     }
 
     /// Waits until the server answers indicators from data that holds everything committed

@@ -69,6 +69,8 @@ pub struct Store {
     reloading: Arc<AtomicBool>,
     /// The database, for loading in the background (a store without one loads in place).
     db: Option<DatabaseConnection>,
+    /// Full loads done (as `cnscd_indicator_data_loads_total` counts them, for this store).
+    loads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Store {
@@ -86,6 +88,24 @@ impl Store {
 
     fn current(&self) -> Option<Arc<Snapshot>> {
         self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// How many full loads this store has done.
+    pub fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+
+    /// A full load, timed and counted.
+    async fn timed_load(&self, db: &(impl ConnectionTrait + StreamTrait)) -> Result<Snapshot> {
+        let started = std::time::Instant::now();
+        let fresh = Snapshot::load(db).await?;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        store_read("reload");
+        metrics::counter!("cnscd_indicator_data_loads_total").increment(1);
+        metrics::histogram!("cnscd_indicator_store_load_seconds")
+            .record(started.elapsed().as_secs_f64());
+        tracing::debug!(generation = fresh.generation(), "indicator data loaded");
+        Ok(fresh)
     }
 
     /// The copy held now, without asking the database whether it is current: for a caller
@@ -115,7 +135,7 @@ impl Store {
                 let applied = held.apply_changes(db).await?;
                 if applied.reload && self.db.is_none() {
                     // No database to load from in the background: load in place.
-                    let fresh = Arc::new(timed_load(db).await?);
+                    let fresh = Arc::new(self.timed_load(db).await?);
                     if let Ok(mut c) = self.current.write() {
                         *c = Some(fresh.clone());
                     }
@@ -148,7 +168,7 @@ impl Store {
         if let Some(s) = self.current() {
             return Ok(s);
         }
-        let fresh = Arc::new(timed_load(db).await?);
+        let fresh = Arc::new(self.timed_load(db).await?);
         if let Ok(mut c) = self.current.write() {
             *c = Some(fresh.clone());
         }
@@ -165,7 +185,7 @@ impl Store {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            match timed_load(&owned).await {
+            match store.timed_load(&owned).await {
                 Ok(fresh) => {
                     if let Ok(mut c) = store.current.write() {
                         *c = Some(Arc::new(fresh));
@@ -193,18 +213,6 @@ impl Store {
         }
         self.snapshot(db).await
     }
-}
-
-/// A full load, timed and counted.
-async fn timed_load(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Snapshot> {
-    let started = std::time::Instant::now();
-    let fresh = Snapshot::load(db).await?;
-    store_read("reload");
-    metrics::counter!("cnscd_indicator_data_loads_total").increment(1);
-    metrics::histogram!("cnscd_indicator_store_load_seconds")
-        .record(started.elapsed().as_secs_f64());
-    tracing::debug!(generation = fresh.generation(), "indicator data loaded");
-    Ok(fresh)
 }
 
 /// Counts a read of the copy by how it was answered (`cnscd_indicator_store_requests_total`).

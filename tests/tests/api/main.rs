@@ -21,6 +21,7 @@ mod idp;
 mod indicators;
 mod integrity;
 mod limits;
+mod live_data;
 mod locks;
 mod members;
 mod nulls;
