@@ -1,6 +1,7 @@
 //! Indicators: versioned formulas over data elements, rolled up along the hierarchy by summing
 //! numerators and denominators and dividing last.
 pub mod admin;
+pub mod compute;
 pub mod definitions;
 pub mod periods;
 pub mod resolvers;

@@ -45,30 +45,6 @@ pub struct Applied {
     pub reload: bool,
 }
 
-/// The data generation and the change log's mark, read in one statement: a copy loaded after
-/// it holds every change up to the generation, and reads the log from the mark on.
-pub(super) async fn current_mark(db: &impl ConnectionTrait) -> Result<(i64, Mark)> {
-    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
-    let sql = if postgres {
-        "SELECT n, pg_current_snapshot()::text AS mark FROM data_generation WHERE id = 1"
-    } else {
-        "SELECT n, CAST((SELECT COALESCE(MAX(stamp), 0) FROM data_change) AS TEXT) AS mark \
-         FROM data_generation WHERE id = 1"
-    };
-    let rows = query(db, sql, vec![]).await?;
-    let Some(r) = rows.first() else {
-        return Ok((0, Mark::default()));
-    };
-    let n: i64 = r.try_get("", "n")?;
-    let mark: String = r.try_get("", "mark")?;
-    let mark = if postgres {
-        Mark::of_snapshot(&mark)
-    } else {
-        mark.parse().ok().map(Mark::of_counter)
-    };
-    Ok((n, mark.unwrap_or_default()))
-}
-
 /// One change row: kind and key.
 type Change = (String, String);
 

@@ -236,7 +236,7 @@ impl Snapshot {
     pub(super) async fn load(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
         // What the copy reflects: what was committed when its mark was read.
         let started = chrono::Utc::now();
-        let (generation, changes) = super::changes::current_mark(db).await?;
+        let (generation, changes) = super::marks::current_mark(db).await?;
         let hierarchy = Hierarchy::read(db).await?;
         let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
             .all(db)
@@ -293,5 +293,78 @@ impl Snapshot {
             r.apply(&snapshot.hierarchy, decoded, mark);
         }
         Ok(snapshot)
+    }
+}
+
+/// What a copy built by hand holds (see [`Snapshot::from_parts`]).
+#[derive(Default)]
+pub struct Parts {
+    pub elements: Vec<data_element::Model>,
+    pub definitions: Definitions,
+    /// Teams with their days and what the states count of them.
+    pub teams: Vec<(i64, TeamDays, TeamShare)>,
+    /// Reported figures, in submission order.
+    pub figures: Vec<FigureRow>,
+    /// Targets: indicator, unit index, period start and end, target.
+    pub targets: Vec<(String, u32, NaiveDate, NaiveDate, f64)>,
+    /// Rollup cells: unit index, element code, first day, value.
+    pub rollups: Vec<(u32, String, NaiveDate, f64)>,
+}
+
+impl Snapshot {
+    /// A copy built by hand from a hierarchy and its data, without a database: for tests of
+    /// what is computed from a copy, and tools.
+    pub fn from_parts(hierarchy: Hierarchy, parts: Parts) -> Self {
+        let elements: HashMap<String, data_element::Model> = parts
+            .elements
+            .into_iter()
+            .map(|e| (e.code.clone(), e))
+            .collect();
+        let mut codes: Vec<&String> = elements.keys().collect();
+        codes.sort();
+        let element_index: HashMap<String, u16> = codes
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| (c.clone(), i as u16))
+            .collect();
+        let mut intake = IntakeData::default();
+        let mut shares: FastMap<i64, TeamShare> = FastMap::default();
+        for (id, days, share) in parts.teams {
+            intake.teams.insert(id, days);
+            shares.insert(id, share);
+        }
+        let states = States::build(hierarchy.len(), shares);
+        let figures = Figures::build(&hierarchy, parts.figures);
+        let mut targets = Targets::default();
+        for (code, unit, start, end, t) in parts.targets {
+            targets.set(&code, unit, start, end, Some(t));
+        }
+        let mut rollups = rollups::Rollups::default();
+        let cells = parts
+            .rollups
+            .into_iter()
+            .filter_map(|(unit, element, day, value)| {
+                let e = element_index.get(&element)?;
+                Some(((unit, *e, day), rollups::Read::Row(value, 0)))
+            })
+            .collect();
+        rollups.apply(&hierarchy, cells, None);
+        Self {
+            hierarchy,
+            elements,
+            element_index,
+            live: RwLock::new(Live {
+                generation: 0,
+                changes: super::Mark::default(),
+                definitions: parts.definitions,
+                intake,
+                states,
+                figures,
+                targets,
+            }),
+            rollups: RwLock::new(rollups),
+            as_of: Mutex::new(chrono::Utc::now()),
+            needs_reload: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }

@@ -40,7 +40,7 @@ pub mod successions;
 
 pub use catalogues::{IntakeData, TeamDays};
 pub use hierarchy::{Chain, Hierarchy, Link};
-pub use load::definitions;
+pub use load::{Parts, definitions};
 pub use marks::{Mark, generations};
 pub use reported::{DayReferences, Reported};
 pub use rollups::RollupsRead;
