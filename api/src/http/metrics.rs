@@ -17,6 +17,7 @@
 //! | `cnscd_activities_submitted_total` | counter | `result` (`created`, `replayed`, `rejected`) |
 //! | `cnscd_indicator_store_requests_total` | counter | `result` (`hit`, `catch_up`, `reload`) |
 //! | `cnscd_indicator_store_load_seconds` | histogram | full loads of the in-memory copy |
+//! | `cnscd_indicator_data_loads_total` | counter | full loads of the in-memory copy (1 after start) |
 //! | `cnscd_rate_limited_total` | counter | requests refused by the rate limiter |
 //!
 //! `outcome` is one of `ok`, `partial` (data with errors), `invalid` (400), `unauthenticated`,
@@ -118,6 +119,10 @@ fn describe() {
         "cnscd_indicator_store_load_seconds",
         Unit::Seconds,
         "Time to load the in-memory indicator data in full"
+    );
+    describe_counter!(
+        "cnscd_indicator_data_loads_total",
+        "Full loads of the in-memory indicator data (1 after start; changes are applied as changes)"
     );
     describe_counter!(
         "cnscd_rate_limited_total",
