@@ -25,6 +25,7 @@ mod locks;
 mod members;
 mod nulls;
 mod ops;
+mod plans;
 mod ratelimit;
 mod schema;
 mod subscriptions;
