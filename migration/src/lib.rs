@@ -14,6 +14,7 @@ mod m20261129_000040_rollup_deltas;
 mod m20261129_000050_activity_keys;
 mod m20261129_000051_intake_storage;
 mod m20261207_000001_audit_concerns_unit;
+mod m20261208_000010_plan_indexes;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000050_activity_keys::Migration),
             Box::new(m20261129_000051_intake_storage::Migration),
             Box::new(m20261207_000001_audit_concerns_unit::Migration),
+            Box::new(m20261208_000010_plan_indexes::Migration),
         ]
     }
 }

@@ -208,10 +208,10 @@ pub async fn spawn_app_prepared(
     let (counter, rec) = (statements.clone(), recorder.clone());
     db.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::SeqCst);
-        if rec.on.load(Ordering::SeqCst) {
-            if let Ok(mut all) = rec.statements.lock() {
-                all.push(info.statement.clone());
-            }
+        if rec.on.load(Ordering::SeqCst)
+            && let Ok(mut all) = rec.statements.lock()
+        {
+            all.push(info.statement.clone());
         }
     });
     let verifier = cnscd_api::startup::verifier(&settings, false)

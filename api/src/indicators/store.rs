@@ -183,6 +183,16 @@ const PAST_MARK: &str = "(seq >= ? OR seq = ANY(string_to_array(?, ',')::bigint[
 
 /// The database's data generation, and whether rollup rows may have changed past `mark`
 /// (the copy's, if there is one), in one statement.
+///
+/// On PostgreSQL the check runs on every request, as a prepared statement that switches to a
+/// generic plan after its fifth run on a connection, planned without the mark's values: it
+/// must not depend on them to stay on the `seq` indexes. [`PAST_MARK`] as a filter does (in a
+/// generic plan, `seq >= $1 OR seq = ANY(…)` is estimated to match a third of the rows or more,
+/// and a table whose rows share a few stamps, as a rebuild leaves them, is read whole). So the
+/// same question is asked as index look-ups that read one entry each whatever the values: a
+/// row stamped at or past `from` exists when the highest stamp is (`max(seq)`, the last entry
+/// of the index); a row stamped by a transaction that was running exists when the lowest stamp
+/// at or past it is its own (`min(seq) … WHERE seq >= x`, the first entry from `x` on).
 pub async fn generations(
     db: &(impl ConnectionTrait + StreamTrait),
     mark: Option<&Mark>,
@@ -192,18 +202,14 @@ pub async fn generations(
         Some(mark) if postgres => {
             query(
                 db,
-                &format!(
-                    "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
-                     SELECT 2, COUNT(*) FROM (SELECT 1 FROM unit_month_delta \
-                     WHERE {PAST_MARK} UNION ALL SELECT 1 FROM unit_month_fact \
-                     WHERE {PAST_MARK} LIMIT 1) p"
-                ),
-                vec![
-                    mark.from.into(),
-                    mark.running.clone().into(),
-                    mark.from.into(),
-                    mark.running.clone().into(),
-                ],
+                "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
+                 SELECT 2, COUNT(*) FROM (SELECT 1 FROM (SELECT max(seq) AS m FROM \
+                 unit_month_delta UNION ALL SELECT max(seq) FROM unit_month_fact) h \
+                 WHERE m >= ? UNION ALL SELECT 1 FROM \
+                 unnest(string_to_array(?, ',')::bigint[]) r(x) \
+                 WHERE (SELECT min(seq) FROM unit_month_delta WHERE seq >= r.x) = r.x \
+                 OR (SELECT min(seq) FROM unit_month_fact WHERE seq >= r.x) = r.x LIMIT 1) p",
+                vec![mark.from.into(), mark.running.clone().into()],
             )
             .await?
         }
