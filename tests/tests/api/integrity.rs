@@ -499,10 +499,10 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     );
 
     // And back down (past the audit-span, indicator-target, data-generation, rate-limit-bucket,
-    // rollup-unit, intake-catalogue, intake-history, rollup-delta, activity-key, intake-storage
-    // and audit-concerns-unit migrations that followed): the records and their old scopes
-    // return and the rules are gone.
-    Migrator::down(&db, Some(12)).await.unwrap();
+    // rollup-unit, intake-catalogue, intake-history, rollup-delta, activity-key, intake-storage,
+    // audit-concerns-unit and plan-index migrations that followed): the records and their old
+    // scopes return and the rules are gone.
+    Migrator::down(&db, Some(13)).await.unwrap();
     assert_eq!(
         scalar(
             &db,
