@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The province-wide indicator request (CNS01-CNS10, every commune, 12 months) in process and
-# through HTTP, against grouped statements over the raw rows, at several sizes.
+# through HTTP, against grouped statements over the raw rows, at several sizes; then 40 requests
+# one after another on one keep-alive connection (requests 1, 5, 6, 40, p50, p99), past
+# PostgreSQL's switch to generic plans at a statement's sixth run on a connection.
 # Usage: bench/indicators.sh [SCALE...]   (default: 1 25; scale 1 is 15,519 activities, scale 25 1,040,458)
 # Set BENCH_DATABASE to a postgres admin URL (postgres://postgres@127.0.0.1:5432/postgres) to
 # run on PostgreSQL; otherwise a SQLite file under /tmp is used.

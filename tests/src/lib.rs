@@ -11,8 +11,8 @@ use cnscd_api::startup::{Application, prepare_database};
 use cnscd_api::units::import::{Parsed, RECORDS_BEGIN, apply_successions, apply_units, parse};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const SECRET: &str = "test-secret-0123456789abcdef";
 
@@ -128,12 +128,34 @@ impl Drop for TestDb {
     }
 }
 
+/// Records the statements the server runs (SQL and values, as sea-orm hands them to the
+/// driver) between [`Recorder::start`] and [`Recorder::stop`].
+#[derive(Default)]
+pub struct Recorder {
+    on: AtomicBool,
+    statements: Mutex<Vec<sea_orm::Statement>>,
+}
+
+impl Recorder {
+    pub fn start(&self) {
+        self.on.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops recording and returns what was recorded since the last stop.
+    pub fn stop(&self) -> Vec<sea_orm::Statement> {
+        self.on.store(false, Ordering::SeqCst);
+        std::mem::take(&mut *self.statements.lock().unwrap())
+    }
+}
+
 /// The running application and a client for it.
 pub struct TestApp {
     pub address: String,
     pub db: DatabaseConnection,
     /// SQL statements the server has run so far.
     pub statements: Arc<AtomicUsize>,
+    /// The statements themselves (SQL and values), while recording is on.
+    pub recorder: Arc<Recorder>,
     pub client: reqwest::Client,
     pub test_db: TestDb,
     /// The server's in-memory indicator data (to count its full loads).
@@ -168,15 +190,31 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with changed settings (issuer, audience, ...).
 pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_prepared(change, async |_| {}).await
+}
+
+/// Like [`spawn_app_with`], with `prepare` run on the database (holding the unit fixture)
+/// before the server starts: for tests that load rows in bulk.
+pub async fn spawn_app_prepared(
+    change: impl FnOnce(&mut Settings),
+    prepare: impl AsyncFnOnce(&DatabaseConnection),
+) -> TestApp {
     let test_db = TestDb::new().await;
     let mut settings = Settings::for_tests(&test_db.url, SECRET);
     change(&mut settings);
     let mut db = prepare_database(&settings.database_url).await.unwrap();
     load_units(&db).await;
+    prepare(&db).await;
     let statements = Arc::new(AtomicUsize::new(0));
-    let counter = statements.clone();
-    db.set_metric_callback(move |_| {
+    let recorder = Arc::new(Recorder::default());
+    let (counter, rec) = (statements.clone(), recorder.clone());
+    db.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::SeqCst);
+        if rec.on.load(Ordering::SeqCst)
+            && let Ok(mut all) = rec.statements.lock()
+        {
+            all.push(info.statement.clone());
+        }
     });
     let verifier = cnscd_api::startup::verifier(&settings, false)
         .await
@@ -191,6 +229,7 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
         address,
         db,
         statements,
+        recorder,
         client: reqwest::Client::new(),
         test_db,
         store,

@@ -105,7 +105,7 @@ pub async fn list(
         w.and("a.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &ACTIVITY_COLUMNS);
+        let (sql, values) = crate::auth::under_indexed(std::slice::from_ref(u), &ACTIVITY_COLUMNS);
         w.and(sql, values);
     }
     if let Some(k) = &filter.kind {

@@ -91,6 +91,32 @@ pub fn under(units: &[String], cols: &Columns<'_>) -> (String, Vec<Value>) {
     )
 }
 
+/// `unit IN (every unit ever under one of units)`: implied by [`under`] and the every-day
+/// conditions (their closure rows name the row's unit as a descendant of one of `units`), and
+/// said again without the days so that PostgreSQL can start from the area's units and reach the
+/// rows through the index on their unit. [`under`] alone correlates the days of the row with
+/// those of the closure row: a semi-join that cannot be turned into a look-up per unit, planned
+/// (in a generic plan, which knows neither the units nor the days) as a read of every row.
+fn descendants(units: &[String], unit: &str) -> (String, Vec<Value>) {
+    (
+        format!(
+            "{unit} IN (SELECT ad.descendant_code FROM admin_unit_closure ad \
+             WHERE ad.ancestor_code IN ({}))",
+            placeholders(units.len())
+        ),
+        units.iter().map(|u| Value::from(u.clone())).collect(),
+    )
+}
+
+/// [`under`] led by [`descendants`], for a condition on the rows of a table (filters such as
+/// `under:`): the same rows, reached through the index on their unit.
+pub fn under_indexed(units: &[String], cols: &Columns<'_>) -> (String, Vec<Value>) {
+    let (lead, mut values) = descendants(units, cols.unit);
+    let (sql, v) = under(units, cols);
+    values.extend(v);
+    (format!("({lead} AND {sql})"), values)
+}
+
 /// The scope as a condition on rows with the given columns; `None` when it covers everything.
 pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value>)> {
     if scope.all {
@@ -99,7 +125,7 @@ pub fn condition(scope: &Scope, cols: &Columns<'_>) -> Option<(String, Vec<Value
     let mut parts = Vec::new();
     let mut values = Vec::new();
     if !scope.units.is_empty() {
-        let (sql, v) = under(&scope.units, cols);
+        let (sql, v) = under_indexed(&scope.units, cols);
         parts.push(sql);
         values.extend(v);
     }
@@ -133,7 +159,7 @@ pub fn condition_throughout(
         Last::Through(to) => to,
         Last::SameDay | Last::Before(_) => cols.from,
     };
-    every_day_condition(scope, cols, |units| {
+    every_day_condition(scope, cols, true, |units| {
         covered_throughout(units, cols.unit, cols.from, to, backend)
     })
 }
@@ -156,7 +182,9 @@ pub fn condition_every_existing_day(
     // The part of the span that version `x` of the unit covers.
     let first = format!("(CASE WHEN x.valid_from > {from} THEN x.valid_from ELSE {from} END)");
     let last = format!("(CASE WHEN x.valid_to < {to} THEN x.valid_to ELSE {to} END)");
-    every_day_condition(scope, cols, |units| {
+    // Not led by `descendants`: a row whose unit did not exist on any day of its span passes
+    // whatever the area.
+    every_day_condition(scope, cols, false, |units| {
         format!(
             "NOT EXISTS (SELECT 1 FROM admin_unit_closure x WHERE x.descendant_code = {unit} \
              AND x.depth = 0 AND x.valid_from <= {to} AND x.valid_to >= {from} AND NOT {})",
@@ -166,10 +194,12 @@ pub fn condition_every_existing_day(
 }
 
 /// The area's units (in `scope`) as an every-day condition built by `covered` from their
-/// placeholders (which must use them three times), or the caller's own submissions.
+/// placeholders (which must use them three times), led by [`descendants`] when `lead` (the
+/// condition implies it), or the caller's own submissions.
 fn every_day_condition(
     scope: &Scope,
     cols: &Columns<'_>,
+    lead: bool,
     covered: impl FnOnce(&str) -> String,
 ) -> Option<(String, Vec<Value>)> {
     if scope.all {
@@ -178,7 +208,14 @@ fn every_day_condition(
     let mut parts = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     if !scope.units.is_empty() {
-        parts.push(covered(&placeholders(scope.units.len())));
+        let covered = covered(&placeholders(scope.units.len()));
+        if lead {
+            let (sql, v) = descendants(&scope.units, cols.unit);
+            parts.push(format!("({sql} AND {covered})"));
+            values.extend(v);
+        } else {
+            parts.push(covered);
+        }
         for _ in 0..3 {
             values.extend(scope.units.iter().map(|u| Value::from(u.clone())));
         }

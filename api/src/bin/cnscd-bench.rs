@@ -4,8 +4,12 @@
 //! `cnscd-bench indicators --database-url URL`: the province-wide indicator request (every
 //! commune of province 19, 12 months, CNS01-CNS10: states, flows and reference figures) in
 //! process and through HTTP, against the same numbers computed from the raw rows by grouped
-//! statements after `ANALYZE` (`--explain` prints their plans). Load the data first with
-//! `cnscd seed demo --scale N` (see bench/indicators.sh).
+//! statements after `ANALYZE` (`--explain` prints their plans); then `--sequential` (40)
+//! requests one after another on one keep-alive connection to a fresh server, each timed
+//! (request 1, 5, 6 and 40, p50, p99), with the server on one database connection and on its
+//! pool: PostgreSQL switches a prepared statement to a generic plan at its sixth run on a
+//! connection, which a median of a few runs from a pool never reaches. Load the data first
+//! with `cnscd seed demo --scale N` (see bench/indicators.sh).
 //!
 //! `cnscd-bench lists --database-url URL [--peer HOST:PORT]`: `teams(first: 100)` with every
 //! membership and its person, over HTTP from concurrent clients, against the same nesting asked
@@ -70,6 +74,11 @@ enum Command {
         /// Time the service only (to profile it): no reference runs, no comparison.
         #[arg(long)]
         service_only: bool,
+        /// Sequential requests timed one by one on one keep-alive connection, after a
+        /// discarded warm-up: past PostgreSQL's switch to generic plans (a prepared statement's
+        /// sixth run on a database connection).
+        #[arg(long, default_value_t = 40)]
+        sequential: usize,
     },
     /// Nested list requests per second, against PostGraphile on the same data.
     Lists {
@@ -475,6 +484,7 @@ async fn indicators(
     year: i32,
     explain: bool,
     service_only: bool,
+    sequential: usize,
 ) -> anyhow::Result<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -581,6 +591,38 @@ async fn indicators(
     let mut client = Client::connect(addr).await?;
     let (http, bytes) = timed(&mut client, &token, &table, runs).await?;
 
+    // Sequential requests on one keep-alive connection, as a dashboard's backend sends them,
+    // to a fresh server: on a pool of two database connections (the change feed holds one on
+    // PostgreSQL), so that every request's statements run on the same connection and pass its
+    // switch to generic plans; and on the pool a server opens.
+    let mut series = Vec::new();
+    for (label, size) in [
+        ("on one database connection", Some(2)),
+        ("on the server's pool", None),
+    ] {
+        let db = match size {
+            Some(n) => {
+                let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
+                opts.max_connections(n).sqlx_logging(false);
+                sea_orm::Database::connect(opts).await?
+            }
+            None => cnscd_api::db::connect(url).await?,
+        };
+        let app = cnscd_api::startup::Application::with_database(
+            &settings,
+            cnscd_api::auth::TokenVerifier::hs256(secret, None, None)?,
+            db,
+        )
+        .await?;
+        let addr = app.address();
+        tokio::spawn(app.run_until_stopped());
+        let mut client = Client::connect(addr).await?;
+        series.push((
+            label,
+            one_by_one(&mut client, &token, &table, sequential).await?,
+        ));
+    }
+
     println!(
         "indicators: {activities} activities; CNS01-CNS10 (states, flows, reference figures) for \
          {} communes x 12 months of {year} ({} values), {} database",
@@ -600,6 +642,22 @@ async fn indicators(
         http.as_secs_f64() * 1e3,
         bytes / 1024
     );
+    for (label, times) in &series {
+        let mut sorted = times.clone();
+        sorted.sort();
+        let at = |i: usize| times.get(i - 1).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+        println!(
+            "  service HTTP, one keep-alive connection, {label}: request 1 {:.2} ms, 5 {:.2} ms, \
+             6 {:.2} ms, 40 {:.2} ms; p50 {:.2} ms, p99 {:.2} ms ({} requests after a warm-up)",
+            at(1),
+            at(5),
+            at(6),
+            at(40),
+            percentile(&sorted, 0.5),
+            percentile(&sorted, 0.99),
+            times.len()
+        );
+    }
     println!(
         "  reference (raw rows)     median {:>9.2} ms ({} grouped statements, after ANALYZE)",
         ref_ms.as_secs_f64() * 1e3,
@@ -639,6 +697,29 @@ async fn timed(
         times.push(start.elapsed());
     }
     Ok((median(times), text.len()))
+}
+
+/// The time of each of `n` posts of `body`, in order, after one checked warm-up.
+async fn one_by_one(
+    client: &mut Client,
+    token: &str,
+    body: &str,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
+    let (status, text) = client.post(token, body).await?;
+    if status != 200 || text.contains("\"errors\"") {
+        bail!("request failed: {status} {}", &text[..text.len().min(300)]);
+    }
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        let (status, _) = client.post(token, body).await?;
+        times.push(start.elapsed());
+        if status != 200 {
+            bail!("request failed: {status}");
+        }
+    }
+    Ok(times)
 }
 
 /// A keep-alive HTTP/1.1 connection that posts JSON and reads the status line.
@@ -1256,6 +1337,7 @@ async fn main() -> anyhow::Result<()> {
             year,
             explain,
             service_only,
+            sequential,
         } => {
             indicators(
                 &database_url,
@@ -1264,6 +1346,7 @@ async fn main() -> anyhow::Result<()> {
                 year,
                 explain,
                 service_only,
+                sequential.max(40),
             )
             .await
         }

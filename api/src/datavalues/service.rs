@@ -354,11 +354,26 @@ async fn check_locks(db: &impl ConnectionTrait, values: &[NewValue]) -> Result<(
     ) else {
         return Ok(());
     };
+    // Only the locks of the figures' units and of the units above them over the batch's
+    // days: read through the index on the lock's unit, not every lock of those days.
+    let units: Vec<String> = values
+        .iter()
+        .map(|v| v.unit_code.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut params: Vec<Value> = units.iter().map(|u| Value::from(u.clone())).collect();
+    params.extend([Value::from(to), from.into(), to.into(), from.into()]);
     let locks = query(
         db,
-        "SELECT unit_code, period_start, period_end FROM period_lock \
-         WHERE period_start <= ? AND period_end >= ?",
-        vec![to.into(), from.into()],
+        &format!(
+            "SELECT unit_code, period_start, period_end FROM period_lock \
+             WHERE unit_code IN (SELECT ancestor_code FROM admin_unit_closure \
+             WHERE descendant_code IN ({}) AND valid_from <= ? AND valid_to >= ?) \
+             AND period_start <= ? AND period_end >= ?",
+            placeholders(units.len())
+        ),
+        params,
     )
     .await?;
     if locks.is_empty() {
@@ -375,12 +390,6 @@ async fn check_locks(db: &impl ConnectionTrait, values: &[NewValue]) -> Result<(
     let locked_units: Vec<String> = spans
         .iter()
         .map(|s| s.0.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let units: Vec<String> = values
-        .iter()
-        .map(|v| v.unit_code.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

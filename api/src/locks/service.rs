@@ -327,7 +327,7 @@ pub async fn list(
         w.and(sql, values);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &LOCK_COLUMNS);
+        let (sql, values) = crate::auth::under_indexed(std::slice::from_ref(u), &LOCK_COLUMNS);
         w.and(sql, values);
     }
     if let Some(m) = filter.from {

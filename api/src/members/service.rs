@@ -506,7 +506,8 @@ pub async fn list(
         w.and("m.team_id = ?", [t.into()]);
     }
     if let Some(u) = &filter.under {
-        let (sql, values) = crate::auth::under(std::slice::from_ref(u), &MEMBERSHIP_COLUMNS);
+        let (sql, values) =
+            crate::auth::under_indexed(std::slice::from_ref(u), &MEMBERSHIP_COLUMNS);
         w.and(sql, values);
     }
     if let Some(r) = &filter.role {

@@ -95,6 +95,17 @@ pub(crate) fn past_mark(
 
 /// The database's data generation, and whether rollup rows may have changed past `mark`
 /// (the copy's, if there is one), in one statement.
+///
+/// On PostgreSQL the check runs on every request, as a prepared statement that switches to a
+/// generic plan after its fifth run on a connection, planned without the mark's values: it
+/// must not depend on them to stay on the `seq` indexes. "Stamped past the mark" as a filter
+/// does (in a generic plan, `seq >= $1 OR seq = ANY(…)` is estimated to match a third of the
+/// rows or more, and a table whose rows share a few stamps, as a rebuild leaves them, is read
+/// whole). So the same question is asked as index look-ups that read one entry each whatever
+/// the values: a row stamped at or past `from` exists when the highest stamp is (`max(seq)`,
+/// the last entry of the index); a row stamped by a transaction that was running exists when
+/// the lowest stamp at or past it is its own (`min(seq) … WHERE seq >= x`, the first entry
+/// from `x` on).
 pub async fn generations(
     db: &(impl ConnectionTrait + StreamTrait),
     mark: Option<&Mark>,
@@ -102,16 +113,16 @@ pub async fn generations(
     let postgres = ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres;
     let rows = match mark {
         Some(mark) if postgres => {
-            let (deltas, mut values) = past_mark("1", "unit_month_delta", "seq", mark, true);
-            let (facts, more) = past_mark("1", "unit_month_fact", "seq", mark, true);
-            values.extend(more);
             query(
                 db,
-                &format!(
-                    "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
-                     SELECT 2, COUNT(*) FROM ({deltas} UNION ALL {facts} LIMIT 1) p"
-                ),
-                values,
+                "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
+                 SELECT 2, COUNT(*) FROM (SELECT 1 FROM (SELECT max(seq) AS m FROM \
+                 unit_month_delta UNION ALL SELECT max(seq) FROM unit_month_fact) h \
+                 WHERE m >= ? UNION ALL SELECT 1 FROM \
+                 unnest(string_to_array(?, ',')::bigint[]) r(x) \
+                 WHERE (SELECT min(seq) FROM unit_month_delta WHERE seq >= r.x) = r.x \
+                 OR (SELECT min(seq) FROM unit_month_fact WHERE seq >= r.x) = r.x LIMIT 1) p",
+                vec![mark.from.into(), mark.running.clone().into()],
             )
             .await?
         }

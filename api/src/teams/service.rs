@@ -54,7 +54,7 @@ pub async fn list(
     let mut w = Where::new();
     scope(&mut w, principal, Action::ReadTeams);
     if let Some(under) = &filter.under {
-        let (sql, values) = crate::auth::under(std::slice::from_ref(under), &TEAM_COLUMNS);
+        let (sql, values) = crate::auth::under_indexed(std::slice::from_ref(under), &TEAM_COLUMNS);
         w.and(sql, values);
     }
     if let Some(u) = &filter.unit_code {

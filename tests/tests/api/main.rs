@@ -26,6 +26,7 @@ mod locks;
 mod members;
 mod nulls;
 mod ops;
+mod plans;
 mod ratelimit;
 mod schema;
 mod subscriptions;
