@@ -79,6 +79,10 @@ enum Command {
         /// sixth run on a database connection).
         #[arg(long, default_value_t = 40)]
         sequential: usize,
+        /// Seconds the same request is timed again while routine changes arrive (4 a second:
+        /// a team renamed, a member added or ended, a figure sent, a target set); 0 skips it.
+        #[arg(long, default_value_t = 60)]
+        under_change: u64,
     },
     /// Nested list requests per second, against PostGraphile on the same data.
     Lists {
@@ -676,6 +680,217 @@ async fn indicators(
     if !mismatches.is_empty() || extra > 0 {
         bail!("the service and the reference disagree");
     }
+    Ok(())
+}
+
+/// The resident set size of this process now (`VmRSS`), in KiB.
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The province-wide request on one keep-alive connection, quiet and then for `seconds` while
+/// 4 routine changes a second arrive through the same server (a team renamed, a member added
+/// or ended, a figure sent, a target set, in turn): p50 and p99 of both, the full loads of the
+/// in-memory data during the changes (the bar: none), and the peak resident memory of each
+/// phase.
+async fn indicators_under_change(
+    url: &str,
+    province: &str,
+    year: i32,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    let secret = "cnscd-bench-secret-0123456789";
+    let mut settings = cnscd_api::Settings::for_tests(url, secret);
+    settings.listen = "127.0.0.1:0".into();
+    let db = cnscd_api::db::connect(url).await?;
+    let from = NaiveDate::from_ymd_opt(year, 1, 1).context("bad year")?;
+    let to = NaiveDate::from_ymd_opt(year, 12, 31).context("bad year")?;
+    let units: Vec<(String, cnscd_entity::codes::UnitLevel)> =
+        cnscd_api::units::service::subtree_on(&db, province, to)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+    let communes: Vec<String> = units
+        .iter()
+        .filter(|(_, l)| *l == cnscd_entity::codes::UnitLevel::Commune)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let codes: Vec<String> = units.iter().map(|(c, _)| c.clone()).collect();
+    use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+    let teams: Vec<i64> = cnscd_entity::team::Entity::find()
+        .filter(cnscd_entity::team::Column::UnitCode.is_in(codes))
+        .limit(50)
+        .all(&db)
+        .await?
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    if teams.is_empty() || communes.is_empty() {
+        bail!("province {province} has no teams: load data with `cnscd seed demo`");
+    }
+    let app = cnscd_api::startup::Application::with_database(
+        &settings,
+        cnscd_api::auth::TokenVerifier::hs256(secret, None, None)?,
+        db,
+    )
+    .await?;
+    let addr = app.address();
+    let store = app.store().clone();
+    tokio::spawn(app.run_until_stopped());
+    let claims = |roles: &[&str]| Claims {
+        sub: "bench".into(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        units: vec![province.to_owned()],
+        ..Claims::default()
+    };
+    let viewer = cnscd_api::auth::mint(secret, &claims(&["VIEWER"]))?;
+    let admin = cnscd_api::auth::mint(secret, &claims(&["ADMIN"]))?;
+    let table = serde_json::json!({ "query": format!(
+        "{{ indicatorTable(codes: {:?}, unitCodes: [\"{province}\"], from: \"{from}\", to: \"{to}\", \
+         granularity: MONTH, breakdown: LEVEL, level: COMMUNE) {{ codes units periods values \
+         numerators denominators statuses }} }}",
+        CODES
+    ) })
+    .to_string();
+    // The peak resident memory of each phase, sampled.
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(AtomicBool::new(true));
+    {
+        let (peak, sampling) = (peak.clone(), sampling.clone());
+        tokio::spawn(async move {
+            while sampling.load(Ordering::SeqCst) {
+                peak.fetch_max(rss_kb(), Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
+    let mut client = Client::connect(addr).await?;
+    // Quiet: as long as the changes will run, after a warm-up.
+    let mut quiet = one_by_one(&mut client, &viewer, &table, 40).await?;
+    let quiet_started = Instant::now();
+    while quiet_started.elapsed() < Duration::from_secs(seconds) {
+        quiet.extend(one_by_one(&mut client, &viewer, &table, 40).await?);
+    }
+    let quiet_peak = peak.swap(0, Ordering::SeqCst);
+    // Under change: a writer sends 4 changes a second while the reader times.
+    let loads = store.loads();
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (stop, done, admin) = (stop.clone(), done.clone(), admin.clone());
+        let communes = communes.clone();
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let url = format!("http://{addr}/graphql");
+            let mut members: Vec<String> = Vec::new();
+            let mut n: usize = 0;
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            while !stop.load(Ordering::SeqCst) {
+                tick.tick().await;
+                let team = cnscd_api::graphql::ids::encode(
+                    cnscd_api::graphql::ids::TEAM,
+                    teams[n % teams.len()],
+                )
+                .0;
+                let commune = &communes[n % communes.len()];
+                let (query, input) = match n % 4 {
+                    0 => (
+                        "mutation($i: UpdateTeamInput!) { updateTeam(input: $i) { userErrors { message } } }",
+                        serde_json::json!({ "teamId": team, "name": format!("Tổ công nghệ số {n}") }),
+                    ),
+                    1 => match members.pop() {
+                        Some(m) if n % 8 == 5 => (
+                            "mutation($i: EndMembershipInput!) { endMembership(input: $i) { userErrors { message } } }",
+                            serde_json::json!({ "membershipId": m, "endedOn": format!("{year}-12-31") }),
+                        ),
+                        _ => (
+                            "mutation($i: AddMemberInput!) { addMember(input: $i) { membership { id } userErrors { message } } }",
+                            serde_json::json!({ "teamId": team, "person": { "fullName": format!("Thành viên {n}") },
+                                "role": "MEMBER", "affiliation": "VOLUNTEER", "startedOn": format!("{year}-06-01") }),
+                        ),
+                    },
+                    2 => (
+                        "mutation($i: SubmitDataValuesInput!) { submitDataValues(input: $i) { userErrors { message } } }",
+                        serde_json::json!({ "idempotencyKey": format!("bench-{n}-{}", uuid::Uuid::new_v4()), "sourceSystem": "BENCH",
+                            "values": [{ "element": "DOSSIERS_ONLINE", "unitCode": commune,
+                                "periodStart": format!("{year}-{:02}-01", n % 12 + 1),
+                                "periodEnd": cnscd_api::indicators::periods::containing(
+                                    NaiveDate::from_ymd_opt(year, (n % 12 + 1) as u32, 1).unwrap_or(from),
+                                    cnscd_api::indicators::periods::Granularity::Month).end.to_string(),
+                                "value": (n % 50) as f64 }] }),
+                    ),
+                    _ => (
+                        "mutation($i: SetIndicatorTargetInput!) { setIndicatorTarget(input: $i) { userErrors { message } } }",
+                        serde_json::json!({ "indicator": "CNS05", "unitCode": commune, "periodStart": format!("{year}-01-01"),
+                            "periodEnd": format!("{year}-12-31"), "target": (n % 90 + 10) as f64 }),
+                    ),
+                };
+                let answer = http
+                    .post(&url)
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({ "query": query, "variables": { "i": input } }))
+                    .send()
+                    .await;
+                if let Ok(r) = answer
+                    && let Ok(body) = r.json::<serde_json::Value>().await
+                {
+                    if let Some(id) = body["data"]["addMember"]["membership"]["id"].as_str() {
+                        members.push(id.to_owned());
+                    }
+                    if body["errors"].is_null() {
+                        done.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                n += 1;
+            }
+        })
+    };
+    let mut busy = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        busy.extend(one_by_one(&mut client, &viewer, &table, 40).await?);
+    }
+    stop.store(true, Ordering::SeqCst);
+    writer.await?;
+    let busy_peak = peak.swap(0, Ordering::SeqCst);
+    sampling.store(false, Ordering::SeqCst);
+    let full_loads = store.loads() - loads;
+    let (mut quiet_sorted, mut busy_sorted) = (quiet.clone(), busy.clone());
+    quiet_sorted.sort();
+    busy_sorted.sort();
+    let quiet_p50 = percentile(&quiet_sorted, 0.5);
+    println!(
+        "  under change ({seconds} s, {} changes applied: team renamed, member added or ended, \
+         figure sent, target set, in turn):",
+        done.load(Ordering::SeqCst)
+    );
+    println!(
+        "    quiet        p50 {:.2} ms, p99 {:.2} ms ({} requests); peak RSS {} MB",
+        quiet_p50,
+        percentile(&quiet_sorted, 0.99),
+        quiet.len(),
+        quiet_peak / 1024
+    );
+    println!(
+        "    under change p50 {:.2} ms, p99 {:.2} ms ({} requests); peak RSS {} MB; full loads {full_loads}",
+        percentile(&busy_sorted, 0.5),
+        percentile(&busy_sorted, 0.99),
+        busy.len(),
+        busy_peak / 1024
+    );
+    println!(
+        "    bars: p99 under change <= 2 x quiet p50 + 10 ms = {:.2} ms; peak RSS under change <= 1.2 x quiet; no full load",
+        2.0 * quiet_p50 + 10.0
+    );
     Ok(())
 }
 
@@ -1338,6 +1553,7 @@ async fn main() -> anyhow::Result<()> {
             explain,
             service_only,
             sequential,
+            under_change,
         } => {
             indicators(
                 &database_url,
@@ -1348,7 +1564,11 @@ async fn main() -> anyhow::Result<()> {
                 service_only,
                 sequential.max(40),
             )
-            .await
+            .await?;
+            if under_change > 0 {
+                indicators_under_change(&database_url, &province, year, under_change).await?;
+            }
+            Ok(())
         }
         Command::Lists {
             database_url,
