@@ -15,6 +15,7 @@ pub mod http;
 pub mod indicators;
 pub mod locks;
 pub mod members;
+pub mod seed;
 pub mod startup;
 pub mod teams;
 pub mod telemetry;
