@@ -29,6 +29,9 @@ pub const TABLES: &[&str] = &[
     "unit_month_fact",
 ];
 
+/// Tables whose primary key is set aside too (composite text keys; PostgreSQL).
+const KEYED: &[&str] = &["admin_unit_closure", "unit_month_fact"];
+
 /// Who the rows of a seed say submitted them (no audit trail: they did not come through the
 /// service).
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +70,7 @@ async fn next_id(db: &impl ConnectionTrait, table: &str) -> Result<i64> {
 /// Begins the load: the transaction, with the written tables' indexes set aside.
 pub async fn begin(db: &DatabaseConnection) -> Result<Loader> {
     let loader = Loader::begin(db).await?;
-    loader.set_aside(TABLES).await?;
+    loader.set_aside(TABLES, KEYED).await?;
     Ok(loader)
 }
 
@@ -496,10 +499,12 @@ pub async fn figures(
 ) -> Result<u64> {
     progress.phase("figures", Some(figs.len() as u64));
     let submitter = source.identity();
+    let mut id = next_id(loader, "data_value").await?;
     let mut w = loader
         .writer(
             "data_value",
             &[
+                "id",
                 "unit_code",
                 "element_code",
                 "period_start",
@@ -515,6 +520,7 @@ pub async fn figures(
         .await?;
     for f in figs {
         w.row()
+            .put(id)
             .put(&f.unit_code)
             .put(f.element)
             .put(f.period_start)
@@ -526,6 +532,7 @@ pub async fn figures(
             .put(stamp(super::plan::add_days(f.period_end, 5), 3 * 3600))
             .put(&submitter)
             .end();
+        id += 1;
         w.flush_if_full().await?;
         progress.set(w.count());
     }
@@ -535,8 +542,7 @@ pub async fn figures(
 /// Ends the load: indexes and foreign keys back (checking every row), sequences past the ids
 /// written, commit; then fresh planner statistics on PostgreSQL.
 pub async fn finish(loader: Loader, db: &DatabaseConnection, progress: &Progress) -> Result<()> {
-    progress.phase("indexes and foreign keys", None);
-    loader.restore().await?;
+    loader.restore(progress).await?;
     let postgres = loader.is_postgres();
     if postgres {
         for table in [
@@ -545,6 +551,7 @@ pub async fn finish(loader: Loader, db: &DatabaseConnection, progress: &Progress
             "membership",
             "activity",
             "activity_outcome",
+            "data_value",
         ] {
             loader
                 .execute_unprepared(&format!(

@@ -11,6 +11,7 @@
 //! fails the load and nothing is kept.
 use crate::db::WriteTxn;
 use crate::error::{Error, Result};
+use crate::seed::progress::Progress;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use sea_orm::sqlx::{self, Postgres};
 use sea_orm::{
@@ -94,17 +95,20 @@ impl Loader {
         Ok(())
     }
 
-    /// Sets aside the secondary indexes of `tables` (and on PostgreSQL their foreign keys)
-    /// until [`Loader::restore`]: primary keys stay.
-    pub async fn set_aside(&self, tables: &[&str]) -> Result<()> {
+    /// Sets aside the secondary indexes of `tables` (and on PostgreSQL their foreign keys, and
+    /// the primary keys of `keyed`: composite text keys that cost more kept up row by row than
+    /// built once) until [`Loader::restore`].
+    pub async fn set_aside(&self, tables: &[&str], keyed: &[&str]) -> Result<()> {
         let mut found: Vec<(String, String)> = Vec::new();
         for table in tables {
             if self.is_postgres() {
+                let kinds = if keyed.contains(table) { "fp" } else { "f" };
                 for r in crate::db::query(
                     self,
                     "SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint \
-                     WHERE conrelid = CAST(? AS regclass) AND contype = 'f' ORDER BY conname",
-                    vec![(*table).into()],
+                     WHERE conrelid = CAST(? AS regclass) AND strpos(?, contype::text) > 0 \
+                     ORDER BY contype DESC, conname",
+                    vec![(*table).into(), kinds.into()],
                 )
                 .await?
                 {
@@ -156,15 +160,27 @@ impl Loader {
         Ok(())
     }
 
-    /// Creates again what [`Loader::set_aside`] set aside (indexes first, then foreign keys),
-    /// checking every row.
-    pub async fn restore(&self) -> Result<()> {
+    /// Creates again what [`Loader::set_aside`] set aside, checking every row: primary keys
+    /// and indexes, then the foreign keys (added unchecked, then validated: one statement
+    /// each, so the progress line can tell them apart).
+    pub async fn restore(&self, progress: &Progress) -> Result<()> {
         let aside = std::mem::take(&mut *self.aside.lock().unwrap_or_else(|e| e.into_inner()));
         let (keys, indexes): (Vec<_>, Vec<_>) = aside
             .into_iter()
-            .partition(|(_, create)| create.starts_with("ALTER TABLE"));
-        for (_, create) in indexes.iter().chain(&keys) {
+            .partition(|(_, create)| create.contains(" FOREIGN KEY "));
+        progress.phase("indexes", Some(indexes.len() as u64));
+        for (i, (_, create)) in indexes.iter().enumerate() {
             self.execute_unprepared(create).await?;
+            progress.set(i as u64 + 1);
+        }
+        progress.phase("foreign keys", Some(keys.len() as u64));
+        for (i, (_, create)) in keys.iter().enumerate() {
+            self.execute_unprepared(&format!("{create} NOT VALID"))
+                .await?;
+            let (table, name) = foreign_key_of(create);
+            self.execute_unprepared(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}"))
+                .await?;
+            progress.set(i as u64 + 1);
         }
         Ok(())
     }
@@ -231,6 +247,14 @@ impl Loader {
         .await?;
         Ok(())
     }
+}
+
+/// The table and constraint of `ALTER TABLE t ADD CONSTRAINT c ...`.
+fn foreign_key_of(create: &str) -> (&str, &str) {
+    let mut words = create.split_whitespace().skip(2);
+    let table = words.next().unwrap_or_default();
+    let name = words.nth(2).unwrap_or_default();
+    (table, name)
 }
 
 enum Sink {
@@ -699,6 +723,17 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(text(t), "2025-07-01 09:05:03+00");
         assert_eq!(text("Xóm Cà Phê"), "Xóm Cà Phê");
+    }
+
+    #[test]
+    fn foreign_keys_are_named_from_their_statement() {
+        assert_eq!(
+            foreign_key_of(
+                "ALTER TABLE activity ADD CONSTRAINT fk_activity_team FOREIGN KEY (team_id) \
+                 REFERENCES team(id)"
+            ),
+            ("activity", "fk_activity_team")
+        );
     }
 
     #[test]

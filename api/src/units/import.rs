@@ -22,6 +22,11 @@ pub const RECORDS_BEGIN: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
     None => NaiveDate::MIN,
 };
 
+/// Rows per multi-row INSERT: small enough that a statement and its values travel in one
+/// TCP segment of the loopback (sqlx does not set `TCP_NODELAY`, and a message that spans
+/// segments waits for the server's delayed acknowledgement, tens of milliseconds).
+const INSERT_ROWS: usize = 100;
+
 /// One unit of a catalogue file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitRow {
@@ -230,7 +235,7 @@ pub async fn apply_units(
         }
     }
     end_versions(db, &ending, day_before(effective)).await?;
-    for chunk in inserts.chunks(500) {
+    for chunk in inserts.chunks(INSERT_ROWS) {
         admin_unit::Entity::insert_many(chunk.to_vec())
             .exec(db)
             .await?;
@@ -340,7 +345,7 @@ pub async fn apply_successions(
         });
     }
     report.successions = inserts.len();
-    for chunk in inserts.chunks(500) {
+    for chunk in inserts.chunks(INSERT_ROWS) {
         admin_unit_succession::Entity::insert_many(chunk.to_vec())
             .exec(db)
             .await?;
@@ -402,7 +407,7 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
         inserts.push(new_version(&row, effective, h.valid_to));
     }
     end_versions(db, &ending, day_before(effective)).await?;
-    for chunk in inserts.chunks(500) {
+    for chunk in inserts.chunks(INSERT_ROWS) {
         admin_unit::Entity::insert_many(chunk.to_vec())
             .exec(db)
             .await?;

@@ -23,6 +23,7 @@ mod integrity;
 mod limits;
 mod locks;
 mod members;
+mod national;
 mod nulls;
 mod ops;
 mod ratelimit;
