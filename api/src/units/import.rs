@@ -482,6 +482,26 @@ mod tests {
     }
 
     #[test]
+    fn full_successions_win() {
+        let row = |new: &str, kind| SuccessionRow {
+            new_code: new.into(),
+            old_code: "x".into(),
+            kind,
+        };
+        let rows = vec![
+            row("A", SuccessionKind::Partial),
+            row("B", SuccessionKind::Full),
+            row("C", SuccessionKind::Partial),
+        ];
+        assert_eq!(successors(&rows).get("x").map(String::as_str), Some("B"));
+        let rows = vec![
+            row("A", SuccessionKind::Partial),
+            row("C", SuccessionKind::Partial),
+        ];
+        assert_eq!(successors(&rows).get("x").map(String::as_str), Some("A"));
+    }
+
+    #[test]
     fn finds_the_date_in_a_file_name() {
         assert_eq!(
             date_in_name("data/admin_units_2025-07-01.csv"),
