@@ -26,6 +26,8 @@ struct Inner {
 struct Phase {
     name: String,
     total: Option<u64>,
+    /// What is counted: rows, or statements.
+    unit: &'static str,
     since: Instant,
 }
 
@@ -72,6 +74,7 @@ impl Progress {
                 phase: Mutex::new(Phase {
                     name: String::new(),
                     total: None,
+                    unit: "rows",
                     since: Instant::now(),
                 }),
                 started: Instant::now(),
@@ -82,10 +85,16 @@ impl Progress {
 
     /// Ends the current phase (reporting it) and starts `name`, of `total` rows if known.
     pub fn phase(&self, name: &str, total: Option<u64>) {
+        self.phase_of(name, total, "rows");
+    }
+
+    /// Like [`Progress::phase`], counting `unit` (statements, say) instead of rows.
+    pub fn phase_of(&self, name: &str, total: Option<u64>, unit: &'static str) {
         self.end_phase();
         let mut p = self.inner.phase.lock().unwrap_or_else(|e| e.into_inner());
         p.name = name.to_owned();
         p.total = total;
+        p.unit = unit;
         p.since = Instant::now();
         self.inner.rows.store(0, Ordering::Relaxed);
     }
@@ -105,14 +114,14 @@ impl Progress {
         }
         let rows = self.inner.rows.load(Ordering::Relaxed);
         let secs = p.since.elapsed().as_secs_f64();
-        let rows_text = if rows > 0 {
-            format!(
+        let rows_text = match (rows, p.unit) {
+            (0, _) => String::new(),
+            (_, "rows") => format!(
                 ": {} rows, {}/s",
                 thousands(rows),
                 thousands((rows as f64 / secs.max(1e-3)) as u64)
-            )
-        } else {
-            String::new()
+            ),
+            (_, unit) => format!(": {rows} {unit}"),
         };
         let mut err = std::io::stderr().lock();
         let clear = if self.inner.terminal { "\r\x1b[2K" } else { "" };
@@ -145,8 +154,9 @@ impl Progress {
         let mut line = format!("seed: {} {:.0} s", p.name, secs);
         if rows > 0 {
             line.push_str(&format!(
-                ", {} rows, {}/s",
+                ", {} {}, {}/s",
                 thousands(rows),
+                p.unit,
                 thousands(rate as u64)
             ));
         }
