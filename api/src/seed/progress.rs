@@ -152,21 +152,25 @@ impl Progress {
         let secs = p.since.elapsed().as_secs_f64();
         let rate = rows as f64 / secs.max(1e-3);
         let mut line = format!("seed: {} {:.0} s", p.name, secs);
-        if rows > 0 {
-            line.push_str(&format!(
-                ", {} {}, {}/s",
-                thousands(rows),
-                p.unit,
-                thousands(rate as u64)
-            ));
-        }
-        if let Some(total) = p.total.filter(|t| *t > 0) {
-            let left = total.saturating_sub(rows) as f64 / rate.max(1.0);
-            line.push_str(&format!(
-                " ({:.0}%, {:.0} s left)",
-                100.0 * rows as f64 / total as f64,
-                left
-            ));
+        match (rows, p.unit, p.total.filter(|t| *t > 0)) {
+            (0, _, _) => {}
+            (_, "rows", total) => {
+                line.push_str(&format!(
+                    ", {} rows, {}/s",
+                    thousands(rows),
+                    thousands(rate as u64)
+                ));
+                if let Some(total) = total {
+                    let left = total.saturating_sub(rows) as f64 / rate.max(1.0);
+                    line.push_str(&format!(
+                        " ({:.0}%, {:.0} s left)",
+                        100.0 * rows as f64 / total as f64,
+                        left
+                    ));
+                }
+            }
+            (_, unit, Some(total)) => line.push_str(&format!(", {rows} of {total} {unit}")),
+            (_, unit, None) => line.push_str(&format!(", {rows} {unit}")),
         }
         let _ = write!(std::io::stderr().lock(), "\r\x1b[2K{line}");
     }
