@@ -68,10 +68,11 @@ impl Loader {
                 Inner::Postgres(Mutex::new(Some(tx)))
             }
             _ => {
-                // A larger page cache for this connection while it loads (it stays with the
-                // connection: harmless, the pool's connections are few).
-                db.execute_unprepared("PRAGMA cache_size = -262144").await?;
-                Inner::Sqlite(crate::db::begin_write(db).await?)
+                let txn = crate::db::begin_write(db).await?;
+                // A larger page cache for the transaction's connection while it loads (it
+                // stays with the connection: harmless, the pool's connections are few).
+                txn.execute_unprepared("PRAGMA cache_size = -262144").await?;
+                Inner::Sqlite(txn)
             }
         };
         Ok(Self {
