@@ -71,7 +71,8 @@ impl Loader {
                 let txn = crate::db::begin_write(db).await?;
                 // A larger page cache for the transaction's connection while it loads (it
                 // stays with the connection: harmless, the pool's connections are few).
-                txn.execute_unprepared("PRAGMA cache_size = -262144").await?;
+                txn.execute_unprepared("PRAGMA cache_size = -262144")
+                    .await?;
                 Inner::Sqlite(txn)
             }
         };
