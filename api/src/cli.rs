@@ -149,6 +149,28 @@ pub enum SeedWhat {
         #[arg(long, env = "CNSCD_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// A deterministic data set for all 34 provinces on the real catalogues (hamlets generated
+    /// under each commune), for work at scale. Loads into a database without units.
+    National {
+        /// Number of activities.
+        #[arg(long, default_value_t = crate::demo::national::DEFAULT_ACTIVITIES)]
+        activities: u64,
+        /// The generator's seed: the same seed gives the same rows on every machine.
+        #[arg(long, default_value_t = crate::demo::national::SEED)]
+        seed: u64,
+        /// Only these provinces of 2025-07-01 get hamlets, teams and figures (comma-separated
+        /// codes; all by default). The catalogues are loaded whole.
+        #[arg(long, value_delimiter = ',')]
+        provinces: Vec<String>,
+        #[arg(
+            long,
+            env = "CNSCD_DATABASE_URL",
+            default_value = "sqlite://cnscd.db?mode=rwc"
+        )]
+        database_url: String,
+        #[arg(long, env = "CNSCD_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -205,6 +227,16 @@ pub fn demo_tokens(secret: &str, team_id: Option<&str>) -> anyhow::Result<Vec<(S
         out.push((role.as_str().to_owned(), mint(secret, &claims)?));
     }
     Ok(out)
+}
+
+/// The seed's wall time and activities per second, on stdout after its report.
+fn print_rate(activities: u64, started: std::time::Instant) {
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} activities in {secs:.1} s: {} activities/s",
+        crate::seed::progress::thousands(activities),
+        crate::seed::progress::thousands((activities as f64 / secs.max(1e-3)) as u64)
+    );
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -293,8 +325,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     "the database already holds the demo data set: run `cnscd migrate fresh` first"
                 );
             }
-            let report = crate::demo::seed(&db, &data_dir(dir), scale).await?;
+            let started = std::time::Instant::now();
+            let progress = crate::seed::progress::Progress::stderr();
+            let report = crate::demo::seed_with(&db, &data_dir(dir), scale, &progress).await?;
             println!("{report:?}");
+            print_rate(report.activities as u64, started);
+            Ok(())
+        }
+        Command::Seed {
+            what:
+                SeedWhat::National {
+                    activities,
+                    seed,
+                    provinces,
+                    database_url,
+                    data_dir: dir,
+                },
+        } => {
+            let db = prepare_database(&database_url).await?;
+            let started = std::time::Instant::now();
+            let progress = crate::seed::progress::Progress::stderr();
+            let options = crate::demo::national::Options {
+                activities,
+                seed,
+                provinces,
+            };
+            let report = crate::demo::national::seed(&db, &data_dir(dir), &options, &progress)
+                .await
+                .map_err(|e| anyhow::anyhow!("seed national: {}", e.message()))?;
+            println!("{report:?}");
+            print_rate(report.activities, started);
             Ok(())
         }
         Command::Import {
@@ -378,6 +438,8 @@ mod tests {
             "cnscd migrate status",
             "cnscd migrate fresh",
             "cnscd seed demo --scale 10",
+            "cnscd seed national",
+            "cnscd seed national --activities 20000 --seed 7 --provinces 19,79",
             "cnscd import units data/admin_units_2025-07-01.csv",
             "cnscd token --role VIEWER --unit 169 --unit 170 --sub u --client app --ttl 8h",
             "cnscd schema",

@@ -16,6 +16,7 @@ pub mod indicators;
 pub mod locks;
 pub mod members;
 pub mod memory;
+pub mod seed;
 pub mod startup;
 pub mod teams;
 pub mod telemetry;

@@ -254,6 +254,37 @@ pub async fn spawn_demo_app() -> (TestDb, cnscd_api::demo::DemoReport, String) {
     (test_db, report, address)
 }
 
+/// A fresh database holding a national data set (the repository's `data/` catalogues) made
+/// with `options`: the database (dropped with it), its connection and what the seed reported.
+pub async fn seed_national(
+    options: &cnscd_api::demo::national::Options,
+) -> (
+    TestDb,
+    DatabaseConnection,
+    cnscd_api::demo::national::NationalReport,
+) {
+    let test_db = TestDb::new().await;
+    let db = prepare_database(&test_db.url).await.unwrap();
+    let data = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../data"));
+    let progress = cnscd_api::seed::progress::Progress::hidden();
+    let report = cnscd_api::demo::national::seed(&db, &data, options, &progress)
+        .await
+        .unwrap_or_else(|e| panic!("seed national: {}", e.message()));
+    (test_db, db, report)
+}
+
+/// Starts the app on an existing database (loaded by the caller); returns its address.
+pub async fn serve(test_db: &TestDb, db: DatabaseConnection) -> String {
+    let settings = Settings::for_tests(&test_db.url, SECRET);
+    let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
+    let app = Application::with_database(&settings, verifier, db)
+        .await
+        .unwrap();
+    let address = format!("http://{}", app.address());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
 /// Claims for a caller with `roles` over `units` and `teams`.
 pub fn claims(sub: &str, roles: &[&str], units: &[&str], teams: &[&str]) -> Claims {
     Claims {

@@ -36,35 +36,88 @@ use sea_orm::{
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// A data element an activity adds to (its code by [`Element::code`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Element<'a> {
+    Activities,
+    /// Activities of one kind.
+    Kind(&'a str),
+    Participants,
+    HouseholdsReached,
+    /// People helped with one service.
+    People(&'a str),
+    /// Households helped with one service.
+    Households(&'a str),
+    /// People helped with any cashless-payment service.
+    PeopleCashless,
+}
+
+impl Element<'_> {
+    pub fn code(&self) -> String {
+        match self {
+            Self::Activities => "ACTIVITIES".into(),
+            Self::Kind(k) => format!("ACTIVITIES_{k}"),
+            Self::Participants => "PARTICIPANTS".into(),
+            Self::HouseholdsReached => "HOUSEHOLDS_REACHED".into(),
+            Self::People(s) => format!("PEOPLE_{s}"),
+            Self::Households(s) => format!("HOUSEHOLDS_{s}"),
+            Self::PeopleCashless => "PEOPLE_CASHLESS".into(),
+        }
+    }
+}
+
+/// Calls `emit` with each data element amount one activity contributes: of `kind`, with
+/// `participants` and `households` reached, and outcomes as (service, people, households).
+/// What [`contributions`] lists, for callers that hold an activity in another form (the bulk
+/// loaders of `seed`).
+pub fn contributions_of<'a>(
+    kind: &'a str,
+    participants: Option<i32>,
+    households: Option<i32>,
+    outcomes: impl IntoIterator<Item = (&'a str, i32, Option<i32>)>,
+    cashless: impl Fn(&str) -> bool,
+    mut emit: impl FnMut(Element<'a>, f64),
+) {
+    emit(Element::Activities, 1.0);
+    emit(Element::Kind(kind), 1.0);
+    if let Some(p) = participants {
+        emit(Element::Participants, p as f64);
+    }
+    if let Some(h) = households {
+        emit(Element::HouseholdsReached, h as f64);
+    }
+    let mut cashless_people = 0.0;
+    for (service, people, households) in outcomes {
+        emit(Element::People(service), people as f64);
+        if let Some(h) = households {
+            emit(Element::Households(service), h as f64);
+        }
+        if cashless(service) {
+            cashless_people += people as f64;
+        }
+    }
+    if cashless_people > 0.0 {
+        emit(Element::PeopleCashless, cashless_people);
+    }
+}
+
 /// The data element amounts one activity contributes.
 pub fn contributions(
     a: &activity::Model,
     outcomes: &[activity_outcome::Model],
     cashless: &HashSet<String>,
 ) -> Vec<(String, f64)> {
-    let mut out = vec![
-        ("ACTIVITIES".to_owned(), 1.0),
-        (format!("ACTIVITIES_{}", a.kind_code), 1.0),
-    ];
-    if let Some(p) = a.participants {
-        out.push(("PARTICIPANTS".into(), p as f64));
-    }
-    if let Some(h) = a.households_reached {
-        out.push(("HOUSEHOLDS_REACHED".into(), h as f64));
-    }
-    let mut cashless_people = 0.0;
-    for o in outcomes {
-        out.push((format!("PEOPLE_{}", o.service_code), o.people as f64));
-        if let Some(h) = o.households {
-            out.push((format!("HOUSEHOLDS_{}", o.service_code), h as f64));
-        }
-        if cashless.contains(&o.service_code) {
-            cashless_people += o.people as f64;
-        }
-    }
-    if cashless_people > 0.0 {
-        out.push(("PEOPLE_CASHLESS".into(), cashless_people));
-    }
+    let mut out = Vec::with_capacity(4 + 2 * outcomes.len());
+    contributions_of(
+        &a.kind_code,
+        a.participants,
+        a.households_reached,
+        outcomes
+            .iter()
+            .map(|o| (o.service_code.as_str(), o.people, o.households)),
+        |s| cashless.contains(s),
+        |e, v| out.push((e.code(), v)),
+    );
     out
 }
 
@@ -125,7 +178,7 @@ pub fn add(
 
 /// The rollup generation, bumped (SQLite, whose one writer at a time makes generations follow
 /// commit order): the stamp of what the caller's write transaction writes.
-async fn bump(db: &sea_orm::DatabaseTransaction) -> Result<i64> {
+pub(crate) async fn bump(db: &impl ConnectionTrait) -> Result<i64> {
     Ok(query(
         db,
         "UPDATE data_generation SET n = n + 1 WHERE id = 2 RETURNING n",

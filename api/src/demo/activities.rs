@@ -61,15 +61,30 @@ pub fn for_team(team: &Team, scale: u32, rng: &mut Rng) -> Vec<Activity> {
     out
 }
 
-fn activity(occurred_on: NaiveDate, rng: &mut Rng) -> Activity {
-    let kind = rng.weighted(names::KIND_WEIGHTS).unwrap_or("OTHER");
-    let templates: Vec<(&str, &str)> = names::ACTIVITY_TEMPLATES
+/// The templates of each kind: (kind, [(title, main service)]), built once.
+fn templates_of(kind: &str) -> &'static [(&'static str, &'static str)] {
+    type Templates = Vec<(&'static str, Vec<(&'static str, &'static str)>)>;
+    static BY_KIND: std::sync::LazyLock<Templates> = std::sync::LazyLock::new(|| {
+        let mut out: Templates = Vec::new();
+        for (k, t, s) in names::ACTIVITY_TEMPLATES {
+            match out.iter_mut().find(|(kind, _)| kind == k) {
+                Some((_, list)) => list.push((t, s)),
+                None => out.push((k, vec![(t, s)])),
+            }
+        }
+        out
+    });
+    BY_KIND
         .iter()
-        .filter(|(k, _, _)| *k == kind)
-        .map(|(_, t, s)| (*t, *s))
-        .collect();
+        .find(|(k, _)| *k == kind)
+        .map_or(&[], |(_, list)| list.as_slice())
+}
+
+/// One activity on `occurred_on`: a kind, a title, attendance and the services helped.
+pub fn activity(occurred_on: NaiveDate, rng: &mut Rng) -> Activity {
+    let kind = rng.weighted(names::KIND_WEIGHTS).unwrap_or("OTHER");
     let (title, main) = rng
-        .pick(&templates)
+        .pick(templates_of(kind))
         .unwrap_or(("Hoạt động hỗ trợ chuyển đổi số", "OTHER"));
     let participants = match kind {
         "COMMUNITY_MEETING" => rng.range(15, 60),

@@ -126,7 +126,7 @@ fn days_between(a: NaiveDate, b: NaiveDate) -> u64 {
 }
 
 /// A random day in `from..=to`.
-fn day_in(rng: &mut Rng, from: NaiveDate, to: NaiveDate) -> NaiveDate {
+pub(super) fn day_in(rng: &mut Rng, from: NaiveDate, to: NaiveDate) -> NaiveDate {
     add_days(from, rng.below(days_between(from, to) + 1))
 }
 
@@ -347,7 +347,7 @@ fn add_member(
 
 /// Five or six members for `team`: a leader, often a deputy; now and then one leaves and is
 /// replaced; everyone leaves a dissolved team.
-fn members(plan: &mut Plan, team: usize, rng: &mut Rng) {
+pub(super) fn members(plan: &mut Plan, team: usize, rng: &mut Rng) {
     let founded = plan.teams[team].founded_on;
     let dissolved = plan.teams[team].dissolved_on;
     let size = if rng.chance(0.5) { 5 } else { 6 };

@@ -11,7 +11,8 @@ use chrono::{Days, NaiveDate};
 use cnscd_entity::codes::{SuccessionKind, UnitLevel};
 use cnscd_entity::{OPEN_END, admin_unit, admin_unit_succession};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -20,6 +21,11 @@ pub const RECORDS_BEGIN: NaiveDate = match NaiveDate::from_ymd_opt(2000, 1, 1) {
     Some(d) => d,
     None => NaiveDate::MIN,
 };
+
+/// Rows per multi-row INSERT: small enough that a statement and its values travel in one
+/// TCP segment of the loopback (sqlx does not set `TCP_NODELAY`, and a message that spans
+/// segments waits for the server's delayed acknowledgement, tens of milliseconds).
+const INSERT_ROWS: usize = 100;
 
 /// One unit of a catalogue file.
 #[derive(Debug, Clone, PartialEq)]
@@ -181,6 +187,8 @@ pub async fn apply_units(
         current.into_iter().map(|m| (m.code.clone(), m)).collect();
     let listed: HashSet<&str> = rows.iter().map(|r| r.code.as_str()).collect();
     let mut inserts = Vec::new();
+    // Versions that end the day before `effective`, ended together ([`end_versions`]).
+    let mut ending: Vec<i64> = Vec::new();
     for row in rows {
         match by_code.remove(&row.code) {
             Some(v)
@@ -205,11 +213,8 @@ pub async fn apply_units(
                 report.changed += 1;
             }
             Some(v) => {
-                let valid_to = v.valid_to;
-                let mut am: admin_unit::ActiveModel = v.into();
-                am.valid_to = Set(day_before(effective));
-                am.update(db).await?;
-                inserts.push(new_version(row, effective, valid_to));
+                ending.push(v.id);
+                inserts.push(new_version(row, effective, v.valid_to));
                 report.changed += 1;
             }
             None => {
@@ -224,19 +229,53 @@ pub async fn apply_units(
                 && !listed.contains(code.as_str())
                 && v.valid_from < effective
             {
-                let mut am: admin_unit::ActiveModel = v.into();
-                am.valid_to = Set(day_before(effective));
-                am.update(db).await?;
+                ending.push(v.id);
                 report.ended += 1;
             }
         }
     }
-    for chunk in inserts.chunks(500) {
+    end_versions(db, &ending, day_before(effective)).await?;
+    for chunk in inserts.chunks(INSERT_ROWS) {
         admin_unit::Entity::insert_many(chunk.to_vec())
             .exec(db)
             .await?;
     }
     Ok(report)
+}
+
+/// Ends the unit versions `ids` on `last_day`, 500 to a statement (a catalogue ends thousands
+/// at once: one statement each would be a round trip each).
+async fn end_versions(db: &impl ConnectionTrait, ids: &[i64], last_day: NaiveDate) -> Result<()> {
+    for chunk in ids.chunks(500) {
+        let mut values = vec![sea_orm::Value::from(last_day)];
+        values.extend(chunk.iter().map(|id| sea_orm::Value::from(*id)));
+        db.execute_raw(crate::db::stmt(
+            db.get_database_backend(),
+            &format!(
+                "UPDATE admin_unit SET valid_to = ? WHERE id IN ({})",
+                crate::db::placeholders(chunk.len())
+            ),
+            values,
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Which new unit each old unit went into: the first succession listed for it, unless a
+/// later one is FULL (a FULL succession first). Where hamlets of an ended commune move.
+pub fn successors(rows: &[SuccessionRow]) -> HashMap<String, String> {
+    let mut out: HashMap<String, (String, bool)> = HashMap::new();
+    for r in rows {
+        let full = r.kind == SuccessionKind::Full;
+        let entry = out
+            .entry(r.old_code.clone())
+            .or_insert((r.new_code.clone(), full));
+        if full && !entry.1 {
+            *entry = (r.new_code.clone(), true);
+        }
+    }
+    out.into_iter().map(|(k, (v, _))| (k, v)).collect()
 }
 
 /// Adds codes to the registry every unit-code column references (a foreign key cannot point
@@ -306,7 +345,7 @@ pub async fn apply_successions(
         });
     }
     report.successions = inserts.len();
-    for chunk in inserts.chunks(500) {
+    for chunk in inserts.chunks(INSERT_ROWS) {
         admin_unit_succession::Entity::insert_many(chunk.to_vec())
             .exec(db)
             .await?;
@@ -326,35 +365,35 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
         .into_iter()
         .map(|u| u.code)
         .collect();
-    let mut successor: HashMap<String, (String, bool)> = HashMap::new();
-    for s in admin_unit_succession::Entity::find()
+    let rows: Vec<SuccessionRow> = admin_unit_succession::Entity::find()
         .filter(admin_unit_succession::Column::EffectiveOn.eq(effective))
+        .order_by_asc(admin_unit_succession::Column::Id)
         .all(db)
         .await?
-    {
-        let full = s.kind == SuccessionKind::Full;
-        let entry = successor
-            .entry(s.old_code)
-            .or_insert((s.new_code.clone(), full));
-        if full && !entry.1 {
-            *entry = (s.new_code, true);
-        }
-    }
+        .into_iter()
+        .map(|s| SuccessionRow {
+            new_code: s.new_code,
+            old_code: s.old_code,
+            kind: s.kind,
+        })
+        .collect();
+    let successor = successors(&rows);
     let hamlets = admin_unit::Entity::find()
         .filter(admin_unit::Column::Level.eq(UnitLevel::Hamlet))
         .filter(admin_unit::Column::ValidFrom.lt(effective))
         .filter(admin_unit::Column::ValidTo.gte(effective))
         .all(db)
         .await?;
-    let mut moved = 0;
+    let mut ending = Vec::new();
+    let mut inserts = Vec::new();
     for h in hamlets {
-        let Some(parent) = h.parent_code.clone() else {
+        let Some(parent) = h.parent_code.as_deref() else {
             continue;
         };
-        if alive.contains(&parent) {
+        if alive.contains(parent) {
             continue;
         }
-        let Some((new_parent, _)) = successor.get(&parent) else {
+        let Some(new_parent) = successor.get(parent) else {
             continue;
         };
         let row = UnitRow {
@@ -364,14 +403,16 @@ pub async fn move_orphan_hamlets(db: &impl ConnectionTrait, effective: NaiveDate
             level: h.level,
             parent_code: Some(new_parent.clone()),
         };
-        let valid_to = h.valid_to;
-        let mut am: admin_unit::ActiveModel = h.into();
-        am.valid_to = Set(day_before(effective));
-        am.update(db).await?;
-        new_version(&row, effective, valid_to).insert(db).await?;
-        moved += 1;
+        ending.push(h.id);
+        inserts.push(new_version(&row, effective, h.valid_to));
     }
-    Ok(moved)
+    end_versions(db, &ending, day_before(effective)).await?;
+    for chunk in inserts.chunks(INSERT_ROWS) {
+        admin_unit::Entity::insert_many(chunk.to_vec())
+            .exec(db)
+            .await?;
+    }
+    Ok(ending.len())
 }
 
 /// Imports one file: a catalogue or successions, then rebuilds the closure.
@@ -438,6 +479,26 @@ mod tests {
         let err = parse(bad).err().map(|e| e.message()).unwrap_or_default();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("VILLAGE"), "{err}");
+    }
+
+    #[test]
+    fn full_successions_win() {
+        let row = |new: &str, kind| SuccessionRow {
+            new_code: new.into(),
+            old_code: "x".into(),
+            kind,
+        };
+        let rows = vec![
+            row("A", SuccessionKind::Partial),
+            row("B", SuccessionKind::Full),
+            row("C", SuccessionKind::Partial),
+        ];
+        assert_eq!(successors(&rows).get("x").map(String::as_str), Some("B"));
+        let rows = vec![
+            row("A", SuccessionKind::Partial),
+            row("C", SuccessionKind::Partial),
+        ];
+        assert_eq!(successors(&rows).get("x").map(String::as_str), Some("A"));
     }
 
     #[test]

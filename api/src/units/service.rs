@@ -153,21 +153,50 @@ pub async fn require_on(
     })
 }
 
-/// Rebuilds the closure table from every unit version: for each version, each ancestor with
-/// the period over which the ancestry holds (the intersection of the versions on the path).
-pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
-    let versions = admin_unit::Entity::find()
-        .order_by_asc(admin_unit::Column::Code)
-        .order_by_asc(admin_unit::Column::ValidFrom)
-        .all(db)
-        .await?;
-    let mut by_code: HashMap<&str, Vec<&admin_unit::Model>> = HashMap::new();
-    for v in &versions {
+/// One unit version, as the closure is computed from it.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub code: String,
+    pub parent_code: Option<String>,
+    pub level: UnitLevel,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+}
+
+impl From<&admin_unit::Model> for Version {
+    fn from(m: &admin_unit::Model) -> Self {
+        Self {
+            code: m.code.clone(),
+            parent_code: m.parent_code.clone(),
+            level: m.level,
+            valid_from: m.valid_from,
+            valid_to: m.valid_to,
+        }
+    }
+}
+
+/// One row of the closure: `ancestor` is `depth` levels above `descendant` from `valid_from`
+/// to `valid_to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClosureRow<'a> {
+    pub ancestor: &'a str,
+    pub descendant: &'a str,
+    pub valid_from: NaiveDate,
+    pub valid_to: NaiveDate,
+    pub depth: i32,
+    pub level: UnitLevel,
+}
+
+/// The closure of a set of unit versions: for each version, each ancestor with the period
+/// over which the ancestry holds (the intersection of the versions on the path).
+pub fn closure_rows(versions: &[Version]) -> Vec<ClosureRow<'_>> {
+    let mut by_code: HashMap<&str, Vec<&Version>> = HashMap::new();
+    for v in versions {
         by_code.entry(v.code.as_str()).or_default().push(v);
     }
-    let mut rows: Vec<admin_unit_closure::ActiveModel> = Vec::new();
+    let mut rows: Vec<ClosureRow<'_>> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for v in &versions {
+    for v in versions {
         let mut stack = vec![(
             v.code.as_str(),
             v.parent_code.as_deref(),
@@ -176,14 +205,14 @@ pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
             0,
         )];
         while let Some((ancestor, parent, from, to, depth)) = stack.pop() {
-            if seen.insert((ancestor.to_owned(), v.code.clone(), from)) {
-                rows.push(admin_unit_closure::ActiveModel {
-                    ancestor_code: sea_orm::Set(ancestor.to_owned()),
-                    descendant_code: sea_orm::Set(v.code.clone()),
-                    valid_from: sea_orm::Set(from),
-                    valid_to: sea_orm::Set(to),
-                    depth: sea_orm::Set(depth),
-                    descendant_level: sea_orm::Set(v.level),
+            if seen.insert((ancestor, v.code.as_str(), from)) {
+                rows.push(ClosureRow {
+                    ancestor,
+                    descendant: v.code.as_str(),
+                    valid_from: from,
+                    valid_to: to,
+                    depth,
+                    level: v.level,
                 });
             }
             let Some(parent) = parent else { continue };
@@ -198,6 +227,30 @@ pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
             }
         }
     }
+    rows
+}
+
+/// Rebuilds the closure table from every unit version ([`closure_rows`]).
+pub async fn rebuild_closure(db: &impl ConnectionTrait) -> Result<usize> {
+    let versions: Vec<Version> = admin_unit::Entity::find()
+        .order_by_asc(admin_unit::Column::Code)
+        .order_by_asc(admin_unit::Column::ValidFrom)
+        .all(db)
+        .await?
+        .iter()
+        .map(Version::from)
+        .collect();
+    let rows: Vec<admin_unit_closure::ActiveModel> = closure_rows(&versions)
+        .into_iter()
+        .map(|r| admin_unit_closure::ActiveModel {
+            ancestor_code: sea_orm::Set(r.ancestor.to_owned()),
+            descendant_code: sea_orm::Set(r.descendant.to_owned()),
+            valid_from: sea_orm::Set(r.valid_from),
+            valid_to: sea_orm::Set(r.valid_to),
+            depth: sea_orm::Set(r.depth),
+            descendant_level: sea_orm::Set(r.level),
+        })
+        .collect();
     admin_unit_closure::Entity::delete_many().exec(db).await?;
     let n = rows.len();
     for chunk in rows.chunks(1000) {

@@ -24,6 +24,7 @@ mod limits;
 mod live_data;
 mod locks;
 mod members;
+mod national;
 mod nulls;
 mod ops;
 mod plans;
