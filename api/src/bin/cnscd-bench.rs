@@ -83,6 +83,10 @@ enum Command {
         /// a team renamed, a member added or ended, a figure sent, a target set); 0 skips it.
         #[arg(long, default_value_t = 60)]
         under_change: u64,
+        /// Also time the nation-wide request: CNS01–CNS10 for every province of the year's
+        /// end, by month, on one keep-alive connection.
+        #[arg(long)]
+        nation: bool,
     },
     /// Nested list requests per second, against PostGraphile on the same data.
     Lists {
@@ -680,6 +684,81 @@ async fn indicators(
     if !mismatches.is_empty() || extra > 0 {
         bail!("the service and the reference disagree");
     }
+    Ok(())
+}
+
+/// The nation-wide request through HTTP: CNS01–CNS10 for every province on the year's last
+/// day, by month (10 codes × 34 provinces × 12 months after 2025), as a dashboard of the
+/// ministry asks it, on one keep-alive connection of a fresh server; the time to its first
+/// answer (the copy loaded), then `n` requests after a warm-up.
+async fn indicators_nation(url: &str, year: i32, n: usize) -> anyhow::Result<()> {
+    let secret = "cnscd-bench-secret-0123456789";
+    let mut settings = cnscd_api::Settings::for_tests(url, secret);
+    settings.listen = "127.0.0.1:0".into();
+    let to = NaiveDate::from_ymd_opt(year, 12, 31).context("bad year")?;
+    let from = NaiveDate::from_ymd_opt(year, 1, 1).context("bad year")?;
+    let started = Instant::now();
+    let db = cnscd_api::db::connect(url).await?;
+    let provinces: Vec<String> = cnscd_api::db::query(
+        &db,
+        "SELECT code FROM admin_unit WHERE level = 'PROVINCE' AND valid_from <= ? AND valid_to >= ? \
+         ORDER BY code",
+        vec![to.into(), to.into()],
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e.to_string()))?
+    .into_iter()
+    .filter_map(|r| r.try_get::<String>("", "code").ok())
+    .collect();
+    let app = cnscd_api::startup::Application::with_database(
+        &settings,
+        cnscd_api::auth::TokenVerifier::hs256(secret, None, None)?,
+        db,
+    )
+    .await?;
+    let addr = app.address();
+    tokio::spawn(app.run_until_stopped());
+    let token = cnscd_api::auth::mint(
+        secret,
+        &Claims {
+            sub: "bench".into(),
+            exp: chrono::Utc::now().timestamp() + 3600,
+            roles: vec!["ADMIN".into()],
+            ..Claims::default()
+        },
+    )?;
+    let table = serde_json::json!({ "query": format!(
+        "{{ indicatorTable(codes: {:?}, unitCodes: {:?}, from: \"{from}\", to: \"{to}\", \
+         granularity: MONTH) {{ codes units periods values numerators denominators statuses }} }}",
+        CODES, provinces
+    ) })
+    .to_string();
+    let mut client = Client::connect(addr).await?;
+    let (status, text) = client.post(&token, &table).await?;
+    let first = started.elapsed();
+    if status != 200 || text.contains("\"errors\"") {
+        bail!(
+            "nation-wide request failed: {status} {}",
+            &text[..text.len().min(300)]
+        );
+    }
+    let times = one_by_one(&mut client, &token, &table, n).await?;
+    let mut sorted = times.clone();
+    sorted.sort();
+    let at = |i: usize| times.get(i - 1).map_or(0.0, |d| d.as_secs_f64() * 1e3);
+    println!(
+        "nation-wide: CNS01-CNS10 x {} provinces x 12 months of {year} through HTTP: first answer \
+         {:.1} s after start (RSS {} MB); request 1 {:.2} ms, 40 {:.2} ms; p50 {:.2} ms, p99 {:.2} ms \
+         ({} requests on one keep-alive connection)",
+        provinces.len(),
+        first.as_secs_f64(),
+        rss_kb() / 1024,
+        at(1),
+        at(40),
+        percentile(&sorted, 0.5),
+        percentile(&sorted, 0.99),
+        times.len()
+    );
     Ok(())
 }
 
@@ -1554,7 +1633,11 @@ async fn main() -> anyhow::Result<()> {
             service_only,
             sequential,
             under_change,
+            nation,
         } => {
+            if nation {
+                indicators_nation(&database_url, year, sequential.max(40)).await?;
+            }
             indicators(
                 &database_url,
                 runs.max(1),
