@@ -212,6 +212,10 @@ impl Application {
             }
         };
         let header_read_timeout = self.header_read_timeout;
+        let keeping_current = tokio::spawn(keep_current(
+            self.state.store.clone(),
+            self.state.db.clone(),
+        ));
         crate::http::serve::serve(
             self.listener,
             router(self.state),
@@ -222,7 +226,25 @@ impl Application {
         // Upgraded connections are not drained by the server: wait for the sockets to send
         // their close frames.
         closing.drained(std::time::Duration::from_secs(5)).await;
+        keeping_current.abort();
         Ok(())
+    }
+}
+
+/// Keeps the in-memory copy current while no request does: a copy that no request has
+/// brought up to date for two minutes catches up (folded rollup deltas are kept for
+/// [`crate::activities::rollup::KEEP_FOLDED`]; a copy that has not read them by then loads
+/// anew).
+async fn keep_current(store: crate::memory::Store, db: DatabaseConnection) {
+    let every = std::time::Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(every).await;
+        let stale = store
+            .held()
+            .is_none_or(|s| chrono::Utc::now() - s.as_of() > chrono::Duration::seconds(120));
+        if stale && let Err(e) = store.snapshot(&db).await {
+            tracing::warn!(error = %e.message(), "indicator data not brought up to date");
+        }
     }
 }
 

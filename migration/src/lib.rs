@@ -16,6 +16,7 @@ mod m20261129_000051_intake_storage;
 mod m20261207_000001_audit_concerns_unit;
 mod m20261207_000002_data_changes;
 mod m20261208_000010_plan_indexes;
+mod m20261208_000020_rollup_folds;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000001_audit_concerns_unit::Migration),
             Box::new(m20261207_000002_data_changes::Migration),
             Box::new(m20261208_000010_plan_indexes::Migration),
+            Box::new(m20261208_000020_rollup_folds::Migration),
         ]
     }
 }

@@ -294,30 +294,53 @@ async fn add_to_rollups(
 }
 
 /// Folds the deltas into the rollup rows, a slice at a time, until fewer than a slice are
-/// left to fold. Returns the deltas folded.
+/// left to fold, then prunes the deltas of folds older than [`KEEP_FOLDED`]. Returns the
+/// deltas folded.
 pub async fn compact(db: &sea_orm::DatabaseConnection) -> Result<u64> {
     let mut folded = 0;
     loop {
         let n = fold_slice(db, SLICE).await?;
         folded += n;
         if n < SLICE as u64 {
-            return Ok(folded);
+            break;
         }
         tokio::task::yield_now().await;
     }
+    prune_folded(db, KEEP_FOLDED).await?;
+    Ok(folded)
 }
 
 /// Deltas folded by one transaction: each holds the writers (SQLite's, one at a time) for a
 /// few milliseconds only.
 const SLICE: i64 = 100;
 
-/// Folds the oldest deltas in one transaction that deletes them, adds them to their rollup
-/// rows and sets the rows' `horizon`: every delta stamped below it is in the row. The slice
-/// is every delta stamped up to the `slice`-th lowest stamp (a write's deltas fold
-/// together), among those that can no longer be joined by another (on PostgreSQL stamped
-/// below the oldest transaction still running; on SQLite, inside the write transaction, all).
-/// Readers see the deltas or the rows they went into, never both. On PostgreSQL one replica
-/// at a time (a transaction-scoped advisory lock; the others skip). Returns the deltas folded.
+/// How long folded deltas are kept: a copy in memory reads every delta once, folded or not,
+/// and one that has not read that far since loads anew ([`crate::memory`]).
+pub const KEEP_FOLDED: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Every delta stamped up to this is in the rollup rows (0 before the first fold).
+pub async fn folded_upto(db: &impl ConnectionTrait) -> Result<i64> {
+    Ok(query(
+        db,
+        "SELECT COALESCE(MAX(upto), 0) AS upto FROM unit_month_fold",
+        vec![],
+    )
+    .await?
+    .first()
+    .map(|r| r.try_get::<i64>("", "upto"))
+    .transpose()?
+    .unwrap_or(0))
+}
+
+/// Folds the oldest deltas not yet folded in one transaction that adds them to their rollup
+/// rows, sets the rows' `horizon` (every delta stamped below it is in the row) and notes the
+/// fold (`unit_month_fold`: every delta stamped up to `upto` is in the rows). The deltas stay
+/// until [`prune_folded`]. The slice is every unfolded delta stamped up to the `slice`-th
+/// lowest stamp (a write's deltas fold together), among those that can no longer be joined by
+/// another (on PostgreSQL stamped below the oldest transaction still running; on SQLite,
+/// inside the write transaction, all). Readers see the deltas and the fold that took them in
+/// together. On PostgreSQL one replica at a time (a transaction-scoped advisory lock; the
+/// others skip). Returns the deltas folded.
 pub async fn fold_slice(db: &sea_orm::DatabaseConnection, slice: i64) -> Result<u64> {
     let txn = crate::db::begin_write(db).await?;
     let postgres = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
@@ -340,11 +363,12 @@ pub async fn fold_slice(db: &sea_orm::DatabaseConnection, slice: i64) -> Result<
     } else {
         i64::MAX
     };
+    let done = folded_upto(&txn).await?;
     let last: Option<i64> = query(
         &txn,
-        "SELECT MAX(seq) AS seq FROM (SELECT seq FROM unit_month_delta WHERE seq < ? \
-         ORDER BY seq LIMIT ?) t",
-        vec![below.into(), slice.into()],
+        "SELECT MAX(seq) AS seq FROM (SELECT seq FROM unit_month_delta WHERE seq > ? \
+         AND seq < ? ORDER BY seq LIMIT ?) t",
+        vec![done.into(), below.into(), slice.into()],
     )
     .await?
     .first()
@@ -355,26 +379,84 @@ pub async fn fold_slice(db: &sea_orm::DatabaseConnection, slice: i64) -> Result<
         txn.rollback().await?;
         return Ok(0);
     };
-    let deleted = query(
+    let folded = query(
         &txn,
-        "DELETE FROM unit_month_delta WHERE seq <= ? RETURNING cells",
-        vec![last.into()],
+        "SELECT cells FROM unit_month_delta WHERE seq > ? AND seq <= ?",
+        vec![done.into(), last.into()],
     )
     .await?;
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
-    for r in &deleted {
+    for r in &folded {
         add_delta(&mut cells, &r.try_get::<String>("", "cells")?);
     }
     // Every delta stamped up to `last` is in the rows now; any other is stamped past it.
     add_to_rollups(&txn, &cells, last + 1).await?;
+    txn.execute_raw(stmt(
+        txn.get_database_backend(),
+        "INSERT INTO unit_month_fold (upto, folded_at) VALUES (?, ?)",
+        vec![last.into(), chrono::Utc::now().into()],
+    ))
+    .await?;
     txn.commit().await?;
-    Ok(deleted.len() as u64)
+    Ok(folded.len() as u64)
+}
+
+/// Deletes the deltas of folds done more than `keep` ago, and notes on the latest such fold
+/// that its deltas are gone (a copy that has not read up to it loads anew; the data generation
+/// moves, so that every copy looks). Returns the deltas deleted.
+pub async fn prune_folded(
+    db: &sea_orm::DatabaseConnection,
+    keep: std::time::Duration,
+) -> Result<u64> {
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or_default();
+    let txn = crate::db::begin_write(db).await?;
+    let upto: Option<i64> = query(
+        &txn,
+        "SELECT MAX(upto) AS upto FROM unit_month_fold WHERE folded_at < ? AND NOT pruned",
+        vec![cutoff.into()],
+    )
+    .await?
+    .first()
+    .map(|r| r.try_get::<Option<i64>>("", "upto"))
+    .transpose()?
+    .flatten();
+    let Some(upto) = upto else {
+        txn.rollback().await?;
+        return Ok(0);
+    };
+    let backend = txn.get_database_backend();
+    let deleted = txn
+        .execute_raw(stmt(
+            backend,
+            "DELETE FROM unit_month_delta WHERE seq <= ?",
+            vec![upto.into()],
+        ))
+        .await?
+        .rows_affected();
+    txn.execute_raw(stmt(
+        backend,
+        "UPDATE unit_month_fold SET pruned = TRUE WHERE upto = ?",
+        vec![upto.into()],
+    ))
+    .await?;
+    txn.execute_raw(stmt(
+        backend,
+        "DELETE FROM unit_month_fold WHERE upto < ?",
+        vec![upto.into()],
+    ))
+    .await?;
+    // Copies look again at the data change log, where they learn what was pruned.
+    txn.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 1")
+        .await?;
+    txn.commit().await?;
+    Ok(deleted)
 }
 
 /// Key of the advisory lock one compaction at a time holds (PostgreSQL).
 const COMPACTION_LOCK: i64 = 0x636e_7363_6400_0001;
 
-/// Every rollup cell as stored: the rollup rows plus their deltas (for checks).
+/// Every rollup cell as stored: the rollup rows plus the deltas not folded into them (for
+/// checks).
 pub async fn stored(db: &impl ConnectionTrait) -> Result<BTreeMap<Cell, f64>> {
     let mut cells: BTreeMap<Cell, f64> = BTreeMap::new();
     for r in query(
@@ -392,7 +474,14 @@ pub async fn stored(db: &impl ConnectionTrait) -> Result<BTreeMap<Cell, f64>> {
             ))
             .or_default() += r.try_get::<f64>("", "value")?;
     }
-    for r in query(db, "SELECT cells FROM unit_month_delta", vec![]).await? {
+    let folded = folded_upto(db).await?;
+    for r in query(
+        db,
+        "SELECT cells FROM unit_month_delta WHERE seq > ?",
+        vec![folded.into()],
+    )
+    .await?
+    {
         add_delta(&mut cells, &r.try_get::<String>("", "cells")?);
     }
     Ok(cells)
@@ -421,6 +510,7 @@ pub async fn rebuild_in(db: &sea_orm::DatabaseTransaction) -> Result<u64> {
     db.execute_unprepared("DELETE FROM unit_month_fact").await?;
     db.execute_unprepared("DELETE FROM unit_month_delta")
         .await?;
+    db.execute_unprepared("DELETE FROM unit_month_fold").await?;
     // Every copy loads afresh (the deltas it holds are gone), even where no rollup row was
     // there to delete (SQLite's row triggers would not fire).
     db.execute_unprepared("UPDATE data_generation SET n = n + 1 WHERE id = 1")

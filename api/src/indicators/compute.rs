@@ -10,26 +10,116 @@ use super::service::{
 };
 use crate::auth::{Coverage, Scope};
 use crate::error::{Error, Result};
-use crate::memory::{DayReferences, FastMap, FastSet, View};
+use crate::memory::{DayReferences, FastMap, FastSet, LeafFlows, View};
 use chrono::NaiveDate;
 use cnscd_entity::codes::{Aggregation, ElementSource};
 use cnscd_entity::{admin_unit, indicator_definition};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-/// The whole computation on a copy: the phases in order.
+/// The whole computation on a copy: the phases in order, with the activity flows of units
+/// without units under them that were read for the answer ([`Needs`]).
 pub fn compute_on(
     snap: &View<'_>,
     scope: &Scope,
     req: &Request,
     today: NaiveDate,
+    leaves: &LeafFlows,
 ) -> Result<Vec<Computed>> {
+    let prepared = prepare(snap, scope, req, today)?;
+    Ok(evaluate(snap, req, &prepared, today, leaves))
+}
+
+/// What an answer needs read from the database before it is evaluated: the activity flows of
+/// the units without units under them it looks at (the copy holds flows summed for units with
+/// units under them only), over the months starting `first ..= last`.
+pub struct Needs {
+    pub units: Vec<u32>,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+}
+
+/// The computation when it needs nothing read ([`Needs`]); otherwise what to read, for
+/// [`compute_on`] to be called with.
+pub fn compute_or_needs(
+    snap: &View<'_>,
+    scope: &Scope,
+    req: &Request,
+    today: NaiveDate,
+) -> Result<std::result::Result<Vec<Computed>, Needs>> {
+    let prepared = prepare(snap, scope, req, today)?;
+    if let Some(needs) = prepared
+        .formulas
+        .flows
+        .then(|| needs(snap, &prepared.cells))
+        .flatten()
+    {
+        return Ok(Err(needs));
+    }
+    Ok(Ok(evaluate(
+        snap,
+        req,
+        &prepared,
+        today,
+        &LeafFlows::default(),
+    )))
+}
+
+/// What phases 1 to 4 make of a request, for [`evaluate`].
+pub struct Prepared<'a> {
+    plan: Plan<'a>,
+    cells: Vec<Cell>,
+    area: Area,
+    formulas: Formulas<'a>,
+}
+
+/// Phases 1 to 4 in order.
+pub fn prepare<'a>(
+    snap: &'a View<'_>,
+    scope: &Scope,
+    req: &Request,
+    today: NaiveDate,
+) -> Result<Prepared<'a>> {
     let plan = validate(snap, req)?;
     let mut cells = cells(snap, req, &plan, today)?;
     let area = authorise(snap, scope, req, &plan, &cells, today)?;
     mark_changes(snap, &plan, &mut cells);
     let formulas = formulas(snap, req, &plan)?;
-    Ok(evaluate(snap, req, &plan, &cells, &area, &formulas, today))
+    Ok(Prepared {
+        plan,
+        cells,
+        area,
+        formulas,
+    })
+}
+
+/// The units without units under them that `cells` look at, and the months; `None` when
+/// there are none.
+fn needs(snap: &View<'_>, cells: &[Cell]) -> Option<Needs> {
+    let mut units: BTreeSet<u32> = BTreeSet::new();
+    let mut range: Option<(NaiveDate, NaiveDate)> = None;
+    for c in cells {
+        let (Some(u), Some((from, on))) = (c.unit, c.window) else {
+            continue;
+        };
+        if snap.has_units_under(u) {
+            continue;
+        }
+        units.insert(u);
+        let (first, last) = (
+            crate::activities::rollup::month_start(from),
+            crate::activities::rollup::month_start(on),
+        );
+        range = Some(match range {
+            Some((f, l)) => (f.min(first), l.max(last)),
+            None => (first, last),
+        });
+    }
+    range.map(|(first, last)| Needs {
+        units: units.into_iter().collect(),
+        first,
+        last,
+    })
 }
 
 /// What a valid request asks for: the definitions in force, the requested units' versions and
@@ -342,6 +432,8 @@ pub struct Formulas<'a> {
     parsed: HashMap<i64, Parsed>,
     /// Whether a reference figure is needed.
     references: bool,
+    /// Whether an activity flow is needed.
+    flows: bool,
 }
 
 /// A definition's numerator, denominator and the definition shared by its values.
@@ -412,6 +504,7 @@ pub fn formulas<'a>(snap: &View<'_>, req: &Request, plan: &Plan<'a>) -> Result<F
         defs_of,
         parsed: formulas,
         references: !references.is_empty(),
+        flows: !of_kind(ElementSource::Derived, Aggregation::Flow).is_empty(),
     })
 }
 
@@ -421,12 +514,16 @@ pub fn formulas<'a>(snap: &View<'_>, req: &Request, plan: &Plan<'a>) -> Result<F
 pub fn evaluate(
     snap: &View<'_>,
     req: &Request,
-    plan: &Plan<'_>,
-    cells: &[Cell],
-    area: &Area,
-    formulas: &Formulas<'_>,
+    prepared: &Prepared<'_>,
     today: NaiveDate,
+    leaves: &LeafFlows,
 ) -> Vec<Computed> {
+    let Prepared {
+        plan,
+        cells,
+        area,
+        formulas,
+    } = prepared;
     let (periods, coverage, unit_versions) = (&plan.periods, &area.coverage, &area.unit_versions);
     let need_references = formulas.references;
     let (defs_of, formulas) = (&formulas.defs_of, &formulas.parsed);
@@ -461,7 +558,7 @@ pub fn evaluate(
 
     // Evaluate every formula for every answer (activity flows from the rollups held in
     // memory, read-locked meanwhile: nothing below waits).
-    let rollups = snap.rollups();
+    let rollups = snap.rollups(leaves);
     let mut out = Vec::with_capacity(groups.len() * req.codes.len());
     for group in &groups {
         let (target, pi) = (&group[0].target, group[0].pi);
@@ -1049,7 +1146,8 @@ mod tests {
             Granularity::Year,
             Breakdown::Own,
         );
-        let values = compute_on(&snap, &district, &req, today()).unwrap_or_default();
+        let values =
+            compute_on(&snap, &district, &req, today(), &LeafFlows::default()).unwrap_or_default();
         let readable: Vec<(String, bool)> = values
             .iter()
             .map(|c| (c.period.label.clone(), c.readable))
@@ -1093,7 +1191,8 @@ mod tests {
             Granularity::Year,
             Breakdown::Own,
         );
-        let values = compute_on(&snap, &everything(), &req, today()).unwrap_or_default();
+        let values = compute_on(&snap, &everything(), &req, today(), &LeafFlows::default())
+            .unwrap_or_default();
         // Flows: both hamlets' activities, in the commune and the province.
         assert_eq!(value(&values, "ACT", "C1", "2024"), Some(5.0));
         assert_eq!(value(&values, "ACT", "19", "2024"), Some(5.0));

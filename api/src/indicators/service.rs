@@ -177,13 +177,20 @@ pub async fn compute_as_of(
     // committed now (one statement when the in-memory copy is current).
     let held = store.snapshot(db).await?;
     let as_of = held.as_of();
-    // Read-locked from here on (nothing below awaits): routine changes wait for the answer.
-    let snap = held.view();
-    let values = super::compute::compute_on(
-        &snap,
-        &principal.scope(Action::ReadIndicators),
-        req,
+    let (scope, today) = (
+        principal.scope(Action::ReadIndicators),
         crate::units::service::today(),
-    )?;
+    );
+    // Read-locked while computing (nothing awaits meanwhile): routine changes wait for the
+    // answer. An answer that looks at units without units under them reads their activity
+    // flows first (the lock is not held across the read), then is computed.
+    let needs = match super::compute::compute_or_needs(&held.view(), &scope, req, today)? {
+        Ok(values) => return Ok((values, as_of)),
+        Err(needs) => needs,
+    };
+    let leaves = held
+        .leaf_flows(db, &needs.units, needs.first, needs.last)
+        .await?;
+    let values = super::compute::compute_on(&held.view(), &scope, req, today, &leaves)?;
     Ok((values, as_of))
 }

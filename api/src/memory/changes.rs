@@ -27,7 +27,6 @@ use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
 use cnscd_entity::codes::Aggregation;
 use sea_orm::{ConnectionTrait, StreamTrait};
-use std::collections::BTreeSet;
 
 /// Most changes applied one by one; a bulk operation (a rebuild of the rollups, an import of
 /// figures) past it loads a new copy instead.
@@ -48,48 +47,65 @@ pub struct Applied {
 /// One change row: kind and key.
 type Change = (String, String);
 
-/// Reads the log past `mark`, with the new mark, the generation and what was pruned, in one
-/// statement.
-async fn read(
-    db: &impl ConnectionTrait,
-    mark: &Mark,
-) -> Result<(BTreeSet<Change>, Mark, i64, i64)> {
+/// What a read of the log found: the changes (a key changed twice is applied once; a rollup
+/// row's amounts each count), the new mark, the generation, the highest change stamp pruned
+/// and the highest rollup delta stamp pruned.
+struct LogRead {
+    changes: Vec<Change>,
+    mark: Mark,
+    generation: i64,
+    pruned: i64,
+    deltas_pruned: i64,
+}
+
+/// Reads the log past `mark`, with the new mark, the generation and what was pruned (of the
+/// log and of the rollup deltas), in one statement.
+async fn read(db: &impl ConnectionTrait, mark: &Mark) -> Result<LogRead> {
     let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
     let head = if postgres {
         "SELECT '' AS kind, pg_current_snapshot()::text AS key, n AS stamp FROM data_generation \
-         WHERE id = 1 UNION ALL SELECT '', 'pruned', below FROM data_change_pruned"
+         WHERE id = 1 UNION ALL SELECT '', 'pruned', below FROM data_change_pruned \
+         UNION ALL SELECT '', 'deltas_pruned', COALESCE(MAX(upto), 0) FROM unit_month_fold \
+         WHERE pruned"
     } else {
         "SELECT '' AS kind, CAST((SELECT COALESCE(MAX(stamp), 0) FROM data_change) AS TEXT) \
          AS key, n AS stamp FROM data_generation WHERE id = 1 UNION ALL \
-         SELECT '', 'pruned', below FROM data_change_pruned"
+         SELECT '', 'pruned', below FROM data_change_pruned UNION ALL \
+         SELECT '', 'deltas_pruned', COALESCE(MAX(upto), 0) FROM unit_month_fold WHERE pruned"
     };
     let (past, values) = past_mark("kind, key, stamp", "data_change", "stamp", mark, postgres);
     let rows = query(db, &format!("{head} UNION ALL {past}"), values).await?;
-    let (mut changes, mut new_mark, mut generation, mut pruned) =
-        (BTreeSet::new(), mark.clone(), 0, 0);
+    let mut found = LogRead {
+        changes: Vec::new(),
+        mark: mark.clone(),
+        generation: 0,
+        pruned: 0,
+        deltas_pruned: 0,
+    };
     for r in rows {
         let kind: String = r.try_get("", "kind")?;
         let key: String = r.try_get("", "key")?;
         let stamp: i64 = r.try_get("", "stamp")?;
         match (kind.as_str(), key.as_str()) {
-            ("", "pruned") => pruned = stamp,
+            ("", "pruned") => found.pruned = stamp,
+            ("", "deltas_pruned") => found.deltas_pruned = stamp,
             ("", m) => {
-                generation = stamp;
+                found.generation = stamp;
                 let read = if postgres {
                     Mark::of_snapshot(m)
                 } else {
                     m.parse().ok().map(Mark::of_counter)
                 };
                 if let Some(read) = read {
-                    new_mark = read;
+                    found.mark = read;
                 }
             }
-            _ => {
-                changes.insert((kind, key));
-            }
+            _ => found.changes.push((kind, key)),
         }
     }
-    Ok((changes, new_mark, generation, pruned))
+    found.changes.sort();
+    found.changes.dedup_by(|a, b| a == b && a.0 != "rollup");
+    Ok(found)
 }
 
 /// A change as it will be applied, its rows read.
@@ -122,10 +138,19 @@ impl Snapshot {
         db: &(impl ConnectionTrait + StreamTrait),
     ) -> Result<Applied> {
         let mark = self.view().live.changes.clone();
-        let (changes, new_mark, generation, pruned) = read(db, &mark).await?;
+        let LogRead {
+            changes,
+            mark: new_mark,
+            generation,
+            pruned,
+            deltas_pruned,
+        } = read(db, &mark).await?;
         let mut applied = Applied {
             changes: changes.len(),
-            reload: pruned > mark.lowest_unread() || changes.len() > MAX_CHANGES,
+            // Also when rollup deltas this copy has not read are gone (see `rollups`).
+            reload: pruned > mark.lowest_unread()
+                || deltas_pruned >= self.rollup_mark().lowest_unread()
+                || changes.len() > MAX_CHANGES,
         };
         let mut steps = Vec::new();
         if !applied.reload {
@@ -172,7 +197,7 @@ impl Snapshot {
         if !rollup_reads.is_empty()
             && let Ok(mut r) = self.rollups.write()
         {
-            r.apply(&self.hierarchy, rollup_reads, None);
+            r.apply(&self.hierarchy, rollup_reads, None, 0);
         }
         if applied.changes > 0 {
             tracing::debug!(
@@ -311,25 +336,17 @@ impl Snapshot {
             }
             ("kinds", _) => vec![Step::Kinds(load::kinds(db).await?)],
             ("services", _) => vec![Step::Services(load::services(db).await?)],
-            ("rollup", [unit, element, day]) => {
-                let (Some(u), Some(e), Some(day)) =
-                    (h.unit(unit), self.element_index(element), date(day))
-                else {
+            // A rollup row written by hand, with what it added.
+            ("rollup", [unit, element, day, amount]) => {
+                let (Some(u), Some(e), Some(day), Ok(amount)) = (
+                    h.unit(unit),
+                    self.element_index(element),
+                    date(day),
+                    amount.parse::<f64>(),
+                ) else {
                     return Ok(None);
                 };
-                let rows = query(
-                    db,
-                    "SELECT value, horizon FROM unit_month_fact WHERE unit_code = ? \
-                     AND element_code = ? AND month_start = ?",
-                    vec![(*unit).into(), (*element).into(), day.into()],
-                )
-                .await?;
-                let read = match rows.first() {
-                    Some(r) => Read::Row(r.try_get("", "value")?, r.try_get("", "horizon")?),
-                    // Deleted: nothing is left of the cell but the deltas not yet in it.
-                    None => Read::Row(0.0, i64::MIN),
-                };
-                vec![Step::Rollup(u, e, day, read)]
+                vec![Step::Rollup(u, e, day, Read::Amount(amount))]
             }
             _ => return Ok(None),
         }))

@@ -48,6 +48,8 @@ pub struct Hierarchy {
     /// Links by ancestor, and by descendant (nearest ancestor first).
     down: Vec<Vec<u32>>,
     up: Vec<Vec<u32>>,
+    /// Whether each unit has units under it on some day.
+    parents: Vec<bool>,
     successions: Vec<admin_unit_succession::Model>,
     shares: HashMap<(String, String), f64>,
 }
@@ -126,9 +128,13 @@ impl Hierarchy {
         let n = self.codes.len();
         let mut down: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut parents = vec![false; n];
         for (i, l) in links.iter().enumerate() {
             down[l.ancestor as usize].push(i as u32);
             up[l.descendant as usize].push(i as u32);
+            if l.depth > 0 {
+                parents[l.ancestor as usize] = true;
+            }
         }
         for u in &mut up {
             u.sort_by_key(|i| links[*i as usize].depth);
@@ -136,6 +142,12 @@ impl Hierarchy {
         self.links = links;
         self.down = down;
         self.up = up;
+        self.parents = parents;
+    }
+
+    /// Whether `unit` has units under it on some day.
+    pub fn has_units_under(&self, unit: u32) -> bool {
+        self.parents.get(unit as usize).copied().unwrap_or(false)
     }
 
     /// How many units there are (indexes are below it).

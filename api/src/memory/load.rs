@@ -287,10 +287,19 @@ impl Snapshot {
             needs_reload: std::sync::atomic::AtomicBool::new(false),
         };
         // The rows and deltas with the mark of the same statement: each delta is counted once.
-        let (decoded, mark) =
-            rollups::read(db, &snapshot.hierarchy, &snapshot.element_index, None).await?;
+        let mut held = rollups::Rollups::default();
+        let found = rollups::read(
+            db,
+            &snapshot.hierarchy,
+            &snapshot.element_index,
+            None,
+            // Every delta a load reads is past the folds (it reads no other).
+            &mut |cell| held.add(&snapshot.hierarchy, cell, 0),
+        )
+        .await?;
+        held.read_to(found.mark, found.folded);
         if let Ok(mut r) = snapshot.rollups.write() {
-            r.apply(&snapshot.hierarchy, decoded, mark);
+            *r = held;
         }
         Ok(snapshot)
     }
@@ -339,16 +348,16 @@ impl Snapshot {
         for (code, unit, start, end, t) in parts.targets {
             targets.set(&code, unit, start, end, Some(t));
         }
-        let mut rollups = rollups::Rollups::default();
+        let mut rollups = rollups::Rollups::by_hand();
         let cells = parts
             .rollups
             .into_iter()
             .filter_map(|(unit, element, day, value)| {
                 let e = element_index.get(&element)?;
-                Some(((unit, *e, day), rollups::Read::Row(value, 0)))
+                Some(((unit, *e, day), rollups::Read::Row(value)))
             })
             .collect();
-        rollups.apply(&hierarchy, cells, None);
+        rollups.apply(&hierarchy, cells, None, 0);
         Self {
             hierarchy,
             elements,

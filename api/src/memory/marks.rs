@@ -93,8 +93,9 @@ pub(crate) fn past_mark(
     (sql, values)
 }
 
-/// The database's data generation, and whether rollup rows may have changed past `mark`
-/// (the copy's, if there is one), in one statement.
+/// The database's data generation, and whether rollup deltas may have been written past
+/// `mark` (the copy's, if there is one), in one statement. (Rollup rows change only by folds
+/// of deltas, which a copy reads as deltas, or by hand, which the data change log carries.)
 ///
 /// On PostgreSQL the check runs on every request, as a prepared statement that switches to a
 /// generic plan after its fifth run on a connection, planned without the mark's values: it
@@ -117,11 +118,10 @@ pub async fn generations(
                 db,
                 "SELECT id, n FROM data_generation WHERE id = 1 UNION ALL \
                  SELECT 2, COUNT(*) FROM (SELECT 1 FROM (SELECT max(seq) AS m FROM \
-                 unit_month_delta UNION ALL SELECT max(seq) FROM unit_month_fact) h \
-                 WHERE m >= ? UNION ALL SELECT 1 FROM \
+                 unit_month_delta) h WHERE m >= ? UNION ALL SELECT 1 FROM \
                  unnest(string_to_array(?, ',')::bigint[]) r(x) \
                  WHERE (SELECT min(seq) FROM unit_month_delta WHERE seq >= r.x) = r.x \
-                 OR (SELECT min(seq) FROM unit_month_fact WHERE seq >= r.x) = r.x LIMIT 1) p",
+                 LIMIT 1) p",
                 vec![mark.from.into(), mark.running.clone().into()],
             )
             .await?

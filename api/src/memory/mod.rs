@@ -43,7 +43,7 @@ pub use hierarchy::{Chain, Hierarchy, Link};
 pub use load::{Parts, definitions};
 pub use marks::{Mark, generations};
 pub use reported::{DayReferences, Reported};
-pub use rollups::RollupsRead;
+pub use rollups::{LeafFlows, RollupsRead};
 pub use successions::Part;
 
 use crate::error::Result;
@@ -143,9 +143,6 @@ impl Store {
                 }
             }
         }
-        if held.needs_reload.load(Ordering::SeqCst) {
-            self.reload_in_background();
-        }
         if pending {
             let _applying = self.applying.lock().await;
             // A copy waiting for its successor reads no more rollups: what reshaped them (a
@@ -156,6 +153,9 @@ impl Store {
             store_read("catch_up");
         } else {
             store_read("hit");
+        }
+        if held.needs_reload.load(Ordering::SeqCst) {
+            self.reload_in_background();
         }
         held.confirm(checked_at);
         // A copy loaded in the background answers from the next request on.
@@ -308,21 +308,65 @@ impl Snapshot {
             .unwrap_or_default()
     }
 
-    /// Reads the rollup rows stamped past the mark, and moves the mark (one statement).
+    /// Reads the rollup deltas stamped past the mark, and moves the mark (one statement). A
+    /// copy that has not read as far as the deltas pruned since needs a new copy.
     async fn catch_up(&self, db: &(impl ConnectionTrait + StreamTrait)) -> Result<()> {
         let mark = self.rollup_mark();
-        let (decoded, new_mark) =
-            rollups::read(db, &self.hierarchy, &self.element_index, Some(&mark)).await?;
+        let mut cells = Vec::new();
+        let found = rollups::read(
+            db,
+            &self.hierarchy,
+            &self.element_index,
+            Some(&mark),
+            &mut |cell| cells.push(cell),
+        )
+        .await?;
+        if found.pruned >= mark.lowest_unread() {
+            self.needs_reload.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
         if let Ok(mut r) = self.rollups.write() {
-            r.apply(&self.hierarchy, decoded, new_mark);
+            r.apply(&self.hierarchy, cells, found.mark, found.folded);
         }
         Ok(())
     }
 
-    /// The rollups, for reading many at once ([`RollupsRead::flow`]).
-    pub fn rollups(&self) -> RollupsRead<'_> {
+    /// The flows of the units without units under them that `units` names, over the months
+    /// starting `first ..= last`, for one answer (one statement; none when there are none).
+    pub async fn leaf_flows(
+        &self,
+        db: &impl ConnectionTrait,
+        units: &[u32],
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<LeafFlows> {
+        let leaves: Vec<u32> = units
+            .iter()
+            .copied()
+            .filter(|u| !self.hierarchy.has_units_under(*u))
+            .collect();
+        // A copy waiting for its successor holds deltas that a reshaping (a rebuild) may have
+        // put into the rows or dropped: the rows alone answer until the successor does.
+        let deltas = !self.needs_reload.load(Ordering::SeqCst);
+        rollups::leaf_flows(
+            db,
+            &self.hierarchy,
+            &self.element_index,
+            &self.rollups,
+            &leaves,
+            (first, last),
+            deltas,
+        )
+        .await
+    }
+
+    /// The rollups, for reading many at once ([`RollupsRead::flow`]), with the flows read for
+    /// the answer of units without units under them.
+    pub fn rollups<'a>(&'a self, leaves: &'a LeafFlows) -> RollupsRead<'a> {
         RollupsRead {
             guard: self.rollups.read().ok(),
+            hierarchy: &self.hierarchy,
+            leaves,
         }
     }
 }
@@ -386,8 +430,9 @@ impl View<'_> {
         self.snap.element_index(code)
     }
 
-    /// The rollups, for reading many at once ([`RollupsRead::flow`]).
-    pub fn rollups(&self) -> RollupsRead<'_> {
-        self.snap.rollups()
+    /// The rollups, for reading many at once ([`RollupsRead::flow`]), with the flows read for
+    /// the answer of units without units under them.
+    pub fn rollups<'a>(&'a self, leaves: &'a LeafFlows) -> RollupsRead<'a> {
+        self.snap.rollups(leaves)
     }
 }

@@ -2,17 +2,19 @@
 //! the format of a rollup delta (written by `activities::rollup`, read here).
 //!
 //! `unit_month_fact` holds one row per unit where activities were recorded, element and
-//! month; `unit_month_delta` the amounts intake added since, not yet folded into the rows. Both
-//! are stamped (see [`super::marks`]): a copy reads every row and delta once, then only what is
-//! stamped past its mark.
-use super::FastMap;
+//! month; `unit_month_delta` the amounts intake added since, folded into the rows now and then
+//! and kept a while after (`unit_month_fold` says how far). A copy reads every row and the
+//! deltas not folded when it loads, then only the deltas stamped past its mark (see
+//! [`super::marks`]), folded or not: a fold changes no value it holds.
 use super::hierarchy::Hierarchy;
 use super::marks::{Mark, past_mark};
+use super::{FastMap, FastSet};
 use crate::error::Result;
 use async_graphql::futures_util::StreamExt;
 use chrono::{Datelike, NaiveDate};
 use sea_orm::{ConnectionTrait, StreamTrait};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
 
 /// Key of one rollup cell: unit, element, first day.
 pub type Cell = (String, String, NaiveDate);
@@ -47,39 +49,38 @@ pub fn delta_cells(text: &str) -> Vec<(String, NaiveDate, BTreeMap<String, f64>)
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// Monthly rollups of derived flow elements: by unit, element and month.
+/// Monthly rollups of derived flow elements, summed up the hierarchy, for the units with units
+/// under them; the units without (hamlets, most of the rows) are read from the rollup rows
+/// when an answer asks for them ([`LeafFlows`]), with the deltas this copy read that are not
+/// folded into the rows yet.
+///
+/// Nothing is held per rollup row: a copy reads each row once, when it loads, and each delta
+/// once, past its mark; a fold moves deltas the copy has already read (or will read, folded
+/// deltas are kept a while: [`crate::activities::rollup::KEEP_FOLDED`]) into the rows, which
+/// changes no value the copy holds.
 #[derive(Default)]
 pub(super) struct Rollups {
-    /// Rows stamped past this may have changed since they were read.
+    /// Deltas stamped past this may not have been read yet.
     pub(super) mark: Mark,
-    /// The cells as read: by the unit they were recorded at, element, and first day.
-    own: FastMap<(u32, u16, NaiveDate), Held>,
-    /// By unit index, then element: a month series each, summed over the units under it.
+    /// By unit index, then element: a month series each, summed over the units under it (for
+    /// units with units under them).
     units: Vec<FastMap<u16, Series>>,
+    /// Deltas of units without units under them, read and not known to be folded: by unit,
+    /// element and month, their stamps and amounts.
+    pending: FastMap<(u32, u16, i32), Vec<(i64, f64)>>,
+    /// Rollup rows of units without units under them, for a copy built by hand (one loaded
+    /// from a database reads them when asked).
+    kept: FastMap<(u32, u16), Series>,
+    /// Whether to keep those rows ([`Rollups::by_hand`]).
+    keep_rows: bool,
 }
 
-/// A rollup cell as read: its rollup row and the deltas read since.
-#[derive(Default)]
-struct Held {
-    /// The rollup row's value.
-    base: f64,
-    /// Every delta stamped below this is in `base`.
-    horizon: i64,
-    /// Deltas not in `base`: stamp and amount.
-    pending: Vec<(i64, f64)>,
-}
-
-impl Held {
-    fn value(&self) -> f64 {
-        self.base + self.pending.iter().map(|(_, v)| v).sum::<f64>()
-    }
-}
-
-/// What a read found for a rollup cell: its rollup row (value, horizon) or a delta (amount,
-/// stamp).
+/// What a read found for a rollup cell: its rollup row's value, a delta (amount, stamp), or
+/// an amount a rollup row written by hand added.
 pub(super) enum Read {
-    Row(f64, i64),
+    Row(f64),
     Delta(f64, i64),
+    Amount(f64),
 }
 
 /// Months counted from year 0.
@@ -87,11 +88,13 @@ fn month_number(d: NaiveDate) -> i32 {
     d.year() * 12 + d.month0() as i32
 }
 
-/// Values of consecutive months, from `first` on.
-#[derive(Default, Debug)]
-struct Series {
+/// Values of consecutive months, from `first` on. Held as `f32`: every amount a rollup adds
+/// is a count (activities, people, households), and a count below 2^24 (16.7 million in one
+/// unit and month) is exact in one; sums over months are taken in `f64`.
+#[derive(Default, Debug, Clone)]
+pub struct Series {
     first: i32,
-    values: Vec<f64>,
+    values: Vec<f32>,
 }
 
 impl Series {
@@ -100,14 +103,14 @@ impl Series {
             self.first = month;
         } else if month < self.first {
             let shift = (self.first - month) as usize;
-            self.values.splice(0..0, std::iter::repeat_n(0.0, shift));
+            self.values.splice(0..0, std::iter::repeat_n(0.0f32, shift));
             self.first = month;
         }
         let i = (month - self.first) as usize;
         if i >= self.values.len() {
             self.values.resize(i + 1, 0.0);
         }
-        self.values[i] += value;
+        self.values[i] = (f64::from(self.values[i]) + value) as f32;
     }
 
     /// The sum over months `first..=last`.
@@ -116,19 +119,37 @@ impl Series {
         let to = (last - self.first + 1).max(0) as usize;
         self.values
             .get(from..to.min(self.values.len()))
-            .map_or(0.0, |v| v.iter().sum())
+            .map_or(0.0, |v| v.iter().map(|x| f64::from(*x)).sum())
     }
 }
 
-/// Reads rollup rows and deltas (all, or those stamped past `mark`) and the new mark, in one
-/// statement (one snapshot): the cells read by unit index, element index and day, and the mark
-/// of the read.
+/// Flows of units without units under them, read for one answer: by unit and element.
+#[derive(Default)]
+pub struct LeafFlows(FastMap<(u32, u16), Series>);
+
+/// A rollup cell as read: unit index, element index, first day, and what was read.
+pub(super) type CellRead = ((u32, u16, NaiveDate), Read);
+
+/// What a read of the rollups found besides its cells: the mark of the read, and the folds it
+/// saw: every delta stamped up to `folded` is in the rows, every one stamped up to `pruned` is
+/// gone.
+pub(super) struct Found {
+    pub(super) mark: Option<Mark>,
+    pub(super) folded: i64,
+    pub(super) pruned: i64,
+}
+
+/// Reads, in one statement (one snapshot), with the read's mark and the folds: with no mark,
+/// every rollup row and the deltas not folded into them (a load); past `mark`, the deltas
+/// stamped past it, folded or not (a catch-up: rows are never read again). Each cell goes to
+/// `sink` as it is read (a load reads millions: none is held).
 pub(super) async fn read(
     db: &(impl ConnectionTrait + StreamTrait),
     hierarchy: &Hierarchy,
     element_index: &HashMap<String, u16>,
     mark: Option<&Mark>,
-) -> Result<(Vec<((u32, u16, NaiveDate), Read)>, Option<Mark>)> {
+    sink: &mut (dyn FnMut(CellRead) + Send),
+) -> Result<Found> {
     let postgres = ConnectionTrait::get_database_backend(db) == sea_orm::DbBackend::Postgres;
     let mark_row = if postgres {
         "SELECT NULL AS unit_code, pg_current_snapshot()::text AS element_code, \
@@ -138,20 +159,23 @@ pub(super) async fn read(
         "SELECT NULL AS unit_code, CAST(n AS TEXT) AS element_code, NULL AS month_start, \
          NULL AS value, NULL AS stamp, NULL AS cells FROM data_generation WHERE id = 2"
     };
-    let facts = "unit_code, element_code, month_start, value, horizon, NULL";
+    // The folds: the highest `upto` as `value`, and the highest pruned one as `stamp`.
+    let folds = "SELECT 'folds', NULL, NULL, \
+         (SELECT COALESCE(MAX(upto), 0) FROM unit_month_fold), \
+         (SELECT COALESCE(MAX(upto), 0) FROM unit_month_fold WHERE pruned), NULL";
     let deltas = "NULL, NULL, NULL, NULL, seq, cells";
     let mut values: Vec<sea_orm::Value> = Vec::new();
     let sql = match mark {
         Some(mark) => {
-            let (f, v) = past_mark(facts, "unit_month_fact", "seq", mark, postgres);
-            values.extend(v);
             let (d, v) = past_mark(deltas, "unit_month_delta", "seq", mark, postgres);
             values.extend(v);
-            format!("{mark_row} UNION ALL {f} UNION ALL {d}")
+            format!("{mark_row} UNION ALL {folds} UNION ALL {d}")
         }
         None => format!(
-            "{mark_row} UNION ALL SELECT {facts} FROM unit_month_fact UNION ALL \
-             SELECT {deltas} FROM unit_month_delta"
+            "{mark_row} UNION ALL {folds} UNION ALL \
+             SELECT unit_code, element_code, month_start, value, 0, NULL FROM unit_month_fact \
+             UNION ALL SELECT {deltas} FROM unit_month_delta WHERE seq > \
+             (SELECT COALESCE(MAX(upto), 0) FROM unit_month_fold)"
         ),
     };
     // Streamed: a full load reads every rollup row, and holding them all as driver rows would
@@ -164,93 +188,138 @@ pub(super) async fn read(
         ))
         .await?;
     let mut rows = std::pin::pin!(rows);
-    let mut decoded: Vec<((u32, u16, NaiveDate), Read)> = Vec::new();
-    let mut new_mark = None;
+    let mut found = Found {
+        mark: None,
+        folded: 0,
+        pruned: 0,
+    };
     while let Some(r) = rows.next().await {
         let r = r?;
         let unit: Option<String> = r.try_get_by_index(0)?;
         let element: Option<String> = r.try_get_by_index(1)?;
         let stamp: Option<i64> = r.try_get_by_index(4)?;
-        let (Some(unit), Some(stamp)) = (unit, stamp) else {
-            match stamp {
-                // A delta: every cell it adds to.
-                Some(stamp) => {
-                    let text: String = r.try_get_by_index(5)?;
-                    for (unit, day, amounts) in delta_cells(&text) {
-                        // Every delta's unit and elements are known (the writer's checks); a
-                        // unit added since this copy was loaded is loaded with the next copy.
-                        let Some(u) = hierarchy.unit(&unit) else {
-                            continue;
-                        };
-                        for (element, v) in amounts {
-                            if let Some(e) = element_index.get(&element) {
-                                decoded.push(((u, *e, day), Read::Delta(v, stamp)));
-                            }
+        match (unit.as_deref(), stamp) {
+            (Some("folds"), _) => {
+                let folded: Option<f64> = r.try_get_by_index(3).ok().flatten();
+                let folded: Option<i64> = match folded {
+                    Some(v) => Some(v as i64),
+                    None => r.try_get_by_index(3).ok().flatten(),
+                };
+                found.folded = folded.unwrap_or(0);
+                found.pruned = stamp.unwrap_or(0);
+            }
+            // A delta: every cell it adds to.
+            (None, Some(stamp)) => {
+                let text: String = r.try_get_by_index(5)?;
+                for (unit, day, amounts) in delta_cells(&text) {
+                    // Every delta's unit and elements are known (the writer's checks); a unit
+                    // added since this copy was loaded is loaded with the next copy.
+                    let Some(u) = hierarchy.unit(&unit) else {
+                        continue;
+                    };
+                    for (element, v) in amounts {
+                        if let Some(e) = element_index.get(&element) {
+                            sink(((u, *e, day), Read::Delta(v, stamp)));
                         }
                     }
                 }
-                // The mark.
-                None => {
-                    let element = element.unwrap_or_default();
-                    new_mark = if postgres {
-                        Mark::of_snapshot(&element)
-                    } else {
-                        element.parse().ok().map(Mark::of_counter)
-                    };
+            }
+            // The mark.
+            (None, None) => {
+                let element = element.unwrap_or_default();
+                found.mark = if postgres {
+                    Mark::of_snapshot(&element)
+                } else {
+                    element.parse().ok().map(Mark::of_counter)
+                };
+            }
+            // A rollup row (its unit and element are known: foreign keys).
+            (Some(unit), _) => {
+                let day: NaiveDate = r.try_get_by_index(2)?;
+                let value: f64 = r.try_get_by_index(3)?;
+                if let (Some(u), Some(e)) = (
+                    hierarchy.unit(unit),
+                    element.and_then(|e| element_index.get(&e).copied()),
+                ) {
+                    sink(((u, e, day), Read::Row(value)));
                 }
             }
-            continue;
-        };
-        // A rollup row (its unit and element are known: foreign keys).
-        let day: NaiveDate = r.try_get_by_index(2)?;
-        let value: f64 = r.try_get_by_index(3)?;
-        if let (Some(u), Some(e)) = (
-            hierarchy.unit(&unit),
-            element.and_then(|e| element_index.get(&e).copied()),
-        ) {
-            decoded.push(((u, e, day), Read::Row(value, stamp)));
         }
     }
-    Ok((decoded, new_mark))
+    Ok(found)
 }
 
 impl Rollups {
-    /// Applies what a read found: a rollup row replaces what was held for its unit, element
-    /// and day with its value plus the deltas read that it does not hold yet, a delta adds to
-    /// it, and the units above it on that day move by the difference. A delta is read once:
-    /// the mark moves past exactly what the statement saw.
+    /// Rollups for a copy built by hand: the rows of units without units under them are kept
+    /// (there is no database to read them from).
+    pub(super) fn by_hand() -> Self {
+        Self {
+            keep_rows: true,
+            ..Self::default()
+        }
+    }
+
+    /// Applies what a read found: each row, delta or amount adds to the units above its unit
+    /// on its day that have units under them (its own unit among them); a delta of a unit
+    /// without is also held until it is known to be folded. `folded` drops those held deltas
+    /// that are in the rows now. A delta is read once: the mark moves past exactly what the
+    /// statement saw.
     pub(super) fn apply(
         &mut self,
         hierarchy: &Hierarchy,
-        decoded: Vec<((u32, u16, NaiveDate), Read)>,
+        cells: Vec<CellRead>,
         new_mark: Option<Mark>,
+        folded: i64,
     ) {
+        for cell in cells {
+            self.add(hierarchy, cell, folded);
+        }
+        self.read_to(new_mark, folded);
+    }
+
+    /// Adds one cell as read (see [`Rollups::apply`]).
+    pub(super) fn add(&mut self, hierarchy: &Hierarchy, cell: CellRead, folded: i64) {
         if self.units.len() < hierarchy.len() {
             self.units.resize_with(hierarchy.len(), FastMap::default);
         }
-        for (key @ (unit, element, day), read) in decoded {
-            let held = self.own.entry(key).or_default();
-            let before = held.value();
+        let ((unit, element, day), read) = cell;
+        let amount = match read {
+            Read::Row(v) | Read::Amount(v) | Read::Delta(v, _) => v,
+        };
+        if amount == 0.0 {
+            return;
+        }
+        let month = month_number(day);
+        if !hierarchy.has_units_under(unit) {
             match read {
-                Read::Row(value, horizon) => {
-                    held.base = value;
-                    held.horizon = horizon;
-                    held.pending.retain(|(stamp, _)| *stamp >= horizon);
+                Read::Delta(v, stamp) if stamp > folded => self
+                    .pending
+                    .entry((unit, element, month))
+                    .or_default()
+                    .push((stamp, v)),
+                Read::Row(v) if self.keep_rows => {
+                    self.kept.entry((unit, element)).or_default().add(month, v)
                 }
-                Read::Delta(v, stamp) if stamp >= held.horizon => held.pending.push((stamp, v)),
-                Read::Delta(..) => {}
+                _ => {}
             }
-            let delta = held.value() - before;
-            if delta == 0.0 {
-                continue;
-            }
-            let month = month_number(day);
-            for link in hierarchy.links_up(unit).filter(|l| l.on(day)) {
+        }
+        for link in hierarchy.links_up(unit).filter(|l| l.on(day)) {
+            if hierarchy.has_units_under(link.ancestor) {
                 self.units[link.ancestor as usize]
                     .entry(element)
                     .or_default()
-                    .add(month, delta);
+                    .add(month, amount);
             }
+        }
+    }
+
+    /// Notes a read done: the held deltas now in the rows are dropped, and the mark moves.
+    pub(super) fn read_to(&mut self, new_mark: Option<Mark>, folded: i64) {
+        if folded > 0 {
+            self.pending.retain(|_, deltas| {
+                deltas.retain(|(stamp, _)| *stamp > folded);
+                !deltas.is_empty()
+            });
         }
         if let Some(mark) = new_mark {
             self.mark = mark;
@@ -258,20 +327,119 @@ impl Rollups {
     }
 }
 
-/// The rollups held by a copy, read-locked while an answer is evaluated.
+/// The flows of `units` (without units under them) over `first ..= last` (first days of
+/// months), for one answer: their rollup rows, read in one statement, and (with `deltas`) the
+/// deltas this copy read that the rows do not hold yet (stamped from a row's horizon on).
+pub(super) async fn leaf_flows(
+    db: &impl ConnectionTrait,
+    hierarchy: &Hierarchy,
+    element_index: &HashMap<String, u16>,
+    rollups: &RwLock<Rollups>,
+    units: &[u32],
+    (first, last): (NaiveDate, NaiveDate),
+    deltas: bool,
+) -> Result<LeafFlows> {
+    let mut flows = LeafFlows::default();
+    if units.is_empty() {
+        return Ok(flows);
+    }
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+    let codes: Vec<&str> = units.iter().map(|u| hierarchy.code(*u)).collect();
+    let mut rows = Vec::new();
+    // One statement whatever the number of units on PostgreSQL (an array); chunks of IN lists
+    // on SQLite.
+    let chunks: Vec<Vec<&str>> = if postgres {
+        vec![codes]
+    } else {
+        codes.chunks(500).map(<[&str]>::to_vec).collect()
+    };
+    for chunk in chunks {
+        let (list, mut values): (String, Vec<sea_orm::Value>) = if postgres {
+            (
+                "= ANY(string_to_array(?, ','))".to_owned(),
+                vec![chunk.join(",").into()],
+            )
+        } else {
+            (
+                format!("IN ({})", crate::db::placeholders(chunk.len())),
+                chunk.iter().map(|c| sea_orm::Value::from(*c)).collect(),
+            )
+        };
+        values.extend([first.into(), last.into()]);
+        rows.extend(
+            crate::db::query(
+                db,
+                &format!(
+                    "SELECT unit_code, element_code, month_start, value, horizon \
+                     FROM unit_month_fact WHERE unit_code {list} \
+                     AND month_start >= ? AND month_start <= ?"
+                ),
+                values,
+            )
+            .await?,
+        );
+    }
+    let held = match rollups.read() {
+        Ok(r) => r,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut horizons: FastMap<(u32, u16, i32), i64> = FastMap::default();
+    for r in rows {
+        let unit: String = r.try_get("", "unit_code")?;
+        let element: String = r.try_get("", "element_code")?;
+        let (Some(u), Some(e)) = (hierarchy.unit(&unit), element_index.get(&element)) else {
+            continue;
+        };
+        let month = month_number(r.try_get("", "month_start")?);
+        flows
+            .0
+            .entry((u, *e))
+            .or_default()
+            .add(month, r.try_get("", "value")?);
+        horizons.insert((u, *e, month), r.try_get("", "horizon")?);
+    }
+    let wanted: FastSet<u32> = units.iter().copied().collect();
+    let (from, to) = (month_number(first), month_number(last));
+    for ((u, e, month), deltas) in held.pending.iter().filter(|_| deltas) {
+        if !wanted.contains(u) || *month < from || *month > to {
+            continue;
+        }
+        let horizon = horizons.get(&(*u, *e, *month)).copied().unwrap_or(i64::MIN);
+        let v: f64 = deltas
+            .iter()
+            .filter(|(stamp, _)| *stamp >= horizon)
+            .map(|(_, v)| v)
+            .sum();
+        if v != 0.0 {
+            flows.0.entry((*u, *e)).or_default().add(*month, v);
+        }
+    }
+    Ok(flows)
+}
+
+/// The rollups held by a copy, read-locked while an answer is evaluated, with the flows read
+/// for it of units without units under them.
 pub struct RollupsRead<'a> {
     pub(super) guard: Option<std::sync::RwLockReadGuard<'a, Rollups>>,
+    pub(super) hierarchy: &'a Hierarchy,
+    pub(super) leaves: &'a LeafFlows,
 }
 
 impl RollupsRead<'_> {
     /// The sum of `element` for `unit` over the months starting from `first` to `last`.
     pub fn flow(&self, unit: u32, element: u16, first: NaiveDate, last: NaiveDate) -> f64 {
         let Some(r) = &self.guard else { return 0.0 };
-        r.units
-            .get(unit as usize)
-            .and_then(|by_element| by_element.get(&element))
-            .map_or(0.0, |series| {
-                series.sum(month_number(first), month_number(last))
-            })
+        let (first, last) = (month_number(first), month_number(last));
+        let series = if self.hierarchy.has_units_under(unit) {
+            r.units
+                .get(unit as usize)
+                .and_then(|by_element| by_element.get(&element))
+        } else {
+            self.leaves
+                .0
+                .get(&(unit, element))
+                .or_else(|| r.kept.get(&(unit, element)))
+        };
+        series.map_or(0.0, |s| s.sum(first, last))
     }
 }

@@ -991,12 +991,32 @@ async fn every_replica_answers_from_what_is_committed() {
         )
         .await;
     r.ok();
-    // The generations, and nothing else: everything else is in memory.
+    // The generations, and the rollup rows of the hamlets the breakdown shows (the copy
+    // holds flows summed for units with units under them only): one statement each, however
+    // much is asked.
     assert_eq!(
         (small, large),
-        (1, 1),
+        (2, 2),
         "statements for a small and a large request"
     );
+    // Without hamlets in the answer, the generations alone.
+    let (communes, r) = app
+        .statements_for(
+            &admin(),
+            Q,
+            vars(
+                &["CNS01", "CNS05"],
+                &["169"],
+                "2023-01-01",
+                "2025-12-31",
+                "YEAR",
+                "CHILDREN",
+                None,
+            ),
+        )
+        .await;
+    r.ok();
+    assert_eq!(communes, 1, "statements for a request of communes");
 }
 
 /// Intake appends rollup deltas and a compaction folds them into the rollup rows while

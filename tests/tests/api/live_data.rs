@@ -288,3 +288,93 @@ async fn every_kind_of_change_is_applied_as_a_change_on_every_replica() {
         assert_eq!(store.loads(), 1, "{address} loaded its data again");
     }
 }
+
+/// Waits until `store` has done `loads` full loads (one loading in the background).
+async fn wait_for_loads(store: &cnscd_api::memory::Store, loads: usize) {
+    let started = std::time::Instant::now();
+    while store.loads() < loads {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no new copy loaded in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A copy reads each rollup delta once, folded or not, and holds nothing per rollup row: a
+/// fold of the deltas into the rows changes no answer and loads nothing; a rollup row written
+/// by hand is applied as what it adds; and a copy that has not read as far as deltas pruned
+/// since (a server idle through a fold's keeping time) loads anew and then answers as a cold
+/// server. Hamlets, whose flows are read from the rows when asked, are in every answer.
+#[tokio::test]
+async fn folds_change_no_answer_and_a_copy_behind_pruned_deltas_loads_anew() {
+    let app = spawn_app().await;
+    let mut servers = vec![(app.address.clone(), app.store.clone())];
+    if app.test_db.is_postgres() {
+        servers.push(app.replica_with_store(|_| {}).await);
+    }
+    let a = app.address.clone();
+    let followers = Followers { servers };
+    let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
+    for on in ["2024-03-05", "2024-03-20", "2025-02-11"] {
+        assert_eq!(
+            submit(&app, &a, &cafe, "HELP_DESK", on).await,
+            Vec::<String>::new()
+        );
+    }
+    followers.agree(&app, "activities (deltas)").await;
+
+    let folded = cnscd_api::activities::rollup::compact(&app.db)
+        .await
+        .unwrap();
+    assert!(folded >= 3, "{folded} deltas folded");
+    followers.agree(&app, "a fold").await;
+    assert_eq!(
+        submit(&app, &a, &cafe, "HELP_DESK", "2024-03-07").await,
+        Vec::<String>::new()
+    );
+    followers.agree(&app, "an activity after the fold").await;
+
+    cnscd_api::db::query(
+        &app.db,
+        "UPDATE unit_month_fact SET value = value + 3 WHERE unit_code = '05677-01' \
+         AND element_code = 'ACTIVITIES' AND month_start = ?",
+        vec![date("2024-03-01").into()],
+    )
+    .await
+    .unwrap();
+    followers.agree(&app, "a rollup row written by hand").await;
+    for (address, store) in &followers.servers {
+        assert_eq!(store.loads(), 1, "{address} loaded its data again");
+    }
+
+    // Activities no follower reads before they are folded and their deltas pruned.
+    for on in ["2024-04-01", "2024-04-02"] {
+        assert_eq!(
+            submit(&app, &a, &cafe, "HELP_DESK", on).await,
+            Vec::<String>::new()
+        );
+    }
+    cnscd_api::activities::rollup::compact(&app.db)
+        .await
+        .unwrap();
+    let pruned = cnscd_api::activities::rollup::prune_folded(&app.db, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(pruned >= 2, "{pruned} deltas pruned");
+    for (address, store) in &followers.servers {
+        // The request that finds the copy behind starts a new one; it answers once loaded.
+        app.gql_at(
+            address,
+            &admin(),
+            INDICATORS,
+            json!({ "c": ["CNS02"], "u": ["19"], "g": "YEAR", "b": "SELF" }),
+        )
+        .await
+        .ok();
+        wait_for_loads(store, 2).await;
+    }
+    followers
+        .agree(&app, "deltas pruned past the copies' marks")
+        .await;
+}

@@ -898,7 +898,7 @@ async fn no_statement_on_a_request_path_scans_a_growing_table_under_a_generic_pl
         ("rollup deltas", "INSERT INTO unit_month_delta"),
         ("figures", "data_value_history"),
         ("corrections", "activity_version"),
-        ("the catch-up", "FROM unit_month_fact WHERE seq >= "),
+        ("the catch-up", "FROM unit_month_delta WHERE seq >= "),
     ] {
         assert!(
             seen.keys().any(|sql| sql.contains(fragment)),
