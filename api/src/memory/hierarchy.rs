@@ -4,10 +4,11 @@
 use super::successions::{self, Part};
 use crate::auth::{Coverage, Scope};
 use crate::error::Result;
+use async_graphql::futures_util::StreamExt;
 use chrono::NaiveDate;
 use cnscd_entity::codes::{SuccessionKind, UnitLevel};
 use cnscd_entity::{admin_unit, admin_unit_closure, admin_unit_succession};
-use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, StreamTrait};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -56,21 +57,25 @@ pub struct Hierarchy {
 
 impl Hierarchy {
     /// Reads the units, the closure and the successions.
-    pub(super) async fn read(db: &impl ConnectionTrait) -> Result<Self> {
+    pub(super) async fn read(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
         let units = admin_unit::Entity::find()
             .order_by_asc(admin_unit::Column::Code)
             .order_by_asc(admin_unit::Column::ValidFrom)
             .all(db)
             .await?;
-        let closure = admin_unit_closure::Entity::find().all(db).await?;
         let successions = admin_unit_succession::Entity::find().all(db).await?;
         let mut h = Self::default();
         for u in units {
             let i = h.intern(&u.code);
             h.versions[i as usize].push(Arc::new(u));
         }
-        let mut links = Vec::with_capacity(closure.len());
-        for c in closure {
+        // Streamed: a nation has hundreds of thousands of closure rows, each read straight
+        // into a link (as driver rows, then models, they would take several times as much).
+        let mut links = Vec::new();
+        let rows = admin_unit_closure::Entity::find().stream(db).await?;
+        let mut rows = std::pin::pin!(rows);
+        while let Some(c) = rows.next().await {
+            let c = c?;
             links.push(Link {
                 ancestor: h.intern(&c.ancestor_code),
                 descendant: h.intern(&c.descendant_code),

@@ -8,6 +8,7 @@ use super::states::{Member, States, TeamShare};
 use super::{FastMap, Live, Snapshot, rollups};
 use crate::db::query;
 use crate::error::Result;
+use async_graphql::futures_util::StreamExt;
 use chrono::NaiveDate;
 use cnscd_entity::{data_element, indicator_definition};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, StreamTrait};
@@ -66,7 +67,7 @@ pub(super) async fn services(db: &impl ConnectionTrait) -> Result<HashMap<String
 /// the states count. A team whose unit the hierarchy does not know is left out (its unit came
 /// with a catalogue import, which loads the copy again).
 pub(super) async fn teams(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + StreamTrait),
     hierarchy: &Hierarchy,
     ids: Option<&[i64]>,
 ) -> Result<Vec<(i64, TeamDays, TeamShare)>> {
@@ -89,17 +90,21 @@ pub(super) async fn teams(
         values.clone(),
     )
     .await?;
-    let memberships = query(
-        db,
-        &format!(
-            "SELECT team_id, affiliation, started_on, ended_on FROM membership{mfilter} \
-             ORDER BY id"
-        ),
-        values,
-    )
-    .await?;
+    // Streamed, as a nation has hundreds of thousands of memberships.
+    let memberships = db
+        .stream_raw(crate::db::stmt(
+            ConnectionTrait::get_database_backend(db),
+            &format!(
+                "SELECT team_id, affiliation, started_on, ended_on FROM membership{mfilter} \
+                 ORDER BY id"
+            ),
+            values,
+        ))
+        .await?;
+    let mut memberships = std::pin::pin!(memberships);
     let mut members: FastMap<i64, Vec<Member>> = FastMap::default();
-    for r in memberships {
+    while let Some(r) = memberships.next().await {
+        let r = r?;
         members
             .entry(r.try_get("", "team_id")?)
             .or_default()
@@ -161,23 +166,28 @@ pub(super) async fn locks(
 
 /// Reported figures matching `filter` (SQL on `v`, with its values), in submission order.
 pub(super) async fn figures(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + StreamTrait),
     hierarchy: &Hierarchy,
     filter: &str,
     values: Vec<sea_orm::Value>,
 ) -> Result<Vec<FigureRow>> {
-    let rows = query(
-        db,
-        &format!(
-            "SELECT v.unit_code, v.element_code, v.period_start, v.period_end, v.value, \
-             e.aggregation FROM data_value v JOIN data_element e ON e.code = v.element_code{filter} \
-             ORDER BY v.id"
-        ),
-        values,
-    )
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
+    // Streamed: a nation reports millions of figures (as driver rows they would take several
+    // times what they take decoded).
+    let rows = db
+        .stream_raw(crate::db::stmt(
+            ConnectionTrait::get_database_backend(db),
+            &format!(
+                "SELECT v.unit_code, v.element_code, v.period_start, v.period_end, v.value, \
+                 e.aggregation FROM data_value v JOIN data_element e \
+                 ON e.code = v.element_code{filter} ORDER BY v.id"
+            ),
+            values,
+        ))
+        .await?;
+    let mut rows = std::pin::pin!(rows);
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().await {
+        let r = r?;
         let unit: String = r.try_get("", "unit_code")?;
         let Some(u) = hierarchy.unit(&unit) else {
             continue;
