@@ -887,7 +887,8 @@ async fn no_statement_on_a_request_path_scans_a_growing_table_under_a_generic_pl
     );
     // The paths the issue names are reached (a change that stopped reaching one would
     // otherwise pass unnoticed): the data generation check, the rate-limit charge, intake
-    // (single and batched share the statement), figures, corrections, and the catch-up.
+    // (single and batched share the statement), figures, corrections, the catch-up, and the
+    // rollup rows of hamlets an answer shows.
     for (what, fragment) in [
         (
             "the generation check",
@@ -899,6 +900,10 @@ async fn no_statement_on_a_request_path_scans_a_growing_table_under_a_generic_pl
         ("figures", "data_value_history"),
         ("corrections", "activity_version"),
         ("the catch-up", "FROM unit_month_delta WHERE seq >= "),
+        (
+            "the hamlets' rollup rows",
+            "FROM unit_month_fact WHERE unit_code = ANY",
+        ),
     ] {
         assert!(
             seen.keys().any(|sql| sql.contains(fragment)),
