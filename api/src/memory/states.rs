@@ -224,6 +224,70 @@ impl States {
     }
 }
 
+impl States {
+    /// The count of a state element for `unit` on every day at once, as one timeline ([`Self::state`]
+    /// on each day): for an answer that asks for many days of a unit with many units under it
+    /// (a province's months), one pass over the units under it instead of one per day.
+    pub fn subtree(&self, hierarchy: &Hierarchy, unit: u32, element: &str) -> Timeline {
+        let mut events: Vec<(NaiveDate, f64)> = Vec::new();
+        let teams = self.timelines.get("ACTIVE_TEAMS");
+        let timeline = |element: &str, u: u32| {
+            self.timelines
+                .get(element)
+                .and_then(|by_unit| by_unit.get(u as usize))
+                .and_then(Option::as_ref)
+        };
+        for l in hierarchy.links_down(unit) {
+            let hamlet = l.level == UnitLevel::Hamlet;
+            match element {
+                "HAMLETS" if hamlet => restricted(&mut events, None, l.from, l.to, |_| 1.0),
+                "HAMLETS" => {}
+                "HAMLETS_WITH_TEAM" if hamlet => {
+                    let t = teams
+                        .and_then(|by_unit| by_unit.get(l.descendant as usize))
+                        .and_then(Option::as_ref);
+                    if let Some(t) = t {
+                        restricted(&mut events, Some(t), l.from, l.to, |v| {
+                            if v > 0.0 { 1.0 } else { 0.0 }
+                        });
+                    }
+                }
+                "HAMLETS_WITH_TEAM" => {}
+                _ => {
+                    if let Some(t) = timeline(element, l.descendant) {
+                        restricted(&mut events, Some(t), l.from, l.to, |v| v);
+                    }
+                }
+            }
+        }
+        Timeline::from_events(events)
+    }
+}
+
+/// Adds to `events` the steps of `f` of `timeline` (of 1 throughout, without one) over the days
+/// `from ..= to`, and nothing outside them.
+fn restricted(
+    events: &mut Vec<(NaiveDate, f64)>,
+    timeline: Option<&Timeline>,
+    from: NaiveDate,
+    to: NaiveDate,
+    f: impl Fn(f64) -> f64,
+) {
+    let value = |day: NaiveDate| f(timeline.map_or(1.0, |t| t.on(day)));
+    let mut last = value(from);
+    events.push((from, last));
+    for (day, v) in timeline.map_or(&[][..], |t| t.0.as_slice()) {
+        if *day > from && *day <= to {
+            let now = f(*v);
+            events.push((*day, now - last));
+            last = now;
+        }
+    }
+    if let Some(after) = to.succ_opt() {
+        events.push((after, -last));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +362,79 @@ mod tests {
         s.set_team(2, None);
         assert_eq!(on(&s, "ACTIVE_TEAMS", 1, "2023-06-01"), 0.0);
         assert_eq!(on(&s, "ACTIVE_MEMBERS_YOUTH_UNION", 1, "2023-06-01"), 0.0);
+    }
+
+    #[test]
+    fn a_units_subtree_timeline_counts_what_each_day_counts() {
+        let (min, max) = (d("2000-01-01"), d("9999-12-31"));
+        let (moved, before) = (d("2025-07-01"), d("2025-06-30"));
+        use UnitLevel::{Commune, Hamlet, Province};
+        let mut closure = vec![("P", "P", 0, Province, min, max)];
+        for c in ["C1", "C2"] {
+            closure.push((c, c, 0, Commune, min, max));
+        }
+        for h in ["H1", "H2", "H3"] {
+            closure.push((h, h, 0, Hamlet, min, max));
+        }
+        closure.extend([
+            ("C1", "H1", 1, Hamlet, min, max),
+            ("C1", "H2", 1, Hamlet, min, before),
+            ("C2", "H2", 1, Hamlet, moved, max),
+            ("C2", "H3", 1, Hamlet, d("2024-01-01"), max),
+            ("P", "C1", 1, Commune, min, before),
+            ("P", "C2", 1, Commune, min, max),
+            ("P", "H1", 2, Hamlet, min, max),
+            ("P", "H2", 2, Hamlet, min, max),
+            ("P", "H3", 2, Hamlet, d("2024-01-01"), max),
+        ]);
+        let h = Hierarchy::from_parts(Vec::new(), closure);
+        let u = |code: &str| h.unit(code).unwrap_or_default();
+        let mut teams = FastMap::default();
+        teams.insert(
+            1,
+            team(u("H1"), "2023-01-01", None, &[("POLICE", "2023-02-01")]),
+        );
+        teams.insert(
+            2,
+            team(
+                u("H2"),
+                "2024-03-01",
+                Some("2025-09-01"),
+                &[("POLICE", "2024-03-01"), ("YOUTH_UNION", "2025-08-01")],
+            ),
+        );
+        teams.insert(3, team(u("C2"), "2022-06-15", None, &[]));
+        let states = States::build(h.len(), teams);
+        let days = [
+            "2022-01-01",
+            "2022-06-15",
+            "2023-01-31",
+            "2024-01-01",
+            "2024-03-01",
+            "2025-06-30",
+            "2025-07-01",
+            "2025-08-31",
+            "2025-09-01",
+            "2026-01-01",
+        ];
+        for element in [
+            "ACTIVE_TEAMS",
+            "ACTIVE_MEMBERS",
+            "ACTIVE_MEMBERS_POLICE",
+            "ACTIVE_MEMBERS_YOUTH_UNION",
+            "HAMLETS",
+            "HAMLETS_WITH_TEAM",
+        ] {
+            for unit in ["P", "C1", "C2", "H2"] {
+                let whole = states.subtree(&h, u(unit), element);
+                for day in days {
+                    assert_eq!(
+                        whole.on(d(day)),
+                        states.state(&h, u(unit), element, d(day)),
+                        "{element} of {unit} on {day}"
+                    );
+                }
+            }
+        }
     }
 }
