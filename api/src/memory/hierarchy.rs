@@ -150,11 +150,6 @@ impl Hierarchy {
         self.parents = parents;
     }
 
-    /// How many closure rows lead down from `unit` (itself included).
-    pub fn links_below(&self, unit: u32) -> usize {
-        self.down.get(unit as usize).map_or(0, Vec::len)
-    }
-
     /// Whether `unit` has units under it on some day.
     pub fn has_units_under(&self, unit: u32) -> bool {
         self.parents.get(unit as usize).copied().unwrap_or(false)

@@ -267,11 +267,7 @@ impl Snapshot {
             Ok(l) => l,
             Err(poisoned) => poisoned.into_inner(),
         };
-        View {
-            snap: self,
-            live,
-            subtrees: std::cell::RefCell::default(),
-        }
+        View { snap: self, live }
     }
 
     /// The data generation the copy is at.
@@ -380,14 +376,7 @@ impl Snapshot {
 pub struct View<'a> {
     pub snap: &'a Snapshot,
     pub live: RwLockReadGuard<'a, Live>,
-    /// State counts of units with many units under them, over every day, made for this view
-    /// when first asked ([`View::state`]).
-    subtrees: std::cell::RefCell<FastMap<(u32, String), states::Timeline>>,
 }
-
-/// Closure rows below a unit from which its state counts are made once per view for every day
-/// (a district or a province) rather than summed again for each day asked (a commune).
-const SUBTREE_FROM: usize = 64;
 
 impl std::ops::Deref for View<'_> {
     type Target = Hierarchy;
@@ -400,15 +389,9 @@ impl std::ops::Deref for View<'_> {
 impl View<'_> {
     /// The count of a state element for `unit` on `day` (see [`states::States::state`]).
     pub fn state(&self, unit: u32, element: &str, day: NaiveDate) -> f64 {
-        let (hierarchy, states) = (&self.snap.hierarchy, &self.live.states);
-        if hierarchy.links_below(unit) < SUBTREE_FROM {
-            return states.state(hierarchy, unit, element, day);
-        }
-        let mut subtrees = self.subtrees.borrow_mut();
-        subtrees
-            .entry((unit, element.to_owned()))
-            .or_insert_with(|| states.subtree(hierarchy, unit, element))
-            .on(day)
+        self.live
+            .states
+            .state(&self.snap.hierarchy, unit, element, day)
     }
 
     /// Reported flow values summed for `unit`: `(period start, period end, sum)`.
