@@ -1018,68 +1018,31 @@ mod tests {
     fn validate_names_unknown_codes_and_units_and_bounds() {
         let copy = copy();
         let snap = copy.view();
-        let year = Granularity::Year;
-        let e = validate(
+        // The field a request is refused for, or `None` when it is valid.
+        let refused = |codes: &[&str], units: &[&str], from, to, granularity| match validate(
             &snap,
-            &request(
-                &["NOPE"],
-                &["C1"],
-                "2024-01-01",
-                "2024-12-31",
-                year,
-                Breakdown::Own,
-            ),
-        )
-        .err();
-        assert!(
-            matches!(e, Some(Error::Validation { ref field, .. }) if field == &["codes"]),
-            "{e:?}"
+            &request(codes, units, from, to, granularity, Breakdown::Own),
+        ) {
+            Ok(_) => None,
+            Err(Error::Validation { field, .. }) => Some(field.join(".")),
+            Err(e) => Some(format!("{e:?}")),
+        };
+        let (year, month) = (Granularity::Year, Granularity::Month);
+        assert_eq!(
+            refused(&["NOPE"], &["C1"], "2024-01-01", "2024-12-31", year),
+            Some("codes".into())
         );
-        let e = validate(
-            &snap,
-            &request(
-                &["ACT"],
-                &["X9"],
-                "2024-01-01",
-                "2024-12-31",
-                year,
-                Breakdown::Own,
-            ),
-        )
-        .err();
-        assert!(
-            matches!(e, Some(Error::Validation { ref field, .. }) if field == &["unitCodes"]),
-            "{e:?}"
+        assert_eq!(
+            refused(&["ACT"], &["X9"], "2024-01-01", "2024-12-31", year),
+            Some("unitCodes".into())
         );
-        let e = validate(
-            &snap,
-            &request(
-                &["ACT"],
-                &["C1"],
-                "2000-01-01",
-                "2030-12-31",
-                Granularity::Month,
-                Breakdown::Own,
-            ),
-        )
-        .err();
-        assert!(
-            matches!(e, Some(Error::Validation { ref field, .. }) if field == &["to"]),
-            "{e:?}"
+        assert_eq!(
+            refused(&["ACT"], &["C1"], "2000-01-01", "2030-12-31", month),
+            Some("to".into())
         );
-        assert!(
-            validate(
-                &snap,
-                &request(
-                    &["ACT"],
-                    &["C1"],
-                    "2024-01-01",
-                    "2024-12-31",
-                    year,
-                    Breakdown::Own
-                )
-            )
-            .is_ok()
+        assert_eq!(
+            refused(&["ACT"], &["C1"], "2024-01-01", "2024-12-31", year),
+            None
         );
     }
 

@@ -6,9 +6,9 @@
 //! and kept a while after (`unit_month_fold` says how far). A copy reads every row and the
 //! deltas not folded when it loads, then only the deltas stamped past its mark (see
 //! [`super::marks`]), folded or not: a fold changes no value it holds.
+use super::FastMap;
 use super::hierarchy::Hierarchy;
 use super::marks::{Mark, past_mark};
-use super::{FastMap, FastSet};
 use crate::error::Result;
 use async_graphql::futures_util::StreamExt;
 use chrono::{Datelike, NaiveDate};
@@ -329,7 +329,7 @@ impl Rollups {
 
 /// The flows of `units` (without units under them) over `first ..= last` (first days of
 /// months), for one answer: their rollup rows, read in one statement, and (with `deltas`) the
-/// deltas this copy read that the rows do not hold yet (stamped from a row's horizon on).
+/// deltas this copy read that the rows do not hold yet (stamped past the folds).
 pub(super) async fn leaf_flows(
     db: &impl ConnectionTrait,
     hierarchy: &Hierarchy,
@@ -345,14 +345,16 @@ pub(super) async fn leaf_flows(
     }
     let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
     let codes: Vec<&str> = units.iter().map(|u| hierarchy.code(*u)).collect();
-    let mut rows = Vec::new();
     // One statement whatever the number of units on PostgreSQL (an array); chunks of IN lists
-    // on SQLite.
+    // on SQLite. Each reads, with the rows, how far the deltas are folded (a row `folds`): the
+    // rows hold every delta stamped up to it, and no other.
     let chunks: Vec<Vec<&str>> = if postgres {
         vec![codes]
     } else {
         codes.chunks(500).map(<[&str]>::to_vec).collect()
     };
+    let mut rows = Vec::new();
+    let mut folded: FastMap<u32, i64> = FastMap::default();
     for chunk in chunks {
         let (list, mut values): (String, Vec<sea_orm::Value>) = if postgres {
             (
@@ -366,24 +368,34 @@ pub(super) async fn leaf_flows(
             )
         };
         values.extend([first.into(), last.into()]);
-        rows.extend(
-            crate::db::query(
-                db,
-                &format!(
-                    "SELECT unit_code, element_code, month_start, value, horizon \
-                     FROM unit_month_fact WHERE unit_code {list} \
-                     AND month_start >= ? AND month_start <= ?"
-                ),
-                values,
-            )
-            .await?,
-        );
+        let mut upto = 0;
+        for r in crate::db::query(
+            db,
+            &format!(
+                "SELECT unit_code, element_code, month_start, value, 0 AS upto \
+                 FROM unit_month_fact WHERE unit_code {list} \
+                 AND month_start >= ? AND month_start <= ? UNION ALL \
+                 SELECT 'folds', NULL, NULL, NULL, COALESCE(MAX(upto), 0) FROM unit_month_fold"
+            ),
+            values,
+        )
+        .await?
+        {
+            match r.try_get::<String>("", "unit_code")?.as_str() {
+                "folds" => upto = r.try_get("", "upto")?,
+                _ => rows.push(r),
+            }
+        }
+        for code in chunk {
+            if let Some(u) = hierarchy.unit(code) {
+                folded.insert(u, upto);
+            }
+        }
     }
     let held = match rollups.read() {
         Ok(r) => r,
         Err(poisoned) => poisoned.into_inner(),
     };
-    let mut horizons: FastMap<(u32, u16, i32), i64> = FastMap::default();
     for r in rows {
         let unit: String = r.try_get("", "unit_code")?;
         let element: String = r.try_get("", "element_code")?;
@@ -396,18 +408,18 @@ pub(super) async fn leaf_flows(
             .entry((u, *e))
             .or_default()
             .add(month, r.try_get("", "value")?);
-        horizons.insert((u, *e, month), r.try_get("", "horizon")?);
     }
-    let wanted: FastSet<u32> = units.iter().copied().collect();
     let (from, to) = (month_number(first), month_number(last));
     for ((u, e, month), deltas) in held.pending.iter().filter(|_| deltas) {
-        if !wanted.contains(u) || *month < from || *month > to {
+        let Some(upto) = folded.get(u) else { continue };
+        if *month < from || *month > to {
             continue;
         }
-        let horizon = horizons.get(&(*u, *e, *month)).copied().unwrap_or(i64::MIN);
+        // Deltas folded since this copy read them are in the rows (or in no row, if one was
+        // deleted by hand): only those past the fold are added.
         let v: f64 = deltas
             .iter()
-            .filter(|(stamp, _)| *stamp >= horizon)
+            .filter(|(stamp, _)| stamp > upto)
             .map(|(_, v)| v)
             .sum();
         if v != 0.0 {

@@ -624,6 +624,14 @@ null_of!(&str, Value::String(None));
 null_of!(&String, Value::String(None));
 null_of!(NaiveDate, Value::ChronoDate(None));
 
+/// A sea-orm statement as a sqlx query with its values bound (the PostgreSQL transaction).
+fn bound(
+    stmt: Statement,
+) -> sqlx::query::Query<'static, sqlx::Postgres, sea_query_sqlx::SqlxValues> {
+    let values = sea_query_sqlx::SqlxValues(stmt.values.unwrap_or(sea_orm::Values(Vec::new())));
+    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
+}
+
 #[async_trait::async_trait]
 impl ConnectionTrait for Loader {
     fn get_database_backend(&self) -> DbBackend {
@@ -638,12 +646,7 @@ impl ConnectionTrait for Loader {
             Inner::Postgres(slot) => {
                 let mut guard = slot.lock().await;
                 let tx = busy(&mut guard)?;
-                let values =
-                    sea_query_sqlx::SqlxValues(stmt.values.unwrap_or(sea_orm::Values(Vec::new())));
-                let done = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(sqlx_err)?;
+                let done = bound(stmt).execute(&mut **tx).await.map_err(sqlx_err)?;
                 Ok(done.into())
             }
             Inner::Sqlite(txn) => txn.execute_raw(stmt).await,
@@ -680,12 +683,7 @@ impl ConnectionTrait for Loader {
             Inner::Postgres(slot) => {
                 let mut guard = slot.lock().await;
                 let tx = busy(&mut guard)?;
-                let values =
-                    sea_query_sqlx::SqlxValues(stmt.values.unwrap_or(sea_orm::Values(Vec::new())));
-                let rows = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(sqlx_err)?;
+                let rows = bound(stmt).fetch_all(&mut **tx).await.map_err(sqlx_err)?;
                 Ok(rows.into_iter().map(QueryResult::from).collect())
             }
             Inner::Sqlite(txn) => txn.query_all_raw(stmt).await,

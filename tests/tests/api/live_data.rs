@@ -50,6 +50,15 @@ struct Followers {
 }
 
 impl Followers {
+    /// The server of `app` and, on PostgreSQL, a second replica on the same database.
+    async fn start(app: &TestApp) -> Self {
+        let mut servers = vec![(app.address.clone(), app.store.clone())];
+        if app.test_db.is_postgres() {
+            servers.push(app.replica_with_store(|_| {}).await);
+        }
+        Self { servers }
+    }
+
     /// Every follower answers what a server started now (a cold copy) answers.
     async fn agree(&self, app: &TestApp, after: &str) {
         let (cold, _) = app.replica_with_store(|_| {}).await;
@@ -117,13 +126,9 @@ async fn submit(app: &TestApp, address: &str, team: &str, kind: &str, on: &str) 
 #[tokio::test]
 async fn every_kind_of_change_is_applied_as_a_change_on_every_replica() {
     let app = spawn_app().await;
-    let mut servers = vec![(app.address.clone(), app.store.clone())];
-    if app.test_db.is_postgres() {
-        servers.push(app.replica_with_store(|_| {}).await);
-    }
+    let followers = Followers::start(&app).await;
     // The writes go through the first server; on PostgreSQL the second follows.
     let a = app.address.clone();
-    let followers = Followers { servers };
     let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
     app.add_member(
         &cafe,
@@ -309,12 +314,8 @@ async fn wait_for_loads(store: &cnscd_api::memory::Store, loads: usize) {
 #[tokio::test]
 async fn folds_change_no_answer_and_a_copy_behind_pruned_deltas_loads_anew() {
     let app = spawn_app().await;
-    let mut servers = vec![(app.address.clone(), app.store.clone())];
-    if app.test_db.is_postgres() {
-        servers.push(app.replica_with_store(|_| {}).await);
-    }
+    let followers = Followers::start(&app).await;
     let a = app.address.clone();
-    let followers = Followers { servers };
     let cafe = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
     for on in ["2024-03-05", "2024-03-20", "2025-02-11"] {
         assert_eq!(
@@ -344,6 +345,27 @@ async fn folds_change_no_answer_and_a_copy_behind_pruned_deltas_loads_anew() {
     .await
     .unwrap();
     followers.agree(&app, "a rollup row written by hand").await;
+
+    // An activity every copy reads as a delta, folded (the copies do not look), then its
+    // hamlet's row deleted by hand: what the row held counts nowhere.
+    assert_eq!(
+        submit(&app, &a, &cafe, "HELP_DESK", "2024-05-06").await,
+        Vec::<String>::new()
+    );
+    followers.agree(&app, "an activity in May").await;
+    cnscd_api::activities::rollup::compact(&app.db)
+        .await
+        .unwrap();
+    cnscd_api::db::query(
+        &app.db,
+        "DELETE FROM unit_month_fact WHERE unit_code = '05677-01' AND month_start = ?",
+        vec![date("2024-05-01").into()],
+    )
+    .await
+    .unwrap();
+    followers
+        .agree(&app, "a folded rollup row deleted by hand")
+        .await;
     for (address, store) in &followers.servers {
         assert_eq!(store.loads(), 1, "{address} loaded its data again");
     }
