@@ -358,11 +358,11 @@ fn apply(h: &Hierarchy, live: &mut Live, step: Step) {
     match step {
         Step::Team(id, Some((days, share))) => {
             live.intake.teams.insert(id, days);
-            live.states.set_team(id, Some(share));
+            live.states.set_team(h, id, Some(share));
         }
         Step::Team(id, None) => {
             live.intake.teams.remove(&id);
-            live.states.set_team(id, None);
+            live.states.set_team(h, id, None);
         }
         Step::Flows(group, values) => live.figures.set_flows(h, group, values),
         Step::References(element, year, values) => {

@@ -51,6 +51,9 @@ pub struct Hierarchy {
     up: Vec<Vec<u32>>,
     /// Whether each unit has units under it on some day.
     parents: Vec<bool>,
+    /// Whether each unit has units two levels or more under it on some day (a district, a
+    /// province).
+    deep: Vec<bool>,
     successions: Vec<admin_unit_succession::Model>,
     shares: HashMap<(String, String), f64>,
 }
@@ -134,11 +137,15 @@ impl Hierarchy {
         let mut down: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut parents = vec![false; n];
+        let mut deep = vec![false; n];
         for (i, l) in links.iter().enumerate() {
             down[l.ancestor as usize].push(i as u32);
             up[l.descendant as usize].push(i as u32);
             if l.depth > 0 {
                 parents[l.ancestor as usize] = true;
+            }
+            if l.depth > 1 {
+                deep[l.ancestor as usize] = true;
             }
         }
         for u in &mut up {
@@ -148,6 +155,21 @@ impl Hierarchy {
         self.down = down;
         self.up = up;
         self.parents = parents;
+        self.deep = deep;
+    }
+
+    /// Whether `unit` has units two levels or more under it on some day.
+    pub fn has_units_two_below(&self, unit: u32) -> bool {
+        self.deep.get(unit as usize).copied().unwrap_or(false)
+    }
+
+    /// The units `unit` lies under on some day (itself included; none for an unknown unit).
+    pub(super) fn above_some_day(&self, unit: u32) -> impl Iterator<Item = u32> + '_ {
+        self.up
+            .get(unit as usize)
+            .into_iter()
+            .flatten()
+            .map(|i| self.links[*i as usize].ancestor)
     }
 
     /// Whether `unit` has units under it on some day.

@@ -6,6 +6,7 @@ use super::hierarchy::Hierarchy;
 use chrono::NaiveDate;
 use cnscd_entity::codes::UnitLevel;
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// A count over time as steps: `(first day, count from that day on)`, by day.
 #[derive(Default, Debug, Clone, PartialEq)]
@@ -94,7 +95,22 @@ pub struct States {
     /// By element, then unit index.
     timelines: HashMap<String, Vec<Option<Timeline>>>,
     units: usize,
+    /// Counts of units with units two levels or more under them (districts, provinces: a
+    /// sum over thousands of units), made when first asked and forgotten when a team under
+    /// the unit changes.
+    counted: Mutex<Counted>,
 }
+
+/// Counts made ([`States::state`]): by unit, element and day.
+#[derive(Default)]
+struct Counted {
+    by_unit: FastMap<u32, HashMap<String, FastMap<NaiveDate, f64>>>,
+    entries: usize,
+}
+
+/// Counts kept at most; past it they are forgotten all at once (days asked are month and
+/// quarter ends, mostly: a nation's provinces and districts over years stay well below).
+const COUNTED_MAX: usize = 200_000;
 
 impl States {
     /// The timelines of `teams`, for a hierarchy of `units` units.
@@ -128,9 +144,10 @@ impl States {
         self.teams.get(&id)
     }
 
-    /// Replaces a team's share (`None`: it is gone), and rebuilds the timelines of the units it
-    /// sat in and sits in now. Costs what the units' teams and memberships are.
-    pub fn set_team(&mut self, id: i64, share: Option<TeamShare>) {
+    /// Replaces a team's share (`None`: it is gone), rebuilds the timelines of the units it
+    /// sat in and sits in now, and forgets the counts made of the units above them. Costs what
+    /// the units' teams and memberships are.
+    pub fn set_team(&mut self, hierarchy: &Hierarchy, id: i64, share: Option<TeamShare>) {
         let old = match share {
             Some(share) => self.teams.insert(id, share),
             None => self.teams.remove(&id),
@@ -150,6 +167,14 @@ impl States {
             units.push(new.unit);
         }
         units.dedup();
+        let counted = self.counted.get_mut().unwrap_or_else(|p| p.into_inner());
+        for unit in &units {
+            for above in hierarchy.above_some_day(*unit) {
+                if let Some(forgotten) = counted.by_unit.remove(&above) {
+                    counted.entries -= forgotten.values().map(FastMap::len).sum::<usize>();
+                }
+            }
+        }
         for unit in units {
             self.rebuild(unit);
         }
@@ -186,8 +211,39 @@ impl States {
 
     /// The count of a state element (ACTIVE_TEAMS, ACTIVE_MEMBERS,
     /// ACTIVE_MEMBERS_<affiliation>, HAMLETS, HAMLETS_WITH_TEAM) for `unit` on `day`: over the
-    /// unit and every unit under it on that day.
+    /// unit and every unit under it on that day. Kept once made for a district or a province.
     pub fn state(&self, hierarchy: &Hierarchy, unit: u32, element: &str, day: NaiveDate) -> f64 {
+        if !hierarchy.has_units_two_below(unit) {
+            return self.count(hierarchy, unit, element, day);
+        }
+        let kept = self
+            .counted
+            .lock()
+            .ok()
+            .and_then(|c| c.by_unit.get(&unit)?.get(element)?.get(&day).copied());
+        if let Some(v) = kept {
+            return v;
+        }
+        let v = self.count(hierarchy, unit, element, day);
+        if let Ok(mut c) = self.counted.lock() {
+            if c.entries >= COUNTED_MAX {
+                *c = Counted::default();
+            }
+            let days = c
+                .by_unit
+                .entry(unit)
+                .or_default()
+                .entry(element.to_owned())
+                .or_default();
+            if days.insert(day, v).is_none() {
+                c.entries += 1;
+            }
+        }
+        v
+    }
+
+    /// [`Self::state`], counted.
+    fn count(&self, hierarchy: &Hierarchy, unit: u32, element: &str, day: NaiveDate) -> f64 {
         match element {
             "HAMLETS" => hierarchy
                 .links_down(unit)
@@ -278,8 +334,8 @@ mod tests {
             &[("POLICE", "2023-02-01")],
         );
         let new = team(0, "2024-05-01", None, &[]);
-        s.set_team(1, Some(moved.clone()));
-        s.set_team(3, Some(new.clone()));
+        s.set_team(&Hierarchy::default(), 1, Some(moved.clone()));
+        s.set_team(&Hierarchy::default(), 3, Some(new.clone()));
         teams.insert(1, moved);
         teams.insert(3, new);
         let fresh = States::build(3, teams.clone());
@@ -295,8 +351,54 @@ mod tests {
             }
         }
         // Gone: counts nowhere.
-        s.set_team(2, None);
+        s.set_team(&Hierarchy::default(), 2, None);
         assert_eq!(on(&s, "ACTIVE_TEAMS", 1, "2023-06-01"), 0.0);
         assert_eq!(on(&s, "ACTIVE_MEMBERS_YOUTH_UNION", 1, "2023-06-01"), 0.0);
+    }
+
+    #[test]
+    fn a_provinces_counts_are_kept_until_a_team_under_it_changes() {
+        let (min, max) = (d("2000-01-01"), d("9999-12-31"));
+        use UnitLevel::{Commune, Hamlet, Province};
+        let h = Hierarchy::from_parts(
+            Vec::new(),
+            vec![
+                ("P", "P", 0, Province, min, max),
+                ("C", "C", 0, Commune, min, max),
+                ("H", "H", 0, Hamlet, min, max),
+                ("P", "C", 1, Commune, min, max),
+                ("C", "H", 1, Hamlet, min, max),
+                ("P", "H", 2, Hamlet, min, max),
+                ("Q", "Q", 0, Province, min, max),
+            ],
+        );
+        let u = |code: &str| h.unit(code).unwrap_or_default();
+        let mut teams = FastMap::default();
+        teams.insert(
+            1,
+            team(u("H"), "2023-01-01", None, &[("POLICE", "2023-01-01")]),
+        );
+        let mut s = States::build(h.len(), teams);
+        let day = d("2024-06-30");
+        assert!(h.has_units_two_below(u("P")) && !h.has_units_two_below(u("C")));
+        assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
+        assert_eq!(s.state(&h, u("P"), "HAMLETS_WITH_TEAM", day), 1.0);
+        // A second team, a member more: the province's counts follow at once.
+        s.set_team(
+            &h,
+            2,
+            Some(team(
+                u("C"),
+                "2023-01-01",
+                None,
+                &[("POLICE", "2024-01-01")],
+            )),
+        );
+        assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 2.0);
+        assert_eq!(s.state(&h, u("P"), "ACTIVE_TEAMS", day), 2.0);
+        // The hamlet's team dissolved: gone from the province too.
+        s.set_team(&h, 1, None);
+        assert_eq!(s.state(&h, u("P"), "HAMLETS_WITH_TEAM", day), 0.0);
+        assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
     }
 }
