@@ -17,6 +17,7 @@ mod m20261207_000001_audit_concerns_unit;
 mod m20261207_000002_data_changes;
 mod m20261208_000010_plan_indexes;
 mod m20261208_000020_rollup_folds;
+mod m20261208_000030_figure_change_unit;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000002_data_changes::Migration),
             Box::new(m20261208_000010_plan_indexes::Migration),
             Box::new(m20261208_000020_rollup_folds::Migration),
+            Box::new(m20261208_000030_figure_change_unit::Migration),
         ]
     }
 }

@@ -59,7 +59,7 @@ const RELOAD: &[&str] = &[
 const ROLLUP_KEY: &[&str] = &["unit_code", "element_code", "month_start"];
 
 /// SQLite: the key of `row` (`NEW` or `OLD`) as text.
-fn sqlite_key(row: &str, columns: &[&str]) -> String {
+pub(crate) fn sqlite_key(row: &str, columns: &[&str]) -> String {
     if columns.is_empty() {
         return "''".to_owned();
     }

@@ -115,6 +115,7 @@ enum Step {
         Option<(super::catalogues::TeamDays, super::states::TeamShare)>,
     ),
     Flows((String, NaiveDate, NaiveDate), Vec<(u32, f64)>),
+    Flow((String, NaiveDate, NaiveDate), u32, Option<f64>),
     References(String, i32, Vec<(u32, NaiveDate, NaiveDate, f64)>),
     Target(String, u32, NaiveDate, NaiveDate, Option<f64>),
     Definition(String, Vec<cnscd_entity::indicator_definition::Model>),
@@ -261,7 +262,34 @@ impl Snapshot {
         let h: &Hierarchy = &self.hierarchy;
         let parts: Vec<&str> = key.split('|').collect();
         Ok(Some(match (kind, parts.as_slice()) {
-            ("data_value", [element, start, end]) => {
+            // A flow figure of one unit (the log names the unit): that unit's figure only.
+            ("data_value", [element, start, end, unit])
+                if self
+                    .elements
+                    .get(*element)
+                    .is_some_and(|e| e.aggregation != Aggregation::Reference) =>
+            {
+                let (Some(start), Some(end), Some(u)) = (date(start), date(end), h.unit(unit))
+                else {
+                    return Ok(None);
+                };
+                let rows = load::figures(
+                    db,
+                    h,
+                    " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ? \
+                     AND v.unit_code = ?",
+                    vec![(*element).into(), start.into(), end.into(), (*unit).into()],
+                )
+                .await?;
+                // In submission order: the latest wins.
+                vec![Step::Flow(
+                    ((*element).to_owned(), start, end),
+                    u,
+                    rows.last().map(|r| r.4),
+                )]
+            }
+            // A reference figure (summed per year), or a key without its unit: the group.
+            ("data_value", [element, start, end, ..]) => {
                 let (Some(start), Some(end)) = (date(start), date(end)) else {
                     return Ok(None);
                 };
@@ -365,6 +393,7 @@ fn apply(h: &Hierarchy, live: &mut Live, step: Step) {
             live.states.set_team(h, id, None);
         }
         Step::Flows(group, values) => live.figures.set_flows(h, group, values),
+        Step::Flow(group, unit, value) => live.figures.set_flow(h, group, unit, value),
         Step::References(element, year, values) => {
             live.figures.set_references(&element, year, values)
         }

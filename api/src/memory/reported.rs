@@ -148,6 +148,55 @@ impl Figures {
         self.sum_group(hierarchy, &group);
     }
 
+    /// Sets the flow value one unit reported for one element and period (`None`: it has none
+    /// now). When the unit reported before and still does, the sums above it move by the
+    /// difference; otherwise which units count for which changes, and the group is summed
+    /// again.
+    pub fn set_flow(
+        &mut self,
+        hierarchy: &Hierarchy,
+        group: FlowGroup,
+        unit: u32,
+        value: Option<f64>,
+    ) {
+        let values = self.flows.entry(group.clone()).or_default();
+        let old = match value {
+            Some(v) => values.insert(unit, v),
+            None => values.remove(&unit),
+        };
+        if values.is_empty() {
+            self.flows.remove(&group);
+        }
+        let (Some(old), Some(new)) = (old, value) else {
+            if old.is_some() || value.is_some() {
+                self.sum_group(hierarchy, &group);
+            }
+            return;
+        };
+        if new == old {
+            return;
+        }
+        let (element, start, end) = &group;
+        let Some(values) = self.flows.get(&group) else {
+            return;
+        };
+        let itself = |a: u32| values.contains_key(&a);
+        let mut found = true;
+        for a in hierarchy.counted_for(unit, *start, itself) {
+            let sum = self
+                .sums
+                .get_mut(&(a, element.clone()))
+                .and_then(|list| list.iter_mut().find(|(s, e, _)| s == start && e == end));
+            match sum {
+                Some((_, _, v)) => *v += new - old,
+                None => found = false,
+            }
+        }
+        if !found {
+            self.sum_group(hierarchy, &group);
+        }
+    }
+
     /// Replaces the reference values of one element and year by `values` (reporting unit,
     /// period and value, in submission order), and forgets the day sums of that year.
     pub fn set_references(
@@ -256,4 +305,67 @@ fn covered(
     };
     memo.insert(unit, result);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cnscd_entity::codes::UnitLevel::{Commune, Hamlet, Province};
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn a_flow_figure_set_alone_sums_as_the_whole_group_would() {
+        let (min, max) = (d("2000-01-01"), d("9999-12-31"));
+        let h = Hierarchy::from_parts(
+            Vec::new(),
+            vec![
+                ("P", "P", 0, Province, min, max),
+                ("C1", "C1", 0, Commune, min, max),
+                ("C2", "C2", 0, Commune, min, max),
+                ("H", "H", 0, Hamlet, min, max),
+                ("P", "C1", 1, Commune, min, max),
+                ("P", "C2", 1, Commune, min, max),
+                ("C1", "H", 1, Hamlet, min, max),
+                ("P", "H", 2, Hamlet, min, max),
+            ],
+        );
+        let u = |code: &str| h.unit(code).unwrap_or_default();
+        let (start, end) = (d("2025-01-01"), d("2025-01-31"));
+        let row = |unit: &str, v: f64| {
+            (
+                u(unit),
+                "DOSSIERS".to_owned(),
+                start,
+                end,
+                v,
+                "FLOW".to_owned(),
+            )
+        };
+        let group = ("DOSSIERS".to_owned(), start, end);
+        let mut rows = vec![row("C1", 10.0), row("C2", 5.0), row("H", 3.0)];
+        let mut figures = Figures::build(&h, rows.clone());
+        for (unit, value) in [
+            ("C2", Some(7.0)), // replaced: the sums above move by the difference
+            ("H", Some(4.0)),  // under C1, which reports itself: C1 and P keep C1's own
+            ("P", Some(30.0)), // P reports for the first time: the group is summed again
+            ("C2", None),      // withdrawn
+        ] {
+            figures.set_flow(&h, group.clone(), u(unit), value);
+            rows.retain(|r| r.0 != u(unit));
+            if let Some(v) = value {
+                rows.push(row(unit, v));
+            }
+            let fresh = Figures::build(&h, rows.clone());
+            for code in ["P", "C1", "C2", "H"] {
+                assert_eq!(
+                    figures.reported_for(u(code), "DOSSIERS"),
+                    fresh.reported_for(u(code), "DOSSIERS"),
+                    "{code} after {unit} set to {value:?}"
+                );
+            }
+        }
+    }
 }
