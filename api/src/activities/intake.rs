@@ -261,7 +261,7 @@ pub(super) fn check(
     }
     // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
     // said: the area rule for teams (any day from founding to dissolution).
-    let team = catalogue.teams.get(&input.team_id).filter(|t| {
+    let team = snap.team(input.team_id).filter(|t| {
         let scope = principal.scope(Action::ReadTeams);
         let last = match t.dissolved_on {
             Some(d) => d.pred_opt().unwrap_or(d),

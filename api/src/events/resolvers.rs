@@ -59,14 +59,7 @@ impl EventSubscription {
             let mut team_units: Vec<String> = principal
                 .teams
                 .iter()
-                .filter_map(|t| {
-                    snap.view()
-                        .live
-                        .intake
-                        .teams
-                        .get(t)
-                        .map(|t| t.unit_code.clone())
-                })
+                .filter_map(|t| snap.view().team(*t).map(|t| t.unit_code))
                 .collect();
             if scope.submitter.is_some() {
                 // A REPORTER reads what it submitted, which lies in the units it reports for.

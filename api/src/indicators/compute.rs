@@ -652,7 +652,7 @@ pub fn evaluate(
                         }
                         Some((ElementSource::Reported, Aggregation::Reference)) => {
                             let refs = references?;
-                            let u = unit_index?;
+                            let (u, e) = (unit_index?, snap.element_index(e)?);
                             if refs.incomplete(u, e) {
                                 partly_known.set(true);
                             }
@@ -783,7 +783,7 @@ mod tests {
     use super::*;
     use crate::indicators::periods::Granularity;
     use crate::memory::states::TeamShare;
-    use crate::memory::{Hierarchy, Parts, Snapshot, TeamDays};
+    use crate::memory::{Hierarchy, Parts, Snapshot};
     use cnscd_entity::codes::UnitLevel;
     use cnscd_entity::data_element;
 
@@ -936,11 +936,6 @@ mod tests {
                 definitions,
                 teams: vec![(
                     1,
-                    TeamDays {
-                        unit_code: "H1".into(),
-                        founded_on: d("2023-01-01"),
-                        dissolved_on: None,
-                    },
                     TeamShare {
                         unit: h1,
                         founded_on: d("2023-01-01"),
@@ -955,7 +950,6 @@ mod tests {
                         d("2024-03-01"),
                         d("2024-03-31"),
                         30.0,
-                        "FLOW".into(),
                     ),
                     (
                         c1,
@@ -963,7 +957,6 @@ mod tests {
                         d("2024-03-01"),
                         d("2024-03-31"),
                         40.0,
-                        "FLOW".into(),
                     ),
                 ],
                 targets: vec![("ACT".into(), c1, d("2024-01-01"), d("2024-12-31"), 10.0)],

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use cnscd_entity::indicator_definition;
 use std::collections::HashMap;
 
-/// A team as intake checks it.
+/// A team as intake checks it (see [`super::View::team`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TeamDays {
     pub unit_code: String,
@@ -18,7 +18,6 @@ pub struct TeamDays {
 /// `activities::intake`).
 #[derive(Default)]
 pub struct IntakeData {
-    pub teams: FastMap<i64, TeamDays>,
     /// Activity kinds: whether each is active.
     pub kinds: HashMap<String, bool>,
     /// Digital services: (active, counts as cashless payment).

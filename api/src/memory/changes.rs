@@ -20,6 +20,7 @@
 //! Old rows are pruned ([`prune`]); a copy whose mark lies before what was pruned loads anew.
 use super::hierarchy::Hierarchy;
 use super::marks::{Mark, past_mark};
+use super::reported::FlowGroup;
 use super::rollups::Read;
 use super::{Live, Snapshot, load};
 use crate::db::query;
@@ -110,13 +111,10 @@ async fn read(db: &impl ConnectionTrait, mark: &Mark) -> Result<LogRead> {
 
 /// A change as it will be applied, its rows read.
 enum Step {
-    Team(
-        i64,
-        Option<(super::catalogues::TeamDays, super::states::TeamShare)>,
-    ),
-    Flows((String, NaiveDate, NaiveDate), Vec<(u32, f64)>),
-    Flow((String, NaiveDate, NaiveDate), u32, Option<f64>),
-    References(String, i32, Vec<(u32, NaiveDate, NaiveDate, f64)>),
+    Team(i64, Option<super::states::TeamShare>),
+    Flows(FlowGroup, Vec<(u32, f64)>),
+    Flow(FlowGroup, u32, Option<f64>),
+    References(u16, i32, Vec<(u32, NaiveDate, NaiveDate, f64)>),
     Target(String, u32, NaiveDate, NaiveDate, Option<f64>),
     Definition(String, Vec<cnscd_entity::indicator_definition::Model>),
     Lock(u32, Vec<(NaiveDate, NaiveDate)>),
@@ -223,7 +221,6 @@ impl Snapshot {
         let mut found: super::FastMap<i64, _> = load::teams(db, &self.hierarchy, Some(ids))
             .await?
             .into_iter()
-            .map(|(id, days, share)| (id, (days, share)))
             .collect();
         let missing: Vec<i64> = ids
             .iter()
@@ -269,63 +266,67 @@ impl Snapshot {
                     .get(*element)
                     .is_some_and(|e| e.aggregation != Aggregation::Reference) =>
             {
-                let (Some(start), Some(end), Some(u)) = (date(start), date(end), h.unit(unit))
-                else {
+                let (Some(start), Some(end), Some(u), Some(e)) = (
+                    date(start),
+                    date(end),
+                    h.unit(unit),
+                    self.element_index(element),
+                ) else {
                     return Ok(None);
                 };
-                let rows = load::figures(
+                let mut latest = None;
+                load::figures(
                     db,
                     h,
+                    &self.element_index,
                     " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ? \
                      AND v.unit_code = ?",
                     vec![(*element).into(), start.into(), end.into(), (*unit).into()],
+                    // In submission order: the latest wins.
+                    |r| latest = Some(r.4),
                 )
                 .await?;
-                // In submission order: the latest wins.
-                vec![Step::Flow(
-                    ((*element).to_owned(), start, end),
-                    u,
-                    rows.last().map(|r| r.4),
-                )]
+                vec![Step::Flow((e, start, end), u, latest)]
             }
             // A reference figure (summed per year), or a key without its unit: the group.
             ("data_value", [element, start, end, ..]) => {
-                let (Some(start), Some(end)) = (date(start), date(end)) else {
+                let (Some(start), Some(end), Some(e)) =
+                    (date(start), date(end), self.element_index(element))
+                else {
                     return Ok(None);
                 };
-                let Some(e) = self.elements.get(*element) else {
+                let Some(model) = self.elements.get(*element) else {
                     return Ok(None);
                 };
-                if e.aggregation == Aggregation::Reference {
+                if model.aggregation == Aggregation::Reference {
                     let year = start.year();
                     let (first, last) = (
                         NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(start),
                         NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(end),
                     );
-                    let rows = load::figures(
+                    let mut values = Vec::new();
+                    load::figures(
                         db,
                         h,
+                        &self.element_index,
                         " WHERE v.element_code = ? AND v.period_start >= ? AND v.period_end <= ?",
                         vec![(*element).into(), first.into(), last.into()],
+                        |r| values.push((r.0, r.2, r.3, r.4)),
                     )
                     .await?;
-                    vec![Step::References(
-                        (*element).to_owned(),
-                        year,
-                        rows.into_iter().map(|r| (r.0, r.2, r.3, r.4)).collect(),
-                    )]
+                    vec![Step::References(e, year, values)]
                 } else {
-                    let rows = load::figures(
+                    let mut values = Vec::new();
+                    load::figures(
                         db,
                         h,
+                        &self.element_index,
                         " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ?",
                         vec![(*element).into(), start.into(), end.into()],
+                        |r| values.push((r.0, r.4)),
                     )
                     .await?;
-                    vec![Step::Flows(
-                        ((*element).to_owned(), start, end),
-                        rows.into_iter().map(|r| (r.0, r.4)).collect(),
-                    )]
+                    vec![Step::Flows((e, start, end), values)]
                 }
             }
             ("target", [code, unit, start, end]) => {
@@ -384,18 +385,11 @@ impl Snapshot {
 /// Applies one step to what routine changes move.
 fn apply(h: &Hierarchy, live: &mut Live, step: Step) {
     match step {
-        Step::Team(id, Some((days, share))) => {
-            live.intake.teams.insert(id, days);
-            live.states.set_team(h, id, Some(share));
-        }
-        Step::Team(id, None) => {
-            live.intake.teams.remove(&id);
-            live.states.set_team(h, id, None);
-        }
+        Step::Team(id, share) => live.states.set_team(h, id, share),
         Step::Flows(group, values) => live.figures.set_flows(h, group, values),
         Step::Flow(group, unit, value) => live.figures.set_flow(h, group, unit, value),
         Step::References(element, year, values) => {
-            live.figures.set_references(&element, year, values)
+            live.figures.set_references(element, year, values)
         }
         Step::Target(code, unit, start, end, target) => {
             live.targets.set(&code, unit, start, end, target)

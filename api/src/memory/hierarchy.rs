@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub struct Link {
     pub ancestor: u32,
     pub descendant: u32,
-    pub depth: i32,
+    pub depth: u8,
     pub level: UnitLevel,
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -45,15 +45,20 @@ pub struct Hierarchy {
     index: HashMap<String, u32>,
     /// Every version of each unit, oldest first, by unit index.
     versions: Vec<Vec<Arc<admin_unit::Model>>>,
+    /// Sorted by ancestor: the links of unit `u` down are `links[down[u] .. down[u + 1]]`.
     links: Vec<Link>,
-    /// Links by ancestor, and by descendant (nearest ancestor first).
-    down: Vec<Vec<u32>>,
-    up: Vec<Vec<u32>>,
+    down: Vec<u32>,
+    /// Indexes of the links, sorted by descendant, nearest ancestor first: those of unit `u`
+    /// up are `by_descendant[up[u] .. up[u + 1]]`.
+    by_descendant: Vec<u32>,
+    up: Vec<u32>,
     /// Whether each unit has units under it on some day.
     parents: Vec<bool>,
     /// Whether each unit has units two levels or more under it on some day (a district, a
     /// province).
     deep: Vec<bool>,
+    /// The days some link starts or stops holding on, sorted.
+    boundaries: Vec<NaiveDate>,
     successions: Vec<admin_unit_succession::Model>,
     shares: HashMap<(String, String), f64>,
 }
@@ -68,7 +73,10 @@ impl Hierarchy {
             .await?;
         let successions = admin_unit_succession::Entity::find().all(db).await?;
         let mut h = Self::default();
-        for u in units {
+        for mut u in units {
+            // Not read from the copy (searches read the table): not held.
+            u.name_search = String::new();
+            u.unit_type = None;
             let i = h.intern(&u.code);
             h.versions[i as usize].push(Arc::new(u));
         }
@@ -82,7 +90,7 @@ impl Hierarchy {
             links.push(Link {
                 ancestor: h.intern(&c.ancestor_code),
                 descendant: h.intern(&c.descendant_code),
-                depth: c.depth,
+                depth: u8::try_from(c.depth).unwrap_or(u8::MAX),
                 level: c.descendant_level,
                 from: c.valid_from,
                 to: c.valid_to,
@@ -110,7 +118,7 @@ impl Hierarchy {
             .map(|(a, d, depth, level, from, to)| Link {
                 ancestor: h.intern(a),
                 descendant: h.intern(d),
-                depth,
+                depth: u8::try_from(depth).unwrap_or(u8::MAX),
                 level,
                 from,
                 to,
@@ -132,15 +140,30 @@ impl Hierarchy {
         i
     }
 
-    fn set_links(&mut self, links: Vec<Link>) {
+    fn set_links(&mut self, mut links: Vec<Link>) {
         let n = self.codes.len();
-        let mut down: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut up: Vec<Vec<u32>> = vec![Vec::new(); n];
+        links.sort_unstable_by_key(|l| (l.ancestor, l.depth, l.descendant, l.from));
+        links.shrink_to_fit();
+        let mut by_descendant: Vec<u32> = (0..links.len() as u32).collect();
+        by_descendant.sort_unstable_by_key(|i| {
+            let l = &links[*i as usize];
+            (l.descendant, l.depth, l.ancestor, l.from)
+        });
+        let starts = |unit_of: &dyn Fn(usize) -> u32| {
+            let mut starts = vec![0u32; n + 1];
+            for i in 0..links.len() {
+                starts[unit_of(i) as usize + 1] += 1;
+            }
+            for u in 0..n {
+                starts[u + 1] += starts[u];
+            }
+            starts
+        };
+        let down = starts(&|i| links[i].ancestor);
+        let up = starts(&|i| links[by_descendant[i] as usize].descendant);
         let mut parents = vec![false; n];
         let mut deep = vec![false; n];
-        for (i, l) in links.iter().enumerate() {
-            down[l.ancestor as usize].push(i as u32);
-            up[l.descendant as usize].push(i as u32);
+        for l in &links {
             if l.depth > 0 {
                 parents[l.ancestor as usize] = true;
             }
@@ -148,14 +171,30 @@ impl Hierarchy {
                 deep[l.ancestor as usize] = true;
             }
         }
-        for u in &mut up {
-            u.sort_by_key(|i| links[*i as usize].depth);
-        }
+        let mut boundaries: Vec<NaiveDate> = links
+            .iter()
+            .flat_map(|l| [Some(l.from), l.to.succ_opt()])
+            .flatten()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        boundaries.shrink_to_fit();
+        self.boundaries = boundaries;
         self.links = links;
         self.down = down;
+        self.by_descendant = by_descendant;
         self.up = up;
         self.parents = parents;
         self.deep = deep;
+    }
+
+    /// The first day of the stretch of days around `day` in which no link starts or stops
+    /// holding: every day of it sees the same hierarchy.
+    pub fn unchanged_since(&self, day: NaiveDate) -> NaiveDate {
+        match self.boundaries.partition_point(|b| *b <= day) {
+            0 => NaiveDate::MIN,
+            i => self.boundaries[i - 1],
+        }
     }
 
     /// Whether `unit` has units two levels or more under it on some day.
@@ -165,11 +204,11 @@ impl Hierarchy {
 
     /// The units `unit` lies under on some day (itself included; none for an unknown unit).
     pub(super) fn above_some_day(&self, unit: u32) -> impl Iterator<Item = u32> + '_ {
-        self.up
-            .get(unit as usize)
+        let known = (unit as usize) < self.codes.len();
+        known
+            .then(|| self.links_up(unit).map(|l| l.ancestor))
             .into_iter()
             .flatten()
-            .map(|i| self.links[*i as usize].ancestor)
     }
 
     /// Whether `unit` has units under it on some day.
@@ -196,13 +235,14 @@ impl Hierarchy {
     }
 
     pub(super) fn links_down(&self, unit: u32) -> impl Iterator<Item = &Link> {
-        self.down[unit as usize]
-            .iter()
-            .map(|i| &self.links[*i as usize])
+        let u = unit as usize;
+        self.links[self.down[u] as usize..self.down[u + 1] as usize].iter()
     }
 
+    /// The links up from `unit`, nearest ancestor first.
     pub(super) fn links_up(&self, unit: u32) -> impl Iterator<Item = &Link> {
-        self.up[unit as usize]
+        let u = unit as usize;
+        self.by_descendant[self.up[u] as usize..self.up[u + 1] as usize]
             .iter()
             .map(|i| &self.links[*i as usize])
     }

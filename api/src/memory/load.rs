@@ -1,7 +1,7 @@
 //! A full load: every table the copy holds, read into a new copy. Done once at start, and again
 //! only for what reshapes everything (a unit catalogue import); routine changes are applied as
 //! changes ([`super::changes`]).
-use super::catalogues::{Definitions, IntakeData, Targets, TeamDays};
+use super::catalogues::{Definitions, IntakeData, Targets};
 use super::hierarchy::Hierarchy;
 use super::reported::{FigureRow, Figures};
 use super::states::{Member, States, TeamShare};
@@ -10,10 +10,11 @@ use crate::db::query;
 use crate::error::Result;
 use async_graphql::futures_util::StreamExt;
 use chrono::NaiveDate;
+use cnscd_entity::codes::Aggregation;
 use cnscd_entity::{data_element, indicator_definition};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, StreamTrait};
 use std::collections::HashMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Every active version of each indicator (of `code` only, when given), by code, ordered by
 /// `valid_from` (then version).
@@ -63,14 +64,14 @@ pub(super) async fn services(db: &impl ConnectionTrait) -> Result<HashMap<String
     Ok(out)
 }
 
-/// Teams (all, or those of `ids`) with their memberships: the days intake checks, and what
-/// the states count. A team whose unit the hierarchy does not know is left out (its unit came
+/// Teams (all, or those of `ids`) with their memberships, as the states count them (and
+/// intake checks them). A team whose unit the hierarchy does not know is left out (its unit came
 /// with a catalogue import, which loads the copy again).
 pub(super) async fn teams(
     db: &(impl ConnectionTrait + StreamTrait),
     hierarchy: &Hierarchy,
     ids: Option<&[i64]>,
-) -> Result<Vec<(i64, TeamDays, TeamShare)>> {
+) -> Result<Vec<(i64, TeamShare)>> {
     let (filter, mfilter, values) = match ids {
         Some(ids) => {
             let list = crate::db::placeholders(ids.len());
@@ -103,13 +104,24 @@ pub(super) async fn teams(
         .await?;
     let mut memberships = std::pin::pin!(memberships);
     let mut members: FastMap<i64, Vec<Member>> = FastMap::default();
+    // Each affiliation held once, shared by its memberships.
+    let mut affiliations: HashMap<String, Arc<str>> = HashMap::new();
     while let Some(r) = memberships.next().await {
         let r = r?;
+        let affiliation: String = r.try_get("", "affiliation")?;
+        let affiliation = match affiliations.get(&affiliation) {
+            Some(a) => a.clone(),
+            None => {
+                let a: Arc<str> = affiliation.as_str().into();
+                affiliations.insert(affiliation, a.clone());
+                a
+            }
+        };
         members
             .entry(r.try_get("", "team_id")?)
             .or_default()
             .push(Member {
-                affiliation: r.try_get("", "affiliation")?,
+                affiliation,
                 started_on: r.try_get("", "started_on")?,
                 ended_on: r.try_get("", "ended_on")?,
             });
@@ -117,21 +129,23 @@ pub(super) async fn teams(
     let mut out = Vec::with_capacity(teams.len());
     for r in teams {
         let id: i64 = r.try_get("", "id")?;
-        let days = TeamDays {
-            unit_code: r.try_get("", "unit_code")?,
-            founded_on: r.try_get("", "founded_on")?,
-            dissolved_on: r.try_get("", "dissolved_on")?,
-        };
-        let Some(unit) = hierarchy.unit(&days.unit_code) else {
+        let unit_code: String = r.try_get("", "unit_code")?;
+        let Some(unit) = hierarchy.unit(&unit_code) else {
             continue;
         };
         let share = TeamShare {
             unit,
-            founded_on: days.founded_on,
-            dissolved_on: days.dissolved_on,
-            members: members.remove(&id).unwrap_or_default(),
+            founded_on: r.try_get("", "founded_on")?,
+            dissolved_on: r.try_get("", "dissolved_on")?,
+            members: members
+                .remove(&id)
+                .map(|mut m| {
+                    m.shrink_to_fit();
+                    m
+                })
+                .unwrap_or_default(),
         };
-        out.push((id, days, share));
+        out.push((id, share));
     }
     Ok(out)
 }
@@ -164,44 +178,45 @@ pub(super) async fn locks(
     Ok(out)
 }
 
-/// Reported figures matching `filter` (SQL on `v`, with its values), in submission order.
+/// Reported figures matching `filter` (SQL on `v`, with its values), handed to `take` in
+/// submission order (figures of units or elements the copy does not know are left out).
 pub(super) async fn figures(
     db: &(impl ConnectionTrait + StreamTrait),
     hierarchy: &Hierarchy,
+    element_index: &HashMap<String, u16>,
     filter: &str,
     values: Vec<sea_orm::Value>,
-) -> Result<Vec<FigureRow>> {
+    mut take: impl FnMut(FigureRow),
+) -> Result<()> {
     // Streamed: a nation reports millions of figures (as driver rows they would take several
-    // times what they take decoded).
+    // times what they take held).
     let rows = db
         .stream_raw(crate::db::stmt(
             ConnectionTrait::get_database_backend(db),
             &format!(
-                "SELECT v.unit_code, v.element_code, v.period_start, v.period_end, v.value, \
-                 e.aggregation FROM data_value v JOIN data_element e \
-                 ON e.code = v.element_code{filter} ORDER BY v.id"
+                "SELECT v.unit_code, v.element_code, v.period_start, v.period_end, v.value \
+                 FROM data_value v{filter} ORDER BY v.id"
             ),
             values,
         ))
         .await?;
     let mut rows = std::pin::pin!(rows);
-    let mut out = Vec::new();
     while let Some(r) = rows.next().await {
         let r = r?;
         let unit: String = r.try_get("", "unit_code")?;
-        let Some(u) = hierarchy.unit(&unit) else {
+        let element: String = r.try_get("", "element_code")?;
+        let (Some(u), Some(e)) = (hierarchy.unit(&unit), element_index.get(&element)) else {
             continue;
         };
-        out.push((
+        take((
             u,
-            r.try_get("", "element_code")?,
+            *e,
             r.try_get("", "period_start")?,
             r.try_get("", "period_end")?,
             r.try_get("", "value")?,
-            r.try_get("", "aggregation")?,
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Targets matching `filter` (SQL, with its values): `(indicator, unit index, start, end,
@@ -261,19 +276,21 @@ impl Snapshot {
             .enumerate()
             .map(|(i, c)| (c.clone(), i as u16))
             .collect();
-        let mut intake = IntakeData {
+        let intake = IntakeData {
             kinds: kinds(db).await?,
             services: services(db).await?,
             locks: locks(db, &hierarchy, None).await?,
             ..IntakeData::default()
         };
-        let mut shares: FastMap<i64, TeamShare> = FastMap::default();
-        for (id, days, share) in teams(db, &hierarchy, None).await? {
-            intake.teams.insert(id, days);
-            shares.insert(id, share);
-        }
-        let states = States::build(hierarchy.len(), shares);
-        let figures = Figures::build(&hierarchy, figures(db, &hierarchy, "", vec![]).await?);
+        let states = States::build(teams(db, &hierarchy, None).await?.into_iter().collect());
+        let reference = reference_elements(&elements, &element_index);
+        let mut held = Figures::default();
+        figures(db, &hierarchy, &element_index, "", vec![], |row| {
+            held.add(row, reference[row.1 as usize])
+        })
+        .await?;
+        held.finish(&hierarchy);
+        let figures = held;
         let mut targets_held = Targets::default();
         for (code, unit, start, end, t) in targets(db, &hierarchy, "", vec![]).await? {
             targets_held.set(&code, unit, start, end, Some(t));
@@ -308,6 +325,7 @@ impl Snapshot {
         )
         .await?;
         held.read_to(found.mark, found.folded);
+        held.shrink_to_fit();
         if let Ok(mut r) = snapshot.rollups.write() {
             *r = held;
         }
@@ -320,10 +338,10 @@ impl Snapshot {
 pub struct Parts {
     pub elements: Vec<data_element::Model>,
     pub definitions: Definitions,
-    /// Teams with their days and what the states count of them.
-    pub teams: Vec<(i64, TeamDays, TeamShare)>,
-    /// Reported figures, in submission order.
-    pub figures: Vec<FigureRow>,
+    /// Teams as the states count them.
+    pub teams: Vec<(i64, TeamShare)>,
+    /// Reported figures, in submission order: unit index, element code, period, value.
+    pub figures: Vec<(u32, String, NaiveDate, NaiveDate, f64)>,
     /// Targets: indicator, unit index, period start and end, target.
     pub targets: Vec<(String, u32, NaiveDate, NaiveDate, f64)>,
     /// Rollup cells: unit index, element code, first day, value.
@@ -346,14 +364,14 @@ impl Snapshot {
             .enumerate()
             .map(|(i, c)| (c.clone(), i as u16))
             .collect();
-        let mut intake = IntakeData::default();
-        let mut shares: FastMap<i64, TeamShare> = FastMap::default();
-        for (id, days, share) in parts.teams {
-            intake.teams.insert(id, days);
-            shares.insert(id, share);
-        }
-        let states = States::build(hierarchy.len(), shares);
-        let figures = Figures::build(&hierarchy, parts.figures);
+        let intake = IntakeData::default();
+        let states = States::build(parts.teams.into_iter().collect());
+        let reference = reference_elements(&elements, &element_index);
+        let rows = parts
+            .figures
+            .into_iter()
+            .filter_map(|(u, e, start, end, v)| Some((u, *element_index.get(&e)?, start, end, v)));
+        let figures = Figures::build(&hierarchy, rows, |e| reference[e as usize]);
         let mut targets = Targets::default();
         for (code, unit, start, end, t) in parts.targets {
             targets.set(&code, unit, start, end, Some(t));
@@ -386,4 +404,18 @@ impl Snapshot {
             needs_reload: std::sync::atomic::AtomicBool::new(false),
         }
     }
+}
+
+/// Whether each data element, by index, is a reference figure.
+fn reference_elements(
+    elements: &HashMap<String, data_element::Model>,
+    element_index: &HashMap<String, u16>,
+) -> Vec<bool> {
+    let mut reference = vec![false; element_index.len()];
+    for (code, i) in element_index {
+        reference[*i as usize] = elements
+            .get(code)
+            .is_some_and(|e| e.aggregation == Aggregation::Reference);
+    }
+    reference
 }

@@ -396,12 +396,25 @@ impl View<'_> {
 
     /// Reported flow values summed for `unit`: `(period start, period end, sum)`.
     pub fn reported_for(&self, unit: u32, element: &str) -> &[Reported] {
-        self.live.figures.reported_for(unit, element)
+        match self.snap.element_index(element) {
+            Some(e) => self.live.figures.reported_for(unit, e),
+            None => &[],
+        }
     }
 
     /// Reference figures on `day`, computed once per copy and kept.
     pub fn references(&self, day: NaiveDate) -> Arc<DayReferences> {
         self.live.figures.references(&self.snap.hierarchy, day)
+    }
+
+    /// The team with this id, as intake checks it.
+    pub fn team(&self, id: i64) -> Option<TeamDays> {
+        let t = self.live.states.team(id)?;
+        Some(TeamDays {
+            unit_code: self.snap.hierarchy.code(t.unit).to_owned(),
+            founded_on: t.founded_on,
+            dissolved_on: t.dissolved_on,
+        })
     }
 
     /// The target set for indicator `code`, `unit` and the period `start ..= end`.

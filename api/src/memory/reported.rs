@@ -5,6 +5,8 @@
 //!
 //! Figures are grouped the way a change touches them: flows by element and period, reference
 //! figures by element and year. A change to one figure re-reads and sums its group again.
+//! Elements are held by their index among the copy's data elements; a nation reports about a
+//! million reference figures, so each is held in 16 bytes.
 use super::hierarchy::Hierarchy;
 use super::{FastMap, FastSet};
 use chrono::{Datelike, NaiveDate};
@@ -14,102 +16,190 @@ use std::sync::{Arc, Mutex};
 /// A reported value's period and amount.
 pub type Reported = (NaiveDate, NaiveDate, f64);
 
-/// A figure as read: reporting unit, element, period, value, and the element's aggregation.
-pub type FigureRow = (u32, String, NaiveDate, NaiveDate, f64, String);
+/// A figure as read: reporting unit, element index, period and value.
+pub type FigureRow = (u32, u16, NaiveDate, NaiveDate, f64);
 
-/// Reference figures on one day: for each unit and element, the sum over the units under it
-/// of the latest value each reported for the day's year, and whether it covers the whole
-/// territory.
+/// A reference value as held: the latest a unit reported for an element and year, with the
+/// day of the year its period ends.
+#[derive(Clone, Copy, Debug)]
+struct ReferenceValue {
+    value: f64,
+    unit: u32,
+    element: u16,
+    end: u16,
+}
+
+/// The latest reference values of one year, one per unit and element, sorted by them.
+#[derive(Default, Clone, Debug)]
+pub struct Latest(Vec<ReferenceValue>);
+
+impl Latest {
+    /// Keeps, of `values` in submission order, the one of each unit and element whose period
+    /// ends last (of those ending on the same day, the last submitted).
+    fn from_values(mut values: Vec<ReferenceValue>) -> Self {
+        values.sort_by_key(|v| (v.unit, v.element, v.end));
+        let mut out: Vec<ReferenceValue> = Vec::with_capacity(values.len());
+        for v in values {
+            match out.last_mut() {
+                Some(last) if (last.unit, last.element) == (v.unit, v.element) => *last = v,
+                _ => out.push(v),
+            }
+        }
+        out.shrink_to_fit();
+        Self(out)
+    }
+
+    fn get(&self, unit: u32, element: u16) -> Option<f64> {
+        self.0
+            .binary_search_by_key(&(unit, element), |v| (v.unit, v.element))
+            .ok()
+            .map(|i| self.0[i].value)
+    }
+}
+
+/// Reference figures on one day: for each unit with units under it and each element, the sum
+/// over the units under it of the latest value each reported for the day's year, and whether
+/// it covers the whole territory. A unit without units under it has the value it reported.
 #[derive(Default)]
 pub struct DayReferences {
-    /// By element, then unit.
-    sums: HashMap<String, FastMap<u32, f64>>,
-    incomplete: HashMap<String, FastSet<u32>>,
+    sums: FastMap<(u32, u16), f64>,
+    incomplete: FastSet<(u32, u16)>,
+    own: Arc<Latest>,
 }
 
 impl DayReferences {
-    pub fn value(&self, unit: u32, element: &str) -> Option<f64> {
-        self.sums.get(element)?.get(&unit).copied()
+    pub fn value(&self, unit: u32, element: u16) -> Option<f64> {
+        self.sums
+            .get(&(unit, element))
+            .copied()
+            .or_else(|| self.own.get(unit, element))
     }
 
-    pub fn incomplete(&self, unit: u32, element: &str) -> bool {
-        self.incomplete
-            .get(element)
-            .is_some_and(|units| units.contains(&unit))
+    pub fn incomplete(&self, unit: u32, element: u16) -> bool {
+        self.incomplete.contains(&(unit, element))
     }
 }
 
 /// A flow group: one element and period.
-type FlowGroup = (String, NaiveDate, NaiveDate);
+pub type FlowGroup = (u16, NaiveDate, NaiveDate);
 
-/// By reporting unit and element: the latest reference value of a year, with its period's end.
-type Latest = HashMap<(u32, String), (NaiveDate, f64)>;
+/// The values of one flow group, by reporting unit (sorted).
+#[derive(Default, Debug)]
+struct FlowValues(Vec<(u32, f64)>);
+
+impl FlowValues {
+    /// From values in submission order: the last of each unit wins.
+    fn from_values(values: Vec<(u32, f64)>) -> Self {
+        let mut values = values;
+        // Stable: of one unit's values, the last submitted stays last.
+        values.sort_by_key(|(u, _)| *u);
+        let mut out: Vec<(u32, f64)> = Vec::with_capacity(values.len());
+        for (unit, value) in values {
+            match out.last_mut() {
+                Some(last) if last.0 == unit => last.1 = value,
+                _ => out.push((unit, value)),
+            }
+        }
+        out.shrink_to_fit();
+        Self(out)
+    }
+
+    fn contains(&self, unit: u32) -> bool {
+        self.0.binary_search_by_key(&unit, |(u, _)| *u).is_ok()
+    }
+
+    /// Sets (or, with `None`, removes) the value of `unit`, returning the one it replaces.
+    fn set(&mut self, unit: u32, value: Option<f64>) -> Option<f64> {
+        match (self.0.binary_search_by_key(&unit, |(u, _)| *u), value) {
+            (Ok(i), Some(v)) => Some(std::mem::replace(&mut self.0[i].1, v)),
+            (Ok(i), None) => Some(self.0.remove(i).1),
+            (Err(i), Some(v)) => {
+                self.0.insert(i, (unit, v));
+                None
+            }
+            (Err(_), None) => None,
+        }
+    }
+}
+
+/// Day sums kept at most; past it they are forgotten all at once (they are kept per year and
+/// stretch of days the hierarchy does not change in: a few per year).
+const DAYS_KEPT: usize = 64;
 
 /// The reported figures and what is computed from them.
 #[derive(Default)]
 pub struct Figures {
     /// Flow values as reported, by group then reporting unit (the latest submission wins).
-    flows: HashMap<FlowGroup, FastMap<u32, f64>>,
+    flows: HashMap<FlowGroup, FlowValues>,
     /// Flows summed for each unit: `(unit, element)` → `(start, end, sum)`.
-    sums: HashMap<(u32, String), Vec<Reported>>,
+    sums: FastMap<(u32, u16), Vec<Reported>>,
     /// The units each flow group has sums for.
     summed: HashMap<FlowGroup, Vec<u32>>,
-    /// The latest reference value per year, reporting unit and element, with its period's end.
-    reference_latest: HashMap<i32, Latest>,
-    /// Reference sums per day looked at, computed once and kept until a reference figure of
-    /// that year changes.
-    references: Mutex<HashMap<NaiveDate, Arc<DayReferences>>>,
+    /// The latest reference values per year.
+    reference_latest: HashMap<i32, Arc<Latest>>,
+    /// Flow values read and not yet sorted into `flows` ([`Figures::add`]).
+    flows_read: HashMap<FlowGroup, Vec<(u32, f64)>>,
+    /// Reference values read and not yet sorted into `reference_latest` ([`Figures::add`]).
+    reference_read: HashMap<i32, Vec<ReferenceValue>>,
+    /// Reference sums by year and the first day of the stretch the hierarchy does not change
+    /// in, computed once and kept until a reference figure of that year changes.
+    references: Mutex<HashMap<(i32, NaiveDate), Arc<DayReferences>>>,
 }
 
 impl Figures {
-    /// Figures from rows in submission order (later rows replace earlier ones).
-    pub fn build(hierarchy: &Hierarchy, rows: Vec<FigureRow>) -> Self {
+    /// Figures from rows in submission order (later rows replace earlier ones); `reference`
+    /// tells the elements that are reference figures.
+    pub fn build(
+        hierarchy: &Hierarchy,
+        rows: impl IntoIterator<Item = FigureRow>,
+        reference: impl Fn(u16) -> bool,
+    ) -> Self {
         let mut f = Self::default();
-        let mut groups: BTreeSet<FlowGroup> = BTreeSet::new();
-        for (unit, element, start, end, value, aggregation) in rows {
-            if aggregation == "REFERENCE" {
-                f.add_reference(unit, element, start, end, value);
-            } else {
-                f.flows
-                    .entry((element.clone(), start, end))
-                    .or_default()
-                    .insert(unit, value);
-                groups.insert((element, start, end));
-            }
+        for row in rows {
+            f.add(row, reference(row.1));
         }
-        for group in groups {
-            f.sum_group(hierarchy, &group);
-        }
+        f.finish(hierarchy);
         f
     }
 
-    fn add_reference(
-        &mut self,
-        unit: u32,
-        element: String,
-        start: NaiveDate,
-        end: NaiveDate,
-        value: f64,
-    ) {
-        // A value counts for the year its period lies in; the latest period wins.
-        if start.year() != end.year() {
-            return;
+    /// Takes one figure read, in submission order ([`Figures::finish`] when all are read).
+    pub fn add(&mut self, (unit, element, start, end, value): FigureRow, reference: bool) {
+        if !reference {
+            self.flows_read
+                .entry((element, start, end))
+                .or_default()
+                .push((unit, value));
+        } else if let Some(v) = reference_value(unit, element, start, end, value) {
+            self.reference_read.entry(start.year()).or_default().push(v);
         }
-        let latest = self.reference_latest.entry(start.year()).or_default();
-        let e = latest.entry((unit, element)).or_insert((end, value));
-        if end >= e.0 {
-            *e = (end, value);
+    }
+
+    /// Sums what [`Figures::add`] took.
+    pub fn finish(&mut self, hierarchy: &Hierarchy) {
+        for (group, values) in std::mem::take(&mut self.flows_read) {
+            self.flows.insert(group, FlowValues::from_values(values));
+        }
+        for (year, values) in std::mem::take(&mut self.reference_read) {
+            self.reference_latest
+                .insert(year, Arc::new(Latest::from_values(values)));
+        }
+        let groups: BTreeSet<FlowGroup> = self.flows.keys().copied().collect();
+        for group in groups {
+            self.sum_group(hierarchy, &group);
+        }
+        for list in self.sums.values_mut() {
+            list.shrink_to_fit();
         }
     }
 
     /// Sums one flow group up the hierarchy, replacing what was summed for it before. Costs
     /// what the group holds.
     fn sum_group(&mut self, hierarchy: &Hierarchy, group: &FlowGroup) {
-        let (element, start, end) = group;
+        let (element, start, end) = *group;
         for unit in self.summed.remove(group).unwrap_or_default() {
-            let key = (unit, element.clone());
+            let key = (unit, element);
             if let Some(list) = self.sums.get_mut(&key) {
-                list.retain(|(s, e, _)| !(s == start && e == end));
+                list.retain(|(s, e, _)| !(*s == start && *e == end));
                 if list.is_empty() {
                     self.sums.remove(&key);
                 }
@@ -119,9 +209,9 @@ impl Figures {
             return;
         };
         let mut sums: FastMap<u32, f64> = FastMap::default();
-        for (source, value) in values {
-            let itself = |a: u32| values.contains_key(&a);
-            for a in hierarchy.counted_for(*source, *start, itself) {
+        for (source, value) in &values.0 {
+            let itself = |a: u32| values.contains(a);
+            for a in hierarchy.counted_for(*source, start, itself) {
                 *sums.entry(a).or_default() += value;
             }
         }
@@ -129,11 +219,11 @@ impl Figures {
         for (unit, v) in sums {
             units.push(unit);
             self.sums
-                .entry((unit, element.clone()))
+                .entry((unit, element))
                 .or_default()
-                .push((*start, *end, v));
+                .push((start, end, v));
         }
-        self.summed.insert(group.clone(), units);
+        self.summed.insert(*group, units);
     }
 
     /// Replaces the flow values of one element and period by `values` (reporting unit and
@@ -142,8 +232,7 @@ impl Figures {
         if values.is_empty() {
             self.flows.remove(&group);
         } else {
-            self.flows
-                .insert(group.clone(), values.into_iter().collect::<FastMap<_, _>>());
+            self.flows.insert(group, FlowValues::from_values(values));
         }
         self.sum_group(hierarchy, &group);
     }
@@ -159,12 +248,9 @@ impl Figures {
         unit: u32,
         value: Option<f64>,
     ) {
-        let values = self.flows.entry(group.clone()).or_default();
-        let old = match value {
-            Some(v) => values.insert(unit, v),
-            None => values.remove(&unit),
-        };
-        if values.is_empty() {
+        let values = self.flows.entry(group).or_default();
+        let old = values.set(unit, value);
+        if values.0.is_empty() {
             self.flows.remove(&group);
         }
         let (Some(old), Some(new)) = (old, value) else {
@@ -176,17 +262,17 @@ impl Figures {
         if new == old {
             return;
         }
-        let (element, start, end) = &group;
+        let (element, start, end) = group;
         let Some(values) = self.flows.get(&group) else {
             return;
         };
-        let itself = |a: u32| values.contains_key(&a);
+        let itself = |a: u32| values.contains(a);
         let mut found = true;
-        for a in hierarchy.counted_for(unit, *start, itself) {
+        for a in hierarchy.counted_for(unit, start, itself) {
             let sum = self
                 .sums
-                .get_mut(&(a, element.clone()))
-                .and_then(|list| list.iter_mut().find(|(s, e, _)| s == start && e == end));
+                .get_mut(&(a, element))
+                .and_then(|list| list.iter_mut().find(|(s, e, _)| *s == start && *e == end));
             match sum {
                 Some((_, _, v)) => *v += new - old,
                 None => found = false,
@@ -201,99 +287,120 @@ impl Figures {
     /// period and value, in submission order), and forgets the day sums of that year.
     pub fn set_references(
         &mut self,
-        element: &str,
+        element: u16,
         year: i32,
         values: Vec<(u32, NaiveDate, NaiveDate, f64)>,
     ) {
-        if let Some(latest) = self.reference_latest.get_mut(&year) {
-            latest.retain(|(_, e), _| e != element);
-        }
-        for (unit, start, end, value) in values {
-            self.add_reference(unit, element.to_owned(), start, end, value);
-        }
+        let mut kept: Vec<ReferenceValue> = self
+            .reference_latest
+            .get(&year)
+            .map(|l| {
+                l.0.iter()
+                    .filter(|v| v.element != element)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        kept.extend(values.into_iter().filter_map(|(unit, start, end, value)| {
+            reference_value(unit, element, start, end, value)
+        }));
+        self.reference_latest
+            .insert(year, Arc::new(Latest::from_values(kept)));
         if let Ok(mut cache) = self.references.lock() {
-            cache.retain(|day, _| day.year() != year);
+            cache.retain(|(y, _), _| *y != year);
         }
     }
 
     /// Reported flow values summed for `unit`: `(period start, period end, sum)`.
-    pub fn reported_for(&self, unit: u32, element: &str) -> &[Reported] {
+    pub fn reported_for(&self, unit: u32, element: u16) -> &[Reported] {
         self.sums
-            .get(&(unit, element.to_owned()))
+            .get(&(unit, element))
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
 
     /// Reference figures on `day`, computed once and kept.
     pub fn references(&self, hierarchy: &Hierarchy, day: NaiveDate) -> Arc<DayReferences> {
+        let key = (day.year(), hierarchy.unchanged_since(day));
         if let Some(r) = self
             .references
             .lock()
             .ok()
-            .and_then(|m| m.get(&day).cloned())
+            .and_then(|m| m.get(&key).cloned())
         {
             return r;
         }
         let computed = Arc::new(self.compute_references(hierarchy, day));
         if let Ok(mut m) = self.references.lock() {
-            m.insert(day, computed.clone());
+            if m.len() >= DAYS_KEPT {
+                m.clear();
+            }
+            m.insert(key, computed.clone());
         }
         computed
     }
 
     fn compute_references(&self, hierarchy: &Hierarchy, day: NaiveDate) -> DayReferences {
-        let mut out = DayReferences::default();
         let Some(latest) = self.reference_latest.get(&day.year()) else {
             // Nothing reported for the year: every unit lacks every figure.
-            return out;
+            return DayReferences::default();
         };
-        for ((source, element), (_, value)) in latest {
-            let itself = |a: u32| latest.contains_key(&(a, element.clone()));
-            for a in hierarchy.counted_for(*source, day, itself) {
-                *out.sums
-                    .entry(element.clone())
-                    .or_default()
-                    .entry(a)
-                    .or_default() += value;
+        let mut out = DayReferences {
+            own: latest.clone(),
+            ..DayReferences::default()
+        };
+        for v in &latest.0 {
+            let itself = |a: u32| latest.get(a, v.element).is_some();
+            for a in hierarchy.counted_for(v.unit, day, itself) {
+                if hierarchy.has_units_under(a) {
+                    *out.sums.entry((a, v.element)).or_default() += v.value;
+                }
             }
         }
         // Where a figure is known for only part of a unit's territory, its sum is not the
         // unit's figure: a unit is covered when it reported the figure itself, or has units
         // below it on the day and all of them are covered.
-        let elements: BTreeSet<&String> = latest.keys().map(|(_, e)| e).collect();
-        for element in elements {
-            let mut memo: HashMap<u32, bool> = HashMap::new();
-            let units: BTreeSet<u32> = out
-                .sums
-                .get(element)
-                .map(|m| m.keys().copied().collect())
-                .unwrap_or_default();
-            for unit in units {
-                if !covered(hierarchy, unit, element, day, latest, &mut memo, 0) {
-                    out.incomplete
-                        .entry(element.clone())
-                        .or_default()
-                        .insert(unit);
-                }
+        let mut memo: FastMap<(u32, u16), bool> = FastMap::default();
+        let mut keys: Vec<(u32, u16)> = out.sums.keys().copied().collect();
+        keys.sort_unstable();
+        for (unit, element) in keys {
+            if !covered(hierarchy, unit, element, day, latest, &mut memo, 0) {
+                out.incomplete.insert((unit, element));
             }
         }
         out
     }
 }
 
+/// A reference value as held, if its period lies in one year (it counts for that year).
+fn reference_value(
+    unit: u32,
+    element: u16,
+    start: NaiveDate,
+    end: NaiveDate,
+    value: f64,
+) -> Option<ReferenceValue> {
+    (start.year() == end.year()).then(|| ReferenceValue {
+        value,
+        unit,
+        element,
+        end: end.ordinal() as u16,
+    })
+}
+
 fn covered(
     hierarchy: &Hierarchy,
     unit: u32,
-    element: &String,
+    element: u16,
     day: NaiveDate,
     latest: &Latest,
-    memo: &mut HashMap<u32, bool>,
+    memo: &mut FastMap<(u32, u16), bool>,
     depth: usize,
 ) -> bool {
-    if let Some(c) = memo.get(&unit) {
+    if let Some(c) = memo.get(&(unit, element)) {
         return *c;
     }
-    let result = if latest.contains_key(&(unit, element.clone())) {
+    let result = if latest.get(unit, element).is_some() {
         true
     } else {
         let children = hierarchy.children_on(unit, day);
@@ -303,7 +410,7 @@ fn covered(
                 .iter()
                 .all(|c| covered(hierarchy, *c, element, day, latest, memo, depth + 1))
     };
-    memo.insert(unit, result);
+    memo.insert((unit, element), result);
     result
 }
 
@@ -334,35 +441,27 @@ mod tests {
         );
         let u = |code: &str| h.unit(code).unwrap_or_default();
         let (start, end) = (d("2025-01-01"), d("2025-01-31"));
-        let row = |unit: &str, v: f64| {
-            (
-                u(unit),
-                "DOSSIERS".to_owned(),
-                start,
-                end,
-                v,
-                "FLOW".to_owned(),
-            )
-        };
-        let group = ("DOSSIERS".to_owned(), start, end);
+        const DOSSIERS: u16 = 0;
+        let row = |unit: &str, v: f64| (u(unit), DOSSIERS, start, end, v);
+        let group = (DOSSIERS, start, end);
         let mut rows = vec![row("C1", 10.0), row("C2", 5.0), row("H", 3.0)];
-        let mut figures = Figures::build(&h, rows.clone());
+        let mut figures = Figures::build(&h, rows.clone(), |_| false);
         for (unit, value) in [
             ("C2", Some(7.0)), // replaced: the sums above move by the difference
             ("H", Some(4.0)),  // under C1, which reports itself: C1 and P keep C1's own
             ("P", Some(30.0)), // P reports for the first time: the group is summed again
             ("C2", None),      // withdrawn
         ] {
-            figures.set_flow(&h, group.clone(), u(unit), value);
+            figures.set_flow(&h, group, u(unit), value);
             rows.retain(|r| r.0 != u(unit));
             if let Some(v) = value {
                 rows.push(row(unit, v));
             }
-            let fresh = Figures::build(&h, rows.clone());
+            let fresh = Figures::build(&h, rows.clone(), |_| false);
             for code in ["P", "C1", "C2", "H"] {
                 assert_eq!(
-                    figures.reported_for(u(code), "DOSSIERS"),
-                    fresh.reported_for(u(code), "DOSSIERS"),
+                    figures.reported_for(u(code), DOSSIERS),
+                    fresh.reported_for(u(code), DOSSIERS),
                     "{code} after {unit} set to {value:?}"
                 );
             }

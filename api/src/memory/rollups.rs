@@ -64,7 +64,7 @@ pub(super) struct Rollups {
     pub(super) mark: Mark,
     /// By unit index, then element: a month series each, summed over the units under it (for
     /// units with units under them).
-    units: Vec<FastMap<u16, Series>>,
+    units: FastMap<u32, UnitSeries>,
     /// Deltas of units without units under them, read and not known to be folded: by unit,
     /// element and month, their stamps and amounts.
     pending: FastMap<(u32, u16, i32), Vec<(i64, f64)>>,
@@ -120,6 +120,38 @@ impl Series {
         self.values
             .get(from..to.min(self.values.len()))
             .map_or(0.0, |v| v.iter().map(|x| f64::from(*x)).sum())
+    }
+}
+
+/// A unit's month series, by element (sorted): a nation has about 300,000 of them, so each
+/// costs its values and 32 bytes.
+#[derive(Default, Debug)]
+struct UnitSeries(Vec<(u16, Series)>);
+
+impl UnitSeries {
+    fn get(&self, element: u16) -> Option<&Series> {
+        self.0
+            .binary_search_by_key(&element, |(e, _)| *e)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    fn add(&mut self, element: u16, month: i32, value: f64) {
+        let i = match self.0.binary_search_by_key(&element, |(e, _)| *e) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (element, Series::default()));
+                i
+            }
+        };
+        self.0[i].1.add(month, value);
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+        for (_, series) in &mut self.0 {
+            series.values.shrink_to_fit();
+        }
     }
 }
 
@@ -279,9 +311,6 @@ impl Rollups {
 
     /// Adds one cell as read (see [`Rollups::apply`]).
     pub(super) fn add(&mut self, hierarchy: &Hierarchy, cell: CellRead, folded: i64) {
-        if self.units.len() < hierarchy.len() {
-            self.units.resize_with(hierarchy.len(), FastMap::default);
-        }
         let ((unit, element, day), read) = cell;
         let amount = match read {
             Read::Row(v) | Read::Amount(v) | Read::Delta(v, _) => v,
@@ -305,11 +334,20 @@ impl Rollups {
         }
         for link in hierarchy.links_up(unit).filter(|l| l.on(day)) {
             if hierarchy.has_units_under(link.ancestor) {
-                self.units[link.ancestor as usize]
-                    .entry(element)
+                self.units
+                    .entry(link.ancestor)
                     .or_default()
-                    .add(month, amount);
+                    .add(element, month, amount);
             }
+        }
+    }
+
+    /// Gives back what the series grew by while they were read (a load adds months one by
+    /// one).
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.units.shrink_to_fit();
+        for series in self.units.values_mut() {
+            series.shrink_to_fit();
         }
     }
 
@@ -444,8 +482,8 @@ impl RollupsRead<'_> {
         let (first, last) = (month_number(first), month_number(last));
         let series = if self.hierarchy.has_units_under(unit) {
             r.units
-                .get(unit as usize)
-                .and_then(|by_element| by_element.get(&element))
+                .get(&unit)
+                .and_then(|by_element| by_element.get(element))
         } else {
             self.leaves
                 .0

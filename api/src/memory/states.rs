@@ -1,37 +1,55 @@
 //! State elements held in memory: how many teams and members there were on each day, as
-//! timelines per unit where the teams sit. Each team's share (its days, its memberships) is
-//! kept, so a change to a team or its members rebuilds the timelines of its unit only.
+//! steps per unit where the teams sit. Each team's share (its days, its memberships) is
+//! kept, so a change to a team or its members rebuilds the steps of its unit only.
+//!
+//! A nation has about 100,000 teams and 500,000 memberships: the steps of a unit are one
+//! sorted slice of `(element, day, count)`, elements by a small index, and a membership's
+//! affiliation is shared with every other of the same affiliation.
 use super::FastMap;
 use super::hierarchy::Hierarchy;
 use chrono::NaiveDate;
 use cnscd_entity::codes::UnitLevel;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// A count over time as steps: `(first day, count from that day on)`, by day.
+/// A unit's state elements over time: `(element, first day, count from that day on)`,
+/// sorted by element then day.
 #[derive(Default, Debug, Clone, PartialEq)]
-pub struct Timeline(Vec<(NaiveDate, f64)>);
+struct Steps(Box<[(u16, NaiveDate, i32)]>);
 
-impl Timeline {
-    fn from_events(mut events: Vec<(NaiveDate, f64)>) -> Self {
-        events.sort_by_key(|e| e.0);
-        let mut steps: Vec<(NaiveDate, f64)> = Vec::with_capacity(events.len());
-        let mut total = 0.0;
-        for (day, delta) in events {
-            total += delta;
+impl Steps {
+    /// From `(element, day, +1 / −1)` events.
+    fn from_events(mut events: Vec<(u16, NaiveDate, i32)>) -> Self {
+        events.sort_by_key(|e| (e.0, e.1));
+        let mut steps: Vec<(u16, NaiveDate, i32)> = Vec::with_capacity(events.len());
+        let mut total = 0;
+        for (element, day, delta) in events {
             match steps.last_mut() {
-                Some(last) if last.0 == day => last.1 = total,
-                _ => steps.push((day, total)),
+                Some(last) if last.0 == element && last.1 == day => {
+                    total += delta;
+                    last.2 = total;
+                }
+                Some(last) if last.0 == element => {
+                    total += delta;
+                    steps.push((element, day, total));
+                }
+                _ => {
+                    total = delta;
+                    steps.push((element, day, total));
+                }
             }
         }
-        Self(steps)
+        Self(steps.into_boxed_slice())
     }
 
-    /// The count on `day`.
-    pub fn on(&self, day: NaiveDate) -> f64 {
-        match self.0.partition_point(|(d, _)| *d <= day) {
-            0 => 0.0,
-            i => self.0[i - 1].1,
+    /// The count of `element` on `day`.
+    fn on(&self, element: u16, day: NaiveDate) -> f64 {
+        let first = self.0.partition_point(|s| s.0 < element);
+        let next = self.0.partition_point(|s| (s.0, s.1) <= (element, day));
+        if next > first {
+            f64::from(self.0[next - 1].2)
+        } else {
+            0.0
         }
     }
 }
@@ -39,7 +57,7 @@ impl Timeline {
 /// A membership as the states count it: its affiliation and days.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    pub affiliation: String,
+    pub affiliation: Arc<str>,
     pub started_on: NaiveDate,
     pub ended_on: Option<NaiveDate>,
 }
@@ -53,14 +71,19 @@ pub struct TeamShare {
     pub members: Vec<Member>,
 }
 
+const ACTIVE_TEAMS: &str = "ACTIVE_TEAMS";
+const ACTIVE_MEMBERS: &str = "ACTIVE_MEMBERS";
+
 impl TeamShare {
     /// What the team adds to its unit's state elements: `(element, day, +1 / −1)`. A team
     /// counts from its founding to the day before its dissolution; a membership from its start
     /// to its end, while its team counts.
-    fn events(&self) -> Vec<(String, NaiveDate, f64)> {
-        let mut out = vec![("ACTIVE_TEAMS".to_owned(), self.founded_on, 1.0)];
+    fn events(&self, elements: &mut Elements) -> Vec<(u16, NaiveDate, i32)> {
+        let teams = elements.id(ACTIVE_TEAMS);
+        let members = elements.id(ACTIVE_MEMBERS);
+        let mut out = vec![(teams, self.founded_on, 1)];
         if let Some(d) = self.dissolved_on {
-            out.push(("ACTIVE_TEAMS".to_owned(), d, -1.0));
+            out.push((teams, d, -1));
         }
         for m in &self.members {
             let first = m.started_on.max(self.founded_on);
@@ -72,13 +95,11 @@ impl TeamShare {
             if stop.is_some_and(|s| s <= first) {
                 continue;
             }
-            for element in [
-                "ACTIVE_MEMBERS".to_owned(),
-                format!("ACTIVE_MEMBERS_{}", m.affiliation),
-            ] {
-                out.push((element.clone(), first, 1.0));
+            let by_affiliation = elements.affiliation(&m.affiliation);
+            for element in [members, by_affiliation] {
+                out.push((element, first, 1));
                 if let Some(s) = stop {
-                    out.push((element, s, -1.0));
+                    out.push((element, s, -1));
                 }
             }
         }
@@ -86,15 +107,43 @@ impl TeamShare {
     }
 }
 
-/// The state timelines, and the teams they are made of.
+/// The state elements counted from teams, by a small index.
+#[derive(Default)]
+struct Elements {
+    ids: HashMap<String, u16>,
+    /// The element of each affiliation's members.
+    affiliations: HashMap<Arc<str>, u16>,
+}
+
+impl Elements {
+    fn id(&mut self, element: &str) -> u16 {
+        if let Some(i) = self.ids.get(element) {
+            return *i;
+        }
+        let i = self.ids.len() as u16;
+        self.ids.insert(element.to_owned(), i);
+        i
+    }
+
+    fn affiliation(&mut self, affiliation: &Arc<str>) -> u16 {
+        if let Some(i) = self.affiliations.get(affiliation) {
+            return *i;
+        }
+        let i = self.id(&format!("{ACTIVE_MEMBERS}_{affiliation}"));
+        self.affiliations.insert(affiliation.clone(), i);
+        i
+    }
+}
+
+/// The state steps, and the teams they are made of.
 #[derive(Default)]
 pub struct States {
     teams: FastMap<i64, TeamShare>,
     /// Team ids by the unit they sit in.
     by_unit: FastMap<u32, Vec<i64>>,
-    /// By element, then unit index.
-    timelines: HashMap<String, Vec<Option<Timeline>>>,
-    units: usize,
+    /// By unit, for units where teams sit.
+    steps: FastMap<u32, Steps>,
+    elements: Elements,
     /// Counts of units with units two levels or more under them (districts, provinces: a
     /// sum over thousands of units), made when first asked and forgotten when a team under
     /// the unit changes.
@@ -113,28 +162,18 @@ struct Counted {
 const COUNTED_MAX: usize = 200_000;
 
 impl States {
-    /// The timelines of `teams`, for a hierarchy of `units` units.
-    pub fn build(units: usize, teams: FastMap<i64, TeamShare>) -> Self {
+    /// The steps of `teams`.
+    pub fn build(teams: FastMap<i64, TeamShare>) -> Self {
         let mut s = Self {
             teams,
-            units,
             ..Self::default()
         };
-        let mut events: HashMap<(String, u32), Vec<(NaiveDate, f64)>> = HashMap::new();
         for (id, team) in &s.teams {
             s.by_unit.entry(team.unit).or_default().push(*id);
-            for (element, day, delta) in team.events() {
-                events
-                    .entry((element, team.unit))
-                    .or_default()
-                    .push((day, delta));
-            }
         }
-        for ((element, unit), e) in events {
-            s.timelines
-                .entry(element)
-                .or_insert_with(|| vec![None; units])[unit as usize] =
-                Some(Timeline::from_events(e));
+        let units: Vec<u32> = s.by_unit.keys().copied().collect();
+        for unit in units {
+            s.rebuild(unit);
         }
         s
     }
@@ -144,8 +183,8 @@ impl States {
         self.teams.get(&id)
     }
 
-    /// Replaces a team's share (`None`: it is gone), rebuilds the timelines of the units it
-    /// sat in and sits in now, and forgets the counts made of the units above them. Costs what
+    /// Replaces a team's share (`None`: it is gone), rebuilds the steps of the units it sat
+    /// in and sits in now, and forgets the counts made of the units above them. Costs what
     /// the units' teams and memberships are.
     pub fn set_team(&mut self, hierarchy: &Hierarchy, id: i64, share: Option<TeamShare>) {
         let old = match share {
@@ -156,6 +195,9 @@ impl States {
         if let Some(old) = old {
             if let Some(ids) = self.by_unit.get_mut(&old.unit) {
                 ids.retain(|t| *t != id);
+                if ids.is_empty() {
+                    self.by_unit.remove(&old.unit);
+                }
             }
             units.push(old.unit);
         }
@@ -180,33 +222,26 @@ impl States {
         }
     }
 
-    /// Builds the timelines of one unit again from its teams.
+    /// Builds the steps of one unit again from its teams.
     fn rebuild(&mut self, unit: u32) {
-        let mut events: HashMap<String, Vec<(NaiveDate, f64)>> = HashMap::new();
+        let mut events = Vec::new();
         for id in self.by_unit.get(&unit).into_iter().flatten() {
             if let Some(team) = self.teams.get(id) {
-                for (element, day, delta) in team.events() {
-                    events.entry(element).or_default().push((day, delta));
-                }
+                events.extend(team.events(&mut self.elements));
             }
         }
-        let units = self.units;
-        for (element, by_unit) in &mut self.timelines {
-            if !events.contains_key(element)
-                && let Some(slot) = by_unit.get_mut(unit as usize)
-            {
-                *slot = None;
-            }
+        if events.is_empty() {
+            self.steps.remove(&unit);
+        } else {
+            self.steps.insert(unit, Steps::from_events(events));
         }
-        for (element, e) in events {
-            let by_unit = self
-                .timelines
-                .entry(element)
-                .or_insert_with(|| vec![None; units]);
-            if let Some(slot) = by_unit.get_mut(unit as usize) {
-                *slot = Some(Timeline::from_events(e));
-            }
-        }
+    }
+
+    /// The count of `element` in `unit` alone on `day`.
+    fn own(&self, unit: u32, element: u16, day: NaiveDate) -> f64 {
+        self.steps
+            .get(&unit)
+            .map_or(0.0, |steps| steps.on(element, day))
     }
 
     /// The count of a state element (ACTIVE_TEAMS, ACTIVE_MEMBERS,
@@ -250,7 +285,7 @@ impl States {
                 .filter(|l| l.level == UnitLevel::Hamlet && l.on(day))
                 .count() as f64,
             "HAMLETS_WITH_TEAM" => {
-                let Some(teams) = self.timelines.get("ACTIVE_TEAMS") else {
+                let Some(teams) = self.elements.ids.get(ACTIVE_TEAMS).copied() else {
                     return 0.0;
                 };
                 hierarchy
@@ -258,22 +293,18 @@ impl States {
                     .filter(|l| {
                         l.level == UnitLevel::Hamlet
                             && l.on(day)
-                            && teams
-                                .get(l.descendant as usize)
-                                .and_then(Option::as_ref)
-                                .is_some_and(|t| t.on(day) > 0.0)
+                            && self.own(l.descendant, teams, day) > 0.0
                     })
                     .count() as f64
             }
             _ => {
-                let Some(by_unit) = self.timelines.get(element) else {
+                let Some(element) = self.elements.ids.get(element).copied() else {
                     return 0.0;
                 };
                 hierarchy
                     .links_down(unit)
                     .filter(|l| l.on(day))
-                    .filter_map(|l| by_unit.get(l.descendant as usize).and_then(Option::as_ref))
-                    .map(|t| t.on(day))
+                    .map(|l| self.own(l.descendant, element, day))
                     .sum()
             }
         }
@@ -301,7 +332,7 @@ mod tests {
             members: members
                 .iter()
                 .map(|(aff, start)| Member {
-                    affiliation: (*aff).to_owned(),
+                    affiliation: (*aff).into(),
                     started_on: d(start),
                     ended_on: None,
                 })
@@ -310,10 +341,10 @@ mod tests {
     }
 
     fn on(s: &States, element: &str, unit: u32, day: &str) -> f64 {
-        s.timelines
+        s.elements
+            .ids
             .get(element)
-            .and_then(|v| v[unit as usize].as_ref())
-            .map_or(0.0, |t| t.on(d(day)))
+            .map_or(0.0, |e| s.own(unit, *e, d(day)))
     }
 
     #[test]
@@ -324,7 +355,7 @@ mod tests {
             2,
             team(1, "2023-01-01", None, &[("YOUTH_UNION", "2023-03-01")]),
         );
-        let mut s = States::build(3, teams.clone());
+        let mut s = States::build(teams.clone());
         assert_eq!(on(&s, "ACTIVE_MEMBERS", 0, "2023-06-01"), 1.0);
         // Team 1 moves to unit 2 and is dissolved; team 3 is founded in unit 0.
         let moved = team(
@@ -338,7 +369,7 @@ mod tests {
         s.set_team(&Hierarchy::default(), 3, Some(new.clone()));
         teams.insert(1, moved);
         teams.insert(3, new);
-        let fresh = States::build(3, teams.clone());
+        let fresh = States::build(teams.clone());
         for element in ["ACTIVE_TEAMS", "ACTIVE_MEMBERS", "ACTIVE_MEMBERS_POLICE"] {
             for unit in 0..3 {
                 for day in ["2023-06-01", "2024-02-01", "2024-06-01"] {
@@ -378,7 +409,7 @@ mod tests {
             1,
             team(u("H"), "2023-01-01", None, &[("POLICE", "2023-01-01")]),
         );
-        let mut s = States::build(h.len(), teams);
+        let mut s = States::build(teams);
         let day = d("2024-06-30");
         assert!(h.has_units_two_below(u("P")) && !h.has_units_two_below(u("C")));
         assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
