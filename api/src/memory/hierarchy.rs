@@ -10,6 +10,7 @@ use cnscd_entity::codes::{SuccessionKind, UnitLevel};
 use cnscd_entity::{admin_unit, admin_unit_closure, admin_unit_succession};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, StreamTrait};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
@@ -38,13 +39,79 @@ pub struct Chain {
     pub since: NaiveDate,
 }
 
+/// A unit version as held: what answers show of it (a nation has 180,000; the row's other
+/// columns serve searches, which read the table).
+#[derive(Clone, Debug)]
+struct Version {
+    id: i64,
+    name: Box<str>,
+    parent: Option<u32>,
+    level: UnitLevel,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+/// Unit codes by index, and the index of each: the codes one after the other in one string
+/// (a nation has 180,000), and a table of indexes hashed by code.
+#[derive(Default)]
+struct Codes {
+    text: String,
+    /// Where each code ends in `text`.
+    ends: Vec<u32>,
+    table: hashbrown::HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Codes {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn get(&self, i: u32) -> &str {
+        code_at(&self.text, &self.ends, i)
+    }
+
+    fn find(&self, code: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(code);
+        self.table
+            .find(hash, |i| code_at(&self.text, &self.ends, *i) == code)
+            .copied()
+    }
+
+    /// Adds a code not yet held, and returns its index.
+    fn insert(&mut self, code: &str) -> u32 {
+        let i = self.ends.len() as u32;
+        self.text.push_str(code);
+        self.ends.push(self.text.len() as u32);
+        let Self {
+            text,
+            ends,
+            table,
+            hasher,
+        } = self;
+        table.insert_unique(hasher.hash_one(code), i, |j| {
+            hasher.hash_one(code_at(text, ends, *j))
+        });
+        i
+    }
+}
+
+fn code_at<'a>(text: &'a str, ends: &[u32], i: u32) -> &'a str {
+    let i = i as usize;
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &text[start..ends[i] as usize]
+}
+
 /// Units by a small index, their versions, the closure between them and the successions.
 #[derive(Default)]
 pub struct Hierarchy {
-    codes: Vec<String>,
-    index: HashMap<String, u32>,
+    codes: Codes,
     /// Every version of each unit, oldest first, by unit index.
-    versions: Vec<Vec<Arc<admin_unit::Model>>>,
+    versions: Vec<Vec<Version>>,
     /// Sorted by ancestor: the links of unit `u` down are `links[down[u] .. down[u + 1]]`.
     links: Vec<Link>,
     down: Vec<u32>,
@@ -66,19 +133,16 @@ pub struct Hierarchy {
 impl Hierarchy {
     /// Reads the units, the closure and the successions.
     pub(super) async fn read(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
+        let successions = admin_unit_succession::Entity::find().all(db).await?;
+        let mut h = Self::default();
         let units = admin_unit::Entity::find()
             .order_by_asc(admin_unit::Column::Code)
             .order_by_asc(admin_unit::Column::ValidFrom)
-            .all(db)
+            .stream(db)
             .await?;
-        let successions = admin_unit_succession::Entity::find().all(db).await?;
-        let mut h = Self::default();
-        for mut u in units {
-            // Not read from the copy (searches read the table): not held.
-            u.name_search = String::new();
-            u.unit_type = None;
-            let i = h.intern(&u.code);
-            h.versions[i as usize].push(Arc::new(u));
+        let mut units = std::pin::pin!(units);
+        while let Some(u) = units.next().await {
+            h.add_version(u?);
         }
         // Streamed: a nation has hundreds of thousands of closure rows, each read straight
         // into a link (as driver rows, then models, they would take several times as much).
@@ -97,6 +161,10 @@ impl Hierarchy {
             });
         }
         h.set_links(links);
+        // A unit has one or two versions: each list as long as that, not as grown.
+        for v in &mut h.versions {
+            v.shrink_to_fit();
+        }
         h.successions = successions;
         h.shares = h.partial_shares();
         Ok(h)
@@ -110,8 +178,7 @@ impl Hierarchy {
     ) -> Self {
         let mut h = Self::default();
         for u in units {
-            let i = h.intern(&u.code);
-            h.versions[i as usize].push(Arc::new(u));
+            h.add_version(u);
         }
         let links = closure
             .into_iter()
@@ -128,15 +195,26 @@ impl Hierarchy {
         h
     }
 
+    fn add_version(&mut self, u: admin_unit::Model) {
+        let i = self.intern(&u.code);
+        let parent = u.parent_code.as_deref().map(|p| self.intern(p));
+        self.versions[i as usize].push(Version {
+            id: u.id,
+            name: u.name.into_boxed_str(),
+            parent,
+            level: u.level,
+            from: u.valid_from,
+            to: u.valid_to,
+        });
+    }
+
     /// The index of `code`, added when new.
     fn intern(&mut self, code: &str) -> u32 {
-        if let Some(i) = self.index.get(code) {
-            return *i;
+        if let Some(i) = self.codes.find(code) {
+            return i;
         }
-        let i = self.codes.len() as u32;
-        self.codes.push(code.to_owned());
+        let i = self.codes.insert(code);
         self.versions.push(Vec::new());
-        self.index.insert(code.to_owned(), i);
         i
     }
 
@@ -227,11 +305,11 @@ impl Hierarchy {
 
     /// The index of a unit code.
     pub fn unit(&self, code: &str) -> Option<u32> {
-        self.index.get(code).copied()
+        self.codes.find(code)
     }
 
     pub fn code(&self, unit: u32) -> &str {
-        &self.codes[unit as usize]
+        self.codes.get(unit)
     }
 
     pub(super) fn links_down(&self, unit: u32) -> impl Iterator<Item = &Link> {
@@ -254,7 +332,25 @@ impl Hierarchy {
             .filter_map(|c| {
                 let i = self.unit(c)?;
                 let v = &self.versions[i as usize];
-                (!v.is_empty()).then(|| (c.clone(), v.clone()))
+                (!v.is_empty()).then(|| {
+                    let models = v
+                        .iter()
+                        .map(|v| {
+                            Arc::new(admin_unit::Model {
+                                id: v.id,
+                                code: c.clone(),
+                                name: v.name.to_string(),
+                                name_search: String::new(),
+                                unit_type: None,
+                                level: v.level,
+                                parent_code: v.parent.map(|p| self.code(p).to_owned()),
+                                valid_from: v.from,
+                                valid_to: v.to,
+                            })
+                        })
+                        .collect();
+                    (c.clone(), models)
+                })
             })
             .collect()
     }

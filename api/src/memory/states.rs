@@ -171,6 +171,9 @@ impl States {
         for (id, team) in &s.teams {
             s.by_unit.entry(team.unit).or_default().push(*id);
         }
+        for ids in s.by_unit.values_mut() {
+            ids.shrink_to_fit();
+        }
         let units: Vec<u32> = s.by_unit.keys().copied().collect();
         for unit in units {
             s.rebuild(unit);
