@@ -6,7 +6,7 @@
 //!
 //! | kind | key | applied by reading again |
 //! |---|---|---|
-//! | `team` | a team id (a team, or one of its memberships, changed) | the team and its memberships: its unit's timelines are rebuilt |
+//! | `team` | a team id (a team, or one of its memberships, changed) | the teams, with their memberships, of the units it sat in and sits in: those units' steps are rebuilt |
 //! | `data_value` | element, period start and end | the figures of that element and period (flows) or year (reference figures), summed again |
 //! | `target` | indicator, unit, period start and end | that target |
 //! | `definition` | indicator code | the code's active versions |
@@ -28,6 +28,7 @@ use crate::error::Result;
 use chrono::{Datelike, NaiveDate};
 use cnscd_entity::codes::Aggregation;
 use sea_orm::{ConnectionTrait, StreamTrait};
+use std::collections::BTreeSet;
 
 /// Most changes applied one by one; a bulk operation (a rebuild of the rollups, an import of
 /// figures) past it loads a new copy instead.
@@ -111,7 +112,8 @@ async fn read(db: &impl ConnectionTrait, mark: &Mark) -> Result<LogRead> {
 
 /// A change as it will be applied, its rows read.
 enum Step {
-    Team(i64, Option<super::states::TeamShare>),
+    /// Units, and every team that sits in one of them now.
+    Teams(Vec<u32>, Vec<(i64, super::states::TeamShare)>),
     Flows(FlowGroup, Vec<(u32, f64)>),
     Flow(FlowGroup, u32, Option<f64>),
     References(u16, i32, Vec<(u32, NaiveDate, NaiveDate, f64)>),
@@ -208,8 +210,9 @@ impl Snapshot {
         Ok(applied)
     }
 
-    /// Reads changed teams with their memberships (one statement each); `None` when one sits
-    /// in a unit this copy does not know (it came with a catalogue import).
+    /// Reads the teams of the units changed teams sat in and sit in now, with their
+    /// memberships (two statements); `None` when one sits in a unit this copy does not know
+    /// (it came with a catalogue import).
     async fn team_steps(
         &self,
         db: &(impl ConnectionTrait + StreamTrait),
@@ -218,35 +221,35 @@ impl Snapshot {
         if ids.is_empty() {
             return Ok(Some(Vec::new()));
         }
-        let mut found: super::FastMap<i64, _> = load::teams(db, &self.hierarchy, Some(ids))
-            .await?
-            .into_iter()
-            .collect();
-        let missing: Vec<i64> = ids
-            .iter()
-            .copied()
-            .filter(|id| !found.contains_key(id))
-            .collect();
-        if !missing.is_empty() {
-            // Gone, or in a unit this copy does not know yet.
-            let present = query(
-                db,
-                &format!(
-                    "SELECT id FROM team WHERE id IN ({})",
-                    crate::db::placeholders(missing.len())
-                ),
-                missing.iter().map(|i| sea_orm::Value::from(*i)).collect(),
-            )
-            .await?;
-            if !present.is_empty() {
-                return Ok(None);
-            }
-        }
-        Ok(Some(
+        let h: &Hierarchy = &self.hierarchy;
+        // Where they sat (a team gone or moved leaves its unit's count).
+        let mut units: BTreeSet<u32> = {
+            let view = self.view();
             ids.iter()
-                .map(|id| Step::Team(*id, found.remove(id)))
-                .collect(),
-        ))
+                .filter_map(|id| view.live.states.team(*id).map(|t| t.unit))
+                .collect()
+        };
+        // Where they sit now.
+        for r in query(
+            db,
+            &format!(
+                "SELECT unit_code FROM team WHERE id IN ({})",
+                crate::db::placeholders(ids.len())
+            ),
+            ids.iter().map(|i| sea_orm::Value::from(*i)).collect(),
+        )
+        .await?
+        {
+            let code: String = r.try_get("", "unit_code")?;
+            match h.unit(&code) {
+                Some(u) => units.insert(u),
+                None => return Ok(None),
+            };
+        }
+        let units: Vec<u32> = units.into_iter().collect();
+        let codes: Vec<&str> = units.iter().map(|u| h.code(*u)).collect();
+        let teams = load::teams(db, h, load::Teams::In(&codes)).await?;
+        Ok(Some(vec![Step::Teams(units, teams)]))
     }
 
     /// Reads the rows one change needs; `None` when the copy cannot take it as a change.
@@ -385,7 +388,7 @@ impl Snapshot {
 /// Applies one step to what routine changes move.
 fn apply(h: &Hierarchy, live: &mut Live, step: Step) {
     match step {
-        Step::Team(id, share) => live.states.set_team(h, id, share),
+        Step::Teams(units, teams) => live.states.set_units(h, &units, teams),
         Step::Flows(group, values) => live.figures.set_flows(h, group, values),
         Step::Flow(group, unit, value) => live.figures.set_flow(h, group, unit, value),
         Step::References(element, year, values) => {

@@ -64,26 +64,34 @@ pub(super) async fn services(db: &impl ConnectionTrait) -> Result<HashMap<String
     Ok(out)
 }
 
-/// Teams (all, or those of `ids`) with their memberships, as the states count them (and
-/// intake checks them). A team whose unit the hierarchy does not know is left out (its unit came
-/// with a catalogue import, which loads the copy again).
+/// Which teams [`teams`] reads.
+pub(super) enum Teams<'a> {
+    All,
+    /// Every team sitting in one of these units.
+    In(&'a [&'a str]),
+}
+
+/// Teams with their memberships, as the states count them (and intake checks them). A team
+/// whose unit the hierarchy does not know is left out (its unit came with a catalogue import,
+/// which loads the copy again).
 pub(super) async fn teams(
     db: &(impl ConnectionTrait + StreamTrait),
     hierarchy: &Hierarchy,
-    ids: Option<&[i64]>,
+    which: Teams<'_>,
 ) -> Result<Vec<(i64, TeamShare)>> {
-    let (filter, mfilter, values) = match ids {
-        Some(ids) => {
-            let list = crate::db::placeholders(ids.len());
+    let (filter, mfilter, values) = match which {
+        Teams::In(units) => {
+            let list = crate::db::placeholders(units.len());
             (
-                format!(" WHERE id IN ({list})"),
-                format!(" WHERE team_id IN ({list})"),
-                ids.iter()
-                    .map(|i| sea_orm::Value::from(*i))
+                format!(" WHERE unit_code IN ({list})"),
+                format!(" WHERE team_id IN (SELECT id FROM team WHERE unit_code IN ({list}))"),
+                units
+                    .iter()
+                    .map(|u| sea_orm::Value::from(*u))
                     .collect::<Vec<_>>(),
             )
         }
-        None => (String::new(), String::new(), Vec::new()),
+        Teams::All => (String::new(), String::new(), Vec::new()),
     };
     let teams = query(
         db,
@@ -282,7 +290,7 @@ impl Snapshot {
             locks: locks(db, &hierarchy, None).await?,
             ..IntakeData::default()
         };
-        let states = States::build(teams(db, &hierarchy, None).await?.into_iter().collect());
+        let states = States::build(teams(db, &hierarchy, Teams::All).await?);
         let reference = reference_elements(&elements, &element_index);
         let mut held = Figures::default();
         figures(db, &hierarchy, &element_index, "", vec![], |row| {
@@ -365,7 +373,7 @@ impl Snapshot {
             .map(|(i, c)| (c.clone(), i as u16))
             .collect();
         let intake = IntakeData::default();
-        let states = States::build(parts.teams.into_iter().collect());
+        let states = States::build(parts.teams);
         let reference = reference_elements(&elements, &element_index);
         let rows = parts
             .figures

@@ -1,10 +1,10 @@
 //! State elements held in memory: how many teams and members there were on each day, as
-//! steps per unit where the teams sit. Each team's share (its days, its memberships) is
-//! kept, so a change to a team or its members rebuilds the steps of its unit only.
+//! steps per unit where the teams sit. A change to a team or its members reads the teams of
+//! the units it touches again, and rebuilds those units' steps only.
 //!
 //! A nation has about 100,000 teams and 500,000 memberships: the steps of a unit are one
-//! sorted slice of `(element, day, count)`, elements by a small index, and a membership's
-//! affiliation is shared with every other of the same affiliation.
+//! sorted slice of `(element, day, count)`, elements by a small index; memberships are not
+//! held once counted.
 use super::FastMap;
 use super::hierarchy::Hierarchy;
 use chrono::NaiveDate;
@@ -62,7 +62,7 @@ pub struct Member {
     pub ended_on: Option<NaiveDate>,
 }
 
-/// A team as the states count it: where it sits, its days and its memberships.
+/// A team as read for the states to count: where it sits, its days and its memberships.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TeamShare {
     pub unit: u32,
@@ -135,10 +135,18 @@ impl Elements {
     }
 }
 
+/// A team as held: where it sits and its days.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Team {
+    pub unit: u32,
+    pub founded_on: NaiveDate,
+    pub dissolved_on: Option<NaiveDate>,
+}
+
 /// The state steps, and the teams they are made of.
 #[derive(Default)]
 pub struct States {
-    teams: FastMap<i64, TeamShare>,
+    teams: FastMap<i64, Team>,
     /// Team ids by the unit they sit in.
     by_unit: FastMap<u32, Vec<i64>>,
     /// By unit, for units where teams sit.
@@ -163,79 +171,82 @@ const COUNTED_MAX: usize = 200_000;
 
 impl States {
     /// The steps of `teams`.
-    pub fn build(teams: FastMap<i64, TeamShare>) -> Self {
-        let mut s = Self {
-            teams,
-            ..Self::default()
-        };
-        for (id, team) in &s.teams {
-            s.by_unit.entry(team.unit).or_default().push(*id);
+    pub fn build(teams: Vec<(i64, TeamShare)>) -> Self {
+        let mut s = Self::default();
+        let mut by_unit: FastMap<u32, Vec<(i64, TeamShare)>> = FastMap::default();
+        for (id, share) in teams {
+            by_unit.entry(share.unit).or_default().push((id, share));
         }
-        for ids in s.by_unit.values_mut() {
-            ids.shrink_to_fit();
-        }
-        let units: Vec<u32> = s.by_unit.keys().copied().collect();
-        for unit in units {
-            s.rebuild(unit);
+        for (unit, shares) in by_unit {
+            s.set_unit(unit, shares);
         }
         s
     }
 
-    /// The team with this id, as counted.
-    pub fn team(&self, id: i64) -> Option<&TeamShare> {
+    /// The team with this id.
+    pub fn team(&self, id: i64) -> Option<&Team> {
         self.teams.get(&id)
     }
 
-    /// Replaces a team's share (`None`: it is gone), rebuilds the steps of the units it sat
-    /// in and sits in now, and forgets the counts made of the units above them. Costs what
-    /// the units' teams and memberships are.
-    pub fn set_team(&mut self, hierarchy: &Hierarchy, id: i64, share: Option<TeamShare>) {
-        let old = match share {
-            Some(share) => self.teams.insert(id, share),
-            None => self.teams.remove(&id),
-        };
-        let mut units = Vec::new();
-        if let Some(old) = old {
-            if let Some(ids) = self.by_unit.get_mut(&old.unit) {
-                ids.retain(|t| *t != id);
-                if ids.is_empty() {
-                    self.by_unit.remove(&old.unit);
-                }
+    /// Replaces the teams of `units` by `teams` (every team that sits in one of them now,
+    /// with its memberships), rebuilds those units' steps, and forgets the counts made of the
+    /// units above them. A team that moved is given with the units it left and joined; one
+    /// that is gone, with the unit it left. Costs what the units' teams and memberships are.
+    pub fn set_units(
+        &mut self,
+        hierarchy: &Hierarchy,
+        units: &[u32],
+        teams: Vec<(i64, TeamShare)>,
+    ) {
+        let mut by_unit: FastMap<u32, Vec<(i64, TeamShare)>> =
+            units.iter().map(|u| (*u, Vec::new())).collect();
+        for (id, share) in teams {
+            if let Some(list) = by_unit.get_mut(&share.unit) {
+                list.push((id, share));
             }
-            units.push(old.unit);
         }
-        if let Some(new) = self.teams.get(&id) {
-            let ids = self.by_unit.entry(new.unit).or_default();
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-            units.push(new.unit);
-        }
-        units.dedup();
         let counted = self.counted.get_mut().unwrap_or_else(|p| p.into_inner());
-        for unit in &units {
+        for unit in units {
             for above in hierarchy.above_some_day(*unit) {
                 if let Some(forgotten) = counted.by_unit.remove(&above) {
                     counted.entries -= forgotten.values().map(FastMap::len).sum::<usize>();
                 }
             }
         }
-        for unit in units {
-            self.rebuild(unit);
+        for (unit, shares) in by_unit {
+            self.set_unit(unit, shares);
         }
     }
 
-    /// Builds the steps of one unit again from its teams.
-    fn rebuild(&mut self, unit: u32) {
-        let mut events = Vec::new();
-        for id in self.by_unit.get(&unit).into_iter().flatten() {
-            if let Some(team) = self.teams.get(id) {
-                events.extend(team.events(&mut self.elements));
+    /// Replaces the teams of one unit, and builds its steps from them.
+    fn set_unit(&mut self, unit: u32, shares: Vec<(i64, TeamShare)>) {
+        for id in self.by_unit.remove(&unit).unwrap_or_default() {
+            if self.teams.get(&id).is_some_and(|t| t.unit == unit) {
+                self.teams.remove(&id);
             }
         }
-        if events.is_empty() {
+        let mut events = Vec::new();
+        let mut ids = Vec::with_capacity(shares.len());
+        for (id, share) in shares {
+            events.extend(share.events(&mut self.elements));
+            let team = Team {
+                unit,
+                founded_on: share.founded_on,
+                dissolved_on: share.dissolved_on,
+            };
+            // Moved here: no longer in the unit it left.
+            if let Some(old) = self.teams.insert(id, team)
+                && old.unit != unit
+                && let Some(list) = self.by_unit.get_mut(&old.unit)
+            {
+                list.retain(|t| *t != id);
+            }
+            ids.push(id);
+        }
+        if ids.is_empty() {
             self.steps.remove(&unit);
         } else {
+            self.by_unit.insert(unit, ids);
             self.steps.insert(unit, Steps::from_events(events));
         }
     }
@@ -358,7 +369,10 @@ mod tests {
             2,
             team(1, "2023-01-01", None, &[("YOUTH_UNION", "2023-03-01")]),
         );
-        let mut s = States::build(teams.clone());
+        let all = |teams: &FastMap<i64, TeamShare>| -> Vec<(i64, TeamShare)> {
+            teams.iter().map(|(id, t)| (*id, t.clone())).collect()
+        };
+        let mut s = States::build(all(&teams));
         assert_eq!(on(&s, "ACTIVE_MEMBERS", 0, "2023-06-01"), 1.0);
         // Team 1 moves to unit 2 and is dissolved; team 3 is founded in unit 0.
         let moved = team(
@@ -368,11 +382,11 @@ mod tests {
             &[("POLICE", "2023-02-01")],
         );
         let new = team(0, "2024-05-01", None, &[]);
-        s.set_team(&Hierarchy::default(), 1, Some(moved.clone()));
-        s.set_team(&Hierarchy::default(), 3, Some(new.clone()));
         teams.insert(1, moved);
         teams.insert(3, new);
-        let fresh = States::build(teams.clone());
+        // The units team 1 left and joined, and team 3's: their teams as they are now.
+        s.set_units(&Hierarchy::default(), &[0, 2], all(&teams));
+        let fresh = States::build(all(&teams));
         for element in ["ACTIVE_TEAMS", "ACTIVE_MEMBERS", "ACTIVE_MEMBERS_POLICE"] {
             for unit in 0..3 {
                 for day in ["2023-06-01", "2024-02-01", "2024-06-01"] {
@@ -384,8 +398,11 @@ mod tests {
                 }
             }
         }
+        assert_eq!(s.team(1).map(|t| t.unit), Some(2));
         // Gone: counts nowhere.
-        s.set_team(&Hierarchy::default(), 2, None);
+        teams.remove(&2);
+        s.set_units(&Hierarchy::default(), &[1], all(&teams));
+        assert_eq!(s.team(2), None);
         assert_eq!(on(&s, "ACTIVE_TEAMS", 1, "2023-06-01"), 0.0);
         assert_eq!(on(&s, "ACTIVE_MEMBERS_YOUTH_UNION", 1, "2023-06-01"), 0.0);
     }
@@ -407,31 +424,19 @@ mod tests {
             ],
         );
         let u = |code: &str| h.unit(code).unwrap_or_default();
-        let mut teams = FastMap::default();
-        teams.insert(
-            1,
-            team(u("H"), "2023-01-01", None, &[("POLICE", "2023-01-01")]),
-        );
-        let mut s = States::build(teams);
+        let first = team(u("H"), "2023-01-01", None, &[("POLICE", "2023-01-01")]);
+        let mut s = States::build(vec![(1, first)]);
         let day = d("2024-06-30");
         assert!(h.has_units_two_below(u("P")) && !h.has_units_two_below(u("C")));
         assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
         assert_eq!(s.state(&h, u("P"), "HAMLETS_WITH_TEAM", day), 1.0);
         // A second team, a member more: the province's counts follow at once.
-        s.set_team(
-            &h,
-            2,
-            Some(team(
-                u("C"),
-                "2023-01-01",
-                None,
-                &[("POLICE", "2024-01-01")],
-            )),
-        );
+        let second = team(u("C"), "2023-01-01", None, &[("POLICE", "2024-01-01")]);
+        s.set_units(&h, &[u("C")], vec![(2, second)]);
         assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 2.0);
         assert_eq!(s.state(&h, u("P"), "ACTIVE_TEAMS", day), 2.0);
         // The hamlet's team dissolved: gone from the province too.
-        s.set_team(&h, 1, None);
+        s.set_units(&h, &[u("H")], Vec::new());
         assert_eq!(s.state(&h, u("P"), "HAMLETS_WITH_TEAM", day), 0.0);
         assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
     }
