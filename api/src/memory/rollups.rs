@@ -88,13 +88,95 @@ fn month_number(d: NaiveDate) -> i32 {
     d.year() * 12 + d.month0() as i32
 }
 
-/// Values of consecutive months, from `first` on. Held as `f32`: every amount a rollup adds
-/// is a count (activities, people, households), and a count below 2^24 (16.7 million in one
-/// unit and month) is exact in one; sums over months are taken in `f64`.
+/// Values of consecutive months, from `first` on. Every amount a rollup adds is a count
+/// (activities, people, households): most months of most units hold a count below 65,536,
+/// kept in two bytes; a series takes four (`f32`, exact for a count below 2^24, 16.7 million
+/// in one unit and month) once one of its values does not fit. Sums over months are taken in
+/// `f64`.
 #[derive(Default, Debug, Clone)]
 pub struct Series {
     first: i32,
-    values: Vec<f32>,
+    values: Values,
+}
+
+#[derive(Debug, Clone)]
+enum Values {
+    Small(Vec<u16>),
+    Large(Vec<f32>),
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Self::Small(Vec::new())
+    }
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Self::Small(v) => v.len(),
+            Self::Large(v) => v.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, i: usize) -> f64 {
+        match self {
+            Self::Small(v) => f64::from(v[i]),
+            Self::Large(v) => f64::from(v[i]),
+        }
+    }
+
+    fn set(&mut self, i: usize, value: f64) {
+        match self {
+            Self::Small(v)
+                if value.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&value) =>
+            {
+                v[i] = value as u16;
+            }
+            Self::Small(v) => {
+                let mut wide: Vec<f32> = v.iter().map(|x| f32::from(*x)).collect();
+                wide[i] = value as f32;
+                *self = Self::Large(wide);
+            }
+            Self::Large(v) => v[i] = value as f32,
+        }
+    }
+
+    /// Makes room for `before` months before the first and up to `len` months in all.
+    fn grow(&mut self, before: usize, len: usize) {
+        match self {
+            Self::Small(v) => {
+                v.splice(0..0, std::iter::repeat_n(0, before));
+                v.resize(len.max(v.len()), 0);
+            }
+            Self::Large(v) => {
+                v.splice(0..0, std::iter::repeat_n(0.0, before));
+                v.resize(len.max(v.len()), 0.0);
+            }
+        }
+    }
+
+    fn sum(&self, from: usize, to: usize) -> f64 {
+        match self {
+            Self::Small(v) => v
+                .get(from..to.min(v.len()))
+                .map_or(0.0, |v| v.iter().map(|x| f64::from(*x)).sum()),
+            Self::Large(v) => v
+                .get(from..to.min(v.len()))
+                .map_or(0.0, |v| v.iter().map(|x| f64::from(*x)).sum()),
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        match self {
+            Self::Small(v) => v.shrink_to_fit(),
+            Self::Large(v) => v.shrink_to_fit(),
+        }
+    }
 }
 
 impl Series {
@@ -103,28 +185,52 @@ impl Series {
             self.first = month;
         } else if month < self.first {
             let shift = (self.first - month) as usize;
-            self.values.splice(0..0, std::iter::repeat_n(0.0f32, shift));
+            self.values.grow(shift, 0);
             self.first = month;
         }
         let i = (month - self.first) as usize;
         if i >= self.values.len() {
-            self.values.resize(i + 1, 0.0);
+            self.values.grow(0, i + 1);
         }
-        self.values[i] = (f64::from(self.values[i]) + value) as f32;
+        self.values.set(i, self.values.get(i) + value);
     }
 
     /// The sum over months `first..=last`.
     fn sum(&self, first: i32, last: i32) -> f64 {
         let from = (first - self.first).max(0) as usize;
         let to = (last - self.first + 1).max(0) as usize;
-        self.values
-            .get(from..to.min(self.values.len()))
-            .map_or(0.0, |v| v.iter().map(|x| f64::from(*x)).sum())
+        self.values.sum(from, to)
+    }
+}
+
+#[cfg(test)]
+mod series_tests {
+    use super::Series;
+
+    #[test]
+    fn a_series_holds_small_counts_narrow_and_widens_for_larger_values() {
+        let mut s = Series::default();
+        s.add(100, 3.0);
+        s.add(98, 2.0);
+        s.add(103, 1.0);
+        assert_eq!(
+            (s.sum(98, 103), s.sum(99, 100), s.sum(0, 97)),
+            (6.0, 3.0, 0.0)
+        );
+        assert!(matches!(s.values, super::Values::Small(_)));
+        // A count past two bytes, then a voided one: the series widens and keeps every month.
+        s.add(99, 70_000.0);
+        s.add(100, -1.0);
+        assert!(matches!(s.values, super::Values::Large(_)));
+        assert_eq!(
+            (s.sum(98, 103), s.sum(99, 99), s.sum(100, 100)),
+            (70_005.0, 70_000.0, 2.0)
+        );
     }
 }
 
 /// A unit's month series, by element (sorted): a nation has about 300,000 of them, so each
-/// costs its values and 32 bytes.
+/// costs its values and 40 bytes.
 #[derive(Default, Debug)]
 struct UnitSeries(Vec<(u16, Series)>);
 

@@ -147,10 +147,8 @@ pub struct Team {
 #[derive(Default)]
 pub struct States {
     teams: FastMap<i64, Team>,
-    /// Team ids by the unit they sit in.
-    by_unit: FastMap<u32, Vec<i64>>,
-    /// By unit, for units where teams sit.
-    steps: FastMap<u32, Steps>,
+    /// By unit, for units where teams sit: the teams' ids, and the steps they make.
+    units: FastMap<u32, (Box<[i64]>, Steps)>,
     elements: Elements,
     /// Counts of units with units two levels or more under them (districts, provinces: a
     /// sum over thousands of units), made when first asked and forgotten when a team under
@@ -220,7 +218,8 @@ impl States {
 
     /// Replaces the teams of one unit, and builds its steps from them.
     fn set_unit(&mut self, unit: u32, shares: Vec<(i64, TeamShare)>) {
-        for id in self.by_unit.remove(&unit).unwrap_or_default() {
+        let (held, _) = self.units.remove(&unit).unwrap_or_default();
+        for id in held {
             if self.teams.get(&id).is_some_and(|t| t.unit == unit) {
                 self.teams.remove(&id);
             }
@@ -237,25 +236,23 @@ impl States {
             // Moved here: no longer in the unit it left.
             if let Some(old) = self.teams.insert(id, team)
                 && old.unit != unit
-                && let Some(list) = self.by_unit.get_mut(&old.unit)
+                && let Some((ids, _)) = self.units.get_mut(&old.unit)
             {
-                list.retain(|t| *t != id);
+                *ids = ids.iter().copied().filter(|t| *t != id).collect();
             }
             ids.push(id);
         }
-        if ids.is_empty() {
-            self.steps.remove(&unit);
-        } else {
-            self.by_unit.insert(unit, ids);
-            self.steps.insert(unit, Steps::from_events(events));
+        if !ids.is_empty() {
+            self.units
+                .insert(unit, (ids.into_boxed_slice(), Steps::from_events(events)));
         }
     }
 
     /// The count of `element` in `unit` alone on `day`.
     fn own(&self, unit: u32, element: u16, day: NaiveDate) -> f64 {
-        self.steps
+        self.units
             .get(&unit)
-            .map_or(0.0, |steps| steps.on(element, day))
+            .map_or(0.0, |(_, steps)| steps.on(element, day))
     }
 
     /// The count of a state element (ACTIVE_TEAMS, ACTIVE_MEMBERS,
