@@ -288,7 +288,6 @@ impl Snapshot {
             kinds: kinds(db).await?,
             services: services(db).await?,
             locks: locks(db, &hierarchy, None).await?,
-            ..IntakeData::default()
         };
         let states = States::build(teams(db, &hierarchy, Teams::All).await?);
         let reference = reference_elements(&elements, &element_index);
