@@ -8,7 +8,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
 /// The target under which sqlx reports each pool acquire (see [`crate::db::connect`], which
-/// turns the report on at TRACE level).
+/// turns the report on at INFO level).
 pub const POOL_ACQUIRE_TARGET: &str = "sqlx::pool::acquire";
 
 /// What [`init`] started that must be stopped at exit: the trace exporter, whose last spans
@@ -35,7 +35,13 @@ impl Drop for Telemetry {
 /// are also exported as OpenTelemetry traces over OTLP/HTTP; the exporter reads the standard
 /// `OTEL_*` variables (`OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_HEADERS`, ...).
 pub fn init(filter: &str, format: LogFormat) -> Telemetry {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive(
+            format!("{POOL_ACQUIRE_TARGET}=off")
+                .parse()
+                .expect("a valid directive"),
+        );
     let logs = match format {
         LogFormat::Json => fmt::layer()
             .json()
@@ -62,10 +68,7 @@ pub fn init(filter: &str, format: LogFormat) -> Telemetry {
     };
     let result = tracing_subscriber::registry()
         .with(logs)
-        .with(
-            PoolAcquireMetrics
-                .with_filter(Targets::new().with_target(POOL_ACQUIRE_TARGET, Level::TRACE)),
-        )
+        .with(pool_acquire_metrics())
         .with(traces)
         .try_init();
     if result.is_ok()
@@ -119,6 +122,14 @@ where
         )
         .boxed();
     Ok((layer, provider))
+}
+
+/// [`PoolAcquireMetrics`] seeing sqlx's acquire reports and nothing else.
+pub fn pool_acquire_metrics<S>() -> impl Layer<S>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    PoolAcquireMetrics.with_filter(Targets::new().with_target(POOL_ACQUIRE_TARGET, Level::INFO))
 }
 
 /// Records `cnscd_db_pool_acquire_seconds` from sqlx's "acquired connection" events (their
@@ -200,15 +211,17 @@ mod tests {
                 .map_or(0.0, |v| v.parse().unwrap_or(0.0))
         };
         let before = count(&handle.render());
-        let subscriber = tracing_subscriber::registry().with(
-            PoolAcquireMetrics
-                .with_filter(Targets::new().with_target(POOL_ACQUIRE_TARGET, Level::TRACE)),
-        );
+        let subscriber = tracing_subscriber::registry().with(pool_acquire_metrics());
         tracing::subscriber::with_default(subscriber, || {
-            tracing::trace!(target: "sqlx::pool::acquire", acquired_after_secs = 0.25_f64, "acquired connection");
-            tracing::trace!(target: "somewhere::else", acquired_after_secs = 9.0_f64, "not a pool");
+            tracing::info!(target: "sqlx::pool::acquire", acquired_after_secs = 0.25_f64, "acquired connection");
+            tracing::info!(target: "somewhere::else", acquired_after_secs = 9.0_f64, "not a pool");
         });
         let after = handle.render();
         assert_eq!(count(&after), before + 1.0, "{after}");
+        // Nothing below INFO is asked for, so sqlx's per-row trace call sites stay asleep.
+        assert_eq!(
+            pool_acquire_metrics::<tracing_subscriber::Registry>().max_level_hint(),
+            Some(tracing::level_filters::LevelFilter::INFO)
+        );
     }
 }

@@ -266,7 +266,12 @@ impl Snapshot {
     /// are read is in the log past the mark, and applied by the next request that sees the
     /// generation move (applying a change reads its rows again, so applying it twice is
     /// harmless).
-    pub(super) async fn load(db: &(impl ConnectionTrait + StreamTrait)) -> Result<Self> {
+    ///
+    /// With `pool` (the same database on PostgreSQL), the rollups are read through `COPY`.
+    pub(super) async fn load(
+        db: &(impl ConnectionTrait + StreamTrait),
+        pool: Option<&sea_orm::sqlx::PgPool>,
+    ) -> Result<Self> {
         // What the copy reflects: what was committed when its mark was read.
         let started = chrono::Utc::now();
         let (generation, changes) = super::marks::current_mark(db).await?;
@@ -322,15 +327,29 @@ impl Snapshot {
         };
         // The rows and deltas with the mark of the same statement: each delta is counted once.
         let mut held = rollups::Rollups::default();
-        let found = rollups::read(
-            db,
-            &snapshot.hierarchy,
-            &snapshot.element_index,
-            None,
-            // Every delta a load reads is past the folds (it reads no other).
-            &mut |cell| held.add(&snapshot.hierarchy, cell, 0),
-        )
-        .await?;
+        // Every delta a load reads is past the folds (it reads no other).
+        let mut sink = |cell| held.add(&snapshot.hierarchy, cell, 0);
+        let found = match pool {
+            Some(pool) => {
+                rollups::read_copied(
+                    pool,
+                    &snapshot.hierarchy,
+                    &snapshot.element_index,
+                    &mut sink,
+                )
+                .await?
+            }
+            None => {
+                rollups::read(
+                    db,
+                    &snapshot.hierarchy,
+                    &snapshot.element_index,
+                    None,
+                    &mut sink,
+                )
+                .await?
+            }
+        };
         held.read_to(found.mark, found.folded);
         held.shrink_to_fit();
         if let Ok(mut r) = snapshot.rollups.write() {

@@ -98,7 +98,13 @@ impl Store {
     /// A full load, timed and counted.
     async fn timed_load(&self, db: &(impl ConnectionTrait + StreamTrait)) -> Result<Snapshot> {
         let started = std::time::Instant::now();
-        let fresh = Snapshot::load(db).await?;
+        // The store's own database on PostgreSQL reads its rollups through `COPY`.
+        let pool = self
+            .db
+            .as_ref()
+            .filter(|d| d.get_database_backend() == sea_orm::DbBackend::Postgres)
+            .map(|d| d.get_postgres_connection_pool());
+        let fresh = Snapshot::load(db, pool).await?;
         self.loads.fetch_add(1, Ordering::SeqCst);
         store_read("reload");
         metrics::counter!("cnscd_indicator_data_loads_total").increment(1);
