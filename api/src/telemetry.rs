@@ -35,13 +35,11 @@ impl Drop for Telemetry {
 /// are also exported as OpenTelemetry traces over OTLP/HTTP; the exporter reads the standard
 /// `OTEL_*` variables (`OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_HEADERS`, ...).
 pub fn init(filter: &str, format: LogFormat) -> Telemetry {
-    let filter = EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| EnvFilter::new("info"))
-        .add_directive(
-            format!("{POOL_ACQUIRE_TARGET}=off")
-                .parse()
-                .expect("a valid directive"),
-        );
+    let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The pool's acquire reports are for the metrics layer, never the log.
+    if let Ok(quiet) = format!("{POOL_ACQUIRE_TARGET}=off").parse() {
+        filter = filter.add_directive(quiet);
+    }
     let logs = match format {
         LogFormat::Json => fmt::layer()
             .json()

@@ -766,6 +766,7 @@ impl RollupsRead<'_> {
 
 #[cfg(test)]
 mod copy_tests {
+    #![allow(clippy::unwrap_used)]
     use super::{Found, Reading, copy_field, iso_day};
     use crate::memory::Hierarchy;
     use chrono::NaiveDate;
