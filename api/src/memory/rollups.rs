@@ -170,13 +170,6 @@ impl Values {
                 .map_or(0.0, |v| v.iter().map(|x| f64::from(*x)).sum()),
         }
     }
-
-    fn shrink_to_fit(&mut self) {
-        match self {
-            Self::Small(v) => v.shrink_to_fit(),
-            Self::Large(v) => v.shrink_to_fit(),
-        }
-    }
 }
 
 impl Series {
@@ -205,7 +198,44 @@ impl Series {
 
 #[cfg(test)]
 mod series_tests {
-    use super::Series;
+    use super::{Series, UnitSeries};
+    use std::collections::BTreeMap;
+
+    /// A unit's series in one buffer answer as one [`Series`] per element would, through
+    /// months added before, between and after, values past two bytes, and negative amounts.
+    #[test]
+    fn a_units_series_in_one_buffer_equal_a_series_per_element() {
+        let mut packed = UnitSeries::default();
+        let mut plain: BTreeMap<u16, Series> = BTreeMap::new();
+        let mut state: u64 = 7;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        for step in 0..5_000 {
+            let element = next(6) as u16;
+            let month = 24_000 + next(40) as i32;
+            // Elements 0-2 outgrow two bytes (or go negative) now and then; 3-5 never do.
+            let value = match next(20) {
+                0 if element < 3 => 70_000.0,
+                1 if element < 3 => -1.0,
+                _ => next(50) as f64,
+            };
+            packed.add(element, month, value);
+            plain.entry(element).or_default().add(month, value);
+            if step % 97 == 0 {
+                for e in 0..6u16 {
+                    let (a, b) = (24_000 + next(45) as i32 - 3, 24_000 + next(45) as i32);
+                    let want = plain.get(&e).map_or(0.0, |s| s.sum(a, b));
+                    assert_eq!(packed.sum(e, a, b), want, "element {e}, months {a}..={b}");
+                }
+            }
+        }
+        assert!(packed.entries.iter().any(|e| e.wide()));
+        assert!(packed.entries.iter().any(|e| !e.wide()));
+    }
 
     #[test]
     fn a_series_holds_small_counts_narrow_and_widens_for_larger_values() {
@@ -229,35 +259,143 @@ mod series_tests {
     }
 }
 
-/// A unit's month series, by element (sorted): a nation has about 300,000 of them, so each
-/// costs its values and 40 bytes.
+/// A unit's month series, by element: the counts of all of them in one buffer of two-byte
+/// values (and one of `f32` for the series a value outgrew, as [`Series`] does), with a
+/// 12-byte entry per element. A nation holds about 300,000 series over 11,000 units: one
+/// allocation per series and a [`Series`] each would take more than the counts do.
 #[derive(Default, Debug)]
-struct UnitSeries(Vec<(u16, Series)>);
+struct UnitSeries {
+    /// Sorted by element.
+    entries: Vec<Entry>,
+    small: Vec<u16>,
+    large: Vec<f32>,
+}
+
+/// One element's series in a [`UnitSeries`]: its first month, its length, and where its
+/// values start (in `large` when the [`WIDE`] bit is set, else in `small`).
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    element: u16,
+    len: u16,
+    first: i32,
+    at: u32,
+}
+
+const WIDE: u32 = 1 << 31;
+
+impl Entry {
+    fn wide(&self) -> bool {
+        self.at & WIDE != 0
+    }
+
+    fn offset(&self) -> usize {
+        (self.at & !WIDE) as usize
+    }
+}
 
 impl UnitSeries {
-    fn get(&self, element: u16) -> Option<&Series> {
-        self.0
-            .binary_search_by_key(&element, |(e, _)| *e)
-            .ok()
-            .map(|i| &self.0[i].1)
+    /// The sum of `element` over months `first..=last`.
+    fn sum(&self, element: u16, first: i32, last: i32) -> f64 {
+        let Ok(i) = self.entries.binary_search_by_key(&element, |e| e.element) else {
+            return 0.0;
+        };
+        let e = self.entries[i];
+        let from = (first - e.first).max(0) as usize;
+        let to = ((last - e.first + 1).max(0) as usize).min(usize::from(e.len));
+        if from >= to {
+            return 0.0;
+        }
+        let (a, b) = (e.offset() + from, e.offset() + to);
+        if e.wide() {
+            self.large[a..b].iter().map(|x| f64::from(*x)).sum()
+        } else {
+            self.small[a..b].iter().map(|x| f64::from(*x)).sum()
+        }
     }
 
     fn add(&mut self, element: u16, month: i32, value: f64) {
-        let i = match self.0.binary_search_by_key(&element, |(e, _)| *e) {
+        let i = match self.entries.binary_search_by_key(&element, |e| e.element) {
             Ok(i) => i,
             Err(i) => {
-                self.0.insert(i, (element, Series::default()));
+                let at = self.small.len() as u32;
+                self.entries.insert(
+                    i,
+                    Entry {
+                        element,
+                        len: 0,
+                        first: month,
+                        at,
+                    },
+                );
                 i
             }
         };
-        self.0[i].1.add(month, value);
+        let e = self.entries[i];
+        if month < e.first {
+            self.grow(i, (e.first - month) as usize, true);
+        } else if month - e.first >= i32::from(e.len) {
+            self.grow(
+                i,
+                (month - e.first) as usize + 1 - usize::from(e.len),
+                false,
+            );
+        }
+        let e = self.entries[i];
+        let k = e.offset() + (month - e.first) as usize;
+        if e.wide() {
+            self.large[k] = (f64::from(self.large[k]) + value) as f32;
+            return;
+        }
+        let sum = f64::from(self.small[k]) + value;
+        if sum.fract() == 0.0 && (0.0..=f64::from(u16::MAX)).contains(&sum) {
+            self.small[k] = sum as u16;
+        } else {
+            let k = self.widen(i) + (month - e.first) as usize;
+            self.large[k] = sum as f32;
+        }
+    }
+
+    /// Adds `count` zero months to series `i`, before its first month or after its last,
+    /// moving the series stored after it.
+    fn grow(&mut self, i: usize, count: usize, before: bool) {
+        let e = self.entries[i];
+        let at = e.offset() + if before { 0 } else { usize::from(e.len) };
+        if e.wide() {
+            self.large.splice(at..at, std::iter::repeat_n(0.0, count));
+        } else {
+            self.small.splice(at..at, std::iter::repeat_n(0, count));
+        }
+        for (j, other) in self.entries.iter_mut().enumerate() {
+            if j != i && other.wide() == e.wide() && other.offset() >= at {
+                other.at += count as u32;
+            }
+        }
+        let e = &mut self.entries[i];
+        e.len += count as u16;
+        if before {
+            e.first -= count as i32;
+        }
+    }
+
+    /// Moves series `i` to the `f32` values; returns where it starts there.
+    fn widen(&mut self, i: usize) -> usize {
+        let e = self.entries[i];
+        let (a, n) = (e.offset(), usize::from(e.len));
+        let at = self.large.len();
+        self.large.extend(self.small.drain(a..a + n).map(f32::from));
+        for other in &mut self.entries {
+            if !other.wide() && other.offset() > a {
+                other.at -= n as u32;
+            }
+        }
+        self.entries[i].at = at as u32 | WIDE;
+        at
     }
 
     fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
-        for (_, series) in &mut self.0 {
-            series.values.shrink_to_fit();
-        }
+        self.entries.shrink_to_fit();
+        self.small.shrink_to_fit();
+        self.large.shrink_to_fit();
     }
 }
 
@@ -750,17 +888,17 @@ impl RollupsRead<'_> {
     pub fn flow(&self, unit: u32, element: u16, first: NaiveDate, last: NaiveDate) -> f64 {
         let Some(r) = &self.guard else { return 0.0 };
         let (first, last) = (month_number(first), month_number(last));
-        let series = if self.hierarchy.has_units_under(unit) {
-            r.units
+        if self.hierarchy.has_units_under(unit) {
+            return r
+                .units
                 .get(&unit)
-                .and_then(|by_element| by_element.get(element))
-        } else {
-            self.leaves
-                .0
-                .get(&(unit, element))
-                .or_else(|| r.kept.get(&(unit, element)))
-        };
-        series.map_or(0.0, |s| s.sum(first, last))
+                .map_or(0.0, |series| series.sum(element, first, last));
+        }
+        self.leaves
+            .0
+            .get(&(unit, element))
+            .or_else(|| r.kept.get(&(unit, element)))
+            .map_or(0.0, |s| s.sum(first, last))
     }
 }
 
