@@ -102,7 +102,7 @@ fn needs(snap: &View<'_>, cells: &[Cell]) -> Option<Needs> {
         let (Some(u), Some((from, on))) = (c.unit, c.window) else {
             continue;
         };
-        if snap.has_units_under(u) {
+        if snap.holds_flows(u) {
             continue;
         }
         units.insert(u);

@@ -121,6 +121,8 @@ pub struct Hierarchy {
     up: Vec<u32>,
     /// Whether each unit has units under it on some day.
     parents: Vec<bool>,
+    /// By unit: whether the copy holds its monthly activity sums ([`Hierarchy::holds_flows`]).
+    flows_held: Vec<bool>,
     /// Whether each unit has units two levels or more under it on some day (a district, a
     /// province).
     deep: Vec<bool>,
@@ -241,7 +243,11 @@ impl Hierarchy {
         let up = starts(&|i| links[by_descendant[i] as usize].descendant);
         let mut parents = vec![false; n];
         let mut deep = vec![false; n];
+        let mut above_hamlets = vec![false; n];
         for l in &links {
+            if l.depth == 0 && l.level != UnitLevel::Hamlet {
+                above_hamlets[l.descendant as usize] = true;
+            }
             if l.depth > 0 {
                 parents[l.ancestor as usize] = true;
             }
@@ -262,6 +268,11 @@ impl Hierarchy {
         self.down = down;
         self.by_descendant = by_descendant;
         self.up = up;
+        self.flows_held = parents
+            .iter()
+            .zip(&above_hamlets)
+            .map(|(p, a)| *p || *a)
+            .collect();
         self.parents = parents;
         self.deep = deep;
     }
@@ -273,6 +284,14 @@ impl Hierarchy {
             0 => NaiveDate::MIN,
             i => self.boundaries[i - 1],
         }
+    }
+
+    /// Whether the copy holds `unit`'s monthly activity sums: a unit with units under it, or
+    /// one above hamlet level without any (a commune whose hamlets the catalogue does not
+    /// list answers from memory, whatever its activities). The rest, hamlets, are read from
+    /// their rollup rows when an answer shows them: a nation has 170,000.
+    pub fn holds_flows(&self, unit: u32) -> bool {
+        self.flows_held.get(unit as usize).copied().unwrap_or(false)
     }
 
     /// Whether `unit` has units two levels or more under it on some day.

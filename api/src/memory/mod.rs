@@ -349,7 +349,7 @@ impl Snapshot {
         let leaves: Vec<u32> = units
             .iter()
             .copied()
-            .filter(|u| !self.hierarchy.has_units_under(*u))
+            .filter(|u| !self.hierarchy.holds_flows(*u))
             .collect();
         // A copy waiting for its successor holds deltas that a reshaping (a rebuild) may have
         // put into the rows or dropped: the rows alone answer until the successor does.

@@ -727,7 +727,7 @@ impl Rollups {
             return;
         }
         let month = month_number(day);
-        if !hierarchy.has_units_under(unit) {
+        if !hierarchy.holds_flows(unit) {
             match read {
                 Read::Delta(v, stamp) if stamp > folded => self
                     .pending
@@ -741,7 +741,7 @@ impl Rollups {
             }
         }
         for link in hierarchy.links_up(unit).filter(|l| l.on(day)) {
-            if hierarchy.has_units_under(link.ancestor) {
+            if hierarchy.holds_flows(link.ancestor) {
                 self.units
                     .entry(link.ancestor)
                     .or_default()
@@ -888,7 +888,7 @@ impl RollupsRead<'_> {
     pub fn flow(&self, unit: u32, element: u16, first: NaiveDate, last: NaiveDate) -> f64 {
         let Some(r) = &self.guard else { return 0.0 };
         let (first, last) = (month_number(first), month_number(last));
-        if self.hierarchy.has_units_under(unit) {
+        if self.hierarchy.holds_flows(unit) {
             return r
                 .units
                 .get(&unit)
