@@ -948,3 +948,55 @@ mod copy_tests {
         assert_eq!(cells, 0);
     }
 }
+
+#[cfg(test)]
+mod held_tests {
+    use super::{LeafFlows, Read, Rollups, RollupsRead};
+    use crate::memory::Hierarchy;
+    use chrono::NaiveDate;
+    use cnscd_entity::codes::UnitLevel::{Commune, Hamlet, Province};
+    use std::sync::RwLock;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    /// A commune the catalogue lists no hamlets for answers from the copy, like one with
+    /// hamlets; a hamlet's flows are left to its rollup rows (read per answer).
+    #[test]
+    fn every_unit_above_hamlet_level_answers_from_the_copy() {
+        let (min, max) = (d("2000-01-01"), d("9999-12-31"));
+        let h = Hierarchy::from_parts(
+            Vec::new(),
+            vec![
+                ("P", "P", 0, Province, min, max),
+                ("C1", "C1", 0, Commune, min, max),
+                ("C2", "C2", 0, Commune, min, max),
+                ("H", "H", 0, Hamlet, min, max),
+                ("P", "C1", 1, Commune, min, max),
+                ("P", "C2", 1, Commune, min, max),
+                ("C1", "H", 1, Hamlet, min, max),
+                ("P", "H", 2, Hamlet, min, max),
+            ],
+        );
+        let u = |code: &str| h.unit(code).unwrap_or_default();
+        let month = d("2025-03-01");
+        let mut rollups = Rollups::default();
+        for (unit, value) in [("C2", 4.0), ("H", 3.0)] {
+            rollups.add(&h, ((u(unit), 0, month), Read::Row(value)), 0);
+        }
+        let held = RwLock::new(rollups);
+        let leaves = LeafFlows::default();
+        let read = RollupsRead {
+            guard: held.read().ok(),
+            hierarchy: &h,
+            leaves: &leaves,
+        };
+        let flow = |unit: &str| read.flow(u(unit), 0, month, month);
+        assert_eq!(
+            (flow("P"), flow("C1"), flow("C2"), flow("H")),
+            (7.0, 3.0, 4.0, 0.0)
+        );
+        assert!(!h.holds_flows(u("H")));
+    }
+}
