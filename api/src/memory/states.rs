@@ -150,8 +150,8 @@ pub struct States {
     /// By unit, for units where teams sit: the teams' ids, and the steps they make.
     units: FastMap<u32, (Box<[i64]>, Steps)>,
     elements: Elements,
-    /// Counts of units with units two levels or more under them (districts, provinces: a
-    /// sum over thousands of units), made when first asked and forgotten when a team under
+    /// Counts of units with units under them (communes, districts, provinces: a sum over
+    /// dozens to thousands of units), made when first asked and forgotten when a team under
     /// the unit changes.
     counted: Mutex<Counted>,
 }
@@ -164,7 +164,7 @@ struct Counted {
 }
 
 /// Counts kept at most; past it they are forgotten all at once (days asked are month and
-/// quarter ends, mostly: a nation's provinces and districts over years stay well below).
+/// quarter ends, mostly: a province's communes over a few years stay well below).
 const COUNTED_MAX: usize = 200_000;
 
 impl States {
@@ -257,9 +257,10 @@ impl States {
 
     /// The count of a state element (ACTIVE_TEAMS, ACTIVE_MEMBERS,
     /// ACTIVE_MEMBERS_<affiliation>, HAMLETS, HAMLETS_WITH_TEAM) for `unit` on `day`: over the
-    /// unit and every unit under it on that day. Kept once made for a district or a province.
+    /// unit and every unit under it on that day. Kept once made for a unit with units under
+    /// it (a commune sums over its fifty-odd hamlets, a province over thousands).
     pub fn state(&self, hierarchy: &Hierarchy, unit: u32, element: &str, day: NaiveDate) -> f64 {
-        if !hierarchy.has_units_two_below(unit) {
+        if !hierarchy.has_units_under(unit) {
             return self.count(hierarchy, unit, element, day);
         }
         let kept = self
@@ -405,7 +406,7 @@ mod tests {
     }
 
     #[test]
-    fn a_provinces_counts_are_kept_until_a_team_under_it_changes() {
+    fn counts_above_hamlets_are_kept_until_a_team_under_them_changes() {
         let (min, max) = (d("2000-01-01"), d("9999-12-31"));
         use UnitLevel::{Commune, Hamlet, Province};
         let h = Hierarchy::from_parts(
@@ -425,16 +426,23 @@ mod tests {
         let mut s = States::build(vec![(1, first)]);
         let day = d("2024-06-30");
         assert!(h.has_units_two_below(u("P")) && !h.has_units_two_below(u("C")));
-        assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
-        assert_eq!(s.state(&h, u("P"), "HAMLETS_WITH_TEAM", day), 1.0);
-        // A second team, a member more: the province's counts follow at once.
+        // Kept for the province and the commune alike (both have units under them).
+        for unit in ["P", "C"] {
+            assert_eq!(s.state(&h, u(unit), "ACTIVE_MEMBERS", day), 1.0);
+            assert_eq!(s.state(&h, u(unit), "HAMLETS_WITH_TEAM", day), 1.0);
+        }
+        // A second team, a member more: the counts above it follow at once.
         let second = team(u("C"), "2023-01-01", None, &[("POLICE", "2024-01-01")]);
         s.set_units(&h, &[u("C")], vec![(2, second)]);
-        assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 2.0);
-        assert_eq!(s.state(&h, u("P"), "ACTIVE_TEAMS", day), 2.0);
-        // The hamlet's team dissolved: gone from the province too.
+        for unit in ["P", "C"] {
+            assert_eq!(s.state(&h, u(unit), "ACTIVE_MEMBERS", day), 2.0);
+            assert_eq!(s.state(&h, u(unit), "ACTIVE_TEAMS", day), 2.0);
+        }
+        // The hamlet's team dissolved: gone from the commune and the province too.
         s.set_units(&h, &[u("H")], Vec::new());
-        assert_eq!(s.state(&h, u("P"), "HAMLETS_WITH_TEAM", day), 0.0);
-        assert_eq!(s.state(&h, u("P"), "ACTIVE_MEMBERS", day), 1.0);
+        for unit in ["P", "C"] {
+            assert_eq!(s.state(&h, u(unit), "HAMLETS_WITH_TEAM", day), 0.0);
+            assert_eq!(s.state(&h, u(unit), "ACTIVE_MEMBERS", day), 1.0);
+        }
     }
 }
