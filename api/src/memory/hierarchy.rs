@@ -576,3 +576,26 @@ impl Hierarchy {
             .collect()
     }
 }
+
+#[cfg(test)]
+impl Hierarchy {
+    /// For tests: a province P with communes C1 and C2 under it and a hamlet H under C1, for
+    /// every day.
+    pub(crate) fn two_communes() -> Self {
+        use UnitLevel::{Commune, Hamlet, Province};
+        let (min, max) = (NaiveDate::MIN, NaiveDate::MAX);
+        Self::from_parts(
+            Vec::new(),
+            vec![
+                ("P", "P", 0, Province, min, max),
+                ("C1", "C1", 0, Commune, min, max),
+                ("C2", "C2", 0, Commune, min, max),
+                ("H", "H", 0, Hamlet, min, max),
+                ("P", "C1", 1, Commune, min, max),
+                ("P", "C2", 1, Commune, min, max),
+                ("C1", "H", 1, Hamlet, min, max),
+                ("P", "H", 2, Hamlet, min, max),
+            ],
+        )
+    }
+}

@@ -417,7 +417,6 @@ fn covered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cnscd_entity::codes::UnitLevel::{Commune, Hamlet, Province};
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
@@ -425,20 +424,7 @@ mod tests {
 
     #[test]
     fn a_flow_figure_set_alone_sums_as_the_whole_group_would() {
-        let (min, max) = (d("2000-01-01"), d("9999-12-31"));
-        let h = Hierarchy::from_parts(
-            Vec::new(),
-            vec![
-                ("P", "P", 0, Province, min, max),
-                ("C1", "C1", 0, Commune, min, max),
-                ("C2", "C2", 0, Commune, min, max),
-                ("H", "H", 0, Hamlet, min, max),
-                ("P", "C1", 1, Commune, min, max),
-                ("P", "C2", 1, Commune, min, max),
-                ("C1", "H", 1, Hamlet, min, max),
-                ("P", "H", 2, Hamlet, min, max),
-            ],
-        );
+        let h = Hierarchy::two_communes();
         let u = |code: &str| h.unit(code).unwrap_or_default();
         let (start, end) = (d("2025-01-01"), d("2025-01-31"));
         const DOSSIERS: u16 = 0;

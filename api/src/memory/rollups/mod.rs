@@ -322,7 +322,6 @@ mod held_tests {
     use super::{LeafFlows, Read, Rollups, RollupsRead};
     use crate::memory::Hierarchy;
     use chrono::NaiveDate;
-    use cnscd_entity::codes::UnitLevel::{Commune, Hamlet, Province};
     use std::sync::RwLock;
 
     fn d(s: &str) -> NaiveDate {
@@ -333,20 +332,7 @@ mod held_tests {
     /// hamlets; a hamlet's flows are left to its rollup rows (read per answer).
     #[test]
     fn every_unit_above_hamlet_level_answers_from_the_copy() {
-        let (min, max) = (d("2000-01-01"), d("9999-12-31"));
-        let h = Hierarchy::from_parts(
-            Vec::new(),
-            vec![
-                ("P", "P", 0, Province, min, max),
-                ("C1", "C1", 0, Commune, min, max),
-                ("C2", "C2", 0, Commune, min, max),
-                ("H", "H", 0, Hamlet, min, max),
-                ("P", "C1", 1, Commune, min, max),
-                ("P", "C2", 1, Commune, min, max),
-                ("C1", "H", 1, Hamlet, min, max),
-                ("P", "H", 2, Hamlet, min, max),
-            ],
-        );
+        let h = Hierarchy::two_communes();
         let u = |code: &str| h.unit(code).unwrap_or_default();
         let month = d("2025-03-01");
         let mut rollups = Rollups::default();
