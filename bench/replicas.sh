@@ -67,6 +67,21 @@ psql "$url" -qAtc "SELECT t.id FROM team t JOIN admin_unit_closure c ON c.descen
     done >"$work/teams.lua.part"
 [ -s "$work/teams.lua.part" ] || { echo "no teams in province 19"; exit 1; }
 run=$(date +%s%N)
+# Both scripts count the answers that are not what they should be (`answered`), per thread.
+counting=$(cat <<'LUA'
+function response(status, headers, body)
+    if status ~= 200 or not answered(body) then
+        failures = failures + 1
+        if failures == 1 then io.stderr:write(status .. " " .. body .. "\n") end
+    end
+end
+function done(summary, latency, requests)
+    local failed = 0
+    for _, t in ipairs(threads) do failed = failed + t:get("failures") end
+    io.write(string.format("FAILED %d\n", failed))
+end
+LUA
+)
 cat >"$work/intake.lua" <<EOF
 local teams = { $(cat "$work/teams.lua.part") }
 counter = 0
@@ -93,17 +108,8 @@ function request()
         .. '"outcomes":[{"service":"VNEID","people":9,"households":7},{"service":"UTILITY_BILL_PAYMENT","people":3}]}}}'
     return wrk.format(nil, nil, nil, body)
 end
-function response(status, headers, body)
-    if status ~= 200 or not string.find(body, '"userErrors":[]', 1, true) then
-        failures = failures + 1
-        if failures == 1 then io.stderr:write(status .. " " .. body .. "\n") end
-    end
-end
-function done(summary, latency, requests)
-    local failed = 0
-    for _, t in ipairs(threads) do failed = failed + t:get("failures") end
-    io.write(string.format("FAILED %d\n", failed))
-end
+function answered(body) return string.find(body, '"userErrors":[]', 1, true) end
+$counting
 EOF
 cat >"$work/table.lua" <<EOF
 wrk.method = "POST"
@@ -113,17 +119,8 @@ wrk.body = [==[$table]==]
 failures = 0
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-function response(status, headers, body)
-    if status ~= 200 or string.find(body, '"errors"', 1, true) then
-        failures = failures + 1
-        if failures == 1 then io.stderr:write(status .. " " .. body .. "\n") end
-    end
-end
-function done(summary, latency, requests)
-    local failed = 0
-    for _, t in ipairs(threads) do failed = failed + t:get("failures") end
-    io.write(string.format("FAILED %d\n", failed))
-end
+function answered(body) return not string.find(body, '"errors"', 1, true) end
+$counting
 EOF
 count() { psql "$url" -qAtc "SELECT count(*) FROM activity"; }
 before=$(count)

@@ -123,9 +123,6 @@ pub struct Hierarchy {
     parents: Vec<bool>,
     /// By unit: whether the copy holds its monthly activity sums ([`Hierarchy::holds_flows`]).
     flows_held: Vec<bool>,
-    /// Whether each unit has units two levels or more under it on some day (a district, a
-    /// province).
-    deep: Vec<bool>,
     /// The days some link starts or stops holding on, sorted.
     boundaries: Vec<NaiveDate>,
     successions: Vec<admin_unit_succession::Model>,
@@ -242,7 +239,6 @@ impl Hierarchy {
         let down = starts(&|i| links[i].ancestor);
         let up = starts(&|i| links[by_descendant[i] as usize].descendant);
         let mut parents = vec![false; n];
-        let mut deep = vec![false; n];
         let mut above_hamlets = vec![false; n];
         for l in &links {
             if l.depth == 0 && l.level != UnitLevel::Hamlet {
@@ -250,9 +246,6 @@ impl Hierarchy {
             }
             if l.depth > 0 {
                 parents[l.ancestor as usize] = true;
-            }
-            if l.depth > 1 {
-                deep[l.ancestor as usize] = true;
             }
         }
         let mut boundaries: Vec<NaiveDate> = links
@@ -274,7 +267,6 @@ impl Hierarchy {
             .map(|(p, a)| *p || *a)
             .collect();
         self.parents = parents;
-        self.deep = deep;
     }
 
     /// The first day of the stretch of days around `day` in which no link starts or stops
@@ -292,11 +284,6 @@ impl Hierarchy {
     /// their rollup rows when an answer shows them: a nation has 170,000.
     pub fn holds_flows(&self, unit: u32) -> bool {
         self.flows_held.get(unit as usize).copied().unwrap_or(false)
-    }
-
-    /// Whether `unit` has units two levels or more under it on some day.
-    pub fn has_units_two_below(&self, unit: u32) -> bool {
-        self.deep.get(unit as usize).copied().unwrap_or(false)
     }
 
     /// The units `unit` lies under on some day (itself included; none for an unknown unit).

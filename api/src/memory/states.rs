@@ -425,7 +425,10 @@ mod tests {
         let first = team(u("H"), "2023-01-01", None, &[("POLICE", "2023-01-01")]);
         let mut s = States::build(vec![(1, first)]);
         let day = d("2024-06-30");
-        assert!(h.has_units_two_below(u("P")) && !h.has_units_two_below(u("C")));
+        // Both the province and the commune have units under them: both keep their counts.
+        assert!(
+            h.has_units_under(u("P")) && h.has_units_under(u("C")) && !h.has_units_under(u("H"))
+        );
         // Kept for the province and the commune alike (both have units under them).
         for unit in ["P", "C"] {
             assert_eq!(s.state(&h, u(unit), "ACTIVE_MEMBERS", day), 1.0);
