@@ -18,6 +18,7 @@ mod m20261207_000002_data_changes;
 mod m20261208_000010_plan_indexes;
 mod m20261208_000020_rollup_folds;
 mod m20261208_000030_figure_change_unit;
+mod m20261209_000010_unused_rollup_indexes;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000010_plan_indexes::Migration),
             Box::new(m20261208_000020_rollup_folds::Migration),
             Box::new(m20261208_000030_figure_change_unit::Migration),
+            Box::new(m20261209_000010_unused_rollup_indexes::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 //! only with a unit catalogue import, which loads the whole copy again.
 use super::successions::{self, Part};
 use crate::auth::{Coverage, Scope};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use async_graphql::futures_util::StreamExt;
 use chrono::NaiveDate;
 use cnscd_entity::codes::{SuccessionKind, UnitLevel};
@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// A closure row: `ancestor` is (or is above) `descendant` from `from` to `to`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Link {
     pub ancestor: u32,
     pub descendant: u32,
@@ -30,6 +30,18 @@ impl Link {
     }
 }
 
+/// A closure row as held, in 16 bytes (a nation has 700,000): its days by their index in
+/// [`Hierarchy::link_days`] (a catalogue has a few dozen distinct days).
+#[derive(Clone, Copy, Debug)]
+struct HeldLink {
+    ancestor: u32,
+    descendant: u32,
+    from: u16,
+    to: u16,
+    depth: u8,
+    level: UnitLevel,
+}
+
 /// A unit's place in the hierarchy on a day.
 #[derive(Clone, Debug)]
 pub struct Chain {
@@ -39,81 +51,111 @@ pub struct Chain {
     pub since: NaiveDate,
 }
 
-/// A unit version as held: what answers show of it (a nation has 180,000; the row's other
-/// columns serve searches, which read the table).
+/// A unit version as held: what answers show of it (a nation has 180,000, each held in 32
+/// bytes and its name; the row's other columns serve searches, which read the table).
 #[derive(Clone, Debug)]
 struct Version {
     id: i64,
-    name: Box<str>,
+    /// Its index in [`Hierarchy::names`].
+    name: u32,
     parent: Option<u32>,
     level: UnitLevel,
     from: NaiveDate,
     to: NaiveDate,
 }
 
-/// Unit codes by index, and the index of each: the codes one after the other in one string
-/// (a nation has 180,000), and a table of indexes hashed by code.
+/// Strings by index, one after the other in one string: a nation has 180,000 unit codes and
+/// as many names, which as strings of their own would take twice the room.
+#[derive(Default)]
+struct Texts {
+    text: String,
+    /// Where each string ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Texts {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// Adds a string, and returns its index.
+    fn push(&mut self, s: &str) -> u32 {
+        let i = self.ends.len() as u32;
+        self.text.push_str(s);
+        self.ends.push(self.text.len() as u32);
+        i
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+/// Unit codes by index, and the index of each: the codes, and a table of indexes hashed by
+/// code.
 #[derive(Default)]
 struct Codes {
-    text: String,
-    /// Where each code ends in `text`.
-    ends: Vec<u32>,
+    texts: Texts,
     table: hashbrown::HashTable<u32>,
     hasher: foldhash::fast::RandomState,
 }
 
 impl Codes {
     fn len(&self) -> usize {
-        self.ends.len()
+        self.texts.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.texts.len() == 0
     }
 
     fn get(&self, i: u32) -> &str {
-        code_at(&self.text, &self.ends, i)
+        self.texts.get(i)
     }
 
     fn find(&self, code: &str) -> Option<u32> {
         let hash = self.hasher.hash_one(code);
         self.table
-            .find(hash, |i| code_at(&self.text, &self.ends, *i) == code)
+            .find(hash, |i| self.texts.get(*i) == code)
             .copied()
     }
 
     /// Adds a code not yet held, and returns its index.
     fn insert(&mut self, code: &str) -> u32 {
-        let i = self.ends.len() as u32;
-        self.text.push_str(code);
-        self.ends.push(self.text.len() as u32);
+        let i = self.texts.push(code);
         let Self {
-            text,
-            ends,
+            texts,
             table,
             hasher,
         } = self;
-        table.insert_unique(hasher.hash_one(code), i, |j| {
-            hasher.hash_one(code_at(text, ends, *j))
-        });
+        table.insert_unique(hasher.hash_one(code), i, |j| hasher.hash_one(texts.get(*j)));
         i
     }
-}
-
-fn code_at<'a>(text: &'a str, ends: &[u32], i: u32) -> &'a str {
-    let i = i as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-    &text[start..ends[i] as usize]
 }
 
 /// Units by a small index, their versions, the closure between them and the successions.
 #[derive(Default)]
 pub struct Hierarchy {
     codes: Codes,
-    /// Every version of each unit, oldest first, by unit index.
-    versions: Vec<Vec<Version>>,
+    /// Every version of every unit, by unit then oldest first: those of unit `u` are
+    /// `versions[version_starts[u] .. version_starts[u + 1]]`.
+    versions: Vec<Version>,
+    version_starts: Vec<u32>,
+    /// Versions as read, with their unit ([`Hierarchy::set_versions`] sorts them in).
+    versions_read: Vec<(u32, Version)>,
+    /// The versions' names.
+    names: Texts,
     /// Sorted by ancestor: the links of unit `u` down are `links[down[u] .. down[u + 1]]`.
-    links: Vec<Link>,
+    links: Vec<HeldLink>,
+    /// The days links start and end on, sorted: [`HeldLink`]'s days index them.
+    link_days: Vec<NaiveDate>,
     down: Vec<u32>,
     /// Indexes of the links, sorted by descendant, nearest ancestor first: those of unit `u`
     /// up are `by_descendant[up[u] .. up[u + 1]]`.
@@ -159,18 +201,16 @@ impl Hierarchy {
                 to: c.valid_to,
             });
         }
-        h.set_links(links);
-        // A unit has one or two versions: each list as long as that, not as grown.
-        for v in &mut h.versions {
-            v.shrink_to_fit();
-        }
+        h.set_links(links)?;
+        h.set_versions();
         h.successions = successions;
         h.shares = h.partial_shares();
         Ok(h)
     }
 
-    /// A hierarchy of the given versions and closure rows (for tests and tools that build a
-    /// copy by hand).
+    /// A hierarchy of the given versions and closure rows (for tests that build a copy by
+    /// hand; a closure of more distinct days than the copy holds has its links left out).
+    #[cfg(test)]
     pub fn from_parts(
         units: Vec<admin_unit::Model>,
         closure: Vec<(&str, &str, i32, UnitLevel, NaiveDate, NaiveDate)>,
@@ -190,21 +230,45 @@ impl Hierarchy {
                 to,
             })
             .collect();
-        h.set_links(links);
+        if h.set_links(links).is_err() {
+            h.set_links(Vec::new()).ok();
+        }
+        h.set_versions();
         h
     }
 
     fn add_version(&mut self, u: admin_unit::Model) {
         let i = self.intern(&u.code);
         let parent = u.parent_code.as_deref().map(|p| self.intern(p));
-        self.versions[i as usize].push(Version {
-            id: u.id,
-            name: u.name.into_boxed_str(),
-            parent,
-            level: u.level,
-            from: u.valid_from,
-            to: u.valid_to,
-        });
+        let name = self.names.push(&u.name);
+        self.versions_read.push((
+            i,
+            Version {
+                id: u.id,
+                name,
+                parent,
+                level: u.level,
+                from: u.valid_from,
+                to: u.valid_to,
+            },
+        ));
+    }
+
+    /// Sorts the versions read in by unit, oldest first.
+    fn set_versions(&mut self) {
+        let mut read = std::mem::take(&mut self.versions_read);
+        read.sort_by_key(|(unit, v)| (*unit, v.from));
+        let mut starts = vec![0u32; self.codes.len() + 1];
+        for (unit, _) in &read {
+            starts[*unit as usize + 1] += 1;
+        }
+        for u in 0..self.codes.len() {
+            starts[u + 1] += starts[u];
+        }
+        self.versions = read.into_iter().map(|(_, v)| v).collect();
+        self.version_starts = starts;
+        self.names.shrink_to_fit();
+        self.codes.texts.shrink_to_fit();
     }
 
     /// The index of `code`, added when new.
@@ -212,12 +276,10 @@ impl Hierarchy {
         if let Some(i) = self.codes.find(code) {
             return i;
         }
-        let i = self.codes.insert(code);
-        self.versions.push(Vec::new());
-        i
+        self.codes.insert(code)
     }
 
-    fn set_links(&mut self, mut links: Vec<Link>) {
+    fn set_links(&mut self, mut links: Vec<Link>) -> Result<()> {
         let n = self.codes.len();
         links.sort_unstable_by_key(|l| (l.ancestor, l.depth, l.descendant, l.from));
         links.shrink_to_fit();
@@ -257,7 +319,31 @@ impl Hierarchy {
             .collect();
         boundaries.shrink_to_fit();
         self.boundaries = boundaries;
-        self.links = links;
+        let days: Vec<NaiveDate> = links
+            .iter()
+            .flat_map(|l| [l.from, l.to])
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if days.len() > usize::from(u16::MAX) + 1 {
+            return Err(Error::Internal(format!(
+                "the unit closure has {} distinct days; the copy holds at most 65,536",
+                days.len()
+            )));
+        }
+        let day = |d: NaiveDate| days.partition_point(|x| *x < d) as u16;
+        self.links = links
+            .iter()
+            .map(|l| HeldLink {
+                ancestor: l.ancestor,
+                descendant: l.descendant,
+                from: day(l.from),
+                to: day(l.to),
+                depth: l.depth,
+                level: l.level,
+            })
+            .collect();
+        self.link_days = days;
         self.down = down;
         self.by_descendant = by_descendant;
         self.up = up;
@@ -267,6 +353,18 @@ impl Hierarchy {
             .map(|(p, a)| *p || *a)
             .collect();
         self.parents = parents;
+        Ok(())
+    }
+
+    fn link(&self, l: &HeldLink) -> Link {
+        Link {
+            ancestor: l.ancestor,
+            descendant: l.descendant,
+            depth: l.depth,
+            level: l.level,
+            from: self.link_days[usize::from(l.from)],
+            to: self.link_days[usize::from(l.to)],
+        }
     }
 
     /// The first day of the stretch of days around `day` in which no link starts or stops
@@ -318,17 +416,19 @@ impl Hierarchy {
         self.codes.get(unit)
     }
 
-    pub(super) fn links_down(&self, unit: u32) -> impl Iterator<Item = &Link> {
+    pub(super) fn links_down(&self, unit: u32) -> impl Iterator<Item = Link> + '_ {
         let u = unit as usize;
-        self.links[self.down[u] as usize..self.down[u + 1] as usize].iter()
+        self.links[self.down[u] as usize..self.down[u + 1] as usize]
+            .iter()
+            .map(|l| self.link(l))
     }
 
     /// The links up from `unit`, nearest ancestor first.
-    pub(super) fn links_up(&self, unit: u32) -> impl Iterator<Item = &Link> {
+    pub(super) fn links_up(&self, unit: u32) -> impl Iterator<Item = Link> + '_ {
         let u = unit as usize;
         self.by_descendant[self.up[u] as usize..self.up[u + 1] as usize]
             .iter()
-            .map(|i| &self.links[*i as usize])
+            .map(|i| self.link(&self.links[*i as usize]))
     }
 
     /// Every version of each of `codes` (those that exist), oldest first.
@@ -337,7 +437,8 @@ impl Hierarchy {
             .iter()
             .filter_map(|c| {
                 let i = self.unit(c)?;
-                let v = &self.versions[i as usize];
+                let v = &self.versions[self.version_starts[i as usize] as usize
+                    ..self.version_starts[i as usize + 1] as usize];
                 (!v.is_empty()).then(|| {
                     let models = v
                         .iter()
@@ -345,7 +446,7 @@ impl Hierarchy {
                             Arc::new(admin_unit::Model {
                                 id: v.id,
                                 code: c.clone(),
-                                name: v.name.to_string(),
+                                name: self.names.get(v.name).to_owned(),
                                 name_search: String::new(),
                                 unit_type: None,
                                 level: v.level,

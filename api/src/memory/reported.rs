@@ -19,7 +19,7 @@ pub type Reported = (NaiveDate, NaiveDate, f64);
 /// A figure as read: reporting unit, element index, period and value.
 pub type FigureRow = (u32, u16, NaiveDate, NaiveDate, f64);
 
-/// A reference value as held: the latest a unit reported for an element and year, with the
+/// A reference value as read: the latest a unit reported for an element and year, with the
 /// day of the year its period ends.
 #[derive(Clone, Copy, Debug)]
 struct ReferenceValue {
@@ -29,31 +29,85 @@ struct ReferenceValue {
     end: u16,
 }
 
+/// A reference value as held, in 12 bytes: its value as an `f32` where that is exact (counts
+/// of people and households below 16,777,216 are), NaN where the value is held in
+/// [`Latest::wide`].
+#[derive(Clone, Copy, Debug)]
+struct Held {
+    value: f32,
+    unit: u32,
+    element: u16,
+    end: u16,
+}
+
 /// The latest reference values of one year, one per unit and element, sorted by them.
 #[derive(Default, Clone, Debug)]
-pub struct Latest(Vec<ReferenceValue>);
+pub struct Latest {
+    held: Vec<Held>,
+    /// The values an `f32` does not hold exactly, by unit and element.
+    wide: FastMap<(u32, u16), f64>,
+}
 
 impl Latest {
     /// Keeps, of `values` in submission order, the one of each unit and element whose period
     /// ends last (of those ending on the same day, the last submitted).
     fn from_values(mut values: Vec<ReferenceValue>) -> Self {
         values.sort_by_key(|v| (v.unit, v.element, v.end));
-        let mut out: Vec<ReferenceValue> = Vec::with_capacity(values.len());
-        for v in values {
-            match out.last_mut() {
-                Some(last) if (last.unit, last.element) == (v.unit, v.element) => *last = v,
-                _ => out.push(v),
+        values.dedup_by(|next, kept| {
+            let same = (next.unit, next.element) == (kept.unit, kept.element);
+            if same {
+                *kept = *next;
             }
+            same
+        });
+        let mut wide = FastMap::default();
+        let held = values
+            .into_iter()
+            .map(|v| {
+                let narrow = v.value as f32;
+                let value = if f64::from(narrow) == v.value {
+                    narrow
+                } else {
+                    wide.insert((v.unit, v.element), v.value);
+                    f32::NAN
+                };
+                Held {
+                    value,
+                    unit: v.unit,
+                    element: v.element,
+                    end: v.end,
+                }
+            })
+            .collect();
+        Self { held, wide }
+    }
+
+    fn value(&self, h: &Held) -> f64 {
+        if h.value.is_nan() {
+            self.wide
+                .get(&(h.unit, h.element))
+                .copied()
+                .unwrap_or(f64::NAN)
+        } else {
+            f64::from(h.value)
         }
-        out.shrink_to_fit();
-        Self(out)
+    }
+
+    /// The values, as read.
+    fn iter(&self) -> impl Iterator<Item = ReferenceValue> + '_ {
+        self.held.iter().map(|h| ReferenceValue {
+            value: self.value(h),
+            unit: h.unit,
+            element: h.element,
+            end: h.end,
+        })
     }
 
     fn get(&self, unit: u32, element: u16) -> Option<f64> {
-        self.0
+        self.held
             .binary_search_by_key(&(unit, element), |v| (v.unit, v.element))
             .ok()
-            .map(|i| self.0[i].value)
+            .map(|i| self.value(&self.held[i]))
     }
 }
 
@@ -133,8 +187,6 @@ pub struct Figures {
     flows: HashMap<FlowGroup, FlowValues>,
     /// Flows summed for each unit: `(unit, element)` → `(start, end, sum)`.
     sums: FastMap<(u32, u16), Vec<Reported>>,
-    /// The units each flow group has sums for.
-    summed: HashMap<FlowGroup, Vec<u32>>,
     /// The latest reference values per year.
     reference_latest: HashMap<i32, Arc<Latest>>,
     /// Flow values read and not yet sorted into `flows` ([`Figures::add`]).
@@ -185,18 +237,23 @@ impl Figures {
         }
         let groups: BTreeSet<FlowGroup> = self.flows.keys().copied().collect();
         for group in groups {
-            self.sum_group(hierarchy, &group);
+            self.sum_group(hierarchy, &group, &[]);
         }
         for list in self.sums.values_mut() {
             list.shrink_to_fit();
         }
     }
 
-    /// Sums one flow group up the hierarchy, replacing what was summed for it before. Costs
-    /// what the group holds.
-    fn sum_group(&mut self, hierarchy: &Hierarchy, group: &FlowGroup) {
+    /// Sums one flow group up the hierarchy, replacing what was summed for it before, when
+    /// `before` reported (sums are kept only for them and units above them). Costs what the
+    /// group holds.
+    fn sum_group(&mut self, hierarchy: &Hierarchy, group: &FlowGroup, before: &[u32]) {
         let (element, start, end) = *group;
-        for unit in self.summed.remove(group).unwrap_or_default() {
+        let summed: FastSet<u32> = before
+            .iter()
+            .flat_map(|u| hierarchy.above_some_day(*u))
+            .collect();
+        for unit in summed {
             let key = (unit, element);
             if let Some(list) = self.sums.get_mut(&key) {
                 list.retain(|(s, e, _)| !(*s == start && *e == end));
@@ -215,26 +272,23 @@ impl Figures {
                 *sums.entry(a).or_default() += value;
             }
         }
-        let mut units = Vec::with_capacity(sums.len());
         for (unit, v) in sums {
-            units.push(unit);
             self.sums
                 .entry((unit, element))
                 .or_default()
                 .push((start, end, v));
         }
-        self.summed.insert(*group, units);
     }
 
     /// Replaces the flow values of one element and period by `values` (reporting unit and
     /// value, in submission order), and sums them again.
     pub fn set_flows(&mut self, hierarchy: &Hierarchy, group: FlowGroup, values: Vec<(u32, f64)>) {
-        if values.is_empty() {
-            self.flows.remove(&group);
-        } else {
+        let before = self.flows.remove(&group).unwrap_or_default();
+        if !values.is_empty() {
             self.flows.insert(group, FlowValues::from_values(values));
         }
-        self.sum_group(hierarchy, &group);
+        let before: Vec<u32> = before.0.iter().map(|(u, _)| *u).collect();
+        self.sum_group(hierarchy, &group, &before);
     }
 
     /// Sets the flow value one unit reported for one element and period (`None`: it has none
@@ -253,9 +307,15 @@ impl Figures {
         if values.0.is_empty() {
             self.flows.remove(&group);
         }
+        // The units that reported before: those that do now, and `unit`.
+        let before = |f: &Self| -> Vec<u32> {
+            let now = f.flows.get(&group).map_or(&[][..], |v| v.0.as_slice());
+            now.iter().map(|(u, _)| *u).chain([unit]).collect()
+        };
         let (Some(old), Some(new)) = (old, value) else {
             if old.is_some() || value.is_some() {
-                self.sum_group(hierarchy, &group);
+                let before = before(self);
+                self.sum_group(hierarchy, &group, &before);
             }
             return;
         };
@@ -279,7 +339,8 @@ impl Figures {
             }
         }
         if !found {
-            self.sum_group(hierarchy, &group);
+            let before = before(self);
+            self.sum_group(hierarchy, &group, &before);
         }
     }
 
@@ -294,12 +355,7 @@ impl Figures {
         let mut kept: Vec<ReferenceValue> = self
             .reference_latest
             .get(&year)
-            .map(|l| {
-                l.0.iter()
-                    .filter(|v| v.element != element)
-                    .copied()
-                    .collect()
-            })
+            .map(|l| l.iter().filter(|v| v.element != element).collect())
             .unwrap_or_default();
         kept.extend(values.into_iter().filter_map(|(unit, start, end, value)| {
             reference_value(unit, element, start, end, value)
@@ -349,7 +405,7 @@ impl Figures {
             own: latest.clone(),
             ..DayReferences::default()
         };
-        for v in &latest.0 {
+        for v in latest.iter() {
             let itself = |a: u32| latest.get(a, v.element).is_some();
             for a in hierarchy.counted_for(v.unit, day, itself) {
                 if hierarchy.has_units_under(a) {
@@ -452,5 +508,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn latest_reference_values_keep_the_last_and_every_value_exactly() {
+        let v = |unit, end, value| ReferenceValue {
+            value,
+            unit,
+            element: 0,
+            end,
+        };
+        let latest = Latest::from_values(vec![
+            v(2, 365, 0.1),          // not an f32: held wide, and replaced below
+            v(1, 365, 1_234.0),      // an f32
+            v(2, 365, 16_777_217.0), // past an f32's integers: wide
+            v(1, 180, 99.0),         // ends earlier: the one ending last wins
+            v(3, 365, 2.5),
+        ]);
+        assert_eq!(latest.get(1, 0), Some(1_234.0));
+        assert_eq!(latest.get(2, 0), Some(16_777_217.0));
+        assert_eq!(latest.get(3, 0), Some(2.5));
+        assert_eq!(latest.get(4, 0), None);
+        assert_eq!(latest.get(1, 1), None);
+        assert_eq!(latest.wide.len(), 1);
+        let again: Vec<f64> = latest.iter().map(|r| r.value).collect();
+        assert_eq!(again, [1_234.0, 16_777_217.0, 2.5]);
     }
 }

@@ -13,9 +13,27 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// A unit's state elements over time: `(element, first day, count from that day on)`,
-/// sorted by element then day.
-#[derive(Default, Debug, Clone, PartialEq)]
-struct Steps(Box<[(u16, NaiveDate, i32)]>);
+/// sorted by element then day. Days are held as days since [`EPOCH`] (8 bytes a step: a
+/// nation has about 1.5 million); a unit with a day outside 2000–2179 keeps full dates.
+#[derive(Debug, Clone, PartialEq)]
+enum Steps {
+    Near(Box<[(u16, u16, i32)]>),
+    Far(Box<[(u16, NaiveDate, i32)]>),
+}
+
+/// The first day [`Steps::Near`] holds.
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(2000, 1, 1).expect("a valid day");
+
+/// `day` as days since [`EPOCH`], if it is one of the days a `u16` holds.
+fn near(day: NaiveDate) -> Option<u16> {
+    u16::try_from((day - EPOCH).num_days()).ok()
+}
+
+impl Default for Steps {
+    fn default() -> Self {
+        Self::Near(Box::default())
+    }
+}
 
 impl Steps {
     /// From `(element, day, +1 / −1)` events.
@@ -39,17 +57,33 @@ impl Steps {
                 }
             }
         }
-        Self(steps.into_boxed_slice())
+        let narrow: Option<Box<[(u16, u16, i32)]>> = steps
+            .iter()
+            .map(|&(element, day, count)| near(day).map(|d| (element, d, count)))
+            .collect();
+        match narrow {
+            Some(steps) => Self::Near(steps),
+            None => Self::Far(steps.into_boxed_slice()),
+        }
     }
 
     /// The count of `element` on `day`.
     fn on(&self, element: u16, day: NaiveDate) -> f64 {
-        let first = self.0.partition_point(|s| s.0 < element);
-        let next = self.0.partition_point(|s| (s.0, s.1) <= (element, day));
-        if next > first {
-            f64::from(self.0[next - 1].2)
-        } else {
-            0.0
+        fn count<D: Ord + Copy>(steps: &[(u16, D, i32)], element: u16, day: D) -> f64 {
+            let first = steps.partition_point(|s| s.0 < element);
+            let next = steps.partition_point(|s| (s.0, s.1) <= (element, day));
+            if next > first {
+                f64::from(steps[next - 1].2)
+            } else {
+                0.0
+            }
+        }
+        match self {
+            Self::Far(steps) => count(steps, element, day),
+            // Before the epoch nothing has started; past the last day a `u16` holds,
+            // everything has.
+            Self::Near(_) if day < EPOCH => 0.0,
+            Self::Near(steps) => count(steps, element, near(day).unwrap_or(u16::MAX)),
         }
     }
 }
@@ -447,5 +481,59 @@ mod tests {
             assert_eq!(s.state(&h, u(unit), "HAMLETS_WITH_TEAM", day), 0.0);
             assert_eq!(s.state(&h, u(unit), "ACTIVE_MEMBERS", day), 1.0);
         }
+    }
+
+    #[test]
+    fn steps_answer_alike_with_days_held_near_or_as_dates() {
+        let days = [
+            "2023-01-01",
+            "2023-03-15",
+            "2024-07-01",
+            "2024-07-01",
+            "2025-12-31",
+        ];
+        let mut events: Vec<(u16, NaiveDate, i32)> = days
+            .iter()
+            .flat_map(|day| [(0, d(day), 1), (1, d(day), 1)])
+            .collect();
+        events.push((0, d("2024-07-01"), -3));
+        let near = Steps::from_events(events.clone());
+        events.extend([(0, d("1999-12-31"), 1), (1, d("1999-12-31"), 1)]);
+        let far = Steps::from_events(events);
+        assert!(matches!(near, Steps::Near(_)));
+        assert!(matches!(far, Steps::Far(_)));
+        // The far set has one more step, before everything the near one holds.
+        let far_without_it =
+            |element, day: &str| far.on(element, d(day)) - f64::from(d(day) >= d("1999-12-31"));
+        for day in [
+            "1990-01-01",
+            "1999-12-31",
+            "2000-01-01",
+            "2022-12-31",
+            "2023-01-01",
+            "2023-03-14",
+            "2023-03-15",
+            "2024-06-30",
+            "2024-07-01",
+            "2025-12-30",
+            "2025-12-31",
+            "2179-06-01",
+            "2300-01-01",
+        ] {
+            for element in [0, 1, 2] {
+                let expected = if element == 2 {
+                    0.0
+                } else {
+                    far_without_it(element, day)
+                };
+                assert_eq!(
+                    near.on(element, d(day)),
+                    expected,
+                    "element {element} on {day}"
+                );
+            }
+        }
+        assert_eq!(near.on(1, d("2300-01-01")), 5.0);
+        assert_eq!(near.on(1, d("2022-12-31")), 0.0);
     }
 }
