@@ -636,17 +636,8 @@ pub fn evaluate(
                         Some((ElementSource::Derived, Aggregation::State)) => {
                             Some(unit_index.map_or(0.0, |u| snap.state(u, e, on)))
                         }
-                        Some((ElementSource::Reported, Aggregation::Flow)) => {
-                            let mut found = None;
-                            for (start, end, v) in
-                                unit_index.map_or(&[][..], |u| snap.reported_for(u, e))
-                            {
-                                if first_month <= *start && *end <= period.end && *start <= on {
-                                    *found.get_or_insert(0.0) += v;
-                                }
-                            }
-                            found
-                        }
+                        Some((ElementSource::Reported, Aggregation::Flow)) => unit_index
+                            .and_then(|u| snap.reported(u, e, first_month..=on, period.end)),
                         Some((ElementSource::Reported, Aggregation::Reference)) if !c.states => {
                             Some(0.0)
                         }

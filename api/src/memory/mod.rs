@@ -400,12 +400,17 @@ impl View<'_> {
             .state(&self.snap.hierarchy, unit, element, day)
     }
 
-    /// Reported flow values summed for `unit`: `(period start, period end, sum)`.
-    pub fn reported_for(&self, unit: u32, element: &str) -> &[Reported] {
-        match self.snap.element_index(element) {
-            Some(e) => self.live.figures.reported_for(unit, e),
-            None => &[],
-        }
+    /// The reported flow values `unit` counts for the periods that start in `starts` and end
+    /// by `end_by` (see [`reported::Figures::reported`]).
+    pub fn reported(
+        &self,
+        unit: u32,
+        element: &str,
+        starts: std::ops::RangeInclusive<NaiveDate>,
+        end_by: NaiveDate,
+    ) -> Option<f64> {
+        let e = self.snap.element_index(element)?;
+        self.live.figures.reported(unit, e, starts, end_by)
     }
 
     /// Reference figures on `day`, computed once per copy and kept.

@@ -10,7 +10,8 @@
 use super::hierarchy::Hierarchy;
 use super::{FastMap, FastSet};
 use chrono::{Datelike, NaiveDate};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 
 /// A reported value's period and amount.
@@ -159,7 +160,14 @@ impl FlowValues {
     }
 
     fn contains(&self, unit: u32) -> bool {
-        self.0.binary_search_by_key(&unit, |(u, _)| *u).is_ok()
+        self.get(unit).is_some()
+    }
+
+    fn get(&self, unit: u32) -> Option<f64> {
+        self.0
+            .binary_search_by_key(&unit, |(u, _)| *u)
+            .ok()
+            .map(|i| self.0[i].1)
     }
 
     /// Sets (or, with `None`, removes) the value of `unit`, returning the one it replaces.
@@ -183,9 +191,11 @@ const DAYS_KEPT: usize = 64;
 /// The reported figures and what is computed from them.
 #[derive(Default)]
 pub struct Figures {
-    /// Flow values as reported, by group then reporting unit (the latest submission wins).
-    flows: HashMap<FlowGroup, FlowValues>,
-    /// Flows summed for each unit: `(unit, element)` → `(start, end, sum)`.
+    /// Flow values as reported, by group then reporting unit (the latest submission wins):
+    /// what a unit that reported a group itself counts for it.
+    flows: BTreeMap<FlowGroup, FlowValues>,
+    /// Flows summed for each unit that did not report the group itself, from the units
+    /// under it: `(unit, element)` → `(start, end, sum)`.
     sums: FastMap<(u32, u16), Vec<Reported>>,
     /// The latest reference values per year.
     reference_latest: HashMap<i32, Arc<Latest>>,
@@ -235,7 +245,7 @@ impl Figures {
             self.reference_latest
                 .insert(year, Arc::new(Latest::from_values(values)));
         }
-        let groups: BTreeSet<FlowGroup> = self.flows.keys().copied().collect();
+        let groups: Vec<FlowGroup> = self.flows.keys().copied().collect();
         for group in groups {
             self.sum_group(hierarchy, &group, &[]);
         }
@@ -268,7 +278,8 @@ impl Figures {
         let mut sums: FastMap<u32, f64> = FastMap::default();
         for (source, value) in &values.0 {
             let itself = |a: u32| values.contains(a);
-            for a in hierarchy.counted_for(*source, start, itself) {
+            // The source counts its own value from `flows`.
+            for a in hierarchy.counted_for(*source, start, itself).skip(1) {
                 *sums.entry(a).or_default() += value;
             }
         }
@@ -328,7 +339,7 @@ impl Figures {
         };
         let itself = |a: u32| values.contains(a);
         let mut found = true;
-        for a in hierarchy.counted_for(unit, start, itself) {
+        for a in hierarchy.counted_for(unit, start, itself).skip(1) {
             let sum = self
                 .sums
                 .get_mut(&(a, element))
@@ -367,12 +378,33 @@ impl Figures {
         }
     }
 
-    /// Reported flow values summed for `unit`: `(period start, period end, sum)`.
-    pub fn reported_for(&self, unit: u32, element: u16) -> &[Reported] {
-        self.sums
+    /// The flow values `unit` counts, reported by itself or summed from the units under it,
+    /// for the periods that start in `starts` and end by `end_by` (`None`: no such value).
+    pub fn reported(
+        &self,
+        unit: u32,
+        element: u16,
+        starts: RangeInclusive<NaiveDate>,
+        end_by: NaiveDate,
+    ) -> Option<f64> {
+        let (first, last) = (*starts.start(), *starts.end());
+        let mut found: Option<f64> = None;
+        let own = self
+            .flows
+            .range((element, first, NaiveDate::MIN)..=(element, last, NaiveDate::MAX))
+            .filter(|((_, _, end), _)| *end <= end_by)
+            .filter_map(|(_, values)| values.get(unit));
+        let summed = self
+            .sums
             .get(&(unit, element))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .filter(|(start, end, _)| first <= *start && *start <= last && *end <= end_by)
+            .map(|(_, _, v)| *v);
+        for v in own.chain(summed) {
+            *found.get_or_insert(0.0) += v;
+        }
+        found
     }
 
     /// Reference figures on `day`, computed once and kept.
@@ -488,6 +520,17 @@ mod tests {
         let group = (DOSSIERS, start, end);
         let mut rows = vec![row("C1", 10.0), row("C2", 5.0), row("H", 3.0)];
         let mut figures = Figures::build(&h, rows.clone(), |_| false);
+        let month = |f: &Figures, code: &str| f.reported(u(code), DOSSIERS, start..=start, end);
+        // A unit that reported counts its own value; one that did not, the sum of those under
+        // it up to the first that did (H stops at C1).
+        for (code, value) in [("P", 15.0), ("C1", 10.0), ("C2", 5.0), ("H", 3.0)] {
+            assert_eq!(month(&figures, code), Some(value), "{code}");
+        }
+        assert_eq!(
+            figures.reported(u("P"), DOSSIERS, start..=start, d("2025-01-30")),
+            None,
+            "a period ending after the window's end is not counted"
+        );
         for (unit, value) in [
             ("C2", Some(7.0)), // replaced: the sums above move by the difference
             ("H", Some(4.0)),  // under C1, which reports itself: C1 and P keep C1's own
@@ -500,12 +543,21 @@ mod tests {
                 rows.push(row(unit, v));
             }
             let fresh = Figures::build(&h, rows.clone(), |_| false);
+            if unit == "P" {
+                assert_eq!(month(&figures, "P"), Some(30.0), "P's own figure stands");
+            }
             for code in ["P", "C1", "C2", "H"] {
-                assert_eq!(
-                    figures.reported_for(u(code), DOSSIERS),
-                    fresh.reported_for(u(code), DOSSIERS),
-                    "{code} after {unit} set to {value:?}"
-                );
+                for (starts, end_by) in [
+                    (start..=start, end),
+                    (d("2025-01-01")..=d("2025-12-31"), d("2025-12-31")),
+                    (d("2025-02-01")..=d("2025-12-31"), d("2025-12-31")),
+                ] {
+                    assert_eq!(
+                        figures.reported(u(code), DOSSIERS, starts.clone(), end_by),
+                        fresh.reported(u(code), DOSSIERS, starts, end_by),
+                        "{code} after {unit} set to {value:?}"
+                    );
+                }
             }
         }
     }
