@@ -7,7 +7,7 @@
 # Usage: bench/crash.sh   (ITEMS, KILLS, CLIENTS to change the defaults: 2000, 3, 8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p cnscd-api --bins
+cargo build --release -p cnscd-api -p cnscd-bench
 args=(--server ./target/release/cnscd --items "${ITEMS:-2000}" --kills "${KILLS:-3}" --clients "${CLIENTS:-8}")
 
 db="$(mktemp -d)/cnscd-crash.db"

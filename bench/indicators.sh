@@ -8,7 +8,7 @@
 # run on PostgreSQL; otherwise a SQLite file under /tmp is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p cnscd-api --bins
+cargo build --release -p cnscd-api -p cnscd-bench
 scales=("$@")
 [ ${#scales[@]} -gt 0 ] || scales=(1 25)
 for scale in "${scales[@]}"; do

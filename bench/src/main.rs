@@ -34,7 +34,6 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-#[path = "bench/crash.rs"]
 mod crash;
 
 /// mimalloc rather than the system allocator: a GraphQL response is built from many small
