@@ -421,7 +421,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            print!("{}", crate::schema::sdl());
             Ok(())
         }
     }

@@ -1,4 +1,5 @@
 //! Database connection and the small helpers every service shares.
+use crate::error::Error as AppError;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, EntityTrait,
     FromQueryResult, QueryResult, Statement, Value,
@@ -103,12 +104,50 @@ pub fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// Whether a database error is a unique-constraint violation.
-pub fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(
-        err.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
+/// A unique index, as each database names it in a violation: PostgreSQL by the index's name,
+/// SQLite by its columns (`table.column, …`; it names no index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unique {
+    pub name: &'static str,
+    pub columns: &'static str,
+}
+
+impl Unique {
+    /// Whether `err` is a violation of this index (and not of another one).
+    pub fn violated_by(&self, err: &DbErr) -> bool {
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) => {
+                message.contains(&format!("\"{}\"", self.name))
+                    || message
+                        .rsplit_once("constraint failed: ")
+                        .is_some_and(|(_, columns)| columns.trim() == self.columns)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Maps the violation of one unique index to the caller's error: the one way every service
+/// turns "this already exists" into a `CONFLICT` that says what exists. Any other error stays
+/// as it was, so the indexes of one table are told apart by calls in a row
+/// (`e.on_unique(A, …).on_unique(B, …)`).
+pub trait OnUnique {
+    fn on_unique(self, index: Unique, conflict: impl FnOnce() -> AppError) -> AppError;
+}
+
+impl OnUnique for DbErr {
+    fn on_unique(self, index: Unique, conflict: impl FnOnce() -> AppError) -> AppError {
+        AppError::Db(self).on_unique(index, conflict)
+    }
+}
+
+impl OnUnique for AppError {
+    fn on_unique(self, index: Unique, conflict: impl FnOnce() -> AppError) -> AppError {
+        match self {
+            AppError::Db(e) if index.violated_by(&e) => conflict(),
+            other => other,
+        }
+    }
 }
 
 /// A WHERE clause built from `?`-placeholder fragments and their values.
@@ -349,5 +388,57 @@ impl ConnectionTrait for WriteTxn {
 
     fn support_returning(&self) -> bool {
         self.txn.support_returning()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE_LEADER: Unique = Unique {
+        name: "ux_m_leader",
+        columns: "m.team_id",
+    };
+    const OPEN: Unique = Unique {
+        name: "ux_m_open",
+        columns: "m.team_id, m.person_id",
+    };
+
+    /// Two partial unique indexes of one table: each violation is told apart, on SQLite by its
+    /// columns (the tests through HTTP cover PostgreSQL's index names).
+    #[tokio::test]
+    async fn each_unique_violation_names_its_own_index() -> Result<(), DbErr> {
+        let db = Database::connect("sqlite::memory:").await?;
+        for sql in [
+            "CREATE TABLE m (id INTEGER PRIMARY KEY, team_id INTEGER, person_id INTEGER, \
+             role TEXT, ended_on TEXT)",
+            "CREATE UNIQUE INDEX ux_m_leader ON m (team_id) WHERE role = 'LEADER' AND ended_on IS NULL",
+            "CREATE UNIQUE INDEX ux_m_open ON m (team_id, person_id) WHERE ended_on IS NULL",
+            "INSERT INTO m (team_id, person_id, role) VALUES (1, 1, 'LEADER')",
+        ] {
+            db.execute_unprepared(sql).await?;
+        }
+        let Err(leader) = db
+            .execute_unprepared("INSERT INTO m (team_id, person_id, role) VALUES (1, 2, 'LEADER')")
+            .await
+        else {
+            panic!("a second open leader was stored");
+        };
+        let Err(open) = db
+            .execute_unprepared("INSERT INTO m (team_id, person_id, role) VALUES (1, 1, 'MEMBER')")
+            .await
+        else {
+            panic!("a second open membership was stored");
+        };
+        assert!(ONE_LEADER.violated_by(&leader) && !OPEN.violated_by(&leader));
+        assert!(OPEN.violated_by(&open) && !ONE_LEADER.violated_by(&open));
+        let mapped = open
+            .on_unique(ONE_LEADER, || AppError::Conflict("leader".into()))
+            .on_unique(OPEN, || AppError::Conflict("open".into()));
+        assert!(matches!(mapped, AppError::Conflict(m) if m == "open"));
+        let other = DbErr::Custom("not a violation".into())
+            .on_unique(ONE_LEADER, || AppError::Conflict("leader".into()));
+        assert!(matches!(other, AppError::Db(_)));
+        Ok(())
     }
 }

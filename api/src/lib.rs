@@ -16,6 +16,7 @@ pub mod indicators;
 pub mod locks;
 pub mod members;
 pub mod memory;
+pub mod schema;
 pub mod seed;
 pub mod startup;
 pub mod teams;
@@ -24,5 +25,5 @@ pub mod text;
 pub mod units;
 
 pub use config::Settings;
-pub use graphql::{AppSchema, build_schema};
+pub use schema::{AppSchema, build_schema};
 pub use startup::Application;

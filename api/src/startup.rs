@@ -148,7 +148,7 @@ impl Application {
         }
         // The live feed; on PostgreSQL listening before the first request is served.
         let events = crate::events::Bus::start(&db, &store).await;
-        let schema = crate::graphql::build_schema(db.clone(), store.clone(), events);
+        let schema = crate::schema::build_schema(db.clone(), store.clone(), events);
         let limiter = crate::http::ratelimit::RateLimiter::new(
             crate::http::ratelimit::RateLimits {
                 per_minute: settings.rate_limit_per_minute,
@@ -162,7 +162,7 @@ impl Application {
             address,
             state: AppState {
                 schema,
-                admission: crate::graphql::limits::Admission::new(),
+                admission: crate::schema::admission::Admission::new(),
                 db,
                 store,
                 verifier,

@@ -22,7 +22,7 @@ use super::rollup;
 use super::service::{NewActivity, request_hash};
 use crate::audit::service::RequestId;
 use crate::auth::{Action, Principal, allows_in_chain};
-use crate::db::{is_unique_violation, placeholders, query, stmt};
+use crate::db::{Unique, placeholders, query, stmt};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::graphql::ids;
 use crate::memory::{Store, View};
@@ -493,7 +493,7 @@ pub async fn submit(
             }
             // A key was stored before, or by a concurrent request: those items answer as
             // replays on the next round, the others are written again.
-            Err(Error::Db(e)) if is_unique_violation(&e) && conflicts < 3 => {
+            Err(Error::Db(e)) if key_taken(&e) && conflicts < 3 => {
                 conflicts += 1;
                 lookup = true;
             }
@@ -729,6 +729,21 @@ async fn write(
     txn.commit().await?;
     pool.wrote_deltas(db, 1);
     Ok(Some(models))
+}
+
+/// An activity's key per submitter, and the idempotency guard of a batch's key.
+const ACTIVITY_KEY: Unique = Unique {
+    name: "ux_activity_key",
+    columns: "activity.submitter, activity.idempotency_key",
+};
+pub(crate) const IDEMPOTENCY_KEY: Unique = Unique {
+    name: "ux_idempotency",
+    columns: "idempotency_record.scope, idempotency_record.idempotency_key",
+};
+
+/// Whether a write failed because a key it wrote was stored before, or at the same time.
+fn key_taken(e: &sea_orm::DbErr) -> bool {
+    ACTIVITY_KEY.violated_by(e) || IDEMPOTENCY_KEY.violated_by(e)
 }
 
 const ACTIVITY_INSERT: &str = "INSERT INTO activity (id, team_id, unit_code, kind_code, \

@@ -5,7 +5,7 @@
 //! the triggers on `data_value` bump the data generation in the same transaction.
 use crate::audit::service::{Change, RequestId, record_many};
 use crate::auth::{Action, Columns, Coverage, Last, Principal, condition_throughout};
-use crate::db::{Where, is_unique_violation, placeholders, query};
+use crate::db::{Unique, Where, placeholders, query};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::graphql::pagination::{PageArgs, Window};
 use crate::indicators::targets::whole_period;
@@ -133,6 +133,13 @@ async fn replay(
     Ok(Some(values))
 }
 
+/// One figure per unit, element, period and source.
+const DATA_VALUE: Unique = Unique {
+    name: "ux_data_value",
+    columns: "data_value.unit_code, data_value.element_code, data_value.period_start, \
+              data_value.period_end, data_value.source_system",
+};
+
 /// Stores a batch once per idempotency key; answers `(values, replayed)`.
 pub async fn submit(
     db: &DatabaseConnection,
@@ -149,7 +156,10 @@ pub async fn submit(
     validate(db, principal, &input).await?;
     match store(db, principal, request, &input, &scope, &key, &hash).await {
         Ok(v) => Ok((v, false)),
-        Err(Error::Db(e)) if is_unique_violation(&e) => {
+        Err(Error::Db(e))
+            if DATA_VALUE.violated_by(&e)
+                || crate::activities::intake::IDEMPOTENCY_KEY.violated_by(&e) =>
+        {
             // The same key won by a concurrent request answers as a retry; a concurrent batch
             // with another key that wrote the same figure first is a conflict to retry.
             match replay(db, &scope, &key, &hash).await? {

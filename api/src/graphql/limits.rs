@@ -28,9 +28,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{
-    Name, Response, Schema, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::{Name, Response, ServerError, ServerResult, ValidationResult, Variables};
 use async_graphql_value::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,7 +104,7 @@ fn refused(code: ErrorCode, message: String) -> ServerError {
 
 /// The extension of the [`Admission`] schema: enforces the limits, codes every error, and
 /// stops before execution.
-struct Limits;
+pub struct Limits;
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
@@ -178,63 +176,6 @@ impl Extension for LimitsExtension {
         // Admitted: the executing schema runs it. The answer is the cost.
         let cost = self.cost.load(std::sync::atomic::Ordering::Relaxed);
         Response::new(async_graphql::Value::from(cost as u64))
-    }
-}
-
-/// Admission: parses nothing itself (it is given the document), runs the limits and the
-/// validation rules, executes nothing.
-#[derive(Clone)]
-pub struct Admission(Schema<super::Query, super::Mutation, super::Subscription>);
-
-impl Default for Admission {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Admission {
-    pub fn new() -> Self {
-        Self(
-            Schema::build(
-                super::Query::default(),
-                super::Mutation::default(),
-                super::Subscription::default(),
-            )
-            .extension(Limits)
-            .limit_recursive_depth(RECURSIVE_DEPTH)
-            .limit_directives(MAX_DIRECTIVES)
-            .finish(),
-        )
-    }
-
-    /// Admits the document with these variables and operation name and gives its cost, or
-    /// says why not (every error with its `extensions.code`).
-    pub async fn check(
-        &self,
-        doc: &ExecutableDocument,
-        operation_name: Option<&str>,
-        variables: &Variables,
-    ) -> Result<usize, Vec<ServerError>> {
-        let mut request = async_graphql::Request::new("").variables(variables.clone());
-        if let Some(op) = operation_name {
-            request = request.operation_name(op);
-        }
-        request.set_parsed_query(doc.clone());
-        let response = self.0.execute(request).await;
-        if response.errors.is_empty() {
-            match response.data {
-                async_graphql::Value::Number(n) => Ok(n.as_u64().unwrap_or(0) as usize),
-                _ => Ok(0),
-            }
-        } else {
-            // Errors without a code (the operation to run is missing or unknown) are
-            // validation errors too.
-            Err(response
-                .errors
-                .into_iter()
-                .map(|e| with_code(e, ErrorCode::Validation))
-                .collect())
-        }
     }
 }
 

@@ -1,95 +1,21 @@
-//! Schema assembly: the merged query and mutation roots, limits, and request context helpers.
+//! What every resolver shares: the request's context (database, caller, in-memory data,
+//! loaders), ids, pages, scalars, guards and the limits. The schema is assembled from the
+//! features' resolvers in [`crate::schema`], outside this module, so that no feature's
+//! resolvers and this module import each other.
 pub mod guard;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
 pub mod nesting;
-pub mod node;
 pub mod pagination;
 pub mod scalars;
 
 use crate::auth::Principal;
 use crate::error::Error;
-use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
+use async_graphql::Context;
 use sea_orm::DatabaseConnection;
 
 pub use scalars::Date;
-
-/// Reading. Teams, members, activities, indicators and the audit log are limited to the
-/// caller's area; units and catalogues are open to every authenticated caller.
-#[derive(MergedObject, Default)]
-pub struct Query(
-    crate::auth::resolvers::MeQuery,
-    node::NodeQuery,
-    crate::units::resolvers::UnitQuery,
-    crate::teams::resolvers::TeamQuery,
-    crate::members::resolvers::MemberQuery,
-    crate::activities::resolvers::ActivityQuery,
-    crate::activities::corrections::CorrectionQuery,
-    crate::catalog::resolvers::CatalogQuery,
-    crate::indicators::resolvers::IndicatorQuery,
-    crate::indicators::admin::IndicatorTargetQuery,
-    crate::audit::resolvers::AuditQuery,
-    crate::datavalues::resolvers::DataValueQuery,
-    crate::locks::resolvers::LockQuery,
-);
-
-/// Changing: each mutation takes one `input`, answers problems the caller can fix in
-/// `userErrors`, and leaves an entry in the audit log.
-#[derive(MergedObject, Default)]
-pub struct Mutation(
-    crate::teams::resolvers::TeamMutation,
-    crate::members::resolvers::MemberMutation,
-    crate::activities::resolvers::ActivityMutation,
-    crate::indicators::admin::IndicatorMutation,
-    crate::activities::corrections::CorrectionMutation,
-    crate::datavalues::resolvers::DataValueMutation,
-    crate::locks::resolvers::LockMutation,
-);
-
-/// The live feed, over `graphql-transport-ws` at `/graphql/ws` with the token in
-/// `connection_init`: events limited to the caller's area on their day.
-#[derive(MergedSubscription, Default)]
-pub struct Subscription(crate::events::resolvers::EventSubscription);
-
-pub type AppSchema = Schema<Query, Mutation, Subscription>;
-
-pub use limits::{MAX_COMPLEXITY, MAX_DEPTH};
-
-/// Builds the schema; `db`, `store` (the in-memory indicator data of that database) and
-/// `events` (the live feed) are shared, everything per caller is added per request.
-pub fn build_schema(
-    db: DatabaseConnection,
-    store: crate::memory::Store,
-    events: crate::events::Bus,
-) -> AppSchema {
-    Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
-    )
-    .data(db)
-    .data(store)
-    .data(crate::activities::intake::Pool::default())
-    .data(events)
-    // Requests reach this schema parsed and admitted (`limits::Admission`: limits and the
-    // validation rules), so it skips the rules and carries no extension.
-    .validation_mode(async_graphql::ValidationMode::Fast)
-    .limit_recursive_depth(limits::RECURSIVE_DEPTH)
-    .limit_directives(limits::MAX_DIRECTIVES)
-    .finish()
-}
-
-/// The schema without a database, to print the SDL.
-pub fn sdl() -> String {
-    Schema::build(
-        Query::default(),
-        Mutation::default(),
-        Subscription::default(),
-    )
-    .finish()
-    .sdl()
-}
 
 /// The database and the caller of this request.
 pub fn state<'a>(ctx: &Context<'a>) -> Result<(&'a DatabaseConnection, &'a Principal), Error> {

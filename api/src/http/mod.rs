@@ -12,8 +12,8 @@ pub mod serve;
 pub mod ws;
 
 use crate::auth::TokenVerifier;
-use crate::graphql::AppSchema;
-use crate::graphql::limits::Admission;
+use crate::schema::AppSchema;
+use crate::schema::admission::Admission;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};

@@ -8,6 +8,7 @@
 use super::service::parse_expression;
 use crate::audit::service::{Change, RequestId, record};
 use crate::auth::{Action, Principal};
+use crate::db::{OnUnique, Unique};
 use crate::error::{Error, Problems, Result};
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::{data_element, indicator_definition};
@@ -16,6 +17,12 @@ use sea_orm::{
     QueryOrder, Set, TransactionTrait,
 };
 use std::collections::{HashMap, HashSet};
+
+/// One definition per indicator code and version.
+const DEFINITION_VERSION: Unique = Unique {
+    name: "ux_indicator_code_version",
+    columns: "indicator_definition.code, indicator_definition.version",
+};
 
 /// Largest factor a definition may have: beyond it a value could overflow to infinity.
 pub const MAX_FACTOR: f64 = 1e9;
@@ -204,13 +211,11 @@ pub async fn save(
     .insert(&txn)
     .await
     .map_err(|e| {
-        if crate::db::is_unique_violation(&e) {
+        e.on_unique(DEFINITION_VERSION, || {
             Error::Conflict(format!(
                 "indicator {code} was revised by another request at the same time; retry"
             ))
-        } else {
-            e.into()
-        }
+        })
     })?;
     record(
         &txn,

@@ -5,6 +5,7 @@
 use super::periods::{self, Granularity};
 use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Coverage, Principal};
+use crate::db::{OnUnique, Unique};
 
 use crate::error::{Error, Problems, Result};
 use chrono::{NaiveDate, Utc};
@@ -244,14 +245,19 @@ pub async fn set(
     })
 }
 
+/// One target per indicator, unit and period.
+const TARGET: Unique = Unique {
+    name: "ux_indicator_target",
+    columns: "indicator_target.indicator_code, indicator_target.unit_code, \
+              indicator_target.period_start, indicator_target.period_end",
+};
+
 fn conflict_or(e: sea_orm::DbErr, what: &str) -> Error {
-    if crate::db::is_unique_violation(&e) {
+    e.on_unique(TARGET, || {
         Error::Conflict(format!(
             "the target {what} was set by another request at the same time; read it again and retry"
         ))
-    } else {
-        e.into()
-    }
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! changes a unit's figures for a day or period.
 use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
-use crate::db::{Where, is_unique_violation, placeholders, query};
+use crate::db::{OnUnique, Unique, Where, placeholders, query};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
 use crate::graphql::pagination::{PageArgs, Window};
@@ -12,6 +12,12 @@ use cnscd_entity::period_lock;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
     QueryFilter, Set, Value,
+};
+
+/// One lock per unit and period.
+const PERIOD_LOCK: Unique = Unique {
+    name: "ux_period_lock",
+    columns: "period_lock.unit_code, period_lock.period_start, period_lock.period_end",
 };
 
 /// Columns of `period_lock l` for area conditions: a lock concerns every day of its period.
@@ -232,11 +238,9 @@ pub async fn lock(
     .insert(&txn)
     .await
     .map_err(|e| {
-        if is_unique_violation(&e) {
+        e.on_unique(PERIOD_LOCK, || {
             Error::Conflict(format!("{month} is already locked for unit {unit}"))
-        } else {
-            e.into()
-        }
+        })
     })?;
     record(
         &txn,

@@ -2,7 +2,7 @@
 //! one active leader per team.
 use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
-use crate::db::{Where, is_unique_violation};
+use crate::db::{OnUnique, Unique, Where};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
 use crate::graphql::pagination::{PageArgs, Window};
@@ -172,17 +172,33 @@ async fn team_to_manage(
     }
 }
 
-/// The partial unique index `ux_membership_one_leader` is what keeps a team to one open
-/// leader, even under concurrent requests; its violation is the caller's conflict.
+/// A team's one open leadership (a partial index: what keeps a team to one leader, even under
+/// concurrent requests).
+const ONE_LEADER: Unique = Unique {
+    name: "ux_membership_one_leader",
+    columns: "membership.team_id",
+};
+
+/// A person's one open membership of a team (a partial index).
+const OPEN_MEMBERSHIP: Unique = Unique {
+    name: "ux_membership_open",
+    columns: "membership.team_id, membership.person_id",
+};
+
+/// A membership write that failed, perhaps on one of the partial unique indexes: each
+/// violation is the caller's conflict, and says which.
 fn leader_conflict(e: sea_orm::DbErr) -> Error {
-    if is_unique_violation(&e) {
+    e.on_unique(ONE_LEADER, || {
         Error::Conflict(
             "the team already has an active leader: end that membership or change its role first"
                 .into(),
         )
-    } else {
-        Error::Db(e)
-    }
+    })
+    .on_unique(OPEN_MEMBERSHIP, || {
+        Error::Conflict(
+            "the person already has an open membership of this team: end it first".into(),
+        )
+    })
 }
 
 /// A new membership.

@@ -1,7 +1,7 @@
 //! Team queries and changes, always inside the caller's area.
 use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
-use crate::db::{Where, is_unique_violation};
+use crate::db::{OnUnique, Unique, Where};
 use crate::error::{Error, Problems, Result};
 use crate::graphql::ids;
 use crate::graphql::pagination::{PageArgs, Window};
@@ -306,10 +306,10 @@ pub async fn create(
         .await;
         match inserted {
             Ok(model) => break (txn, model),
-            Err(e) if input.code.is_none() && is_unique_violation(&e) && attempt < 5 => {
+            Err(e) if input.code.is_none() && TEAM_CODE.violated_by(&e) && attempt < 5 => {
                 txn.rollback().await?;
             }
-            Err(e) => return Err(code_conflict(e, Some(&code))),
+            Err(e) => return Err(code_conflict(e, &code)),
         }
     };
     record(
@@ -352,15 +352,19 @@ async fn next_code(db: &impl ConnectionTrait, unit: &str) -> Result<String> {
     }
 }
 
-fn code_conflict(e: sea_orm::DbErr, code: Option<&str>) -> Error {
-    if is_unique_violation(&e) {
+/// A team's code, unique among all teams.
+const TEAM_CODE: Unique = Unique {
+    name: "ux_team_code",
+    columns: "team.code",
+};
+
+/// A write of team code `code` that failed, perhaps because the code is taken.
+fn code_conflict(e: sea_orm::DbErr, code: &str) -> Error {
+    e.on_unique(TEAM_CODE, || {
         Error::Conflict(format!(
-            "team code `{}` is already taken: give the team another `code`",
-            code.unwrap_or_default()
+            "team code `{code}` is already taken: give the team another `code`"
         ))
-    } else {
-        Error::Db(e)
-    }
+    })
 }
 
 /// Changes to a team's details.
@@ -440,7 +444,7 @@ pub async fn update(
     let after = am
         .update(&txn)
         .await
-        .map_err(|e| code_conflict(e, changes.code.as_deref()))?;
+        .map_err(|e| code_conflict(e, changes.code.as_deref().unwrap_or_default()))?;
     record(
         &txn,
         principal,

@@ -2,7 +2,7 @@
 #[test]
 fn api_schema_graphql_matches_the_code() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/schema.graphql");
-    let sdl = cnscd_api::graphql::sdl();
+    let sdl = cnscd_api::schema::sdl();
     if std::env::var("UPDATE_SCHEMA").is_ok() {
         std::fs::write(path, &sdl).unwrap();
     }

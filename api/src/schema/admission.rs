@@ -1,0 +1,64 @@
+//! Admission: the schema as the limits and the validation rules see it, run on each request's
+//! parsed document before the executing schema runs it.
+use super::{Mutation, Query, Subscription};
+use crate::error::ErrorCode;
+use crate::graphql::limits::{Limits, MAX_DIRECTIVES, RECURSIVE_DEPTH, with_code};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Schema, ServerError, Variables};
+
+/// Admission: parses nothing itself (it is given the document), runs the limits and the
+/// validation rules, executes nothing.
+#[derive(Clone)]
+pub struct Admission(Schema<Query, Mutation, Subscription>);
+
+impl Default for Admission {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Admission {
+    pub fn new() -> Self {
+        Self(
+            Schema::build(
+                Query::default(),
+                Mutation::default(),
+                Subscription::default(),
+            )
+            .extension(Limits)
+            .limit_recursive_depth(RECURSIVE_DEPTH)
+            .limit_directives(MAX_DIRECTIVES)
+            .finish(),
+        )
+    }
+
+    /// Admits the document with these variables and operation name and gives its cost, or
+    /// says why not (every error with its `extensions.code`).
+    pub async fn check(
+        &self,
+        doc: &ExecutableDocument,
+        operation_name: Option<&str>,
+        variables: &Variables,
+    ) -> Result<usize, Vec<ServerError>> {
+        let mut request = async_graphql::Request::new("").variables(variables.clone());
+        if let Some(op) = operation_name {
+            request = request.operation_name(op);
+        }
+        request.set_parsed_query(doc.clone());
+        let response = self.0.execute(request).await;
+        if response.errors.is_empty() {
+            match response.data {
+                async_graphql::Value::Number(n) => Ok(n.as_u64().unwrap_or(0) as usize),
+                _ => Ok(0),
+            }
+        } else {
+            // Errors without a code (the operation to run is missing or unknown) are
+            // validation errors too.
+            Err(response
+                .errors
+                .into_iter()
+                .map(|e| with_code(e, ErrorCode::Validation))
+                .collect())
+        }
+    }
+}
