@@ -203,8 +203,8 @@ pub async fn page<E>(
     table: &str,
     order: &str,
     w: &Where,
-    args: &crate::graphql::pagination::PageArgs,
-) -> crate::error::Result<(Vec<E::Model>, crate::graphql::pagination::Window, u64)>
+    args: &crate::paging::PageArgs,
+) -> crate::error::Result<(Vec<E::Model>, crate::paging::Window, u64)>
 where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,
@@ -284,8 +284,8 @@ pub async fn page_untotalled<E>(
     table: &str,
     order: &str,
     w: &Where,
-    args: &crate::graphql::pagination::PageArgs,
-) -> crate::error::Result<(Vec<E::Model>, crate::graphql::pagination::Window, u64)>
+    args: &crate::paging::PageArgs,
+) -> crate::error::Result<(Vec<E::Model>, crate::paging::Window, u64)>
 where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,

@@ -24,7 +24,7 @@ use crate::audit::service::RequestId;
 use crate::auth::{Action, Principal, allows_in_chain};
 use crate::db::{Unique, placeholders, query, stmt};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
-use crate::graphql::ids;
+use crate::ids;
 use crate::memory::{Store, View};
 use crate::text;
 use chrono::{NaiveDate, Utc};
@@ -277,7 +277,7 @@ pub(super) fn check(
             &at("teamId"),
             format!(
                 "no team {} in the caller's area",
-                ids::encode(ids::TEAM, input.team_id).0
+                ids::global(ids::TEAM, input.team_id)
             ),
             ErrorCode::NotFound,
         )]));
@@ -342,7 +342,7 @@ pub(super) fn check(
     ) {
         return Err(Error::forbidden(format!(
             "the caller may not submit activities for team {} on {}",
-            ids::encode(ids::TEAM, input.team_id).0,
+            ids::global(ids::TEAM, input.team_id),
             input.occurred_on
         )));
     }
@@ -852,7 +852,7 @@ fn rows(
                 roles.clone().into(),
                 "submitActivity".into(),
                 "Activity".into(),
-                ids::encode(ids::ACTIVITY, a.id).0.into(),
+                ids::global(ids::ACTIVITY, a.id).into(),
                 a.unit_code.clone().into(),
                 a.unit_code.clone().into(),
                 a.occurred_on.into(),
@@ -1014,7 +1014,7 @@ fn postgres_values(
         .iter()
         .zip(models)
         .map(|((_, c), a)| AuditRow {
-            entity_id: ids::encode(ids::ACTIVITY, a.id).0,
+            entity_id: ids::global(ids::ACTIVITY, a.id),
             unit_code: &a.unit_code,
             day: a.occurred_on,
             after: AuditAfter {

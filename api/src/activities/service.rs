@@ -4,8 +4,8 @@ use crate::audit::service::RequestId;
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::Where;
 use crate::error::{Error, Result};
-use crate::graphql::ids;
-use crate::graphql::pagination::{PageArgs, Window};
+use crate::ids;
+use crate::paging::{PageArgs, Window};
 use chrono::NaiveDate;
 use cnscd_entity::activity;
 use cnscd_entity::codes::ActivityStatus;
@@ -170,7 +170,7 @@ pub async fn get(
         .ok_or_else(|| {
             Error::not_found(format!(
                 "no activity {} in the caller's area",
-                ids::encode(ids::ACTIVITY, id).0
+                ids::global(ids::ACTIVITY, id)
             ))
         })
 }

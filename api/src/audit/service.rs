@@ -5,7 +5,7 @@ use crate::auth::{
 };
 use crate::db::Where;
 use crate::error::{Error, Result};
-use crate::graphql::pagination::{PageArgs, Window};
+use crate::paging::{PageArgs, Window};
 use chrono::{DateTime, NaiveDate, Utc};
 use cnscd_entity::audit_entry;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Select, Set};

@@ -4,8 +4,8 @@ use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
 use crate::db::{OnUnique, Unique, Where, placeholders, query};
 use crate::error::{Error, Problems, Result};
-use crate::graphql::ids;
-use crate::graphql::pagination::{PageArgs, Window};
+use crate::ids;
+use crate::paging::{PageArgs, Window};
 use crate::text;
 use chrono::{Datelike, Months, NaiveDate, Utc};
 use cnscd_entity::period_lock;
@@ -375,7 +375,7 @@ pub async fn get(
         .ok_or_else(|| {
             Error::not_found(format!(
                 "no period lock {} in the caller's area",
-                ids::encode(ids::PERIOD_LOCK, id).0
+                ids::global(ids::PERIOD_LOCK, id)
             ))
         })
 }

@@ -4,8 +4,8 @@ use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{OnUnique, Unique, Where};
 use crate::error::{Error, Problems, Result};
-use crate::graphql::ids;
-use crate::graphql::pagination::{PageArgs, Window};
+use crate::ids;
+use crate::paging::{PageArgs, Window};
 use crate::teams::service as teams;
 use crate::text;
 use crate::units::service as units;
@@ -127,8 +127,8 @@ fn concerns(m: &membership::Model) -> (NaiveDate, Option<NaiveDate>) {
 /// What an audit entry keeps of a membership: never contact details.
 fn audit_view(m: &membership::Model, full_name: &str) -> serde_json::Value {
     serde_json::json!({
-        "id": ids::encode(ids::MEMBERSHIP, m.id).0,
-        "team": ids::encode(ids::TEAM, m.team_id).0,
+        "id": ids::global(ids::MEMBERSHIP, m.id),
+        "team": ids::global(ids::TEAM, m.team_id),
         "person": m.person_id,
         "fullName": full_name,
         "role": m.role,
@@ -167,7 +167,7 @@ async fn team_to_manage(
     } else {
         Err(Error::forbidden(format!(
             "the caller may not manage the members of team {} on {on}",
-            ids::encode(ids::TEAM, team_id).0
+            ids::global(ids::TEAM, team_id)
         )))
     }
 }
@@ -275,7 +275,7 @@ pub async fn add(
         Change {
             action: "addMember",
             entity_type: "Membership",
-            entity_id: ids::encode(ids::MEMBERSHIP, m.id).0,
+            entity_id: ids::global(ids::MEMBERSHIP, m.id),
             unit_code: Some(t.unit_code.clone()),
             concerns: Some(concerns(&m)),
             before: None,
@@ -307,7 +307,7 @@ async fn get_for(
     let not_found = || {
         Error::not_found(format!(
             "no membership {} in the caller's area",
-            ids::encode(ids::MEMBERSHIP, id).0
+            ids::global(ids::MEMBERSHIP, id)
         ))
     };
     let mut w = Where::new();
@@ -355,7 +355,7 @@ pub async fn update(
     {
         return Err(Error::forbidden(format!(
             "the caller may not manage membership {}",
-            ids::encode(ids::MEMBERSHIP, id).0
+            ids::global(ids::MEMBERSHIP, id)
         )));
     }
     if before.ended_on.is_some() {
@@ -414,7 +414,7 @@ pub async fn update(
         Change {
             action: "updateMembership",
             entity_type: "Membership",
-            entity_id: ids::encode(ids::MEMBERSHIP, id).0,
+            entity_id: ids::global(ids::MEMBERSHIP, id),
             unit_code: Some(t.unit_code.clone()),
             concerns: Some(concerns(&after)),
             before: Some(audit_view(&before, &name_before)),
@@ -486,7 +486,7 @@ pub async fn end(
         Change {
             action: "endMembership",
             entity_type: "Membership",
-            entity_id: ids::encode(ids::MEMBERSHIP, id).0,
+            entity_id: ids::global(ids::MEMBERSHIP, id),
             unit_code: Some(t.unit_code.clone()),
             concerns: Some(concerns(&after)),
             before: Some(audit_view(&before, &name)),

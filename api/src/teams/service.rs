@@ -3,8 +3,8 @@ use crate::audit::service::{Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
 use crate::db::{OnUnique, Unique, Where};
 use crate::error::{Error, Problems, Result};
-use crate::graphql::ids;
-use crate::graphql::pagination::{PageArgs, Window};
+use crate::ids;
+use crate::paging::{PageArgs, Window};
 use crate::text;
 use crate::units::service as units;
 use chrono::{NaiveDate, Utc};
@@ -103,7 +103,7 @@ pub async fn get(
         .ok_or_else(|| {
             Error::not_found(format!(
                 "no team {} in the caller's area",
-                ids::encode(ids::TEAM, id).0
+                ids::global(ids::TEAM, id)
             ))
         })
 }
@@ -319,7 +319,7 @@ pub async fn create(
         Change {
             action: "createTeam",
             entity_type: "Team",
-            entity_id: ids::encode(ids::TEAM, model.id).0,
+            entity_id: ids::global(ids::TEAM, model.id),
             unit_code: Some(model.unit_code.clone()),
             concerns: Some(concerns(&model)),
             before: None,
@@ -452,7 +452,7 @@ pub async fn update(
         Change {
             action: "updateTeam",
             entity_type: "Team",
-            entity_id: ids::encode(ids::TEAM, id).0,
+            entity_id: ids::global(ids::TEAM, id),
             unit_code: Some(after.unit_code.clone()),
             concerns: Some(concerns(&after)),
             before: serde_json::to_value(&before).ok(),
@@ -551,7 +551,7 @@ pub async fn dissolve(
         Change {
             action: "dissolveTeam",
             entity_type: "Team",
-            entity_id: ids::encode(ids::TEAM, id).0,
+            entity_id: ids::global(ids::TEAM, id),
             unit_code: Some(after.unit_code.clone()),
             concerns: Some(concerns(&after)),
             before: serde_json::to_value(&before).ok(),

@@ -1,7 +1,7 @@
 //! Unit look-ups and the closure table that answers "every unit under X on date D".
 use crate::db::{Where, placeholders};
 use crate::error::{Error, Result};
-use crate::graphql::pagination::{PageArgs, Window};
+use crate::paging::{PageArgs, Window};
 use crate::text;
 use chrono::NaiveDate;
 use cnscd_entity::codes::UnitLevel;

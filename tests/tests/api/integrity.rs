@@ -4,7 +4,7 @@
 use cnscd_api::db::stmt;
 use cnscd_migration::{Migrator, MigratorTrait};
 use cnscd_tests::*;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Value};
 use serde_json::json;
 
 async fn run(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
@@ -317,6 +317,21 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
         )
         .await
         .unwrap();
+    }
+    // Rows the old service wrote took their ids from the sequences, which stand past them.
+    if db.get_database_backend() == DbBackend::Postgres {
+        for table in ["team", "activity", "activity_outcome"] {
+            run(
+                &db,
+                &format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+                     (SELECT MAX(id) FROM {table}))"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        }
     }
     run(
         &db,
