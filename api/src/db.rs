@@ -127,6 +127,13 @@ impl Unique {
     }
 }
 
+/// The idempotency guard of a key, per caller: shared by every write that takes a key (intake
+/// batches, reported figures).
+pub const IDEMPOTENCY_KEY: Unique = Unique {
+    name: "ux_idempotency",
+    columns: "idempotency_record.scope, idempotency_record.idempotency_key",
+};
+
 /// Maps the violation of one unique index to the caller's error: the one way every service
 /// turns "this already exists" into a `CONFLICT` that says what exists. Any other error stays
 /// as it was, so the indexes of one table are told apart by calls in a row

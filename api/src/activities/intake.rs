@@ -22,7 +22,7 @@ use super::rollup;
 use super::service::{NewActivity, request_hash};
 use crate::audit::service::RequestId;
 use crate::auth::{Action, Principal, allows_in_chain};
-use crate::db::{Unique, placeholders, query, stmt};
+use crate::db::{IDEMPOTENCY_KEY, Unique, placeholders, query, stmt};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::ids;
 use crate::memory::{Store, View};
@@ -731,14 +731,10 @@ async fn write(
     Ok(Some(models))
 }
 
-/// An activity's key per submitter, and the idempotency guard of a batch's key.
+/// An activity's key per submitter (a batch's key is guarded by [`IDEMPOTENCY_KEY`]).
 const ACTIVITY_KEY: Unique = Unique {
     name: "ux_activity_key",
     columns: "activity.submitter, activity.idempotency_key",
-};
-pub(crate) const IDEMPOTENCY_KEY: Unique = Unique {
-    name: "ux_idempotency",
-    columns: "idempotency_record.scope, idempotency_record.idempotency_key",
 };
 
 /// Whether a write failed because a key it wrote was stored before, or at the same time.

@@ -5,7 +5,7 @@
 //! the triggers on `data_value` bump the data generation in the same transaction.
 use crate::audit::service::{Change, RequestId, record_many};
 use crate::auth::{Action, Columns, Coverage, Last, Principal, condition_throughout};
-use crate::db::{Unique, Where, placeholders, query};
+use crate::db::{IDEMPOTENCY_KEY, Unique, Where, placeholders, query};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::indicators::targets::whole_period;
 use crate::paging::{PageArgs, Window};
@@ -156,10 +156,7 @@ pub async fn submit(
     validate(db, principal, &input).await?;
     match store(db, principal, request, &input, &scope, &key, &hash).await {
         Ok(v) => Ok((v, false)),
-        Err(Error::Db(e))
-            if DATA_VALUE.violated_by(&e)
-                || crate::activities::intake::IDEMPOTENCY_KEY.violated_by(&e) =>
-        {
+        Err(Error::Db(e)) if DATA_VALUE.violated_by(&e) || IDEMPOTENCY_KEY.violated_by(&e) => {
             // The same key won by a concurrent request answers as a retry; a concurrent batch
             // with another key that wrote the same figure first is a conflict to retry.
             match replay(db, &scope, &key, &hash).await? {
