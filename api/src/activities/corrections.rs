@@ -13,7 +13,7 @@
 use super::rollup::{self, Chain};
 use super::service::{self, NewActivity, NewOutcome};
 use super::types::{Activity, ActivityOutcomeInput};
-use crate::audit::service::{Change, RequestId, record, reread};
+use crate::audit::service::{AuditAction, Change, RequestId, record, reread};
 use crate::auth::{Action, Principal};
 use crate::db::query;
 use crate::error::{Error, ErrorCode, Problems, Result, UserError, into_payload};
@@ -557,8 +557,7 @@ pub async fn correct(
         principal,
         request,
         Change {
-            action: "correctActivity",
-            entity_type: "Activity",
+            action: AuditAction::CorrectActivity,
             entity_id: ids::encode(ids::ACTIVITY, id).0,
             unit_code: Some(updated.unit_code.clone()),
             concerns: Some((updated.occurred_on, Some(updated.occurred_on))),
@@ -623,8 +622,7 @@ pub async fn void(
         principal,
         request,
         Change {
-            action: "voidActivity",
-            entity_type: "Activity",
+            action: AuditAction::VoidActivity,
             entity_id: ids::encode(ids::ACTIVITY, id).0,
             unit_code: Some(updated.unit_code.clone()),
             concerns: Some((updated.occurred_on, Some(updated.occurred_on))),

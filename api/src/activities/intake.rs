@@ -20,7 +20,7 @@
 //! replays.
 use super::rollup;
 use super::service::{NewActivity, request_hash};
-use crate::audit::service::RequestId;
+use crate::audit::service::{AuditAction, Change, RequestId};
 use crate::auth::{Action, Principal, allows_in_chain};
 use crate::db::{IDEMPOTENCY_KEY, Unique, placeholders, query, stmt};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
@@ -29,8 +29,10 @@ use crate::memory::{Store, View};
 use crate::text;
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::codes::ActivityStatus;
-use cnscd_entity::{activity, activity_outcome};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, FromQueryResult, Value};
+use cnscd_entity::{activity, activity_outcome, audit_entry};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, Value,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
@@ -618,7 +620,7 @@ async fn replays(
 struct Rows {
     activities: (Vec<String>, Vec<Value>),
     outcomes: (Vec<String>, Vec<Value>),
-    audit: (Vec<String>, Vec<Value>),
+    audit: Vec<audit_entry::ActiveModel>,
     cells: BTreeMap<rollup::Cell, f64>,
 }
 
@@ -700,7 +702,6 @@ async fn write(
         for (table, list) in [
             (ACTIVITY_INSERT, r.activities),
             (OUTCOME_INSERT, r.outcomes),
-            (AUDIT_INSERT, r.audit),
         ] {
             if !list.0.is_empty() {
                 txn.execute_raw(stmt(
@@ -710,6 +711,11 @@ async fn write(
                 ))
                 .await?;
             }
+        }
+        if !r.audit.is_empty() {
+            audit_entry::Entity::insert_many(r.audit)
+                .exec_without_returning(&txn)
+                .await?;
         }
         for (cell, v) in r.cells {
             *cells.entry(cell).or_insert(0.0) += v;
@@ -752,9 +758,6 @@ const GUARD: &str = "INSERT INTO idempotency_record (scope, idempotency_key, ope
      idempotency_key IN";
 const OUTCOME_INSERT: &str =
     "INSERT INTO activity_outcome (activity_id, service_code, people, households)";
-const AUDIT_INSERT: &str = "INSERT INTO audit_entry (occurred_at, subject, client_id, roles, \
-     action, entity_type, entity_id, unit_code, concerns_unit, concerns_from, concerns_to, \
-     before, after, request_id)";
 
 /// The activities as they are stored.
 fn models(
@@ -801,7 +804,6 @@ fn rows(
     models: &[activity::Model],
 ) -> Rows {
     let mut r = Rows::default();
-    let roles = principal.roles_label();
     for ((_, c), a) in checked.iter().zip(models) {
         row(
             &mut r.activities,
@@ -837,27 +839,8 @@ fn rows(
                 ],
             );
         }
-        let mut after = serde_json::to_value(a).unwrap_or_default();
-        after["outcomes"] = serde_json::to_value(&c.input.outcomes).unwrap_or_default();
-        row(
-            &mut r.audit,
-            vec![
-                a.created_at.into(),
-                principal.subject.clone().into(),
-                principal.client_id.clone().into(),
-                roles.clone().into(),
-                "submitActivity".into(),
-                "Activity".into(),
-                ids::global(ids::ACTIVITY, a.id).into(),
-                a.unit_code.clone().into(),
-                a.unit_code.clone().into(),
-                a.occurred_on.into(),
-                a.occurred_on.into(),
-                Value::Json(None),
-                Value::Json(Some(Box::new(after))),
-                request.map(|r| r.0.clone()).into(),
-            ],
-        );
+        r.audit
+            .push(audit_change(c, a).entry(principal, request, a.created_at));
         rollup::add(&mut r.cells, a, &outcomes, c.since, &c.cashless, 1.0);
     }
     r
@@ -865,7 +848,7 @@ fn rows(
 
 /// The PostgreSQL write of a chunk: one statement, every insert a `WITH` clause of it, the
 /// rows of each table passed as one JSON array (`json_to_recordset`). The text never changes,
-/// so each connection prepares it once; a chunk binds ten values, however many rows.
+/// so each connection prepares it once; a chunk binds twelve values, however many rows.
 ///
 /// The checks were made against the in-memory copy at data generation `n` (clause `v`): the
 /// statement writes only if that is still the current generation, holding the generation row
@@ -903,9 +886,10 @@ o AS (INSERT INTO activity_outcome (activity_id, service_code, people, household
   households int) WHERE (SELECT current FROM v)), \
 e AS (INSERT INTO audit_entry (occurred_at, subject, client_id, roles, action, entity_type, \
   entity_id, unit_code, concerns_unit, concerns_from, concerns_to, before, after, request_id) \
-  SELECT ?, ?, ?, ?, 'submitActivity', 'Activity', x.entity_id, x.unit_code, x.unit_code, \
-  x.day, x.day, NULL, x.after, ? \
-  FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day date, after json) \
+  SELECT ?, ?, ?, ?, ?, ?, x.entity_id, x.unit_code, x.unit_code, x.day_from, x.day_to, \
+  x.before, x.after, ? \
+  FROM json_to_recordset(?::json) AS x(entity_id text, unit_code text, day_from date, \
+  day_to date, before json, after json) \
   WHERE (SELECT current FROM v)), \
 r AS (INSERT INTO unit_month_delta (cells) SELECT ? WHERE (SELECT current FROM v)) \
 SELECT current FROM v";
@@ -931,20 +915,43 @@ struct ActivityRow<'a> {
     hash: &'a str,
 }
 
+/// An audit entry of [`POSTGRES_WRITE`]: the columns of [`Change::entry`] that differ from
+/// one entry of a chunk to the next (the statement binds the rest once).
 #[derive(serde::Serialize)]
-struct AuditRow<'a> {
+struct AuditRow {
     entity_id: String,
-    unit_code: &'a str,
-    day: NaiveDate,
-    after: AuditAfter<'a>,
+    unit_code: Option<String>,
+    day_from: Option<NaiveDate>,
+    day_to: Option<NaiveDate>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
 }
 
-/// What an audit entry records of a submission: the activity as stored, with its outcomes.
-#[derive(serde::Serialize)]
-struct AuditAfter<'a> {
-    #[serde(flatten)]
-    activity: &'a activity::Model,
-    outcomes: &'a [super::service::NewOutcome],
+impl From<Change> for AuditRow {
+    fn from(c: Change) -> Self {
+        Self {
+            entity_id: c.entity_id,
+            unit_code: c.unit_code,
+            day_from: c.concerns.map(|d| d.0),
+            day_to: c.concerns.and_then(|d| d.1),
+            before: c.before,
+            after: c.after,
+        }
+    }
+}
+
+/// The audit entry of a submission: the activity as stored, with its outcomes.
+fn audit_change(c: &Checked, a: &activity::Model) -> Change {
+    let mut after = serde_json::to_value(a).unwrap_or_default();
+    after["outcomes"] = serde_json::to_value(&c.input.outcomes).unwrap_or_default();
+    Change {
+        action: AuditAction::SubmitActivity,
+        entity_id: ids::global(ids::ACTIVITY, a.id),
+        unit_code: Some(a.unit_code.clone()),
+        concerns: Some((a.occurred_on, Some(a.occurred_on))),
+        before: None,
+        after: Some(after),
+    }
 }
 
 /// Rows as a JSON array.
@@ -1009,15 +1016,7 @@ fn postgres_values(
     let audit: Vec<AuditRow> = checked
         .iter()
         .zip(models)
-        .map(|((_, c), a)| AuditRow {
-            entity_id: ids::global(ids::ACTIVITY, a.id),
-            unit_code: &a.unit_code,
-            day: a.occurred_on,
-            after: AuditAfter {
-                activity: a,
-                outcomes: &c.input.outcomes,
-            },
-        })
+        .map(|((_, c), a)| audit_change(c, a).into())
         .collect();
     // Every submission adds to some cell (ACTIVITIES at least).
     let delta = rollup::delta_text(&cells).unwrap_or_else(|| "[]".to_owned());
@@ -1030,6 +1029,8 @@ fn postgres_values(
         principal.subject.clone().into(),
         principal.client_id.clone().into(),
         principal.roles_label().into(),
+        AuditAction::SubmitActivity.as_str().into(),
+        AuditAction::SubmitActivity.entity_type().into(),
         request.map(|r| r.0.clone()).into(),
         to_json(&audit)?.into(),
         delta.into(),

@@ -15,10 +15,82 @@ use std::collections::BTreeSet;
 #[derive(Clone, Debug, Default)]
 pub struct RequestId(pub String);
 
+/// What an audit entry records: the mutation that made the change (stored as its GraphQL
+/// name) and so the kind of row it changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    CreateTeam,
+    UpdateTeam,
+    DissolveTeam,
+    AddMember,
+    UpdateMembership,
+    EndMembership,
+    SubmitActivity,
+    CorrectActivity,
+    VoidActivity,
+    SubmitDataValues,
+    SaveIndicatorDefinition,
+    SetIndicatorTarget,
+    LockPeriod,
+    UnlockPeriod,
+}
+
+impl AuditAction {
+    /// Every action, for the tests.
+    pub const ALL: [AuditAction; 14] = [
+        Self::CreateTeam,
+        Self::UpdateTeam,
+        Self::DissolveTeam,
+        Self::AddMember,
+        Self::UpdateMembership,
+        Self::EndMembership,
+        Self::SubmitActivity,
+        Self::CorrectActivity,
+        Self::VoidActivity,
+        Self::SubmitDataValues,
+        Self::SaveIndicatorDefinition,
+        Self::SetIndicatorTarget,
+        Self::LockPeriod,
+        Self::UnlockPeriod,
+    ];
+
+    /// The stored `action`: the mutation's name in the schema.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateTeam => "createTeam",
+            Self::UpdateTeam => "updateTeam",
+            Self::DissolveTeam => "dissolveTeam",
+            Self::AddMember => "addMember",
+            Self::UpdateMembership => "updateMembership",
+            Self::EndMembership => "endMembership",
+            Self::SubmitActivity => "submitActivity",
+            Self::CorrectActivity => "correctActivity",
+            Self::VoidActivity => "voidActivity",
+            Self::SubmitDataValues => "submitDataValues",
+            Self::SaveIndicatorDefinition => "saveIndicatorDefinition",
+            Self::SetIndicatorTarget => "setIndicatorTarget",
+            Self::LockPeriod => "lockPeriod",
+            Self::UnlockPeriod => "unlockPeriod",
+        }
+    }
+
+    /// The stored `entity_type`: the GraphQL type of the changed row.
+    pub const fn entity_type(self) -> &'static str {
+        match self {
+            Self::CreateTeam | Self::UpdateTeam | Self::DissolveTeam => "Team",
+            Self::AddMember | Self::UpdateMembership | Self::EndMembership => "Membership",
+            Self::SubmitActivity | Self::CorrectActivity | Self::VoidActivity => "Activity",
+            Self::SubmitDataValues => "DataValue",
+            Self::SaveIndicatorDefinition => "IndicatorDefinition",
+            Self::SetIndicatorTarget => "IndicatorTarget",
+            Self::LockPeriod | Self::UnlockPeriod => "PeriodLock",
+        }
+    }
+}
+
 /// One change to record.
-pub struct Change<'a> {
-    pub action: &'a str,
-    pub entity_type: &'a str,
+pub struct Change {
+    pub action: AuditAction,
     pub entity_id: String,
     /// The changed row's unit after the change, or before it for a removal; earlier entries of
     /// the row are brought to the same unit (`concerns_unit`) when the change has a `before`.
@@ -28,6 +100,35 @@ pub struct Change<'a> {
     pub concerns: Option<(NaiveDate, Option<NaiveDate>)>,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
+}
+
+impl Change {
+    /// The audit entry of the change, made by `principal` at `at`: the one place an entry's
+    /// columns are filled (intake writes the same entries in its own statement).
+    pub fn entry(
+        self,
+        principal: &Principal,
+        request_id: Option<&RequestId>,
+        at: DateTime<Utc>,
+    ) -> audit_entry::ActiveModel {
+        audit_entry::ActiveModel {
+            occurred_at: Set(at),
+            subject: Set(principal.subject.clone()),
+            client_id: Set(principal.client_id.clone()),
+            roles: Set(principal.roles_label()),
+            action: Set(self.action.as_str().to_owned()),
+            entity_type: Set(self.action.entity_type().to_owned()),
+            entity_id: Set(self.entity_id),
+            concerns_unit: Set(self.unit_code.clone()),
+            unit_code: Set(self.unit_code),
+            concerns_from: Set(self.concerns.map(|c| c.0)),
+            concerns_to: Set(self.concerns.and_then(|c| c.1)),
+            before: Set(self.before),
+            after: Set(self.after),
+            request_id: Set(request_id.map(|r| r.0.clone())),
+            ..Default::default()
+        }
+    }
 }
 
 /// The row a change starts from, read again inside the change's transaction (locked for update
@@ -60,7 +161,7 @@ pub async fn record(
     db: &impl ConnectionTrait,
     principal: &Principal,
     request_id: Option<&RequestId>,
-    change: Change<'_>,
+    change: Change,
 ) -> Result<()> {
     // The unit and days an entry concerns are the row's current ones: a change that moves the
     // row (to other days, or another unit) moves them for the row's earlier entries too (their
@@ -77,29 +178,17 @@ pub async fn record(
                 vec![change.unit_code.clone().into()],
             ),
         };
-        values.extend([change.entity_type.into(), change.entity_id.clone().into()]);
+        values.extend([
+            change.action.entity_type().into(),
+            change.entity_id.clone().into(),
+        ]);
         db.execute_raw(crate::db::stmt(db.get_database_backend(), sql, values))
             .await?;
     }
-    audit_entry::ActiveModel {
-        occurred_at: Set(Utc::now()),
-        subject: Set(principal.subject.clone()),
-        client_id: Set(principal.client_id.clone()),
-        roles: Set(principal.roles_label()),
-        action: Set(change.action.to_owned()),
-        entity_type: Set(change.entity_type.to_owned()),
-        entity_id: Set(change.entity_id),
-        concerns_unit: Set(change.unit_code.clone()),
-        unit_code: Set(change.unit_code),
-        concerns_from: Set(change.concerns.map(|c| c.0)),
-        concerns_to: Set(change.concerns.and_then(|c| c.1)),
-        before: Set(change.before),
-        after: Set(change.after),
-        request_id: Set(request_id.map(|r| r.0.clone())),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    change
+        .entry(principal, request_id, Utc::now())
+        .insert(db)
+        .await?;
     Ok(())
 }
 
@@ -110,28 +199,12 @@ pub async fn record_many(
     db: &impl ConnectionTrait,
     principal: &Principal,
     request_id: Option<&RequestId>,
-    changes: Vec<Change<'_>>,
+    at: DateTime<Utc>,
+    changes: Vec<Change>,
 ) -> Result<()> {
-    let now = Utc::now();
     let rows: Vec<audit_entry::ActiveModel> = changes
         .into_iter()
-        .map(|change| audit_entry::ActiveModel {
-            occurred_at: Set(now),
-            subject: Set(principal.subject.clone()),
-            client_id: Set(principal.client_id.clone()),
-            roles: Set(principal.roles_label()),
-            action: Set(change.action.to_owned()),
-            entity_type: Set(change.entity_type.to_owned()),
-            entity_id: Set(change.entity_id),
-            concerns_unit: Set(change.unit_code.clone()),
-            unit_code: Set(change.unit_code),
-            concerns_from: Set(change.concerns.map(|c| c.0)),
-            concerns_to: Set(change.concerns.and_then(|c| c.1)),
-            before: Set(change.before),
-            after: Set(change.after),
-            request_id: Set(request_id.map(|r| r.0.clone())),
-            ..Default::default()
-        })
+        .map(|change| change.entry(principal, request_id, at))
         .collect();
     for chunk in rows.chunks(100) {
         audit_entry::Entity::insert_many(chunk.to_vec())

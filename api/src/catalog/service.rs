@@ -6,88 +6,79 @@ use cnscd_entity::codes::{Aggregation, ElementSource};
 use cnscd_entity::{
     activity_kind, affiliation, data_element, digital_service, indicator_definition,
 };
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, EntityName, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QuerySelect, Set,
+};
 use std::collections::HashSet;
 
 /// Inserts every standard code that is missing; never changes what an admin edited.
 pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
-    let have: HashSet<String> = activity_kind::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|k| k.code)
-        .collect();
-    for (i, (code, vi, en)) in ACTIVITY_KINDS.iter().enumerate() {
-        if !have.contains(*code) {
-            activity_kind::ActiveModel {
+    insert_missing(
+        db,
+        ACTIVITY_KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, (code, vi, en))| {
+                let row = activity_kind::ActiveModel {
+                    code: Set((*code).into()),
+                    name_vi: Set((*vi).into()),
+                    name_en: Set((*en).into()),
+                    sort_order: Set(i as i32),
+                    active: Set(true),
+                };
+                ((*code).to_owned(), row)
+            }),
+    )
+    .await?;
+    insert_missing(
+        db,
+        DIGITAL_SERVICES
+            .iter()
+            .enumerate()
+            .map(|(i, (code, vi, en, cashless))| {
+                let row = digital_service::ActiveModel {
+                    code: Set((*code).into()),
+                    name_vi: Set((*vi).into()),
+                    name_en: Set((*en).into()),
+                    cashless: Set(*cashless),
+                    sort_order: Set(i as i32),
+                    active: Set(true),
+                };
+                ((*code).to_owned(), row)
+            }),
+    )
+    .await?;
+    insert_missing(
+        db,
+        AFFILIATIONS.iter().enumerate().map(|(i, (code, vi, en))| {
+            let row = affiliation::ActiveModel {
                 code: Set((*code).into()),
                 name_vi: Set((*vi).into()),
                 name_en: Set((*en).into()),
                 sort_order: Set(i as i32),
                 active: Set(true),
-            }
-            .insert(db)
-            .await?;
-        }
-    }
-    let have: HashSet<String> = digital_service::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|k| k.code)
-        .collect();
-    for (i, (code, vi, en, cashless)) in DIGITAL_SERVICES.iter().enumerate() {
-        if !have.contains(*code) {
-            digital_service::ActiveModel {
-                code: Set((*code).into()),
-                name_vi: Set((*vi).into()),
-                name_en: Set((*en).into()),
-                cashless: Set(*cashless),
-                sort_order: Set(i as i32),
-                active: Set(true),
-            }
-            .insert(db)
-            .await?;
-        }
-    }
-    let have: HashSet<String> = affiliation::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|k| k.code)
-        .collect();
-    for (i, (code, vi, en)) in AFFILIATIONS.iter().enumerate() {
-        if !have.contains(*code) {
-            affiliation::ActiveModel {
-                code: Set((*code).into()),
-                name_vi: Set((*vi).into()),
-                name_en: Set((*en).into()),
-                sort_order: Set(i as i32),
-                active: Set(true),
-            }
-            .insert(db)
-            .await?;
-        }
-    }
-    let have: HashSet<String> = data_element::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|k| k.code)
-        .collect();
-    for (code, vi, en, source, aggregation) in standard_elements() {
-        if !have.contains(&code) {
-            data_element::ActiveModel {
-                code: Set(code),
-                name_vi: Set(vi),
-                name_en: Set(en),
-                source: Set(source),
-                aggregation: Set(aggregation),
-            }
-            .insert(db)
-            .await?;
-        }
-    }
+            };
+            ((*code).to_owned(), row)
+        }),
+    )
+    .await?;
+    insert_missing(
+        db,
+        standard_elements()
+            .into_iter()
+            .map(|(code, vi, en, source, aggregation)| {
+                let row = data_element::ActiveModel {
+                    code: Set(code.clone()),
+                    name_vi: Set(vi),
+                    name_en: Set(en),
+                    source: Set(source),
+                    aggregation: Set(aggregation),
+                };
+                (code, row)
+            }),
+    )
+    .await?;
     let indicators = indicator_definition::Entity::find()
         .select_only()
         .column(indicator_definition::Column::Id)
@@ -112,6 +103,28 @@ pub async fn ensure_defaults(db: &impl ConnectionTrait) -> Result<()> {
             })
             .exec_without_returning(db)
             .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the catalogue rows among `rows` (code, row) whose code the table does not hold yet.
+async fn insert_missing<A>(
+    db: &impl ConnectionTrait,
+    rows: impl Iterator<Item = (String, A)>,
+) -> Result<()>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let table = A::Entity::default().table_name().to_owned();
+    let mut have = HashSet::new();
+    for r in crate::db::query(db, &format!("SELECT code FROM {table}"), vec![]).await? {
+        have.insert(r.try_get::<String>("", "code")?);
+    }
+    for (code, row) in rows {
+        if !have.contains(&code) {
+            row.insert(db).await?;
         }
     }
     Ok(())

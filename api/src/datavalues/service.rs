@@ -3,7 +3,7 @@
 //! A figure for a unit, element, period and source that already has one replaces it; the
 //! replaced row moves to `data_value_history`. The in-memory indicator data follows at once:
 //! the triggers on `data_value` bump the data generation in the same transaction.
-use crate::audit::service::{Change, RequestId, record_many};
+use crate::audit::service::{AuditAction, Change, RequestId, record_many};
 use crate::auth::{Action, Columns, Coverage, Last, Principal, condition_throughout};
 use crate::db::{IDEMPOTENCY_KEY, Unique, Where, placeholders, query};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
@@ -24,7 +24,7 @@ pub const MAX_VALUES: usize = 500;
 /// Reported figures are counts of people, households, dossiers or documents: more than this
 /// is a mistake (the country has about 100 million people).
 pub const MAX_VALUE: f64 = 1_000_000_000.0;
-const OPERATION: &str = "submitDataValues";
+const OPERATION: &str = AuditAction::SubmitDataValues.as_str();
 
 /// Columns of `data_value v` for area conditions: a figure concerns every day of its period.
 pub const VALUE_COLUMNS: Columns<'static> = Columns {
@@ -543,8 +543,7 @@ async fn store(
     let changes = stored
         .iter()
         .map(|v| Change {
-            action: OPERATION,
-            entity_type: "DataValue",
+            action: AuditAction::SubmitDataValues,
             entity_id: format!(
                 "{}:{}:{}:{}:{}",
                 v.element, v.unit_code, v.period_start, v.period_end, v.source_system
@@ -562,7 +561,7 @@ async fn store(
             after: serde_json::to_value(v).ok(),
         })
         .collect();
-    record_many(&txn, principal, request, changes).await?;
+    record_many(&txn, principal, request, now, changes).await?;
     idempotency_record::ActiveModel {
         scope: Set(scope.to_owned()),
         idempotency_key: Set(key.to_owned()),

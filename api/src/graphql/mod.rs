@@ -8,6 +8,7 @@ pub mod limits;
 pub mod loaders;
 pub mod nesting;
 pub mod pagination;
+pub mod plain;
 pub mod scalars;
 
 use crate::auth::Principal;

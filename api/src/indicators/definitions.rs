@@ -6,7 +6,7 @@
 //! applies from before the latest one, so each version holds from its `valid_from` until the
 //! next version's.
 use super::service::parse_expression;
-use crate::audit::service::{Change, RequestId, record};
+use crate::audit::service::{AuditAction, Change, RequestId, record};
 use crate::auth::{Action, Principal};
 use crate::db::{OnUnique, Unique};
 use crate::error::{Error, Problems, Result};
@@ -222,8 +222,7 @@ pub async fn save(
         principal,
         request_id,
         Change {
-            action: "saveIndicatorDefinition",
-            entity_type: "IndicatorDefinition",
+            action: AuditAction::SaveIndicatorDefinition,
             entity_id: code.clone(),
             unit_code: None,
             concerns: None,

@@ -3,7 +3,7 @@
 //! period. Values carry their targets: the indicator service reads them from its in-memory copy
 //! ([`crate::memory`]), where a change to a target shows at once.
 use super::periods::{self, Granularity};
-use crate::audit::service::{Change, RequestId, record, reread};
+use crate::audit::service::{AuditAction, Change, RequestId, record, reread};
 use crate::auth::{Action, Coverage, Principal};
 use crate::db::{OnUnique, Unique};
 
@@ -228,8 +228,7 @@ pub async fn set(
         principal,
         request_id,
         Change {
-            action: "setIndicatorTarget",
-            entity_type: "IndicatorTarget",
+            action: AuditAction::SetIndicatorTarget,
             entity_id,
             unit_code: Some(unit.clone()),
             concerns: Some((start, Some(end))),

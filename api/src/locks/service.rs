@@ -1,6 +1,6 @@
 //! Locking and unlocking months, listing locks, and the check every write makes before it
 //! changes a unit's figures for a day or period.
-use crate::audit::service::{Change, RequestId, record, reread};
+use crate::audit::service::{AuditAction, Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
 use crate::db::{OnUnique, Unique, Where, placeholders, query};
 use crate::error::{Error, Problems, Result};
@@ -247,8 +247,7 @@ pub async fn lock(
         principal,
         request,
         Change {
-            action: "lockPeriod",
-            entity_type: "PeriodLock",
+            action: AuditAction::LockPeriod,
             entity_id: format!("{unit}:{month}"),
             unit_code: Some(unit.clone()),
             concerns: Some((lock.period_start, Some(lock.period_end))),
@@ -292,8 +291,7 @@ pub async fn unlock(
         principal,
         request,
         Change {
-            action: "unlockPeriod",
-            entity_type: "PeriodLock",
+            action: AuditAction::UnlockPeriod,
             entity_id: format!("{unit}:{month}"),
             unit_code: Some(unit.clone()),
             concerns: Some((lock.period_start, Some(lock.period_end))),

@@ -1,6 +1,6 @@
 //! Membership queries and changes: who may add, change and end memberships, and the rule of
 //! one active leader per team.
-use crate::audit::service::{Change, RequestId, record, reread};
+use crate::audit::service::{AuditAction, Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, scope_condition};
 use crate::db::{OnUnique, Unique, Where};
 use crate::error::{Error, Problems, Result};
@@ -273,8 +273,7 @@ pub async fn add(
         principal,
         request,
         Change {
-            action: "addMember",
-            entity_type: "Membership",
+            action: AuditAction::AddMember,
             entity_id: ids::global(ids::MEMBERSHIP, m.id),
             unit_code: Some(t.unit_code.clone()),
             concerns: Some(concerns(&m)),
@@ -412,8 +411,7 @@ pub async fn update(
         principal,
         request,
         Change {
-            action: "updateMembership",
-            entity_type: "Membership",
+            action: AuditAction::UpdateMembership,
             entity_id: ids::global(ids::MEMBERSHIP, id),
             unit_code: Some(t.unit_code.clone()),
             concerns: Some(concerns(&after)),
@@ -484,8 +482,7 @@ pub async fn end(
         principal,
         request,
         Change {
-            action: "endMembership",
-            entity_type: "Membership",
+            action: AuditAction::EndMembership,
             entity_id: ids::global(ids::MEMBERSHIP, id),
             unit_code: Some(t.unit_code.clone()),
             concerns: Some(concerns(&after)),

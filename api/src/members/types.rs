@@ -1,11 +1,13 @@
 //! GraphQL types of members: memberships, persons (with personal data guarded), inputs.
 use crate::error::{Error, UserError};
+use crate::graphql::plain::{Columns, Leaf, Plan, no_arguments};
 use crate::graphql::{Date, ids, loaders};
+use crate::members::loaders::MemberRow;
 use crate::teams::types::Team;
-use async_graphql::parser::types::{Field, Selection, SelectionSet};
+use async_graphql::parser::types::Field;
 use async_graphql::{
-    ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, Name, Positioned, Result,
-    SimpleObject, Value,
+    ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, InputType, Positioned,
+    Result, SimpleObject, Value,
 };
 use cnscd_entity::{membership, person};
 use std::sync::Arc;
@@ -322,140 +324,52 @@ impl MemberList {
     }
 }
 
-/// A field of a membership the one-step path answers.
-pub(crate) enum MemberField {
-    Typename,
-    Id,
-    Role,
-    Affiliation,
-    StartedOn,
-    EndedOn,
-    EndReason,
-    Active,
-    Person(Vec<(Name, PersonField)>),
-}
+/// A membership's fields the one-step path answers from its row.
+pub const MEMBERSHIP: Columns<MemberRow> = Columns {
+    type_name: "Membership",
+    fields: &[
+        ("id", |(m, _)| {
+            Value::String(ids::encode(ids::MEMBERSHIP, m.id).0)
+        }),
+        ("role", |(m, _)| MemberRole::from(m.role).to_value()),
+        ("affiliation", |(m, _)| Value::String(m.affiliation.clone())),
+        ("startedOn", |(m, _)| Date(m.started_on).to_value()),
+        ("endedOn", |(m, _)| {
+            m.ended_on.map_or(Value::Null, |d| Date(d).to_value())
+        }),
+        ("endReason", |(m, _)| m.end_reason.clone().into()),
+        ("active", |(m, _)| Value::Boolean(m.ended_on.is_none())),
+    ],
+};
+/// Membership fields the one-step path plans itself.
+pub const MEMBERSHIP_NESTED: &[&str] = &["person"];
+/// Membership fields only the normal resolution answers.
+pub const MEMBERSHIP_NORMAL: &[&str] = &["team"];
 
-/// A public field of a person the one-step path answers.
-pub(crate) enum PersonField {
-    Typename,
-    FullName,
-    Gender,
-}
-
-/// The fields of `set` (fragments on `type_name` flattened), by response key in order; `None`
-/// when the set is not plain (see [`MemberList`]): a directive anywhere, a fragment on another
-/// type (or an interface), a response key used twice, or a field `field` does not take. The
-/// fields' arguments are for `field` to judge (see [`no_arguments`]).
-pub(crate) fn plain_fields<'a, T>(
-    ctx: &ContextSelectionSet<'a>,
-    set: &'a SelectionSet,
-    type_name: &str,
-    field: &impl Fn(&'a Positioned<Field>) -> Option<T>,
-    out: &mut Vec<(Name, T)>,
-) -> Option<()> {
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(f) => {
-                if !f.node.directives.is_empty() {
-                    return None;
-                }
-                let key = f.node.response_key().node.clone();
-                if out.iter().any(|(k, _)| *k == key) {
-                    return None;
-                }
-                out.push((key, field(f)?));
-            }
-            Selection::FragmentSpread(spread) => {
-                if !spread.node.directives.is_empty() {
-                    return None;
-                }
-                let fragment = ctx
-                    .query_env
-                    .fragments
-                    .get(&spread.node.fragment_name.node)?;
-                if !fragment.node.directives.is_empty()
-                    || fragment.node.type_condition.node.on.node.as_str() != type_name
-                {
-                    return None;
-                }
-                plain_fields(
-                    ctx,
-                    &fragment.node.selection_set.node,
-                    type_name,
-                    field,
-                    out,
-                )?;
-            }
-            Selection::InlineFragment(inline) => {
-                if !inline.node.directives.is_empty()
-                    || inline
-                        .node
-                        .type_condition
-                        .as_ref()
-                        .is_some_and(|c| c.node.on.node.as_str() != type_name)
-                {
-                    return None;
-                }
-                plain_fields(ctx, &inline.node.selection_set.node, type_name, field, out)?;
-            }
-        }
-    }
-    Some(())
-}
-
-/// `Some(())` when the field has no arguments: most fields the one-step paths answer take
-/// none, and a field given arguments it does not take is left to the normal resolution (and
-/// its error).
-pub(crate) fn no_arguments(f: &Positioned<Field>) -> Option<()> {
-    f.node.arguments.is_empty().then_some(())
-}
+/// A person's public fields, which the one-step path answers.
+pub const PERSON: Columns<PersonData> = Columns {
+    type_name: "Person",
+    fields: &[
+        ("fullName", |p| Value::String(p.full_name.clone())),
+        ("gender", |p| {
+            p.gender.map_or(Value::Null, |g| Gender::from(g).to_value())
+        }),
+    ],
+};
+/// Person fields only the normal resolution answers: personal data, which depends on who asks.
+pub const PERSON_NORMAL: &[&str] = &["birthYear", "phone", "email"];
 
 /// The plan of the one-step path for a plain selection on `Membership` (see [`MemberList`]).
-pub(crate) struct MemberPlan(Vec<(Name, MemberField)>);
+pub(crate) type MemberPlan = Plan<MemberRow, Plan<PersonData, Leaf>>;
 
 /// The plan of the one-step path for the selection `ctx` holds on `Membership`, if it is plain.
 pub(crate) fn member_plan(ctx: &ContextSelectionSet<'_>) -> Option<MemberPlan> {
-    let person_field = |f: &Positioned<Field>| {
-        no_arguments(f)?;
-        Some(match f.node.name.node.as_str() {
-            "__typename" => PersonField::Typename,
-            "fullName" => PersonField::FullName,
-            "gender" => PersonField::Gender,
-            _ => return None,
-        })
-    };
-    let member_field = |f: &Positioned<Field>| {
-        no_arguments(f)?;
-        Some(match f.node.name.node.as_str() {
-            "__typename" => MemberField::Typename,
-            "id" => MemberField::Id,
-            "role" => MemberField::Role,
-            "affiliation" => MemberField::Affiliation,
-            "startedOn" => MemberField::StartedOn,
-            "endedOn" => MemberField::EndedOn,
-            "endReason" => MemberField::EndReason,
-            "active" => MemberField::Active,
-            "person" => {
-                let mut fields = Vec::new();
-                plain_fields(
-                    ctx,
-                    &f.node.selection_set.node,
-                    "Person",
-                    &person_field,
-                    &mut fields,
-                )?;
-                MemberField::Person(fields)
-            }
-            _ => return None,
-        })
-    };
-    let mut plan = Vec::new();
-    plain_fields(ctx, &ctx.item.node, "Membership", &member_field, &mut plan)?;
-    Some(MemberPlan(plan))
-}
-
-fn optional(v: Option<Value>) -> Value {
-    v.unwrap_or(Value::Null)
+    MEMBERSHIP.plan(ctx, &ctx.item.node, |f| {
+        match (f.node.name.node.as_str(), no_arguments(f)) {
+            ("person", Some(())) => PERSON.plan_leaves(ctx, &f.node.selection_set.node),
+            _ => None,
+        }
+    })
 }
 
 impl async_graphql::OutputType for MemberList {
@@ -490,45 +404,10 @@ impl async_graphql::OutputType for MemberList {
 impl MemberList {
     /// The answer to a plain selection (see [`member_plan`]), built from the rows.
     pub(crate) fn render(&self, plan: &MemberPlan) -> Value {
-        use async_graphql::InputType;
-        let membership_type = Value::String("Membership".to_owned());
-        let person_type = Value::String("Person".to_owned());
-        let date = |d: chrono::NaiveDate| Date(d).to_value();
         Value::List(
             self.listed()
-                .map(|(m, p)| {
-                    let mut object = async_graphql::indexmap::IndexMap::with_capacity(plan.0.len());
-                    for (key, f) in &plan.0 {
-                        let value = match f {
-                            MemberField::Typename => membership_type.clone(),
-                            MemberField::Id => Value::String(ids::encode(ids::MEMBERSHIP, m.id).0),
-                            MemberField::Role => MemberRole::from(m.role).to_value(),
-                            MemberField::Affiliation => Value::String(m.affiliation.clone()),
-                            MemberField::StartedOn => date(m.started_on),
-                            MemberField::EndedOn => optional(m.ended_on.map(date)),
-                            MemberField::EndReason => {
-                                optional(m.end_reason.clone().map(Value::String))
-                            }
-                            MemberField::Active => Value::Boolean(m.ended_on.is_none()),
-                            MemberField::Person(fields) => {
-                                let mut person =
-                                    async_graphql::indexmap::IndexMap::with_capacity(fields.len());
-                                for (key, f) in fields {
-                                    let value = match f {
-                                        PersonField::Typename => person_type.clone(),
-                                        PersonField::FullName => Value::String(p.full_name.clone()),
-                                        PersonField::Gender => {
-                                            optional(p.gender.map(|g| Gender::from(g).to_value()))
-                                        }
-                                    };
-                                    person.insert(key.clone(), value);
-                                }
-                                Value::Object(person)
-                            }
-                        };
-                        object.insert(key.clone(), value);
-                    }
-                    Value::Object(object)
+                .map(|row| {
+                    MEMBERSHIP.render(row, plan, |person| PERSON.render_leaves(&row.1, person))
                 })
                 .collect(),
         )

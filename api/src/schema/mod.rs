@@ -79,3 +79,109 @@ pub fn sdl() -> String {
     .finish()
     .sdl()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graphql::plain::{
+        CONNECTION_COLUMNS, Columns, EDGE_COLUMNS, PAGE_INFO, check_table,
+    };
+    use crate::members::types::{
+        MEMBERSHIP, MEMBERSHIP_NESTED, MEMBERSHIP_NORMAL, PERSON, PERSON_NORMAL,
+    };
+    use crate::teams::types::{TEAM, TEAM_NESTED, TEAM_NORMAL};
+    use async_graphql::OutputType;
+    use async_graphql::registry::Registry;
+
+    fn registry() -> Registry {
+        let mut registry = Registry::default();
+        <Query as OutputType>::create_type_info(&mut registry);
+        registry
+    }
+
+    #[test]
+    fn one_step_tables_match_the_schema() {
+        // Every type the one-step path renders: each column exists, takes no arguments and is a
+        // scalar or enum; every other field of the type is planned by its owner or declared as
+        // resolved the normal way, so a field added later is placed on purpose.
+        let registry = registry();
+        let problems = [
+            check_table(&registry, &TEAM, TEAM_NESTED, TEAM_NORMAL),
+            check_table(&registry, &MEMBERSHIP, MEMBERSHIP_NESTED, MEMBERSHIP_NORMAL),
+            check_table(&registry, &PERSON, &[], PERSON_NORMAL),
+            check_table(&registry, &PAGE_INFO, &[], &[]),
+            check_table(
+                &registry,
+                &Columns {
+                    type_name: "TeamConnection",
+                    fields: CONNECTION_COLUMNS,
+                },
+                &["pageInfo", "edges", "nodes"],
+                &[],
+            ),
+            check_table(
+                &registry,
+                &Columns {
+                    type_name: "TeamEdge",
+                    fields: EDGE_COLUMNS,
+                },
+                &["node"],
+                &[],
+            ),
+        ]
+        .concat();
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    #[test]
+    fn every_audit_action_names_a_mutation_and_the_type_it_changes() {
+        let mut registry = Registry::default();
+        <Mutation as OutputType>::create_type_info(&mut registry);
+        let Some(mutations) = registry.types.get("Mutation").and_then(|t| t.fields()) else {
+            panic!("no mutation root in the registry");
+        };
+        for action in crate::audit::service::AuditAction::ALL {
+            assert!(mutations.contains_key(action.as_str()), "{action:?}");
+            assert!(
+                registry.types.contains_key(action.entity_type()),
+                "{action:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_that_strays_from_the_schema_is_caught() {
+        let registry = registry();
+        let wrong: Columns<()> = Columns {
+            type_name: "Team",
+            fields: &[
+                ("nickname", |_| async_graphql::Value::Null),
+                ("members", |_| async_graphql::Value::Null),
+                ("unit", |_| async_graphql::Value::Null),
+                ("name", |_| async_graphql::Value::Null),
+            ],
+        };
+        let problems = check_table(&registry, &wrong, &["ghost"], &["name"]);
+        for expected in [
+            "Team.nickname is in the table but not in the schema",
+            "Team.members takes arguments",
+            "Team.unit is not a scalar or enum",
+            "Team.name is both a column and resolved the normal way",
+            "Team.ghost is planned as nested but not in the schema",
+            "Team.code is neither in the one-step table",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(expected)),
+                "{expected:?} not in {problems:#?}"
+            );
+        }
+        let none: Columns<()> = Columns {
+            type_name: "Nothing",
+            fields: &[],
+        };
+        assert_eq!(
+            check_table(&registry, &none, &[], &[]),
+            ["Nothing is not an object type of the schema"]
+        );
+    }
+}

@@ -1,5 +1,5 @@
 //! Team queries and changes, always inside the caller's area.
-use crate::audit::service::{Change, RequestId, record, reread};
+use crate::audit::service::{AuditAction, Change, RequestId, record, reread};
 use crate::auth::{Action, Columns, Last, Principal, allows, scope_condition};
 use crate::db::{OnUnique, Unique, Where};
 use crate::error::{Error, Problems, Result};
@@ -317,8 +317,7 @@ pub async fn create(
         principal,
         request,
         Change {
-            action: "createTeam",
-            entity_type: "Team",
+            action: AuditAction::CreateTeam,
             entity_id: ids::global(ids::TEAM, model.id),
             unit_code: Some(model.unit_code.clone()),
             concerns: Some(concerns(&model)),
@@ -450,8 +449,7 @@ pub async fn update(
         principal,
         request,
         Change {
-            action: "updateTeam",
-            entity_type: "Team",
+            action: AuditAction::UpdateTeam,
             entity_id: ids::global(ids::TEAM, id),
             unit_code: Some(after.unit_code.clone()),
             concerns: Some(concerns(&after)),
@@ -549,8 +547,7 @@ pub async fn dissolve(
         principal,
         request,
         Change {
-            action: "dissolveTeam",
-            entity_type: "Team",
+            action: AuditAction::DissolveTeam,
             entity_id: ids::global(ids::TEAM, id),
             unit_code: Some(after.unit_code.clone()),
             concerns: Some(concerns(&after)),

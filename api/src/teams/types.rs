@@ -3,15 +3,17 @@ use crate::activities::types::Activity;
 use crate::auth::Action;
 use crate::error::{Error, UserError};
 use crate::graphql::pagination::Conn;
+use crate::graphql::plain::{
+    Columns, ConnectionPlan, PageAt, Plan, plan_connection, render_connection,
+};
 use crate::graphql::{Date, ids, loaders, state};
 use crate::members::loaders::MemberRow;
-use crate::members::types::{MemberList, MemberPlan, member_plan, no_arguments, plain_fields};
+use crate::members::types::{MemberList, MemberPlan, member_plan};
 use crate::units::types::AdminUnit;
-use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{Field, SelectionSet};
+use async_graphql::parser::types::Field;
 use async_graphql::{
-    ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, InputType, Name,
-    Positioned, Result, SimpleObject, Value,
+    ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, InputType, Positioned,
+    Result, SimpleObject, Value,
 };
 use chrono::{DateTime, Utc};
 use cnscd_entity::team;
@@ -203,163 +205,86 @@ pub struct TeamPayload {
 
 /// A page of teams as `Query.teams` answers it (`TeamConnection!` in the schema).
 ///
-/// Resolved in one step when the selection is plain, like [`MemberList`] one level down:
-/// fields of the connection (`edges`, `nodes`, `pageInfo`, `totalCount`), of its edges
-/// (`node`, `cursor`) and of the page info, the team's own columns and `members` with a plain
-/// selection (see [`MemberList`]; its `includeEnded` is read from the field's own context, so
-/// variables and the default apply), possibly inside fragments on these types, without
-/// directives and without a response key used twice. The answer is then built straight from
-/// the rows, instead of a future, a context and a map entry per field of every team (about a
-/// third of the benchmarked nested list's CPU by profile). Any other selection (`unit`,
-/// `memberCount`, `latestActivity`, directives, a caller that may not read members, ...) and
-/// any error of the member rows go through the normal resolution, so the answers and errors are
-/// the same either way.
+/// Resolved in one step when the selection is plain (see [`crate::graphql::plain`]): the
+/// connection's own fields, the team's columns ([`TEAM`]) and `members` with a plain selection
+/// (see [`MemberList`]; its `includeEnded` is read from the field's own context, so variables
+/// and the default apply). Any other selection (`unit`, `memberCount`, `latestActivity`,
+/// directives, a caller that may not read members, ...) and any error of the member rows go
+/// through the normal resolution, so the answers and errors are the same either way.
 pub struct TeamPage {
     pub rows: Vec<team::Model>,
     pub window: crate::graphql::pagination::Window,
     pub total: u64,
 }
 
-/// A field of the connection the one-step path answers.
-enum PageField {
-    Typename,
-    TotalCount,
-    PageInfo(Vec<(Name, InfoField)>),
-    Edges(Vec<(Name, EdgeField)>),
-    Nodes(Vec<(Name, TeamField)>),
-}
+/// A team's fields the one-step path answers from its row.
+pub const TEAM: Columns<team::Model> = Columns {
+    type_name: "Team",
+    fields: &[
+        ("id", |t| Value::String(ids::encode(ids::TEAM, t.id).0)),
+        ("code", |t| Value::String(t.code.clone())),
+        ("name", |t| Value::String(t.name.clone())),
+        ("unitCode", |t| Value::String(t.unit_code.clone())),
+        ("foundedOn", |t| Date(t.founded_on).to_value()),
+        ("decisionNumber", |t| t.decision_number.clone().into()),
+        ("decisionDate", |t| {
+            t.decision_date.map_or(Value::Null, |d| Date(d).to_value())
+        }),
+        ("status", |t| TeamStatus::from(t.status).to_value()),
+        ("dissolvedOn", |t| {
+            t.dissolved_on.map_or(Value::Null, |d| Date(d).to_value())
+        }),
+        ("dissolutionReason", |t| t.dissolution_reason.clone().into()),
+        ("createdAt", |t| t.created_at.to_value()),
+        ("updatedAt", |t| t.updated_at.to_value()),
+    ],
+};
 
-/// A field of the page info the one-step path answers.
-enum InfoField {
-    Typename,
-    HasPreviousPage,
-    HasNextPage,
-    StartCursor,
-    EndCursor,
-}
+/// Team fields the one-step path plans itself (from more than the row).
+pub const TEAM_NESTED: &[&str] = &["members"];
+/// Team fields only the normal resolution answers: they read other rows or the caller.
+pub const TEAM_NORMAL: &[&str] = &["unit", "memberCount", "latestActivity"];
 
-/// A field of an edge the one-step path answers.
-enum EdgeField {
-    Typename,
-    Cursor,
-    Node(Vec<(Name, TeamField)>),
-}
-
-/// A field of a team the one-step path answers.
-enum TeamField {
-    Typename,
-    Id,
-    Code,
-    Name,
-    UnitCode,
-    FoundedOn,
-    DecisionNumber,
-    DecisionDate,
-    Status,
-    DissolvedOn,
-    DissolutionReason,
-    CreatedAt,
-    UpdatedAt,
-    /// `members`: its `includeEnded` and the plan of its selection.
-    Members(bool, MemberPlan),
+/// `members` of a team in a one-step plan: its `includeEnded` and the plan of its selection.
+struct MembersOf {
+    include_ended: bool,
+    plan: MemberPlan,
 }
 
 /// The plan of the one-step path for the selection `ctx` holds on `TeamConnection`, and
 /// whether it lists members; `None` when the selection is not plain.
-fn page_plan<'a>(ctx: &ContextSelectionSet<'a>) -> Option<(Vec<(Name, PageField)>, bool)> {
+fn page_plan<'a>(ctx: &ContextSelectionSet<'a>) -> Option<(ConnectionPlan<TeamPlan>, bool)> {
     let members = std::cell::Cell::new(false);
-    let team_field = |f: &'a Positioned<Field>| -> Option<TeamField> {
-        if f.node.name.node.as_str() == "members" {
-            // The field's own context: its arguments (variables, default) as the resolver
-            // reads them; a value the resolver would reject sends the page the normal way.
-            let field_ctx = ctx.with_field(f);
-            let (_, include_ended) = field_ctx
-                .param_value::<bool>("includeEnded", Some(|| false))
-                .ok()?;
-            if f.node
+    let nested = |f: &'a Positioned<Field>| {
+        if f.node.name.node.as_str() != "members"
+            || f.node
                 .arguments
                 .iter()
                 .any(|(n, _)| n.node != "includeEnded")
-            {
-                return None;
-            }
-            let plan = member_plan(&field_ctx.with_selection_set(&f.node.selection_set))?;
-            members.set(true);
-            return Some(TeamField::Members(include_ended, plan));
+        {
+            return None;
         }
-        no_arguments(f)?;
-        Some(match f.node.name.node.as_str() {
-            "__typename" => TeamField::Typename,
-            "id" => TeamField::Id,
-            "code" => TeamField::Code,
-            "name" => TeamField::Name,
-            "unitCode" => TeamField::UnitCode,
-            "foundedOn" => TeamField::FoundedOn,
-            "decisionNumber" => TeamField::DecisionNumber,
-            "decisionDate" => TeamField::DecisionDate,
-            "status" => TeamField::Status,
-            "dissolvedOn" => TeamField::DissolvedOn,
-            "dissolutionReason" => TeamField::DissolutionReason,
-            "createdAt" => TeamField::CreatedAt,
-            "updatedAt" => TeamField::UpdatedAt,
-            _ => return None,
+        // The field's own context: its arguments (variables, default) as the resolver reads
+        // them; a value the resolver would reject sends the page the normal way.
+        let field_ctx = ctx.with_field(f);
+        let (_, include_ended) = field_ctx
+            .param_value::<bool>("includeEnded", Some(|| false))
+            .ok()?;
+        let plan = member_plan(&field_ctx.with_selection_set(&f.node.selection_set))?;
+        members.set(true);
+        Some(MembersOf {
+            include_ended,
+            plan,
         })
     };
-    let team_fields = |set: &'a SelectionSet| {
-        let mut fields = Vec::new();
-        plain_fields(ctx, set, "Team", &team_field, &mut fields)?;
-        Some(fields)
-    };
-    let info_field = |f: &'a Positioned<Field>| {
-        no_arguments(f)?;
-        Some(match f.node.name.node.as_str() {
-            "__typename" => InfoField::Typename,
-            "hasPreviousPage" => InfoField::HasPreviousPage,
-            "hasNextPage" => InfoField::HasNextPage,
-            "startCursor" => InfoField::StartCursor,
-            "endCursor" => InfoField::EndCursor,
-            _ => return None,
-        })
-    };
-    let edge_field = |f: &'a Positioned<Field>| {
-        no_arguments(f)?;
-        Some(match f.node.name.node.as_str() {
-            "__typename" => EdgeField::Typename,
-            "cursor" => EdgeField::Cursor,
-            "node" => EdgeField::Node(team_fields(&f.node.selection_set.node)?),
-            _ => return None,
-        })
-    };
-    let page_field = |f: &'a Positioned<Field>| {
-        no_arguments(f)?;
-        let set = &f.node.selection_set.node;
-        Some(match f.node.name.node.as_str() {
-            "__typename" => PageField::Typename,
-            "totalCount" => PageField::TotalCount,
-            "pageInfo" => {
-                let mut fields = Vec::new();
-                plain_fields(ctx, set, "PageInfo", &info_field, &mut fields)?;
-                PageField::PageInfo(fields)
-            }
-            "edges" => {
-                let mut fields = Vec::new();
-                plain_fields(ctx, set, "TeamEdge", &edge_field, &mut fields)?;
-                PageField::Edges(fields)
-            }
-            "nodes" => PageField::Nodes(team_fields(set)?),
-            _ => return None,
-        })
-    };
-    let mut plan = Vec::new();
-    plain_fields(
-        ctx,
-        &ctx.item.node,
-        "TeamConnection",
-        &page_field,
-        &mut plan,
-    )?;
+    let plan = plan_connection(ctx, "TeamConnection", "TeamEdge", |set| {
+        TEAM.plan(ctx, set, nested)
+    })?;
     Some((plan, members.get()))
 }
+
+/// The one-step plan of a team's selection.
+type TeamPlan = Plan<team::Model, MembersOf>;
 
 impl TeamPage {
     /// The connection async-graphql resolves field by field.
@@ -371,89 +296,23 @@ impl TeamPage {
     /// member rows when the plan lists members.
     fn render(
         &self,
-        plan: &[(Name, PageField)],
+        plan: &ConnectionPlan<TeamPlan>,
         members: &std::collections::HashMap<i64, std::sync::Arc<Vec<MemberRow>>>,
     ) -> Value {
-        let cursor = |i: usize| {
-            Value::String(crate::graphql::pagination::cursor(
-                self.window.offset + i as u64,
-            ))
+        let at = PageAt {
+            offset: self.window.offset,
+            len: self.rows.len(),
+            total: self.total,
         };
-        let team = |t: &team::Model, fields: &[(Name, TeamField)]| {
-            let date = |d: chrono::NaiveDate| Date(d).to_value();
-            let mut object = IndexMap::with_capacity(fields.len());
-            for (key, f) in fields {
-                let value = match f {
-                    TeamField::Typename => Value::String("Team".to_owned()),
-                    TeamField::Id => Value::String(ids::encode(ids::TEAM, t.id).0),
-                    TeamField::Code => Value::String(t.code.clone()),
-                    TeamField::Name => Value::String(t.name.clone()),
-                    TeamField::UnitCode => Value::String(t.unit_code.clone()),
-                    TeamField::FoundedOn => date(t.founded_on),
-                    TeamField::DecisionNumber => t.decision_number.clone().into(),
-                    TeamField::DecisionDate => t.decision_date.map(date).unwrap_or(Value::Null),
-                    TeamField::Status => TeamStatus::from(t.status).to_value(),
-                    TeamField::DissolvedOn => t.dissolved_on.map(date).unwrap_or(Value::Null),
-                    TeamField::DissolutionReason => t.dissolution_reason.clone().into(),
-                    TeamField::CreatedAt => t.created_at.to_value(),
-                    TeamField::UpdatedAt => t.updated_at.to_value(),
-                    TeamField::Members(include_ended, plan) => MemberList {
-                        rows: members.get(&t.id).cloned().unwrap_or_default(),
-                        include_ended: *include_ended,
-                    }
-                    .render(plan),
-                };
-                object.insert(key.clone(), value);
-            }
-            Value::Object(object)
-        };
-        let has_next = self.window.offset + (self.rows.len() as u64) < self.total;
-        let mut object = IndexMap::with_capacity(plan.len());
-        for (key, f) in plan {
-            let value = match f {
-                PageField::Typename => Value::String("TeamConnection".to_owned()),
-                PageField::TotalCount => Value::from(self.total),
-                PageField::PageInfo(fields) => {
-                    let mut info = IndexMap::with_capacity(fields.len());
-                    for (key, f) in fields {
-                        let value = match f {
-                            InfoField::Typename => Value::String("PageInfo".to_owned()),
-                            InfoField::HasPreviousPage => Value::Boolean(self.window.offset > 0),
-                            InfoField::HasNextPage => Value::Boolean(has_next),
-                            InfoField::StartCursor if self.rows.is_empty() => Value::Null,
-                            InfoField::StartCursor => cursor(0),
-                            InfoField::EndCursor if self.rows.is_empty() => Value::Null,
-                            InfoField::EndCursor => cursor(self.rows.len() - 1),
-                        };
-                        info.insert(key.clone(), value);
-                    }
-                    Value::Object(info)
+        render_connection(plan, &self.rows, at, |t, team| {
+            TEAM.render(t, team, |m| {
+                MemberList {
+                    rows: members.get(&t.id).cloned().unwrap_or_default(),
+                    include_ended: m.include_ended,
                 }
-                PageField::Edges(fields) => Value::List(
-                    self.rows
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let mut edge = IndexMap::with_capacity(fields.len());
-                            for (key, f) in fields {
-                                let value = match f {
-                                    EdgeField::Typename => Value::String("TeamEdge".to_owned()),
-                                    EdgeField::Cursor => cursor(i),
-                                    EdgeField::Node(fields) => team(t, fields),
-                                };
-                                edge.insert(key.clone(), value);
-                            }
-                            Value::Object(edge)
-                        })
-                        .collect(),
-                ),
-                PageField::Nodes(fields) => {
-                    Value::List(self.rows.iter().map(|t| team(t, fields)).collect())
-                }
-            };
-            object.insert(key.clone(), value);
-        }
-        Value::Object(object)
+                .render(&m.plan)
+            })
+        })
     }
 }
 

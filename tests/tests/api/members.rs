@@ -468,6 +468,142 @@ fn without_cost(body: &str) -> String {
     }
 }
 
+/// Callers of every kind for the one-step differential tests (`team`: the leader's team).
+fn page_callers(team: &str) -> [String; 6] {
+    [
+        admin(),
+        token(&["UNIT_ADMIN"], &["169"], &[]),
+        token(&["VIEWER"], &["19"], &[]),
+        token(&["VIEWER"], &["01"], &[]),
+        token(&["TEAM_LEADER"], &[], &[team]),
+        token(&["REPORTER"], &["169"], &[]),
+    ]
+}
+
+/// One request first: the area rule of member lists uses the in-memory hierarchy, which the
+/// first request after a test's changes loads again (the two ways compared then run the same
+/// statements).
+async fn load_hierarchy(app: &TestApp, caller: &str) {
+    app.gql(
+        caller,
+        "{ teams(first: 10) { edges { node { members { role } } } } }",
+        json!({}),
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test]
+async fn one_step_columns_answer_as_the_normal_resolution_does() {
+    // Every column of the one-step tables, asked alone both ways (see `both_ways`) by every
+    // role: a column whose field later takes a guard, or answers differently by caller, shows
+    // up as a difference here, whichever table it is in.
+    use cnscd_api::graphql::plain::{CONNECTION_COLUMNS, EDGE_COLUMNS, PAGE_INFO};
+    use cnscd_api::members::types::{MEMBERSHIP, PERSON};
+    use cnscd_api::teams::types::TEAM;
+    let app = spawn_app().await;
+    let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: CreateTeamInput!) { createTeam(input: $i) { team { id } } }",
+            json!({ "i": { "unitCode": "05692-01", "name": "Tổ cũ", "foundedOn": "2021-01-01", "decisionNumber": "12/QĐ-UBND", "decisionDate": "2021-01-02" } }),
+        )
+        .await
+        .ok();
+    let old = r.at("createTeam.team.id").as_str().unwrap().to_owned();
+    app.gql(&admin(), ADD, member(&team, "Trần Thị Lệ", "LEADER"))
+        .await
+        .ok();
+    app.gql(&admin(), ADD, member(&old, "Lò Văn Minh", "DEPUTY"))
+        .await
+        .ok();
+    let ended = app
+        .add_member(&team, "Vàng A Dế", "MEMBER", "YOUTH_UNION", "2022-06-01")
+        .await;
+    app.gql(
+        &admin(),
+        END,
+        json!({ "i": { "membershipId": ended, "endedOn": "2023-02-01", "reason": "moved away" } }),
+    )
+    .await
+    .ok();
+    let r = app
+        .gql(
+            &admin(),
+            "mutation($i: DissolveTeamInput!) { dissolveTeam(input: $i) { userErrors { code } } }",
+            json!({ "i": { "teamId": old, "dissolvedOn": "2024-03-01", "reason": "merged" } }),
+        )
+        .await
+        .ok();
+    assert!(
+        r.user_error_codes("dissolveTeam").is_empty(),
+        "{:?}",
+        r.body
+    );
+    let callers = page_callers(&team);
+    load_hierarchy(&app, &callers[2]).await;
+    // Where each table's columns sit in a query (`C` is the column).
+    let shapes = [
+        (
+            "{ teams(first: 5) { nodes { C } } }",
+            TEAM.names().collect::<Vec<_>>(),
+        ),
+        (
+            "{ teams(first: 5) { nodes { members(includeEnded: true) { C } } } }",
+            MEMBERSHIP.names().collect(),
+        ),
+        (
+            "{ teams(first: 5) { nodes { members(includeEnded: true) { person { C } } } } }",
+            PERSON.names().collect(),
+        ),
+        (
+            "{ teams(first: 1) { pageInfo { C } } }",
+            PAGE_INFO.names().collect(),
+        ),
+        (
+            "{ teams(first: 1) { C } }",
+            CONNECTION_COLUMNS.iter().map(|c| c.0).collect(),
+        ),
+        (
+            "{ teams(first: 2) { edges { C } } }",
+            EDGE_COLUMNS.iter().map(|c| c.0).collect(),
+        ),
+    ];
+    let mut asked = 0;
+    for (shape, columns) in &shapes {
+        assert!(!columns.is_empty(), "{shape}");
+        for column in columns {
+            let (one_step, normal) = both_ways(&shape.replace('C', &format!("{column}{{D}}")));
+            for caller in &callers {
+                let (fast_statements, fast) = raw(&app, caller, &one_step).await;
+                let (normal_statements, normal) = raw(&app, caller, &normal).await;
+                assert_eq!(
+                    without_cost(&fast),
+                    without_cost(&normal),
+                    "{one_step} as {caller}"
+                );
+                assert_eq!(fast_statements, normal_statements, "{one_step}");
+                asked += 1;
+            }
+        }
+    }
+    assert!(asked >= 27 * callers.len(), "{asked}");
+    // The one-step path did answer: its objects keep the query's order, where the normal
+    // resolution puts `members` (it waits for a loader) after the fields that follow it.
+    let (_, body) = raw(
+        &app,
+        &admin(),
+        "{ teams(first: 5) { nodes { members { role } code } } }",
+    )
+    .await;
+    let (members, code) = (
+        body.find("\"members\"").unwrap(),
+        body.find("\"code\"").unwrap(),
+    );
+    assert!(members < code, "{body}");
+}
+
 #[tokio::test]
 async fn plain_member_lists_answer_as_the_normal_resolution_does() {
     // `Team.members` answers plain selections in one step from the rows; a field asked twice
@@ -527,15 +663,7 @@ async fn plain_member_lists_answer_as_the_normal_resolution_does() {
         token(&["TEAM_LEADER"], &[], &[&team]),
         token(&["REPORTER"], &["169"], &[]),
     ];
-    // Once first: the area rule of member lists uses the in-memory hierarchy, which the first
-    // request after the changes above loads again (both ways then run the same statements).
-    app.gql(
-        &callers[2],
-        "{ teams(first: 10) { edges { node { members { role } } } } }",
-        json!({}),
-    )
-    .await
-    .ok();
+    load_hierarchy(&app, &callers[2]).await;
     for members in [
         "members",
         "members(includeEnded: true)",
@@ -705,15 +833,7 @@ async fn plain_team_pages_answer_as_the_normal_resolution_does() {
         token(&["TEAM_LEADER"], &[], &[&team]),
         token(&["REPORTER"], &["169"], &[]),
     ];
-    // Once first: the first request after the changes above loads the in-memory hierarchy
-    // again (both ways then run the same statements).
-    app.gql(
-        &callers[2],
-        "{ teams(first: 10) { edges { node { members { role } } } } }",
-        json!({}),
-    )
-    .await
-    .ok();
+    load_hierarchy(&app, &callers[2]).await;
     for (query, fragments, exact) in &queries {
         let (one_step, normal) = both_ways(&format!("{query} {fragments}"));
         for caller in &callers {
