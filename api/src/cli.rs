@@ -3,9 +3,10 @@ use crate::auth::{Claims, Role, mint};
 use crate::config::{DEMO_SECRET, LogFormat, Settings};
 use crate::startup::{Application, prepare_database};
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use cnscd_migration::{Migrator, MigratorTrait};
-use std::path::PathBuf;
+use sea_orm::DatabaseConnection;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -94,35 +95,39 @@ pub enum Command {
         what: ImportWhat,
     },
     /// Print a signed HS256 token (development and tests).
-    Token {
-        /// Role: ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER (repeatable).
-        #[arg(long = "role", required = true)]
-        roles: Vec<String>,
-        /// Administrative unit code of the caller's area (repeatable).
-        #[arg(long = "unit")]
-        units: Vec<String>,
-        /// Team id, as the API returns it (repeatable; for TEAM_LEADER).
-        #[arg(long = "team")]
-        teams: Vec<String>,
-        #[arg(long, default_value = "dev-user")]
-        sub: String,
-        #[arg(long)]
-        client: Option<String>,
-        /// Lifetime, e.g. 1h, 30m, 7d.
-        #[arg(long, default_value = "1h")]
-        ttl: String,
-        #[arg(long, env = "CNSCD_JWT_SECRET", hide_env_values = true)]
-        jwt_secret: Option<String>,
-        #[arg(long, env = "CNSCD_JWT_ISSUER")]
-        issuer: Option<String>,
-        #[arg(long, env = "CNSCD_JWT_AUDIENCE")]
-        audience: Option<String>,
-        /// Sign with the development secret that `serve --demo` uses.
-        #[arg(long)]
-        demo: bool,
-    },
+    Token(TokenArgs),
     /// Print the GraphQL SDL.
     Schema,
+}
+
+/// `cnscd token`: what the token says and how it is signed.
+#[derive(Args)]
+pub struct TokenArgs {
+    /// Role: ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER (repeatable).
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// Administrative unit code of the caller's area (repeatable).
+    #[arg(long = "unit")]
+    pub units: Vec<String>,
+    /// Team id, as the API returns it (repeatable; for TEAM_LEADER).
+    #[arg(long = "team")]
+    pub teams: Vec<String>,
+    #[arg(long, default_value = "dev-user")]
+    pub sub: String,
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Lifetime, e.g. 1h, 30m, 7d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    #[arg(long, env = "CNSCD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    #[arg(long, env = "CNSCD_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    #[arg(long, env = "CNSCD_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Sign with the development secret that `serve --demo` uses.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -245,72 +250,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings,
             demo,
             data_dir: dir,
-        } => {
-            let app = Application::build(&settings, demo).await?;
-            if demo {
-                let db = app.db();
-                if crate::demo::is_loaded(db).await? {
-                    tracing::info!("demo data already present; not loading it again");
-                } else if !crate::units::import::is_empty(db).await? {
-                    tracing::warn!(
-                        "the database already holds other data: not loading the demo data set \
-                         (use an empty database, e.g. CNSCD_DATABASE_URL=sqlite://demo.db?mode=rwc)"
-                    );
-                } else {
-                    tracing::info!("loading the demo data set (a minute on a laptop)");
-                    let report = crate::demo::seed(db, &data_dir(dir), 1).await?;
-                    tracing::info!(?report, "demo data loaded");
-                }
-                let identity_provider =
-                    settings.jwt_public_keys.is_some() || settings.jwks_url.is_some();
-                let secret = match (&settings.jwt_secret, identity_provider) {
-                    (Some(s), _) => Some(s.clone()),
-                    // Tokens come from the identity provider: a token signed with the
-                    // development secret would not be accepted.
-                    (None, true) => None,
-                    (None, false) => Some(DEMO_SECRET.to_owned()),
-                };
-                let team = crate::demo::first_team_id(db).await?;
-                println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
-                println!(
-                    "            dashboard at http://{}/dashboard",
-                    app.address()
-                );
-                match secret {
-                    Some(secret) => {
-                        println!(
-                            "Paste a token into the page's Token field and press \"Use token\"\n"
-                        );
-                        for (role, token) in demo_tokens(&secret, team.as_deref())? {
-                            println!("{role:<12} {token}");
-                        }
-                    }
-                    None => println!("Use tokens from your identity provider."),
-                }
-                println!();
-            }
-            app.run_until_stopped().await
-        }
+        } => serve(settings, demo, data_dir(dir)).await,
         Command::Migrate {
             action,
             database_url,
-        } => {
-            let db = crate::db::connect_single(&database_url)
-                .await
-                .with_context(|| {
-                    format!(
-                        "Failed to connect to {}",
-                        crate::config::redact_url(&database_url)
-                    )
-                })?;
-            match action {
-                MigrateAction::Up => Migrator::up(&db, None).await?,
-                MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
-                MigrateAction::Fresh => Migrator::fresh(&db).await?,
-                MigrateAction::Status => Migrator::status(&db).await?,
-            }
-            Ok(())
-        }
+        } => migrate(action, &database_url).await,
         Command::Seed {
             what:
                 SeedWhat::Demo {
@@ -318,20 +262,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     database_url,
                     data_dir: dir,
                 },
-        } => {
-            let db = prepare_database(&database_url).await?;
-            if crate::demo::is_loaded(&db).await? {
-                bail!(
-                    "the database already holds the demo data set: run `cnscd migrate fresh` first"
-                );
-            }
-            let started = std::time::Instant::now();
-            let progress = crate::seed::progress::Progress::stderr();
-            let report = crate::demo::seed_with(&db, &data_dir(dir), scale, &progress).await?;
-            println!("{report:?}");
-            print_rate(report.activities as u64, started);
-            Ok(())
-        }
+        } => seed_demo(scale, &database_url, &data_dir(dir)).await,
         Command::Seed {
             what:
                 SeedWhat::National {
@@ -342,20 +273,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir: dir,
                 },
         } => {
-            let db = prepare_database(&database_url).await?;
-            let started = std::time::Instant::now();
-            let progress = crate::seed::progress::Progress::stderr();
             let options = crate::demo::national::Options {
                 activities,
                 seed,
                 provinces,
             };
-            let report = crate::demo::national::seed(&db, &data_dir(dir), &options, &progress)
-                .await
-                .map_err(|e| anyhow::anyhow!("seed national: {}", e.message()))?;
-            println!("{report:?}");
-            print_rate(report.activities, started);
-            Ok(())
+            seed_national(&options, &database_url, &data_dir(dir)).await
         }
         Command::Import {
             what:
@@ -364,60 +287,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     valid_from,
                     database_url,
                 },
-        } => {
-            let content = std::fs::read_to_string(&file)
-                .with_context(|| format!("Failed to read {}", file.display()))?;
-            let db = prepare_database(&database_url).await?;
-            let path = file.to_string_lossy().to_string();
-            let report = crate::units::import::import_file(&db, &content, &path, valid_from)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message()))?;
-            let activities = crate::activities::rollup::rebuild(&db).await?;
-            println!("{report:?}; rollups rebuilt from {activities} activities");
-            Ok(())
-        }
-        Command::Token {
-            roles,
-            units,
-            teams,
-            sub,
-            client,
-            ttl,
-            jwt_secret,
-            issuer,
-            audience,
-            demo,
-        } => {
-            for r in &roles {
-                if Role::parse(r).is_none() {
-                    bail!(
-                        "unknown role `{r}`: use ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER"
-                    );
-                }
-            }
-            let secret = match (jwt_secret, demo) {
-                (Some(s), _) => s,
-                (None, true) => DEMO_SECRET.to_owned(),
-                (None, false) => bail!(
-                    "set CNSCD_JWT_SECRET (or pass --demo to sign with the development secret)"
-                ),
-            };
-            let ttl = humantime::parse_duration(&ttl)
-                .with_context(|| format!("`{ttl}` is not a duration such as 1h or 30m"))?;
-            let now = chrono::Utc::now().timestamp();
-            let claims = Claims {
-                sub,
-                exp: now + ttl.as_secs() as i64,
-                iat: Some(now),
-                iss: issuer,
-                aud: audience.map(serde_json::Value::String),
-                roles,
-                units,
-                teams,
-                client_id: client,
-                ..Claims::default()
-            };
-            println!("{}", mint(&secret, &claims)?);
+        } => import_units(&file, valid_from, &database_url).await,
+        Command::Token(args) => {
+            println!("{}", token(args)?);
             Ok(())
         }
         Command::Schema => {
@@ -425,6 +297,164 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `cnscd serve [--demo]`: with `--demo`, the demo data set loaded into an empty database and
+/// tokens to try it with printed.
+async fn serve(settings: Settings, demo: bool, dir: PathBuf) -> anyhow::Result<()> {
+    let app = Application::build(&settings, demo).await?;
+    if demo {
+        load_demo(app.db(), &dir).await?;
+        print_demo_welcome(&app, &settings).await?;
+    }
+    app.run_until_stopped().await
+}
+
+/// Loads the demo data set unless it is there, or other data is.
+async fn load_demo(db: &DatabaseConnection, dir: &Path) -> anyhow::Result<()> {
+    if crate::demo::is_loaded(db).await? {
+        tracing::info!("demo data already present; not loading it again");
+    } else if !crate::units::import::is_empty(db).await? {
+        tracing::warn!(
+            "the database already holds other data: not loading the demo data set \
+             (use an empty database, e.g. CNSCD_DATABASE_URL=sqlite://demo.db?mode=rwc)"
+        );
+    } else {
+        tracing::info!("loading the demo data set (a minute on a laptop)");
+        let report = crate::demo::seed(db, dir, 1).await?;
+        tracing::info!(?report, "demo data loaded");
+    }
+    Ok(())
+}
+
+/// Where the demo's pages are, and a token per role signed with the development secret
+/// (unless tokens come from an identity provider).
+async fn print_demo_welcome(app: &Application, settings: &Settings) -> anyhow::Result<()> {
+    let identity_provider = settings.jwt_public_keys.is_some() || settings.jwks_url.is_some();
+    let secret = match (&settings.jwt_secret, identity_provider) {
+        (Some(s), _) => Some(s.clone()),
+        // Tokens come from the identity provider: a token signed with the development secret
+        // would not be accepted.
+        (None, true) => None,
+        (None, false) => Some(DEMO_SECRET.to_owned()),
+    };
+    let team = crate::demo::first_team_id(app.db()).await?;
+    println!("\ncnscd demo: GraphiQL at http://{}/graphql", app.address());
+    println!(
+        "            dashboard at http://{}/dashboard",
+        app.address()
+    );
+    match secret {
+        Some(secret) => {
+            println!("Paste a token into the page's Token field and press \"Use token\"\n");
+            for (role, token) in demo_tokens(&secret, team.as_deref())? {
+                println!("{role:<12} {token}");
+            }
+        }
+        None => println!("Use tokens from your identity provider."),
+    }
+    println!();
+    Ok(())
+}
+
+/// `cnscd migrate up|down|status|fresh`.
+async fn migrate(action: MigrateAction, database_url: &str) -> anyhow::Result<()> {
+    let db = crate::db::connect_single(database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "Failed to connect to {}",
+                crate::config::redact_url(database_url)
+            )
+        })?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down => Migrator::down(&db, Some(1)).await?,
+        MigrateAction::Fresh => Migrator::fresh(&db).await?,
+        MigrateAction::Status => Migrator::status(&db).await?,
+    }
+    Ok(())
+}
+
+/// `cnscd seed demo [--scale N]`.
+async fn seed_demo(scale: u32, database_url: &str, dir: &Path) -> anyhow::Result<()> {
+    let db = prepare_database(database_url).await?;
+    if crate::demo::is_loaded(&db).await? {
+        bail!("the database already holds the demo data set: run `cnscd migrate fresh` first");
+    }
+    let started = std::time::Instant::now();
+    let progress = crate::seed::progress::Progress::stderr();
+    let report = crate::demo::seed_with(&db, dir, scale, &progress).await?;
+    println!("{report:?}");
+    print_rate(report.activities as u64, started);
+    Ok(())
+}
+
+/// `cnscd seed national [--activities N] [--seed S]`.
+async fn seed_national(
+    options: &crate::demo::national::Options,
+    database_url: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let db = prepare_database(database_url).await?;
+    let started = std::time::Instant::now();
+    let progress = crate::seed::progress::Progress::stderr();
+    let report = crate::demo::national::seed(&db, dir, options, &progress)
+        .await
+        .map_err(|e| anyhow::anyhow!("seed national: {}", e.message()))?;
+    println!("{report:?}");
+    print_rate(report.activities, started);
+    Ok(())
+}
+
+/// `cnscd import units FILE --valid-from DAY`, then the rollups rebuilt.
+async fn import_units(
+    file: &Path,
+    valid_from: Option<chrono::NaiveDate>,
+    database_url: &str,
+) -> anyhow::Result<()> {
+    let content = std::fs::read_to_string(file)
+        .with_context(|| format!("Failed to read {}", file.display()))?;
+    let db = prepare_database(database_url).await?;
+    let path = file.to_string_lossy().to_string();
+    let report = crate::units::import::import_file(&db, &content, &path, valid_from)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", file.display(), e.message()))?;
+    let activities = crate::activities::rollup::rebuild(&db).await?;
+    println!("{report:?}; rollups rebuilt from {activities} activities");
+    Ok(())
+}
+
+/// `cnscd token`: the signed token.
+fn token(args: TokenArgs) -> anyhow::Result<String> {
+    for r in &args.roles {
+        if Role::parse(r).is_none() {
+            bail!("unknown role `{r}`: use ADMIN, UNIT_ADMIN, TEAM_LEADER, REPORTER or VIEWER");
+        }
+    }
+    let secret = match (args.jwt_secret, args.demo) {
+        (Some(s), _) => s,
+        (None, true) => DEMO_SECRET.to_owned(),
+        (None, false) => {
+            bail!("set CNSCD_JWT_SECRET (or pass --demo to sign with the development secret)")
+        }
+    };
+    let ttl = humantime::parse_duration(&args.ttl)
+        .with_context(|| format!("`{}` is not a duration such as 1h or 30m", args.ttl))?;
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: args.sub,
+        exp: now + ttl.as_secs() as i64,
+        iat: Some(now),
+        iss: args.issuer,
+        aud: args.audience.map(serde_json::Value::String),
+        roles: args.roles,
+        units: args.units,
+        teams: args.teams,
+        client_id: args.client,
+        ..Claims::default()
+    };
+    mint(&secret, &claims)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use super::rollup::{self, Chain};
 use super::service::{self, NewActivity, NewOutcome};
 use super::types::{Activity, ActivityOutcomeInput};
-use crate::audit::service::{AuditAction, Change, RequestId, record, reread};
+use crate::audit::service::{AuditAction, Change, RequestId, record, reread, state_place};
 use crate::auth::{Action, Principal};
 use crate::db::query;
 use crate::error::{Error, ErrorCode, Problems, Result, UserError, into_payload};
@@ -441,14 +441,6 @@ pub async fn versions(
         Some(not_found) if shown.is_empty() => Err(not_found),
         _ => Ok(shown),
     }
-}
-
-/// The unit and day a state of an activity held (`unit_code`, `occurred_on` of a snapshot: a
-/// kept version's data, a side of the activity's audit entries).
-pub(crate) fn state_place(data: &serde_json::Value) -> Option<(String, chrono::NaiveDate)> {
-    let unit = data.get("unit_code")?.as_str()?.to_owned();
-    let day = data.get("occurred_on")?.as_str()?.parse().ok()?;
-    Some((unit, day))
 }
 
 /// Corrects an activity; answers it as it is now and as it was.

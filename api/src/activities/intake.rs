@@ -18,14 +18,14 @@
 //! A key stored before, or concurrently by another request, fails the write on the unique
 //! index; the write is then retried without the items whose keys are now held, which answer as
 //! replays.
+use super::input::{NewActivity, request_hash};
 use super::rollup;
-use super::service::{NewActivity, request_hash};
 use crate::audit::service::{AuditAction, Change, RequestId};
 use crate::auth::{Action, Principal, allows_in_chain};
 use crate::db::{IDEMPOTENCY_KEY, Unique, placeholders, query, stmt};
 use crate::error::{Error, ErrorCode, Problems, Result, UserError};
 use crate::ids;
-use crate::memory::{Store, View};
+use crate::memory::{IntakeData, Store, TeamDays, View};
 use crate::text;
 use chrono::{NaiveDate, Utc};
 use cnscd_entity::codes::ActivityStatus;
@@ -158,7 +158,9 @@ struct Checked {
 
 /// Checks one submission against the copy held in memory; problems are reported under
 /// `prefix` (`input`, or `items.<i>` in a batch). Also the new state of a correction
-/// ([`super::corrections`]).
+/// ([`super::corrections`]). Answers where the activity is recorded, since when that unit has
+/// sat where it sits (its rollup row starts there) and the cashless services among its
+/// outcomes.
 pub(super) fn check(
     snap: &View<'_>,
     principal: &Principal,
@@ -166,8 +168,50 @@ pub(super) fn check(
     prefix: &str,
     today: NaiveDate,
 ) -> Result<(String, NaiveDate, HashSet<String>)> {
-    let mut p = Problems::default();
     let at = |field: &str| format!("{prefix}.{field}");
+    let mut p = Problems::default();
+    check_own_fields(&mut p, &at, input, today);
+    let cashless = check_kind_and_outcomes(&mut p, &at, &snap.live.intake, input);
+    let team = visible_team(snap, principal, input.team_id, today).ok_or_else(|| {
+        Error::Invalid(vec![UserError::new(
+            &at("teamId"),
+            format!(
+                "no team {} in the caller's area",
+                ids::global(ids::TEAM, input.team_id)
+            ),
+            ErrorCode::NotFound,
+        )])
+    })?;
+    check_team_days(&mut p, &at, &team, input.occurred_on);
+    let unit_code = input
+        .unit_code
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(&team.unit_code)
+        .to_owned();
+    let placed = place(snap, &team, &unit_code, input.occurred_on);
+    let (ancestors, since) = match placed {
+        Ok(placed) => placed,
+        Err(message) => {
+            // Said only when nothing else is wrong (a bad day or team explains it better).
+            if p.is_empty() {
+                p.add(&at("unitCode"), message);
+            }
+            (Vec::new(), input.occurred_on)
+        }
+    };
+    p.finish()?;
+    authorise(snap, principal, input, &team, &unit_code, &ancestors)?;
+    Ok((unit_code, since, cashless))
+}
+
+/// The submission's own fields: key, title, description, counts, day.
+fn check_own_fields(
+    p: &mut Problems,
+    at: &impl Fn(&str) -> String,
+    input: &NewActivity,
+    today: NaiveDate,
+) {
     let key = &input.idempotency_key;
     if key.trim().is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
         p.add(
@@ -210,7 +254,16 @@ pub(super) fn check(
             format!("occurredOn {} is in the future", input.occurred_on),
         );
     }
-    let catalogue = &snap.live.intake;
+}
+
+/// The kind and the outcomes against the catalogues; answers the cashless services among the
+/// outcomes.
+fn check_kind_and_outcomes(
+    p: &mut Problems,
+    at: &impl Fn(&str) -> String,
+    catalogue: &IntakeData,
+    input: &NewActivity,
+) -> HashSet<String> {
     if catalogue.kinds.get(&input.kind) != Some(&true) {
         p.add(
             &at("kind"),
@@ -261,86 +314,94 @@ pub(super) fn check(
             );
         }
     }
-    // The team must be visible to the caller (NOT_FOUND otherwise) before anything about it is
-    // said: the area rule for teams (any day from founding to dissolution).
-    let team = snap.team(input.team_id).filter(|t| {
+    cashless
+}
+
+/// The team, if the caller may see it: the area rule for teams (any day from founding to
+/// dissolution). Nothing about a team outside it is said (NOT_FOUND).
+fn visible_team(
+    snap: &View<'_>,
+    principal: &Principal,
+    team_id: i64,
+    today: NaiveDate,
+) -> Option<TeamDays> {
+    snap.team(team_id).filter(|t| {
         let scope = principal.scope(Action::ReadTeams);
         let last = match t.dissolved_on {
             Some(d) => d.pred_opt().unwrap_or(d),
             None => today,
         };
         scope.all
-            || scope.teams.contains(&input.team_id)
+            || scope.teams.contains(&team_id)
             || (!scope.units.is_empty()
                 && snap.under_some_day(&scope.units, &t.unit_code, t.founded_on, last))
-    });
-    let Some(team) = team else {
-        return Err(Error::Invalid(vec![UserError::new(
-            &at("teamId"),
-            format!(
-                "no team {} in the caller's area",
-                ids::global(ids::TEAM, input.team_id)
-            ),
-            ErrorCode::NotFound,
-        )]));
-    };
-    if input.occurred_on < team.founded_on {
+    })
+}
+
+/// The day against the team's founding and dissolution.
+fn check_team_days(p: &mut Problems, at: &impl Fn(&str) -> String, team: &TeamDays, on: NaiveDate) {
+    if on < team.founded_on {
         p.add(
             &at("occurredOn"),
             format!(
-                "occurredOn {} is before the team was founded ({})",
-                input.occurred_on, team.founded_on
+                "occurredOn {on} is before the team was founded ({})",
+                team.founded_on
             ),
         );
     }
     if let Some(d) = team.dissolved_on
-        && input.occurred_on >= d
+        && on >= d
     {
         p.add(&at("occurredOn"), format!("the team was dissolved on {d}"));
     }
-    let unit_code = input
-        .unit_code
-        .as_deref()
-        .map(str::trim)
-        .unwrap_or(&team.unit_code)
-        .to_owned();
-    // Where the activity may be recorded (the team's unit or a unit containing it), whether
-    // the caller's units cover it, and which rollup row it feeds.
-    let on = input.occurred_on;
+}
+
+/// Where an activity of `team` recorded at `unit_code` on `on` sits: the unit and the units
+/// above it, and since when it has sat there (its rollup row starts there); or why it cannot
+/// be recorded there (the unit is neither the team's nor one containing it).
+fn place(
+    snap: &View<'_>,
+    team: &TeamDays,
+    unit_code: &str,
+    on: NaiveDate,
+) -> std::result::Result<(Vec<String>, NaiveDate), String> {
     let above_team = snap.chain(&team.unit_code, on);
     let position = above_team
         .as_ref()
-        .and_then(|c| c.codes.iter().position(|a| *a == unit_code));
-    let (ancestors, since) = match (above_team, position) {
-        (Some(c), Some(0)) => (c.codes, c.since),
+        .and_then(|c| c.codes.iter().position(|a| a == unit_code));
+    match (above_team, position) {
+        (Some(c), Some(0)) => Ok((c.codes, c.since)),
         (Some(c), Some(i)) => {
             // Recorded at a unit above the team's: that unit's own place in the hierarchy.
-            let since = snap.chain(&unit_code, on).map_or(on, |own| own.since);
-            (c.codes[i..].to_vec(), since)
+            let since = snap.chain(unit_code, on).map_or(on, |own| own.since);
+            Ok((c.codes[i..].to_vec(), since))
         }
-        _ => {
-            if p.is_empty() {
-                let message = if snap.chain(&unit_code, on).is_none() {
-                    format!("no administrative unit `{unit_code}` exists on {on}")
-                } else {
-                    format!(
-                        "unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}",
-                        team.unit_code
-                    )
-                };
-                p.add(&at("unitCode"), message);
-            }
-            (Vec::new(), on)
-        }
-    };
-    p.finish()?;
-    // The activity's own unit (the team's, or one above it) must lie in the caller's area on
-    // the day: a token's team grants its own unit only, never the units above it.
+        _ if snap.chain(unit_code, on).is_none() => Err(format!(
+            "no administrative unit `{unit_code}` exists on {on}"
+        )),
+        _ => Err(format!(
+            "unit {unit_code} is neither the team's unit ({}) nor one containing it on {on}",
+            team.unit_code
+        )),
+    }
+}
+
+/// Whether the caller may record the activity at its unit (the team's, or one above it, which
+/// must lie in the caller's area on the day: a token's team grants its own unit only, never
+/// the units above it), and whether the month is open there.
+fn authorise(
+    snap: &View<'_>,
+    principal: &Principal,
+    input: &NewActivity,
+    team: &TeamDays,
+    unit_code: &str,
+    ancestors: &[String],
+) -> Result<()> {
     if !allows_in_chain(
         &principal.scope(Action::SubmitActivities),
         Some((input.team_id, &team.unit_code)),
-        &unit_code,
-        &ancestors,
+        unit_code,
+        ancestors,
     ) {
         return Err(Error::forbidden(format!(
             "the caller may not submit activities for team {} on {}",
@@ -348,7 +409,8 @@ pub(super) fn check(
             input.occurred_on
         )));
     }
-    if let Some(unit) = snap.locked(&ancestors, on) {
+    let on = input.occurred_on;
+    if let Some(unit) = snap.locked(ancestors, on) {
         let month = crate::locks::service::Month {
             start: rollup::month_start(on),
         };
@@ -357,7 +419,7 @@ pub(super) fn check(
              changed until it is unlocked"
         )));
     }
-    Ok((unit_code, since, cashless))
+    Ok(())
 }
 
 /// Stores each of `items` once per idempotency key (their problems reported under `input`

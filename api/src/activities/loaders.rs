@@ -24,3 +24,19 @@ impl Loader<i64> for OutcomesByActivity {
         Ok(out)
     }
 }
+
+/// The activity loaders of one request.
+pub struct ActivityLoaders {
+    pub outcomes: async_graphql::dataloader::DataLoader<OutcomesByActivity>,
+}
+
+impl ActivityLoaders {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            outcomes: async_graphql::dataloader::DataLoader::new(
+                OutcomesByActivity(db.clone()),
+                tokio::spawn,
+            ),
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Activities: intake (idempotent), corrections and voids, reading in the caller's area, and
 //! monthly rollups.
 pub mod corrections;
+pub mod input;
 pub mod intake;
 pub mod loaders;
 pub mod resolvers;

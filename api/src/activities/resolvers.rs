@@ -96,7 +96,7 @@ impl ActivityMutation {
             service::submit(
                 db,
                 crate::graphql::store(ctx)?,
-                crate::graphql::intake_pool(ctx)?,
+                intake_pool(ctx)?,
                 principal,
                 ctx.data_opt::<RequestId>(),
                 new,
@@ -152,10 +152,7 @@ impl ActivityMutation {
             .collect();
         let outcomes = intake::submit(
             db,
-            (
-                crate::graphql::store(ctx)?,
-                crate::graphql::intake_pool(ctx)?,
-            ),
+            (crate::graphql::store(ctx)?, intake_pool(ctx)?),
             principal,
             ctx.data_opt::<RequestId>(),
             items,
@@ -229,4 +226,10 @@ fn new_activity(input: SubmitActivityInput, prefix: &str) -> crate::error::Resul
             })
             .collect(),
     })
+}
+
+/// Intake's pool of the application (activity ids taken ahead, deltas written).
+fn intake_pool<'a>(ctx: &Context<'a>) -> Result<&'a super::intake::Pool, crate::error::Error> {
+    ctx.data::<super::intake::Pool>()
+        .map_err(|_| crate::error::Error::Internal("no intake pool in the schema".into()))
 }

@@ -10,7 +10,6 @@ use chrono::NaiveDate;
 use cnscd_entity::activity;
 use cnscd_entity::codes::ActivityStatus;
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait};
-use sha2::{Digest, Sha256};
 
 /// Columns of `activity a` for area conditions: an activity concerns the day it happened.
 pub const ACTIVITY_COLUMNS: Columns<'static> = Columns {
@@ -21,33 +20,7 @@ pub const ACTIVITY_COLUMNS: Columns<'static> = Columns {
     submitter: Some("a.submitter"),
 };
 
-/// One activity as submitted.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NewActivity {
-    #[serde(skip)]
-    pub idempotency_key: String,
-    pub team_id: i64,
-    pub kind: String,
-    pub occurred_on: NaiveDate,
-    pub unit_code: Option<String>,
-    pub title: String,
-    pub description: Option<String>,
-    pub participants: Option<i32>,
-    pub households_reached: Option<i32>,
-    pub outcomes: Vec<NewOutcome>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NewOutcome {
-    pub service: String,
-    pub people: i32,
-    pub households: Option<i32>,
-}
-
-pub(super) fn request_hash(input: &NewActivity) -> String {
-    let canonical = serde_json::to_string(input).unwrap_or_default();
-    format!("{:x}", Sha256::digest(canonical.as_bytes()))
-}
+pub use super::input::{NewActivity, NewOutcome};
 
 /// Stores an activity once per idempotency key; answers `(activity, replayed)`.
 pub async fn submit(

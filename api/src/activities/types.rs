@@ -94,7 +94,7 @@ impl From<activity_outcome::Model> for ActivityOutcome {
 impl Activity {
     /// The team that did it.
     async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::teams::loaders::TeamLoaders>(ctx)?
             .team
             .load_one(self.model.team_id)
             .await?
@@ -103,7 +103,7 @@ impl Activity {
 
     /// The unit where it happened, in its latest version.
     async fn unit(&self, ctx: &Context<'_>) -> Result<Option<AdminUnit>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::units::loaders::UnitLoaders>(ctx)?
             .unit
             .load_one(self.model.unit_code.clone())
             .await?
@@ -115,7 +115,7 @@ impl Activity {
         complexity = "crate::graphql::limits::list_complexity(crate::graphql::limits::OUTCOMES_ESTIMATE, child_complexity)"
     )]
     async fn outcomes(&self, ctx: &Context<'_>) -> Result<Vec<ActivityOutcome>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::activities::loaders::ActivityLoaders>(ctx)?
             .outcomes
             .load_one(self.model.id)
             .await?

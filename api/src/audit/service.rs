@@ -131,6 +131,14 @@ impl Change {
     }
 }
 
+/// The unit and day a state of an activity held (`unit_code`, `occurred_on` of a snapshot: a
+/// kept version's data, a side of the activity's audit entries).
+pub(crate) fn state_place(data: &serde_json::Value) -> Option<(String, chrono::NaiveDate)> {
+    let unit = data.get("unit_code")?.as_str()?.to_owned();
+    let day = data.get("occurred_on")?.as_str()?.parse().ok()?;
+    Some((unit, day))
+}
+
 /// The row a change starts from, read again inside the change's transaction (locked for update
 /// on PostgreSQL; on SQLite the write transaction already keeps other writers out). The audit
 /// entry's `before` is then what the database held when the change was made, never a copy from
@@ -335,7 +343,7 @@ async fn withheld(
         if own {
             Side::Readable
         } else {
-            Side::At(crate::activities::corrections::state_place(state))
+            Side::At(state_place(state))
         }
     };
     let sides: Vec<[Side; 2]> = entries

@@ -181,6 +181,45 @@ async fn validate(
     input: &NewValues,
 ) -> Result<()> {
     let mut p = Problems::default();
+    check_batch_fields(&mut p, input);
+    if input.values.len() > MAX_VALUES {
+        return p.finish();
+    }
+    let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.code.clone(), e))
+        .collect();
+    let codes: Vec<String> = input
+        .values
+        .iter()
+        .map(|v| v.unit_code.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let versions = crate::units::service::all_versions(db, &codes).await?;
+    let today = crate::units::service::today();
+    // Figures whose unit and period are sound, to check against the caller's area.
+    let mut placed: Vec<usize> = Vec::new();
+    let mut seen: HashMap<(&str, &str, NaiveDate, NaiveDate), usize> = HashMap::new();
+    for (i, v) in input.values.iter().enumerate() {
+        let at = |field: &str| format!("values.{i}.{field}");
+        check_element(&mut p, &at, &elements, v);
+        let period_ok = check_period(&mut p, &at, v, today);
+        check_value(&mut p, &at, v);
+        let unit_versions = versions.get(&v.unit_code).map(Vec::as_slice).unwrap_or(&[]);
+        if check_unit(&mut p, &at, unit_versions, v, period_ok) {
+            placed.push(i);
+        }
+        check_repeat(&mut p, &mut seen, i, v);
+    }
+    check_area(db, &mut p, principal, &input.values, &placed, &codes).await?;
+    p.finish()
+}
+
+/// The batch's own fields: key, source, how many values.
+fn check_batch_fields(p: &mut Problems, input: &NewValues) {
     let key = input.idempotency_key.trim();
     if key.is_empty() || key.chars().count() > 200 || !printable(key) {
         p.add(
@@ -210,146 +249,182 @@ async fn validate(
                 input.values.len()
             ),
         );
-        return p.finish();
     }
-    let elements: HashMap<String, data_element::Model> = data_element::Entity::find()
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|e| (e.code.clone(), e))
-        .collect();
-    let codes: Vec<String> = input
-        .values
-        .iter()
-        .map(|v| v.unit_code.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let versions = crate::units::service::all_versions(db, &codes).await?;
-    let today = crate::units::service::today();
-    let mut seen: HashMap<(&str, &str, NaiveDate, NaiveDate), usize> = HashMap::new();
-    // Figures whose unit and period are sound, to check against the caller's area.
-    let mut placed: Vec<usize> = Vec::new();
-    for (i, v) in input.values.iter().enumerate() {
-        let at = |field: &str| format!("values.{i}.{field}");
-        match elements.get(&v.element) {
-            None => p.add(
-                &at("element"),
-                format!("`{}` is not a data element code", v.element),
+}
+
+/// A figure's element: a reported one of the catalogue.
+fn check_element(
+    p: &mut Problems,
+    at: &impl Fn(&str) -> String,
+    elements: &HashMap<String, data_element::Model>,
+    v: &NewValue,
+) {
+    match elements.get(&v.element) {
+        None => p.add(
+            &at("element"),
+            format!("`{}` is not a data element code", v.element),
+        ),
+        Some(e) if e.source != ElementSource::Reported => p.add(
+            &at("element"),
+            format!(
+                "{} is computed by the service from activities and memberships; only \
+                 reported elements can be submitted",
+                v.element
             ),
-            Some(e) if e.source != ElementSource::Reported => p.add(
-                &at("element"),
-                format!(
-                    "{} is computed by the service from activities and memberships; only \
-                     reported elements can be submitted",
-                    v.element
-                ),
-            ),
-            Some(_) => {}
-        }
-        let (start, end) = (v.period_start, v.period_end);
-        let mut period_ok = true;
-        if !whole_period(start, end) {
-            period_ok = false;
-            p.add(
-                &at("periodEnd"),
-                format!(
-                    "{start} to {end} is not a whole month, quarter or year: start on the first \
-                     day and end on the last day of the same month, quarter or year"
-                ),
-            );
-        } else if start > today {
-            period_ok = false;
-            p.add(
-                &at("periodStart"),
-                format!("the period starting {start} has not begun"),
-            );
-        }
-        if !v.value.is_finite() || v.value < 0.0 {
-            p.add(
-                &at("value"),
-                format!("value must be a finite number, 0 or more, not {}", v.value),
-            );
-        } else if v.value.fract() != 0.0 {
-            p.add(
-                &at("value"),
-                format!(
-                    "{} counts whole items: {} is not a whole number",
-                    v.element, v.value
-                ),
-            );
-        } else if v.value > MAX_VALUE {
-            p.add(
-                &at("value"),
-                format!(
-                    "{} is more than {MAX_VALUE:.0}: not a plausible count",
-                    v.value
-                ),
-            );
-        }
-        let unit_versions = versions.get(&v.unit_code).map(Vec::as_slice).unwrap_or(&[]);
-        let exists = |d: NaiveDate| {
-            unit_versions
-                .iter()
-                .any(|u| u.valid_from <= d && d <= u.valid_to)
-        };
-        if unit_versions.is_empty() {
-            p.add(
-                &at("unitCode"),
-                format!("`{}` is not an administrative unit code", v.unit_code),
-            );
-        } else if period_ok && !(exists(start) && exists(end)) {
-            p.add(
-                &at("unitCode"),
-                format!(
-                    "unit {} does not exist on every day from {start} to {end}",
-                    v.unit_code
-                ),
-            );
-        } else if period_ok {
-            placed.push(i);
-        }
-        let k = (v.element.as_str(), v.unit_code.as_str(), start, end);
-        if let Some(first) = seen.insert(k, i) {
-            seen.insert(k, first);
-            p.add(
-                &format!("values.{i}"),
-                format!(
-                    "repeats values[{first}]: the same element, unit and period at most once per \
-                     batch"
-                ),
-            );
-        }
+        ),
+        Some(_) => {}
     }
-    // The caller's area on every day of each period (area.md, data value).
+}
+
+/// A figure's period: a whole month, quarter or year that has begun; whether it is.
+fn check_period(
+    p: &mut Problems,
+    at: &impl Fn(&str) -> String,
+    v: &NewValue,
+    today: NaiveDate,
+) -> bool {
+    let (start, end) = (v.period_start, v.period_end);
+    if !whole_period(start, end) {
+        p.add(
+            &at("periodEnd"),
+            format!(
+                "{start} to {end} is not a whole month, quarter or year: start on the first \
+                 day and end on the last day of the same month, quarter or year"
+            ),
+        );
+        false
+    } else if start > today {
+        p.add(
+            &at("periodStart"),
+            format!("the period starting {start} has not begun"),
+        );
+        false
+    } else {
+        true
+    }
+}
+
+/// A figure's value: a whole, plausible count.
+fn check_value(p: &mut Problems, at: &impl Fn(&str) -> String, v: &NewValue) {
+    if !v.value.is_finite() || v.value < 0.0 {
+        p.add(
+            &at("value"),
+            format!("value must be a finite number, 0 or more, not {}", v.value),
+        );
+    } else if v.value.fract() != 0.0 {
+        p.add(
+            &at("value"),
+            format!(
+                "{} counts whole items: {} is not a whole number",
+                v.element, v.value
+            ),
+        );
+    } else if v.value > MAX_VALUE {
+        p.add(
+            &at("value"),
+            format!(
+                "{} is more than {MAX_VALUE:.0}: not a plausible count",
+                v.value
+            ),
+        );
+    }
+}
+
+/// A figure's unit (`versions`: its versions): it exists on every day of the period (checked
+/// when `period_ok`); whether the figure is then placed, to be checked against the area.
+fn check_unit(
+    p: &mut Problems,
+    at: &impl Fn(&str) -> String,
+    versions: &[cnscd_entity::admin_unit::Model],
+    v: &NewValue,
+    period_ok: bool,
+) -> bool {
+    let (start, end) = (v.period_start, v.period_end);
+    let exists = |d: NaiveDate| {
+        versions
+            .iter()
+            .any(|u| u.valid_from <= d && d <= u.valid_to)
+    };
+    if versions.is_empty() {
+        p.add(
+            &at("unitCode"),
+            format!("`{}` is not an administrative unit code", v.unit_code),
+        );
+        false
+    } else if period_ok && !(exists(start) && exists(end)) {
+        p.add(
+            &at("unitCode"),
+            format!(
+                "unit {} does not exist on every day from {start} to {end}",
+                v.unit_code
+            ),
+        );
+        false
+    } else {
+        period_ok
+    }
+}
+
+/// The same element, unit and period at most once per batch (`seen`: the first of each so
+/// far).
+fn check_repeat<'a>(
+    p: &mut Problems,
+    seen: &mut HashMap<(&'a str, &'a str, NaiveDate, NaiveDate), usize>,
+    i: usize,
+    v: &'a NewValue,
+) {
+    let k = (
+        v.element.as_str(),
+        v.unit_code.as_str(),
+        v.period_start,
+        v.period_end,
+    );
+    if let Some(first) = seen.insert(k, i) {
+        seen.insert(k, first);
+        p.add(
+            &format!("values.{i}"),
+            format!(
+                "repeats values[{first}]: the same element, unit and period at most once per \
+                 batch"
+            ),
+        );
+    }
+}
+
+/// The caller's area on every day of each placed figure's period (area.md, data value).
+async fn check_area(
+    db: &impl ConnectionTrait,
+    p: &mut Problems,
+    principal: &Principal,
+    values: &[NewValue],
+    placed: &[usize],
+    codes: &[String],
+) -> Result<()> {
     let scope = principal.scope(Action::SubmitDataValues);
-    if !scope.all && !placed.is_empty() {
-        let from = placed
-            .iter()
-            .map(|&i| input.values[i].period_start)
-            .min()
-            .unwrap_or(today);
-        let to = placed
-            .iter()
-            .map(|&i| input.values[i].period_end)
-            .max()
-            .unwrap_or(today);
-        let coverage = Coverage::load(db, &scope, &codes, from, to).await?;
-        for &i in &placed {
-            let v = &input.values[i];
-            if !coverage.every_day(&v.unit_code, v.period_start, v.period_end) {
-                p.0.push(UserError::new(
-                    &format!("values.{i}.unitCode"),
-                    format!(
-                        "unit {} is not in the caller's area on every day from {} to {}",
-                        v.unit_code, v.period_start, v.period_end
-                    ),
-                    ErrorCode::Forbidden,
-                ));
-            }
+    let (Some(from), Some(to)) = (
+        placed.iter().map(|&i| values[i].period_start).min(),
+        placed.iter().map(|&i| values[i].period_end).max(),
+    ) else {
+        return Ok(());
+    };
+    if scope.all {
+        return Ok(());
+    }
+    let coverage = Coverage::load(db, &scope, codes, from, to).await?;
+    for &i in placed {
+        let v = &values[i];
+        if !coverage.every_day(&v.unit_code, v.period_start, v.period_end) {
+            p.0.push(UserError::new(
+                &format!("values.{i}.unitCode"),
+                format!(
+                    "unit {} is not in the caller's area on every day from {} to {}",
+                    v.unit_code, v.period_start, v.period_end
+                ),
+                ErrorCode::Forbidden,
+            ));
         }
     }
-    p.finish()
+    Ok(())
 }
 
 /// Names every figure of the batch whose period overlaps a lock of its unit or of a unit

@@ -51,7 +51,7 @@ impl From<cnscd_entity::data_value::Model> for DataValue {
 impl DataValue {
     /// The unit, in its latest version.
     async fn unit(&self, ctx: &Context<'_>) -> Result<AdminUnit> {
-        loaders(ctx)?
+        loaders::<crate::units::loaders::UnitLoaders>(ctx)?
             .unit
             .load_one(self.unit_code.clone())
             .await?

@@ -68,7 +68,7 @@ impl EventSubscription {
             check_under(&snap, &scope, &team_units, u)?;
         }
         let rx = bus(ctx)?.subscribe();
-        let loaders = crate::graphql::loaders(ctx).ok();
+        let loaders = crate::graphql::loaders::<crate::members::loaders::MemberLoaders>(ctx).ok();
         Ok(stream::unfold(rx, move |mut rx| {
             let scope = scope.clone();
             let under = under.clone();

@@ -5,7 +5,6 @@
 pub mod guard;
 pub mod ids;
 pub mod limits;
-pub mod loaders;
 pub mod nesting;
 pub mod pagination;
 pub mod plain;
@@ -56,14 +55,9 @@ pub fn note_data_as_of(ctx: &Context<'_>, at: chrono::DateTime<chrono::Utc>) {
     }
 }
 
-/// Intake's pool of the application (activity ids taken ahead, deltas written).
-pub fn intake_pool<'a>(ctx: &Context<'a>) -> Result<&'a crate::activities::intake::Pool, Error> {
-    ctx.data::<crate::activities::intake::Pool>()
-        .map_err(|_| Error::Internal("no intake pool in the schema".into()))
-}
-
-/// The per-request loaders.
-pub fn loaders<'a>(ctx: &Context<'a>) -> Result<&'a crate::graphql::loaders::Loaders, Error> {
-    ctx.data::<crate::graphql::loaders::Loaders>()
-        .map_err(|_| Error::Internal("no loaders in the request".into()))
+/// A feature's loaders of this request (`L`: its bundle, which the schema's assembly put in
+/// every request: `crate::schema::loaders`).
+pub fn loaders<'a, L: Send + Sync + 'static>(ctx: &Context<'a>) -> Result<&'a L, Error> {
+    ctx.data::<L>()
+        .map_err(|_| Error::Internal(format!("no {} in the request", std::any::type_name::<L>())))
 }

@@ -6,7 +6,6 @@ use crate::audit::service::RequestId;
 use crate::auth::Principal;
 use crate::error::{DATABASE_UNAVAILABLE, ErrorCode};
 use crate::graphql::limits::with_code;
-use crate::graphql::loaders::Loaders;
 use crate::graphql::nesting;
 use async_graphql::parser::types::OperationType;
 use axum::extract::{Query, State};
@@ -191,13 +190,12 @@ async fn run(
             return Ok(async_graphql::Response::from_errors(errors));
         }
         executed.store(true, Ordering::SeqCst);
-        let loaders = Loaders::new(&state.db, &state.store, &principal);
         let as_of = std::sync::Arc::new(crate::graphql::DataAsOf::default());
-        let mut request = request
-            .data(principal.clone())
-            .data(loaders)
-            .data(RequestId(request_id.clone()))
-            .data(as_of.clone());
+        let mut request =
+            crate::schema::loaders::with_loaders(request, &state.db, &state.store, &principal)
+                .data(principal.clone())
+                .data(RequestId(request_id.clone()))
+                .data(as_of.clone());
         request.set_parsed_query(doc);
         let mut response = state.schema.execute(request).await;
         if let Some(at) = as_of.get() {

@@ -36,7 +36,6 @@ use super::AppState;
 use crate::auth::{Action, Principal};
 use crate::error::ErrorCode;
 use crate::graphql::limits::with_code;
-use crate::graphql::loaders::Loaders;
 use crate::graphql::nesting;
 use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::futures_util::{SinkExt, future};
@@ -808,7 +807,7 @@ async fn run(state: AppState, socket: Socket, gate: Gate) {
                     *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(holding);
                     tracing::info!(subject = %p.subject, roles = %p.roles_label(), "live feed: connection accepted");
                     let mut data = Data::default();
-                    data.insert(Loaders::new(&state.db, &state.store, &p));
+                    crate::schema::loaders::insert(&mut data, &state.db, &state.store, &p);
                     data.insert(p.clone());
                     let _ = principal.set(p);
                     Ok(data)

@@ -3,11 +3,11 @@
 //! days), [`authorise`] them against the caller's area, parse the [`formulas`] in force in each
 //! period, and [`evaluate`] every formula for every answer. Nothing here reads the database:
 //! each phase works on a [`View`] of the copy, and is tested on a small copy built by hand.
-use super::periods::{self, Span};
-use super::service::{
+use super::model::{
     Breakdown, Computed, MAX_PERIODS, MAX_UNITS, MAX_VALUES, Mode, Request, Status,
     parse_expression,
 };
+use super::periods::{self, Span};
 use crate::auth::{Coverage, Scope};
 use crate::error::{Error, Result};
 use crate::memory::{DayReferences, FastMap, FastSet, LeafFlows, View};

@@ -5,7 +5,7 @@
 //! ([`save`]) checks the formula against the data element catalogue; a new version never
 //! applies from before the latest one, so each version holds from its `valid_from` until the
 //! next version's.
-use super::service::parse_expression;
+use super::model::parse_expression;
 use crate::audit::service::{AuditAction, Change, RequestId, record};
 use crate::auth::{Action, Principal};
 use crate::db::{OnUnique, Unique};

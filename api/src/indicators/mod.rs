@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod compute;
 pub mod definitions;
+pub mod model;
 pub mod periods;
 pub mod resolvers;
 pub mod service;

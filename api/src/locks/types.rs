@@ -48,7 +48,7 @@ impl From<period_lock::Model> for PeriodLock {
 impl PeriodLock {
     /// The unit locked, in its latest version.
     async fn unit(&self, ctx: &Context<'_>) -> Result<Option<AdminUnit>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::units::loaders::UnitLoaders>(ctx)?
             .unit
             .load_one(self.unit_code.clone())
             .await?

@@ -1,6 +1,5 @@
 //! Per-request loaders of memberships and persons; each answers only what the caller's area
 //! shows.
-use super::types::{ListedMembership, PersonData};
 use crate::auth::{Scope, scope_condition};
 use crate::db::{Where, placeholders, query};
 use async_graphql::dataloader::Loader;
@@ -240,5 +239,85 @@ impl Loader<i64> for PersonById {
             .into_iter()
             .map(|p| (p.id, p))
             .collect())
+    }
+}
+
+/// The member loaders of one request, each with the caller's scope for its rows.
+pub struct MemberLoaders {
+    /// The memberships of each team that the caller may read.
+    pub memberships: async_graphql::dataloader::DataLoader<MembershipsByTeam>,
+    /// Whether the caller may read the personal data of each membership's person. Cached for
+    /// the request: a person's personal fields resolve one after the other.
+    pub personal_data: async_graphql::dataloader::DataLoader<
+        MembershipInScope,
+        async_graphql::dataloader::HashMapCache,
+    >,
+    pub person: async_graphql::dataloader::DataLoader<PersonById>,
+}
+
+impl MemberLoaders {
+    pub fn new(
+        db: &DatabaseConnection,
+        store: &crate::memory::Store,
+        principal: &crate::auth::Principal,
+    ) -> Self {
+        use crate::auth::Action;
+        use async_graphql::dataloader::{DataLoader, HashMapCache};
+        let spawn = tokio::spawn;
+        Self {
+            memberships: DataLoader::new(
+                MembershipsByTeam {
+                    db: db.clone(),
+                    store: store.clone(),
+                    scope: principal.scope(Action::ReadMembers),
+                },
+                spawn,
+            ),
+            personal_data: DataLoader::with_cache(
+                MembershipInScope {
+                    db: db.clone(),
+                    scope: principal.scope(Action::ReadPersonalData),
+                },
+                spawn,
+                HashMapCache::default(),
+            ),
+            person: DataLoader::new(PersonById(db.clone()), spawn),
+        }
+    }
+}
+
+/// A membership as lists read it: the columns the schema shows and the keys (not the
+/// bookkeeping timestamps).
+#[derive(Clone, Debug)]
+pub struct ListedMembership {
+    pub id: i64,
+    pub team_id: i64,
+    pub person_id: i64,
+    pub role: cnscd_entity::codes::MemberRole,
+    pub affiliation: String,
+    pub started_on: chrono::NaiveDate,
+    pub ended_on: Option<chrono::NaiveDate>,
+    pub end_reason: Option<String>,
+}
+
+/// What the schema shows of a person (not the search key nor the bookkeeping timestamp).
+#[derive(Clone, Debug)]
+pub struct PersonData {
+    pub full_name: String,
+    pub gender: Option<cnscd_entity::codes::Gender>,
+    pub birth_year: Option<i32>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+impl From<person::Model> for PersonData {
+    fn from(p: person::Model) -> Self {
+        Self {
+            full_name: p.full_name,
+            gender: p.gender,
+            birth_year: p.birth_year,
+            phone: p.phone,
+            email: p.email,
+        }
     }
 }

@@ -3,13 +3,14 @@ use crate::error::{Error, UserError};
 use crate::graphql::plain::{Columns, Leaf, Plan, no_arguments};
 use crate::graphql::{Date, ids, loaders};
 use crate::members::loaders::MemberRow;
+pub use crate::members::loaders::{ListedMembership, PersonData};
 use crate::teams::types::Team;
 use async_graphql::parser::types::Field;
 use async_graphql::{
     ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, InputType, Positioned,
     Result, SimpleObject, Value,
 };
-use cnscd_entity::{membership, person};
+use cnscd_entity::membership;
 use std::sync::Arc;
 
 /// Role in a team.
@@ -110,42 +111,6 @@ impl From<membership::Model> for Membership {
     }
 }
 
-/// A membership as lists read it: the columns the schema shows and the keys (not the
-/// bookkeeping timestamps).
-#[derive(Clone, Debug)]
-pub struct ListedMembership {
-    pub id: i64,
-    pub team_id: i64,
-    pub person_id: i64,
-    pub role: cnscd_entity::codes::MemberRole,
-    pub affiliation: String,
-    pub started_on: chrono::NaiveDate,
-    pub ended_on: Option<chrono::NaiveDate>,
-    pub end_reason: Option<String>,
-}
-
-/// What the schema shows of a person (not the search key nor the bookkeeping timestamp).
-#[derive(Clone, Debug)]
-pub struct PersonData {
-    pub full_name: String,
-    pub gender: Option<cnscd_entity::codes::Gender>,
-    pub birth_year: Option<i32>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-}
-
-impl From<person::Model> for PersonData {
-    fn from(p: person::Model) -> Self {
-        Self {
-            full_name: p.full_name,
-            gender: p.gender,
-            birth_year: p.birth_year,
-            phone: p.phone,
-            email: p.email,
-        }
-    }
-}
-
 #[ComplexObject]
 impl Membership {
     /// Whether the membership is open: no end date has been recorded.
@@ -155,7 +120,7 @@ impl Membership {
 
     /// The team.
     async fn team(&self, ctx: &Context<'_>) -> Result<Option<Team>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::teams::loaders::TeamLoaders>(ctx)?
             .team
             .load_one(self.keys.team_id)
             .await?
@@ -171,7 +136,7 @@ impl Membership {
                 membership_id: self.keys.id,
             }));
         }
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::members::loaders::MemberLoaders>(ctx)?
             .person
             .load_one(self.keys.person_id)
             .await?
@@ -192,7 +157,7 @@ pub struct Person {
 
 impl Person {
     async fn personal<T>(&self, ctx: &Context<'_>, value: T) -> Result<T> {
-        let readable = loaders(ctx)?
+        let readable = loaders::<crate::members::loaders::MemberLoaders>(ctx)?
             .personal_data
             .load_one(self.membership_id)
             .await?

@@ -1,6 +1,7 @@
 //! The schema's assembly: the features' query, mutation and subscription roots merged into one
 //! schema (the helpers every resolver shares are in [`crate::graphql`]).
 pub mod admission;
+pub mod loaders;
 pub mod node;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -89,7 +90,7 @@ mod tests {
     use crate::members::types::{
         MEMBERSHIP, MEMBERSHIP_NESTED, MEMBERSHIP_NORMAL, PERSON, PERSON_NORMAL,
     };
-    use crate::teams::types::{TEAM, TEAM_NESTED, TEAM_NORMAL};
+    use crate::teams::fields::{TEAM, TEAM_NESTED, TEAM_NORMAL};
     use async_graphql::OutputType;
     use async_graphql::registry::Registry;
 

@@ -85,3 +85,35 @@ impl Loader<i64> for LatestActivity {
         Ok(out)
     }
 }
+
+/// The team loaders of one request, each with the caller's scope for its rows.
+pub struct TeamLoaders {
+    /// Teams the caller may read.
+    pub team: async_graphql::dataloader::DataLoader<TeamById>,
+    /// The latest activity of each team among those the caller may read.
+    pub latest_activity: async_graphql::dataloader::DataLoader<LatestActivity>,
+}
+
+impl TeamLoaders {
+    pub fn new(db: &DatabaseConnection, principal: &crate::auth::Principal) -> Self {
+        use crate::auth::Action;
+        use async_graphql::dataloader::DataLoader;
+        let spawn = tokio::spawn;
+        Self {
+            team: DataLoader::new(
+                TeamById {
+                    db: db.clone(),
+                    scope: principal.scope(Action::ReadTeams),
+                },
+                spawn,
+            ),
+            latest_activity: DataLoader::new(
+                LatestActivity {
+                    db: db.clone(),
+                    scope: principal.scope(Action::ReadActivities),
+                },
+                spawn,
+            ),
+        }
+    }
+}

@@ -1,4 +1,5 @@
 //! Teams (Tổ CNSCĐ): founding, changes, dissolution, and reading them in the caller's area.
+pub mod fields;
 pub mod loaders;
 pub mod resolvers;
 pub mod service;

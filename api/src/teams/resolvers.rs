@@ -1,7 +1,8 @@
 //! Team queries and mutations: guard, convert, delegate.
+use super::fields::TeamPage;
 use super::service::{self, NewTeam, TeamChanges, TeamFilter};
 use super::types::{
-    CreateTeamInput, DissolveTeamInput, Team, TeamPage, TeamPayload, TeamStatus, UpdateTeamInput,
+    CreateTeamInput, DissolveTeamInput, Team, TeamPayload, TeamStatus, UpdateTeamInput,
 };
 use crate::audit::service::RequestId;
 use crate::auth::Action;

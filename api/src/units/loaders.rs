@@ -120,3 +120,26 @@ impl Loader<(String, chrono::NaiveDate)> for ChildrenOn {
             .collect())
     }
 }
+
+/// The unit loaders of one request (never shared between requests or callers).
+pub struct UnitLoaders {
+    pub unit: async_graphql::dataloader::DataLoader<LatestUnit>,
+    pub unit_on: async_graphql::dataloader::DataLoader<UnitOn>,
+    pub children: async_graphql::dataloader::DataLoader<ChildrenOn>,
+    pub successors: async_graphql::dataloader::DataLoader<Successions>,
+    pub predecessors: async_graphql::dataloader::DataLoader<Successions>,
+}
+
+impl UnitLoaders {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        use async_graphql::dataloader::DataLoader;
+        let spawn = tokio::spawn;
+        Self {
+            unit: DataLoader::new(LatestUnit(db.clone()), spawn),
+            unit_on: DataLoader::new(UnitOn(db.clone()), spawn),
+            children: DataLoader::new(ChildrenOn(db.clone()), spawn),
+            successors: DataLoader::new(Successions(db.clone(), Side::Old), spawn),
+            predecessors: DataLoader::new(Successions(db.clone(), Side::New), spawn),
+        }
+    }
+}

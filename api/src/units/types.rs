@@ -111,7 +111,7 @@ impl AdminUnit {
             return Ok(None);
         };
         let on = self.as_of().max(self.model.valid_from);
-        let loaders = loaders(ctx)?;
+        let loaders = loaders::<crate::units::loaders::UnitLoaders>(ctx)?;
         match loaders.unit_on.load_one((code.clone(), on)).await? {
             Some(p) => Ok(Some(p.into())),
             None => Ok(loaders.unit.load_one(code.clone()).await?.map(Into::into)),
@@ -128,7 +128,7 @@ impl AdminUnit {
         #[graphql(desc = "Day the hierarchy is taken on.")] on: Option<Date>,
     ) -> Result<Vec<AdminUnit>> {
         let on = on.map(|d| d.0).unwrap_or_else(|| self.as_of());
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::units::loaders::UnitLoaders>(ctx)?
             .children
             .load_one((self.model.code.clone(), on))
             .await?
@@ -140,7 +140,7 @@ impl AdminUnit {
 
     /// Units this one succeeded (2025 reorganisation and later).
     async fn predecessors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::units::loaders::UnitLoaders>(ctx)?
             .predecessors
             .load_one(self.model.code.clone())
             .await?
@@ -152,7 +152,7 @@ impl AdminUnit {
 
     /// Units that succeeded this one.
     async fn successors(&self, ctx: &Context<'_>) -> Result<Vec<Succession>> {
-        Ok(loaders(ctx)?
+        Ok(loaders::<crate::units::loaders::UnitLoaders>(ctx)?
             .successors
             .load_one(self.model.code.clone())
             .await?

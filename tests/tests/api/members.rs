@@ -500,7 +500,7 @@ async fn one_step_columns_answer_as_the_normal_resolution_does() {
     // up as a difference here, whichever table it is in.
     use cnscd_api::graphql::plain::{CONNECTION_COLUMNS, EDGE_COLUMNS, PAGE_INFO};
     use cnscd_api::members::types::{MEMBERSHIP, PERSON};
-    use cnscd_api::teams::types::TEAM;
+    use cnscd_api::teams::fields::TEAM;
     let app = spawn_app().await;
     let team = app.create_team("05677-01", "Tổ", "2022-05-01").await;
     let r = app
