@@ -465,6 +465,7 @@ mod tests {
     fn the_contracts_command_lines_parse() {
         for line in [
             "cnscd serve --demo",
+            "cnscd serve --db-pool-size 40",
             "cnscd migrate status",
             "cnscd migrate fresh",
             "cnscd seed demo --scale 10",
@@ -478,6 +479,13 @@ mod tests {
             assert!(Cli::try_parse_from(args).is_ok(), "{line}");
         }
         assert!(Cli::try_parse_from(["cnscd", "seed", "demo", "--scale", "0"]).is_err());
+        for size in ["0", "1001", "many"] {
+            let refused = Cli::try_parse_from(["cnscd", "serve", "--db-pool-size", size])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(refused.contains("--db-pool-size"), "{size}: {refused}");
+        }
         assert!(Cli::try_parse_from(["cnscd", "migrate", "sideways"]).is_err());
         assert!(Cli::try_parse_from(["cnscd", "token"]).is_err());
     }

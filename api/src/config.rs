@@ -76,6 +76,11 @@ pub struct Settings {
     /// fails with "the database is unavailable"; also the timeout for opening one.
     #[arg(long, env = "CNSCD_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub db_acquire_timeout: std::time::Duration,
+    /// Most database connections the server holds at once (1 to 1000; default 16 on
+    /// PostgreSQL, 4 on SQLite). Replicas times this must stay under PostgreSQL's
+    /// `max_connections` (100 by default), with room for the tools that connect beside them.
+    #[arg(long, env = "CNSCD_DB_POOL_SIZE", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: Option<u32>,
     /// Longest a client may take to send a request's head (request line and headers), e.g.
     /// `10s`; past it the connection is closed.
     #[arg(long, env = "CNSCD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -106,6 +111,7 @@ impl fmt::Debug for Settings {
             .field("jwt_audience", &self.jwt_audience)
             .field("request_timeout", &self.request_timeout)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
+            .field("db_pool_size", &self.db_pool_size)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("rate_limit_per_role", &self.rate_limit_per_role)
             .field("header_read_timeout", &self.header_read_timeout)
@@ -151,6 +157,8 @@ impl Settings {
             jwt_audience: None,
             request_timeout: std::time::Duration::from_secs(30),
             db_acquire_timeout: crate::db::DEFAULT_ACQUIRE_TIMEOUT,
+            // Tests run side by side, each with a server or two, on one PostgreSQL server.
+            db_pool_size: (!database_url.starts_with("sqlite:")).then_some(8),
             // Tests that are not about limits are not limited.
             rate_limit_per_minute: 0,
             rate_limit_per_role: crate::http::ratelimit::RoleLimits::default(),

@@ -17,12 +17,14 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_pool(url, None, DEFAULT_ACQUIRE_TIMEOUT).await
 }
 
-/// Like [`connect`], waiting at most `acquire_timeout` for a connection.
+/// Like [`connect`], waiting at most `acquire_timeout` for a connection, with at most `size`
+/// connections (the default when `None`).
 pub async fn connect_with(
     url: &str,
+    size: Option<u32>,
     acquire_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
-    connect_pool(url, None, acquire_timeout).await
+    connect_pool(url, size, acquire_timeout).await
 }
 
 /// A pool of one connection, for tools whose statements depend on per-connection state

@@ -60,15 +60,17 @@ pub async fn verifier(settings: &Settings, demo: bool) -> anyhow::Result<TokenVe
 
 /// Connects, brings the schema up to date and seeds the standard catalogues.
 pub async fn prepare_database(url: &str) -> anyhow::Result<DatabaseConnection> {
-    prepare_database_with(url, crate::db::DEFAULT_ACQUIRE_TIMEOUT).await
+    prepare_database_with(url, None, crate::db::DEFAULT_ACQUIRE_TIMEOUT).await
 }
 
-/// Like [`prepare_database`], waiting at most `acquire_timeout` for a connection.
+/// Like [`prepare_database`], with at most `pool_size` connections (the default when `None`),
+/// waiting at most `acquire_timeout` for one.
 pub async fn prepare_database_with(
     url: &str,
+    pool_size: Option<u32>,
     acquire_timeout: std::time::Duration,
 ) -> anyhow::Result<DatabaseConnection> {
-    let db = crate::db::connect_with(url, acquire_timeout)
+    let db = crate::db::connect_with(url, pool_size, acquire_timeout)
         .await
         .with_context(|| format!("Failed to connect to {}", crate::config::redact_url(url)))?;
     Migrator::up(&db, None)
@@ -110,7 +112,12 @@ impl Application {
                 settings.listen
             );
         }
-        let db = prepare_database_with(&settings.database_url, settings.db_acquire_timeout).await?;
+        let db = prepare_database_with(
+            &settings.database_url,
+            settings.db_pool_size,
+            settings.db_acquire_timeout,
+        )
+        .await?;
         if development_secret && !crate::demo::holds_only_demo_data(&db).await? {
             anyhow::bail!(
                 "refusing to use the development secret on {}: the database holds data that is \

@@ -375,7 +375,7 @@ async fn readiness_follows_the_database_and_requests_fail_fast_while_it_is_away(
     let acquire_timeout = Duration::from_millis(1500);
     let mut settings = cnscd_api::config::Settings::for_tests(url.as_str(), SECRET);
     settings.db_acquire_timeout = acquire_timeout;
-    let db = cnscd_api::db::connect_with(url.as_str(), acquire_timeout)
+    let db = cnscd_api::db::connect_with(url.as_str(), None, acquire_timeout)
         .await
         .unwrap();
     let verifier = cnscd_api::auth::TokenVerifier::hs256(SECRET, None, None).unwrap();
