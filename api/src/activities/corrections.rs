@@ -443,20 +443,13 @@ pub async fn versions(
     }
 }
 
-/// Corrects an activity; answers it as it is now and as it was.
-pub async fn correct(
-    db: &DatabaseConnection,
-    store: &crate::memory::Store,
-    principal: &Principal,
-    request: Option<&RequestId>,
-    id: i64,
-    reason: &str,
+/// The corrected state of an activity: each change given, the old value otherwise.
+fn corrected(
+    old: &activity::Model,
+    old_outcomes: &[activity_outcome::Model],
     changes: Changes,
-) -> Result<(activity::Model, activity::Model)> {
-    let reason = check_reason(reason)?;
-    let (old, old_chain) = changeable(db, principal, id).await?;
-    let old_outcomes = outcomes_of(db, id).await?;
-    let new = NewActivity {
+) -> NewActivity {
+    NewActivity {
         // Not an idempotent submission: the key only satisfies the shared checks.
         idempotency_key: "correction".into(),
         team_id: old.team_id,
@@ -479,7 +472,68 @@ pub async fn correct(
                 })
                 .collect()
         }),
-    };
+    }
+}
+
+/// Writes the corrected state `new` (recorded at `unit_code`) over the activity `old` and
+/// replaces its outcomes; answers the row and outcomes as stored.
+async fn rewrite(
+    txn: &DatabaseTransaction,
+    old: &activity::Model,
+    new: &NewActivity,
+    unit_code: &str,
+) -> Result<(activity::Model, Vec<activity_outcome::Model>)> {
+    let id = old.id;
+    let mut row: activity::ActiveModel = old.clone().into();
+    row.kind_code = Set(new.kind.clone());
+    row.occurred_on = Set(new.occurred_on);
+    row.unit_code = Set(unit_code.to_owned());
+    row.title = Set(text::clean(&new.title));
+    row.description = Set(new
+        .description
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(text::nfc));
+    row.participants = Set(new.participants);
+    row.households_reached = Set(new.households_reached);
+    row.updated_at = Set(Utc::now());
+    let updated = row.update(txn).await?;
+    activity_outcome::Entity::delete_many()
+        .filter(activity_outcome::Column::ActivityId.eq(id))
+        .exec(txn)
+        .await?;
+    if !new.outcomes.is_empty() {
+        activity_outcome::Entity::insert_many(new.outcomes.iter().map(|o| {
+            activity_outcome::ActiveModel {
+                activity_id: Set(id),
+                service_code: Set(o.service.clone()),
+                people: Set(o.people),
+                households: Set(o.households),
+                ..Default::default()
+            }
+        }))
+        .exec(txn)
+        .await?;
+    }
+    let outcomes = outcomes_of(txn, id).await?;
+    Ok((updated, outcomes))
+}
+
+/// Corrects an activity; answers it as it is now and as it was.
+pub async fn correct(
+    db: &DatabaseConnection,
+    store: &crate::memory::Store,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    id: i64,
+    reason: &str,
+    changes: Changes,
+) -> Result<(activity::Model, activity::Model)> {
+    let reason = check_reason(reason)?;
+    let (old, old_chain) = changeable(db, principal, id).await?;
+    let old_outcomes = outcomes_of(db, id).await?;
+    let new = corrected(&old, &old_outcomes, changes);
     // The new state passes every rule of a submission, the caller's area on the new day
     // included, and its day must not be locked.
     let snap = store.catalogues(db).await?;
@@ -508,39 +562,7 @@ pub async fn correct(
         &reason,
     )
     .await?;
-    let mut row: activity::ActiveModel = old.clone().into();
-    row.kind_code = Set(new.kind.clone());
-    row.occurred_on = Set(new.occurred_on);
-    row.unit_code = Set(unit_code.clone());
-    row.title = Set(text::clean(&new.title));
-    row.description = Set(new
-        .description
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(text::nfc));
-    row.participants = Set(new.participants);
-    row.households_reached = Set(new.households_reached);
-    row.updated_at = Set(Utc::now());
-    let updated = row.update(&txn).await?;
-    activity_outcome::Entity::delete_many()
-        .filter(activity_outcome::Column::ActivityId.eq(id))
-        .exec(&txn)
-        .await?;
-    if !new.outcomes.is_empty() {
-        activity_outcome::Entity::insert_many(new.outcomes.iter().map(|o| {
-            activity_outcome::ActiveModel {
-                activity_id: Set(id),
-                service_code: Set(o.service.clone()),
-                people: Set(o.people),
-                households: Set(o.households),
-                ..Default::default()
-            }
-        }))
-        .exec(&txn)
-        .await?;
-    }
-    let new_outcomes = outcomes_of(&txn, id).await?;
+    let (updated, new_outcomes) = rewrite(&txn, &old, &new, &unit_code).await?;
     let mut after = snapshot(&updated, &new_outcomes);
     after["reason"] = reason.clone().into();
     after["replacesVersion"] = version.into();

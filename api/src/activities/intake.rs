@@ -437,20 +437,11 @@ pub async fn submit(
     atomic: bool,
 ) -> Result<Vec<Outcome>> {
     let scope = principal.identity();
-    let mut results: Vec<Option<Outcome>> = Vec::with_capacity(items.len());
-    let items: Vec<Option<NewActivity>> = items
+    // Items refused before (a malformed id, say) are answered already.
+    let (items, mut results): (Vec<Option<NewActivity>>, Vec<Option<Outcome>>) = items
         .into_iter()
-        .map(|item| match item {
-            Ok(a) => {
-                results.push(None);
-                Some(a)
-            }
-            Err(e) => {
-                results.push(Some(Err(e)));
-                None
-            }
-        })
-        .collect();
+        .map(|item| item.map_or_else(|e| (None, Some(Err(e))), |a| (Some(a), None)))
+        .unzip();
     let prefix = |i: usize| {
         if batch {
             format!("items.{i}")
@@ -458,28 +449,8 @@ pub async fn submit(
             "input".to_owned()
         }
     };
-    let keyed: Vec<(String, String)> = items
-        .iter()
-        .map(|input| match input {
-            Some(input) => (input.idempotency_key.trim().to_owned(), request_hash(input)),
-            None => (String::new(), String::new()),
-        })
-        .collect();
-    // A key twice in one batch: the later items are refused.
-    let mut first_with: HashMap<&str, usize> = HashMap::new();
-    for (i, (key, _)) in keyed.iter().enumerate() {
-        if items[i].is_none() {
-            continue;
-        }
-        if let Some(first) = first_with.get(key.as_str()) {
-            results[i] = Some(Err(Error::invalid(
-                &format!("{}.idempotencyKey", prefix(i)),
-                format!("idempotencyKey `{key}` is also used by item {first} of this batch"),
-            )));
-        } else {
-            first_with.insert(key, i);
-        }
-    }
+    let keyed = keys_of(&items);
+    refuse_repeated_keys(&keyed, &mut results, &prefix);
     let mut snap = store.catalogues(db).await?;
     let today = crate::units::service::today();
     // Most submissions are new: the first round writes without looking the keys up, and the
@@ -496,27 +467,9 @@ pub async fn submit(
         // goes through only while the data is still at that generation.
         let (checked, refused, generation) = {
             let view = snap.view();
-            let mut checked: Vec<(usize, Checked)> = Vec::new();
-            let mut refused: Vec<(usize, Error)> = Vec::new();
-            for (i, input) in items.iter().enumerate() {
-                let Some(input) = input.as_ref().filter(|_| results[i].is_none()) else {
-                    continue;
-                };
-                match check(&view, principal, input, &prefix(i), today) {
-                    Ok((unit_code, since, cashless)) => checked.push((
-                        i,
-                        Checked {
-                            input: input.clone(),
-                            key: keyed[i].0.clone(),
-                            hash: keyed[i].1.clone(),
-                            unit_code,
-                            since,
-                            cashless,
-                        },
-                    )),
-                    Err(e) => refused.push((i, e)),
-                }
-            }
+            let open = |i: usize| results[i].is_none();
+            let (checked, refused) =
+                check_open(&view, principal, &items, &keyed, open, &prefix, today);
             (checked, refused, view.live.generation)
         };
         if !refused.is_empty() && !lookup {
@@ -531,18 +484,7 @@ pub async fn submit(
             .filter(|i| matches!(results[*i], Some(Err(_))))
             .collect();
         if atomic && !failed.is_empty() {
-            let list = failed
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            for (i, _) in checked {
-                results[i] = Some(Err(Error::Invalid(vec![UserError::new(
-                    &prefix(i),
-                    format!("not stored: the batch is atomic and item(s) {list} failed"),
-                    ErrorCode::Validation,
-                )])));
-            }
+            refuse_for_atomic(&checked, &failed, &mut results, &prefix);
             break;
         }
         if checked.is_empty() {
@@ -580,10 +522,103 @@ pub async fn submit(
             Err(e) => return Err(e),
         }
     }
-    Ok(results
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Internal("an item was not answered".into()))))
-        .collect())
+    Ok(results.into_iter().map(answered).collect())
+}
+
+/// An item's answer (every item has one when the rounds end).
+fn answered(result: Option<Outcome>) -> Outcome {
+    result.unwrap_or_else(|| Err(Error::Internal("an item was not answered".into())))
+}
+
+/// In an atomic batch with `failed` items, every item that passed is refused too.
+fn refuse_for_atomic(
+    checked: &[(usize, Checked)],
+    failed: &[usize],
+    results: &mut [Option<Outcome>],
+    prefix: &impl Fn(usize) -> String,
+) {
+    let list = failed
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (i, _) in checked {
+        results[*i] = Some(Err(Error::Invalid(vec![UserError::new(
+            &prefix(*i),
+            format!("not stored: the batch is atomic and item(s) {list} failed"),
+            ErrorCode::Validation,
+        )])));
+    }
+}
+
+/// Each item's idempotency key and request hash (empty for an item already refused).
+fn keys_of(items: &[Option<NewActivity>]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|input| match input {
+            Some(input) => (input.idempotency_key.trim().to_owned(), request_hash(input)),
+            None => (String::new(), String::new()),
+        })
+        .collect()
+}
+
+/// A key twice in one batch: the later items are refused.
+fn refuse_repeated_keys(
+    keyed: &[(String, String)],
+    results: &mut [Option<Outcome>],
+    prefix: &impl Fn(usize) -> String,
+) {
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
+    for (i, (key, _)) in keyed.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        if let Some(first) = first_with.get(key.as_str()) {
+            results[i] = Some(Err(Error::invalid(
+                &format!("{}.idempotencyKey", prefix(i)),
+                format!("idempotencyKey `{key}` is also used by item {first} of this batch"),
+            )));
+        } else {
+            first_with.insert(key, i);
+        }
+    }
+}
+
+/// A round of checks: the items that pass and those refused, by position.
+type Round = (Vec<(usize, Checked)>, Vec<(usize, Error)>);
+
+/// Checks the items still `open` against the copy: those that pass, and those refused.
+fn check_open(
+    view: &View<'_>,
+    principal: &Principal,
+    items: &[Option<NewActivity>],
+    keyed: &[(String, String)],
+    open: impl Fn(usize) -> bool,
+    prefix: &impl Fn(usize) -> String,
+    today: NaiveDate,
+) -> Round {
+    let mut checked: Vec<(usize, Checked)> = Vec::new();
+    let mut refused: Vec<(usize, Error)> = Vec::new();
+    for (i, input) in items.iter().enumerate() {
+        let Some(input) = input.as_ref().filter(|_| open(i)) else {
+            continue;
+        };
+        match check(view, principal, input, &prefix(i), today) {
+            Ok((unit_code, since, cashless)) => checked.push((
+                i,
+                Checked {
+                    input: input.clone(),
+                    key: keyed[i].0.clone(),
+                    hash: keyed[i].1.clone(),
+                    unit_code,
+                    since,
+                    cashless,
+                },
+            )),
+            Err(e) => refused.push((i, e)),
+        }
+    }
+    (checked, refused)
 }
 
 /// Answers the items whose keys are recorded: the activity (a replay), or a refusal when the

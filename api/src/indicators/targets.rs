@@ -112,9 +112,38 @@ pub async fn set(
     let code = input.indicator.trim().to_owned();
     let unit = input.unit_code.trim().to_owned();
     let (start, end) = (input.period_start, input.period_end);
+    let indicator = validate(db, &input, &code, &unit).await?;
+    authorise(db, principal, &unit, start, end).await?;
+    let key = TargetKey {
+        code,
+        unit,
+        start,
+        end,
+    };
+    let target = write(db, principal, request_id, &key, input.target).await?;
+    Ok(SetResult { indicator, target })
+}
+
+/// What a target is set for: indicator, unit, period.
+struct TargetKey {
+    code: String,
+    unit: String,
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+/// Checks the input: a known indicator (answered: its version for the period), a whole
+/// period, a finite target of 0 or more, a unit that existed in the period.
+async fn validate(
+    db: &DatabaseConnection,
+    input: &SetTarget,
+    code: &str,
+    unit: &str,
+) -> Result<indicator_definition::Model> {
+    let (start, end) = (input.period_start, input.period_end);
     let mut problems = Problems::default();
     let versions = super::definitions::versions(db).await?;
-    let indicator = versions.get(&code).and_then(|vs| {
+    let indicator = versions.get(code).and_then(|vs| {
         super::definitions::valid_for(vs, start).or_else(|| vs.iter().max_by_key(|v| v.version))
     });
     if indicator.is_none() {
@@ -140,9 +169,9 @@ pub async fn set(
             format!("`target` must be a finite number, 0 or more, not {t}"),
         );
     }
-    let unit_versions = crate::units::service::all_versions(db, std::slice::from_ref(&unit))
+    let unit_versions = crate::units::service::all_versions(db, &[unit.to_owned()])
         .await?
-        .remove(&unit)
+        .remove(unit)
         .unwrap_or_default();
     if unit_versions.is_empty() {
         problems.add("input.unitCode", format!("unknown unit `{unit}`"));
@@ -157,20 +186,49 @@ pub async fn set(
         );
     }
     problems.finish()?;
-    let indicator = indicator
+    indicator
         .cloned()
-        .ok_or_else(|| Error::Internal("indicator checked above".into()))?;
+        .ok_or_else(|| Error::Internal("indicator checked above".into()))
+}
 
+/// The caller's area must hold the unit on every day of the period.
+async fn authorise(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    unit: &str,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<()> {
     let scope = principal.scope(Action::SetIndicatorTargets);
-    if !scope.all {
-        let coverage = Coverage::load(db, &scope, std::slice::from_ref(&unit), start, end).await?;
-        if !coverage.every_day(&unit, start, end) {
-            return Err(Error::forbidden(format!(
-                "unit {unit} is not in the caller's area on every day from {start} to {end}"
-            )));
-        }
+    if scope.all {
+        return Ok(());
     }
+    let coverage = Coverage::load(db, &scope, &[unit.to_owned()], start, end).await?;
+    if coverage.every_day(unit, start, end) {
+        Ok(())
+    } else {
+        Err(Error::forbidden(format!(
+            "unit {unit} is not in the caller's area on every day from {start} to {end}"
+        )))
+    }
+}
 
+/// Inserts, updates or deletes the target row (`target`: the new value, or none to clear),
+/// with its audit entry, in one transaction; answers the row after.
+async fn write(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    key: &TargetKey,
+    target: Option<f64>,
+) -> Result<Option<indicator_target::Model>> {
+    let TargetKey {
+        code,
+        unit,
+        start,
+        end,
+    } = key;
+    let (start, end) = (*start, *end);
     let entity_id = format!("{code}:{unit}:{start}:{end}");
     let find = || {
         indicator_target::Entity::find()
@@ -186,14 +244,11 @@ pub async fn set(
     };
     let now = Utc::now();
     let identity = principal.identity();
-    let after = match (&existing, input.target) {
+    let after = match (&existing, target) {
         (None, None) => {
             // Nothing to clear: no change, no entry.
             txn.commit().await?;
-            return Ok(SetResult {
-                indicator,
-                target: None,
-            });
+            return Ok(None);
         }
         (None, Some(t)) => {
             let row = indicator_target::ActiveModel {
@@ -238,10 +293,7 @@ pub async fn set(
     )
     .await?;
     txn.commit().await?;
-    Ok(SetResult {
-        indicator,
-        target: after,
-    })
+    Ok(after)
 }
 
 /// One target per indicator, unit and period.
