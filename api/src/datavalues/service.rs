@@ -427,6 +427,49 @@ async fn check_area(
     Ok(())
 }
 
+/// Which of the locked units (`spans`) lies above (or is) which of `units`, on which days
+/// from `from` to `to`: by unit, (locked unit, first day, last day).
+async fn locked_above(
+    db: &impl ConnectionTrait,
+    units: &[String],
+    spans: &[(String, NaiveDate, NaiveDate)],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<HashMap<String, Vec<(String, NaiveDate, NaiveDate)>>> {
+    let locked_units: Vec<String> = spans
+        .iter()
+        .map(|s| s.0.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut params: Vec<Value> = units.iter().map(|u| Value::from(u.clone())).collect();
+    params.extend(locked_units.iter().map(|u| Value::from(u.clone())));
+    params.extend([Value::from(to), from.into()]);
+    // Which locked unit lies above (or is) which figure's unit, on which days.
+    let rows = query(
+        db,
+        &format!(
+            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
+             WHERE descendant_code IN ({}) AND ancestor_code IN ({}) AND valid_from <= ? \
+             AND valid_to >= ?",
+            placeholders(units.len()),
+            placeholders(locked_units.len())
+        ),
+        params,
+    )
+    .await?;
+    let mut above: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
+    for r in rows {
+        let descendant: String = r.try_get("", "descendant_code")?;
+        above.entry(descendant).or_default().push((
+            r.try_get("", "ancestor_code")?,
+            r.try_get("", "valid_from")?,
+            r.try_get("", "valid_to")?,
+        ));
+    }
+    Ok(above)
+}
+
 /// Names every figure of the batch whose period overlaps a lock of its unit or of a unit
 /// above it (on the days they overlap): PERIOD_LOCKED on its `periodStart`.
 async fn check_locks(db: &impl ConnectionTrait, values: &[NewValue]) -> Result<()> {
@@ -469,37 +512,7 @@ async fn check_locks(db: &impl ConnectionTrait, values: &[NewValue]) -> Result<(
             r.try_get("", "period_end")?,
         ));
     }
-    let locked_units: Vec<String> = spans
-        .iter()
-        .map(|s| s.0.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut params: Vec<Value> = units.iter().map(|u| Value::from(u.clone())).collect();
-    params.extend(locked_units.iter().map(|u| Value::from(u.clone())));
-    params.extend([Value::from(to), from.into()]);
-    // Which locked unit lies above (or is) which figure's unit, on which days.
-    let rows = query(
-        db,
-        &format!(
-            "SELECT ancestor_code, descendant_code, valid_from, valid_to FROM admin_unit_closure \
-             WHERE descendant_code IN ({}) AND ancestor_code IN ({}) AND valid_from <= ? \
-             AND valid_to >= ?",
-            placeholders(units.len()),
-            placeholders(locked_units.len())
-        ),
-        params,
-    )
-    .await?;
-    let mut above: HashMap<String, Vec<(String, NaiveDate, NaiveDate)>> = HashMap::new();
-    for r in rows {
-        let descendant: String = r.try_get("", "descendant_code")?;
-        above.entry(descendant).or_default().push((
-            r.try_get("", "ancestor_code")?,
-            r.try_get("", "valid_from")?,
-            r.try_get("", "valid_to")?,
-        ));
-    }
+    let above = locked_above(db, &units, &spans, from, to).await?;
     let mut problems = Vec::new();
     for (i, v) in values.iter().enumerate() {
         let hit = spans.iter().find(|(lock_unit, ls, le)| {
@@ -552,32 +565,7 @@ async fn store(
     check_locks(&txn, &input.values).await?;
     let now = Utc::now();
     let replaced = current_rows(&txn, input).await?;
-    if !replaced.is_empty() {
-        data_value_history::Entity::insert_many(replaced.values().map(|m| {
-            data_value_history::ActiveModel {
-                data_value_id: Set(m.id),
-                unit_code: Set(m.unit_code.clone()),
-                element_code: Set(m.element_code.clone()),
-                period_start: Set(m.period_start),
-                period_end: Set(m.period_end),
-                value: Set(m.value),
-                source_system: Set(m.source_system.clone()),
-                submitted_by: Set(m.submitted_by.clone()),
-                client_id: Set(m.client_id.clone()),
-                submitted_at: Set(m.submitted_at),
-                replaced_at: Set(now),
-                replaced_by: Set(principal.subject.clone()),
-                ..Default::default()
-            }
-        }))
-        .exec_without_returning(&txn)
-        .await?;
-        let ids: Vec<i64> = replaced.values().map(|m| m.id).collect();
-        data_value::Entity::delete_many()
-            .filter(data_value::Column::Id.is_in(ids))
-            .exec(&txn)
-            .await?;
-    }
+    to_history(&txn, &replaced, principal, now).await?;
     // New rows get new ids: the indicator data reads figures in id order, the latest last.
     let rows: Vec<data_value::ActiveModel> = input
         .values
@@ -614,8 +602,73 @@ async fn store(
             submitted_at: now,
         })
         .collect();
-    // One entry per figure, with the figure it replaced.
-    let changes = stored
+    record_many(
+        &txn,
+        principal,
+        request,
+        now,
+        audit_changes(&stored, &replaced),
+    )
+    .await?;
+    idempotency_record::ActiveModel {
+        scope: Set(scope.to_owned()),
+        idempotency_key: Set(key.to_owned()),
+        operation: Set(OPERATION.into()),
+        request_hash: Set(hash.to_owned()),
+        resource_id: Set(None),
+        created_at: Set(now),
+        response: Set(serde_json::to_value(&stored).ok()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(stored)
+}
+
+/// Moves the rows a batch replaces to history (stamped `now`, by the caller) and out of the
+/// current figures.
+async fn to_history(
+    txn: &DatabaseTransaction,
+    replaced: &HashMap<Key, data_value::Model>,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if !replaced.is_empty() {
+        data_value_history::Entity::insert_many(replaced.values().map(|m| {
+            data_value_history::ActiveModel {
+                data_value_id: Set(m.id),
+                unit_code: Set(m.unit_code.clone()),
+                element_code: Set(m.element_code.clone()),
+                period_start: Set(m.period_start),
+                period_end: Set(m.period_end),
+                value: Set(m.value),
+                source_system: Set(m.source_system.clone()),
+                submitted_by: Set(m.submitted_by.clone()),
+                client_id: Set(m.client_id.clone()),
+                submitted_at: Set(m.submitted_at),
+                replaced_at: Set(now),
+                replaced_by: Set(principal.subject.clone()),
+                ..Default::default()
+            }
+        }))
+        .exec_without_returning(txn)
+        .await?;
+        let ids: Vec<i64> = replaced.values().map(|m| m.id).collect();
+        data_value::Entity::delete_many()
+            .filter(data_value::Column::Id.is_in(ids))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// One audit entry per stored figure, with the figure it replaced.
+fn audit_changes(
+    stored: &[StoredValue],
+    replaced: &HashMap<Key, data_value::Model>,
+) -> Vec<Change> {
+    stored
         .iter()
         .map(|v| Change {
             action: AuditAction::SubmitDataValues,
@@ -635,22 +688,7 @@ async fn store(
                 .and_then(|m| serde_json::to_value(StoredValue::from(m.clone())).ok()),
             after: serde_json::to_value(v).ok(),
         })
-        .collect();
-    record_many(&txn, principal, request, now, changes).await?;
-    idempotency_record::ActiveModel {
-        scope: Set(scope.to_owned()),
-        idempotency_key: Set(key.to_owned()),
-        operation: Set(OPERATION.into()),
-        request_hash: Set(hash.to_owned()),
-        resource_id: Set(None),
-        created_at: Set(now),
-        response: Set(serde_json::to_value(&stored).ok()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(stored)
+        .collect()
 }
 
 type Key = (String, String, NaiveDate, NaiveDate);

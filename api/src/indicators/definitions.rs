@@ -113,18 +113,12 @@ fn check_formula(problems: &mut Problems, field: &str, expr: &str, elements: &Ha
     }
 }
 
-/// Adds an indicator (version 1) or its next version, valid from `valid_from` (ADMIN).
-pub async fn save(
+/// Checks a definition (code, names, formulas over known elements, factor); answers its code
+/// and its denominator, trimmed (none when empty).
+async fn validate(
     db: &DatabaseConnection,
-    principal: &Principal,
-    request_id: Option<&RequestId>,
-    new: NewDefinition,
-) -> Result<indicator_definition::Model> {
-    if !principal.scope(Action::ManageIndicators).all {
-        return Err(Error::forbidden(
-            "only ADMIN may add or revise indicator definitions",
-        ));
-    }
+    new: &NewDefinition,
+) -> Result<(String, Option<String>)> {
     let elements: HashSet<String> = data_element::Entity::find()
         .all(db)
         .await?
@@ -169,6 +163,22 @@ pub async fn save(
         );
     }
     problems.finish()?;
+    Ok((code, denominator))
+}
+
+/// Adds an indicator (version 1) or its next version, valid from `valid_from` (ADMIN).
+pub async fn save(
+    db: &DatabaseConnection,
+    principal: &Principal,
+    request_id: Option<&RequestId>,
+    new: NewDefinition,
+) -> Result<indicator_definition::Model> {
+    if !principal.scope(Action::ManageIndicators).all {
+        return Err(Error::forbidden(
+            "only ADMIN may add or revise indicator definitions",
+        ));
+    }
+    let (code, denominator) = validate(db, &new).await?;
 
     let txn = db.begin().await?;
     let latest = indicator_definition::Entity::find()

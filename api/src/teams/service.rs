@@ -268,20 +268,7 @@ pub async fn create(
         let now = Utc::now();
         let code = match input.code.as_deref() {
             Some(c) => c.trim().to_owned(),
-            None => {
-                // On PostgreSQL requests generating a code in the same unit take turns until
-                // commit (SQLite's write transactions already do), so the next one reads the
-                // code just taken instead of failing on it.
-                if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-                    crate::db::query(
-                        &txn,
-                        "SELECT pg_advisory_xact_lock(hashtextextended(?, 0)) IS NULL AS x",
-                        vec![format!("team code in {}", unit.code).into()],
-                    )
-                    .await?;
-                }
-                next_code(&txn, &unit.code).await?
-            }
+            None => generated_code(&txn, &unit.code).await?,
         };
         let inserted = team::ActiveModel {
             code: Set(code.clone()),
@@ -328,6 +315,22 @@ pub async fn create(
     .await?;
     txn.commit().await?;
     Ok(model)
+}
+
+/// A new code for a team of `unit`, inside the transaction that inserts it. On PostgreSQL
+/// requests generating a code in the same unit take turns until commit (SQLite's write
+/// transactions already do), so the next one reads the code just taken instead of failing on
+/// it.
+async fn generated_code(txn: &impl ConnectionTrait, unit: &str) -> Result<String> {
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        crate::db::query(
+            txn,
+            "SELECT pg_advisory_xact_lock(hashtextextended(?, 0)) IS NULL AS x",
+            vec![format!("team code in {unit}").into()],
+        )
+        .await?;
+    }
+    next_code(txn, unit).await
 }
 
 /// The first free code `{unit}-T{n}`, counting from the unit's number of teams.
