@@ -736,44 +736,70 @@ async fn write(
     generation: i64,
     checked: &[(usize, Checked)],
 ) -> Result<Option<Vec<activity::Model>>> {
-    let backend = db.get_database_backend();
-    if backend == DbBackend::Postgres {
-        let ids = pool.ids.take(db, checked.len()).await?;
-        let models = models(principal, checked, &ids);
-        let chunks: Vec<Vec<Value>> = checked
-            .chunks(CHUNK)
-            .zip(models.chunks(CHUNK))
-            .map(|(c, m)| postgres_values(principal, request, generation, c, m))
-            .collect::<Result<_>>()?;
-        // One rollup delta per chunk.
-        let deltas = chunks.len();
-        let current = |row: Option<sea_orm::QueryResult>| -> Result<bool> {
-            Ok(row.map(|r| r.try_get::<bool>("", "current")).transpose()? == Some(true))
-        };
-        if deltas == 1 {
-            let values = chunks.into_iter().next().unwrap_or_default();
+    if db.get_database_backend() == DbBackend::Postgres {
+        write_postgres(db, pool, principal, request, generation, checked).await
+    } else {
+        write_sqlite(db, pool, principal, request, generation, checked).await
+    }
+}
+
+/// [`write`] on PostgreSQL: [`POSTGRES_WRITE`] once per chunk, several in one transaction.
+async fn write_postgres(
+    db: &DatabaseConnection,
+    pool: &Pool,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    generation: i64,
+    checked: &[(usize, Checked)],
+) -> Result<Option<Vec<activity::Model>>> {
+    let backend = DbBackend::Postgres;
+    let ids = pool.ids.take(db, checked.len()).await?;
+    let models = models(principal, checked, &ids);
+    let chunks: Vec<Vec<Value>> = checked
+        .chunks(CHUNK)
+        .zip(models.chunks(CHUNK))
+        .map(|(c, m)| postgres_values(principal, request, generation, c, m))
+        .collect::<Result<_>>()?;
+    // One rollup delta per chunk.
+    let deltas = chunks.len();
+    let current = |row: Option<sea_orm::QueryResult>| -> Result<bool> {
+        Ok(row.map(|r| r.try_get::<bool>("", "current")).transpose()? == Some(true))
+    };
+    if deltas == 1 {
+        let values = chunks.into_iter().next().unwrap_or_default();
+        if !current(
+            db.query_one_raw(stmt(backend, POSTGRES_WRITE, values))
+                .await?,
+        )? {
+            return Ok(None);
+        }
+    } else {
+        let txn = crate::db::begin_write(db).await?;
+        for values in chunks {
+            // A stale chunk wrote nothing; the earlier ones roll back with the transaction.
             if !current(
-                db.query_one_raw(stmt(backend, POSTGRES_WRITE, values))
+                txn.query_one_raw(stmt(backend, POSTGRES_WRITE, values))
                     .await?,
             )? {
                 return Ok(None);
             }
-        } else {
-            let txn = crate::db::begin_write(db).await?;
-            for values in chunks {
-                // A stale chunk wrote nothing; the earlier ones roll back with the transaction.
-                if !current(
-                    txn.query_one_raw(stmt(backend, POSTGRES_WRITE, values))
-                        .await?,
-                )? {
-                    return Ok(None);
-                }
-            }
-            txn.commit().await?;
         }
-        pool.wrote_deltas(db, deltas);
-        return Ok(Some(models));
+        txn.commit().await?;
     }
+    pool.wrote_deltas(db, deltas);
+    Ok(Some(models))
+}
+
+/// [`write`] on SQLite: multi-row inserts in one write transaction.
+async fn write_sqlite(
+    db: &DatabaseConnection,
+    pool: &Pool,
+    principal: &Principal,
+    request: Option<&RequestId>,
+    generation: i64,
+    checked: &[(usize, Checked)],
+) -> Result<Option<Vec<activity::Model>>> {
+    let backend = DbBackend::Sqlite;
     // SQLite: one write transaction (which also makes the next ids ours to take, and keeps
     // out every other writer, a lock among them, until it ends).
     let txn = crate::db::begin_write(db).await?;

@@ -190,22 +190,7 @@ async fn run(
             return Ok(async_graphql::Response::from_errors(errors));
         }
         executed.store(true, Ordering::SeqCst);
-        let as_of = std::sync::Arc::new(crate::graphql::DataAsOf::default());
-        let mut request =
-            crate::schema::loaders::with_loaders(request, &state.db, &state.store, &principal)
-                .data(principal.clone())
-                .data(RequestId(request_id.clone()))
-                .data(as_of.clone());
-        request.set_parsed_query(doc);
-        let mut response = state.schema.execute(request).await;
-        if let Some(at) = as_of.get() {
-            response.extensions.insert(
-                "dataAsOf".to_owned(),
-                async_graphql::Value::String(
-                    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                ),
-            );
-        }
+        let mut response = execute_admitted(&state, &principal, request, doc, &request_id).await;
         response
             .extensions
             .insert("cost".to_owned(), decision.report());
@@ -214,26 +199,7 @@ async fn run(
     let mut response = match tokio::time::timeout(state.request_timeout, staged).await {
         Ok(Ok(r)) => r,
         Ok(Err(refused)) => return refused,
-        Err(_) => {
-            tracing::error!(
-                timeout_ms = state.request_timeout.as_millis() as u64,
-                "request stopped: it ran past the request timeout"
-            );
-            let body = serde_json::json!({ "errors": [{
-                "message": format!(
-                    "the request did not finish within {} ms and was stopped; ask for less \
-                     (fewer units, periods or fields) or try again later (request {request_id})",
-                    state.request_timeout.as_millis()
-                ),
-                "extensions": { "code": ErrorCode::Internal.as_str(), "requestId": request_id },
-            }] });
-            let mut resp = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            return resp;
-        }
+        Err(_) => return stopped(state.request_timeout, &request_id, media),
     };
     let status = classify(&mut response, executed.load(Ordering::SeqCst), &request_id);
     let body = serde_json::to_string(&response).unwrap_or_else(|_| "{}".to_owned());
@@ -246,6 +212,54 @@ async fn run(
     }
     resp.extensions_mut()
         .insert(metrics::HadErrors(!response.errors.is_empty()));
+    resp
+}
+
+/// Executes an admitted request (`doc`: its parsed query) with the caller's loaders; the
+/// answer notes which data it reflects (`extensions.dataAsOf`).
+async fn execute_admitted(
+    state: &AppState,
+    principal: &Principal,
+    request: async_graphql::Request,
+    doc: async_graphql::parser::types::ExecutableDocument,
+    request_id: &str,
+) -> async_graphql::Response {
+    let as_of = std::sync::Arc::new(crate::graphql::DataAsOf::default());
+    let mut request =
+        crate::schema::loaders::with_loaders(request, &state.db, &state.store, principal)
+            .data(principal.clone())
+            .data(RequestId(request_id.to_owned()))
+            .data(as_of.clone());
+    request.set_parsed_query(doc);
+    let mut response = state.schema.execute(request).await;
+    if let Some(at) = as_of.get() {
+        response.extensions.insert(
+            "dataAsOf".to_owned(),
+            async_graphql::Value::String(at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+        );
+    }
+    response
+}
+
+/// The answer to a request stopped at the request timeout: 503, to be tried again.
+fn stopped(timeout: std::time::Duration, request_id: &str, media: &'static str) -> Response {
+    tracing::error!(
+        timeout_ms = timeout.as_millis() as u64,
+        "request stopped: it ran past the request timeout"
+    );
+    let body = serde_json::json!({ "errors": [{
+        "message": format!(
+            "the request did not finish within {} ms and was stopped; ask for less \
+             (fewer units, periods or fields) or try again later (request {request_id})",
+            timeout.as_millis()
+        ),
+        "extensions": { "code": ErrorCode::Internal.as_str(), "requestId": request_id },
+    }] });
+    let mut resp = (StatusCode::SERVICE_UNAVAILABLE, body.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     resp
 }
 
