@@ -384,50 +384,58 @@ pub async fn indicators_csv(
         }
     };
     match result {
-        Ok((body, as_of)) => {
-            let mut resp = (StatusCode::OK, body).into_response();
-            let h = resp.headers_mut();
-            // Which data the file reflects, as `extensions.dataAsOf` says it over GraphQL.
-            if let Ok(v) =
-                HeaderValue::from_str(&as_of.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            {
-                h.insert("x-data-as-of", v);
-            }
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            );
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_static("attachment; filename=\"indicators.csv\""),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            resp
-        }
-        Err(e) => {
-            let status = match e.code() {
-                ErrorCode::Validation => StatusCode::BAD_REQUEST,
-                ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-                ErrorCode::NotFound => StatusCode::NOT_FOUND,
-                ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            if !e.is_user_error() {
-                tracing::error!(error = %e.message(), "export failed");
-                return error(
-                    status,
-                    ErrorCode::Internal,
-                    "internal error; it has been logged",
-                    None,
-                );
-            }
-            let field = match &e {
-                Error::Validation { field, .. } => field.first().cloned(),
-                _ => None,
-            };
-            error(status, e.code(), &e.message(), field.as_deref())
-        }
+        Ok((body, as_of)) => csv_response(body, as_of),
+        Err(e) => failure(&e),
     }
+}
+
+/// The CSV file, with the time of the data it reflects (`x-data-as-of`, as
+/// `extensions.dataAsOf` says it over GraphQL).
+fn csv_response(body: Vec<u8>, as_of: chrono::DateTime<chrono::Utc>) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    // Which data the file reflects, as `extensions.dataAsOf` says it over GraphQL.
+    if let Ok(v) =
+        HeaderValue::from_str(&as_of.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    {
+        h.insert("x-data-as-of", v);
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"indicators.csv\""),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// The answer to an export that failed: a user error with its code and status, or a fault
+/// logged and answered without its cause.
+fn failure(e: &Error) -> Response {
+    let status = match e.code() {
+        ErrorCode::Validation => StatusCode::BAD_REQUEST,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if !e.is_user_error() {
+        tracing::error!(error = %e.message(), "export failed");
+        return error(
+            status,
+            ErrorCode::Internal,
+            "internal error; it has been logged",
+            None,
+        );
+    }
+    let field = match e {
+        Error::Validation { field, .. } => field.first().cloned(),
+        _ => None,
+    };
+    error(status, e.code(), &e.message(), field.as_deref())
 }
 
 #[cfg(test)]
