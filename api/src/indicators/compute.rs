@@ -10,7 +10,7 @@ use super::model::{
 use super::periods::{self, Span};
 use crate::auth::{Coverage, Scope};
 use crate::error::{Error, Result};
-use crate::memory::{DayReferences, FastMap, FastSet, LeafFlows, View};
+use crate::memory::{DayReferences, FastMap, FastSet, LeafFlows, RollupsRead, View};
 use chrono::NaiveDate;
 use cnscd_entity::codes::{Aggregation, ElementSource};
 use cnscd_entity::{admin_unit, indicator_definition};
@@ -518,29 +518,44 @@ pub fn evaluate(
     today: NaiveDate,
     leaves: &LeafFlows,
 ) -> Vec<Computed> {
-    let Prepared {
-        plan,
-        cells,
-        area,
-        formulas,
-    } = prepared;
-    let (periods, coverage, unit_versions) = (&plan.periods, &area.coverage, &area.unit_versions);
-    let need_references = formulas.references;
-    let (defs_of, formulas) = (&formulas.defs_of, &formulas.parsed);
     let rebased = req.mode == Mode::Rebased;
-    // Reference figures on the last day each cell looks at (computed once per copy and day).
-    let mut references_on: HashMap<NaiveDate, Arc<DayReferences>> = HashMap::new();
-    if need_references {
-        for c in cells {
-            if let Some((_, to)) = c.window {
-                references_on
-                    .entry(to)
-                    .or_insert_with(|| snap.references(to));
-            }
+    let cells = &prepared.cells;
+    let groups = answers_of(cells, rebased);
+    // Activity flows from the rollups held in memory, read-locked meanwhile: nothing below
+    // waits.
+    let evaluation = Evaluation {
+        snap,
+        rollups: snap.rollups(leaves),
+        references_on: references_on(snap, cells, prepared.formulas.references),
+        rebased,
+        today,
+    };
+    let mut out = Vec::with_capacity(groups.len() * req.codes.len());
+    for group in &groups {
+        evaluation.answer(prepared, group, &mut out);
+    }
+    out
+}
+
+/// Reference figures on the last day each cell looks at (computed once per copy and day), if
+/// any formula needs them.
+fn references_on(
+    snap: &View<'_>,
+    cells: &[Cell],
+    needed: bool,
+) -> HashMap<NaiveDate, Arc<DayReferences>> {
+    let mut on: HashMap<NaiveDate, Arc<DayReferences>> = HashMap::new();
+    if needed {
+        for (_, to) in cells.iter().filter_map(|c| c.window) {
+            on.entry(to).or_insert_with(|| snap.references(to));
         }
     }
-    // The cells that make one answer: each cell as recorded; re-based, a unit of today in a
-    // period with all its predecessors.
+    on
+}
+
+/// The cells that make one answer: each cell as recorded; re-based, a unit of today in a
+/// period with all its predecessors.
+fn answers_of(cells: &[Cell], rebased: bool) -> Vec<Vec<&Cell>> {
     let mut groups: Vec<Vec<&Cell>> = Vec::new();
     let mut group_of: FastMap<(&str, usize, Option<Window>), usize> = FastMap::default();
     for c in cells {
@@ -555,15 +570,46 @@ pub fn evaluate(
         });
         groups[g].push(c);
     }
+    groups
+}
 
-    // Evaluate every formula for every answer (activity flows from the rollups held in
-    // memory, read-locked meanwhile: nothing below waits).
-    let rollups = snap.rollups(leaves);
-    let mut out = Vec::with_capacity(groups.len() * req.codes.len());
-    for group in &groups {
+/// What evaluating every answer shares.
+struct Evaluation<'v, 'a> {
+    snap: &'v View<'a>,
+    rollups: RollupsRead<'v>,
+    references_on: HashMap<NaiveDate, Arc<DayReferences>>,
+    rebased: bool,
+    today: NaiveDate,
+}
+
+/// A formula's sums over the cells of an answer.
+#[derive(Default)]
+struct Sums {
+    numerator: Option<f64>,
+    denominator: Option<f64>,
+    /// Every term of every cell known.
+    complete: bool,
+    /// A cell's share rests on a PARTIAL succession.
+    estimated: bool,
+}
+
+impl Evaluation<'_, '_> {
+    /// The values of every definition of the group's period for the group's unit.
+    fn answer(&self, prepared: &Prepared<'_>, group: &[&Cell], out: &mut Vec<Computed>) {
+        let (snap, rebased, today) = (self.snap, self.rebased, self.today);
+        let Prepared {
+            plan,
+            area,
+            formulas,
+            ..
+        } = prepared;
         let (target, pi) = (&group[0].target, group[0].pi);
-        let period = &periods[pi];
-        let present: Vec<&&Cell> = group.iter().filter(|c| c.window.is_some()).collect();
+        let period = &plan.periods[pi];
+        let present: Vec<&Cell> = group
+            .iter()
+            .filter(|c| c.window.is_some())
+            .copied()
+            .collect();
         let last_day = present.iter().filter_map(|c| c.window.map(|w| w.1)).max();
         // The unit's version at the last day looked at (re-based: today's).
         let shown = if rebased {
@@ -571,7 +617,8 @@ pub fn evaluate(
         } else {
             last_day.unwrap_or(period.end)
         };
-        let unit = unit_versions
+        let unit = area
+            .unit_versions
             .get(target)
             .and_then(|vs| {
                 vs.iter()
@@ -580,11 +627,11 @@ pub fn evaluate(
                     .or(vs.first())
             })
             .cloned();
-        let Some(unit) = unit else { continue };
+        let Some(unit) = unit else { return };
         let readable = if rebased {
-            coverage.every_day(target, today, today)
+            area.coverage.every_day(target, today, today)
         } else {
-            coverage.every_day(target, period.start, period.end)
+            area.coverage.every_day(target, period.start, period.end)
         };
         let as_of = if rebased {
             last_day.map(|_| period.end.min(today))
@@ -592,8 +639,8 @@ pub fn evaluate(
             last_day
         };
         let target_index = snap.unit(target).filter(|_| readable);
-        for d in &defs_of[pi] {
-            let (num, den, shared) = &formulas[&d.id];
+        for d in &formulas.defs_of[pi] {
+            let (num, den, shared) = &formulas.parsed[&d.id];
             let mut computed = Computed {
                 definition: shared.clone(),
                 unit: unit.clone(),
@@ -611,89 +658,23 @@ pub fn evaluate(
                 out.push(computed);
                 continue;
             }
-            let (mut n_total, mut d_total) = (None::<f64>, None::<f64>);
-            let (mut complete, mut estimated) = (true, false);
-            for c in &present {
-                let Some((from, on)) = c.window else { continue };
-                let unit_index = c.unit;
-                let references = references_on.get(&on);
-                // Months whose first day lies in the window (the window's own month counts
-                // from its first day: reorganisations take effect on the first of a month).
-                let first_month = crate::activities::rollup::month_start(from);
-                let last_month = crate::activities::rollup::month_start(on);
-                let partly_known = std::cell::Cell::new(false);
-                let term = |t: &Term| -> Option<f64> {
-                    let e = t.code.as_str();
-                    match t.kind {
-                        Some((ElementSource::Derived, Aggregation::Flow)) => {
-                            Some(unit_index.zip(t.rollup).map_or(0.0, |(u, element)| {
-                                rollups.flow(u, element, first_month, last_month)
-                            }))
-                        }
-                        Some((ElementSource::Derived, Aggregation::State)) if !c.states => {
-                            Some(0.0)
-                        }
-                        Some((ElementSource::Derived, Aggregation::State)) => {
-                            Some(unit_index.map_or(0.0, |u| snap.state(u, e, on)))
-                        }
-                        Some((ElementSource::Reported, Aggregation::Flow)) => unit_index
-                            .and_then(|u| snap.reported(u, e, first_month..=on, period.end)),
-                        Some((ElementSource::Reported, Aggregation::Reference)) if !c.states => {
-                            Some(0.0)
-                        }
-                        Some((ElementSource::Reported, Aggregation::Reference)) => {
-                            let refs = references?;
-                            let (u, e) = (unit_index?, snap.element_index(e)?);
-                            if refs.incomplete(u, e) {
-                                partly_known.set(true);
-                            }
-                            refs.value(u, e)
-                        }
-                        _ => None,
-                    }
-                };
-                let sum = |terms: &[Term]| -> (Option<f64>, bool) {
-                    let mut total = None;
-                    let mut complete = true;
-                    for t in terms {
-                        match term(t) {
-                            Some(v) => *total.get_or_insert(0.0) += t.sign * v,
-                            None => complete = false,
-                        }
-                    }
-                    (total, complete)
-                };
-                let (n, n_complete) = sum(num);
-                let (dn, d_complete) = match den {
-                    Some(t) => sum(t),
-                    None => (Some(1.0), true),
-                };
-                complete &= n_complete && d_complete && !partly_known.get();
-                if let Some(n) = n {
-                    *n_total.get_or_insert(0.0) += c.weight * n;
-                    estimated |= c.estimated;
-                }
-                if let Some(dn) = dn {
-                    // A count has no denominator: 1, whatever the number of parts.
-                    let dn = if den.is_some() { c.weight * dn } else { 1.0 };
-                    *d_total.get_or_insert(0.0) += dn;
-                    if den.is_none() {
-                        d_total = Some(1.0);
-                    }
-                }
-            }
-            computed.numerator = n_total;
-            computed.denominator = if den.is_some() { d_total } else { None };
-            if let (Some(n), Some(dv)) = (n_total, d_total) {
+            let sums = self.sums(&present, num, den.as_deref(), period);
+            computed.numerator = sums.numerator;
+            computed.denominator = if den.is_some() {
+                sums.denominator
+            } else {
+                None
+            };
+            if let (Some(n), Some(dv)) = (sums.numerator, sums.denominator) {
                 computed.value = (dv != 0.0).then(|| n / dv * d.factor);
                 let whole = if rebased {
                     period.end <= today
                 } else {
                     group.iter().all(|c| c.whole)
                 };
-                computed.status = if estimated {
+                computed.status = if sums.estimated {
                     Status::Estimated
-                } else if complete && whole {
+                } else if sums.complete && whole {
                     Status::Ok
                 } else {
                     Status::Partial
@@ -703,7 +684,90 @@ pub fn evaluate(
         }
     }
 
-    out
+    /// The numerator and denominator summed over the cells present in the period (weighted;
+    /// a count's denominator is 1, whatever the number of parts).
+    fn sums(&self, present: &[&Cell], num: &[Term], den: Option<&[Term]>, period: &Span) -> Sums {
+        let mut sums = Sums {
+            complete: true,
+            ..Sums::default()
+        };
+        for c in present {
+            let Some((from, on)) = c.window else { continue };
+            let partly_known = std::cell::Cell::new(false);
+            let sum = |terms: &[Term]| -> (Option<f64>, bool) {
+                let mut total = None;
+                let mut complete = true;
+                for t in terms {
+                    match self.term(c, t, (from, on), period, &partly_known) {
+                        Some(v) => *total.get_or_insert(0.0) += t.sign * v,
+                        None => complete = false,
+                    }
+                }
+                (total, complete)
+            };
+            let (n, n_complete) = sum(num);
+            let (dn, d_complete) = match den {
+                Some(t) => sum(t),
+                None => (Some(1.0), true),
+            };
+            sums.complete &= n_complete && d_complete && !partly_known.get();
+            if let Some(n) = n {
+                *sums.numerator.get_or_insert(0.0) += c.weight * n;
+                sums.estimated |= c.estimated;
+            }
+            if let Some(dn) = dn {
+                // A count has no denominator: 1, whatever the number of parts.
+                let dn = if den.is_some() { c.weight * dn } else { 1.0 };
+                *sums.denominator.get_or_insert(0.0) += dn;
+                if den.is_none() {
+                    sums.denominator = Some(1.0);
+                }
+            }
+        }
+        sums
+    }
+
+    /// One term's value for a cell over the days `from` to `on` of `period`; `None` when it
+    /// is not known. Months whose first day lies in the window count (the window's own month
+    /// from its first day: reorganisations take effect on the first of a month).
+    fn term(
+        &self,
+        c: &Cell,
+        t: &Term,
+        (from, on): Window,
+        period: &Span,
+        partly_known: &std::cell::Cell<bool>,
+    ) -> Option<f64> {
+        let snap = self.snap;
+        let unit_index = c.unit;
+        let e = t.code.as_str();
+        let first_month = crate::activities::rollup::month_start(from);
+        let last_month = crate::activities::rollup::month_start(on);
+        match t.kind {
+            Some((ElementSource::Derived, Aggregation::Flow)) => {
+                Some(unit_index.zip(t.rollup).map_or(0.0, |(u, element)| {
+                    self.rollups.flow(u, element, first_month, last_month)
+                }))
+            }
+            Some((ElementSource::Derived, Aggregation::State)) if !c.states => Some(0.0),
+            Some((ElementSource::Derived, Aggregation::State)) => {
+                Some(unit_index.map_or(0.0, |u| snap.state(u, e, on)))
+            }
+            Some((ElementSource::Reported, Aggregation::Flow)) => {
+                unit_index.and_then(|u| snap.reported(u, e, first_month..=on, period.end))
+            }
+            Some((ElementSource::Reported, Aggregation::Reference)) if !c.states => Some(0.0),
+            Some((ElementSource::Reported, Aggregation::Reference)) => {
+                let refs = self.references_on.get(&on)?;
+                let (u, e) = (unit_index?, snap.element_index(e)?);
+                if refs.incomplete(u, e) {
+                    partly_known.set(true);
+                }
+                refs.value(u, e)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A signed data element of a formula, with what evaluation needs of it.
