@@ -12,7 +12,7 @@ use crate::auth::{Coverage, Scope};
 use crate::error::{Error, Result};
 use crate::memory::{DayReferences, FastMap, FastSet, LeafFlows, RollupsRead, View};
 use chrono::NaiveDate;
-use cnscd_entity::codes::{Aggregation, ElementSource};
+use cnscd_entity::codes::{Aggregation, ElementSource, UnitLevel};
 use cnscd_entity::{admin_unit, indicator_definition};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -221,91 +221,17 @@ pub fn cells(
     plan: &Plan<'_>,
     today: NaiveDate,
 ) -> Result<Vec<Cell>> {
-    let (spans, requested) = (&plan.spans, &plan.requested);
-    let (range_start, range_end) = plan.range;
-    // Cells: a unit in a period, looked at over a window of the period's days. For SELF the
-    // window is the part of the period the unit existed; for a breakdown, every unit that was
-    // a direct child (or under the unit at the level) on any day of the period, over the days
-    // it was — so the children of a period add up to the parent, whatever moved inside it.
-    let mut cells: Vec<Cell> = Vec::new();
     let level = match req.breakdown {
         Breakdown::Level(l) => Some(l),
         _ => None,
     };
-    match (req.mode, req.breakdown) {
-        (Mode::AsRecorded, Breakdown::Own) => {
-            for code in &req.unit_codes {
-                let existed: Vec<(NaiveDate, NaiveDate)> = requested[code]
-                    .iter()
-                    .map(|v| (v.valid_from, v.valid_to))
-                    .collect();
-                for (pi, p) in spans.iter().enumerate() {
-                    cells.push(Cell::over(code, pi, p, &existed));
-                }
-            }
-        }
+    let mut cells = match (req.mode, req.breakdown) {
+        (Mode::AsRecorded, Breakdown::Own) => own_cells(req, plan),
         (Mode::AsRecorded, Breakdown::Children | Breakdown::Level(_)) => {
-            let below = snap.below_between(&req.unit_codes, level, range_start, range_end);
-            for parent in &req.unit_codes {
-                let mut by_child: BTreeMap<&str, Vec<(NaiveDate, NaiveDate)>> = BTreeMap::new();
-                for (ancestor, child, from, to) in &below {
-                    if ancestor == parent {
-                        by_child.entry(child).or_default().push((*from, *to));
-                    }
-                }
-                for (pi, p) in spans.iter().enumerate() {
-                    for (child, under) in &by_child {
-                        let cell = Cell::over(child, pi, p, under);
-                        if cell.window.is_some() {
-                            cells.push(cell);
-                        }
-                    }
-                }
-            }
+            breakdown_cells(snap, req, plan, level)
         }
-        (Mode::Rebased, _) => {
-            // Today's units (the requested ones that still exist, or their children or units
-            // of the level today), each made of itself and its predecessors.
-            let targets: Vec<String> = match req.breakdown {
-                Breakdown::Own => req
-                    .unit_codes
-                    .iter()
-                    .filter(|c| requested[*c].iter().any(|v| v.valid_to >= today))
-                    .cloned()
-                    .collect(),
-                _ => snap.below_on(&req.unit_codes, level, today),
-            };
-            let makeup = snap.contributors(&targets);
-            let codes: Vec<String> = makeup
-                .values()
-                .flatten()
-                .map(|part| part.code.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let versions = snap.all_versions(&codes);
-            for target in &targets {
-                for part in makeup.get(target).into_iter().flatten() {
-                    let existed: Vec<(NaiveDate, NaiveDate)> = versions
-                        .get(&part.code)
-                        .into_iter()
-                        .flatten()
-                        .map(|v| (v.valid_from, v.valid_to))
-                        .collect();
-                    for (pi, p) in spans.iter().enumerate() {
-                        let mut cell = Cell::over(&part.code, pi, p, &existed);
-                        // States and reference figures of today's unit are taken on the
-                        // period's last day: only the units there on that day count.
-                        cell.states = cell.window.is_some_and(|w| w.1 >= p.end.min(today));
-                        cell.target = target.clone();
-                        cell.weight = part.weight;
-                        cell.estimated = part.estimated;
-                        cells.push(cell);
-                    }
-                }
-            }
-        }
-    }
+        (Mode::Rebased, _) => rebased_cells(snap, req, plan, level, today),
+    };
     let keep: Vec<bool> = {
         let mut seen: FastSet<(&str, &str, usize, Option<Window>)> = FastSet::default();
         cells
@@ -335,11 +261,106 @@ pub fn cells(
                 c.whole = false;
             }
         }
-    }
-    for c in &mut cells {
         c.unit = snap.unit(&c.code);
     }
     Ok(cells)
+}
+
+/// SELF, as recorded: each requested unit over the part of each period it existed.
+fn own_cells(req: &Request, plan: &Plan<'_>) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for code in &req.unit_codes {
+        let existed: Vec<(NaiveDate, NaiveDate)> = plan.requested[code]
+            .iter()
+            .map(|v| (v.valid_from, v.valid_to))
+            .collect();
+        for (pi, p) in plan.spans.iter().enumerate() {
+            cells.push(Cell::over(code, pi, p, &existed));
+        }
+    }
+    cells
+}
+
+/// A breakdown, as recorded: every unit that was a direct child (or under the unit at the
+/// level) on any day of the period, over the days it was, so the children of a period add up
+/// to the parent whatever moved inside it.
+fn breakdown_cells(
+    snap: &View<'_>,
+    req: &Request,
+    plan: &Plan<'_>,
+    level: Option<UnitLevel>,
+) -> Vec<Cell> {
+    let (range_start, range_end) = plan.range;
+    let below = snap.below_between(&req.unit_codes, level, range_start, range_end);
+    let mut cells = Vec::new();
+    for parent in &req.unit_codes {
+        let mut by_child: BTreeMap<&str, Vec<(NaiveDate, NaiveDate)>> = BTreeMap::new();
+        for (ancestor, child, from, to) in &below {
+            if ancestor == parent {
+                by_child.entry(child).or_default().push((*from, *to));
+            }
+        }
+        for (pi, p) in plan.spans.iter().enumerate() {
+            for (child, under) in &by_child {
+                let cell = Cell::over(child, pi, p, under);
+                if cell.window.is_some() {
+                    cells.push(cell);
+                }
+            }
+        }
+    }
+    cells
+}
+
+/// Re-based: today's units (the requested ones that still exist, or their children or units
+/// of the level today), each made of itself and its predecessors, weighted.
+fn rebased_cells(
+    snap: &View<'_>,
+    req: &Request,
+    plan: &Plan<'_>,
+    level: Option<UnitLevel>,
+    today: NaiveDate,
+) -> Vec<Cell> {
+    let targets: Vec<String> = match req.breakdown {
+        Breakdown::Own => req
+            .unit_codes
+            .iter()
+            .filter(|c| plan.requested[*c].iter().any(|v| v.valid_to >= today))
+            .cloned()
+            .collect(),
+        _ => snap.below_on(&req.unit_codes, level, today),
+    };
+    let makeup = snap.contributors(&targets);
+    let codes: Vec<String> = makeup
+        .values()
+        .flatten()
+        .map(|part| part.code.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let versions = snap.all_versions(&codes);
+    let mut cells = Vec::new();
+    for target in &targets {
+        for part in makeup.get(target).into_iter().flatten() {
+            let existed: Vec<(NaiveDate, NaiveDate)> = versions
+                .get(&part.code)
+                .into_iter()
+                .flatten()
+                .map(|v| (v.valid_from, v.valid_to))
+                .collect();
+            for (pi, p) in plan.spans.iter().enumerate() {
+                let mut cell = Cell::over(&part.code, pi, p, &existed);
+                // States and reference figures of today's unit are taken on the period's last
+                // day: only the units there on that day count.
+                cell.states = cell.window.is_some_and(|w| w.1 >= p.end.min(today));
+                cell.target = target.clone();
+                cell.weight = part.weight;
+                cell.estimated = part.estimated;
+                cells.push(cell);
+            }
+        }
+    }
+    cells
 }
 
 /// The codes the cells look at, sorted and distinct.
