@@ -269,68 +269,11 @@ impl Snapshot {
                     .get(*element)
                     .is_some_and(|e| e.aggregation != Aggregation::Reference) =>
             {
-                let (Some(start), Some(end), Some(u), Some(e)) = (
-                    date(start),
-                    date(end),
-                    h.unit(unit),
-                    self.element_index(element),
-                ) else {
-                    return Ok(None);
-                };
-                let mut latest = None;
-                load::figures(
-                    db,
-                    h,
-                    &self.element_index,
-                    " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ? \
-                     AND v.unit_code = ?",
-                    vec![(*element).into(), start.into(), end.into(), (*unit).into()],
-                    // In submission order: the latest wins.
-                    |r| latest = Some(r.4),
-                )
-                .await?;
-                vec![Step::Flow((e, start, end), u, latest)]
+                return self.figure_step(db, element, start, end, unit).await;
             }
             // A reference figure (summed per year), or a key without its unit: the group.
             ("data_value", [element, start, end, ..]) => {
-                let (Some(start), Some(end), Some(e)) =
-                    (date(start), date(end), self.element_index(element))
-                else {
-                    return Ok(None);
-                };
-                let Some(model) = self.elements.get(*element) else {
-                    return Ok(None);
-                };
-                if model.aggregation == Aggregation::Reference {
-                    let year = start.year();
-                    let (first, last) = (
-                        NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(start),
-                        NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(end),
-                    );
-                    let mut values = Vec::new();
-                    load::figures(
-                        db,
-                        h,
-                        &self.element_index,
-                        " WHERE v.element_code = ? AND v.period_start >= ? AND v.period_end <= ?",
-                        vec![(*element).into(), first.into(), last.into()],
-                        |r| values.push((r.0, r.2, r.3, r.4)),
-                    )
-                    .await?;
-                    vec![Step::References(e, year, values)]
-                } else {
-                    let mut values = Vec::new();
-                    load::figures(
-                        db,
-                        h,
-                        &self.element_index,
-                        " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ?",
-                        vec![(*element).into(), start.into(), end.into()],
-                        |r| values.push((r.0, r.4)),
-                    )
-                    .await?;
-                    vec![Step::Flows((e, start, end), values)]
-                }
+                return self.figure_group_step(db, element, start, end).await;
             }
             ("target", [code, unit, start, end]) => {
                 let (Some(start), Some(end), Some(u)) = (date(start), date(end), h.unit(unit))
@@ -382,6 +325,90 @@ impl Snapshot {
             }
             _ => return Ok(None),
         }))
+    }
+
+    /// The steps of a flow figure of one unit: that unit's latest figure for the period.
+    async fn figure_step(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+        element: &str,
+        start: &str,
+        end: &str,
+        unit: &str,
+    ) -> Result<Option<Vec<Step>>> {
+        let h: &Hierarchy = &self.hierarchy;
+        let (Some(start), Some(end), Some(u), Some(e)) = (
+            date(start),
+            date(end),
+            h.unit(unit),
+            self.element_index(element),
+        ) else {
+            return Ok(None);
+        };
+        let mut latest = None;
+        load::figures(
+            db,
+            h,
+            &self.element_index,
+            " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ? \
+             AND v.unit_code = ?",
+            vec![element.into(), start.into(), end.into(), unit.into()],
+            // In submission order: the latest wins.
+            |r| latest = Some(r.4),
+        )
+        .await?;
+        Ok(Some(vec![Step::Flow((e, start, end), u, latest)]))
+    }
+
+    /// The steps of a reference figure (every figure of its element and year) or of a figure
+    /// whose key does not name its unit (every figure of its element and period).
+    async fn figure_group_step(
+        &self,
+        db: &(impl ConnectionTrait + StreamTrait),
+        element: &str,
+        start: &str,
+        end: &str,
+    ) -> Result<Option<Vec<Step>>> {
+        let h: &Hierarchy = &self.hierarchy;
+        let (Some(start), Some(end), Some(e)) =
+            (date(start), date(end), self.element_index(element))
+        else {
+            return Ok(None);
+        };
+        let Some(model) = self.elements.get(element) else {
+            return Ok(None);
+        };
+        let steps = if model.aggregation == Aggregation::Reference {
+            let year = start.year();
+            let (first, last) = (
+                NaiveDate::from_ymd_opt(year, 1, 1).unwrap_or(start),
+                NaiveDate::from_ymd_opt(year, 12, 31).unwrap_or(end),
+            );
+            let mut values = Vec::new();
+            load::figures(
+                db,
+                h,
+                &self.element_index,
+                " WHERE v.element_code = ? AND v.period_start >= ? AND v.period_end <= ?",
+                vec![element.into(), first.into(), last.into()],
+                |r| values.push((r.0, r.2, r.3, r.4)),
+            )
+            .await?;
+            vec![Step::References(e, year, values)]
+        } else {
+            let mut values = Vec::new();
+            load::figures(
+                db,
+                h,
+                &self.element_index,
+                " WHERE v.element_code = ? AND v.period_start = ? AND v.period_end = ?",
+                vec![element.into(), start.into(), end.into()],
+                |r| values.push((r.0, r.4)),
+            )
+            .await?;
+            vec![Step::Flows((e, start, end), values)]
+        };
+        Ok(Some(steps))
     }
 }
 
