@@ -930,74 +930,12 @@ mod tests {
     /// until then and under 19 after; hamlets H1 and H2 under C1 throughout. A team in H1,
     /// activities in both hamlets, dossiers reported by C1.
     fn copy() -> Snapshot {
-        use UnitLevel::*;
-        let start = "2000-01-01";
-        let units = vec![
-            unit("19", Province, None, start, END),
-            unit("169", District, Some("19"), start, CUT),
-            unit("C1", Commune, Some("169"), start, CUT),
-            unit("C1", Commune, Some("19"), NEW, END),
-            unit("H1", Hamlet, Some("C1"), start, END),
-            unit("H2", Hamlet, Some("C1"), start, END),
-        ];
-        let closure = vec![
-            ("19", "19", 0, Province, d(start), d(END)),
-            ("169", "169", 0, District, d(start), d(CUT)),
-            ("19", "169", 1, District, d(start), d(CUT)),
-            ("C1", "C1", 0, Commune, d(start), d(END)),
-            ("169", "C1", 1, Commune, d(start), d(CUT)),
-            ("19", "C1", 2, Commune, d(start), d(CUT)),
-            ("19", "C1", 1, Commune, d(NEW), d(END)),
-            ("H1", "H1", 0, Hamlet, d(start), d(END)),
-            ("C1", "H1", 1, Hamlet, d(start), d(END)),
-            ("169", "H1", 2, Hamlet, d(start), d(CUT)),
-            ("19", "H1", 3, Hamlet, d(start), d(CUT)),
-            ("19", "H1", 2, Hamlet, d(NEW), d(END)),
-            ("H2", "H2", 0, Hamlet, d(start), d(END)),
-            ("C1", "H2", 1, Hamlet, d(start), d(END)),
-            ("169", "H2", 2, Hamlet, d(start), d(CUT)),
-            ("19", "H2", 3, Hamlet, d(start), d(CUT)),
-            ("19", "H2", 2, Hamlet, d(NEW), d(END)),
-        ];
-        let hierarchy = Hierarchy::from_parts(units, closure);
+        let hierarchy = hierarchy();
         let h1 = hierarchy.unit("H1").unwrap_or_default();
         let h2 = hierarchy.unit("H2").unwrap_or_default();
         let c1 = hierarchy.unit("C1").unwrap_or_default();
         use Aggregation::*;
         use ElementSource::*;
-        let mut definitions: HashMap<String, Vec<indicator_definition::Model>> = HashMap::new();
-        for def in [
-            definition(1, "ACT", 1, "ACTIVITIES", None, 1.0, "2020-01-01"),
-            definition(
-                2,
-                "ACT",
-                2,
-                "ACTIVITIES + ACTIVITIES",
-                None,
-                1.0,
-                "2025-01-01",
-            ),
-            definition(
-                3,
-                "COVER",
-                1,
-                "HAMLETS_WITH_TEAM",
-                Some("HAMLETS"),
-                100.0,
-                "2020-01-01",
-            ),
-            definition(
-                4,
-                "EG",
-                1,
-                "DOSSIERS_ONLINE",
-                Some("DOSSIERS_TOTAL"),
-                100.0,
-                "2020-01-01",
-            ),
-        ] {
-            definitions.entry(def.code.clone()).or_default().push(def);
-        }
         Snapshot::from_parts(
             hierarchy,
             Parts {
@@ -1009,7 +947,7 @@ mod tests {
                     element("DOSSIERS_ONLINE", Reported, Flow),
                     element("DOSSIERS_TOTAL", Reported, Flow),
                 ],
-                definitions,
+                definitions: definitions(),
                 teams: vec![(
                     1,
                     TeamShare {
@@ -1043,6 +981,78 @@ mod tests {
                 ],
             },
         )
+    }
+
+    /// The copy's units and their dated closure.
+    fn hierarchy() -> Hierarchy {
+        use UnitLevel::*;
+        let start = "2000-01-01";
+        let units = vec![
+            unit("19", Province, None, start, END),
+            unit("169", District, Some("19"), start, CUT),
+            unit("C1", Commune, Some("169"), start, CUT),
+            unit("C1", Commune, Some("19"), NEW, END),
+            unit("H1", Hamlet, Some("C1"), start, END),
+            unit("H2", Hamlet, Some("C1"), start, END),
+        ];
+        let closure = vec![
+            ("19", "19", 0, Province, d(start), d(END)),
+            ("169", "169", 0, District, d(start), d(CUT)),
+            ("19", "169", 1, District, d(start), d(CUT)),
+            ("C1", "C1", 0, Commune, d(start), d(END)),
+            ("169", "C1", 1, Commune, d(start), d(CUT)),
+            ("19", "C1", 2, Commune, d(start), d(CUT)),
+            ("19", "C1", 1, Commune, d(NEW), d(END)),
+            ("H1", "H1", 0, Hamlet, d(start), d(END)),
+            ("C1", "H1", 1, Hamlet, d(start), d(END)),
+            ("169", "H1", 2, Hamlet, d(start), d(CUT)),
+            ("19", "H1", 3, Hamlet, d(start), d(CUT)),
+            ("19", "H1", 2, Hamlet, d(NEW), d(END)),
+            ("H2", "H2", 0, Hamlet, d(start), d(END)),
+            ("C1", "H2", 1, Hamlet, d(start), d(END)),
+            ("169", "H2", 2, Hamlet, d(start), d(CUT)),
+            ("19", "H2", 3, Hamlet, d(start), d(CUT)),
+            ("19", "H2", 2, Hamlet, d(NEW), d(END)),
+        ];
+        Hierarchy::from_parts(units, closure)
+    }
+
+    /// Versions of three indicators: ACT (a count, doubled from 2025), COVER and EG (ratios).
+    fn definitions() -> HashMap<String, Vec<indicator_definition::Model>> {
+        let mut definitions: HashMap<String, Vec<indicator_definition::Model>> = HashMap::new();
+        for def in [
+            definition(1, "ACT", 1, "ACTIVITIES", None, 1.0, "2020-01-01"),
+            definition(
+                2,
+                "ACT",
+                2,
+                "ACTIVITIES + ACTIVITIES",
+                None,
+                1.0,
+                "2025-01-01",
+            ),
+            definition(
+                3,
+                "COVER",
+                1,
+                "HAMLETS_WITH_TEAM",
+                Some("HAMLETS"),
+                100.0,
+                "2020-01-01",
+            ),
+            definition(
+                4,
+                "EG",
+                1,
+                "DOSSIERS_ONLINE",
+                Some("DOSSIERS_TOTAL"),
+                100.0,
+                "2020-01-01",
+            ),
+        ] {
+            definitions.entry(def.code.clone()).or_default().push(def);
+        }
+        definitions
     }
 
     fn request(
