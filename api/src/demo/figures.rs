@@ -169,7 +169,17 @@ pub fn figures(hamlets: &[Hamlet], areas: &Areas<'_>, seed: u64) -> Vec<Figure> 
                 .collect(),
         }
     };
-    let mut rng = base.fork(2);
+    dossiers(&weight_of, &mut base.fork(2), &mut out);
+    edocs(&weight_of, &mut base.fork(3), &mut out);
+    businesses(&weight_of, &mut base.fork(4), &mut out);
+    out
+}
+
+/// The communes of a catalogue with their weights.
+type Weights<'w> = dyn Fn(Units) -> Vec<(String, f64)> + 'w;
+
+/// Monthly dossiers (total and online) per commune, from the public service portal.
+fn dossiers(weight_of: &Weights<'_>, rng: &mut Rng, out: &mut Vec<Figure>) {
     for &(year, first, last, units, total, online) in DOSSIERS {
         let communes = weight_of(units);
         let rates: Vec<f64> = communes.iter().map(|_| rng.between(0.62, 0.84)).collect();
@@ -204,7 +214,10 @@ pub fn figures(hamlets: &[Hamlet], areas: &Areas<'_>, seed: u64) -> Vec<Figure> 
             }
         }
     }
-    let mut rng = base.fork(3);
+}
+
+/// Electronic documents exchanged per commune and period.
+fn edocs(weight_of: &Weights<'_>, rng: &mut Rng, out: &mut Vec<Figure>) {
     for &(start, end, units, total) in EDOCS {
         let communes = weight_of(units);
         let weights: Vec<f64> = communes
@@ -222,7 +235,10 @@ pub fn figures(hamlets: &[Hamlet], areas: &Areas<'_>, seed: u64) -> Vec<Figure> 
             });
         }
     }
-    let mut rng = base.fork(4);
+}
+
+/// Household businesses, and those taking electronic payment, per commune and period.
+fn businesses(weight_of: &Weights<'_>, rng: &mut Rng, out: &mut Vec<Figure>) {
     for &(start, end, units, total, epay) in BUSINESSES {
         let communes = weight_of(units);
         let weights: Vec<f64> = communes
@@ -248,7 +264,6 @@ pub fn figures(hamlets: &[Hamlet], areas: &Areas<'_>, seed: u64) -> Vec<Figure> 
             }
         }
     }
-    out
 }
 
 /// Population, households and adults per hamlet for 2023–2025 (pushed onto `out`); returns
