@@ -867,6 +867,42 @@ mod tests {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
     }
 
+    #[test]
+    fn a_cell_covers_the_days_its_spans_give_of_the_period() {
+        let may = Span {
+            start: d("2025-05-01"),
+            end: d("2025-05-31"),
+            label: "2025-05".into(),
+        };
+        let over = |spans: &[(&str, &str)]| {
+            let spans: Vec<(NaiveDate, NaiveDate)> =
+                spans.iter().map(|(f, t)| (d(f), d(t))).collect();
+            let c = Cell::over("X", 3, &may, &spans);
+            (c.window, c.whole, c.pi, c.target, c.weight)
+        };
+        // The whole month, from one span or from two that touch.
+        let whole = Some((d("2025-05-01"), d("2025-05-31")));
+        assert_eq!(
+            over(&[("2020-01-01", "2030-12-31")]),
+            (whole, true, 3, "X".into(), 1.0)
+        );
+        let touching = over(&[("2025-05-11", "2025-06-30"), ("2025-01-01", "2025-05-10")]);
+        assert_eq!((touching.0, touching.1), (whole, true));
+        // Part of it: from the first day covered to the last, not whole.
+        assert_eq!(
+            over(&[("2025-05-10", "2025-09-30")]).0,
+            Some((d("2025-05-10"), d("2025-05-31")))
+        );
+        assert!(!over(&[("2025-05-10", "2025-09-30")]).1);
+        // A break inside the month: the window spans it, but the cell is not whole.
+        let broken = over(&[("2025-01-01", "2025-05-09"), ("2025-05-12", "2025-12-31")]);
+        assert_eq!(broken.0, whole);
+        assert!(!broken.1);
+        // No day of the month: no window.
+        assert_eq!(over(&[("2025-06-01", "2025-12-31")]).0, None);
+        assert_eq!(over(&[]).0, None);
+    }
+
     const END: &str = "9999-12-31";
     const CUT: &str = "2025-06-30";
     const NEW: &str = "2025-07-01";
