@@ -19,6 +19,7 @@ mod m20261208_000010_plan_indexes;
 mod m20261208_000020_rollup_folds;
 mod m20261208_000030_figure_change_unit;
 mod m20261209_000010_unused_rollup_indexes;
+mod m20261210_000010_redundant_figure_index;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000020_rollup_folds::Migration),
             Box::new(m20261208_000030_figure_change_unit::Migration),
             Box::new(m20261209_000010_unused_rollup_indexes::Migration),
+            Box::new(m20261210_000010_redundant_figure_index::Migration),
         ]
     }
 }
