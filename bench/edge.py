@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """What a stranger's requests cost the server: resident memory and /metrics size, measured on
-the real binary from outside, against the bars of the edge (README, "Limits").
+the real binary from outside, against the bars of the edge (docs/operations.md, "Limits").
 
 1. Three 60 MiB `connection_init` messages at once on /graphql/ws without a token (one frame
    each, and one sent as 8 KiB fragments): the growth of the server's resident memory.

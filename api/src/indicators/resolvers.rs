@@ -91,7 +91,7 @@ impl IndicatorQuery {
 
     /// Indicator values for units and periods, rolled up along the hierarchy (numerators and
     /// denominators summed, divided last). Units must lie in the caller's area. Costs units ×
-    /// periods × codes times its subfields (see the README's limits).
+    /// periods × codes times its subfields (see docs/operations.md, "Limits").
     #[graphql(
         guard = "Allowed(Action::ReadIndicators)",
         complexity = "crate::indicators::resolvers::cost(&codes, &unit_codes, from, to, granularity, breakdown, child_complexity)"

@@ -240,7 +240,7 @@ async fn generated_requests_never_get_a_server_error() {
     assert!(statuses.get(&200).copied().unwrap_or(0) > iterations as usize / 10);
 }
 
-/// Close codes the live feed may end a socket with (README, "The live feed").
+/// Close codes the live feed may end a socket with (docs/operations.md, "The live feed: subscriptions").
 const CLOSE_CODES: &[u16] = &[1000, 1001, 1002, 1007, 1009, 4400, 4401, 4403, 4408, 4429];
 
 #[tokio::test]
