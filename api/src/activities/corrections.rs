@@ -338,6 +338,31 @@ async fn outcomes_of(db: &impl ConnectionTrait, id: i64) -> Result<Vec<activity_
         .await?)
 }
 
+/// An activity and its outcomes, as an audit entry shows them.
+type Shown<'a> = (&'a activity::Model, &'a [activity_outcome::Model]);
+
+/// The audit entry of a correction or a void: the activity before and after, the reason and
+/// the kept version it replaces; it concerns the activity's unit and day after the change.
+fn revision(
+    action: AuditAction,
+    (old, old_outcomes): Shown<'_>,
+    (updated, new_outcomes): Shown<'_>,
+    reason: &str,
+    version: i32,
+) -> Change {
+    let mut after = snapshot(updated, new_outcomes);
+    after["reason"] = reason.into();
+    after["replacesVersion"] = version.into();
+    Change {
+        action,
+        entity_id: ids::encode(ids::ACTIVITY, updated.id).0,
+        unit_code: Some(updated.unit_code.clone()),
+        concerns: Some((updated.occurred_on, Some(updated.occurred_on))),
+        before: Some(snapshot(old, old_outcomes)),
+        after: Some(after),
+    }
+}
+
 /// The row and its outcomes as one JSON document (versions and audit entries).
 fn snapshot(a: &activity::Model, outcomes: &[activity_outcome::Model]) -> serde_json::Value {
     let mut v = serde_json::to_value(a).unwrap_or_default();
@@ -563,23 +588,14 @@ pub async fn correct(
     )
     .await?;
     let (updated, new_outcomes) = rewrite(&txn, &old, &new, &unit_code).await?;
-    let mut after = snapshot(&updated, &new_outcomes);
-    after["reason"] = reason.clone().into();
-    after["replacesVersion"] = version.into();
-    record(
-        &txn,
-        principal,
-        request,
-        Change {
-            action: AuditAction::CorrectActivity,
-            entity_id: ids::encode(ids::ACTIVITY, id).0,
-            unit_code: Some(updated.unit_code.clone()),
-            concerns: Some((updated.occurred_on, Some(updated.occurred_on))),
-            before: Some(snapshot(&old, &old_outcomes)),
-            after: Some(after),
-        },
-    )
-    .await?;
+    let change = revision(
+        AuditAction::CorrectActivity,
+        (&old, &old_outcomes),
+        (&updated, &new_outcomes),
+        &reason,
+        version,
+    );
+    record(&txn, principal, request, change).await?;
     // The rollups last (their rows are held until commit): the old amounts out, the new in,
     // one write.
     let mut cells = BTreeMap::new();
@@ -628,23 +644,14 @@ pub async fn void(
     row.status = Set(ActivityStatus::Voided);
     row.updated_at = Set(Utc::now());
     let updated = row.update(&txn).await?;
-    let mut after = snapshot(&updated, &outcomes);
-    after["reason"] = reason.into();
-    after["replacesVersion"] = version.into();
-    record(
-        &txn,
-        principal,
-        request,
-        Change {
-            action: AuditAction::VoidActivity,
-            entity_id: ids::encode(ids::ACTIVITY, id).0,
-            unit_code: Some(updated.unit_code.clone()),
-            concerns: Some((updated.occurred_on, Some(updated.occurred_on))),
-            before: Some(snapshot(&old, &outcomes)),
-            after: Some(after),
-        },
-    )
-    .await?;
+    let change = revision(
+        AuditAction::VoidActivity,
+        (&old, &outcomes),
+        (&updated, &outcomes),
+        &reason,
+        version,
+    );
+    record(&txn, principal, request, change).await?;
     let mut cells = BTreeMap::new();
     rollup::add(&mut cells, &old, &outcomes, chain.since, &cashless, -1.0);
     rollup::record(&txn, &cells).await?;

@@ -124,6 +124,27 @@ fn concerns(m: &membership::Model) -> (NaiveDate, Option<NaiveDate>) {
     (m.started_on, m.ended_on)
 }
 
+/// A membership and its person's name, as an audit entry shows them.
+type Shown<'a> = (&'a membership::Model, &'a str);
+
+/// The audit entry of a change to a membership of a team of `unit_code`: the row before (none
+/// for a new one) and after; it concerns the membership's days after the change.
+fn membership_change(
+    action: AuditAction,
+    unit_code: &str,
+    before: Option<Shown<'_>>,
+    (after, name): Shown<'_>,
+) -> Change {
+    Change {
+        action,
+        entity_id: ids::global(ids::MEMBERSHIP, after.id),
+        unit_code: Some(unit_code.to_owned()),
+        concerns: Some(concerns(after)),
+        before: before.map(|(m, name)| audit_view(m, name)),
+        after: Some(audit_view(after, name)),
+    }
+}
+
 /// What an audit entry keeps of a membership: never contact details.
 fn audit_view(m: &membership::Model, full_name: &str) -> serde_json::Value {
     serde_json::json!({
@@ -272,14 +293,12 @@ pub async fn add(
         &txn,
         principal,
         request,
-        Change {
-            action: AuditAction::AddMember,
-            entity_id: ids::global(ids::MEMBERSHIP, m.id),
-            unit_code: Some(t.unit_code.clone()),
-            concerns: Some(concerns(&m)),
-            before: None,
-            after: Some(audit_view(&m, &person_row.full_name)),
-        },
+        membership_change(
+            AuditAction::AddMember,
+            &t.unit_code,
+            None,
+            (&m, &person_row.full_name),
+        ),
     )
     .await?;
     txn.commit().await.map_err(leader_conflict)?;
@@ -410,14 +429,12 @@ pub async fn update(
         &txn,
         principal,
         request,
-        Change {
-            action: AuditAction::UpdateMembership,
-            entity_id: ids::global(ids::MEMBERSHIP, id),
-            unit_code: Some(t.unit_code.clone()),
-            concerns: Some(concerns(&after)),
-            before: Some(audit_view(&before, &name_before)),
-            after: Some(audit_view(&after, &name)),
-        },
+        membership_change(
+            AuditAction::UpdateMembership,
+            &t.unit_code,
+            Some((&before, &name_before)),
+            (&after, &name),
+        ),
     )
     .await?;
     txn.commit().await.map_err(leader_conflict)?;
@@ -481,14 +498,12 @@ pub async fn end(
         &txn,
         principal,
         request,
-        Change {
-            action: AuditAction::EndMembership,
-            entity_id: ids::global(ids::MEMBERSHIP, id),
-            unit_code: Some(t.unit_code.clone()),
-            concerns: Some(concerns(&after)),
-            before: Some(audit_view(&before, &name)),
-            after: Some(audit_view(&after, &name)),
-        },
+        membership_change(
+            AuditAction::EndMembership,
+            &t.unit_code,
+            Some((&before, &name)),
+            (&after, &name),
+        ),
     )
     .await?;
     txn.commit().await?;

@@ -299,20 +299,8 @@ pub async fn create(
             Err(e) => return Err(code_conflict(e, &code)),
         }
     };
-    record(
-        &txn,
-        principal,
-        request,
-        Change {
-            action: AuditAction::CreateTeam,
-            entity_id: ids::global(ids::TEAM, model.id),
-            unit_code: Some(model.unit_code.clone()),
-            concerns: Some(concerns(&model)),
-            before: None,
-            after: serde_json::to_value(&model).ok(),
-        },
-    )
-    .await?;
+    let change = team_change(AuditAction::CreateTeam, None, &model);
+    record(&txn, principal, request, change).await?;
     txn.commit().await?;
     Ok(model)
 }
@@ -447,22 +435,23 @@ pub async fn update(
         .update(&txn)
         .await
         .map_err(|e| code_conflict(e, changes.code.as_deref().unwrap_or_default()))?;
-    record(
-        &txn,
-        principal,
-        request,
-        Change {
-            action: AuditAction::UpdateTeam,
-            entity_id: ids::global(ids::TEAM, id),
-            unit_code: Some(after.unit_code.clone()),
-            concerns: Some(concerns(&after)),
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-        },
-    )
-    .await?;
+    let change = team_change(AuditAction::UpdateTeam, Some(&before), &after);
+    record(&txn, principal, request, change).await?;
     txn.commit().await?;
     Ok(after)
+}
+
+/// The audit entry of a change to a team: the row before (none for a new team) and after; it
+/// concerns the team's unit and days after the change.
+fn team_change(action: AuditAction, before: Option<&team::Model>, after: &team::Model) -> Change {
+    Change {
+        action,
+        entity_id: ids::global(ids::TEAM, after.id),
+        unit_code: Some(after.unit_code.clone()),
+        concerns: Some(concerns(after)),
+        before: before.and_then(|b| serde_json::to_value(b).ok()),
+        after: serde_json::to_value(after).ok(),
+    }
 }
 
 pub async fn dissolve(
@@ -545,20 +534,8 @@ pub async fn dissolve(
     am.dissolution_reason = Set(reason.map(|r| text::clean(&r)));
     am.updated_at = Set(Utc::now());
     let after = am.update(&txn).await?;
-    record(
-        &txn,
-        principal,
-        request,
-        Change {
-            action: AuditAction::DissolveTeam,
-            entity_id: ids::global(ids::TEAM, id),
-            unit_code: Some(after.unit_code.clone()),
-            concerns: Some(concerns(&after)),
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-        },
-    )
-    .await?;
+    let change = team_change(AuditAction::DissolveTeam, Some(&before), &after);
+    record(&txn, principal, request, change).await?;
     txn.commit().await?;
     Ok(after)
 }
