@@ -312,6 +312,7 @@ pub fn no_arguments(f: &Positioned<Field>) -> Option<()> {
 /// nested field the type does not have; a field of the type that is neither a column, nor
 /// `nested`, nor declared `normal` (resolved the normal way only: guarded, or computed). Empty
 /// when the table matches.
+#[cfg(test)]
 pub fn check_table<R>(
     registry: &async_graphql::registry::Registry,
     columns: &Columns<R>,

@@ -21,14 +21,11 @@ pub fn insert(data: &mut Data, db: &DatabaseConnection, store: &Store, principal
 
 /// The request with the loaders of `principal`.
 pub fn with_loaders(
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     db: &DatabaseConnection,
     store: &Store,
     principal: &Principal,
 ) -> async_graphql::Request {
+    insert(&mut request.data, db, store, principal);
     request
-        .data(UnitLoaders::new(db))
-        .data(TeamLoaders::new(db, principal))
-        .data(MemberLoaders::new(db, store, principal))
-        .data(ActivityLoaders::new(db))
 }
