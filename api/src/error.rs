@@ -79,6 +79,17 @@ impl Error {
         }
     }
 
+    /// A range filter's bounds as given, or a validation error on `from` when it is after `to`.
+    pub fn in_order<T: PartialOrd>(
+        from: Option<T>,
+        to: Option<T>,
+    ) -> Result<(Option<T>, Option<T>)> {
+        match (&from, &to) {
+            (Some(f), Some(t)) if f > t => Err(Self::invalid("from", "`from` is after `to`")),
+            _ => Ok((from, to)),
+        }
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::Forbidden(message.into())
     }

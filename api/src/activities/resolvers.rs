@@ -9,24 +9,15 @@ use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::{ErrorCode, UserError, into_payload};
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::{Conn, PageArgs, connection, list_field};
 use crate::graphql::{Date, ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
-#[derive(Default)]
-pub struct ActivityQuery;
-
-#[Object]
-impl ActivityQuery {
+list_field! {
+    /// Reading activities.
+    ActivityQuery,
     /// Activities the caller may read, newest first.
-    #[graphql(
-        guard = "Allowed(Action::ReadActivities)",
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn activities(
-        &self,
-        ctx: &Context<'_>,
+    activities(
         #[graphql(desc = "Only activities of this team.")] team_id: Option<ID>,
         #[graphql(desc = "Only activities in this unit or under it (on the day they happened).")]
         under: Option<String>,
@@ -35,46 +26,37 @@ impl ActivityQuery {
         #[graphql(desc = "Last day, inclusive.")] to: Option<Date>,
         #[graphql(desc = "Default RECORDED.")] status: Option<ActivityStatus>,
         #[graphql(desc = "Part of the title.")] search: Option<String>,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<Activity>> {
-        let (db, principal) = state(ctx)?;
-        let team_id = match team_id {
-            Some(id) => Some(ids::input_id(ids::TEAM, "teamId", &id)?),
-            None => None,
-        };
-        if let (Some(f), Some(t)) = (from, to)
-            && f > t
-        {
-            return Err(crate::error::Error::invalid("from", "`from` is after `to`").into());
-        }
-        let filter = ActivityFilter {
-            team_id,
-            under,
-            kind,
-            from: from.map(|d| d.0),
-            to: to.map(|d| d.0),
-            status: status.map(Into::into),
-            search,
-        };
-        Ok(connection(
-            service::list(
-                db,
-                principal,
-                &filter,
-                &PageArgs::new(first, after, last, before),
-            )
-            .await?,
-        ))
-    }
+    ) -> Conn<Activity> = list_activities, guard = "Allowed(Action::ReadActivities)"
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn list_activities(
+    ctx: &Context<'_>,
+    team_id: Option<ID>,
+    under: Option<String>,
+    kind: Option<String>,
+    from: Option<Date>,
+    to: Option<Date>,
+    status: Option<ActivityStatus>,
+    search: Option<String>,
+    page: PageArgs,
+) -> Result<Conn<Activity>> {
+    let (db, principal) = state(ctx)?;
+    let (from, to) = crate::error::Error::in_order(from.map(|d| d.0), to.map(|d| d.0))?;
+    let filter = ActivityFilter {
+        team_id: team_id
+            .map(|id| ids::input_id(ids::TEAM, "teamId", &id))
+            .transpose()?,
+        under,
+        kind,
+        from,
+        to,
+        status: status.map(Into::into),
+        search,
+    };
+    Ok(connection(
+        service::list(db, principal, &filter, &page).await?,
+    ))
 }
 
 #[derive(Default)]

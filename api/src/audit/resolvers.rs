@@ -1,10 +1,11 @@
 //! The `auditLog` query.
 use super::service::{self, AuditFilter, Listed};
 use crate::auth::Action;
+use crate::error::Error;
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::{Conn, PageArgs, connection, list_field};
 use crate::graphql::{ids, state};
-use async_graphql::{ComplexObject, Context, ID, Json, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 
 /// One recorded change.
@@ -111,11 +112,9 @@ impl From<Listed> for AuditEntry {
     }
 }
 
-#[derive(Default)]
-pub struct AuditQuery;
-
-#[Object]
-impl AuditQuery {
+list_field! {
+    /// Reading the audit log.
+    AuditQuery,
     /// Changes recorded in the caller's area, newest first (ADMIN, UNIT_ADMIN): an entry is
     /// listed when the changed object's unit was in the area on the day of the change, and the
     /// object as it is now is one the caller may read by its own rule (a team or membership on
@@ -124,14 +123,7 @@ impl AuditQuery {
     /// lock during its month; an indicator definition's entries only to ADMIN). An activity's
     /// `before` and `after` are read as its versions are (`activityVersions`): null with a
     /// FORBIDDEN error on that path where the activity lay outside the caller's area.
-    #[graphql(
-        guard = "Allowed(Action::ReadAudit)",
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn audit_log(
-        &self,
-        ctx: &Context<'_>,
+    audit_log(
         #[graphql(
             desc = "Only changes to this kind of object: Team, Membership, Activity, IndicatorTarget, IndicatorDefinition, DataValue or PeriodLock."
         )]
@@ -140,50 +132,40 @@ impl AuditQuery {
         #[graphql(desc = "Only changes made by this token subject.")] subject: Option<String>,
         #[graphql(desc = "Only changes at or after this time.")] since: Option<DateTime<Utc>>,
         #[graphql(desc = "Only changes at or before this time.")] until: Option<DateTime<Utc>>,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<AuditEntry>> {
-        let (db, principal) = state(ctx)?;
-        for (name, t) in [("since", since), ("until", until)] {
-            if let Some(t) = t.filter(|t| {
-                let day = t.date_naive();
-                !(crate::graphql::scalars::MIN_DATE..=crate::graphql::scalars::MAX_DATE)
-                    .contains(&day)
-            }) {
-                return Err(crate::error::Error::invalid(
-                    name,
-                    format!(
-                        "`{name}` {t} is outside the supported range {} to {}",
-                        crate::graphql::scalars::MIN_DATE,
-                        crate::graphql::scalars::MAX_DATE
-                    ),
-                )
-                .into());
-            }
-        }
-        let filter = AuditFilter {
-            entity_type,
-            entity_id: entity_id.map(|i| i.0),
-            subject,
-            since,
-            until,
-        };
-        Ok(connection(
-            service::list(
-                db,
-                principal,
-                &filter,
-                &PageArgs::new(first, after, last, before),
-            )
-            .await?,
-        ))
+    ) -> Conn<AuditEntry> = list_entries, guard = "Allowed(Action::ReadAudit)"
+}
+
+/// A time filter's day must be one the service can write (`since` or `until`).
+fn supported_time(name: &str, t: Option<DateTime<Utc>>) -> Result<Option<DateTime<Utc>>> {
+    use crate::graphql::scalars::{MAX_DATE, MIN_DATE};
+    match t {
+        Some(t) if !(MIN_DATE..=MAX_DATE).contains(&t.date_naive()) => Err(Error::invalid(
+            name,
+            format!("`{name}` {t} is outside the supported range {MIN_DATE} to {MAX_DATE}"),
+        )
+        .into()),
+        _ => Ok(t),
     }
+}
+
+async fn list_entries(
+    ctx: &Context<'_>,
+    entity_type: Option<String>,
+    entity_id: Option<ID>,
+    subject: Option<String>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    page: PageArgs,
+) -> Result<Conn<AuditEntry>> {
+    let (db, principal) = state(ctx)?;
+    let filter = AuditFilter {
+        entity_type,
+        entity_id: entity_id.map(|i| i.0),
+        subject,
+        since: supported_time("since", since)?,
+        until: supported_time("until", until)?,
+    };
+    Ok(connection(
+        service::list(db, principal, &filter, &page).await?,
+    ))
 }

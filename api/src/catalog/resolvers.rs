@@ -70,6 +70,68 @@ pub struct DataElement {
     pub aggregation: Aggregation,
 }
 
+impl From<activity_kind::Model> for CatalogueEntry {
+    fn from(k: activity_kind::Model) -> Self {
+        Self {
+            code: k.code,
+            name_vi: k.name_vi,
+            name_en: k.name_en,
+            active: k.active,
+        }
+    }
+}
+
+impl From<affiliation::Model> for CatalogueEntry {
+    fn from(a: affiliation::Model) -> Self {
+        Self {
+            code: a.code,
+            name_vi: a.name_vi,
+            name_en: a.name_en,
+            active: a.active,
+        }
+    }
+}
+
+impl From<digital_service::Model> for DigitalService {
+    fn from(s: digital_service::Model) -> Self {
+        Self {
+            code: s.code,
+            name_vi: s.name_vi,
+            name_en: s.name_en,
+            cashless: s.cashless,
+            active: s.active,
+        }
+    }
+}
+
+impl From<data_element::Model> for DataElement {
+    fn from(e: data_element::Model) -> Self {
+        Self {
+            code: e.code,
+            name_vi: e.name_vi,
+            name_en: e.name_en,
+            source: e.source.into(),
+            aggregation: e.aggregation.into(),
+        }
+    }
+}
+
+/// Every row of a catalogue in `order`, as its GraphQL type.
+async fn entries<E, T>(ctx: &Context<'_>, order: E::Column) -> Result<Vec<T>>
+where
+    E: EntityTrait,
+    T: From<E::Model>,
+{
+    let (db, _) = state(ctx)?;
+    Ok(E::find()
+        .order_by_asc(order)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(T::from)
+        .collect())
+}
+
 #[derive(Default)]
 pub struct CatalogQuery;
 
@@ -77,71 +139,21 @@ pub struct CatalogQuery;
 impl CatalogQuery {
     /// Kinds of activity.
     async fn activity_kinds(&self, ctx: &Context<'_>) -> Result<Vec<CatalogueEntry>> {
-        let (db, _) = state(ctx)?;
-        Ok(activity_kind::Entity::find()
-            .order_by_asc(activity_kind::Column::SortOrder)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|k| CatalogueEntry {
-                code: k.code,
-                name_vi: k.name_vi,
-                name_en: k.name_en,
-                active: k.active,
-            })
-            .collect())
+        entries::<activity_kind::Entity, _>(ctx, activity_kind::Column::SortOrder).await
     }
 
     /// Digital services.
     async fn digital_services(&self, ctx: &Context<'_>) -> Result<Vec<DigitalService>> {
-        let (db, _) = state(ctx)?;
-        Ok(digital_service::Entity::find()
-            .order_by_asc(digital_service::Column::SortOrder)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|s| DigitalService {
-                code: s.code,
-                name_vi: s.name_vi,
-                name_en: s.name_en,
-                cashless: s.cashless,
-                active: s.active,
-            })
-            .collect())
+        entries::<digital_service::Entity, _>(ctx, digital_service::Column::SortOrder).await
     }
 
     /// Member affiliations.
     async fn affiliations(&self, ctx: &Context<'_>) -> Result<Vec<CatalogueEntry>> {
-        let (db, _) = state(ctx)?;
-        Ok(affiliation::Entity::find()
-            .order_by_asc(affiliation::Column::SortOrder)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|k| CatalogueEntry {
-                code: k.code,
-                name_vi: k.name_vi,
-                name_en: k.name_en,
-                active: k.active,
-            })
-            .collect())
+        entries::<affiliation::Entity, _>(ctx, affiliation::Column::SortOrder).await
     }
 
     /// Data elements.
     async fn data_elements(&self, ctx: &Context<'_>) -> Result<Vec<DataElement>> {
-        let (db, _) = state(ctx)?;
-        Ok(data_element::Entity::find()
-            .order_by_asc(data_element::Column::Code)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|e| DataElement {
-                code: e.code,
-                name_vi: e.name_vi,
-                name_en: e.name_en,
-                source: e.source.into(),
-                aggregation: e.aggregation.into(),
-            })
-            .collect())
+        entries::<data_element::Entity, _>(ctx, data_element::Column::Code).await
     }
 }

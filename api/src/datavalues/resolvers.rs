@@ -5,68 +5,47 @@ use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::{Error, into_payload};
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::{Conn, PageArgs, connection, list_field};
 use crate::graphql::{Date, state};
 use async_graphql::{Context, Object, Result};
 
-#[derive(Default)]
-pub struct DataValueQuery;
-
-#[Object]
-impl DataValueQuery {
+list_field! {
+    /// Reading reported figures.
+    DataValueQuery,
     /// Reported figures the caller may read (its area on every day of their period; a
     /// REPORTER, what it sent), latest period first: for the systems that check what they sent.
-    #[graphql(
-        guard = "Allowed(Action::ReadDataValues)",
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn data_values(
-        &self,
-        ctx: &Context<'_>,
+    data_values(
         #[graphql(desc = "Data element code.")] element: Option<String>,
         #[graphql(desc = "Only figures of this unit or of units under it.")] under: Option<String>,
-        #[graphql(desc = "Only figures whose period ends on or after this day.")] from: Option<
-            Date,
-        >,
-        #[graphql(desc = "Only figures whose period starts on or before this day.")] to: Option<
-            Date,
-        >,
+        #[graphql(desc = "Only figures whose period ends on or after this day.")]
+        from: Option<Date>,
+        #[graphql(desc = "Only figures whose period starts on or before this day.")]
+        to: Option<Date>,
         #[graphql(desc = "Only figures from this source system.")] source_system: Option<String>,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<DataValue>> {
-        let (db, principal) = state(ctx)?;
-        if let (Some(f), Some(t)) = (from, to)
-            && f > t
-        {
-            return Err(Error::invalid("from", "`from` is after `to`").into());
-        }
-        let filter = ValueFilter {
-            element: element.map(|e| e.trim().to_owned()),
-            under: under.map(|u| u.trim().to_owned()),
-            from: from.map(|d| d.0),
-            to: to.map(|d| d.0),
-            source_system: source_system.map(|s| s.trim().to_owned()),
-        };
-        Ok(connection(
-            service::list(
-                db,
-                principal,
-                &filter,
-                &PageArgs::new(first, after, last, before),
-            )
-            .await?,
-        ))
-    }
+    ) -> Conn<DataValue> = list_values, guard = "Allowed(Action::ReadDataValues)"
+}
+
+async fn list_values(
+    ctx: &Context<'_>,
+    element: Option<String>,
+    under: Option<String>,
+    from: Option<Date>,
+    to: Option<Date>,
+    source_system: Option<String>,
+    page: PageArgs,
+) -> Result<Conn<DataValue>> {
+    let (db, principal) = state(ctx)?;
+    let (from, to) = Error::in_order(from.map(|d| d.0), to.map(|d| d.0))?;
+    let filter = ValueFilter {
+        element: element.map(|e| e.trim().to_owned()),
+        under: under.map(|u| u.trim().to_owned()),
+        from,
+        to,
+        source_system: source_system.map(|s| s.trim().to_owned()),
+    };
+    Ok(connection(
+        service::list(db, principal, &filter, &page).await?,
+    ))
 }
 
 #[derive(Default)]

@@ -40,3 +40,66 @@ pub fn connection<M, T: OutputType + From<M>>(page: (Vec<M>, Window, u64)) -> Co
     );
     conn
 }
+
+/// Declares a query root whose one field is a cursor-paged list: the field's own arguments as
+/// written, then the four page arguments every list takes (`first`, `after`, `last`,
+/// `before`, described once here), priced by [`page_complexity`]. The field is answered by
+/// `$resolve(ctx, <own arguments in order>, page)`, an ordinary function beside it, behind the
+/// guard given after it, if any. The page arguments cannot be shared any other way:
+/// async-graphql takes a resolver's arguments from its parameters one by one.
+///
+/// ```ignore
+/// list_field! {
+///     /// Reading activities.
+///     ActivityQuery,
+///     /// Activities in the caller's area.
+///     activities(#[graphql(desc = "Activity kind code.")] kind: Option<String>) -> Conn<Activity>
+///         = list_activities, guard = "Allowed(Action::ReadActivities)"
+/// }
+/// ```
+macro_rules! list_field {
+    (
+        $(#[$root_attr:meta])*
+        $root:ident,
+        $(#[$field_attr:meta])*
+        $field:ident($($(#[$arg_attr:meta])* $arg:ident: $arg_type:ty),* $(,)?) -> $output:ty
+            = $resolve:path $(, guard = $guard:literal)? $(,)?
+    ) => {
+        $(#[$root_attr])*
+        #[derive(Default)]
+        pub struct $root;
+
+        #[async_graphql::Object]
+        impl $root {
+            $(#[$field_attr])*
+            #[graphql(
+                $(guard = $guard,)?
+                complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
+            )]
+            #[allow(clippy::too_many_arguments)]
+            async fn $field(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                $($(#[$arg_attr])* $arg: $arg_type,)*
+                #[graphql(
+                    desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
+                )]
+                first: Option<i32>,
+                #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
+                #[graphql(
+                    desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
+                )]
+                last: Option<i32>,
+                #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
+            ) -> async_graphql::Result<$output> {
+                $resolve(
+                    ctx,
+                    $($arg,)*
+                    $crate::graphql::pagination::PageArgs::new(first, after, last, before),
+                )
+                .await
+            }
+        }
+    };
+}
+pub(crate) use list_field;

@@ -5,12 +5,9 @@ use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::{Error, into_payload};
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::{Conn, PageArgs, connection, list_field};
 use crate::graphql::state;
 use async_graphql::{Context, Object, Result};
-
-#[derive(Default)]
-pub struct LockQuery;
 
 fn month_arg(name: &str, value: Option<String>) -> Result<Option<Month>, Error> {
     value
@@ -25,53 +22,35 @@ fn month_arg(name: &str, value: Option<String>) -> Result<Option<Month>, Error> 
         .transpose()
 }
 
-#[Object]
-impl LockQuery {
+list_field! {
+    /// Reading period locks.
+    LockQuery,
     /// Period locks of units in the caller's area (during the locked period), latest month
     /// first.
-    #[graphql(
-        guard = "Allowed(Action::ReadPeriodLocks)",
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn period_locks(
-        &self,
-        ctx: &Context<'_>,
+    period_locks(
         #[graphql(desc = "Only locks of this unit or of units under it.")] under: Option<String>,
         #[graphql(desc = "Only locks of this month (`YYYY-MM`) or later.")] from: Option<String>,
         #[graphql(desc = "Only locks of this month (`YYYY-MM`) or earlier.")] to: Option<String>,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<PeriodLock>> {
-        let (db, principal) = state(ctx)?;
-        let filter = LockFilter {
-            under: under.map(|u| u.trim().to_owned()),
-            from: month_arg("from", from)?,
-            to: month_arg("to", to)?,
-        };
-        if let (Some(f), Some(t)) = (filter.from, filter.to)
-            && f > t
-        {
-            return Err(Error::invalid("from", "`from` is after `to`").into());
-        }
-        Ok(connection(
-            service::list(
-                db,
-                principal,
-                &filter,
-                &PageArgs::new(first, after, last, before),
-            )
-            .await?,
-        ))
-    }
+    ) -> Conn<PeriodLock> = list_locks, guard = "Allowed(Action::ReadPeriodLocks)"
+}
+
+async fn list_locks(
+    ctx: &Context<'_>,
+    under: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: PageArgs,
+) -> Result<Conn<PeriodLock>> {
+    let (db, principal) = state(ctx)?;
+    let (from, to) = Error::in_order(month_arg("from", from)?, month_arg("to", to)?)?;
+    let filter = LockFilter {
+        under: under.map(|u| u.trim().to_owned()),
+        from,
+        to,
+    };
+    Ok(connection(
+        service::list(db, principal, &filter, &page).await?,
+    ))
 }
 
 #[derive(Default)]

@@ -8,7 +8,7 @@ use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::{Conn, PageArgs, connection, list_field};
 use crate::graphql::{ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
@@ -32,63 +32,47 @@ fn payload(
     })
 }
 
-#[derive(Default)]
-pub struct MemberQuery;
-
-#[Object]
-impl MemberQuery {
+list_field! {
+    /// Reading memberships.
+    MemberQuery,
     /// Memberships of teams whose members the caller may read.
-    #[graphql(
-        guard = "Allowed(Action::ReadMembers)",
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn members(
-        &self,
-        ctx: &Context<'_>,
+    members(
         #[graphql(desc = "Only memberships of this team.")] team_id: Option<ID>,
         #[graphql(desc = "Only members of teams in this unit or under it.")] under: Option<String>,
         #[graphql(desc = "Only memberships with this role.")] role: Option<MemberRole>,
-        #[graphql(desc = "Only memberships with this affiliation code.")] affiliation: Option<
-            String,
-        >,
+        #[graphql(desc = "Only memberships with this affiliation code.")]
+        affiliation: Option<String>,
         #[graphql(desc = "true: current memberships; false: ended ones; null: both.")]
         active: Option<bool>,
         #[graphql(desc = "Part of the member's name, diacritics ignored.")] search: Option<String>,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<Membership>> {
-        let (db, principal) = state(ctx)?;
-        let team_id = match team_id {
-            Some(id) => Some(ids::input_id(ids::TEAM, "teamId", &id)?),
-            None => None,
-        };
-        let filter = MemberFilter {
-            team_id,
-            under,
-            role: role.map(Into::into),
-            affiliation,
-            active,
-            search,
-        };
-        Ok(connection(
-            service::list(
-                db,
-                principal,
-                &filter,
-                &PageArgs::new(first, after, last, before),
-            )
-            .await?,
-        ))
-    }
+    ) -> Conn<Membership> = list_members, guard = "Allowed(Action::ReadMembers)"
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn list_members(
+    ctx: &Context<'_>,
+    team_id: Option<ID>,
+    under: Option<String>,
+    role: Option<MemberRole>,
+    affiliation: Option<String>,
+    active: Option<bool>,
+    search: Option<String>,
+    page: PageArgs,
+) -> Result<Conn<Membership>> {
+    let (db, principal) = state(ctx)?;
+    let filter = MemberFilter {
+        team_id: team_id
+            .map(|id| ids::input_id(ids::TEAM, "teamId", &id))
+            .transpose()?,
+        under,
+        role: role.map(Into::into),
+        affiliation,
+        active,
+        search,
+    };
+    Ok(connection(
+        service::list(db, principal, &filter, &page).await?,
+    ))
 }
 
 #[derive(Default)]

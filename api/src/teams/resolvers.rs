@@ -8,7 +8,7 @@ use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
-use crate::graphql::pagination::PageArgs;
+use crate::graphql::pagination::{PageArgs, list_field};
 use crate::graphql::{Date, ids, state};
 use async_graphql::{Context, ID, Object, Result};
 
@@ -32,56 +32,46 @@ impl TeamQuery {
                 .into(),
         ))
     }
+}
 
+list_field! {
+    /// The list of teams (a team by id is [`TeamQuery`]'s).
+    TeamListQuery,
     /// Teams in the caller's area.
-    #[graphql(
-        guard = "Allowed(Action::ReadTeams)",
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn teams(
-        &self,
-        ctx: &Context<'_>,
+    teams(
         #[graphql(desc = "Only teams in this unit or under it.")] under: Option<String>,
         #[graphql(desc = "Only teams of exactly this unit.")] unit_code: Option<String>,
         #[graphql(desc = "Only teams with this status.")] status: Option<TeamStatus>,
         #[graphql(desc = "Only teams active on this day.")] active_on: Option<Date>,
-        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")] search: Option<
-            String,
-        >,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<TeamPage> {
-        let (db, principal) = state(ctx)?;
-        let filter = TeamFilter {
-            under,
-            unit_code,
-            status: status.map(Into::into),
-            search,
-            active_on: active_on.map(|d| d.0),
-        };
-        let (rows, window, total) = service::list(
-            db,
-            principal,
-            &filter,
-            &PageArgs::new(first, after, last, before),
-            ctx.look_ahead().field("totalCount").exists(),
-        )
-        .await?;
-        Ok(TeamPage {
-            rows,
-            window,
-            total,
-        })
-    }
+        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")]
+        search: Option<String>,
+    ) -> TeamPage = list_teams, guard = "Allowed(Action::ReadTeams)"
+}
+
+async fn list_teams(
+    ctx: &Context<'_>,
+    under: Option<String>,
+    unit_code: Option<String>,
+    status: Option<TeamStatus>,
+    active_on: Option<Date>,
+    search: Option<String>,
+    page: PageArgs,
+) -> Result<TeamPage> {
+    let (db, principal) = state(ctx)?;
+    let filter = TeamFilter {
+        under,
+        unit_code,
+        status: status.map(Into::into),
+        search,
+        active_on: active_on.map(|d| d.0),
+    };
+    let with_total = ctx.look_ahead().field("totalCount").exists();
+    let (rows, window, total) = service::list(db, principal, &filter, &page, with_total).await?;
+    Ok(TeamPage {
+        rows,
+        window,
+        total,
+    })
 }
 
 #[derive(Default)]

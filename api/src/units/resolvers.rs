@@ -1,7 +1,7 @@
 //! Queries over administrative units (public reference data: any authenticated caller).
 use super::service::{self, UnitFilter};
 use super::types::{AdminLevel, AdminUnit};
-use crate::graphql::pagination::{Conn, PageArgs, connection};
+use crate::graphql::pagination::{Conn, PageArgs, connection, list_field};
 use crate::graphql::{Date, state};
 use async_graphql::{Context, Object, Result};
 
@@ -27,42 +27,38 @@ impl UnitQuery {
         };
         Ok(unit.map(Into::into))
     }
+}
 
+list_field! {
+    /// The list of units (a unit by code is [`UnitQuery`]'s).
+    UnitListQuery,
     /// Units in force on `on` (default today), filtered.
-    #[allow(clippy::too_many_arguments)]
-    #[graphql(
-        complexity = "crate::graphql::pagination::page_complexity(first, last, child_complexity)"
-    )]
-    async fn admin_units(
-        &self,
-        ctx: &Context<'_>,
+    admin_units(
         #[graphql(desc = "Day the hierarchy is taken on; default today.")] on: Option<Date>,
         #[graphql(desc = "Only direct children of this unit.")] parent_code: Option<String>,
         #[graphql(desc = "Only this unit and units under it.")] under: Option<String>,
         #[graphql(desc = "Only units of this level.")] level: Option<AdminLevel>,
-        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")] search: Option<
-            String,
-        >,
-        #[graphql(
-            desc = "Number of items from the start of the list (after `after`), 0 to 100; 20 when neither `first` nor `last` is given."
-        )]
-        first: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items after it.")] after: Option<String>,
-        #[graphql(
-            desc = "Number of items from the end of the list (before `before`), 0 to 100; not with `first`."
-        )]
-        last: Option<i32>,
-        #[graphql(desc = "Cursor of an edge: only items before it.")] before: Option<String>,
-    ) -> Result<Conn<AdminUnit>> {
-        let (db, _) = state(ctx)?;
-        let filter = UnitFilter {
-            on: on.map(|d| d.0),
-            parent_code,
-            under,
-            level: level.map(Into::into),
-            search,
-        };
-        let args = PageArgs::new(first, after, last, before);
-        Ok(connection(service::list(db, &filter, &args).await?))
-    }
+        #[graphql(desc = "Part of the name, diacritics ignored, or an exact code.")]
+        search: Option<String>,
+    ) -> Conn<AdminUnit> = list_units
+}
+
+async fn list_units(
+    ctx: &Context<'_>,
+    on: Option<Date>,
+    parent_code: Option<String>,
+    under: Option<String>,
+    level: Option<AdminLevel>,
+    search: Option<String>,
+    page: PageArgs,
+) -> Result<Conn<AdminUnit>> {
+    let (db, _) = state(ctx)?;
+    let filter = UnitFilter {
+        on: on.map(|d| d.0),
+        parent_code,
+        under,
+        level: level.map(Into::into),
+        search,
+    };
+    Ok(connection(service::list(db, &filter, &page).await?))
 }
