@@ -771,6 +771,52 @@ fn messages(
     })
 }
 
+/// What `connection_init` settles, shared with the connection's loop.
+struct Init {
+    state: AppState,
+    auth: Arc<Mutex<Auth>>,
+    principal: Arc<OnceLock<Principal>>,
+    held: Arc<Mutex<Option<Holding>>>,
+    gate: Arc<Mutex<Gate>>,
+}
+
+impl Init {
+    /// Checks the token of `connection_init` and takes one of the caller's sockets: on
+    /// success the connection's request data, else the close code and reason, kept for the
+    /// loop to send.
+    async fn accept(self, payload: serde_json::Value) -> async_graphql::Result<Data> {
+        let outcome = match accept(&self.state, &payload).await {
+            Ok((p, expires)) => match self.state.sockets.hold(&p.identity(), Kind::Socket) {
+                Ok(h) => Ok((p, expires, h)),
+                Err(m) => Err((4429, m)),
+            },
+            Err(e) => Err(e),
+        };
+        let mut slot = self.auth.lock().unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            Ok((p, expires, holding)) => {
+                *slot = Auth::Accepted { expires };
+                {
+                    let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+                    gate.budget.store(usize::MAX, Ordering::SeqCst);
+                    gate.waiting.release();
+                }
+                *self.held.lock().unwrap_or_else(|e| e.into_inner()) = Some(holding);
+                tracing::info!(subject = %p.subject, roles = %p.roles_label(), "live feed: connection accepted");
+                let mut data = Data::default();
+                crate::schema::loaders::insert(&mut data, &self.state.db, &self.state.store, &p);
+                data.insert(p.clone());
+                let _ = self.principal.set(p);
+                Ok(data)
+            }
+            Err((code, reason)) => {
+                *slot = Auth::Refused(code, reason.clone());
+                Err(async_graphql::Error::new(reason))
+            }
+        }
+    }
+}
+
 /// The connection's loop: the protocol's messages out, its close codes, the timers.
 async fn run(state: AppState, socket: Socket, gate: Gate) {
     let (mut sink, source) = socket.split();
@@ -781,43 +827,12 @@ async fn run(state: AppState, socket: Socket, gate: Gate) {
     // The caller's hold on one of its sockets, from `connection_init` to the end.
     let held: Arc<Mutex<Option<Holding>>> = Arc::default();
     let gate = Arc::new(Mutex::new(gate));
-    let on_init = {
-        let state = state.clone();
-        let auth = auth.clone();
-        let principal = principal.clone();
-        let held = held.clone();
-        let gate = gate.clone();
-        move |payload: serde_json::Value| async move {
-            let outcome = match accept(&state, &payload).await {
-                Ok((p, expires)) => match state.sockets.hold(&p.identity(), Kind::Socket) {
-                    Ok(h) => Ok((p, expires, h)),
-                    Err(m) => Err((4429, m)),
-                },
-                Err(e) => Err(e),
-            };
-            let mut slot = auth.lock().unwrap_or_else(|e| e.into_inner());
-            match outcome {
-                Ok((p, expires, holding)) => {
-                    *slot = Auth::Accepted { expires };
-                    {
-                        let mut gate = gate.lock().unwrap_or_else(|e| e.into_inner());
-                        gate.budget.store(usize::MAX, Ordering::SeqCst);
-                        gate.waiting.release();
-                    }
-                    *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(holding);
-                    tracing::info!(subject = %p.subject, roles = %p.roles_label(), "live feed: connection accepted");
-                    let mut data = Data::default();
-                    crate::schema::loaders::insert(&mut data, &state.db, &state.store, &p);
-                    data.insert(p.clone());
-                    let _ = principal.set(p);
-                    Ok(data)
-                }
-                Err((code, reason)) => {
-                    *slot = Auth::Refused(code, reason.clone());
-                    Err(async_graphql::Error::new(reason))
-                }
-            }
-        }
+    let init = Init {
+        state: state.clone(),
+        auth: auth.clone(),
+        principal: principal.clone(),
+        held: held.clone(),
+        gate,
     };
     let executor = Admitted {
         state: state.clone(),
@@ -826,7 +841,8 @@ async fn run(state: AppState, socket: Socket, gate: Gate) {
         running: Arc::new(AtomicUsize::new(0)),
     };
     let mut protocol = Box::pin(
-        Protocol::new(executor, input, WebSocketProtocols::GraphQLWS).on_connection_init(on_init),
+        Protocol::new(executor, input, WebSocketProtocols::GraphQLWS)
+            .on_connection_init(move |payload| init.accept(payload)),
     );
     let init_deadline = Instant::now() + INIT_TIMEOUT;
     let mut stopping = state.closing.tx.subscribe();

@@ -30,6 +30,7 @@ mod ops;
 mod plans;
 mod ratelimit;
 mod schema;
+mod structure;
 mod subscriptions;
 mod targets;
 mod teams;
