@@ -181,6 +181,7 @@ impl Application {
                     max_sockets_per_caller: settings.ws_max_sockets_per_caller,
                     max_subscriptions_per_caller: settings.ws_max_subscriptions_per_caller,
                 }),
+                persisted: crate::http::persisted::PersistedQueries::default(),
             },
         })
     }

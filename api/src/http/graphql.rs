@@ -2,6 +2,7 @@
 //! and media types, GraphiQL for browsers, and no mutations over GET.
 use super::AppState;
 use super::metrics;
+use super::persisted;
 use crate::audit::service::RequestId;
 use crate::auth::Principal;
 use crate::error::{DATABASE_UNAVAILABLE, ErrorCode};
@@ -37,6 +38,78 @@ fn error_response(
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
+}
+
+/// Apollo's automatic persisted queries (`extensions.persistedQuery`): a hash sent alone is
+/// replaced by the text stored under it; a text sent with its hash is checked against it and
+/// stored for the requests that will send the hash alone. An unknown hash is answered as
+/// Apollo's clients expect (200, `PersistedQueryNotFound`), so that they send the text.
+async fn with_persisted(
+    state: &AppState,
+    mut request: async_graphql::Request,
+    media: &'static str,
+) -> Result<async_graphql::Request, Response> {
+    let Some(value) = request.extensions.remove("persistedQuery") else {
+        return Ok(request);
+    };
+    let value = value.into_json().unwrap_or(serde_json::Value::Null);
+    let refused = |e: crate::error::Error| {
+        if e.is_user_error() {
+            error_response(StatusCode::BAD_REQUEST, e.code(), &e.message(), media)
+        } else {
+            tracing::error!(error = %e.message(), "persisted query not read");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error; it has been logged",
+                media,
+            )
+        }
+    };
+    let asked = match persisted::asked(Some(&value)) {
+        Ok(Some(asked)) => asked,
+        Ok(None) => return Ok(request),
+        Err(e) => return Err(refused(e)),
+    };
+    if request.query.is_empty() {
+        return match state.persisted.text_of(&state.db, &asked.hash).await {
+            Ok(Some(text)) => {
+                request.query = text.to_string();
+                Ok(request)
+            }
+            Ok(None) => {
+                let body = serde_json::json!({
+                    "errors": [{
+                        "message": persisted::NOT_FOUND_MESSAGE,
+                        "extensions": { "code": persisted::NOT_FOUND_CODE }
+                    }]
+                });
+                let mut resp = (StatusCode::OK, body.to_string()).into_response();
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
+                Err(resp)
+            }
+            Err(e) => Err(refused(e)),
+        };
+    }
+    // Only a text that could run is kept (it still goes through every check below).
+    if nesting::check_document(&request.query).is_ok()
+        && async_graphql::parser::parse_query(&request.query).is_ok()
+    {
+        if let Err(e) = state
+            .persisted
+            .remember(&state.db, &asked.hash, &request.query)
+            .await
+        {
+            return Err(refused(e));
+        }
+    } else if persisted::hash_of(&request.query) != asked.hash {
+        return Err(refused(crate::error::Error::invalid(
+            "extensions.persistedQuery.sha256Hash",
+            "provided sha does not match query: `sha256Hash` is not the SHA-256 of `query`",
+        )));
+    }
+    Ok(request)
 }
 
 /// The media type to answer with, from the Accept header.
@@ -433,7 +506,40 @@ pub async fn post_handler(
             media,
         );
     };
+    let request = match with_persisted(&state, request, media).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     execute(state, principal, headers, request, media).await
+}
+
+/// A GET request that would change something (a mutation or subscription selected), refused:
+/// GET must be safe to repeat and to cache.
+fn refused_over_get(request: &async_graphql::Request, media: &'static str) -> Option<Response> {
+    if let Err(e) = nesting::check_document(&request.query) {
+        return Some(too_deep(e, "the query", media));
+    }
+    let doc = async_graphql::parser::parse_query(&request.query).ok()?;
+    let is_mutation = doc.operations.iter().any(|(name, op)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(want), Some(n)) => want.as_str() == n.as_str(),
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        selected && op.node.ty != OperationType::Query
+    });
+    if !is_mutation {
+        return None;
+    }
+    let mut resp = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Validation,
+        "mutations and subscriptions are not allowed over GET: use POST",
+        media,
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    Some(resp)
 }
 
 /// Query-string parameters of `GET /graphql`.
@@ -468,46 +574,29 @@ pub async fn get_handler(
             );
         }
     };
-    let Some(query) = params.query else {
-        if wants_html {
-            return super::graphiql::page();
+    let persisted = params
+        .extensions
+        .as_deref()
+        .is_some_and(|e| e.contains("persistedQuery"));
+    let query = match params.query {
+        Some(query) => query,
+        // A persisted query's hash alone.
+        None if persisted => String::new(),
+        None if wants_html => return super::graphiql::page(),
+        None => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Validation,
+                "missing `query` parameter",
+                media,
+            );
         }
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::Validation,
-            "missing `query` parameter",
-            media,
-        );
     };
     // The token first: nothing but the headers is looked at for a stranger.
     let principal = match authenticate(&state, &headers).await {
         Ok(p) => p,
         Err(msg) => return unauthenticated(&msg, media),
     };
-    if let Err(e) = nesting::check_document(&query) {
-        return too_deep(e, "the query", media);
-    }
-    if let Ok(doc) = async_graphql::parser::parse_query(&query) {
-        let is_mutation = doc.operations.iter().any(|(name, op)| {
-            let selected = match (&params.operation_name, name) {
-                (Some(want), Some(n)) => want.as_str() == n.as_str(),
-                (None, _) => true,
-                (Some(_), None) => false,
-            };
-            selected && op.node.ty != OperationType::Query
-        });
-        if is_mutation {
-            let mut resp = error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::Validation,
-                "mutations and subscriptions are not allowed over GET: use POST",
-                media,
-            );
-            resp.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return resp;
-        }
-    }
     let mut request = async_graphql::Request::new(query);
     if let Some(op) = params.operation_name {
         request = request.operation_name(op);
@@ -524,7 +613,11 @@ pub async fn get_handler(
             Ok(v) if name == "variables" => {
                 request = request.variables(async_graphql::Variables::from_json(v))
             }
-            Ok(_) => {}
+            Ok(v) => {
+                if let Ok(extensions) = serde_json::from_value(v) {
+                    request.extensions = extensions;
+                }
+            }
             Err(e) => {
                 return error_response(
                     StatusCode::BAD_REQUEST,
@@ -534,6 +627,13 @@ pub async fn get_handler(
                 );
             }
         }
+    }
+    let request = match with_persisted(&state, request, media).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
+    if let Some(refused) = refused_over_get(&request, media) {
+        return refused;
     }
     execute(state, principal, headers, request, media).await
 }

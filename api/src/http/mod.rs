@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod persisted;
 pub mod ratelimit;
 pub mod serve;
 pub mod ws;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub closing: ws::Closing,
     /// Subscription sockets open now, and their bounds.
     pub sockets: ws::Sockets,
+    /// The query texts of Apollo's automatic persisted queries.
+    pub persisted: persisted::PersistedQueries,
 }
 
 /// A panic in a handler is answered 500 `INTERNAL` (and logged), never a dropped connection.

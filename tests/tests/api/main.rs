@@ -27,6 +27,7 @@ mod members;
 mod national;
 mod nulls;
 mod ops;
+mod persisted;
 mod plans;
 mod ratelimit;
 mod schema;
