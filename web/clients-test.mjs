@@ -13,7 +13,14 @@
 // test then submits an activity over HTTP. The script checks the event: the activity, and its
 // team's member count null with FORBIDDEN on its path. It prints "client checks passed" and
 // exits 0 when every check holds.
+//
+// Apollo's persisted-query link (over POST, then with useGETForHashedQueries over GET) runs a
+// query the server has not seen: the script records what goes out and checks the protocol —
+// the hash alone, PersistedQueryNotFound, the text with its hash once, and from then on (a new
+// client, so nothing is cached on its side) the hash alone answered.
+import { createHash } from 'node:crypto';
 import { ApolloClient, CombinedGraphQLErrors, HttpLink, InMemoryCache, gql } from '@apollo/client';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -99,6 +106,55 @@ async function memberCounts() {
   check(nodes?.every((n) => typeof n.code === 'string'), 'Apollo, REPORTER: codes are read');
 }
 
+// A client whose requests go through Apollo's persisted-query link; `sent` records each
+// request (method, whether it carried the text, the hash) and the answer's first error.
+function persisted(token, useGET, sent) {
+  const recording = async (uri, options) => {
+    const url = new URL(uri);
+    const body = options.body ? JSON.parse(options.body) : null;
+    const extensions = body?.extensions ?? JSON.parse(url.searchParams.get('extensions') || 'null');
+    const response = await fetch(uri, options);
+    const answer = await response.clone().json().catch(() => null);
+    sent.push({
+      method: options.method,
+      withText: Boolean(body?.query ?? url.searchParams.get('query')),
+      hash: extensions?.persistedQuery?.sha256Hash,
+      error: answer?.errors?.[0]?.message,
+    });
+    return response;
+  };
+  const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+  return new ApolloClient({
+    link: new PersistedQueryLink({ sha256, useGETForHashedQueries: useGET }).concat(
+      new HttpLink({ uri: `${base}/graphql`, headers: { Authorization: `Bearer ${token}` }, fetch: recording }),
+    ),
+    cache: new InMemoryCache(),
+  });
+}
+
+async function persistedQueries() {
+  for (const useGET of [false, true]) {
+    const label = `Apollo persisted queries over ${useGET ? 'GET' : 'POST'}`;
+    // A document of its own per run, so the server has not seen it.
+    const query = gql`
+      query Unit${useGET ? 'Get' : 'Post'}($code: String!) { adminUnit(code: $code) { code name } }
+    `;
+    const sent = [];
+    const first = await persisted(viewer, useGET, sent).query({ query, variables: { code: '169' } });
+    check(first.data?.adminUnit?.code === '169', `${label}: answered (${JSON.stringify(first.data)})`);
+    check(sent.length === 2 && !sent[0].withText && sent[0].error === 'PersistedQueryNotFound',
+      `${label}: the hash alone first, PersistedQueryNotFound (${JSON.stringify(sent)})`);
+    check(sent[1]?.withText && sent[1].hash === sent[0].hash && sent[1].method === 'POST',
+      `${label}: then the text with the same hash, by POST`);
+    const again = [];
+    const second = await persisted(viewer, useGET, again).query({ query, variables: { code: '169' } });
+    check(same(second.data, first.data), `${label}: a new client's answer by hash is the same`);
+    check(again.length === 1 && !again[0].withText && again[0].hash === sent[0].hash
+      && again[0].method === (useGET ? 'GET' : 'POST'),
+    `${label}: a new client sends the hash alone, once (${JSON.stringify(again)})`);
+  }
+}
+
 // The live feed: resolves with the first event.
 function liveFeed() {
   const client = createClient({
@@ -126,6 +182,7 @@ function liveFeed() {
 async function main() {
   await personalData();
   await memberCounts();
+  await persistedQueries();
   const event = await liveFeed();
   const activity = event.data?.activitySubmitted;
   check(typeof activity?.id === 'string', `graphql-ws: the event holds the activity (${JSON.stringify(event)})`);

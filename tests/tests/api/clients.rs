@@ -1,6 +1,8 @@
 //! Real GraphQL clients from npm against a server on the demo data: `web/clients-test.mjs`
 //! runs Apollo Client over HTTP for queries with withheld fields (a key with `null` and an error
-//! with its path), and graphql-ws's client over `/graphql/ws` for the live feed. This test
+//! with its path), Apollo's persisted-query link over POST and GET (the hash alone, then the
+//! text once, then the hash alone answered), and graphql-ws's client over `/graphql/ws` for the
+//! live feed. This test
 //! starts the server, runs the script, and submits an activity over HTTP once the script has
 //! subscribed.
 //!
