@@ -64,8 +64,9 @@ fn unset_empty_env(cmd: clap::Command) -> clap::Command {
 pub enum Command {
     /// Run the HTTP server.
     Serve {
+        // Boxed: the settings are most of the command's size.
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
         /// Load the demo data set into an empty database and print one token per role.
         #[arg(long)]
         demo: bool,
@@ -250,7 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             settings,
             demo,
             data_dir: dir,
-        } => serve(settings, demo, data_dir(dir)).await,
+        } => serve(*settings, demo, data_dir(dir)).await,
         Command::Migrate {
             action,
             database_url,

@@ -94,6 +94,21 @@ pub struct Settings {
     /// Subscriptions one caller may run at once, over all its sockets.
     #[arg(long, env = "CNSCD_WS_MAX_SUBSCRIPTIONS_PER_CALLER", default_value_t = crate::http::ws::DEFAULT_MAX_SUBSCRIPTIONS_PER_CALLER)]
     pub ws_max_subscriptions_per_caller: usize,
+    /// Let webhooks target loopback, link-local and private addresses (a province's internal
+    /// network, tests).
+    #[arg(long, env = "CNSCD_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+    /// Longest one webhook delivery attempt may take, e.g. `10s`.
+    #[arg(long, env = "CNSCD_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: std::time::Duration,
+    /// How long after its event a failing delivery is still tried, e.g. `24h`; then it is
+    /// FAILED (and `redeliverWebhook` tries again).
+    #[arg(long, env = "CNSCD_WEBHOOK_RETRY_FOR", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_retry_for: std::time::Duration,
+    /// The wait after a delivery's first failure, e.g. `1s`; the later waits are 5, 30, 120,
+    /// 600 and 3,600 times it, then 3,600 times it again and again (with ±20% jitter).
+    #[arg(long, env = "CNSCD_WEBHOOK_FIRST_RETRY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub webhook_first_retry: std::time::Duration,
 }
 
 impl fmt::Debug for Settings {
@@ -121,6 +136,10 @@ impl fmt::Debug for Settings {
                 "ws_max_subscriptions_per_caller",
                 &self.ws_max_subscriptions_per_caller,
             )
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("webhook_retry_for", &self.webhook_retry_for)
+            .field("webhook_first_retry", &self.webhook_first_retry)
             .finish()
     }
 }
@@ -166,6 +185,11 @@ impl Settings {
             ws_max_unauthenticated: crate::http::ws::DEFAULT_MAX_UNAUTHENTICATED,
             ws_max_sockets_per_caller: crate::http::ws::DEFAULT_MAX_SOCKETS_PER_CALLER,
             ws_max_subscriptions_per_caller: crate::http::ws::DEFAULT_MAX_SUBSCRIPTIONS_PER_CALLER,
+            // Receivers in the tests listen on loopback, and fail fast.
+            webhook_allow_private: true,
+            webhook_timeout: std::time::Duration::from_secs(2),
+            webhook_retry_for: std::time::Duration::from_secs(24 * 3600),
+            webhook_first_retry: std::time::Duration::from_millis(50),
         }
     }
 }

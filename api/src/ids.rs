@@ -10,6 +10,8 @@ pub const ADMIN_UNIT: &str = "AdminUnit";
 pub const AUDIT_ENTRY: &str = "AuditEntry";
 pub const INDICATOR: &str = "IndicatorDefinition";
 pub const PERIOD_LOCK: &str = "PeriodLock";
+pub const WEBHOOK: &str = "Webhook";
+pub const WEBHOOK_DELIVERY: &str = "WebhookDelivery";
 
 /// The global id of the object of type `kind` with key `key`.
 pub fn global(kind: &str, key: impl std::fmt::Display) -> String {

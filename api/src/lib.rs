@@ -25,6 +25,7 @@ pub mod teams;
 pub mod telemetry;
 pub mod text;
 pub mod units;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use schema::{AppSchema, build_schema};

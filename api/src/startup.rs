@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 
 pub struct Application {
     listener: TcpListener,
+    /// How the webhook delivery loop sends.
+    webhooks: crate::webhooks::delivery::Rules,
     /// Longest a client may take to send a request's head.
     header_read_timeout: std::time::Duration,
     address: SocketAddr,
@@ -155,7 +157,12 @@ impl Application {
         }
         // The live feed; on PostgreSQL listening before the first request is served.
         let events = crate::events::Bus::start(&db, &store).await;
-        let schema = crate::schema::build_schema(db.clone(), store.clone(), events);
+        let schema = crate::schema::build_schema(
+            db.clone(),
+            store.clone(),
+            events,
+            crate::webhooks::resolvers::AllowPrivate(settings.webhook_allow_private),
+        );
         let limiter = crate::http::ratelimit::RateLimiter::new(
             crate::http::ratelimit::RateLimits {
                 per_minute: settings.rate_limit_per_minute,
@@ -165,6 +172,12 @@ impl Application {
         );
         Ok(Self {
             listener,
+            webhooks: crate::webhooks::delivery::Rules {
+                allow_private: settings.webhook_allow_private,
+                timeout: settings.webhook_timeout,
+                retry_for: settings.webhook_retry_for,
+                first_retry: settings.webhook_first_retry,
+            },
             header_read_timeout: settings.header_read_timeout,
             address,
             state: AppState {
@@ -224,6 +237,14 @@ impl Application {
             self.state.store.clone(),
             self.state.db.clone(),
         ));
+        // Webhooks: delivered until the server stops; what is in flight then is sent again by
+        // whichever replica runs next (its lease ends).
+        let (stop_delivering, delivering) = tokio::sync::watch::channel(false);
+        let delivery = crate::webhooks::delivery::start(
+            self.state.db.clone(),
+            self.webhooks.clone(),
+            delivering,
+        )?;
         crate::http::serve::serve(
             self.listener,
             router(self.state),
@@ -235,6 +256,8 @@ impl Application {
         // their close frames.
         closing.drained(std::time::Duration::from_secs(5)).await;
         keeping_current.abort();
+        let _ = stop_delivering.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), delivery).await;
         Ok(())
     }
 }

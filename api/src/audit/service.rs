@@ -303,6 +303,33 @@ pub async fn list(
     Ok((withheld(db, principal, entries).await?, window, total))
 }
 
+/// The entries among `ids` the caller may read, oldest first, with the sides each withholds:
+/// what [`list`] would show the caller of them (a webhook's payloads are its owner's view).
+pub async fn visible(
+    db: &impl ConnectionTrait,
+    principal: &Principal,
+    ids: &[i64],
+) -> Result<Vec<Listed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut w = Where::new();
+    scope(&mut w, principal, db.get_database_backend());
+    w.and(
+        format!("e.id IN ({})", crate::db::placeholders(ids.len())),
+        ids.iter().map(|i| sea_orm::Value::from(*i)),
+    );
+    let entries = audit_entry::Entity::find()
+        .from_raw_sql(crate::db::stmt(
+            db.get_database_backend(),
+            &format!("SELECT e.* FROM audit_entry e{} ORDER BY e.id", w.sql()),
+            w.values,
+        ))
+        .all(db)
+        .await?;
+    withheld(db, principal, entries).await
+}
+
 /// Which sides of each entry hold a state of its row that the caller may not read, decided for
 /// a page in one statement at most.
 ///

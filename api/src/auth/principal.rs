@@ -71,6 +71,8 @@ pub enum Action {
     LockPeriods,
     /// Read period locks (every role but TEAM_LEADER, over its units).
     ReadPeriodLocks,
+    /// Create and delete webhooks, see their deliveries (ADMIN; UNIT_ADMIN over its units).
+    ManageWebhooks,
 }
 
 /// Where an action is allowed: everywhere, or over the token's units (and everything under

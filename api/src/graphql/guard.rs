@@ -44,5 +44,6 @@ fn describe(action: Action) -> &'static str {
         Action::ReadDataValues => "read reported figures",
         Action::LockPeriods => "lock or unlock periods",
         Action::ReadPeriodLocks => "read period locks",
+        Action::ManageWebhooks => "manage webhooks",
     }
 }

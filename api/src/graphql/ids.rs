@@ -1,7 +1,8 @@
 //! Global object ids as GraphQL `ID`s (the ids themselves are [`crate::ids`]').
 use crate::error::Error;
 pub use crate::ids::{
-    ACTIVITY, ADMIN_UNIT, AUDIT_ENTRY, INDICATOR, MEMBERSHIP, PERIOD_LOCK, TEAM, decode, decode_as,
+    ACTIVITY, ADMIN_UNIT, AUDIT_ENTRY, INDICATOR, MEMBERSHIP, PERIOD_LOCK, TEAM, WEBHOOK,
+    WEBHOOK_DELIVERY, decode, decode_as,
 };
 use async_graphql::ID;
 

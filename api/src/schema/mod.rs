@@ -26,6 +26,8 @@ pub struct Query(
     crate::audit::resolvers::AuditQuery,
     crate::datavalues::resolvers::DataValueQuery,
     crate::locks::resolvers::LockQuery,
+    crate::webhooks::resolvers::WebhookQuery,
+    crate::webhooks::resolvers::WebhookDeliveryQuery,
 );
 
 /// Changing: each mutation takes one `input`, answers problems the caller can fix in
@@ -39,6 +41,7 @@ pub struct Mutation(
     crate::activities::corrections::CorrectionMutation,
     crate::datavalues::resolvers::DataValueMutation,
     crate::locks::resolvers::LockMutation,
+    crate::webhooks::resolvers::WebhookMutation,
 );
 
 /// The live feed, over `graphql-transport-ws` at `/graphql/ws` with the token in
@@ -54,6 +57,7 @@ pub fn build_schema(
     db: DatabaseConnection,
     store: crate::memory::Store,
     events: crate::events::Bus,
+    allow_private: crate::webhooks::resolvers::AllowPrivate,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -64,6 +68,7 @@ pub fn build_schema(
     .data(store)
     .data(crate::activities::intake::Pool::default())
     .data(events)
+    .data(allow_private)
     // Requests reach this schema parsed and admitted (`admission::Admission`: limits and the
     // validation rules), so it skips the rules and carries no extension.
     .validation_mode(async_graphql::ValidationMode::Fast)

@@ -35,3 +35,4 @@ mod structure;
 mod subscriptions;
 mod targets;
 mod teams;
+mod webhooks;
