@@ -12,6 +12,9 @@ pub struct Application {
     listener: TcpListener,
     /// How the webhook delivery loop sends.
     webhooks: crate::webhooks::delivery::Rules,
+    /// The delivery loop's own connections (at most two; the same pool for an in-memory
+    /// SQLite database, which another pool would not see).
+    webhook_db: DatabaseConnection,
     /// Longest a client may take to send a request's head.
     header_read_timeout: std::time::Duration,
     address: SocketAddr,
@@ -157,6 +160,15 @@ impl Application {
         }
         // The live feed; on PostgreSQL listening before the first request is served.
         let events = crate::events::Bus::start(&db, &store).await;
+        let webhook_db = if settings.database_url.contains(":memory:")
+            || settings.database_url.contains("mode=memory")
+        {
+            db.clone()
+        } else {
+            crate::db::connect_with(&settings.database_url, Some(2), settings.db_acquire_timeout)
+                .await
+                .context("Failed to open the webhook delivery's connections")?
+        };
         let schema = crate::schema::build_schema(
             db.clone(),
             store.clone(),
@@ -172,6 +184,7 @@ impl Application {
         );
         Ok(Self {
             listener,
+            webhook_db,
             webhooks: crate::webhooks::delivery::Rules {
                 allow_private: settings.webhook_allow_private,
                 timeout: settings.webhook_timeout,
@@ -241,7 +254,7 @@ impl Application {
         // whichever replica runs next (its lease ends).
         let (stop_delivering, delivering) = tokio::sync::watch::channel(false);
         let delivery = crate::webhooks::delivery::start(
-            self.state.db.clone(),
+            self.webhook_db.clone(),
             self.webhooks.clone(),
             delivering,
         )?;

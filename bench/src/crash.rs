@@ -457,6 +457,9 @@ impl Server {
             .env("CNSCD_LISTEN", self.addr.to_string())
             .env("CNSCD_JWT_SECRET", &self.secret)
             .env("CNSCD_RATE_LIMIT_PER_MINUTE", "0")
+            // The run's webhook receiver listens on loopback.
+            .env("CNSCD_WEBHOOK_ALLOW_PRIVATE", "true")
+            .env("CNSCD_WEBHOOK_FIRST_RETRY", "100ms")
             .env("CNSCD_LOG", "warn")
             .stdin(std::process::Stdio::null());
         for other in [
@@ -662,6 +665,20 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         first_start.as_secs_f64(),
         server.addr
     );
+    // A webhook for the province's activities: every one stored through the kills must reach
+    // it (at least once, signed, one webhook-id each).
+    let admin = cnscd_api::auth::mint(
+        &server.secret,
+        &Claims {
+            sub: format!("{subject}-check"),
+            exp: chrono::Utc::now().timestamp() + 24 * 3600,
+            roles: vec!["ADMIN".into()],
+            ..Claims::default()
+        },
+    )?;
+    let receiver = crate::receiver::Receiver::start().await?;
+    let webhook_secret =
+        crate::receiver::register(server.addr, &admin, &receiver.url, PROVINCE).await?;
 
     // Each request goes to one client; a duplicated one also to the next client, at about the
     // same place in its queue.
@@ -996,6 +1013,32 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
         &[],
     );
 
+    // Every activity stored reached the webhook, though the server was killed between commits
+    // and deliveries.
+    let waited = Instant::now();
+    let report = loop {
+        let report = crate::receiver::report(&receiver.got(), &webhook_secret, &acked_ids);
+        if report.missing.is_empty() || waited.elapsed() > Duration::from_secs(60) {
+            break report;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    verdict.check(
+        report.missing.is_empty() && report.unsigned == 0 && report.split.is_empty(),
+        format!(
+            "every activity reached the webhook through the kills: {} deliveries for {} \
+             activities, {} missing, {} repeated (at least once), {} with a bad signature, {} \
+             under two webhook-ids",
+            report.received,
+            acked_ids.len(),
+            report.missing.len(),
+            report.repeats,
+            report.unsigned,
+            report.split.len()
+        ),
+        &[report.missing.clone(), report.split.clone()].concat(),
+    );
+
     // The rollups against a recount from the raw rows.
     let (counted, expected) = cnscd_api::activities::rollup::recount(&db).await?;
     let stored = cnscd_api::activities::rollup::stored(&db).await?;
@@ -1019,15 +1062,6 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     );
 
     // The indicators the server answers against the same numbers from the raw rows.
-    let admin = cnscd_api::auth::mint(
-        &server.secret,
-        &Claims {
-            sub: format!("{subject}-check"),
-            exp: chrono::Utc::now().timestamp() + 3600,
-            roles: vec!["ADMIN".into()],
-            ..Claims::default()
-        },
-    )?;
     let reference = reference_numbers(&db, backend, from, to).await?;
     for when in [
         "the server that lived through the kills",

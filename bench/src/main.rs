@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 mod crash;
+mod receiver;
 
 /// mimalloc rather than the system allocator: a GraphQL response is built from many small
 /// short-lived values, and glibc's malloc spent about a third of the nested-list benchmark's

@@ -39,7 +39,8 @@ const PER_WEBHOOK: usize = 4;
 /// Most of a receiver's answer read.
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// Starts the loop; it ends when `stop` turns true.
+/// Starts the loop on `db` (a pool of its own: the loop's statements neither wait for nor hold
+/// up the requests' connections); it ends when `stop` turns true.
 pub fn start(
     db: DatabaseConnection,
     rules: Rules,
@@ -94,7 +95,13 @@ struct Sender {
 
 impl Sender {
     /// One round: the outbox fanned out, the due deliveries sent. Whether there was work.
+    /// Without any webhook, one statement.
     async fn round(&self) -> Result<bool> {
+        let any = crate::db::count(&self.db, "SELECT COUNT(*) AS n FROM webhook", vec![]).await?;
+        if any == 0 {
+            metrics::gauge!("cnscd_webhook_queue_age_seconds").set(0.0);
+            return Ok(false);
+        }
         let fanned = fan_out(&self.db).await?;
         let claimed = self.claim().await?;
         let sent = claimed.len();
@@ -322,6 +329,17 @@ struct Queued {
 /// outbox: each webhook gets the entries of its events that its owner may read (and that lie
 /// under its `under`), with the sides its owner may not read left out. How many entries.
 pub async fn fan_out(db: &DatabaseConnection) -> Result<usize> {
+    // A read first: an empty outbox takes no write transaction (on SQLite, no turn among the
+    // process's writers).
+    let waiting = crate::db::count(
+        db,
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM webhook_outbox LIMIT 1) w",
+        vec![],
+    )
+    .await?;
+    if waiting == 0 {
+        return Ok(0);
+    }
     let txn = crate::db::begin_write(db).await?;
     let lock = match db.get_database_backend() {
         DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",

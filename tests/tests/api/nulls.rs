@@ -76,6 +76,7 @@ fn render(root: &[Sel]) -> String {
 struct Hints {
     team: String,
     activity: String,
+    webhook: String,
 }
 
 impl Hints {
@@ -90,7 +91,8 @@ impl Hints {
             ("first", _, true) => "101".into(),
             ("id" | "teamId", _, false) => format!("\"{}\"", self.team),
             ("activityId", _, false) => format!("\"{}\"", self.activity),
-            ("id" | "teamId" | "activityId", _, true) => "\"bm90LWFuLWlk\"".into(),
+            ("webhookId", _, false) => format!("\"{}\"", self.webhook),
+            ("id" | "teamId" | "activityId" | "webhookId", _, true) => "\"bm90LWFuLWlk\"".into(),
             ("code", _, false) => "\"05677\"".into(),
             ("codes", _, false) => "[\"CNS02\", \"CNS05\", \"EG01\"]".into(),
             ("unitCodes", _, false) => "[\"05677-01\"]".into(),
@@ -444,10 +446,24 @@ struct Fixture {
     team: String,
     membership: String,
     activity: String,
+    webhook: String,
     ids: Vec<String>,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
+    let webhook = app
+        .gql(
+            &admin(),
+            "mutation { createWebhook(input: {url: \"http://127.0.0.1:9/hook\", events: [TEAM_CHANGED]}) { webhook { id } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let webhook = webhook
+        .at("createWebhook.webhook.id")
+        .as_str()
+        .unwrap()
+        .to_owned();
     let team = app.create_team("05677-01", "Tổ Cà Phê", "2022-05-01").await;
     let other = app
         .create_team("05659-01", "Tổ Chùa Hang", "2022-01-01")
@@ -527,7 +543,27 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await
         .ok();
     let unit = units.at("adminUnit.id").as_str().unwrap().to_owned();
+    // The webhook made first has a delivery of every team change.
+    let started = std::time::Instant::now();
+    while app
+        .gql(
+            &admin(),
+            "query($w: ID!) { webhookDeliveries(webhookId: $w) { totalCount } }",
+            json!({ "w": webhook }),
+        )
+        .await
+        .ok()
+        .at("webhookDeliveries.totalCount")
+        == 0
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "no delivery"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     Fixture {
+        webhook,
         ids: vec![team.clone(), other, leader.clone(), activity.clone(), unit],
         team,
         membership: leader,
@@ -554,6 +590,7 @@ async fn every_field_error_of_every_role_is_a_null_in_data_with_its_key() {
     let hints = Hints {
         team: fx.team.clone(),
         activity: fx.activity.clone(),
+        webhook: fx.webhook.clone(),
     };
     let introspection = app
         .gql(&admin(), &introspection_query(), json!({}))
