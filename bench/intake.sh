@@ -3,6 +3,8 @@
 # single `submitActivity` from 16 concurrent keep-alive clients (req/s, p50, p99), then batched
 # `submitActivities` of 100 items next to plain multi-row INSERTs of the same rows through the
 # same driver (rows/s, ratio), and the process's peak RSS.
+# With WEBHOOK=1, a webhook receives every activity submitted: delivery latency, commit to
+# receiver (p50, p99), under the single-request load.
 # Usage: bench/intake.sh   (PostgreSQL at BENCH_DATABASE, default postgres://postgres@127.0.0.1:5432/postgres;
 #                           BENCH_DATABASE=none skips it)
 set -euo pipefail
@@ -20,5 +22,5 @@ fi
 for url in "${urls[@]}"; do
     CNSCD_LOG=warn ./target/release/cnscd seed demo --database-url "$url" >/dev/null
     CNSCD_LOG=warn ./target/release/cnscd-bench intake --database-url "$url" \
-        --clients "${CLIENTS:-16}" --requests "${REQUESTS:-4000}" --batches "${BATCHES:-60}"
+        --clients "${CLIENTS:-16}" --requests "${REQUESTS:-4000}" --batches "${BATCHES:-60}" ${WEBHOOK:+--webhook}
 done

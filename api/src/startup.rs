@@ -208,6 +208,7 @@ impl Application {
                     max_subscriptions_per_caller: settings.ws_max_subscriptions_per_caller,
                 }),
                 persisted: crate::http::persisted::PersistedQueries::default(),
+                webhook_wake: std::sync::Arc::default(),
             },
         })
     }
@@ -256,6 +257,7 @@ impl Application {
         let delivery = crate::webhooks::delivery::start(
             self.webhook_db.clone(),
             self.webhooks.clone(),
+            self.state.webhook_wake.clone(),
             delivering,
         )?;
         crate::http::serve::serve(

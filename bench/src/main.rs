@@ -121,6 +121,10 @@ enum Command {
         /// Batches of 100 activities for the batched phase (0 skips it).
         #[arg(long, default_value_t = 60)]
         batches: usize,
+        /// Register a webhook for the submitted activities (its receiver in this process) and
+        /// report the delivery latency, commit to receiver, under the single-request load.
+        #[arg(long)]
+        webhook: bool,
     },
     /// Exactly-once intake through SIGKILLs of the server, checked against the raw rows.
     Crash {
@@ -1086,7 +1090,13 @@ impl Client {
     }
 }
 
-async fn intake(url: &str, clients: usize, requests: usize, batches: usize) -> anyhow::Result<()> {
+async fn intake(
+    url: &str,
+    clients: usize,
+    requests: usize,
+    batches: usize,
+    webhook: bool,
+) -> anyhow::Result<()> {
     use cnscd_api::startup::{Application, prepare_database};
     let db = prepare_database(url).await?;
     let teams: Vec<(i64, chrono::NaiveDate)> = cnscd_entity::team::Entity::find()
@@ -1118,6 +1128,22 @@ async fn intake(url: &str, clients: usize, requests: usize, batches: usize) -> a
             ..Claims::default()
         },
     )?;
+    let receiver = if webhook {
+        let admin = cnscd_api::auth::mint(
+            secret,
+            &Claims {
+                sub: "bench-admin".into(),
+                exp: chrono::Utc::now().timestamp() + 3600,
+                roles: vec!["ADMIN".into()],
+                ..Claims::default()
+            },
+        )?;
+        let receiver = crate::receiver::Receiver::start().await?;
+        crate::receiver::register(addr, &admin, &receiver.url, "19").await?;
+        Some(receiver)
+    } else {
+        None
+    };
     let run = uuid::Uuid::new_v4().simple().to_string();
     let body = |n: usize| {
         let (team, _) = teams[n % teams.len()];
@@ -1180,6 +1206,30 @@ async fn intake(url: &str, clients: usize, requests: usize, batches: usize) -> a
         latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
         after - before
     );
+    if let Some(receiver) = &receiver {
+        let expected = latencies.len() + clients;
+        let waited = Instant::now();
+        while crate::receiver::latencies(&receiver.got()).len() < expected
+            && waited.elapsed() < Duration::from_secs(60)
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let took = crate::receiver::latencies(&receiver.got());
+        let at =
+            |p: f64| took[((took.len() as f64 * p) as usize).min(took.len().saturating_sub(1))];
+        if took.is_empty() {
+            bail!("no webhook delivery arrived");
+        }
+        println!(
+            "  webhook: {} of {expected} activities delivered within {:.1} s of the last request; \
+             commit to receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            took.len(),
+            waited.elapsed().as_secs_f64(),
+            at(0.50).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            took.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        );
+    }
     if batches > 0 {
         batched(&db, addr, &token, &teams, &run, batches).await?;
     }
@@ -1623,7 +1673,17 @@ async fn main() -> anyhow::Result<()> {
             clients,
             requests,
             batches,
-        } => intake(&database_url, clients.max(1), requests.max(1), batches).await,
+            webhook,
+        } => {
+            intake(
+                &database_url,
+                clients.max(1),
+                requests.max(1),
+                batches,
+                webhook,
+            )
+            .await
+        }
         Command::Indicators {
             database_url,
             runs,

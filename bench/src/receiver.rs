@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex};
 /// One delivery as it arrived.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    /// When it arrived.
+    pub arrived: chrono::DateTime<chrono::Utc>,
     pub id: String,
     pub timestamp: i64,
     pub signature: String,
@@ -43,6 +45,7 @@ impl Receiver {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push(Delivery {
+                            arrived: chrono::Utc::now(),
                             id: header("webhook-id"),
                             timestamp: header("webhook-timestamp").parse().unwrap_or_default(),
                             signature: header("webhook-signature"),
@@ -61,6 +64,35 @@ impl Receiver {
     pub fn got(&self) -> Vec<Delivery> {
         self.got.lock().map(|g| g.clone()).unwrap_or_default()
     }
+}
+
+/// From each change's commit (the `timestamp` of its payload, the audit entry's time) to its
+/// first arrival, sorted.
+pub fn latencies(got: &[Delivery]) -> Vec<std::time::Duration> {
+    let mut first: BTreeMap<String, std::time::Duration> = BTreeMap::new();
+    for d in got {
+        let body: serde_json::Value = serde_json::from_str(&d.body).unwrap_or_default();
+        let Some(at) = body["timestamp"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        else {
+            continue;
+        };
+        let took = (d.arrived - at.with_timezone(&chrono::Utc))
+            .to_std()
+            .unwrap_or_default();
+        let entry = body["data"]["auditEntryId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        first
+            .entry(entry)
+            .and_modify(|t| *t = (*t).min(took))
+            .or_insert(took);
+    }
+    let mut out: Vec<_> = first.into_values().collect();
+    out.sort();
+    out
 }
 
 /// Registers a webhook for the activities of `under` as `admin`; its secret.

@@ -263,7 +263,13 @@ async fn run(
             return Ok(async_graphql::Response::from_errors(errors));
         }
         executed.store(true, Ordering::SeqCst);
+        let changes = changes_anything(&doc);
         let mut response = execute_admitted(&state, &principal, request, doc, &request_id).await;
+        if changes {
+            // A mutation has committed whatever it changed: this replica's webhook deliveries
+            // need not wait for their next look.
+            state.webhook_wake.notify_one();
+        }
         response
             .extensions
             .insert("cost".to_owned(), decision.report());
@@ -286,6 +292,13 @@ async fn run(
     resp.extensions_mut()
         .insert(metrics::HadErrors(!response.errors.is_empty()));
     resp
+}
+
+/// Whether a document holds a mutation (which commits before its answer is sent).
+fn changes_anything(doc: &async_graphql::parser::types::ExecutableDocument) -> bool {
+    doc.operations
+        .iter()
+        .any(|(_, op)| op.node.ty == OperationType::Mutation)
 }
 
 /// Executes an admitted request (`doc`: its parsed query) with the caller's loaders; the

@@ -50,6 +50,8 @@ pub struct AppState {
     pub sockets: ws::Sockets,
     /// The query texts of Apollo's automatic persisted queries.
     pub persisted: persisted::PersistedQueries,
+    /// Wakes the webhook delivery loop after a change this replica made.
+    pub webhook_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// A panic in a handler is answered 500 `INTERNAL` (and logged), never a dropped connection.

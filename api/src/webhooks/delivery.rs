@@ -30,7 +30,8 @@ pub struct Rules {
     pub first_retry: Duration,
 }
 
-/// How often the loop looks for work when there was none.
+/// How often the loop looks for work when there was none (and no change on this replica woke
+/// it: changes made through another replica wait for this).
 const IDLE: Duration = Duration::from_millis(200);
 /// Most outbox entries fanned out, and deliveries claimed, at a time.
 const BATCH: i64 = 100;
@@ -44,6 +45,7 @@ const MAX_ANSWER: usize = 64 * 1024;
 pub fn start(
     db: DatabaseConnection,
     rules: Rules,
+    wake: Arc<tokio::sync::Notify>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let client = reqwest::Client::builder()
@@ -77,6 +79,7 @@ pub fn start(
             if !busy {
                 tokio::select! {
                     _ = tokio::time::sleep(IDLE) => {}
+                    _ = wake.notified() => {}
                     _ = stop.changed() => break,
                 }
             }
