@@ -38,6 +38,24 @@ async fn connect_pool(
     size: Option<u32>,
     acquire_timeout: Duration,
 ) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(url, size, acquire_timeout)).await
+}
+
+/// A pool for a background loop beside the requests' pool: at most two connections, opened
+/// when a statement needs one and closed after a second unused, so a loop that rarely has work
+/// holds none.
+pub async fn connect_background(
+    url: &str,
+    acquire_timeout: Duration,
+) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = options(url, Some(2), acquire_timeout);
+    opts.min_connections(0)
+        .idle_timeout(Duration::from_secs(1))
+        .connect_lazy(true);
+    Database::connect(opts).await
+}
+
+fn options(url: &str, size: Option<u32>, acquire_timeout: Duration) -> ConnectOptions {
     let mut opts = ConnectOptions::new(url.to_owned());
     let sqlite = url.starts_with("sqlite:");
     if sqlite {
@@ -64,7 +82,7 @@ async fn connect_pool(
         .acquire_timeout(acquire_timeout)
         .sqlx_logging(false)
         .max_connections(size.unwrap_or(if sqlite { 4 } else { 16 }));
-    Database::connect(opts).await
+    opts
 }
 
 /// Builds a statement from SQL written with `?` placeholders, numbering them for PostgreSQL.

@@ -165,7 +165,7 @@ impl Application {
         {
             db.clone()
         } else {
-            crate::db::connect_with(&settings.database_url, Some(2), settings.db_acquire_timeout)
+            crate::db::connect_background(&settings.database_url, settings.db_acquire_timeout)
                 .await
                 .context("Failed to open the webhook delivery's connections")?
         };

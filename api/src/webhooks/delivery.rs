@@ -33,6 +33,9 @@ pub struct Rules {
 /// How often the loop looks for work when there was none (and no change on this replica woke
 /// it: changes made through another replica wait for this).
 const IDLE: Duration = Duration::from_millis(200);
+/// How often it looks while no webhook exists (one made on this replica wakes it at once; one
+/// made on another is noticed within this).
+const QUIET: Duration = Duration::from_secs(5);
 /// Most outbox entries fanned out, and deliveries claimed, at a time.
 const BATCH: i64 = 100;
 /// Most attempts in flight to one webhook: a slow receiver cannot take the loop's every send.
@@ -66,11 +69,13 @@ pub fn start(
     };
     Ok(tokio::spawn(async move {
         loop {
-            let busy = match sender.round().await {
-                Ok(busy) => busy,
+            let (busy, pause) = match sender.round().await {
+                Ok(Round::Busy) => (true, IDLE),
+                Ok(Round::Idle) => (false, IDLE),
+                Ok(Round::NoWebhook) => (false, QUIET),
                 Err(e) => {
                     tracing::warn!(error = %e.message(), "webhook delivery round failed");
-                    false
+                    (false, IDLE)
                 }
             };
             if *stop.borrow() {
@@ -78,13 +83,23 @@ pub fn start(
             }
             if !busy {
                 tokio::select! {
-                    _ = tokio::time::sleep(IDLE) => {}
+                    _ = tokio::time::sleep(pause) => {}
                     _ = wake.notified() => {}
                     _ = stop.changed() => break,
                 }
             }
         }
     }))
+}
+
+/// What a round found.
+enum Round {
+    /// Work done: look again at once.
+    Busy,
+    /// Nothing to do.
+    Idle,
+    /// Not a webhook to deliver to.
+    NoWebhook,
 }
 
 #[derive(Clone)]
@@ -97,13 +112,13 @@ struct Sender {
 }
 
 impl Sender {
-    /// One round: the outbox fanned out, the due deliveries sent. Whether there was work.
-    /// Without any webhook, one statement.
-    async fn round(&self) -> Result<bool> {
+    /// One round: the outbox fanned out, the due deliveries sent. Without any webhook, one
+    /// statement.
+    async fn round(&self) -> Result<Round> {
         let any = crate::db::count(&self.db, "SELECT COUNT(*) AS n FROM webhook", vec![]).await?;
         if any == 0 {
             metrics::gauge!("cnscd_webhook_queue_age_seconds").set(0.0);
-            return Ok(false);
+            return Ok(Round::NoWebhook);
         }
         let fanned = fan_out(&self.db).await?;
         let claimed = self.claim().await?;
@@ -122,7 +137,11 @@ impl Sender {
             });
         }
         queue_age(&self.db).await?;
-        Ok(fanned > 0 || sent > 0)
+        Ok(if fanned > 0 || sent > 0 {
+            Round::Busy
+        } else {
+            Round::Idle
+        })
     }
 
     /// Claims the due deliveries, leasing each past the send's timeout; those of a webhook
@@ -134,6 +153,9 @@ impl Sender {
             DbBackend::Postgres => " FOR UPDATE SKIP LOCKED",
             _ => "",
         };
+        // Writes take the turn among the process's writers (on SQLite, rather than meet its
+        // busy handler's sleeps while intake writes).
+        let txn = crate::db::begin_write(&self.db).await?;
         let claimed = DeliveryRow::find_by_statement(crate::db::stmt(
             self.db.get_database_backend(),
             &format!(
@@ -143,8 +165,9 @@ impl Sender {
             ),
             vec![lease.into(), now.into(), BATCH.into()],
         ))
-        .all(&self.db)
+        .all(&txn)
         .await?;
+        txn.commit().await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -249,24 +272,25 @@ impl Sender {
         };
         metrics::counter!("cnscd_webhook_deliveries_total", "result" => result).increment(1);
         let finished: Option<DateTime<Utc>> = (state != Status::Pending).then_some(now);
-        self.db
-            .execute_raw(crate::db::stmt(
-                self.db.get_database_backend(),
-                "UPDATE webhook_delivery SET status = ?, attempts = ?, next_attempt_at = ?, \
+        let txn = crate::db::begin_write(&self.db).await?;
+        txn.execute_raw(crate::db::stmt(
+            self.db.get_database_backend(),
+            "UPDATE webhook_delivery SET status = ?, attempts = ?, next_attempt_at = ?, \
                  last_status = ?, last_error = ?, finished_at = ? WHERE id = ?",
-                vec![
-                    state.as_str().into(),
-                    attempts.into(),
-                    next.into(),
-                    status.map(i32::from).into(),
-                    error
-                        .map(|e| e.chars().take(500).collect::<String>())
-                        .into(),
-                    finished.into(),
-                    delivery.id.into(),
-                ],
-            ))
-            .await?;
+            vec![
+                state.as_str().into(),
+                attempts.into(),
+                next.into(),
+                status.map(i32::from).into(),
+                error
+                    .map(|e| e.chars().take(500).collect::<String>())
+                    .into(),
+                finished.into(),
+                delivery.id.into(),
+            ],
+        ))
+        .await?;
+        txn.commit().await?;
         Ok(())
     }
 }
