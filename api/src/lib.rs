@@ -18,6 +18,7 @@ pub mod locks;
 pub mod members;
 pub mod memory;
 pub mod paging;
+pub mod rest;
 pub mod schema;
 pub mod seed;
 pub mod startup;

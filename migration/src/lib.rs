@@ -22,6 +22,7 @@ mod m20261209_000010_unused_rollup_indexes;
 mod m20261210_000010_redundant_figure_index;
 mod m20261211_000010_persisted_queries;
 mod m20261211_000020_webhooks;
+mod m20261211_000030_rest_endpoints;
 
 /// The caller identity encoding the integrity migration writes (see `cnscd_api::auth::identity`).
 pub use m20261129_000001_integrity::identity as caller_identity;
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000010_redundant_figure_index::Migration),
             Box::new(m20261211_000010_persisted_queries::Migration),
             Box::new(m20261211_000020_webhooks::Migration),
+            Box::new(m20261211_000030_rest_endpoints::Migration),
         ]
     }
 }

@@ -154,7 +154,7 @@ pub(super) async fn authenticate(
 
 /// Runs a request of an authenticated caller and labels the response with its operation for
 /// the metrics layer.
-async fn execute(
+pub(super) async fn execute(
     state: AppState,
     principal: Principal,
     headers: HeaderMap,

@@ -9,6 +9,7 @@ pub mod health;
 pub mod metrics;
 pub mod persisted;
 pub mod ratelimit;
+pub mod rest;
 pub mod serve;
 pub mod ws;
 
@@ -87,6 +88,11 @@ pub fn router(state: AppState) -> Router {
             get(graphql::get_handler).post(graphql::post_handler),
         )
         .route("/graphql/ws", get(ws::handler))
+        .route(
+            "/api/rest/{name}",
+            get(rest::get_endpoint).post(rest::post_endpoint),
+        )
+        .route("/api/openapi.json", get(rest::openapi))
         .route("/exports/indicators.csv", get(export::indicators_csv))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

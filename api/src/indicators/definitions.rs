@@ -14,7 +14,7 @@ use chrono::{NaiveDate, Utc};
 use cnscd_entity::{data_element, indicator_definition};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use std::collections::{HashMap, HashSet};
 
@@ -180,7 +180,7 @@ pub async fn save(
     }
     let (code, denominator) = validate(db, &new).await?;
 
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let latest = indicator_definition::Entity::find()
         .filter(indicator_definition::Column::Code.eq(code.clone()))
         .order_by_desc(indicator_definition::Column::Version)

@@ -12,7 +12,7 @@ use chrono::{NaiveDate, Utc};
 use cnscd_entity::{indicator_definition, indicator_target};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, ModelTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use std::collections::BTreeSet;
 
@@ -237,7 +237,7 @@ async fn write(
             .filter(indicator_target::Column::PeriodStart.eq(start))
             .filter(indicator_target::Column::PeriodEnd.eq(end))
     };
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing = match find().one(&txn).await? {
         Some(row) => Some(reread(&txn, find(), &row, "indicator target").await?),
         None => None,

@@ -62,3 +62,31 @@ impl Admission {
         }
     }
 }
+
+impl crate::rest::document::CheckDocument for Admission {
+    fn check<'a>(
+        &'a self,
+        doc: &'a ExecutableDocument,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::result::Result<(), String>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            // Variables come with each call: the document's own rules are what is checked.
+            match Admission::check(self, doc, None, &Variables::default()).await {
+                Ok(_) => Ok(()),
+                Err(errors) => {
+                    let unrelated: Vec<String> = errors
+                        .iter()
+                        .map(|e| e.message.clone())
+                        .filter(|m| !m.contains("was not provided") && !m.contains("variable"))
+                        .collect();
+                    if unrelated.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(unrelated.join("; "))
+                    }
+                }
+            }
+        })
+    }
+}

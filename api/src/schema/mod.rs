@@ -28,6 +28,7 @@ pub struct Query(
     crate::locks::resolvers::LockQuery,
     crate::webhooks::resolvers::WebhookQuery,
     crate::webhooks::resolvers::WebhookDeliveryQuery,
+    crate::rest::resolvers::RestQuery,
 );
 
 /// Changing: each mutation takes one `input`, answers problems the caller can fix in
@@ -42,6 +43,7 @@ pub struct Mutation(
     crate::datavalues::resolvers::DataValueMutation,
     crate::locks::resolvers::LockMutation,
     crate::webhooks::resolvers::WebhookMutation,
+    crate::rest::resolvers::RestMutation,
 );
 
 /// The live feed, over `graphql-transport-ws` at `/graphql/ws` with the token in
@@ -69,6 +71,8 @@ pub fn build_schema(
     .data(crate::activities::intake::Pool::default())
     .data(events)
     .data(allow_private)
+    .data(std::sync::Arc::new(admission::Admission::new())
+        as std::sync::Arc<dyn crate::rest::document::CheckDocument>)
     // Requests reach this schema parsed and admitted (`admission::Admission`: limits and the
     // validation rules), so it skips the rules and carries no extension.
     .validation_mode(async_graphql::ValidationMode::Fast)

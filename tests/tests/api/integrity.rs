@@ -516,9 +516,9 @@ async fn a_database_at_the_previous_migration_upgrades_in_place() {
     // And back down (past the audit-span, indicator-target, data-generation, rate-limit-bucket,
     // rollup-unit, intake-catalogue, intake-history, rollup-delta, activity-key, intake-storage,
     // audit-concerns-unit, data-change, plan-index, rollup-fold, figure-change-unit,
-    // unused-rollup-index, redundant-figure-index, persisted-query and webhook migrations that
-    // followed): the records and their old scopes return and the rules are gone.
-    Migrator::down(&db, Some(20)).await.unwrap();
+    // unused-rollup-index, redundant-figure-index, persisted-query, webhook and REST-endpoint
+    // migrations that followed): the records and their old scopes return and the rules are gone.
+    Migrator::down(&db, Some(21)).await.unwrap();
     assert_eq!(
         scalar(
             &db,

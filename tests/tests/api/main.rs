@@ -30,6 +30,7 @@ mod ops;
 mod persisted;
 mod plans;
 mod ratelimit;
+mod rest;
 mod schema;
 mod structure;
 mod subscriptions;

@@ -543,6 +543,20 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await
         .ok();
     let unit = units.at("adminUnit.id").as_str().unwrap().to_owned();
+    let rest = app
+        .gql(
+            &admin(),
+            "mutation { saveRestEndpoint(input: {name: \"unit\", method: GET, document: \"{ me { subject } }\"}) { userErrors { message } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        rest.at("saveRestEndpoint.userErrors"),
+        &json!([]),
+        "{:?}",
+        rest.body
+    );
     // The webhook made first has a delivery of every team change.
     let started = std::time::Instant::now();
     while app
