@@ -71,14 +71,30 @@ impl crate::rest::document::CheckDocument for Admission {
         Box<dyn std::future::Future<Output = std::result::Result<(), String>> + Send + 'a>,
     > {
         Box::pin(async move {
-            // Variables come with each call: the document's own rules are what is checked.
+            // Variables come with each call: the document's own rules are what is checked, and
+            // an error that only says a declared variable has no value yet is not one.
+            let declared: Vec<String> = crate::rest::document::operation(doc)
+                .map(|op| {
+                    op.node
+                        .variable_definitions
+                        .iter()
+                        .map(|d| d.node.name.node.to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let no_value_yet = |message: &str| {
+                message.contains("was not provided")
+                    || declared
+                        .iter()
+                        .any(|v| message == format!("Variable {v} is not defined."))
+            };
             match Admission::check(self, doc, None, &Variables::default()).await {
                 Ok(_) => Ok(()),
                 Err(errors) => {
                     let unrelated: Vec<String> = errors
                         .iter()
                         .map(|e| e.message.clone())
-                        .filter(|m| !m.contains("was not provided") && !m.contains("variable"))
+                        .filter(|m| !no_value_yet(m))
                         .collect();
                     if unrelated.is_empty() {
                         Ok(())

@@ -31,6 +31,11 @@ async fn saved(app: &TestApp) {
             "query Teams($under: String, $first: Int, $status: TeamStatus) { teams(under: $under, first: $first, status: $status) { totalCount nodes { code name memberCount } } }",
         ),
         (
+            "indicators",
+            "GET",
+            "query($codes: [String!]!, $units: [String!]!, $from: Date!, $to: Date!) { indicators(codes: $codes, unitCodes: $units, from: $from, to: $to, granularity: YEAR) { indicator { code } unit { code } period { label } value status } }",
+        ),
+        (
             "create-team",
             "POST",
             "mutation CreateTeam($i: CreateTeamInput!) { createTeam(input: $i) { team { code name } userErrors { field code message } } }",
@@ -106,6 +111,44 @@ async fn saved_operations_answer_as_rest_with_the_callers_rights() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["teams"]["totalCount"], 1, "{body}");
+
+    // Lists as one parameter per item; the caller's area decides what is read.
+    let (status, _, body) = answer(
+        app.client
+            .get(url("indicators"))
+            .bearer_auth(&viewer)
+            .query(&[
+                ("codes", "CNS02"),
+                ("codes", "CNS05"),
+                ("units", "05677"),
+                ("from", "2023-01-01"),
+                ("to", "2023-12-31"),
+            ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["indicators"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+    let outside = token(&["VIEWER"], &["05692"], &[]);
+    let (status, headers, body) = answer(
+        app.client
+            .get(url("indicators"))
+            .bearer_auth(&outside)
+            .query(&[
+                ("codes", "CNS02"),
+                ("units", "05677"),
+                ("from", "2023-01-01"),
+                ("to", "2023-12-31"),
+            ]),
+    )
+    .await;
+    assert!(
+        is_problem(&headers, &body, 403, "FORBIDDEN"),
+        "{status} {body}"
+    );
 
     // POST: variables as JSON; the caller's own rights.
     let input =
@@ -275,6 +318,12 @@ async fn only_an_admin_saves_endpoints_and_bad_ones_are_refused_by_field() {
         (
             "ok",
             "GET",
+            "{ adminUnit(code: $undeclared) { code } }",
+            "document",
+        ),
+        (
+            "ok",
+            "GET",
             "mutation { dissolveTeam(input: {teamId: \"x\", dissolvedOn: \"2024-01-01\", reason: \"r\"}) { userErrors { code } } }",
             "method",
         ),
@@ -312,7 +361,7 @@ async fn only_an_admin_saves_endpoints_and_bad_ones_are_refused_by_field() {
         .ok();
     assert_eq!(
         listed.at("restEndpoints"),
-        &json!([{ "name": "create-team", "method": "POST" }, { "name": "teams", "method": "GET" }, { "name": "unit", "method": "GET" }])
+        &json!([{ "name": "create-team", "method": "POST" }, { "name": "indicators", "method": "GET" }, { "name": "teams", "method": "GET" }, { "name": "unit", "method": "GET" }])
     );
     let delete = "mutation($n: String!) { deleteRestEndpoint(input: {name: $n}) { endpoint { name } userErrors { code } } }";
     let r = app.gql(&admin(), delete, json!({ "n": "unit" })).await.ok();
