@@ -33,11 +33,16 @@ pub enum AuditAction {
     SetIndicatorTarget,
     LockPeriod,
     UnlockPeriod,
+    CreateWebhook,
+    DeleteWebhook,
+    RedeliverWebhook,
+    SaveRestEndpoint,
+    DeleteRestEndpoint,
 }
 
 impl AuditAction {
     /// Every action, for the tests.
-    pub const ALL: [AuditAction; 14] = [
+    pub const ALL: [AuditAction; 19] = [
         Self::CreateTeam,
         Self::UpdateTeam,
         Self::DissolveTeam,
@@ -52,6 +57,11 @@ impl AuditAction {
         Self::SetIndicatorTarget,
         Self::LockPeriod,
         Self::UnlockPeriod,
+        Self::CreateWebhook,
+        Self::DeleteWebhook,
+        Self::RedeliverWebhook,
+        Self::SaveRestEndpoint,
+        Self::DeleteRestEndpoint,
     ];
 
     /// The stored `action`: the mutation's name in the schema.
@@ -71,6 +81,11 @@ impl AuditAction {
             Self::SetIndicatorTarget => "setIndicatorTarget",
             Self::LockPeriod => "lockPeriod",
             Self::UnlockPeriod => "unlockPeriod",
+            Self::CreateWebhook => "createWebhook",
+            Self::DeleteWebhook => "deleteWebhook",
+            Self::RedeliverWebhook => "redeliverWebhook",
+            Self::SaveRestEndpoint => "saveRestEndpoint",
+            Self::DeleteRestEndpoint => "deleteRestEndpoint",
         }
     }
 
@@ -84,6 +99,9 @@ impl AuditAction {
             Self::SaveIndicatorDefinition => "IndicatorDefinition",
             Self::SetIndicatorTarget => "IndicatorTarget",
             Self::LockPeriod | Self::UnlockPeriod => "PeriodLock",
+            Self::CreateWebhook | Self::DeleteWebhook => "Webhook",
+            Self::RedeliverWebhook => "WebhookDelivery",
+            Self::SaveRestEndpoint | Self::DeleteRestEndpoint => "RestEndpoint",
         }
     }
 }
@@ -260,6 +278,10 @@ const KINDS: &[(&str, Rule)] = &[
     ),
     ("PeriodLock", Rule::SomeDay(Action::ReadPeriodLocks)),
     ("IndicatorDefinition", Rule::NoUnit),
+    // Integration settings concern no unit's data: their entries are ADMIN's to read.
+    ("Webhook", Rule::NoUnit),
+    ("WebhookDelivery", Rule::NoUnit),
+    ("RestEndpoint", Rule::NoUnit),
 ];
 
 /// An entry of the log as the caller reads it.

@@ -4,6 +4,7 @@ use super::service::{self, NewEndpoint};
 use super::types::{
     DeleteRestEndpointInput, RestEndpoint, RestEndpointPayload, SaveRestEndpointInput,
 };
+use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::{Error, into_payload};
 use crate::graphql::guard::Allowed;
@@ -62,7 +63,7 @@ impl RestMutation {
                 ));
             }
             document::check_document(&new, checker.as_ref()).await?;
-            service::save(db, principal, &new).await
+            service::save(db, principal, ctx.data_opt::<RequestId>(), &new).await
         }
         .await;
         let (endpoint, user_errors) = into_payload(result)?;
@@ -80,8 +81,15 @@ impl RestMutation {
         #[graphql(desc = "The endpoint.")] input: DeleteRestEndpointInput,
     ) -> Result<RestEndpointPayload> {
         let (db, principal) = state(ctx)?;
-        let (endpoint, user_errors) =
-            into_payload(service::delete(db, principal, input.name.trim()).await)?;
+        let (endpoint, user_errors) = into_payload(
+            service::delete(
+                db,
+                principal,
+                ctx.data_opt::<RequestId>(),
+                input.name.trim(),
+            )
+            .await,
+        )?;
         Ok(RestEndpointPayload {
             endpoint: endpoint.map(Into::into),
             user_errors,

@@ -1,8 +1,9 @@
 //! Saved operations, as stored (their documents are checked by [`super::document`] before).
+use crate::audit::service::{AuditAction, Change, RequestId};
 use crate::auth::{Action, Principal};
 use crate::error::{Error, Result};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 
 /// How an endpoint is called.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -61,15 +62,36 @@ pub struct NewEndpoint {
     pub description: Option<String>,
 }
 
+/// The endpoint as its audit entries hold it.
+fn audited(e: &Endpoint) -> serde_json::Value {
+    serde_json::json!({ "name": e.name, "method": e.method, "document": e.document,
+        "description": e.description })
+}
+
+/// The audit entry of a change to an endpoint.
+fn change(action: AuditAction, before: Option<&Endpoint>, after: Option<&Endpoint>) -> Change {
+    Change {
+        action,
+        entity_id: after.or(before).map(|e| e.name.clone()).unwrap_or_default(),
+        unit_code: None,
+        concerns: None,
+        before: before.map(audited),
+        after: after.map(audited),
+    }
+}
+
 /// Saves (or replaces) an endpoint.
 pub async fn save(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     principal: &Principal,
+    request: Option<&RequestId>,
     new: &NewEndpoint,
 ) -> Result<Endpoint> {
     admin_only(principal)?;
     let now = Utc::now();
-    Endpoint::find_by_statement(crate::db::stmt(
+    let txn = crate::db::begin_write(db).await?;
+    let before = get(&txn, &new.name).await?;
+    let saved = Endpoint::find_by_statement(crate::db::stmt(
         db.get_database_backend(),
         "INSERT INTO rest_endpoint (name, method, document, description, saved_by, saved_at) \
          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET method = excluded.method, \
@@ -84,9 +106,13 @@ pub async fn save(
             now.into(),
         ],
     ))
-    .one(db)
+    .one(&txn)
     .await?
-    .ok_or_else(|| Error::Internal("the endpoint was not saved".into()))
+    .ok_or_else(|| Error::Internal("the endpoint was not saved".into()))?;
+    let entry = change(AuditAction::SaveRestEndpoint, before.as_ref(), Some(&saved));
+    crate::audit::service::record(&txn, principal, request, entry).await?;
+    txn.commit().await?;
+    Ok(saved)
 }
 
 fn admin_only(principal: &Principal) -> Result<()> {
@@ -121,19 +147,24 @@ pub async fn get(db: &impl ConnectionTrait, name: &str) -> Result<Option<Endpoin
 
 /// Deletes an endpoint.
 pub async fn delete(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     principal: &Principal,
+    request: Option<&RequestId>,
     name: &str,
 ) -> Result<Endpoint> {
     admin_only(principal)?;
-    let found = get(db, name)
+    let txn = crate::db::begin_write(db).await?;
+    let found = get(&txn, name)
         .await?
         .ok_or_else(|| Error::not_found(format!("no REST endpoint is named {name}")))?;
-    db.execute_raw(crate::db::stmt(
+    txn.execute_raw(crate::db::stmt(
         db.get_database_backend(),
         "DELETE FROM rest_endpoint WHERE name = ?",
         vec![name.into()],
     ))
     .await?;
+    let entry = change(AuditAction::DeleteRestEndpoint, Some(&found), None);
+    crate::audit::service::record(&txn, principal, request, entry).await?;
+    txn.commit().await?;
     Ok(found)
 }

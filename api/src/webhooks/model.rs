@@ -61,7 +61,13 @@ impl Event {
             A::AddMember | A::UpdateMembership | A::EndMembership => Self::MembershipChanged,
             A::LockPeriod => Self::PeriodLocked,
             A::UnlockPeriod => Self::PeriodUnlocked,
-            A::SaveIndicatorDefinition | A::SetIndicatorTarget => return None,
+            A::SaveIndicatorDefinition
+            | A::SetIndicatorTarget
+            | A::CreateWebhook
+            | A::DeleteWebhook
+            | A::RedeliverWebhook
+            | A::SaveRestEndpoint
+            | A::DeleteRestEndpoint => return None,
         })
     }
 

@@ -4,6 +4,7 @@ use super::types::{
     CreateWebhookInput, DeleteWebhookInput, RedeliverWebhookInput, Webhook, WebhookDelivery,
     WebhookDeliveryPayload, WebhookDeliveryStatus, WebhookPayload,
 };
+use crate::audit::service::RequestId;
 use crate::auth::Action;
 use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
@@ -15,6 +16,10 @@ use async_graphql::{Context, ID, Object, Result};
 /// schema's data.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AllowPrivate(pub bool);
+
+fn request<'a>(ctx: &'a Context<'_>) -> Option<&'a RequestId> {
+    ctx.data_opt::<RequestId>()
+}
 
 #[derive(Default)]
 pub struct WebhookQuery;
@@ -78,7 +83,7 @@ impl WebhookMutation {
             description: input.description,
         };
         let (webhook, user_errors) =
-            into_payload(service::create(db, principal, new, allow_private.0).await)?;
+            into_payload(service::create(db, principal, request(ctx), new, allow_private.0).await)?;
         Ok(WebhookPayload {
             webhook: webhook.map(Webhook::created),
             user_errors,
@@ -94,7 +99,7 @@ impl WebhookMutation {
     ) -> Result<WebhookPayload> {
         let (db, principal) = state(ctx)?;
         let result = match ids::input_id(ids::WEBHOOK, "input.webhookId", &input.webhook_id) {
-            Ok(id) => service::delete(db, principal, id).await,
+            Ok(id) => service::delete(db, principal, request(ctx), id).await,
             Err(e) => Err(e),
         };
         let (webhook, user_errors) = into_payload(result)?;
@@ -117,7 +122,7 @@ impl WebhookMutation {
             "input.deliveryId",
             &input.delivery_id,
         ) {
-            Ok(id) => service::redeliver(db, principal, id).await,
+            Ok(id) => service::redeliver(db, principal, request(ctx), id).await,
             Err(e) => Err(e),
         };
         let (delivery, user_errors) = into_payload(result)?;

@@ -2,11 +2,12 @@
 //! deliveries, and a failed delivery sent again. ADMIN manages every webhook; UNIT_ADMIN the
 //! ones it created, with `under` inside its area.
 use super::model::{Event, Status};
+use crate::audit::service::{AuditAction, Change, RequestId};
 use crate::auth::{Action, Principal, Role};
 use crate::error::{Error, Result};
 use crate::paging::{PageArgs, Window};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, FromQueryResult, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 
 /// A stored webhook.
 #[derive(Clone, Debug, FromQueryResult)]
@@ -69,6 +70,29 @@ impl WebhookRow {
     pub fn events(&self) -> Vec<Event> {
         Event::split(&self.events)
     }
+
+    /// The webhook as its audit entries hold it: never its secret.
+    fn audited(&self) -> serde_json::Value {
+        serde_json::json!({
+            "url": self.url,
+            "events": self.events,
+            "under": self.under,
+            "description": self.description,
+            "created_by": self.owner_subject,
+        })
+    }
+
+    /// The audit entry of a change to it.
+    fn change(&self, action: AuditAction, before: bool) -> Change {
+        Change {
+            action,
+            entity_id: crate::ids::global(crate::ids::WEBHOOK, self.id),
+            unit_code: self.under.clone(),
+            concerns: None,
+            before: before.then(|| self.audited()),
+            after: (!before).then(|| self.audited()),
+        }
+    }
 }
 
 fn split(s: &str) -> Vec<String> {
@@ -106,8 +130,9 @@ pub struct NewWebhook {
 
 /// Creates a webhook for the caller; the row holds the secret, shown this once.
 pub async fn create(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     principal: &Principal,
+    request: Option<&RequestId>,
     new: NewWebhook,
     allow_private: bool,
 ) -> Result<WebhookRow> {
@@ -173,6 +198,7 @@ pub async fn create(
             .into(),
         now.into(),
     ];
+    let txn = crate::db::begin_write(db).await?;
     let row = WebhookRow::find_by_statement(crate::db::stmt(
         db.get_database_backend(),
         "INSERT INTO webhook (url, events, under, description, secret, owner_subject, \
@@ -180,9 +206,13 @@ pub async fn create(
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         values,
     ))
-    .one(db)
-    .await?;
-    row.ok_or_else(|| Error::Internal("the webhook was not stored".into()))
+    .one(&txn)
+    .await?
+    .ok_or_else(|| Error::Internal("the webhook was not stored".into()))?;
+    let change = row.change(AuditAction::CreateWebhook, false);
+    crate::audit::service::record(&txn, principal, request, change).await?;
+    txn.commit().await?;
+    Ok(row)
 }
 
 /// The webhooks the caller manages: every one for ADMIN, its own for UNIT_ADMIN.
@@ -231,23 +261,28 @@ pub async fn get(db: &impl ConnectionTrait, principal: &Principal, id: i64) -> R
 
 /// Deletes a webhook and its deliveries: nothing more is sent to it.
 pub async fn delete(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     principal: &Principal,
+    request: Option<&RequestId>,
     id: i64,
 ) -> Result<WebhookRow> {
-    let row = get(db, principal, id).await?;
-    db.execute_raw(crate::db::stmt(
+    let txn = crate::db::begin_write(db).await?;
+    let row = get(&txn, principal, id).await?;
+    txn.execute_raw(crate::db::stmt(
         db.get_database_backend(),
         "DELETE FROM webhook_delivery WHERE webhook_id = ?",
         vec![id.into()],
     ))
     .await?;
-    db.execute_raw(crate::db::stmt(
+    txn.execute_raw(crate::db::stmt(
         db.get_database_backend(),
         "DELETE FROM webhook WHERE id = ?",
         vec![id.into()],
     ))
     .await?;
+    let change = row.change(AuditAction::DeleteWebhook, true);
+    crate::audit::service::record(&txn, principal, request, change).await?;
+    txn.commit().await?;
     Ok(row)
 }
 
@@ -291,10 +326,12 @@ pub async fn deliveries(
 /// Sends a delivery again, at once and with a new retry window (a failed one, or one still
 /// pending; a delivered one too, for a receiver that lost it).
 pub async fn redeliver(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     principal: &Principal,
+    request: Option<&RequestId>,
     delivery_id: i64,
 ) -> Result<DeliveryRow> {
+    let missing = || Error::not_found(format!("no delivery has id {delivery_id}"));
     let found = DeliveryRow::find_by_statement(crate::db::stmt(
         db.get_database_backend(),
         "SELECT * FROM webhook_delivery WHERE id = ?",
@@ -302,13 +339,14 @@ pub async fn redeliver(
     ))
     .one(db)
     .await?
-    .ok_or_else(|| Error::not_found(format!("no delivery has id {delivery_id}")))?;
+    .ok_or_else(missing)?;
     // Not found, rather than forbidden, for a webhook the caller does not manage.
-    get(db, principal, found.webhook_id)
+    let webhook = get(db, principal, found.webhook_id)
         .await
-        .map_err(|_| Error::not_found(format!("no delivery has id {delivery_id}")))?;
+        .map_err(|_| missing())?;
     let now = Utc::now();
-    DeliveryRow::find_by_statement(crate::db::stmt(
+    let txn = crate::db::begin_write(db).await?;
+    let again = DeliveryRow::find_by_statement(crate::db::stmt(
         db.get_database_backend(),
         "UPDATE webhook_delivery SET status = ?, next_attempt_at = ?, created_at = ?, \
          finished_at = NULL WHERE id = ? RETURNING *",
@@ -319,7 +357,18 @@ pub async fn redeliver(
             delivery_id.into(),
         ],
     ))
-    .one(db)
+    .one(&txn)
     .await?
-    .ok_or_else(|| Error::not_found(format!("no delivery has id {delivery_id}")))
+    .ok_or_else(missing)?;
+    let change = Change {
+        action: AuditAction::RedeliverWebhook,
+        entity_id: crate::ids::global(crate::ids::WEBHOOK_DELIVERY, delivery_id),
+        unit_code: webhook.under.clone(),
+        concerns: None,
+        before: Some(serde_json::json!({ "status": found.status, "attempts": found.attempts })),
+        after: Some(serde_json::json!({ "status": again.status, "attempts": again.attempts })),
+    };
+    crate::audit::service::record(&txn, principal, request, change).await?;
+    txn.commit().await?;
+    Ok(again)
 }

@@ -368,6 +368,30 @@ async fn only_an_admin_saves_endpoints_and_bad_ones_are_refused_by_field() {
     assert_eq!(r.at("deleteRestEndpoint.endpoint.name"), "unit");
     let r = app.gql(&admin(), delete, json!({ "n": "unit" })).await.ok();
     assert_eq!(r.at("deleteRestEndpoint.userErrors.0.code"), "NOT_FOUND");
+    // The saves and the delete are in the audit log; refused ones are not.
+    let r = app
+        .gql(
+            &admin(),
+            "{ auditLog(entityType: \"RestEndpoint\") { nodes { action entityId } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    let entries: Vec<String> = r
+        .at("auditLog.nodes")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap_or(""),
+                e["entityId"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(entries.len(), 5, "{entries:?}");
+    assert_eq!(entries[0], "deleteRestEndpoint unit", "{entries:?}");
 }
 
 #[tokio::test]

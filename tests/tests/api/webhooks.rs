@@ -623,4 +623,24 @@ async fn bad_webhook_input_is_refused_by_name() {
         .await
         .ok();
     assert_eq!(listed.at("webhooks"), &json!([]));
+
+    // Created and deleted, in the audit log (ADMIN's to read), never with the secret.
+    let log = "{ auditLog(entityType: \"Webhook\") { nodes { action before after } } }";
+    let r = app.gql(&admin(), log, json!({})).await.ok();
+    let actions: Vec<&str> = r
+        .at("auditLog.nodes")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["deleteWebhook", "createWebhook"],
+        "{:?}",
+        r.body
+    );
+    assert!(!r.body.to_string().contains("whsec_"), "{:?}", r.body);
+    let r = app.gql(&ua, log, json!({})).await.ok();
+    assert_eq!(r.at("auditLog.nodes"), &json!([]), "{:?}", r.body);
 }
