@@ -37,9 +37,9 @@ const IDLE: Duration = Duration::from_millis(200);
 /// made on another is noticed within this).
 const QUIET: Duration = Duration::from_secs(5);
 /// Most outbox entries fanned out, and deliveries claimed, at a time.
-const BATCH: i64 = 100;
+const BATCH: i64 = 200;
 /// Most attempts in flight to one webhook: a slow receiver cannot take the loop's every send.
-const PER_WEBHOOK: usize = 4;
+const PER_WEBHOOK: usize = 16;
 /// Most of a receiver's answer read.
 const MAX_ANSWER: usize = 64 * 1024;
 
@@ -61,11 +61,14 @@ pub fn start(
         .user_agent(concat!("cnscd-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| crate::error::Error::Internal(format!("the webhook client: {e}")))?;
+    let (outcomes, recorded) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(recorder(db.clone(), recorded));
     let sender = Sender {
         db,
         client,
         rules,
         in_flight: Arc::default(),
+        outcomes,
     };
     Ok(tokio::spawn(async move {
         loop {
@@ -109,6 +112,70 @@ struct Sender {
     rules: Rules,
     /// Attempts in flight per webhook.
     in_flight: Arc<Mutex<HashMap<i64, usize>>>,
+    /// Where attempts' outcomes go to be written, many at a time ([`recorder`]).
+    outcomes: tokio::sync::mpsc::UnboundedSender<Outcome>,
+}
+
+/// What an attempt left a delivery as.
+struct Outcome {
+    id: i64,
+    state: Status,
+    attempts: i32,
+    next: DateTime<Utc>,
+    status: Option<i32>,
+    error: Option<String>,
+    finished: Option<DateTime<Utc>>,
+}
+
+/// Writes attempts' outcomes as they come, up to 200 in one statement: one write per delivery
+/// would hold a busy webhook to what its database round trips allow. An outcome lost with the
+/// process leaves its delivery leased, so it is sent again when the lease ends.
+async fn recorder(
+    db: DatabaseConnection,
+    mut outcomes: tokio::sync::mpsc::UnboundedReceiver<Outcome>,
+) {
+    while let Some(first) = outcomes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 200
+            && let Ok(next) = outcomes.try_recv()
+        {
+            batch.push(next);
+        }
+        if let Err(e) = write_outcomes(&db, &batch).await {
+            tracing::warn!(error = %e.message(), "webhook delivery outcomes not recorded");
+        }
+    }
+}
+
+async fn write_outcomes(db: &DatabaseConnection, batch: &[Outcome]) -> Result<()> {
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
+    let mut values: Vec<Value> = Vec::with_capacity(batch.len() * 7);
+    for o in batch {
+        values.extend([
+            o.id.into(),
+            o.state.as_str().into(),
+            o.attempts.into(),
+            o.next.into(),
+            o.status.into(),
+            o.error.clone().into(),
+            o.finished.into(),
+        ]);
+    }
+    let txn = crate::db::begin_write(db).await?;
+    txn.execute_raw(crate::db::stmt(
+        db.get_database_backend(),
+        &format!(
+            "WITH v (id, status, attempts, next_attempt_at, last_status, last_error, \
+             finished_at) AS (VALUES {rows}) UPDATE webhook_delivery SET status = v.status, \
+             attempts = v.attempts, next_attempt_at = v.next_attempt_at, \
+             last_status = v.last_status, last_error = v.last_error, \
+             finished_at = v.finished_at FROM v WHERE webhook_delivery.id = v.id"
+        ),
+        values,
+    ))
+    .await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 impl Sender {
@@ -121,7 +188,7 @@ impl Sender {
             return Ok(Round::NoWebhook);
         }
         let fanned = fan_out(&self.db).await?;
-        let claimed = self.claim().await?;
+        let claimed = self.claim(any).await?;
         let sent = claimed.len();
         for (delivery, webhook) in claimed {
             let sender = self.clone();
@@ -146,7 +213,18 @@ impl Sender {
 
     /// Claims the due deliveries, leasing each past the send's timeout; those of a webhook
     /// with enough attempts in flight are left for a later round.
-    async fn claim(&self) -> Result<Vec<(DeliveryRow, WebhookRow)>> {
+    async fn claim(&self, count: u64) -> Result<Vec<(DeliveryRow, WebhookRow)>> {
+        // No more than the webhooks can take now: what is claimed and cannot go is put back.
+        let in_flight: usize = self
+            .in_flight
+            .lock()
+            .map(|m| m.values().sum())
+            .unwrap_or_default();
+        let room = (count as usize * PER_WEBHOOK).saturating_sub(in_flight);
+        let limit = (room as i64).min(BATCH);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let now = Utc::now();
         let lease = now + chrono::Duration::from_std(self.rules.timeout * 3).unwrap_or_default();
         let lock = match self.db.get_database_backend() {
@@ -163,7 +241,7 @@ impl Sender {
                  (SELECT id FROM webhook_delivery WHERE status = 'PENDING' \
                  AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?{lock}) RETURNING *"
             ),
-            vec![lease.into(), now.into(), BATCH.into()],
+            vec![lease.into(), now.into(), limit.into()],
         ))
         .all(&txn)
         .await?;
@@ -272,25 +350,18 @@ impl Sender {
         };
         metrics::counter!("cnscd_webhook_deliveries_total", "result" => result).increment(1);
         let finished: Option<DateTime<Utc>> = (state != Status::Pending).then_some(now);
-        let txn = crate::db::begin_write(&self.db).await?;
-        txn.execute_raw(crate::db::stmt(
-            self.db.get_database_backend(),
-            "UPDATE webhook_delivery SET status = ?, attempts = ?, next_attempt_at = ?, \
-                 last_status = ?, last_error = ?, finished_at = ? WHERE id = ?",
-            vec![
-                state.as_str().into(),
-                attempts.into(),
-                next.into(),
-                status.map(i32::from).into(),
-                error
-                    .map(|e| e.chars().take(500).collect::<String>())
-                    .into(),
-                finished.into(),
-                delivery.id.into(),
-            ],
-        ))
-        .await?;
-        txn.commit().await?;
+        let outcome = Outcome {
+            id: delivery.id,
+            state,
+            attempts,
+            next,
+            status: status.map(i32::from),
+            error: error.map(|e| e.chars().take(500).collect::<String>()),
+            finished,
+        };
+        self.outcomes
+            .send(outcome)
+            .map_err(|_| crate::error::Error::Internal("the webhook recorder stopped".into()))?;
         Ok(())
     }
 }
@@ -386,32 +457,39 @@ pub async fn fan_out(db: &DatabaseConnection) -> Result<usize> {
         txn.rollback().await?;
         return Ok(0);
     }
+    let now = Utc::now();
+    let mut rows: Vec<[Value; 6]> = Vec::new();
     for webhook in webhooks(&txn).await?.into_values() {
-        let visible = visible_to(&txn, &webhook, &queued).await?;
-        for listed in visible {
+        for listed in visible_to(&txn, &webhook, &queued).await? {
             let Some(event) = Event::of_action(&listed.entry.action) else {
                 continue;
             };
             if !webhook.events().contains(&event) {
                 continue;
             }
-            let payload = payload(event, &listed);
-            txn.execute_raw(crate::db::stmt(
-                db.get_database_backend(),
-                "INSERT INTO webhook_delivery (webhook_id, audit_id, event, payload, status, \
-                 attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'PENDING', 0, ?, ?) \
-                 ON CONFLICT (webhook_id, audit_id) DO NOTHING",
-                vec![
-                    webhook.id.into(),
-                    listed.entry.id.into(),
-                    event.as_str().into(),
-                    payload.to_string().into(),
-                    listed.entry.occurred_at.into(),
-                    Utc::now().into(),
-                ],
-            ))
-            .await?;
+            rows.push([
+                webhook.id.into(),
+                listed.entry.id.into(),
+                event.as_str().into(),
+                payload(event, &listed).to_string().into(),
+                listed.entry.occurred_at.into(),
+                now.into(),
+            ]);
         }
+    }
+    // Many rows a statement.
+    for chunk in rows.chunks(100) {
+        let places = vec!["(?, ?, ?, ?, 'PENDING', 0, ?, ?)"; chunk.len()].join(", ");
+        txn.execute_raw(crate::db::stmt(
+            db.get_database_backend(),
+            &format!(
+                "INSERT INTO webhook_delivery (webhook_id, audit_id, event, payload, status, \
+                 attempts, next_attempt_at, created_at) VALUES {places} \
+                 ON CONFLICT (webhook_id, audit_id) DO NOTHING"
+            ),
+            chunk.iter().flat_map(|r| r.iter().cloned()).collect(),
+        ))
+        .await?;
     }
     let mut values: Vec<Value> = Vec::new();
     values.extend(queued.iter().map(|id| Value::from(*id)));
