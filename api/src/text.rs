@@ -2,6 +2,17 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+/// A free-text input of at most `max` characters, or a validation error on `field`.
+pub fn at_most(field: &str, value: Option<&str>, max: usize) -> crate::error::Result<()> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(crate::error::Error::invalid(
+            field,
+            format!("at most {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Trims and puts text into Unicode NFC, collapsing runs of white space. Text that already is
 /// (most of it: what keyboards type is composed) is copied as it is.
 pub fn clean(s: &str) -> String {

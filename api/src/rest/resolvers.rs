@@ -6,7 +6,7 @@ use super::types::{
 };
 use crate::audit::service::RequestId;
 use crate::auth::Action;
-use crate::error::{Error, into_payload};
+use crate::error::into_payload;
 use crate::graphql::guard::Allowed;
 use crate::graphql::state;
 use async_graphql::{Context, Object, Result};
@@ -52,16 +52,7 @@ impl RestMutation {
         };
         let result = async {
             document::check_name(&new.name, "input.name")?;
-            if new
-                .description
-                .as_ref()
-                .is_some_and(|d| d.chars().count() > 500)
-            {
-                return Err(Error::invalid(
-                    "input.description",
-                    "a description is at most 500 characters",
-                ));
-            }
+            crate::text::at_most("input.description", new.description.as_deref(), 500)?;
             document::check_document(&new, checker.as_ref()).await?;
             service::save(db, principal, ctx.data_opt::<RequestId>(), &new).await
         }

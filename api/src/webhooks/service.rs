@@ -143,16 +143,7 @@ pub async fn create(
     if events.is_empty() {
         return Err(Error::invalid("input.events", "name at least one event"));
     }
-    if new
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 500)
-    {
-        return Err(Error::invalid(
-            "input.description",
-            "a description is at most 500 characters",
-        ));
-    }
+    crate::text::at_most("input.description", new.description.as_deref(), 500)?;
     let scope = principal.scope(Action::ManageWebhooks);
     let under = new.under.map(|u| u.trim().to_owned());
     if let Some(unit) = &under {
