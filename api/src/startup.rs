@@ -169,11 +169,14 @@ impl Application {
                 .await
                 .context("Failed to open the webhook delivery's connections")?
         };
+        // One admission: requests are admitted by it, REST documents checked by it when saved.
+        let admission = std::sync::Arc::new(crate::schema::admission::Admission::new());
         let schema = crate::schema::build_schema(
             db.clone(),
             store.clone(),
             events,
             crate::webhooks::resolvers::AllowPrivate(settings.webhook_allow_private),
+            admission.clone(),
         );
         let limiter = crate::http::ratelimit::RateLimiter::new(
             crate::http::ratelimit::RateLimits {
@@ -195,7 +198,7 @@ impl Application {
             address,
             state: AppState {
                 schema,
-                admission: crate::schema::admission::Admission::new(),
+                admission,
                 db,
                 store,
                 verifier,

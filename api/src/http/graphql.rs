@@ -92,23 +92,19 @@ async fn with_persisted(
             Err(e) => Err(refused(e)),
         };
     }
-    // Only a text that could run is kept (it still goes through every check below).
-    if nesting::check_document(&request.query).is_ok()
-        && async_graphql::parser::parse_query(&request.query).is_ok()
-    {
-        if let Err(e) = state
+    // The hash must be the text's; only a text that could run is kept (it still goes through
+    // every check below).
+    let runnable = nesting::check_document(&request.query).is_ok()
+        && async_graphql::parser::parse_query(&request.query).is_ok();
+    let checked = if runnable {
+        state
             .persisted
             .remember(&state.db, &asked.hash, &request.query)
             .await
-        {
-            return Err(refused(e));
-        }
-    } else if persisted::hash_of(&request.query) != asked.hash {
-        return Err(refused(crate::error::Error::invalid(
-            "extensions.persistedQuery.sha256Hash",
-            "provided sha does not match query: `sha256Hash` is not the SHA-256 of `query`",
-        )));
-    }
+    } else {
+        persisted::check_hash(&asked.hash, &request.query)
+    };
+    checked.map_err(refused)?;
     Ok(request)
 }
 

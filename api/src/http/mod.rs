@@ -36,7 +36,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub struct AppState {
     pub schema: AppSchema,
     /// Admits requests before `schema` runs them (limits and validation).
-    pub admission: Admission,
+    pub admission: std::sync::Arc<Admission>,
     pub db: DatabaseConnection,
     /// The in-memory indicator data of `db`, shared with `schema`.
     pub store: crate::memory::Store,

@@ -83,6 +83,18 @@ pub fn hash_of(text: &str) -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
+/// Whether `hash` is the SHA-256 of `text`, as a validation error when it is not.
+pub fn check_hash(hash: &str, text: &str) -> Result<()> {
+    if hash_of(text) == hash {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "extensions.persistedQuery.sha256Hash",
+            "provided sha does not match query: `sha256Hash` is not the SHA-256 of `query`",
+        ))
+    }
+}
+
 impl PersistedQueries {
     /// The text stored under `hash`, if any replica learned it (and it was not dropped since).
     pub async fn text_of(&self, db: &DatabaseConnection, hash: &str) -> Result<Option<Arc<str>>> {
@@ -119,12 +131,7 @@ impl PersistedQueries {
     /// Stores `text` under `hash` once it is checked to be its SHA-256; a new text beyond
     /// [`MAX_STORED`] drops the least recently used.
     pub async fn remember(&self, db: &DatabaseConnection, hash: &str, text: &str) -> Result<()> {
-        if hash_of(text) != hash {
-            return Err(Error::invalid(
-                "extensions.persistedQuery.sha256Hash",
-                "provided sha does not match query: `sha256Hash` is not the SHA-256 of `query`",
-            ));
-        }
+        check_hash(hash, text)?;
         if self.held().get(hash).is_some() {
             return Ok(());
         }

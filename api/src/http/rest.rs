@@ -39,12 +39,7 @@ fn problem(status: StatusCode, code: &str, detail: &str, errors: Option<Value>) 
 }
 
 fn refused(e: &crate::error::Error) -> Response {
-    let status = match e.code() {
-        ErrorCode::Validation | ErrorCode::QueryTooComplex => StatusCode::BAD_REQUEST,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
+    let status = status_of(e.code().as_str(), None);
     if !e.is_user_error() {
         tracing::error!(error = %e.message(), "REST endpoint failed");
         return problem(
@@ -103,7 +98,7 @@ pub async fn post_endpoint(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     run(state, name, Method::Post, Input::Body(body), headers).await
 }
@@ -121,7 +116,8 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
 
 enum Input {
     Query(Vec<(String, String)>),
-    Body(axum::body::Bytes),
+    /// Read only once the token is checked, as `/graphql` reads its body.
+    Body(axum::body::Body),
 }
 
 async fn run(
@@ -168,7 +164,20 @@ async fn run(
         .unwrap_or_default();
     let variables = match input {
         Input::Query(pairs) => crate::rest::variables::from_query(&definitions, &pairs),
-        Input::Body(body) => body_variables(&definitions, &body),
+        Input::Body(body) => match axum::body::to_bytes(body, super::MAX_BODY).await {
+            Ok(bytes) => body_variables(&definitions, &bytes),
+            Err(_) => {
+                return problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::QueryTooComplex.as_str(),
+                    &format!(
+                        "the body could not be read whole, or is larger than {} bytes",
+                        super::MAX_BODY
+                    ),
+                    None,
+                );
+            }
+        },
     };
     let variables = match variables {
         Ok(v) => v,

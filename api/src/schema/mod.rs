@@ -60,6 +60,7 @@ pub fn build_schema(
     store: crate::memory::Store,
     events: crate::events::Bus,
     allow_private: crate::webhooks::resolvers::AllowPrivate,
+    admission: std::sync::Arc<admission::Admission>,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -71,8 +72,7 @@ pub fn build_schema(
     .data(crate::activities::intake::Pool::default())
     .data(events)
     .data(allow_private)
-    .data(std::sync::Arc::new(admission::Admission::new())
-        as std::sync::Arc<dyn crate::rest::document::CheckDocument>)
+    .data(admission as std::sync::Arc<dyn crate::rest::document::CheckDocument>)
     // Requests reach this schema parsed and admitted (`admission::Admission`: limits and the
     // validation rules), so it skips the rules and carries no extension.
     .validation_mode(async_graphql::ValidationMode::Fast)

@@ -198,6 +198,31 @@ async fn the_token_is_checked_before_the_body_is_read() {
     // GET parses nothing before the token either: a document that does not parse is a 401.
     let (status, r) = answer(app.client.get(&url).query(&[("query", "{ me { ")])).await;
     assert_eq!(status, 401, "{r}");
+
+    // A REST endpoint's body likewise (problem documents: the code at the top).
+    let saved = app
+        .gql(
+            &admin(),
+            "mutation { saveRestEndpoint(input: {name: \"me\", method: POST, document: \"{ me { subject } }\"}) { userErrors { message } } }",
+            json!({}),
+        )
+        .await
+        .ok();
+    assert_eq!(saved.at("saveRestEndpoint.userErrors"), &json!([]));
+    let rest = format!("{}/api/rest/me", app.address);
+    for (body, with_token_status) in [
+        ("{ not json".to_owned(), 400),
+        ("x".repeat(cnscd_api::http::MAX_BODY + 1), 413),
+    ] {
+        let (status, r) = answer(app.client.post(&rest).body(body.clone())).await;
+        assert_eq!(
+            (status, &r["code"]),
+            (401, &json!("UNAUTHENTICATED")),
+            "{r}"
+        );
+        let (status, r) = answer(app.client.post(&rest).bearer_auth(viewer()).body(body)).await;
+        assert_eq!(status, with_token_status, "{r}");
+    }
 }
 
 /// The whole `/metrics` page.
@@ -241,6 +266,20 @@ async fn metrics_labels_come_from_closed_sets_whatever_strangers_send() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
+    }
+    // REST endpoint names, unknown, with and without a token: the label is the route.
+    for i in 0..20 {
+        let url = format!("{}/api/rest/phone{marker}0912{i:03}", app.address);
+        let r = app.client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = app
+            .client
+            .get(&url)
+            .bearer_auth(viewer())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
     }
     // With a token, a name holding a phone number is not a label either.
     let name = format!("Phone{marker}0912345678");
